@@ -1,3 +1,16 @@
-//! placeholder
+//! Shared plumbing for every CCP service, and nothing domain-specific.
+//!
+//! It owns configuration loading, telemetry, the gRPC server bootstrap (health,
+//! reflection, tower layers, graceful shutdown), the error-code table, database
+//! connection and migration, who-is-calling (principals, access and internal
+//! token verification), the clock, revision tokens, and the fact cache and
+//! event bus with Redis and in-memory implementations. It must never hold
+//! domain rules: services decide, this crate only carries.
 
+pub mod bus;
+pub mod cache;
+pub mod clock;
+pub mod error;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
