@@ -7,10 +7,17 @@
 //! event bus with Redis and in-memory implementations. It must never hold
 //! domain rules: services decide, this crate only carries.
 
+pub mod auth;
 pub mod bus;
 pub mod cache;
 pub mod clock;
+pub mod config;
+pub mod context;
+pub mod db;
 pub mod error;
+pub mod paging;
+pub mod revision;
+pub mod server;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -1,0 +1,409 @@
+//! Configuration: defaults compiled into the binary, then an optional file,
+//! then environment variables `CCP_<SECTION>__<KEY>` (last wins), then
+//! [`Validate::validate`], which names the key that is wrong.
+//!
+//! The whole suite reads one tree (`[identity]`, `[accounts]`, `[delegation]`,
+//! `[gateway]` and the shared sections below); each binary deserializes the
+//! parts it needs and ignores the rest.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable the loader reads.
+pub const ENV_PREFIX: &str = "CCP";
+
+/// A configuration error naming the key that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The dotted key, e.g. `gateway.server.listen`; empty when the error is not about one key.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// Returns an error about `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+
+    /// Returns the environment variable that sets this key, e.g. `CCP_GATEWAY__SERVER__LISTEN`.
+    pub fn env_name(&self) -> String {
+        env_name(&self.key)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "invalid configuration: {}", self.message)
+        } else {
+            write!(
+                f,
+                "invalid configuration key `{}` (env {}): {}",
+                self.key,
+                self.env_name(),
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Returns the environment variable name for a dotted key.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_uppercase())
+}
+
+/// Checks a loaded configuration, naming the first key that is wrong.
+pub trait Validate {
+    /// Returns an error naming the wrong key, if any.
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// Loads `T` from compiled-in `defaults` (TOML), the optional `file`, and the
+/// process environment, then validates it.
+pub fn load<T: DeserializeOwned + Validate>(
+    defaults: &str,
+    file: Option<&Path>,
+) -> Result<T, ConfigError> {
+    load_with_env(defaults, file, std::env::vars().collect())
+}
+
+/// Loads `T` like [`load`] but from the given environment instead of the
+/// process's (for tests, which must not mutate the process environment).
+pub fn load_with_env<T: DeserializeOwned + Validate>(
+    defaults: &str,
+    file: Option<&Path>,
+    env: HashMap<String, String>,
+) -> Result<T, ConfigError> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::new("", format!("config file {} not found", path.display())));
+        }
+        builder = builder.add_source(config::File::from(path).required(true));
+    }
+    let env: config::Map<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_")))
+        .collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env)),
+    );
+    let built = builder.build().map_err(from_config_error)?;
+    let value: T = built.try_deserialize().map_err(from_config_error)?;
+    value.validate()?;
+    Ok(value)
+}
+
+fn from_config_error(err: config::ConfigError) -> ConfigError {
+    match err {
+        config::ConfigError::Type { key, unexpected, expected, .. } => ConfigError::new(
+            key.unwrap_or_default(),
+            format!("expected {expected}, found {unexpected}"),
+        ),
+        config::ConfigError::At { error, key, .. } => {
+            let inner = from_config_error(*error);
+            match key {
+                Some(key) if inner.key.is_empty() => ConfigError::new(key, inner.message),
+                _ => inner,
+            }
+        }
+        config::ConfigError::NotFound(key) => ConfigError::new(key, "missing"),
+        other => {
+            // Serde's messages for unknown variants and missing fields carry
+            // no key; keep the text, it names the field.
+            ConfigError::new("", other.to_string())
+        }
+    }
+}
+
+/// Where the suite runs; decides what configuration may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine: the embedded default.
+    #[default]
+    Development,
+    /// Automated tests.
+    Test,
+    /// A demonstration with the guide's cast.
+    Demo,
+    /// Production.
+    Production,
+}
+
+impl Environment {
+    /// Returns true where a settable clock is allowed (test and demo only).
+    pub fn allows_settable_clock(self) -> bool {
+        matches!(self, Self::Test | Self::Demo)
+    }
+}
+
+/// Settings of a gRPC server (see [`crate::server`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// The address to listen on, e.g. `127.0.0.1:50051` (port 0 picks a free port).
+    pub listen: String,
+    /// Requests taking longer are cancelled with DEADLINE_EXCEEDED.
+    pub request_timeout_ms: u64,
+    /// Requests in flight at once; more wait up to the load shedder.
+    pub concurrency_limit: usize,
+    /// Largest request message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// On shutdown, how long the server keeps answering (health NOT_SERVING)
+    /// before it stops accepting, so load balancers move away first.
+    pub drain_delay_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:0".to_owned(),
+            request_timeout_ms: 10_000,
+            concurrency_limit: 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+            drain_delay_ms: 0,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Checks the settings, naming keys under `prefix` (e.g. `identity.server`).
+    pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::new(format!("{prefix}.listen"), e.to_string()))?;
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::new(format!("{prefix}.request_timeout_ms"), "must be > 0"));
+        }
+        if self.concurrency_limit == 0 {
+            return Err(ConfigError::new(format!("{prefix}.concurrency_limit"), "must be > 0"));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError::new(
+                format!("{prefix}.max_message_bytes"),
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a service's database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    pub url: SecretString,
+    /// The PostgreSQL schema the service owns (created if missing); ignored for SQLite.
+    pub schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a connection, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(""),
+            schema: None,
+            max_connections: 10,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// Returns settings for a SQLite file (created if missing).
+    pub fn sqlite_file(path: &Path) -> Self {
+        Self { url: SecretString::from(format!("sqlite://{}?mode=rwc", path.display())), ..Self::default() }
+    }
+
+    /// Returns settings for a PostgreSQL URL.
+    pub fn postgres(url: &str) -> Self {
+        Self { url: SecretString::from(url.to_owned()), ..Self::default() }
+    }
+
+    /// Returns true when the URL names PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        let url = self.url.expose_secret();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+
+    /// Checks the settings, naming keys under `prefix` (e.g. `identity.database`).
+    pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
+        let url = self.url.expose_secret();
+        if !(url.starts_with("sqlite:") || self.is_postgres()) {
+            return Err(ConfigError::new(
+                format!("{prefix}.url"),
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if let Some(schema) = &self.schema
+            && (schema.is_empty()
+                || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        {
+            return Err(ConfigError::new(
+                format!("{prefix}.schema"),
+                "must be lowercase letters, digits and underscores",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new(format!("{prefix}.max_connections"), "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of the shared Redis (fact cache and event bus in the distributed mode).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `redis://HOST:PORT`; empty for the in-memory cache and bus (embedded mode).
+    pub url: String,
+    /// Prefix of every key this deployment writes.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self { url: String::new(), key_prefix: "ccp:".to_owned() }
+    }
+}
+
+impl RedisSettings {
+    /// Checks the settings, naming keys under `prefix`.
+    pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
+        if !self.url.is_empty() && !self.url.starts_with("redis://") && !self.url.starts_with("rediss://") {
+            return Err(ConfigError::new(format!("{prefix}.url"), "must start with redis://"));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of internal tokens: what services and the gateway present to each other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InternalAuthSettings {
+    /// The shared HMAC key (base64, at least 32 bytes). Empty in the embedded
+    /// mode, which generates one at start; required in production.
+    pub key: SecretString,
+    /// Lifetime of a minted internal token, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for InternalAuthSettings {
+    fn default() -> Self {
+        Self { key: SecretString::from(""), token_ttl_secs: 300 }
+    }
+}
+
+impl InternalAuthSettings {
+    /// Returns the decoded key, or None when empty.
+    pub fn key_bytes(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        use base64::Engine as _;
+        let key = self.key.expose_secret();
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key.trim()))
+            .map_err(|_| ConfigError::new("internal_auth.key", "must be base64"))?;
+        if bytes.len() < 32 {
+            return Err(ConfigError::new("internal_auth.key", "must decode to at least 32 bytes"));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Checks the settings; production requires a key.
+    pub fn validate_for(&self, environment: Environment) -> Result<(), ConfigError> {
+        let key = self.key_bytes()?;
+        if key.is_none() && environment == Environment::Production {
+            return Err(ConfigError::new("internal_auth.key", "required in production"));
+        }
+        if self.token_ttl_secs < 10 || self.token_ttl_secs > 3600 {
+            return Err(ConfigError::new("internal_auth.token_ttl_secs", "must be 10–3600"));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of the clock every expiry is measured against.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClockSettings {
+    /// `system`, or `settable` (test and demo environments only).
+    pub mode: ClockMode,
+    /// Start instant of a settable clock (RFC 3339); now when empty.
+    pub start: Option<String>,
+}
+
+/// Which clock to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    /// The system clock.
+    #[default]
+    System,
+    /// A clock that moves only when set (tests, demos).
+    Settable,
+}
+
+impl ClockSettings {
+    /// Builds the clock, refusing a settable one outside test and demo.
+    pub fn build(&self, environment: Environment) -> Result<crate::clock::Clock, ConfigError> {
+        match self.mode {
+            ClockMode::System => Ok(crate::clock::Clock::system()),
+            ClockMode::Settable => {
+                if !environment.allows_settable_clock() {
+                    return Err(ConfigError::new(
+                        "clock.mode",
+                        format!("a settable clock is refused in the {environment:?} environment"),
+                    ));
+                }
+                let start = match &self.start {
+                    None => chrono::Utc::now(),
+                    Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+                        .map_err(|e| ConfigError::new("clock.start", e.to_string()))?
+                        .with_timezone(&chrono::Utc),
+                };
+                Ok(crate::clock::Clock::settable(start))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_follow_the_separator_convention() {
+        assert_eq!(env_name("identity.database.url"), "CCP_IDENTITY__DATABASE__URL");
+    }
+
+    #[test]
+    fn settable_clock_is_refused_in_production() {
+        let s = ClockSettings { mode: ClockMode::Settable, start: None };
+        let err = s.build(Environment::Production).err().map(|e| e.key);
+        assert_eq!(err.as_deref(), Some("clock.mode"));
+        assert!(s.build(Environment::Test).is_ok());
+    }
+}

@@ -1,0 +1,163 @@
+//! The shared runtime every service is built with: environment, clock,
+//! internal tokens, event bus and cache, chosen from the common settings
+//! (Redis when a URL is configured, in-memory otherwise).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::{InternalClientInterceptor, InternalTokenSource, InternalTokens};
+use crate::bus::{EventBus, MemoryBus, RedisBus};
+use crate::cache::{Cache, MemoryCache, RedisCache};
+use crate::clock::Clock;
+use crate::config::{
+    ClockSettings, ConfigError, Environment, InternalAuthSettings, RedisSettings, Validate,
+};
+use crate::telemetry::TelemetrySettings;
+
+/// The settings every binary shares (the top level of the configuration tree).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CommonSettings {
+    /// Where the suite runs.
+    pub environment: Environment,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Internal tokens.
+    pub internal_auth: InternalAuthSettings,
+    /// Redis; empty URL for in-memory cache and bus.
+    pub redis: RedisSettings,
+    /// The clock.
+    pub clock: ClockSettings,
+}
+
+impl Validate for CommonSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.internal_auth.validate_for(self.environment)?;
+        self.redis.validate_at("redis")?;
+        self.clock.build(self.environment)?;
+        if self.environment == Environment::Production && self.redis.url.is_empty() {
+            return Err(ConfigError::new("redis.url", "required in production"));
+        }
+        Ok(())
+    }
+}
+
+/// The shared runtime of one process.
+#[derive(Clone)]
+pub struct ServiceContext {
+    /// Where the suite runs.
+    pub environment: Environment,
+    /// The clock every expiry is measured against.
+    pub clock: Clock,
+    /// Internal token minting and verification.
+    pub internal: Arc<InternalTokens>,
+    /// The event bus.
+    pub bus: Arc<dyn EventBus>,
+    /// The shared cache.
+    pub cache: Arc<dyn Cache>,
+}
+
+impl std::fmt::Debug for ServiceContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceContext")
+            .field("environment", &self.environment)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceContext {
+    /// Builds the runtime from the common settings: Redis cache and bus when
+    /// a URL is set, in-memory otherwise; a generated internal key when none
+    /// is configured (embedded mode only; validation refuses it in production).
+    pub async fn from_settings(settings: &CommonSettings) -> anyhow::Result<Self> {
+        let clock = settings.clock.build(settings.environment)?;
+        let key = match settings.internal_auth.key_bytes()? {
+            Some(key) => key,
+            None => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(InternalTokens::generate_key())?
+            }
+        };
+        let internal = Arc::new(InternalTokens::new(
+            &key,
+            Duration::from_secs(settings.internal_auth.token_ttl_secs),
+            clock.clone(),
+        ));
+        let (bus, cache): (Arc<dyn EventBus>, Arc<dyn Cache>) = if settings.redis.url.is_empty() {
+            (Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)), Arc::new(MemoryCache::new(100_000)))
+        } else {
+            let prefix = settings.redis.key_prefix.clone();
+            (
+                Arc::new(RedisBus::connect(&settings.redis.url, prefix.clone()).await?),
+                Arc::new(RedisCache::connect(&settings.redis.url, prefix).await?),
+            )
+        };
+        Ok(Self { environment: settings.environment, clock, internal, bus, cache })
+    }
+
+    /// Returns an in-memory runtime for tests, with a settable clock when given.
+    pub fn in_memory(clock: Clock) -> Self {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(InternalTokens::generate_key())
+            .unwrap_or_else(|_| vec![7; 32]);
+        Self {
+            environment: Environment::Test,
+            internal: Arc::new(InternalTokens::new(&key, Duration::from_secs(300), clock.clone())),
+            clock,
+            bus: Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)),
+            cache: Arc::new(MemoryCache::new(100_000)),
+        }
+    }
+
+    /// Returns a client interceptor presenting internal tokens for `subject`
+    /// (e.g. `service:accounts`) and propagating trace context.
+    pub fn client_interceptor(&self, subject: &str) -> InternalClientInterceptor {
+        InternalClientInterceptor::new(Arc::new(InternalTokenSource::new(self.internal.clone(), subject)))
+    }
+}
+
+/// Returns a lazily connecting channel to `endpoint` (e.g. `http://127.0.0.1:50051`).
+pub fn lazy_channel(endpoint: &str, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .http2_adaptive_window(true)
+        .connect_lazy())
+}
+
+/// Fetches identity's signing keys over gRPC (GetSigningKeys), for services
+/// that verify access tokens but do not own the keys.
+pub struct RemoteKeySource {
+    client: ccp_proto::identity::v1::identity_client::IdentityClient<
+        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, InternalClientInterceptor>,
+    >,
+}
+
+impl RemoteKeySource {
+    /// Returns a source calling identity at `channel` with internal tokens.
+    pub fn new(channel: tonic::transport::Channel, interceptor: InternalClientInterceptor) -> Self {
+        Self {
+            client: ccp_proto::identity::v1::identity_client::IdentityClient::with_interceptor(
+                channel,
+                interceptor,
+            ),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::auth::KeySource for RemoteKeySource {
+    async fn fetch_jwks(&self) -> anyhow::Result<String> {
+        let mut client = self.client.clone();
+        let keys = client
+            .get_signing_keys(ccp_proto::identity::v1::GetSigningKeysRequest {})
+            .await?
+            .into_inner();
+        Ok(keys.jwks_json)
+    }
+}

@@ -1,0 +1,256 @@
+//! One error-code table for every service, mapped to `tonic::Status` with
+//! google.rpc details.
+//!
+//! Domain errors carry a code, a message safe to show the caller and, for bad
+//! input, the fields that are wrong (google.rpc.BadRequest). Internal errors
+//! log their cause chain and reach the caller as a generic message: database
+//! text never leaves the service.
+
+use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The codes a CCP service answers with, each mapped to one gRPC code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Bad input; names the fields (R-IN-1). Nothing was written.
+    InvalidArgument,
+    /// The named resource does not exist under its parent.
+    NotFound,
+    /// The resource exists already (a second registration, a duplicate name).
+    AlreadyExists,
+    /// The system is not in a state that allows the operation (last BAM,
+    /// request no longer pending, relationship already active).
+    FailedPrecondition,
+    /// A concurrent change won (stale etag, serialization failure); retry.
+    Aborted,
+    /// The caller is authenticated but not allowed.
+    PermissionDenied,
+    /// No valid credentials.
+    Unauthenticated,
+    /// A limit was hit (lockout, rate limit, load shedding).
+    ResourceExhausted,
+    /// A dependency is unavailable; fail closed (R-GW-5).
+    Unavailable,
+    /// The operation is not built yet.
+    Unimplemented,
+    /// An unexpected fault; the cause is logged, never returned.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Returns the gRPC code for this error code.
+    pub fn grpc_code(self) -> Code {
+        match self {
+            Self::InvalidArgument => Code::InvalidArgument,
+            Self::NotFound => Code::NotFound,
+            Self::AlreadyExists => Code::AlreadyExists,
+            Self::FailedPrecondition => Code::FailedPrecondition,
+            Self::Aborted => Code::Aborted,
+            Self::PermissionDenied => Code::PermissionDenied,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::Unavailable => Code::Unavailable,
+            Self::Unimplemented => Code::Unimplemented,
+            Self::Internal => Code::Internal,
+        }
+    }
+}
+
+/// One bad field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field's path in the request, e.g. `program_account` or `answers[1]`.
+    pub field: String,
+    /// What is wrong with it, safe to show the caller.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// Returns a violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { field: field.into(), description: description.into() }
+    }
+
+    /// Returns the same violation with its field nested under `parent`
+    /// (`address` + `postal_code` → `address.postal_code`).
+    pub fn nested(mut self, parent: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            parent.to_owned()
+        } else if self.field.starts_with('[') {
+            format!("{parent}{}", self.field)
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        self
+    }
+}
+
+impl fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.description)
+    }
+}
+
+/// A service error: a code, a message for the caller, field violations, and
+/// for internal errors the cause (logged, never returned).
+#[derive(Debug)]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+    violations: Vec<FieldViolation>,
+    cause: Option<anyhow::Error>,
+}
+
+impl Error {
+    /// Returns an error with a code and a message safe to show the caller.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), violations: Vec::new(), cause: None }
+    }
+
+    /// Returns INVALID_ARGUMENT naming one bad field.
+    pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldViolation::new(field, description)])
+    }
+
+    /// Returns INVALID_ARGUMENT naming every bad field.
+    pub fn invalid(violations: Vec<FieldViolation>) -> Self {
+        let message = match violations.as_slice() {
+            [] => "invalid request".to_owned(),
+            [one] => format!("invalid {}: {}", one.field, one.description),
+            many => format!(
+                "invalid request: {}",
+                many.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ),
+        };
+        Self { code: ErrorCode::InvalidArgument, message, violations, cause: None }
+    }
+
+    /// Returns NOT_FOUND.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// Returns ALREADY_EXISTS.
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::AlreadyExists, message)
+    }
+
+    /// Returns FAILED_PRECONDITION.
+    pub fn failed_precondition(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::FailedPrecondition, message)
+    }
+
+    /// Returns ABORTED (a concurrent change won; the caller may retry).
+    pub fn aborted(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Aborted, message)
+    }
+
+    /// Returns PERMISSION_DENIED.
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PermissionDenied, message)
+    }
+
+    /// Returns UNAUTHENTICATED.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// Returns RESOURCE_EXHAUSTED.
+    pub fn resource_exhausted(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceExhausted, message)
+    }
+
+    /// Returns UNAVAILABLE.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    /// Returns INTERNAL carrying `cause`, which is logged when the error
+    /// becomes a `Status` and never shown to the caller.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: ErrorCode::Internal,
+            message: "internal error".to_owned(),
+            violations: Vec::new(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// Returns the error's code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// Returns the message shown to the caller.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Returns the field violations (empty unless INVALID_ARGUMENT).
+    pub fn violations(&self) -> &[FieldViolation] {
+        &self.violations
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, " ({cause:#})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<sea_orm::TransactionError<Error>> for Error {
+    fn from(err: sea_orm::TransactionError<Error>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(db) => Self::internal(db),
+            sea_orm::TransactionError::Transaction(inner) => inner,
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        if let Some(cause) = &err.cause {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let code = err.code.grpc_code();
+        if err.violations.is_empty() {
+            return Status::new(code, err.message);
+        }
+        let mut details = ErrorDetails::new();
+        for v in &err.violations {
+            details.add_bad_request_violation(v.field.clone(), v.description.clone());
+        }
+        Status::with_error_details(code, err.message, details)
+    }
+}
+
+/// Returns the field violations carried by a `Status` (google.rpc.BadRequest),
+/// for clients and tests.
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| FieldViolation::new(v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A result whose error is a service [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,249 @@
+//! The gRPC server bootstrap every service uses: bind (port 0 in tests),
+//! health and reflection, a tower stack (request id, W3C trace context,
+//! timeout, concurrency limit, load shedding), and a graceful shutdown that
+//! sets NOT_SERVING, keeps answering for the drain delay, then stops accepting
+//! and drains the calls in flight.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::auth::REQUEST_ID_HEADER;
+use crate::config::ServerSettings;
+use crate::telemetry::TraceContextLayer;
+
+/// A bound gRPC server, ready to have services added and be run.
+pub struct GrpcServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    settings: ServerSettings,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("local_addr", &self.local_addr)
+            .field("services", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcServer {
+    /// Binds the listener named by the settings (port 0 picks a free port).
+    pub async fn bind(settings: &ServerSettings) -> anyhow::Result<Self> {
+        let addr: SocketAddr = settings.listen.parse()?;
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        Ok(Self {
+            listener,
+            local_addr,
+            settings: settings.clone(),
+            routes,
+            health,
+            names: Vec::new(),
+        })
+    }
+
+    /// Returns the bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Returns the bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// Returns the health reporter (services may report themselves NOT_SERVING).
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Returns the names of the services added so far.
+    pub fn service_names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// Adds a service; it is reported SERVING and listed by reflection.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves until `shutdown` completes, then sets every service NOT_SERVING,
+    /// keeps answering for the drain delay, stops accepting and waits for the
+    /// calls in flight to finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { listener, settings, mut routes, health, names, .. } = self;
+        let mut reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ccp_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in &names {
+            reflection = reflection.with_service_name(*name);
+        }
+        routes.add_service(reflection.build_v1()?);
+        for name in &names {
+            health.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        let drain_delay = Duration::from_millis(settings.drain_delay_ms);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: health NOT_SERVING, draining calls in flight");
+            for name in &names {
+                health.set_service_status(*name, ServingStatus::NotServing).await;
+            }
+            health.set_service_status("", ServingStatus::NotServing).await;
+            tokio::time::sleep(drain_delay).await;
+        };
+
+        let stack = tower::ServiceBuilder::new()
+            .layer(RequestIdLayer)
+            .layer(TraceContextLayer)
+            .load_shed()
+            .concurrency_limit(settings.concurrency_limit)
+            .into_inner();
+        tonic::transport::Server::builder()
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .layer(stack)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A tower layer giving every request an `x-request-id` (a UUIDv7 when the
+/// caller sent none) and echoing it on the response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestId { inner }
+    }
+}
+
+/// The service of [`RequestIdLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestId<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestId<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RequestIdFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let id = match request.headers().get(REQUEST_ID_HEADER) {
+            Some(id) => id.clone(),
+            None => {
+                let id = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+                    .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+                request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+                id
+            }
+        };
+        RequestIdFuture { inner: self.inner.call(request), id: Some(id) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestId`].
+    pub struct RequestIdFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, R, E> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.inner.poll(cx) {
+            Poll::Ready(Ok(mut response)) => {
+                if let Some(id) = this.id.take() {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, id);
+                }
+                Poll::Ready(Ok(response))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Returns a future that completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
