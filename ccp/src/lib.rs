@@ -1,1 +1,8 @@
-//! placeholder
+//! The `ccp` command's library: the suite's configuration tree and the
+//! embedded mode that runs all four services in one process.
+//!
+//! It owns how the services are put together (endpoints, data directory,
+//! shared runtime), never what they do.
+
+pub mod embedded;
+pub mod settings;

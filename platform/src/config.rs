@@ -57,6 +57,20 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Returns the value following `--config` in command-line arguments, if any.
+pub fn config_file_arg(args: impl IntoIterator<Item = String>) -> Option<std::path::PathBuf> {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(Into::into);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(path.into());
+        }
+    }
+    None
+}
+
 /// Returns the environment variable name for a dotted key.
 pub fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_uppercase())
@@ -129,6 +143,18 @@ fn from_config_error(err: config::ConfigError) -> ConfigError {
             ConfigError::new("", other.to_string())
         }
     }
+}
+
+/// Checks that `value` is an `http://` or `https://` endpoint, naming `key`.
+pub fn validate_endpoint(key: &str, value: &str) -> Result<(), ConfigError> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or_else(|| ConfigError::new(key, "must start with http:// or https://"))?;
+    if rest.is_empty() {
+        return Err(ConfigError::new(key, "names no host"));
+    }
+    Ok(())
 }
 
 /// Where the suite runs; decides what configuration may do.
@@ -216,6 +242,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long to wait for a connection, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// Apply pending migrations at start (embedded mode); production runs
+    /// `ccp migrate` as an explicit step and sets this to false.
+    pub migrate_on_start: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -225,6 +254,7 @@ impl Default for DatabaseSettings {
             schema: None,
             max_connections: 10,
             connect_timeout_ms: 5_000,
+            migrate_on_start: true,
         }
     }
 }

@@ -50,6 +50,25 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     Ok(db)
 }
 
+/// Connects for serving: migrates when `migrate_on_start` is set, and
+/// otherwise refuses to start while migrations are pending (run `ccp migrate`).
+pub async fn connect_for_service<M: MigratorTrait>(
+    settings: &DatabaseSettings,
+) -> anyhow::Result<DatabaseConnection> {
+    if settings.migrate_on_start {
+        return connect_and_migrate::<M>(settings).await;
+    }
+    let db = connect(settings).await?;
+    let pending = M::get_pending_migrations(&db).await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "{} migration(s) pending; run `ccp migrate` first (or set database.migrate_on_start)",
+            pending.len()
+        );
+    }
+    Ok(db)
+}
+
 /// Returns true when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))

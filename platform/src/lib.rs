@@ -18,6 +18,7 @@ pub mod error;
 pub mod paging;
 pub mod revision;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -73,7 +73,7 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Fmt,
-            log_filter: "info".to_owned(),
+            log_filter: "info,opentelemetry=warn,opentelemetry_sdk=warn".to_owned(),
             otlp_endpoint: None,
             service_name: "ccp".to_owned(),
         }

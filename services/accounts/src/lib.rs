@@ -1,1 +1,92 @@
-//! placeholder
+//! The accounts service: businesses and the people and credentials that act for them.
+//!
+//! It owns the CRA registry records, business registration (R-AC-2), program
+//! accounts, employee access requests (R-AC-3), members and their roles per
+//! program (R-AC-4, R-AC-7), the last-BAM invariant (R-AC-5) and employee
+//! groups (R-AC-6), and serves role facts to the gateway. It never decides
+//! who may do what (the gateway's policy) and never reads another service's
+//! tables: names and credentials come from identity's facts RPCs.
+
+pub mod config;
+pub mod domain;
+pub mod grpc;
+pub mod store;
+
+use std::sync::Arc;
+
+use ccp_platform::auth::{AccessTokenVerifier, ServerAuth};
+use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
+use ccp_platform::server::GrpcServer;
+use ccp_platform::store::OutboxRelay;
+use ccp_proto::accounts::v1::account_facts_server::AccountFactsServer;
+use ccp_proto::accounts::v1::accounts_server::AccountsServer;
+use futures::FutureExt as _;
+
+pub use config::AccountsSettings;
+
+/// The stream this service publishes its domain events to.
+pub const EVENT_STREAM: &str = "ccp.events.accounts";
+
+/// A built identity service, bound and ready to run.
+pub struct Application {
+    server: GrpcServer,
+    relay: OutboxRelay,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects to (and migrates) the database, binds the listener and wires
+    /// the public `Identity` and internal `AccountFacts` services.
+    pub async fn build(ctx: &ServiceContext, settings: &AccountsSettings) -> anyhow::Result<Self> {
+        let db = ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
+        let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
+        let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
+        let keys = RemoteKeySource::new(identity, ctx.client_interceptor("service:accounts"));
+        let verifier = Arc::new(
+            AccessTokenVerifier::new(ctx.clock.clone())
+                .with_source(Arc::new(keys), std::time::Duration::from_secs(1)),
+        );
+        let public = ServerAuth::with_access_tokens(ctx.internal.clone(), verifier);
+        let internal = ServerAuth::internal_only(ctx.internal.clone());
+        let limit = settings.server.max_message_bytes;
+
+        let mut server = GrpcServer::bind(&settings.server).await?;
+        server.add_service(public.wrap(
+            AccountsServer::new(grpc::AccountsApi::new(db.clone(), ctx.clone()))
+                .max_decoding_message_size(limit),
+        ));
+        server.add_service(internal.wrap(
+            AccountFactsServer::new(grpc::AccountFactsApi::new(db, ctx.clone()))
+                .max_decoding_message_size(limit),
+        ));
+        Ok(Self { server, relay })
+    }
+
+    /// Returns the bound port.
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// Returns the bound address.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains (see [`GrpcServer::run_until_stopped`]).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shutdown = shutdown.shared();
+        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let served = self.server.run_until_stopped(shutdown).await;
+        relay.await?;
+        served
+    }
+}

@@ -1,0 +1,129 @@
+//! The embedded mode: all four services in one process, sharing one runtime
+//! (clock, internal key, in-memory cache and bus unless Redis is configured).
+
+use std::net::SocketAddr;
+
+use ccp_platform::context::ServiceContext;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::settings::SuiteSettings;
+
+/// Where each service of a running suite listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The gateway: the endpoint users and broker systems call.
+    pub gateway: SocketAddr,
+    /// The identity service (internal callers).
+    pub identity: SocketAddr,
+    /// The accounts service (internal callers).
+    pub accounts: SocketAddr,
+    /// The delegation service (internal callers).
+    pub delegation: SocketAddr,
+}
+
+impl Endpoints {
+    /// Returns `(name, address)` for each service, gateway first.
+    pub fn all(&self) -> [(&'static str, SocketAddr); 4] {
+        [
+            ("gateway", self.gateway),
+            ("identity", self.identity),
+            ("accounts", self.accounts),
+            ("delegation", self.delegation),
+        ]
+    }
+}
+
+/// A running embedded suite.
+#[derive(Debug)]
+pub struct Suite {
+    endpoints: Endpoints,
+    context: ServiceContext,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+fn http(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+impl Suite {
+    /// Starts identity, accounts, delegation and then the gateway, wiring each
+    /// to the addresses the others actually bound (ports may be 0).
+    pub async fn start(settings: SuiteSettings, context: ServiceContext) -> anyhow::Result<Self> {
+        let mut settings = settings.with_embedded_databases();
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let identity = ccp_identity::Application::build(&context, &settings.identity).await?;
+        let identity_addr = identity.local_addr();
+
+        settings.accounts.identity_endpoint = http(identity_addr);
+        let accounts = ccp_accounts::Application::build(&context, &settings.accounts).await?;
+        let accounts_addr = accounts.local_addr();
+
+        settings.delegation.identity_endpoint = http(identity_addr);
+        settings.delegation.accounts_endpoint = http(accounts_addr);
+        let delegation = ccp_delegation::Application::build(&context, &settings.delegation).await?;
+        let delegation_addr = delegation.local_addr();
+
+        settings.gateway.identity_endpoint = http(identity_addr);
+        settings.gateway.accounts_endpoint = http(accounts_addr);
+        settings.gateway.delegation_endpoint = http(delegation_addr);
+        let gateway = ccp_gateway::Application::build(&context, &settings.gateway).await?;
+        let gateway_addr = gateway.local_addr();
+
+        let signal = |stop: &watch::Sender<bool>| {
+            let mut rx = stop.subscribe();
+            async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            }
+        };
+        tasks.push(("gateway", tokio::spawn(gateway.run_until_stopped(signal(&stop)))));
+        tasks.push(("identity", tokio::spawn(identity.run_until_stopped(signal(&stop)))));
+        tasks.push(("accounts", tokio::spawn(accounts.run_until_stopped(signal(&stop)))));
+        tasks.push(("delegation", tokio::spawn(delegation.run_until_stopped(signal(&stop)))));
+
+        Ok(Self {
+            endpoints: Endpoints {
+                gateway: gateway_addr,
+                identity: identity_addr,
+                accounts: accounts_addr,
+                delegation: delegation_addr,
+            },
+            context,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Returns where each service listens.
+    pub fn endpoints(&self) -> Endpoints {
+        self.endpoints
+    }
+
+    /// Returns the shared runtime (its clock, internal tokens, bus and cache).
+    pub fn context(&self) -> &ServiceContext {
+        &self.context
+    }
+
+    /// Stops every service gracefully and waits for them to drain.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        for (name, task) in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::error!(service = name, error = %err, "service failed");
+                    first_error.get_or_insert(err);
+                }
+                Err(join) => {
+                    first_error.get_or_insert(anyhow::anyhow!("{name} panicked: {join}"));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,185 @@
+//! `ccp`: run the CCP suite and work with it.
+//!
+//! `ccp up` runs all four services in one process on the embedded default;
+//! `ccp serve <service>` runs one service from configuration (PostgreSQL and
+//! Redis); `ccp migrate <service>` applies a service's migrations.
+
+use std::path::PathBuf;
+
+use ccp::embedded::Suite;
+use ccp::settings::SuiteSettings;
+use ccp_platform::config::DatabaseSettings;
+use ccp_platform::context::ServiceContext;
+use clap::{Parser, Subcommand, ValueEnum};
+use sea_orm_migration::MigratorTrait;
+
+/// The CCP command: identity, business accounts and delegation of authority
+/// for a customs client portal.
+#[derive(Debug, Parser)]
+#[command(name = "ccp", version, about, long_about = None)]
+struct Cli {
+    /// A TOML configuration file; `CCP_…` environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs all four services in one process on the embedded default (SQLite
+    /// files under the data directory, in-memory cache and event bus) and
+    /// prints each endpoint. Stops gracefully on Ctrl-C.
+    ///
+    /// Example: ccp up
+    Up {
+        /// The data directory (default `.ccp`, or `data_dir` from the configuration).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Runs one service with the database and Redis from the configuration
+    /// (the distributed mode).
+    ///
+    /// Example: CCP_ACCOUNTS__DATABASE__URL=postgres://ccp@db/accounts ccp serve accounts
+    Serve {
+        /// The service to run.
+        service: Service,
+    },
+    /// Applies a service's pending database migrations and exits.
+    ///
+    /// Example: ccp migrate identity --config prod.toml
+    Migrate {
+        /// The service whose schema to migrate.
+        service: DatabaseService,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Service {
+    Identity,
+    Accounts,
+    Delegation,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DatabaseService {
+    Identity,
+    Accounts,
+    Delegation,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = SuiteSettings::load(cli.config.as_deref())?;
+    let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
+    match cli.command {
+        Command::Up { data_dir } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            up(settings).await
+        }
+        Command::Serve { service } => serve(settings, service).await,
+        Command::Migrate { service } => migrate(settings, service).await,
+    }
+}
+
+async fn up(settings: SuiteSettings) -> anyhow::Result<()> {
+    if settings.common.internal_auth.key_bytes()?.is_none() {
+        tracing::info!("no internal_auth.key configured: generated one for this process");
+    }
+    let context = ServiceContext::from_settings(&settings.common).await?;
+    let data_dir = settings.data_dir.clone();
+    let suite = Suite::start(settings, context).await?;
+    let endpoints = suite.endpoints();
+    println!("CCP is up (embedded; data in {}). Endpoints:", data_dir.display());
+    for (name, addr) in endpoints.all() {
+        let role = if name == "gateway" { "  <- call this one" } else { "" };
+        println!("  {name:<10} http://{addr}{role}");
+    }
+    println!("Press Ctrl-C to stop.");
+    ccp_platform::server::shutdown_signal().await;
+    println!("stopping: draining calls in flight");
+    suite.stop().await
+}
+
+fn require_database(db: &DatabaseSettings, key: &str) -> anyhow::Result<()> {
+    if secrecy::ExposeSecret::expose_secret(&db.url).is_empty() {
+        anyhow::bail!(
+            "{key}.url is not set (env {}); `ccp serve` needs a database",
+            ccp_platform::config::env_name(&format!("{key}.url"))
+        );
+    }
+    Ok(())
+}
+
+async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> {
+    let context = ServiceContext::from_settings(&settings.common).await?;
+    let shutdown = ccp_platform::server::shutdown_signal();
+    match service {
+        Service::Identity => {
+            require_database(&settings.identity.database, "identity.database")?;
+            let app = ccp_identity::Application::build(&context, &settings.identity).await?;
+            println!("identity listening on http://{}", app.local_addr());
+            app.run_until_stopped(shutdown).await
+        }
+        Service::Accounts => {
+            require_database(&settings.accounts.database, "accounts.database")?;
+            let app = ccp_accounts::Application::build(&context, &settings.accounts).await?;
+            println!("accounts listening on http://{}", app.local_addr());
+            app.run_until_stopped(shutdown).await
+        }
+        Service::Delegation => {
+            require_database(&settings.delegation.database, "delegation.database")?;
+            let app = ccp_delegation::Application::build(&context, &settings.delegation).await?;
+            println!("delegation listening on http://{}", app.local_addr());
+            app.run_until_stopped(shutdown).await
+        }
+        Service::Gateway => {
+            let app = ccp_gateway::Application::build(&context, &settings.gateway).await?;
+            println!("gateway listening on http://{}", app.local_addr());
+            app.run_until_stopped(shutdown).await
+        }
+    }
+}
+
+async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::Result<()> {
+    let settings = settings.with_embedded_databases();
+    let (name, db) = match service {
+        DatabaseService::Identity => ("identity", &settings.identity.database),
+        DatabaseService::Accounts => ("accounts", &settings.accounts.database),
+        DatabaseService::Delegation => ("delegation", &settings.delegation.database),
+    };
+    if !db.is_postgres() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let conn = ccp_platform::db::connect(db).await?;
+    let pending = match service {
+        DatabaseService::Identity => migrate_with::<ccp_identity::store::Migrator>(&conn).await?,
+        DatabaseService::Accounts => migrate_with::<ccp_accounts::store::Migrator>(&conn).await?,
+        DatabaseService::Delegation => {
+            migrate_with::<ccp_delegation::store::Migrator>(&conn).await?
+        }
+    };
+    println!("{name}: applied {pending} migration(s); schema is up to date");
+    Ok(())
+}
+
+async fn migrate_with<M: MigratorTrait>(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> anyhow::Result<usize> {
+    let pending = M::get_pending_migrations(db).await?.len();
+    M::up(db, None).await?;
+    Ok(pending)
+}

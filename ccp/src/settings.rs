@@ -1,0 +1,94 @@
+//! The suite's configuration tree: shared sections plus one per service.
+
+use std::path::{Path, PathBuf};
+
+use ccp_accounts::AccountsSettings;
+use ccp_delegation::DelegationSettings;
+use ccp_gateway::GatewaySettings;
+use ccp_identity::IdentitySettings;
+use ccp_platform::config::{ConfigError, DatabaseSettings, Validate};
+use ccp_platform::context::CommonSettings;
+use serde::Deserialize;
+
+/// Every setting of the suite. Defaults are compiled in; a file given with
+/// `--config` overrides them; `CCP_…` environment variables override both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SuiteSettings {
+    /// Shared sections: environment, telemetry, internal_auth, redis, clock.
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    /// Where the embedded mode keeps its SQLite files (`ccp up`).
+    pub data_dir: PathBuf,
+    /// The identity service.
+    pub identity: IdentitySettings,
+    /// The accounts service.
+    pub accounts: AccountsSettings,
+    /// The delegation service.
+    pub delegation: DelegationSettings,
+    /// The gateway.
+    pub gateway: GatewaySettings,
+}
+
+impl Default for SuiteSettings {
+    fn default() -> Self {
+        Self {
+            common: CommonSettings::default(),
+            data_dir: PathBuf::from(".ccp"),
+            identity: IdentitySettings::default(),
+            accounts: AccountsSettings::default(),
+            delegation: DelegationSettings::default(),
+            gateway: GatewaySettings::default(),
+        }
+    }
+}
+
+impl Validate for SuiteSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        // Empty database URLs are filled in by the embedded mode; the
+        // distributed mode checks them when it starts a service.
+        let fill = |db: &DatabaseSettings| -> DatabaseSettings {
+            let mut db = db.clone();
+            if secrecy::ExposeSecret::expose_secret(&db.url).is_empty() {
+                db.url = secrecy::SecretString::from("sqlite::memory:");
+            }
+            db
+        };
+        let mut identity = self.identity.clone();
+        identity.database = fill(&identity.database);
+        identity.validate()?;
+        let mut accounts = self.accounts.clone();
+        accounts.database = fill(&accounts.database);
+        accounts.validate()?;
+        let mut delegation = self.delegation.clone();
+        delegation.database = fill(&delegation.database);
+        delegation.validate()?;
+        self.gateway.validate()
+    }
+}
+
+impl SuiteSettings {
+    /// Loads the settings from the defaults, the optional file and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        ccp_platform::config::load("", file)
+    }
+
+    /// Fills every empty database URL with a SQLite file under `data_dir`
+    /// (the embedded default).
+    pub fn with_embedded_databases(mut self) -> Self {
+        let dir = self.data_dir.clone();
+        let fill = |db: &mut DatabaseSettings, name: &str| {
+            if secrecy::ExposeSecret::expose_secret(&db.url).is_empty() {
+                db.url = DatabaseSettings::sqlite_file(&dir.join(format!("{name}.sqlite"))).url;
+            }
+        };
+        fill(&mut self.identity.database, "identity");
+        fill(&mut self.accounts.database, "accounts");
+        fill(&mut self.delegation.database, "delegation");
+        self
+    }
+}

@@ -1,0 +1,20 @@
+//! Migrations of the delegation schema, tracked in `seaql_migrations_delegation`.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_infrastructure;
+
+/// The delegation schema's migrator.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_infrastructure::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("seaql_migrations_delegation").into_iden()
+    }
+}
