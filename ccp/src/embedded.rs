@@ -80,10 +80,22 @@ impl Suite {
                 let _ = rx.wait_for(|stopped| *stopped).await;
             }
         };
-        tasks.push(("gateway", tokio::spawn(gateway.run_until_stopped(signal(&stop)))));
-        tasks.push(("identity", tokio::spawn(identity.run_until_stopped(signal(&stop)))));
-        tasks.push(("accounts", tokio::spawn(accounts.run_until_stopped(signal(&stop)))));
-        tasks.push(("delegation", tokio::spawn(delegation.run_until_stopped(signal(&stop)))));
+        tasks.push((
+            "gateway",
+            tokio::spawn(gateway.run_until_stopped(signal(&stop))),
+        ));
+        tasks.push((
+            "identity",
+            tokio::spawn(identity.run_until_stopped(signal(&stop))),
+        ));
+        tasks.push((
+            "accounts",
+            tokio::spawn(accounts.run_until_stopped(signal(&stop))),
+        ));
+        tasks.push((
+            "delegation",
+            tokio::spawn(delegation.run_until_stopped(signal(&stop))),
+        ));
 
         Ok(Self {
             endpoints: Endpoints {

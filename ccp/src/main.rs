@@ -105,9 +105,16 @@ async fn up(settings: SuiteSettings) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.clone();
     let suite = Suite::start(settings, context).await?;
     let endpoints = suite.endpoints();
-    println!("CCP is up (embedded; data in {}). Endpoints:", data_dir.display());
+    println!(
+        "CCP is up (embedded; data in {}). Endpoints:",
+        data_dir.display()
+    );
     for (name, addr) in endpoints.all() {
-        let role = if name == "gateway" { "  <- call this one" } else { "" };
+        let role = if name == "gateway" {
+            "  <- call this one"
+        } else {
+            ""
+        };
         println!("  {name:<10} http://{addr}{role}");
     }
     println!("Press Ctrl-C to stop.");
@@ -178,7 +185,9 @@ async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::R
     Ok(())
 }
 
-async fn migrate_with<M: MigratorTrait>(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> anyhow::Result<usize> {
+async fn migrate_with<M: MigratorTrait>(
+    db: &sea_orm_migration::sea_orm::DatabaseConnection,
+) -> anyhow::Result<usize> {
     let pending = M::get_pending_migrations(db).await?.len();
     M::up(db, None).await?;
     Ok(pending)

@@ -183,16 +183,17 @@ impl Caller {
             (Principal::Person(_), None) => Err(crate::error::Error::failed_precondition(
                 "create your profile first",
             )),
-            (Principal::Credential(_), _) => {
-                Err(crate::error::Error::permission_denied("a machine credential has no profile"))
-            }
+            (Principal::Credential(_), _) => Err(crate::error::Error::permission_denied(
+                "a machine credential has no profile",
+            )),
         }
     }
 
     fn from_claims(claims: AccessClaims) -> Result<Self, AuthError> {
         let principal: Principal = claims.sub.parse().map_err(|_| AuthError::Invalid)?;
         let parse_uuid = |v: Option<String>| -> Result<Option<Uuid>, AuthError> {
-            v.map(|s| Uuid::parse_str(&s).map_err(|_| AuthError::Invalid)).transpose()
+            v.map(|s| Uuid::parse_str(&s).map_err(|_| AuthError::Invalid))
+                .transpose()
         };
         let profile = parse_uuid(claims.pid)?;
         let session_family = parse_uuid(claims.sid)?;
@@ -253,7 +254,9 @@ pub struct InternalTokens {
 
 impl fmt::Debug for InternalTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InternalTokens").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("InternalTokens")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -331,7 +334,11 @@ impl InternalTokenSource {
     pub fn new(tokens: Arc<InternalTokens>, subject: impl Into<String>) -> Self {
         let subject = subject.into();
         let token = tokens.mint(&subject);
-        Self { tokens, subject, current: ArcSwap::from_pointee((token, Instant::now())) }
+        Self {
+            tokens,
+            subject,
+            current: ArcSwap::from_pointee((token, Instant::now())),
+        }
     }
 
     /// Returns a valid token, minting a new one when the cached one is half-spent.
@@ -380,7 +387,9 @@ pub struct KeySet {
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeySet").field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("KeySet")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -462,7 +471,9 @@ pub struct AccessTokenVerifier {
 
 impl fmt::Debug for AccessTokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessTokenVerifier").field("keys", &self.keys.load()).finish_non_exhaustive()
+        f.debug_struct("AccessTokenVerifier")
+            .field("keys", &self.keys.load())
+            .finish_non_exhaustive()
     }
 }
 
@@ -500,7 +511,9 @@ impl AccessTokenVerifier {
 
     /// Fetches the keys from the source now. Returns false when there is no source.
     pub async fn refresh(&self) -> anyhow::Result<bool> {
-        let Some(source) = &self.source else { return Ok(false) };
+        let Some(source) = &self.source else {
+            return Ok(false);
+        };
         let json = source.fetch_jwks().await?;
         self.set_keys(KeySet::from_jwks_json(&json)?);
         Ok(true)
@@ -556,7 +569,9 @@ pub struct AccessTokenSigner {
 
 impl fmt::Debug for AccessTokenSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessTokenSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("AccessTokenSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -565,7 +580,9 @@ impl AccessTokenSigner {
     pub fn from_seed(kid: impl Into<String>, seed: &[u8; 32]) -> anyhow::Result<Self> {
         use ed25519_dalek::pkcs8::EncodePrivateKey as _;
         let signing = ed25519_dalek::SigningKey::from_bytes(seed);
-        let der = signing.to_pkcs8_der().map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
         Ok(Self {
             kid: kid.into(),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
@@ -612,7 +629,10 @@ pub struct TokenMinter {
 impl TokenMinter {
     /// Returns a minter with a fresh key.
     pub fn new(clock: Clock) -> anyhow::Result<Self> {
-        Ok(Self { signer: AccessTokenSigner::generate()?, clock })
+        Ok(Self {
+            signer: AccessTokenSigner::generate()?,
+            clock,
+        })
     }
 
     /// Returns the minter's signer (for its JWKS).
@@ -668,28 +688,45 @@ pub struct ServerAuth {
 
 impl fmt::Debug for ServerAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerAuth").field("access", &self.access.is_some()).finish()
+        f.debug_struct("ServerAuth")
+            .field("access", &self.access.is_some())
+            .finish()
     }
 }
 
 impl ServerAuth {
     /// Internal facts services: an internal token and nothing else.
     pub fn internal_only(internal: Arc<InternalTokens>) -> Self {
-        Self { internal, access: None }
+        Self {
+            internal,
+            access: None,
+        }
     }
 
     /// Public services: an internal token, plus the caller's access token when
     /// present (verified; handlers that need one call [`caller`]).
-    pub fn with_access_tokens(internal: Arc<InternalTokens>, access: Arc<AccessTokenVerifier>) -> Self {
-        Self { internal, access: Some(access) }
+    pub fn with_access_tokens(
+        internal: Arc<InternalTokens>,
+        access: Arc<AccessTokenVerifier>,
+    ) -> Self {
+        Self {
+            internal,
+            access: Some(access),
+        }
     }
 
     /// Wraps a generated server so that every call is authenticated first.
     pub fn wrap<S>(&self, inner: S) -> Authenticated<S> {
-        Authenticated { inner, auth: self.clone() }
+        Authenticated {
+            inner,
+            auth: self.clone(),
+        }
     }
 
-    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<(InternalClaims, Option<Caller>), AuthError> {
+    async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<(InternalClaims, Option<Caller>), AuthError> {
         let internal = headers
             .get(INTERNAL_TOKEN_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -707,7 +744,9 @@ impl ServerAuth {
 pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// A generated server wrapped by [`ServerAuth::wrap`].

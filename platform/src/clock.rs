@@ -23,7 +23,9 @@ impl Clock {
 
     /// Returns a settable clock starting at `start` that only moves when set.
     pub fn settable(start: DateTime<Utc>) -> Self {
-        Self { settable: Some(Arc::new(AtomicI64::new(start.timestamp_micros()))) }
+        Self {
+            settable: Some(Arc::new(AtomicI64::new(start.timestamp_micros()))),
+        }
     }
 
     /// Returns true for a settable clock.

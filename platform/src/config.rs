@@ -30,7 +30,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// Returns an error about `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
     /// Returns the environment variable that sets this key, e.g. `CCP_GATEWAY__SERVER__LISTEN`.
@@ -102,7 +105,10 @@ pub fn load_with_env<T: DeserializeOwned + Validate>(
         .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
     if let Some(path) = file {
         if !path.exists() {
-            return Err(ConfigError::new("", format!("config file {} not found", path.display())));
+            return Err(ConfigError::new(
+                "",
+                format!("config file {} not found", path.display()),
+            ));
         }
         builder = builder.add_source(config::File::from(path).required(true));
     }
@@ -125,7 +131,12 @@ pub fn load_with_env<T: DeserializeOwned + Validate>(
 
 fn from_config_error(err: config::ConfigError) -> ConfigError {
     match err {
-        config::ConfigError::Type { key, unexpected, expected, .. } => ConfigError::new(
+        config::ConfigError::Type {
+            key,
+            unexpected,
+            expected,
+            ..
+        } => ConfigError::new(
             key.unwrap_or_default(),
             format!("expected {expected}, found {unexpected}"),
         ),
@@ -215,10 +226,16 @@ impl ServerSettings {
             .parse::<SocketAddr>()
             .map_err(|e| ConfigError::new(format!("{prefix}.listen"), e.to_string()))?;
         if self.request_timeout_ms == 0 {
-            return Err(ConfigError::new(format!("{prefix}.request_timeout_ms"), "must be > 0"));
+            return Err(ConfigError::new(
+                format!("{prefix}.request_timeout_ms"),
+                "must be > 0",
+            ));
         }
         if self.concurrency_limit == 0 {
-            return Err(ConfigError::new(format!("{prefix}.concurrency_limit"), "must be > 0"));
+            return Err(ConfigError::new(
+                format!("{prefix}.concurrency_limit"),
+                "must be > 0",
+            ));
         }
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::new(
@@ -262,12 +279,18 @@ impl Default for DatabaseSettings {
 impl DatabaseSettings {
     /// Returns settings for a SQLite file (created if missing).
     pub fn sqlite_file(path: &Path) -> Self {
-        Self { url: SecretString::from(format!("sqlite://{}?mode=rwc", path.display())), ..Self::default() }
+        Self {
+            url: SecretString::from(format!("sqlite://{}?mode=rwc", path.display())),
+            ..Self::default()
+        }
     }
 
     /// Returns settings for a PostgreSQL URL.
     pub fn postgres(url: &str) -> Self {
-        Self { url: SecretString::from(url.to_owned()), ..Self::default() }
+        Self {
+            url: SecretString::from(url.to_owned()),
+            ..Self::default()
+        }
     }
 
     /// Returns true when the URL names PostgreSQL.
@@ -287,7 +310,9 @@ impl DatabaseSettings {
         }
         if let Some(schema) = &self.schema
             && (schema.is_empty()
-                || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
         {
             return Err(ConfigError::new(
                 format!("{prefix}.schema"),
@@ -295,7 +320,10 @@ impl DatabaseSettings {
             ));
         }
         if self.max_connections == 0 {
-            return Err(ConfigError::new(format!("{prefix}.max_connections"), "must be > 0"));
+            return Err(ConfigError::new(
+                format!("{prefix}.max_connections"),
+                "must be > 0",
+            ));
         }
         Ok(())
     }
@@ -313,15 +341,24 @@ pub struct RedisSettings {
 
 impl Default for RedisSettings {
     fn default() -> Self {
-        Self { url: String::new(), key_prefix: "ccp:".to_owned() }
+        Self {
+            url: String::new(),
+            key_prefix: "ccp:".to_owned(),
+        }
     }
 }
 
 impl RedisSettings {
     /// Checks the settings, naming keys under `prefix`.
     pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
-        if !self.url.is_empty() && !self.url.starts_with("redis://") && !self.url.starts_with("rediss://") {
-            return Err(ConfigError::new(format!("{prefix}.url"), "must start with redis://"));
+        if !self.url.is_empty()
+            && !self.url.starts_with("redis://")
+            && !self.url.starts_with("rediss://")
+        {
+            return Err(ConfigError::new(
+                format!("{prefix}.url"),
+                "must start with redis://",
+            ));
         }
         Ok(())
     }
@@ -340,7 +377,10 @@ pub struct InternalAuthSettings {
 
 impl Default for InternalAuthSettings {
     fn default() -> Self {
-        Self { key: SecretString::from(""), token_ttl_secs: 300 }
+        Self {
+            key: SecretString::from(""),
+            token_ttl_secs: 300,
+        }
     }
 }
 
@@ -357,7 +397,10 @@ impl InternalAuthSettings {
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key.trim()))
             .map_err(|_| ConfigError::new("internal_auth.key", "must be base64"))?;
         if bytes.len() < 32 {
-            return Err(ConfigError::new("internal_auth.key", "must decode to at least 32 bytes"));
+            return Err(ConfigError::new(
+                "internal_auth.key",
+                "must decode to at least 32 bytes",
+            ));
         }
         Ok(Some(bytes))
     }
@@ -366,10 +409,16 @@ impl InternalAuthSettings {
     pub fn validate_for(&self, environment: Environment) -> Result<(), ConfigError> {
         let key = self.key_bytes()?;
         if key.is_none() && environment == Environment::Production {
-            return Err(ConfigError::new("internal_auth.key", "required in production"));
+            return Err(ConfigError::new(
+                "internal_auth.key",
+                "required in production",
+            ));
         }
         if self.token_ttl_secs < 10 || self.token_ttl_secs > 3600 {
-            return Err(ConfigError::new("internal_auth.token_ttl_secs", "must be 10–3600"));
+            return Err(ConfigError::new(
+                "internal_auth.token_ttl_secs",
+                "must be 10–3600",
+            ));
         }
         Ok(())
     }
@@ -426,12 +475,18 @@ mod tests {
 
     #[test]
     fn env_names_follow_the_separator_convention() {
-        assert_eq!(env_name("identity.database.url"), "CCP_IDENTITY__DATABASE__URL");
+        assert_eq!(
+            env_name("identity.database.url"),
+            "CCP_IDENTITY__DATABASE__URL"
+        );
     }
 
     #[test]
     fn settable_clock_is_refused_in_production() {
-        let s = ClockSettings { mode: ClockMode::Settable, start: None };
+        let s = ClockSettings {
+            mode: ClockMode::Settable,
+            start: None,
+        };
         let err = s.build(Environment::Production).err().map(|e| e.key);
         assert_eq!(err.as_deref(), Some("clock.mode"));
         assert!(s.build(Environment::Test).is_ok());

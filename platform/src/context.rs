@@ -87,7 +87,10 @@ impl ServiceContext {
             clock.clone(),
         ));
         let (bus, cache): (Arc<dyn EventBus>, Arc<dyn Cache>) = if settings.redis.url.is_empty() {
-            (Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)), Arc::new(MemoryCache::new(100_000)))
+            (
+                Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)),
+                Arc::new(MemoryCache::new(100_000)),
+            )
         } else {
             let prefix = settings.redis.key_prefix.clone();
             (
@@ -95,7 +98,13 @@ impl ServiceContext {
                 Arc::new(RedisCache::connect(&settings.redis.url, prefix).await?),
             )
         };
-        Ok(Self { environment: settings.environment, clock, internal, bus, cache })
+        Ok(Self {
+            environment: settings.environment,
+            clock,
+            internal,
+            bus,
+            cache,
+        })
     }
 
     /// Returns an in-memory runtime for tests, with a settable clock when given.
@@ -106,7 +115,11 @@ impl ServiceContext {
             .unwrap_or_else(|_| vec![7; 32]);
         Self {
             environment: Environment::Test,
-            internal: Arc::new(InternalTokens::new(&key, Duration::from_secs(300), clock.clone())),
+            internal: Arc::new(InternalTokens::new(
+                &key,
+                Duration::from_secs(300),
+                clock.clone(),
+            )),
             clock,
             bus: Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)),
             cache: Arc::new(MemoryCache::new(100_000)),
@@ -116,25 +129,36 @@ impl ServiceContext {
     /// Returns a client interceptor presenting internal tokens for `subject`
     /// (e.g. `service:accounts`) and propagating trace context.
     pub fn client_interceptor(&self, subject: &str) -> InternalClientInterceptor {
-        InternalClientInterceptor::new(Arc::new(InternalTokenSource::new(self.internal.clone(), subject)))
+        InternalClientInterceptor::new(Arc::new(InternalTokenSource::new(
+            self.internal.clone(),
+            subject,
+        )))
     }
 }
 
 /// Returns a lazily connecting channel to `endpoint` (e.g. `http://127.0.0.1:50051`).
-pub fn lazy_channel(endpoint: &str, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .http2_adaptive_window(true)
-        .connect_lazy())
+pub fn lazy_channel(
+    endpoint: &str,
+    timeout: Duration,
+) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(
+        tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true)
+            .connect_lazy(),
+    )
 }
 
 /// Fetches identity's signing keys over gRPC (GetSigningKeys), for services
 /// that verify access tokens but do not own the keys.
 pub struct RemoteKeySource {
     client: ccp_proto::identity::v1::identity_client::IdentityClient<
-        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, InternalClientInterceptor>,
+        tonic::service::interceptor::InterceptedService<
+            tonic::transport::Channel,
+            InternalClientInterceptor,
+        >,
     >,
 }
 

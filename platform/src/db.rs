@@ -36,7 +36,8 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     }
     let db = Database::connect(options).await?;
     if let (true, Some(schema)) = (settings.is_postgres(), &settings.schema) {
-        db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")).await?;
+        db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
     }
     Ok(db)
 }
@@ -71,7 +72,10 @@ pub async fn connect_for_service<M: MigratorTrait>(
 
 /// Returns true when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 /// Returns true when the error is a serialization failure or deadlock that a

@@ -70,7 +70,10 @@ pub struct FieldViolation {
 impl FieldViolation {
     /// Returns a violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { field: field.into(), description: description.into() }
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
     }
 
     /// Returns the same violation with its field nested under `parent`
@@ -106,7 +109,12 @@ pub struct Error {
 impl Error {
     /// Returns an error with a code and a message safe to show the caller.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), violations: Vec::new(), cause: None }
+        Self {
+            code,
+            message: message.into(),
+            violations: Vec::new(),
+            cause: None,
+        }
     }
 
     /// Returns INVALID_ARGUMENT naming one bad field.
@@ -121,10 +129,18 @@ impl Error {
             [one] => format!("invalid {}: {}", one.field, one.description),
             many => format!(
                 "invalid request: {}",
-                many.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                many.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         };
-        Self { code: ErrorCode::InvalidArgument, message, violations, cause: None }
+        Self {
+            code: ErrorCode::InvalidArgument,
+            message,
+            violations,
+            cause: None,
+        }
     }
 
     /// Returns NOT_FOUND.

@@ -30,17 +30,28 @@ pub fn decode_token(token: &str) -> Result<Option<String>, Error> {
         return Ok(None);
     }
     let bad = || Error::invalid_field("page_token", "is not a token this list returned");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    raw.strip_prefix("p1|").map(|k| Some(k.to_owned())).ok_or_else(bad)
+    raw.strip_prefix("p1|")
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(bad)
 }
 
 /// Splits `rows` fetched with `size + 1` into the page and the next token,
 /// using `key` for the token of the page's last row.
-pub fn finish_page<T>(mut rows: Vec<T>, size: usize, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
+pub fn finish_page<T>(
+    mut rows: Vec<T>,
+    size: usize,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, String) {
     if rows.len() > size {
         rows.truncate(size);
-        let token = rows.last().map(|r| encode_token(&key(r))).unwrap_or_default();
+        let token = rows
+            .last()
+            .map(|r| encode_token(&key(r)))
+            .unwrap_or_default();
         (rows, token)
     } else {
         (rows, String::new())
@@ -53,7 +64,10 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
-        assert_eq!(decode_token(&encode_token("k1")).ok().flatten().as_deref(), Some("k1"));
+        assert_eq!(
+            decode_token(&encode_token("k1")).ok().flatten().as_deref(),
+            Some("k1")
+        );
         assert!(decode_token("x").is_err());
         assert_eq!(decode_token("").ok(), Some(None));
     }

@@ -25,13 +25,20 @@ pub struct Revision {
 impl Revision {
     /// Returns a revision.
     pub fn new(service: impl Into<String>, scope: impl Into<String>, counter: i64) -> Self {
-        Self { service: service.into(), scope: scope.into(), counter }
+        Self {
+            service: service.into(),
+            scope: scope.into(),
+            counter,
+        }
     }
 
     /// Returns the opaque token.
     pub fn encode(&self) -> String {
         let raw = format!("{}|{}|{}", self.service, self.scope, self.counter);
-        format!("r1.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+        format!(
+            "r1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        )
     }
 }
 
@@ -56,7 +63,8 @@ impl FromStr for Revision {
             .map_err(|_| RevisionParseError)?;
         let raw = String::from_utf8(raw).map_err(|_| RevisionParseError)?;
         let mut parts = raw.splitn(3, '|');
-        let (Some(service), Some(scope), Some(counter)) = (parts.next(), parts.next(), parts.next())
+        let (Some(service), Some(scope), Some(counter)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(RevisionParseError);
         };

@@ -105,7 +105,14 @@ impl GrpcServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, settings, mut routes, health, names, .. } = self;
+        let Self {
+            listener,
+            settings,
+            mut routes,
+            health,
+            names,
+            ..
+        } = self;
         let mut reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(ccp_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -115,7 +122,9 @@ impl GrpcServer {
         }
         routes.add_service(reflection.build_v1()?);
         for name in &names {
-            health.set_service_status(*name, ServingStatus::Serving).await;
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
         }
         health.set_service_status("", ServingStatus::Serving).await;
 
@@ -124,9 +133,13 @@ impl GrpcServer {
             shutdown.await;
             tracing::info!("shutting down: health NOT_SERVING, draining calls in flight");
             for name in &names {
-                health.set_service_status(*name, ServingStatus::NotServing).await;
+                health
+                    .set_service_status(*name, ServingStatus::NotServing)
+                    .await;
             }
-            health.set_service_status("", ServingStatus::NotServing).await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             tokio::time::sleep(drain_delay).await;
         };
 
@@ -187,7 +200,10 @@ where
                 id
             }
         };
-        RequestIdFuture { inner: self.inner.call(request), id: Some(id) }
+        RequestIdFuture {
+            inner: self.inner.call(request),
+            id: Some(id),
+        }
     }
 }
 

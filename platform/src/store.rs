@@ -29,9 +29,19 @@ pub fn infrastructure_tables() -> Vec<TableCreateStatement> {
     let audit = Table::create()
         .table(t("audit_events"))
         .if_not_exists()
-        .col(ColumnDef::new(t("seq")).big_integer().not_null().auto_increment().primary_key())
+        .col(
+            ColumnDef::new(t("seq"))
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
         .col(ColumnDef::new(t("id")).string().not_null().unique_key())
-        .col(ColumnDef::new(t("time")).timestamp_with_time_zone().not_null())
+        .col(
+            ColumnDef::new(t("time"))
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
         .col(ColumnDef::new(t("actor")).string().not_null())
         .col(ColumnDef::new(t("acting_for")).string())
         .col(ColumnDef::new(t("other_business")).string())
@@ -45,11 +55,21 @@ pub fn infrastructure_tables() -> Vec<TableCreateStatement> {
     let outbox = Table::create()
         .table(t("outbox_events"))
         .if_not_exists()
-        .col(ColumnDef::new(t("seq")).big_integer().not_null().auto_increment().primary_key())
+        .col(
+            ColumnDef::new(t("seq"))
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
         .col(ColumnDef::new(t("event_id")).string().not_null())
         .col(ColumnDef::new(t("stream")).string().not_null())
         .col(ColumnDef::new(t("payload")).blob().not_null())
-        .col(ColumnDef::new(t("created_at")).timestamp_with_time_zone().not_null())
+        .col(
+            ColumnDef::new(t("created_at"))
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
         .col(ColumnDef::new(t("published_at")).timestamp_with_time_zone())
         .to_owned();
     let idempotency = Table::create()
@@ -59,8 +79,17 @@ pub fn infrastructure_tables() -> Vec<TableCreateStatement> {
         .col(ColumnDef::new(t("method")).string().not_null())
         .col(ColumnDef::new(t("request_id")).string().not_null())
         .col(ColumnDef::new(t("response")).blob().not_null())
-        .col(ColumnDef::new(t("created_at")).timestamp_with_time_zone().not_null())
-        .primary_key(Index::create().col(t("principal")).col(t("method")).col(t("request_id")))
+        .col(
+            ColumnDef::new(t("created_at"))
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .primary_key(
+            Index::create()
+                .col(t("principal"))
+                .col(t("method"))
+                .col(t("request_id")),
+        )
         .to_owned();
     let revisions = Table::create()
         .table(t("revisions"))
@@ -292,7 +321,10 @@ pub async fn bump_revision<C: ConnectionTrait>(db: &C, scope: &str) -> Result<i6
         .values_panic([scope.into(), 1i64.into()])
         .on_conflict(
             OnConflict::column(t("scope"))
-                .value(t("counter"), Expr::col((t("revisions"), t("counter"))).add(1))
+                .value(
+                    t("counter"),
+                    Expr::col((t("revisions"), t("counter"))).add(1),
+                )
                 .to_owned(),
         )
         .returning_col(t("counter"))
@@ -371,7 +403,13 @@ pub async fn store_idempotent_response<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let stmt = Query::insert()
         .into_table(t("idempotency_records"))
-        .columns([t("principal"), t("method"), t("request_id"), t("response"), t("created_at")])
+        .columns([
+            t("principal"),
+            t("method"),
+            t("request_id"),
+            t("response"),
+            t("created_at"),
+        ])
         .values_panic([
             principal.into(),
             method.into(),
@@ -404,14 +442,21 @@ pub struct OutboxRelay {
 
 impl std::fmt::Debug for OutboxRelay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxRelay").field("poll_interval", &self.poll_interval).finish_non_exhaustive()
+        f.debug_struct("OutboxRelay")
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
     }
 }
 
 impl OutboxRelay {
     /// Returns a relay from `db`'s outbox to `bus`.
     pub fn new(db: DatabaseConnection, bus: Arc<dyn EventBus>) -> Self {
-        Self { db, bus, wake: Arc::new(Notify::new()), poll_interval: Duration::from_millis(200) }
+        Self {
+            db,
+            bus,
+            wake: Arc::new(Notify::new()),
+            poll_interval: Duration::from_millis(200),
+        }
     }
 
     /// Wakes the relay after a commit, so events go out without waiting for the poll.
@@ -476,12 +521,17 @@ impl OutboxRelay {
 
 /// Returns a protobuf timestamp for an instant.
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Returns the instant of a protobuf timestamp, or None when out of range.
 pub fn from_timestamp(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    u32::try_from(ts.nanos).ok().and_then(|n| DateTime::from_timestamp(ts.seconds, n))
+    u32::try_from(ts.nanos)
+        .ok()
+        .and_then(|n| DateTime::from_timestamp(ts.seconds, n))
 }
 
 /// Keeps the `StatementBuilder` import meaningful for callers building raw queries.

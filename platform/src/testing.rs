@@ -132,3 +132,224 @@ impl Drop for RedisServerGuard {
         }
     }
 }
+
+/// The environment variable naming the PostgreSQL server for integration tests, as a URL to a
+/// database the tests may connect to in order to create their own (e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`).
+pub const DATABASE_URL_ENV: &str = "CCP_TEST_DATABASE_URL";
+
+/// Returns the PostgreSQL URL for integration tests, read from `CCP_TEST_DATABASE_URL`; None when
+/// unset outside CI, a panic when unset in CI (the PostgreSQL tests must never skip there).
+pub fn postgres_url() -> Option<String> {
+    if let Some(url) = std::env::var(DATABASE_URL_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        return Some(url);
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty());
+    assert!(
+        !in_ci,
+        "{DATABASE_URL_ENV} is not set but CI is: the PostgreSQL tests must run in CI \
+         (set {DATABASE_URL_ENV}=postgres://user@host:port/postgres)"
+    );
+    None
+}
+
+/// A PostgreSQL database of a test's own (`ccp_test_<uuid>`), dropped when the guard is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    // postgres://user@host:port/db?params → swap the path segment.
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let host_part = path_start.map_or(base, |i| &base[..i]);
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+impl TestDatabase {
+    /// Creates a fresh database on the configured server; None when no server is configured.
+    /// Panics (failing the test loudly) when one is configured but unreachable.
+    pub async fn create() -> Option<Self> {
+        use sea_orm::ConnectionTrait as _;
+        let admin_url = postgres_url()?;
+        let name = format!("ccp_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{DATABASE_URL_ENV}={admin_url} is unreachable: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// Returns the URL of the test's database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Returns database settings for the test's database with a service schema.
+    pub fn settings(&self, schema: &str) -> crate::config::DatabaseSettings {
+        crate::config::DatabaseSettings {
+            schema: Some(schema.to_owned()),
+            ..crate::config::DatabaseSettings::postgres(&self.url)
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Dropping needs async I/O; do it on a private runtime off the test's runtime.
+        let handle = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                use sea_orm::ConnectionTrait as _;
+                if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
+
+/// A database for one test: a SQLite file in a temporary directory, or a fresh PostgreSQL database.
+#[derive(Debug)]
+pub enum TestBackend {
+    /// SQLite in a temporary directory (removed on drop).
+    Sqlite(tempfile_dir::TempDir),
+    /// A fresh PostgreSQL database (dropped on drop).
+    Postgres(TestDatabase),
+}
+
+impl TestBackend {
+    /// Returns a SQLite backend in a new temporary directory.
+    pub fn sqlite() -> Self {
+        Self::Sqlite(tempfile_dir::TempDir::new())
+    }
+
+    /// Returns a PostgreSQL backend when one is configured.
+    pub async fn postgres() -> Option<Self> {
+        TestDatabase::create().await.map(Self::Postgres)
+    }
+
+    /// Returns every backend available: SQLite always, PostgreSQL when configured.
+    pub async fn all() -> Vec<Self> {
+        let mut all = vec![Self::sqlite()];
+        match Self::postgres().await {
+            Some(pg) => all.push(pg),
+            None => eprintln!(
+                "skipped: {DATABASE_URL_ENV} not set, PostgreSQL half of the test not run"
+            ),
+        }
+        all
+    }
+
+    /// Returns a short name for messages: `sqlite` or `postgres`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Returns database settings for a service named `schema` (its own SQLite file, or its schema).
+    pub fn settings(&self, schema: &str) -> crate::config::DatabaseSettings {
+        match self {
+            Self::Sqlite(dir) => crate::config::DatabaseSettings {
+                schema: Some(schema.to_owned()),
+                ..crate::config::DatabaseSettings::sqlite_file(
+                    &dir.path().join(format!("{schema}.sqlite")),
+                )
+            },
+            Self::Postgres(db) => db.settings(schema),
+        }
+    }
+}
+
+/// A minimal temporary directory, removed on drop (avoids a dependency for one type).
+pub mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    /// A directory under the system temporary directory, removed with its contents on drop.
+    #[derive(Debug)]
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        /// Creates a new empty directory.
+        pub fn new() -> Self {
+            let path =
+                std::env::temp_dir().join(format!("ccp-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path).expect("create a temporary directory");
+            Self(path)
+        }
+
+        /// Returns its path.
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Default for TempDir {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::replace_database;
+
+    #[test]
+    fn replaces_the_database_segment() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:1", "x"),
+            "postgres://u@h:1/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! The identity service's settings (`[accounts]` in the configuration).
 
-use ccp_platform::config::{ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint};
+use ccp_platform::config::{
+    ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint,
+};
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
@@ -19,8 +21,14 @@ pub struct AccountsSettings {
 impl Default for AccountsSettings {
     fn default() -> Self {
         Self {
-            server: ServerSettings { listen: "127.0.0.1:50052".to_owned(), ..ServerSettings::default() },
-            database: DatabaseSettings { schema: Some("accounts".to_owned()), ..DatabaseSettings::default() },
+            server: ServerSettings {
+                listen: "127.0.0.1:50052".to_owned(),
+                ..ServerSettings::default()
+            },
+            database: DatabaseSettings {
+                schema: Some("accounts".to_owned()),
+                ..DatabaseSettings::default()
+            },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
         }
     }

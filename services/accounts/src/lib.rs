@@ -35,7 +35,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,8 @@ impl Application {
     /// Connects to (and migrates) the database, binds the listener and wires
     /// the public `Identity` and internal `AccountFacts` services.
     pub async fn build(ctx: &ServiceContext, settings: &AccountsSettings) -> anyhow::Result<Self> {
-        let db = ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let db =
+            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
@@ -57,14 +60,18 @@ impl Application {
         let limit = settings.server.max_message_bytes;
 
         let mut server = GrpcServer::bind(&settings.server).await?;
-        server.add_service(public.wrap(
-            AccountsServer::new(grpc::AccountsApi::new(db.clone(), ctx.clone()))
-                .max_decoding_message_size(limit),
-        ));
-        server.add_service(internal.wrap(
-            AccountFactsServer::new(grpc::AccountFactsApi::new(db, ctx.clone()))
-                .max_decoding_message_size(limit),
-        ));
+        server.add_service(
+            public.wrap(
+                AccountsServer::new(grpc::AccountsApi::new(db.clone(), ctx.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+        );
+        server.add_service(
+            internal.wrap(
+                AccountFactsServer::new(grpc::AccountFactsApi::new(db, ctx.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+        );
         Ok(Self { server, relay })
     }
 

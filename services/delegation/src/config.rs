@@ -1,6 +1,8 @@
 //! The identity service's settings (`[delegation]` in the configuration).
 
-use ccp_platform::config::{ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint};
+use ccp_platform::config::{
+    ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint,
+};
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
@@ -21,8 +23,14 @@ pub struct DelegationSettings {
 impl Default for DelegationSettings {
     fn default() -> Self {
         Self {
-            server: ServerSettings { listen: "127.0.0.1:50053".to_owned(), ..ServerSettings::default() },
-            database: DatabaseSettings { schema: Some("delegation".to_owned()), ..DatabaseSettings::default() },
+            server: ServerSettings {
+                listen: "127.0.0.1:50053".to_owned(),
+                ..ServerSettings::default()
+            },
+            database: DatabaseSettings {
+                schema: Some("delegation".to_owned()),
+                ..DatabaseSettings::default()
+            },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
         }

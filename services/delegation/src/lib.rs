@@ -18,8 +18,8 @@ use ccp_platform::auth::{AccessTokenVerifier, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
 use ccp_platform::store::OutboxRelay;
-use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFactsServer;
 use ccp_proto::delegation::v1::delegation_server::DelegationServer;
+use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFactsServer;
 use futures::FutureExt as _;
 
 pub use config::DelegationSettings;
@@ -35,15 +35,21 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
 impl Application {
     /// Connects to (and migrates) the database, binds the listener and wires
     /// the public `Identity` and internal `RelationshipFacts` services.
-    pub async fn build(ctx: &ServiceContext, settings: &DelegationSettings) -> anyhow::Result<Self> {
-        let db = ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+    pub async fn build(
+        ctx: &ServiceContext,
+        settings: &DelegationSettings,
+    ) -> anyhow::Result<Self> {
+        let db =
+            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
@@ -57,14 +63,18 @@ impl Application {
         let limit = settings.server.max_message_bytes;
 
         let mut server = GrpcServer::bind(&settings.server).await?;
-        server.add_service(public.wrap(
-            DelegationServer::new(grpc::DelegationApi::new(db.clone(), ctx.clone()))
-                .max_decoding_message_size(limit),
-        ));
-        server.add_service(internal.wrap(
-            RelationshipFactsServer::new(grpc::RelationshipFactsApi::new(db, ctx.clone()))
-                .max_decoding_message_size(limit),
-        ));
+        server.add_service(
+            public.wrap(
+                DelegationServer::new(grpc::DelegationApi::new(db.clone(), ctx.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+        );
+        server.add_service(
+            internal.wrap(
+                RelationshipFactsServer::new(grpc::RelationshipFactsApi::new(db, ctx.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+        );
         Ok(Self { server, relay })
     }
 

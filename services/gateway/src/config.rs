@@ -21,7 +21,10 @@ pub struct GatewaySettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
-            server: ServerSettings { listen: "127.0.0.1:50050".to_owned(), ..ServerSettings::default() },
+            server: ServerSettings {
+                listen: "127.0.0.1:50050".to_owned(),
+                ..ServerSettings::default()
+            },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
             delegation_endpoint: "http://127.0.0.1:50053".to_owned(),

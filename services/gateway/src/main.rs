@@ -11,5 +11,6 @@ async fn main() -> anyhow::Result<()> {
     let ctx = ccp_platform::context::ServiceContext::from_settings(&settings.common).await?;
     let app = ccp_gateway::Application::build(&ctx, &settings.gateway).await?;
     tracing::info!(addr = %app.local_addr(), "gateway serving");
-    app.run_until_stopped(ccp_platform::server::shutdown_signal()).await
+    app.run_until_stopped(ccp_platform::server::shutdown_signal())
+        .await
 }

@@ -17,8 +17,14 @@ pub struct IdentitySettings {
 impl Default for IdentitySettings {
     fn default() -> Self {
         Self {
-            server: ServerSettings { listen: "127.0.0.1:50051".to_owned(), ..ServerSettings::default() },
-            database: DatabaseSettings { schema: Some("identity".to_owned()), ..DatabaseSettings::default() },
+            server: ServerSettings {
+                listen: "127.0.0.1:50051".to_owned(),
+                ..ServerSettings::default()
+            },
+            database: DatabaseSettings {
+                schema: Some("identity".to_owned()),
+                ..DatabaseSettings::default()
+            },
         }
     }
 }

@@ -35,7 +35,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,8 @@ impl Application {
     /// Connects to (and migrates) the database, binds the listener and wires
     /// the public `Identity` and internal `IdentityFacts` services.
     pub async fn build(ctx: &ServiceContext, settings: &IdentitySettings) -> anyhow::Result<Self> {
-        let db = ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let db =
+            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let verifier = Arc::new(AccessTokenVerifier::new(ctx.clock.clone()));
         let public = ServerAuth::with_access_tokens(ctx.internal.clone(), verifier);
@@ -51,14 +54,18 @@ impl Application {
         let limit = settings.server.max_message_bytes;
 
         let mut server = GrpcServer::bind(&settings.server).await?;
-        server.add_service(public.wrap(
-            IdentityServer::new(grpc::IdentityApi::new(db.clone(), ctx.clone()))
-                .max_decoding_message_size(limit),
-        ));
-        server.add_service(internal.wrap(
-            IdentityFactsServer::new(grpc::IdentityFactsApi::new(db, ctx.clone()))
-                .max_decoding_message_size(limit),
-        ));
+        server.add_service(
+            public.wrap(
+                IdentityServer::new(grpc::IdentityApi::new(db.clone(), ctx.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+        );
+        server.add_service(
+            internal.wrap(
+                IdentityFactsServer::new(grpc::IdentityFactsApi::new(db, ctx.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+        );
         Ok(Self { server, relay })
     }
 

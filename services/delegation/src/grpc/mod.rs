@@ -3,8 +3,8 @@
 //! UNIMPLEMENTED until the identity issue builds it.
 
 use ccp_platform::context::ServiceContext;
-use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFacts;
 use ccp_proto::delegation::v1::delegation_server::Delegation;
+use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFacts;
 use sea_orm::DatabaseConnection;
 
 /// The public `Identity` service.

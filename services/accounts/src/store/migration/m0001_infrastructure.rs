@@ -13,6 +13,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        Err(DbErr::Migration("the first migration is not reversible".to_owned()))
+        Err(DbErr::Migration(
+            "the first migration is not reversible".to_owned(),
+        ))
     }
 }

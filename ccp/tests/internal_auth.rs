@@ -1,0 +1,257 @@
+//! Internal-token verification on every service: each RPC of each internal
+//! facts service (and the public services behind the gateway) accepts a valid
+//! internal token and refuses a missing, expired or wrongly signed one with
+//! UNAUTHENTICATED.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use ccp::embedded::Suite;
+use ccp::settings::SuiteSettings;
+use ccp_platform::auth::{INTERNAL_TOKEN_HEADER, InternalTokens};
+use ccp_platform::clock::Clock;
+use ccp_platform::context::ServiceContext;
+use ccp_proto::accounts::v1 as accounts;
+use ccp_proto::delegation::v1 as delegation;
+use ccp_proto::identity::v1 as identity;
+use futures::future::BoxFuture;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+type Call = fn(Channel, Request<()>) -> BoxFuture<'static, Result<(), Status>>;
+
+fn with<T>(req: Request<()>, message: T) -> Request<T> {
+    let (metadata, extensions, ()) = req.into_parts();
+    Request::from_parts(metadata, extensions, message)
+}
+
+macro_rules! rpc {
+    ($client:ty, $method:ident, $message:expr) => {
+        (|channel: Channel, req: Request<()>| -> BoxFuture<'static, Result<(), Status>> {
+            Box::pin(async move {
+                <$client>::new(channel)
+                    .$method(with(req, $message))
+                    .await
+                    .map(|_| ())
+            })
+        }) as Call
+    };
+}
+
+fn facts_calls() -> Vec<(&'static str, &'static str, Call)> {
+    use accounts::account_facts_client::AccountFactsClient;
+    use delegation::relationship_facts_client::RelationshipFactsClient;
+    use identity::identity_facts_client::IdentityFactsClient;
+    vec![
+        (
+            "identity",
+            "GetProfiles",
+            rpc!(
+                IdentityFactsClient<Channel>,
+                get_profiles,
+                identity::GetProfilesRequest::default()
+            ),
+        ),
+        (
+            "identity",
+            "GetCredential",
+            rpc!(
+                IdentityFactsClient<Channel>,
+                get_credential,
+                identity::GetCredentialRequest::default()
+            ),
+        ),
+        (
+            "accounts",
+            "GetRoleFacts",
+            rpc!(
+                AccountFactsClient<Channel>,
+                get_role_facts,
+                accounts::GetRoleFactsRequest::default()
+            ),
+        ),
+        (
+            "accounts",
+            "GetBusinessFacts",
+            rpc!(
+                AccountFactsClient<Channel>,
+                get_business_facts,
+                accounts::GetBusinessFactsRequest::default()
+            ),
+        ),
+        (
+            "accounts",
+            "ImportRegistry",
+            rpc!(
+                AccountFactsClient<Channel>,
+                import_registry,
+                accounts::ImportRegistryRequest::default()
+            ),
+        ),
+        (
+            "delegation",
+            "GetPairFacts",
+            rpc!(
+                RelationshipFactsClient<Channel>,
+                get_pair_facts,
+                delegation::GetPairFactsRequest::default()
+            ),
+        ),
+        (
+            "delegation",
+            "GetAssignmentFacts",
+            rpc!(
+                RelationshipFactsClient<Channel>,
+                get_assignment_facts,
+                delegation::GetAssignmentFactsRequest::default()
+            ),
+        ),
+        (
+            "delegation",
+            "ListClients",
+            rpc!(
+                RelationshipFactsClient<Channel>,
+                list_clients,
+                delegation::ListClientsRequest::default()
+            ),
+        ),
+    ]
+}
+
+fn public_calls() -> Vec<(&'static str, &'static str, Call)> {
+    use accounts::accounts_client::AccountsClient;
+    use delegation::delegation_client::DelegationClient;
+    use identity::identity_client::IdentityClient;
+    vec![
+        (
+            "identity",
+            "GetSigningKeys",
+            rpc!(
+                IdentityClient<Channel>,
+                get_signing_keys,
+                identity::GetSigningKeysRequest::default()
+            ),
+        ),
+        (
+            "accounts",
+            "GetTermsAndConditions",
+            rpc!(
+                AccountsClient<Channel>,
+                get_terms_and_conditions,
+                accounts::GetTermsAndConditionsRequest::default()
+            ),
+        ),
+        (
+            "delegation",
+            "ListRelationships",
+            rpc!(
+                DelegationClient<Channel>,
+                list_relationships,
+                delegation::ListRelationshipsRequest::default()
+            ),
+        ),
+    ]
+}
+
+async fn start_suite() -> (Suite, ccp_platform::testing::tempfile_dir::TempDir) {
+    let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
+    let mut settings = SuiteSettings {
+        data_dir: dir.path().to_owned(),
+        ..SuiteSettings::default()
+    };
+    for server in [
+        &mut settings.identity.server,
+        &mut settings.accounts.server,
+        &mut settings.delegation.server,
+        &mut settings.gateway.server,
+    ] {
+        server.listen = "127.0.0.1:0".to_owned();
+    }
+    let suite = Suite::start(settings, ServiceContext::in_memory(Clock::system()))
+        .await
+        .expect("suite starts");
+    (suite, dir)
+}
+
+fn token_request(token: Option<&str>) -> Request<()> {
+    let mut req = Request::new(());
+    if let Some(token) = token {
+        req.metadata_mut()
+            .insert(INTERNAL_TOKEN_HEADER, token.parse().unwrap());
+    }
+    req
+}
+
+#[tokio::test]
+async fn every_internal_facts_rpc_checks_the_internal_token() {
+    let (suite, _dir) = start_suite().await;
+    let endpoints = suite.endpoints();
+    let internal = suite.context().internal.clone();
+    let valid = internal.mint("service:test");
+    let expired = internal.mint_until(
+        "service:test",
+        chrono::Utc::now() - chrono::Duration::seconds(1),
+    );
+    let other_key = InternalTokens::new(&[9u8; 32], Duration::from_secs(60), Clock::system());
+    let wrongly_signed = other_key.mint("service:test");
+
+    let mut calls = facts_calls();
+    calls.extend(public_calls());
+    for (service, method, call) in calls {
+        let addr = match service {
+            "identity" => endpoints.identity,
+            "accounts" => endpoints.accounts,
+            _ => endpoints.delegation,
+        };
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+
+        let accepted = call(channel.clone(), token_request(Some(&valid))).await;
+        if let Err(status) = &accepted {
+            assert_ne!(
+                status.code(),
+                Code::Unauthenticated,
+                "{service}.{method}: valid token refused: {status:?}"
+            );
+        }
+        for (case, token) in [
+            ("missing", None),
+            ("expired", Some(expired.as_str())),
+            ("wrongly signed", Some(wrongly_signed.as_str())),
+            ("garbage", Some("not-a-token")),
+        ] {
+            let refused = call(channel.clone(), token_request(token)).await;
+            let code = refused.as_ref().err().map(Status::code);
+            assert_eq!(
+                code,
+                Some(Code::Unauthenticated),
+                "{service}.{method}: {case} token: {refused:?}"
+            );
+        }
+    }
+    suite.stop().await.expect("suite stops cleanly");
+}
+
+#[tokio::test]
+async fn an_access_token_is_not_an_internal_token() {
+    let (suite, _dir) = start_suite().await;
+    let minter = ccp_platform::auth::TokenMinter::new(Clock::system()).unwrap();
+    let access = minter.person(uuid::Uuid::new_v4()).unwrap();
+    let channel = Channel::from_shared(format!("http://{}", suite.endpoints().accounts))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let call: Call = rpc!(
+        accounts::account_facts_client::AccountFactsClient<Channel>,
+        get_role_facts,
+        accounts::GetRoleFactsRequest::default()
+    );
+    let refused = call(channel, token_request(Some(&access))).await;
+    assert_eq!(refused.err().map(|s| s.code()), Some(Code::Unauthenticated));
+    suite.stop().await.expect("suite stops cleanly");
+}
