@@ -458,6 +458,17 @@ pub trait KeySource: Send + Sync + 'static {
     async fn fetch_jwks(&self) -> anyhow::Result<String>;
 }
 
+/// A key source serving a fixed JWKS (tests, and deployments that pin keys).
+#[derive(Debug, Clone)]
+pub struct StaticKeySource(pub String);
+
+#[async_trait::async_trait]
+impl KeySource for StaticKeySource {
+    async fn fetch_jwks(&self) -> anyhow::Result<String> {
+        Ok(self.0.clone())
+    }
+}
+
 /// Verifies access tokens against identity's published keys. An unknown `kid`
 /// triggers a refresh from the [`KeySource`], at most once per interval.
 pub struct AccessTokenVerifier {

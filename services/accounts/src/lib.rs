@@ -14,7 +14,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use ccp_platform::auth::{AccessTokenVerifier, ServerAuth};
+use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
 use ccp_platform::store::OutboxRelay;
@@ -43,18 +43,28 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Connects to (and migrates) the database, binds the listener and wires
-    /// the public `Identity` and internal `AccountFacts` services.
+    /// the public and internal services. Access tokens are verified with
+    /// identity's published keys (GetSigningKeys at `identity_endpoint`).
     pub async fn build(ctx: &ServiceContext, settings: &AccountsSettings) -> anyhow::Result<Self> {
-        let db =
-            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
-        let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
         let keys = RemoteKeySource::new(identity, ctx.client_interceptor("service:accounts"));
-        let verifier = Arc::new(
-            AccessTokenVerifier::new(ctx.clock.clone())
-                .with_source(Arc::new(keys), std::time::Duration::from_secs(1)),
-        );
+        Self::build_with_key_source(ctx, settings, Arc::new(keys)).await
+    }
+
+    /// Builds like [`Application::build`] but verifies access tokens with keys
+    /// from `keys` (tests pass the keys of a `TokenMinter`).
+    pub async fn build_with_key_source(
+        ctx: &ServiceContext,
+        settings: &AccountsSettings,
+        keys: Arc<dyn KeySource>,
+    ) -> anyhow::Result<Self> {
+        let db =
+            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
+        let verifier = AccessTokenVerifier::new(ctx.clock.clone())
+            .with_source(keys, std::time::Duration::from_secs(1));
+        let verifier = Arc::new(verifier);
         let public = ServerAuth::with_access_tokens(ctx.internal.clone(), verifier);
         let internal = ServerAuth::internal_only(ctx.internal.clone());
         let limit = settings.server.max_message_bytes;
