@@ -321,33 +321,46 @@ impl InternalTokens {
     }
 }
 
-/// A cached internal token for one subject, re-minted when half its life is gone.
+/// A cached internal token for one subject, re-minted when half its life is gone
+/// (by the wall clock, or by the configured [`Clock`] when a settable one moves).
 #[derive(Debug)]
 pub struct InternalTokenSource {
     tokens: Arc<InternalTokens>,
     subject: String,
     current: ArcSwap<(String, Instant)>,
+    /// When the current token was minted by the configured clock (µs since the epoch).
+    minted_at: std::sync::atomic::AtomicI64,
 }
 
 impl InternalTokenSource {
     /// Returns a source minting tokens for `subject`.
     pub fn new(tokens: Arc<InternalTokens>, subject: impl Into<String>) -> Self {
         let subject = subject.into();
+        let minted_at = tokens.clock.now().timestamp_micros();
         let token = tokens.mint(&subject);
         Self {
             tokens,
             subject,
             current: ArcSwap::from_pointee((token, Instant::now())),
+            minted_at: std::sync::atomic::AtomicI64::new(minted_at),
         }
     }
 
     /// Returns a valid token, minting a new one when the cached one is half-spent.
     pub fn token(&self) -> Arc<(String, Instant)> {
+        use std::sync::atomic::Ordering;
         let current = self.current.load_full();
-        if current.1.elapsed() < self.tokens.ttl() / 2 {
+        let half = self.tokens.ttl() / 2;
+        let now = self.tokens.clock.now().timestamp_micros();
+        // A settable clock moved forward (tests, demos) can expire the token
+        // while little wall-clock time has passed: check both.
+        let clock_age = now.saturating_sub(self.minted_at.load(Ordering::Acquire));
+        let half_micros = i64::try_from(half.as_micros()).unwrap_or(i64::MAX);
+        if current.1.elapsed() < half && clock_age < half_micros {
             return current;
         }
         let fresh = Arc::new((self.tokens.mint(&self.subject), Instant::now()));
+        self.minted_at.store(now, Ordering::Release);
         self.current.store(fresh.clone());
         fresh
     }
