@@ -97,10 +97,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn up(settings: SuiteSettings) -> anyhow::Result<()> {
-    if settings.common.internal_auth.key_bytes()?.is_none() {
-        tracing::info!("no internal_auth.key configured: generated one for this process");
-    }
+async fn up(mut settings: SuiteSettings) -> anyhow::Result<()> {
+    settings.resolve_internal_key(true)?;
     let context = ServiceContext::from_settings(&settings.common).await?;
     let data_dir = settings.data_dir.clone();
     let suite = Suite::start(settings, context).await?;

@@ -77,6 +77,35 @@ impl SuiteSettings {
         ccp_platform::config::load("", file)
     }
 
+    /// Makes sure an internal key is configured. Without one (the embedded
+    /// default) the key in `<data_dir>/internal.key` is used, created with a
+    /// fresh random key when `create` is set, so that `ccp` client commands
+    /// can talk to a running `ccp up`. Production configures the key instead.
+    pub fn resolve_internal_key(&mut self, create: bool) -> anyhow::Result<()> {
+        if self.common.internal_auth.key_bytes()?.is_some() {
+            return Ok(());
+        }
+        let path = self.data_dir.join("internal.key");
+        let key = match std::fs::read_to_string(&path) {
+            Ok(key) => key.trim().to_owned(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && create => {
+                std::fs::create_dir_all(&self.data_dir)?;
+                let key = ccp_platform::auth::InternalTokens::generate_key();
+                write_private(&path, &key)?;
+                key
+            }
+            Err(err) => {
+                anyhow::bail!(
+                    "no internal_auth.key configured and {} is unreadable ({err}); start `ccp up` first or set CCP_INTERNAL_AUTH__KEY",
+                    path.display()
+                )
+            }
+        };
+        self.common.internal_auth.key = secrecy::SecretString::from(key);
+        self.common.internal_auth.key_bytes()?;
+        Ok(())
+    }
+
     /// Fills every empty database URL with a SQLite file under `data_dir`
     /// (the embedded default).
     pub fn with_embedded_databases(mut self) -> Self {
@@ -90,5 +119,24 @@ impl SuiteSettings {
         fill(&mut self.accounts.database, "accounts");
         fill(&mut self.delegation.database, "delegation");
         self
+    }
+}
+
+/// Writes a secret file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(contents.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, contents)
     }
 }

@@ -106,8 +106,13 @@ impl FromStr for Principal {
     type Err = PrincipalParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, id) = s.split_once(':').ok_or(PrincipalParseError)?;
-        let id = Uuid::parse_str(id).map_err(|_| PrincipalParseError)?;
+        let (kind, text) = s.split_once(':').ok_or(PrincipalParseError)?;
+        let id = Uuid::parse_str(text).map_err(|_| PrincipalParseError)?;
+        // Only the canonical spelling (lowercase, hyphenated): a principal is
+        // used as a text key (caches, audit, idempotency) and must have one form.
+        if id.hyphenated().to_string() != text {
+            return Err(PrincipalParseError);
+        }
         match kind {
             "person" => Ok(Self::Person(id)),
             "credential" => Ok(Self::Credential(id)),
