@@ -270,3 +270,57 @@ pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
 
 /// A result whose error is a service [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_input_carries_every_field_violation_as_bad_request() {
+        let err = Error::invalid(vec![
+            FieldViolation::new("program_account", "bad check digit"),
+            FieldViolation::new("postal_code", "required").nested("address"),
+        ]);
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let violations = field_violations(&status);
+        assert_eq!(
+            violations,
+            vec![
+                FieldViolation::new("program_account", "bad check digit"),
+                FieldViolation::new("address.postal_code", "required"),
+            ]
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause_from_the_caller() {
+        let err = Error::internal(anyhow::anyhow!(
+            "duplicate key value violates unique constraint \"x\""
+        ));
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        assert!(field_violations(&status).is_empty());
+    }
+
+    #[test]
+    fn every_code_maps_to_its_grpc_code() {
+        let table = [
+            (ErrorCode::InvalidArgument, Code::InvalidArgument),
+            (ErrorCode::NotFound, Code::NotFound),
+            (ErrorCode::AlreadyExists, Code::AlreadyExists),
+            (ErrorCode::FailedPrecondition, Code::FailedPrecondition),
+            (ErrorCode::Aborted, Code::Aborted),
+            (ErrorCode::PermissionDenied, Code::PermissionDenied),
+            (ErrorCode::Unauthenticated, Code::Unauthenticated),
+            (ErrorCode::ResourceExhausted, Code::ResourceExhausted),
+            (ErrorCode::Unavailable, Code::Unavailable),
+            (ErrorCode::Unimplemented, Code::Unimplemented),
+            (ErrorCode::Internal, Code::Internal),
+        ];
+        for (code, grpc) in table {
+            assert_eq!(Status::from(Error::new(code, "m")).code(), grpc);
+        }
+    }
+}
