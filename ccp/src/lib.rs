@@ -4,5 +4,6 @@
 //! It owns how the services are put together (endpoints, data directory,
 //! shared runtime), never what they do.
 
+pub mod bench;
 pub mod embedded;
 pub mod settings;
