@@ -1,0 +1,42 @@
+//! The distributed deployment starts from the built binary: three service
+//! processes on their own PostgreSQL databases and two gateway replicas on
+//! one Redis, each healthy, and all stop gracefully on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ccp_e2e::Distributed;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+#[tokio::test]
+async fn distributed_deployment_on_postgres_and_redis_starts_healthy_and_stops_gracefully() {
+    let Some(deployment) = Distributed::start(2, &[]).await.unwrap() else {
+        eprintln!("skipped: CCP_TEST_DATABASE_URL / CCP_TEST_REDIS_URL not set");
+        return;
+    };
+    let mut all = vec![
+        &deployment.identity,
+        &deployment.accounts,
+        &deployment.delegation,
+    ];
+    all.extend(deployment.gateways.iter());
+    for process in all {
+        let channel = tonic::transport::Channel::from_shared(process.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        let status = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{}", process.service);
+    }
+    deployment.stop().await.unwrap();
+}
