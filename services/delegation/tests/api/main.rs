@@ -5,3 +5,5 @@
 
 mod helpers;
 mod requests;
+mod approval;
+mod relationships;
