@@ -7,3 +7,4 @@ mod helpers;
 mod requests;
 mod approval;
 mod relationships;
+mod provider;
