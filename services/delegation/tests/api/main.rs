@@ -8,3 +8,4 @@ mod requests;
 mod approval;
 mod relationships;
 mod provider;
+mod concurrency;
