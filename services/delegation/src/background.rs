@@ -58,12 +58,12 @@ impl Sweeper {
             for row in rows {
                 let txn = core.begin().await?;
                 let rev = core.bump_pair(&txn, &row.provider, &row.client).await?;
-                if let Some(fresh) = store::get_request(&txn, &row.id).await? {
-                    if fresh.state == "PENDING" && fresh.expire_us.is_some_and(|e| e <= us(now))
-                        && core.record_request_lapse(&txn, &fresh, &rev).await?
-                    {
-                        report.requests_expired += 1;
-                    }
+                if let Some(fresh) = store::get_request(&txn, &row.id).await?
+                    && fresh.state == "PENDING"
+                    && fresh.expire_us.is_some_and(|e| e <= us(now))
+                    && core.record_request_lapse(&txn, &fresh, &rev).await?
+                {
+                    report.requests_expired += 1;
                 }
                 core.commit_plain(txn).await?;
             }
@@ -78,12 +78,12 @@ impl Sweeper {
                 let txn = core.begin().await?;
                 let rev = core.bump_pair(&txn, &row.provider, &row.client).await?;
                 core.bump_business(&txn, &row.provider).await?;
-                if let Some(fresh) = store::get_relationship(&txn, &row.id).await? {
-                    if fresh.end_us.is_none() && fresh.expire_us <= us(now)
-                        && core.record_relationship_lapse(&txn, &fresh, &rev).await?
-                    {
-                        report.relationships_expired += 1;
-                    }
+                if let Some(fresh) = store::get_relationship(&txn, &row.id).await?
+                    && fresh.end_us.is_none()
+                    && fresh.expire_us <= us(now)
+                    && core.record_relationship_lapse(&txn, &fresh, &rev).await?
+                {
+                    report.relationships_expired += 1;
                 }
                 core.commit_plain(txn).await?;
             }
@@ -187,7 +187,9 @@ pub async fn consume_accounts_events(core: Core, shutdown: impl std::future::Fut
             let mut sub = core.ctx.bus.subscribe(ACCOUNTS_STREAM, from).await?;
             while let Some(item) = sub.next().await {
                 match item {
-                    Ok(Delivery::Event(d)) => handle_accounts_event(&core, &d.position, &d.payload).await?,
+                    Ok(Delivery::Event(d)) => {
+                        handle_accounts_event(&core, &d.position, &d.payload).await?
+                    }
                     Ok(Delivery::CaughtUp) => {}
                     Err(err) => tracing::warn!(error = %err, "accounts events: bus error"),
                 }
@@ -210,7 +212,11 @@ pub async fn consume_accounts_events(core: Core, shutdown: impl std::future::Fut
     }
 }
 
-async fn handle_accounts_event(core: &Core, position: &Position, payload: &[u8]) -> anyhow::Result<()> {
+async fn handle_accounts_event(
+    core: &Core,
+    position: &Position,
+    payload: &[u8],
+) -> anyhow::Result<()> {
     let txn = core.begin().await?;
     match DomainEvent::decode(payload) {
         Ok(event) if event.r#type == EventType::BusinessRegistered as i32 => {

@@ -46,7 +46,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A program account number: a BN9, the program `RM` and a reference 0001–9999.

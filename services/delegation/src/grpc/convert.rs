@@ -5,10 +5,8 @@ use ccp_platform::store::timestamp;
 use ccp_proto::delegation::v1 as pb;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{
-    Bn9, Bn15, EndReason, Level, RelationshipStatus, RequestState, Visibility,
-};
-use crate::store::{GroupRow, RelationshipRow, RequestRow, decode_list, from_us};
+use crate::domain::{Bn9, Bn15, EndReason, Level, RelationshipStatus, RequestState, Visibility};
+use crate::store::{FactRow, GroupRow, RelationshipRow, RequestRow, decode_list, from_us};
 
 /// Parses `businesses/{bn9}`.
 pub fn parse_parent(field: &str, name: &str) -> Result<Bn9, FieldViolation> {
@@ -24,7 +22,12 @@ pub fn parse_name(
     name: &str,
     collection: &str,
 ) -> Result<(Bn9, String), FieldViolation> {
-    let bad = || FieldViolation::new(field, format!("must be businesses/{{bn9}}/{collection}/{{id}}"));
+    let bad = || {
+        FieldViolation::new(
+            field,
+            format!("must be businesses/{{bn9}}/{collection}/{{id}}"),
+        )
+    };
     let rest = name.strip_prefix("businesses/").ok_or_else(bad)?;
     let mut parts = rest.split('/');
     let (Some(bn), Some(coll), Some(id), None) =
@@ -148,7 +151,11 @@ pub fn request_state(row: &RequestRow, now: DateTime<Utc>) -> RequestState {
 }
 
 /// Converts a stored request, named under `side`, as seen at `now`.
-pub fn request_to_proto(row: &RequestRow, side: Side, now: DateTime<Utc>) -> pb::RelationshipRequest {
+pub fn request_to_proto(
+    row: &RequestRow,
+    side: Side,
+    now: DateTime<Utc>,
+) -> pb::RelationshipRequest {
     let state = request_state(row, now);
     let (bn, coll) = match side {
         Side::Client => (&row.client, "receivedRequests"),
@@ -189,7 +196,10 @@ pub fn request_to_proto(row: &RequestRow, side: Side, now: DateTime<Utc>) -> pb:
 /// Returns the status of a stored relationship at `now` (never active at or
 /// after its expiry, whether or not the sweep recorded the ending).
 pub fn relationship_status(row: &RelationshipRow, now: DateTime<Utc>) -> RelationshipStatus {
-    let recorded = match (row.end_us, row.end_reason.as_deref().and_then(EndReason::parse)) {
+    let recorded = match (
+        row.end_us,
+        row.end_reason.as_deref().and_then(EndReason::parse),
+    ) {
         (Some(at), Some(reason)) => Some((from_us(at), reason)),
         _ => None,
     };
@@ -206,15 +216,28 @@ pub fn visibility_list(text: &str) -> Vec<i32> {
 }
 
 /// Converts a stored relationship named under `bn`, as seen at `now`.
-pub fn relationship_to_proto(row: &RelationshipRow, bn: &str, now: DateTime<Utc>) -> pb::Relationship {
+pub fn relationship_to_proto(
+    row: &RelationshipRow,
+    bn: &str,
+    now: DateTime<Utc>,
+) -> pb::Relationship {
     let status = relationship_status(row, now);
     let (state, end_time, end_reason, ended_by) = match status {
-        RelationshipStatus::Active => (pb::RelationshipState::Active, None, pb::EndReason::Unspecified, String::new()),
+        RelationshipStatus::Active => (
+            pb::RelationshipState::Active,
+            None,
+            pb::EndReason::Unspecified,
+            String::new(),
+        ),
         RelationshipStatus::Ended { at, reason } => (
             pb::RelationshipState::Ended,
             Some(timestamp(at)),
             end_reason_to(reason),
-            if row.ended_by.is_empty() { "system".to_owned() } else { row.ended_by.clone() },
+            if row.ended_by.is_empty() {
+                "system".to_owned()
+            } else {
+                row.ended_by.clone()
+            },
         ),
     };
     pb::Relationship {
@@ -238,19 +261,16 @@ pub fn relationship_to_proto(row: &RelationshipRow, bn: &str, now: DateTime<Utc>
     }
 }
 
-/// Converts a fact row (known to carry a relationship) as seen at `now`.
-pub fn fact_to_proto(
-    id: String,
-    level: &str,
-    programs: &str,
-    visibility: &str,
-    start_us: i64,
-    expire_us: i64,
-    end_us: Option<i64>,
-    end_reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> pb::RelationshipFact {
-    let recorded = match (end_us, end_reason.and_then(EndReason::parse)) {
+/// Converts a fact row as seen at `now`; None when the row carries no
+/// relationship (a pair or page without any).
+pub fn fact_to_proto(row: &FactRow, now: DateTime<Utc>) -> Option<pb::RelationshipFact> {
+    let (Some(id), Some(start_us), Some(expire_us)) = (&row.id, row.start_us, row.expire_us) else {
+        return None;
+    };
+    let recorded = match (
+        row.end_us,
+        row.end_reason.as_deref().and_then(EndReason::parse),
+    ) {
         (Some(at), Some(reason)) => Some((from_us(at), reason)),
         _ => None,
     };
@@ -258,16 +278,16 @@ pub fn fact_to_proto(
         RelationshipStatus::Active => (None, pb::EndReason::Unspecified),
         RelationshipStatus::Ended { at, reason } => (Some(timestamp(at)), end_reason_to(reason)),
     };
-    pb::RelationshipFact {
-        id,
-        level: level_to(level) as i32,
-        program_accounts: decode_list(programs),
-        visibility: visibility_list(visibility),
+    Some(pb::RelationshipFact {
+        id: id.clone(),
+        level: level_to(row.level.as_deref().unwrap_or_default()) as i32,
+        program_accounts: decode_list(row.program_accounts.as_deref().unwrap_or("[]")),
+        visibility: visibility_list(row.visibility.as_deref().unwrap_or("[]")),
         start_time: Some(timestamp(from_us(start_us))),
         expire_time: Some(timestamp(from_us(expire_us))),
         end_time,
         end_reason: reason as i32,
-    }
+    })
 }
 
 /// Converts a stored client group with its clients.

@@ -9,7 +9,9 @@ use ccp_platform::error::{Error, FieldViolation, Result};
 use ccp_platform::revision::Revision;
 use ccp_platform::store::{self as infra, AuditRecord, OutboxRelay};
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
-use ccp_proto::accounts::v1::{BusinessFacts, GetBusinessFactsRequest, GetRoleFactsRequest, RoleFacts};
+use ccp_proto::accounts::v1::{
+    BusinessFacts, GetBusinessFactsRequest, GetRoleFactsRequest, RoleFacts,
+};
 use ccp_proto::common::v1::{BusinessPair, DomainEvent, EventType};
 use chrono::{DateTime, Duration, Utc};
 use prost::Message;
@@ -22,7 +24,8 @@ use crate::domain::{EndReason, RequestState};
 use crate::store::{self, RelationshipRow, RequestRow, from_us, us};
 
 /// The accounts facts client with internal tokens.
-pub type AccountsClient = AccountFactsClient<InterceptedService<Channel, InternalClientInterceptor>>;
+pub type AccountsClient =
+    AccountFactsClient<InterceptedService<Channel, InternalClientInterceptor>>;
 
 /// The service name in revision tokens and events.
 pub const SERVICE: &str = "delegation";
@@ -70,7 +73,10 @@ pub fn principal_of<T>(request: &tonic::Request<T>) -> std::result::Result<Strin
 /// Checks a write's request id.
 pub fn check_request_id(request_id: &str, violations: &mut Vec<FieldViolation>) {
     if request_id.is_empty() || request_id.chars().count() > 128 {
-        violations.push(FieldViolation::new("request_id", "must be 1–128 characters"));
+        violations.push(FieldViolation::new(
+            "request_id",
+            "must be 1–128 characters",
+        ));
     }
 }
 
@@ -300,11 +306,7 @@ impl Core {
     /// Records that `bn` registered at `at` and makes the requests waiting
     /// for it visible (their pending period starts then), in one transaction;
     /// `position` (the consumer's) is stored in the same transaction.
-    pub async fn mark_registered(
-        &self,
-        bn: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    pub async fn mark_registered(&self, bn: &str, at: DateTime<Utc>) -> Result<()> {
         let txn = self.begin().await?;
         self.mark_registered_in(&txn, bn, at).await?;
         self.commit_plain(txn).await
@@ -323,7 +325,10 @@ impl Core {
         for row in store::invisible_requests_to(txn, bn).await? {
             let revision = self.bump_pair(txn, &row.provider, &row.client).await?;
             let visible = us(at).max(row.create_us);
-            let expire = visible + Duration::days(self.pending_days).num_microseconds().unwrap_or(0);
+            let expire = visible
+                + Duration::days(self.pending_days)
+                    .num_microseconds()
+                    .unwrap_or(0);
             if store::make_visible(txn, &row.id, visible, expire).await? {
                 self.record(
                     txn,

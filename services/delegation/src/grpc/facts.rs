@@ -19,17 +19,7 @@ fn bn(field: &str, text: &str) -> Result<Bn9> {
 }
 
 fn fact(row: FactRow, now: chrono::DateTime<chrono::Utc>) -> Option<pb::RelationshipFact> {
-    Some(fact_to_proto(
-        row.id?,
-        row.level.as_deref().unwrap_or_default(),
-        row.program_accounts.as_deref().unwrap_or("[]"),
-        row.visibility.as_deref().unwrap_or("[]"),
-        row.start_us?,
-        row.expire_us?,
-        row.end_us,
-        row.end_reason.as_deref(),
-        now,
-    ))
+    fact_to_proto(&row, now)
 }
 
 impl Core {
@@ -57,11 +47,16 @@ impl Core {
 
     /// GetAssignmentFacts.
     #[tracing::instrument(skip_all, fields(principal = %req.principal), err)]
-    pub async fn assignment_facts(&self, req: pb::GetAssignmentFactsRequest) -> Result<pb::AssignmentFacts> {
-        let principal: Principal = req
-            .principal
-            .parse()
-            .map_err(|e: ccp_platform::auth::PrincipalParseError| Error::invalid_field("principal", e.to_string()))?;
+    pub async fn assignment_facts(
+        &self,
+        req: pb::GetAssignmentFactsRequest,
+    ) -> Result<pb::AssignmentFacts> {
+        let principal: Principal =
+            req.principal
+                .parse()
+                .map_err(|e: ccp_platform::auth::PrincipalParseError| {
+                    Error::invalid_field("principal", e.to_string())
+                })?;
         let rows = store::assignment_facts(&self.db, &principal.to_string()).await?;
         let mut revisions = BTreeMap::new();
         let mut by_client: BTreeMap<(String, String), pb::ClientAssignment> = BTreeMap::new();
@@ -102,18 +97,27 @@ impl Core {
 
     /// ListClients.
     #[tracing::instrument(skip_all, fields(provider = %req.provider), err)]
-    pub async fn list_clients(&self, req: pb::ListClientsRequest) -> Result<pb::ListClientsResponse> {
+    pub async fn list_clients(
+        &self,
+        req: pb::ListClientsRequest,
+    ) -> Result<pb::ListClientsResponse> {
         let provider = bn("provider", &req.provider)?;
         let size = page_size(req.page_size, 500, 5000)?;
         let after = decode_token(&req.page_token)?.unwrap_or_default();
-        let rows = store::client_facts(&self.db, provider.as_str(), &after, size as u64 + 1).await?;
+        let rows =
+            store::client_facts(&self.db, provider.as_str(), &after, size as u64 + 1).await?;
         let now = self.now();
         let revision = rows.first().and_then(|r| r.rev).unwrap_or(0);
         let mut clients: Vec<pb::ClientSummary> = Vec::new();
         for r in rows {
-            let Some(client) = r.client.clone() else { continue };
+            let Some(client) = r.client.clone() else {
+                continue;
+            };
             if clients.last().map(|c| c.client.as_str()) != Some(client.as_str()) {
-                clients.push(pb::ClientSummary { client, relationships: Vec::new() });
+                clients.push(pb::ClientSummary {
+                    client,
+                    relationships: Vec::new(),
+                });
             }
             if let (Some(f), Some(last)) = (fact(r, now), clients.last_mut()) {
                 last.relationships.push(f);
@@ -121,10 +125,17 @@ impl Core {
         }
         let next = if clients.len() > size {
             clients.truncate(size);
-            clients.last().map(|c| encode_token(&c.client)).unwrap_or_default()
+            clients
+                .last()
+                .map(|c| encode_token(&c.client))
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(pb::ListClientsResponse { clients, next_page_token: next, revision })
+        Ok(pb::ListClientsResponse {
+            clients,
+            next_page_token: next,
+            revision,
+        })
     }
 }

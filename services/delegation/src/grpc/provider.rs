@@ -69,7 +69,9 @@ impl Core {
     ) -> Result<pb::CreateClientGroupResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let provider = parse_parent("parent", &req.parent).map_err(|e| v.push(e)).ok();
+        let provider = parse_parent("parent", &req.parent)
+            .map_err(|e| v.push(e))
+            .ok();
         let group = req.group.clone().unwrap_or_default();
         let display = bounded_text(&group.display_name, 1, 100)
             .map_err(|why| v.push(FieldViolation::new("group.display_name", why)))
@@ -78,7 +80,11 @@ impl Core {
         let (Some(provider), Some(display), true) = (provider, display, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
-        let w = Write { principal, method: "CreateClientGroup", request_id: req.request_id.clone() };
+        let w = Write {
+            principal,
+            method: "CreateClientGroup",
+            request_id: req.request_id.clone(),
+        };
         if let Some(r) = self.replay(&w).await? {
             return Ok(r);
         }
@@ -107,16 +113,30 @@ impl Core {
             store::add_group_client(&txn, &row.id, c).await?;
         }
         let proto = group_to_proto(&row, clients.clone());
-        self.record(&txn, &w.principal, &w.request_id, &revision, Change {
-            acting_for: provider.to_string(),
-            action: "delegation.client_group.create".to_owned(),
-            target: proto.name.clone(),
-            after_json: serde_json::json!({"display_name": row.display_name, "clients": clients}).to_string(),
-            event: EventType::ClientGroupChanged as i32,
-            businesses: std::iter::once(provider.to_string()).chain(clients.iter().cloned()).collect(),
-            ..Change::default()
-        }).await?;
-        let resp = pb::CreateClientGroupResponse { group: Some(proto), revision };
+        self.record(
+            &txn,
+            &w.principal,
+            &w.request_id,
+            &revision,
+            Change {
+                acting_for: provider.to_string(),
+                action: "delegation.client_group.create".to_owned(),
+                target: proto.name.clone(),
+                after_json:
+                    serde_json::json!({"display_name": row.display_name, "clients": clients})
+                        .to_string(),
+                event: EventType::ClientGroupChanged as i32,
+                businesses: std::iter::once(provider.to_string())
+                    .chain(clients.iter().cloned())
+                    .collect(),
+                ..Change::default()
+            },
+        )
+        .await?;
+        let resp = pb::CreateClientGroupResponse {
+            group: Some(proto),
+            revision,
+        };
         self.commit(txn, &w, resp).await
     }
 
@@ -132,42 +152,78 @@ impl Core {
 
     /// ListClientGroups, by name.
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub async fn list_groups(&self, req: pb::ListClientGroupsRequest) -> Result<pb::ListClientGroupsResponse> {
+    pub async fn list_groups(
+        &self,
+        req: pb::ListClientGroupsRequest,
+    ) -> Result<pb::ListClientGroupsResponse> {
         let provider = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let after = match decode_token(&req.page_token)? {
-            Some(t) => Some(
-                serde_json::from_str::<(String, String)>(&t)
-                    .map_err(|_| Error::invalid_field("page_token", "is not a token this list returned"))?,
-            ),
+            Some(t) => Some(serde_json::from_str::<(String, String)>(&t).map_err(|_| {
+                Error::invalid_field("page_token", "is not a token this list returned")
+            })?),
             None => None,
         };
-        let rows = store::list_groups(&self.db, provider.as_str(), after, req.show_deleted, size as u64 + 1).await?;
+        let rows = store::list_groups(
+            &self.db,
+            provider.as_str(),
+            after,
+            req.show_deleted,
+            size as u64 + 1,
+        )
+        .await?;
         let (rows, next) = finish_page(rows, size, |g| {
             serde_json::to_string(&(g.name_key.clone(), g.id.clone())).unwrap_or_default()
         });
         let mut groups = Vec::new();
         for g in &rows {
-            groups.push(group_to_proto(g, store::group_clients(&self.db, &g.id).await?));
+            groups.push(group_to_proto(
+                g,
+                store::group_clients(&self.db, &g.id).await?,
+            ));
         }
-        Ok(pb::ListClientGroupsResponse { groups, next_page_token: next })
+        Ok(pb::ListClientGroupsResponse {
+            groups,
+            next_page_token: next,
+        })
     }
 
     /// The affected principals of a group change: every assignee through it.
-    async fn group_assignees<C: sea_orm::ConnectionTrait>(&self, txn: &C, id: &str) -> Result<Vec<String>> {
-        Ok(store::group_assignments(txn, id).await?.into_iter().map(|a| a.assignee).collect())
+    async fn group_assignees<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        id: &str,
+    ) -> Result<Vec<String>> {
+        Ok(store::group_assignments(txn, id)
+            .await?
+            .into_iter()
+            .map(|a| a.assignee)
+            .collect())
     }
 
     /// UpdateClientGroup (rename).
     #[tracing::instrument(skip_all, err)]
-    pub async fn update_group(&self, principal: String, req: pb::UpdateClientGroupRequest) -> Result<pb::UpdateClientGroupResponse> {
+    pub async fn update_group(
+        &self,
+        principal: String,
+        req: pb::UpdateClientGroupRequest,
+    ) -> Result<pb::UpdateClientGroupResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
         let group = req.group.clone().unwrap_or_default();
-        let name = parse_name("group.name", &group.name, "clientGroups").map_err(|e| v.push(e)).ok();
-        let paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+        let name = parse_name("group.name", &group.name, "clientGroups")
+            .map_err(|e| v.push(e))
+            .ok();
+        let paths = req
+            .update_mask
+            .as_ref()
+            .map(|m| m.paths.clone())
+            .unwrap_or_default();
         if paths.iter().any(|p| p != "display_name") || paths.is_empty() {
-            v.push(FieldViolation::new("update_mask", "only `display_name` can be changed"));
+            v.push(FieldViolation::new(
+                "update_mask",
+                "only `display_name` can be changed",
+            ));
         }
         let display = bounded_text(&group.display_name, 1, 100)
             .map_err(|why| v.push(FieldViolation::new("group.display_name", why)))
@@ -175,17 +231,25 @@ impl Core {
         let (Some((provider, id)), Some(display), true) = (name, display, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
-        let w = Write { principal, method: "UpdateClientGroup", request_id: req.request_id.clone() };
+        let w = Write {
+            principal,
+            method: "UpdateClientGroup",
+            request_id: req.request_id.clone(),
+        };
         if let Some(r) = self.replay(&w).await? {
             return Ok(r);
         }
         self.load_group(&provider, &id, true).await?;
         let txn = self.begin().await?;
         let revision = self.bump_business(&txn, provider.as_str()).await?;
-        let row = store::get_group(&txn, &id).await?.filter(|g| g.delete_us.is_none())
+        let row = store::get_group(&txn, &id)
+            .await?
+            .filter(|g| g.delete_us.is_none())
             .ok_or_else(|| Error::not_found("client group not found"))?;
         if !group.etag.is_empty() && group.etag != row.version.to_string() {
-            return Err(Error::aborted("the client group changed; read it again (stale etag)"));
+            return Err(Error::aborted(
+                "the client group changed; read it again (stale etag)",
+            ));
         }
         let mut next = row.clone();
         next.name_key = display.to_lowercase();
@@ -194,48 +258,76 @@ impl Core {
         next.version += 1;
         if let Err(err) = store::save_group(&txn, &next).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists("a client group with this name exists (deleted groups included)"));
+                return Err(Error::already_exists(
+                    "a client group with this name exists (deleted groups included)",
+                ));
             }
             return Err(err.into());
         }
         let clients = store::group_clients(&txn, &id).await?;
         let proto = group_to_proto(&next, clients.clone());
         let principals = self.group_assignees(&txn, &id).await?;
-        self.record(&txn, &w.principal, &w.request_id, &revision, Change {
-            acting_for: provider.to_string(),
-            action: "delegation.client_group.rename".to_owned(),
-            target: proto.name.clone(),
-            before_json: serde_json::json!({"display_name": row.display_name}).to_string(),
-            after_json: serde_json::json!({"display_name": next.display_name}).to_string(),
-            event: EventType::ClientGroupChanged as i32,
-            businesses: std::iter::once(provider.to_string()).chain(clients).collect(),
-            principals,
-            ..Change::default()
-        }).await?;
-        let resp = pb::UpdateClientGroupResponse { group: Some(proto), revision };
+        self.record(
+            &txn,
+            &w.principal,
+            &w.request_id,
+            &revision,
+            Change {
+                acting_for: provider.to_string(),
+                action: "delegation.client_group.rename".to_owned(),
+                target: proto.name.clone(),
+                before_json: serde_json::json!({"display_name": row.display_name}).to_string(),
+                after_json: serde_json::json!({"display_name": next.display_name}).to_string(),
+                event: EventType::ClientGroupChanged as i32,
+                businesses: std::iter::once(provider.to_string())
+                    .chain(clients)
+                    .collect(),
+                principals,
+                ..Change::default()
+            },
+        )
+        .await?;
+        let resp = pb::UpdateClientGroupResponse {
+            group: Some(proto),
+            revision,
+        };
         self.commit(txn, &w, resp).await
     }
 
     /// DeleteClientGroup (soft; its assignments end).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub async fn delete_group(&self, principal: String, req: pb::DeleteClientGroupRequest) -> Result<pb::DeleteClientGroupResponse> {
+    pub async fn delete_group(
+        &self,
+        principal: String,
+        req: pb::DeleteClientGroupRequest,
+    ) -> Result<pb::DeleteClientGroupResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let name = parse_name("name", &req.name, "clientGroups").map_err(|e| v.push(e)).ok();
+        let name = parse_name("name", &req.name, "clientGroups")
+            .map_err(|e| v.push(e))
+            .ok();
         let (Some((provider, id)), true) = (name, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
-        let w = Write { principal, method: "DeleteClientGroup", request_id: req.request_id.clone() };
+        let w = Write {
+            principal,
+            method: "DeleteClientGroup",
+            request_id: req.request_id.clone(),
+        };
         if let Some(r) = self.replay(&w).await? {
             return Ok(r);
         }
         self.load_group(&provider, &id, true).await?;
         let txn = self.begin().await?;
         let revision = self.bump_business(&txn, provider.as_str()).await?;
-        let row = store::get_group(&txn, &id).await?.filter(|g| g.delete_us.is_none())
+        let row = store::get_group(&txn, &id)
+            .await?
+            .filter(|g| g.delete_us.is_none())
             .ok_or_else(|| Error::not_found("client group not found"))?;
         if !req.etag.is_empty() && req.etag != row.version.to_string() {
-            return Err(Error::aborted("the client group changed; read it again (stale etag)"));
+            return Err(Error::aborted(
+                "the client group changed; read it again (stale etag)",
+            ));
         }
         let principals = self.group_assignees(&txn, &id).await?;
         let clients = store::group_clients(&txn, &id).await?;
@@ -256,7 +348,8 @@ impl Core {
             principals,
             ..Change::default()
         }).await?;
-        self.commit(txn, &w, pb::DeleteClientGroupResponse { revision }).await
+        self.commit(txn, &w, pb::DeleteClientGroupResponse { revision })
+            .await
     }
 
     /// AddClientGroupClients / RemoveClientGroupClients.
@@ -272,7 +365,9 @@ impl Core {
     ) -> Result<(pb::ClientGroup, String)> {
         let mut v = Vec::new();
         check_request_id(&request_id, &mut v);
-        let name = parse_name("group", &group_name, "clientGroups").map_err(|e| v.push(e)).ok();
+        let name = parse_name("group", &group_name, "clientGroups")
+            .map_err(|e| v.push(e))
+            .ok();
         let clients = parse_clients("clients", &clients, &mut v);
         if clients.is_empty() && v.is_empty() {
             v.push(FieldViolation::new("clients", "name at least one client"));
@@ -280,7 +375,11 @@ impl Core {
         let (Some((provider, id)), true) = (name, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
-        let w = Write { principal, method, request_id };
+        let w = Write {
+            principal,
+            method,
+            request_id,
+        };
         #[derive(Clone, PartialEq, prost::Message)]
         struct Stored {
             #[prost(message, optional, tag = "1")]
@@ -294,7 +393,9 @@ impl Core {
         self.load_group(&provider, &id, true).await?;
         let txn = self.begin().await?;
         let revision = self.bump_business(&txn, provider.as_str()).await?;
-        let mut row = store::get_group(&txn, &id).await?.filter(|g| g.delete_us.is_none())
+        let mut row = store::get_group(&txn, &id)
+            .await?
+            .filter(|g| g.delete_us.is_none())
             .ok_or_else(|| Error::not_found("client group not found"))?;
         let mut changed = Vec::new();
         for c in &clients {
@@ -313,42 +414,80 @@ impl Core {
         let all = store::group_clients(&txn, &id).await?;
         let proto = group_to_proto(&row, all);
         let principals = self.group_assignees(&txn, &id).await?;
-        self.record(&txn, &w.principal, &w.request_id, &revision, Change {
-            acting_for: provider.to_string(),
-            action: if add { "delegation.client_group.add_clients" } else { "delegation.client_group.remove_clients" }.to_owned(),
-            target: proto.name.clone(),
-            after_json: serde_json::json!({ if add { "added" } else { "removed" }: changed }).to_string(),
-            event: EventType::ClientGroupChanged as i32,
-            businesses: std::iter::once(provider.to_string()).chain(changed.iter().cloned()).collect(),
-            principals,
-            ..Change::default()
-        }).await?;
-        let stored = self.commit(txn, &w, Stored { group: Some(proto), revision }).await?;
+        self.record(
+            &txn,
+            &w.principal,
+            &w.request_id,
+            &revision,
+            Change {
+                acting_for: provider.to_string(),
+                action: if add {
+                    "delegation.client_group.add_clients"
+                } else {
+                    "delegation.client_group.remove_clients"
+                }
+                .to_owned(),
+                target: proto.name.clone(),
+                after_json: serde_json::json!({ if add { "added" } else { "removed" }: changed })
+                    .to_string(),
+                event: EventType::ClientGroupChanged as i32,
+                businesses: std::iter::once(provider.to_string())
+                    .chain(changed.iter().cloned())
+                    .collect(),
+                principals,
+                ..Change::default()
+            },
+        )
+        .await?;
+        let stored = self
+            .commit(
+                txn,
+                &w,
+                Stored {
+                    group: Some(proto),
+                    revision,
+                },
+            )
+            .await?;
         Ok((stored.group.unwrap_or_default(), stored.revision))
     }
 
     /// AssignToClient.
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub async fn assign(&self, principal: String, req: pb::AssignToClientRequest) -> Result<pb::AssignToClientResponse> {
+    pub async fn assign(
+        &self,
+        principal: String,
+        req: pb::AssignToClientRequest,
+    ) -> Result<pb::AssignToClientResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let provider = parse_parent("parent", &req.parent).map_err(|e| v.push(e)).ok();
+        let provider = parse_parent("parent", &req.parent)
+            .map_err(|e| v.push(e))
+            .ok();
         let a = req.assignment.clone().unwrap_or_default();
-        let assignee = a.assignee.parse::<Principal>()
+        let assignee = a
+            .assignee
+            .parse::<Principal>()
             .map_err(|e| v.push(FieldViolation::new("assignment.assignee", e.to_string())))
             .ok();
         let role = match Role::try_from(a.role) {
             Ok(Role::Editor) => Some(AssignmentRole::Editor),
             Ok(Role::Reader) => Some(AssignmentRole::Reader),
             _ => {
-                v.push(FieldViolation::new("assignment.role", "must be ROLE_EDITOR or ROLE_READER"));
+                v.push(FieldViolation::new(
+                    "assignment.role",
+                    "must be ROLE_EDITOR or ROLE_READER",
+                ));
                 None
             }
         };
         let target = match &a.target {
             Some(pb::assignment::Target::Client(c)) => match Bn9::parse(c) {
                 Ok(bn) if provider.as_ref() == Some(&bn) => {
-                    v.push(FieldViolation::new("assignment.client", "must be a client, not the provider itself"));
+                    v.push(FieldViolation::new(
+                        "assignment.client",
+                        "must be a client, not the provider itself",
+                    ));
                     None
                 }
                 Ok(bn) => Some((Some(bn.to_string()), None)),
@@ -357,19 +496,27 @@ impl Core {
                     None
                 }
             },
-            Some(pb::assignment::Target::ClientGroup(g)) => match parse_name("assignment.client_group", g, "clientGroups") {
-                Ok((bn, id)) if provider.as_ref() == Some(&bn) => Some((None, Some(id))),
-                Ok(_) => {
-                    v.push(FieldViolation::new("assignment.client_group", "must be a client group of the provider"));
-                    None
+            Some(pb::assignment::Target::ClientGroup(g)) => {
+                match parse_name("assignment.client_group", g, "clientGroups") {
+                    Ok((bn, id)) if provider.as_ref() == Some(&bn) => Some((None, Some(id))),
+                    Ok(_) => {
+                        v.push(FieldViolation::new(
+                            "assignment.client_group",
+                            "must be a client group of the provider",
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        v.push(e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    v.push(e);
-                    None
-                }
-            },
+            }
             None => {
-                v.push(FieldViolation::new("assignment.target", "name a client or a client group"));
+                v.push(FieldViolation::new(
+                    "assignment.target",
+                    "name a client or a client group",
+                ));
                 None
             }
         };
@@ -378,7 +525,11 @@ impl Core {
         else {
             return Err(Error::invalid(v));
         };
-        let w = Write { principal, method: "AssignToClient", request_id: req.request_id.clone() };
+        let w = Write {
+            principal,
+            method: "AssignToClient",
+            request_id: req.request_id.clone(),
+        };
         if let Some(r) = self.replay(&w).await? {
             return Ok(r);
         }
@@ -399,19 +550,27 @@ impl Core {
         let target = match (&client, &group_id) {
             (Some(c), _) => format!("client:{c}"),
             (None, Some(g)) => format!("group:{g}"),
-            (None, None) => return Err(Error::internal(anyhow::anyhow!("assignment without target"))),
+            (None, None) => {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "assignment without target"
+                )));
+            }
         };
-        let row = store::upsert_assignment(&txn, &AssignmentRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            provider: provider.to_string(),
-            assignee: assignee.to_string(),
-            target,
-            client: client.clone(),
-            group_id: group_id.clone(),
-            role: role.as_str().to_owned(),
-            create_us: us(self.now()),
-            creator: w.principal.clone(),
-        }).await?;
+        let row = store::upsert_assignment(
+            &txn,
+            &AssignmentRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                provider: provider.to_string(),
+                assignee: assignee.to_string(),
+                target,
+                client: client.clone(),
+                group_id: group_id.clone(),
+                role: role.as_str().to_owned(),
+                create_us: us(self.now()),
+                creator: w.principal.clone(),
+            },
+        )
+        .await?;
         let mut businesses = vec![provider.to_string()];
         if let Some(c) = &client {
             businesses.push(c.clone());
@@ -431,26 +590,40 @@ impl Core {
             principals: vec![row.assignee.clone()],
             ..Change::default()
         }).await?;
-        let resp = pb::AssignToClientResponse { assignment: Some(proto), revision };
+        let resp = pb::AssignToClientResponse {
+            assignment: Some(proto),
+            revision,
+        };
         self.commit(txn, &w, resp).await
     }
 
     /// Unassign.
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub async fn unassign(&self, principal: String, req: pb::UnassignRequest) -> Result<pb::UnassignResponse> {
+    pub async fn unassign(
+        &self,
+        principal: String,
+        req: pb::UnassignRequest,
+    ) -> Result<pb::UnassignResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let name = parse_name("name", &req.name, "assignments").map_err(|e| v.push(e)).ok();
+        let name = parse_name("name", &req.name, "assignments")
+            .map_err(|e| v.push(e))
+            .ok();
         let (Some((provider, id)), true) = (name, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
-        let w = Write { principal, method: "Unassign", request_id: req.request_id.clone() };
+        let w = Write {
+            principal,
+            method: "Unassign",
+            request_id: req.request_id.clone(),
+        };
         if let Some(r) = self.replay(&w).await? {
             return Ok(r);
         }
         let txn = self.begin().await?;
         let revision = self.bump_business(&txn, provider.as_str()).await?;
-        let row = store::get_assignment(&txn, &id).await?
+        let row = store::get_assignment(&txn, &id)
+            .await?
             .filter(|a| a.provider == provider.as_str())
             .ok_or_else(|| Error::not_found("assignment not found"))?;
         store::delete_assignment(&txn, &id).await?;
@@ -472,18 +645,30 @@ impl Core {
             principals: vec![row.assignee.clone()],
             ..Change::default()
         }).await?;
-        self.commit(txn, &w, pb::UnassignResponse { revision }).await
+        self.commit(txn, &w, pb::UnassignResponse { revision })
+            .await
     }
 
     /// ListAssignments.
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub async fn list_assignments(&self, req: pb::ListAssignmentsRequest) -> Result<pb::ListAssignmentsResponse> {
+    pub async fn list_assignments(
+        &self,
+        req: pb::ListAssignmentsRequest,
+    ) -> Result<pb::ListAssignmentsResponse> {
         let provider = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let after = decode_token(&req.page_token)?;
         let assignee = (!req.assignee.is_empty()).then_some(req.assignee.as_str());
         let client = (!req.client.is_empty()).then_some(req.client.as_str());
-        let rows = store::list_assignments(&self.db, provider.as_str(), assignee, client, after, size as u64 + 1).await?;
+        let rows = store::list_assignments(
+            &self.db,
+            provider.as_str(),
+            assignee,
+            client,
+            after,
+            size as u64 + 1,
+        )
+        .await?;
         let (rows, next) = finish_page(rows, size, |a| a.id.clone());
         Ok(pb::ListAssignmentsResponse {
             assignments: rows.iter().map(assignment_to_proto).collect(),
@@ -493,18 +678,33 @@ impl Core {
 
     /// ListAuditEvents: records where the business is either party.
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub async fn list_audit_events(&self, req: pb::ListAuditEventsRequest) -> Result<pb::ListAuditEventsResponse> {
+    pub async fn list_audit_events(
+        &self,
+        req: pb::ListAuditEventsRequest,
+    ) -> Result<pb::ListAuditEventsResponse> {
         let bn = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let after = match decode_token(&req.page_token)? {
-            Some(t) => t.parse::<i64>().map_err(|_| Error::invalid_field("page_token", "is not a token this list returned"))?,
+            Some(t) => t.parse::<i64>().map_err(|_| {
+                Error::invalid_field("page_token", "is not a token this list returned")
+            })?,
             None => 0,
         };
         let start = match &req.start_time {
-            Some(ts) => Some(from_timestamp(ts).ok_or_else(|| Error::invalid_field("start_time", "is not a valid instant"))?),
+            Some(ts) => Some(
+                from_timestamp(ts)
+                    .ok_or_else(|| Error::invalid_field("start_time", "is not a valid instant"))?,
+            ),
             None => None,
         };
-        let rows = list_audit(&self.db, &AuditScope::Business(bn.to_string()), after, start, size as u64 + 1).await?;
+        let rows = list_audit(
+            &self.db,
+            &AuditScope::Business(bn.to_string()),
+            after,
+            start,
+            size as u64 + 1,
+        )
+        .await?;
         let more = rows.len() > size;
         let rows: Vec<_> = rows.into_iter().take(size).collect();
         let next = match (more, rows.last()) {

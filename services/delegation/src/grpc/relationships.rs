@@ -12,12 +12,17 @@ use super::convert::{
 use super::core::{Change, Core, Write, check_request_id};
 use super::requests::{parse_expiry, parse_visibility};
 use crate::domain::{EndReason, Level, bounded_text, reminder_schedule};
-use crate::store::{self, RelationshipFilter, RelationshipRow, decode_list, encode_list, from_us, us};
+use crate::store::{
+    self, RelationshipFilter, RelationshipRow, decode_list, encode_list, from_us, us,
+};
 
 impl Core {
     /// GetRelationship.
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub async fn get_relationship(&self, req: pb::GetRelationshipRequest) -> Result<pb::Relationship> {
+    pub async fn get_relationship(
+        &self,
+        req: pb::GetRelationshipRequest,
+    ) -> Result<pb::Relationship> {
         let (bn, id) =
             parse_name("name", &req.name, "relationships").map_err(|e| Error::invalid(vec![e]))?;
         let row = store::get_relationship(&self.db, &id)
@@ -86,7 +91,9 @@ impl Core {
         let txn = self.begin().await?;
         let revision = self.bump_pair(&txn, &first.provider, &first.client).await?;
         self.bump_business(&txn, &first.provider).await?;
-        let row = store::get_relationship(&txn, id).await?.ok_or_else(not_found)?;
+        let row = store::get_relationship(&txn, id)
+            .await?
+            .ok_or_else(not_found)?;
         Ok((row, revision, txn))
     }
 
@@ -116,7 +123,10 @@ impl Core {
             .map(|m| m.paths.clone())
             .unwrap_or_default();
         if paths.is_empty() {
-            v.push(FieldViolation::new("update_mask", "name at least one field"));
+            v.push(FieldViolation::new(
+                "update_mask",
+                "name at least one field",
+            ));
         }
         let mut level = None;
         let mut programs = None;
@@ -128,7 +138,10 @@ impl Core {
                 "level" => {
                     level = level_from(rel.level);
                     if level.is_none() {
-                        v.push(FieldViolation::new("relationship.level", "must be BUSINESS or PROGRAM"));
+                        v.push(FieldViolation::new(
+                            "relationship.level",
+                            "must be BUSINESS or PROGRAM",
+                        ));
                     }
                 }
                 "program_accounts" => {
@@ -149,7 +162,8 @@ impl Core {
                     );
                 }
                 "visibility" => {
-                    visibility = parse_visibility("relationship.visibility", &rel.visibility, &mut v);
+                    visibility =
+                        parse_visibility("relationship.visibility", &rel.visibility, &mut v);
                 }
                 other => v.push(FieldViolation::new(
                     "update_mask",
@@ -211,13 +225,19 @@ impl Core {
             return Err(Error::failed_precondition("the relationship has ended"));
         }
         if row.version.to_string() != rel.etag {
-            return Err(Error::aborted("the relationship changed; read it again (stale etag)"));
+            return Err(Error::aborted(
+                "the relationship changed; read it again (stale etag)",
+            ));
         }
         let mut next = row.clone();
         next.level = new_level.as_str().to_owned();
         next.program_accounts = encode_list(&new_programs);
         if let Some(vis) = &visibility {
-            next.visibility = encode_list(&vis.iter().map(|v| v.as_str().to_owned()).collect::<Vec<_>>());
+            next.visibility = encode_list(
+                &vis.iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            );
         }
         if let Some(e) = expire {
             next.expire_us = us(e);
@@ -271,7 +291,9 @@ impl Core {
     ) -> Result<pb::EndRelationshipResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let name = parse_name("name", &req.name, "relationships").map_err(|e| v.push(e)).ok();
+        let name = parse_name("name", &req.name, "relationships")
+            .map_err(|e| v.push(e))
+            .ok();
         let note = bounded_text(&req.note, 0, 500)
             .map_err(|why| v.push(FieldViolation::new("note", why)))
             .ok();
@@ -289,7 +311,9 @@ impl Core {
         let now = self.now();
         let (row, revision, txn) = self.lock_relationship(&id, bn.as_str()).await?;
         if !relationship_status(&row, now).is_active() {
-            return Err(Error::failed_precondition("the relationship has already ended"));
+            return Err(Error::failed_precondition(
+                "the relationship has already ended",
+            ));
         }
         let reason = if row.client == bn.as_str() {
             EndReason::EndedByClient
@@ -310,7 +334,11 @@ impl Core {
             return Err(Error::aborted("the relationship changed; try again"));
         }
         let proto = relationship_to_proto(&next, bn.as_str(), now);
-        let other = if reason == EndReason::EndedByClient { &row.provider } else { &row.client };
+        let other = if reason == EndReason::EndedByClient {
+            &row.provider
+        } else {
+            &row.client
+        };
         self.record(
             &txn,
             &w.principal,

@@ -27,23 +27,31 @@ impl Core {
     ) -> Result<pb::SendRelationshipRequestResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let provider = parse_parent("parent", &req.parent).map_err(|e| v.push(e)).ok();
+        let provider = parse_parent("parent", &req.parent)
+            .map_err(|e| v.push(e))
+            .ok();
         let client = crate::domain::Bn9::parse(&req.client)
             .map_err(|why| v.push(FieldViolation::new("client", why)))
             .ok();
-        if let (Some(p), Some(c)) = (&provider, &client) {
-            if p == c {
-                v.push(FieldViolation::new(
-                    "client",
-                    "a provider cannot send a request to itself",
-                ));
-            }
+        if let (Some(p), Some(c)) = (&provider, &client)
+            && p == c
+        {
+            v.push(FieldViolation::new(
+                "client",
+                "a provider cannot send a request to itself",
+            ));
         }
-        let programs = parse_programs("program_accounts", &req.program_accounts, client.as_ref(), &mut v);
+        let programs = parse_programs(
+            "program_accounts",
+            &req.program_accounts,
+            client.as_ref(),
+            &mut v,
+        );
         let note = bounded_text(&req.note, 1, 500)
             .map_err(|why| v.push(FieldViolation::new("note", why)))
             .ok();
-        let (Some(provider), Some(client), Some(note), true) = (provider, client, note, v.is_empty())
+        let (Some(provider), Some(client), Some(note), true) =
+            (provider, client, note, v.is_empty())
         else {
             return Err(Error::invalid(v));
         };
@@ -58,12 +66,15 @@ impl Core {
         let registered = self.ensure_registered(client.as_str()).await?;
         let now = self.now();
         let txn = self.begin().await?;
-        let revision = self.bump_pair(&txn, provider.as_str(), client.as_str()).await?;
+        let revision = self
+            .bump_pair(&txn, provider.as_str(), client.as_str())
+            .await?;
         if let Some(existing) =
             store::pending_request_of_pair(&txn, provider.as_str(), client.as_str()).await?
         {
             if request_state(&existing, now) == RequestState::Expired {
-                self.record_request_lapse(&txn, &existing, &revision).await?;
+                self.record_request_lapse(&txn, &existing, &revision)
+                    .await?;
             } else {
                 return Err(Error::already_exists(format!(
                     "a request to {client} is already pending: businesses/{provider}/sentRequests/{}",
@@ -138,7 +149,9 @@ impl Core {
     ) -> Result<pb::WithdrawRelationshipRequestResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let name = parse_name("name", &req.name, "sentRequests").map_err(|e| v.push(e)).ok();
+        let name = parse_name("name", &req.name, "sentRequests")
+            .map_err(|e| v.push(e))
+            .ok();
         let (Some((provider, id)), true) = (name, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
@@ -157,12 +170,24 @@ impl Core {
         request_state(&row, now)
             .decide()
             .map_err(Error::failed_precondition)?;
-        if !store::decide_request(&txn, &id, RequestState::Withdrawn.as_str(), us(now), &w.principal, "", "")
-            .await?
+        if !store::decide_request(
+            &txn,
+            &id,
+            RequestState::Withdrawn.as_str(),
+            us(now),
+            &w.principal,
+            "",
+            "",
+        )
+        .await?
         {
-            return Err(Error::failed_precondition("the request is no longer pending"));
+            return Err(Error::failed_precondition(
+                "the request is no longer pending",
+            ));
         }
-        let after = store::get_request(&txn, &id).await?.ok_or_else(|| Error::not_found("request not found"))?;
+        let after = store::get_request(&txn, &id)
+            .await?
+            .ok_or_else(|| Error::not_found("request not found"))?;
         let proto = request_to_proto(&after, Side::Provider, now);
         self.record(
             &txn,
@@ -200,7 +225,9 @@ impl Core {
         under: impl Fn(&RequestRow) -> bool,
     ) -> Result<(RequestRow, String, sea_orm::DatabaseTransaction)> {
         let not_found = || Error::not_found("relationship request not found");
-        let first = store::get_request(&self.db, id).await?.ok_or_else(not_found)?;
+        let first = store::get_request(&self.db, id)
+            .await?
+            .ok_or_else(not_found)?;
         if !under(&first) {
             return Err(not_found());
         }
@@ -223,11 +250,21 @@ impl Core {
             tracing::warn!(error = %err, "registration check failed; listing known requests");
         }
         let (rows, next) = self
-            .list_requests_of(client.as_str(), "client", true, req.state, req.page_size, &req.page_token)
+            .list_requests_of(
+                client.as_str(),
+                "client",
+                true,
+                req.state,
+                req.page_size,
+                &req.page_token,
+            )
             .await?;
         let now = self.now();
         Ok(pb::ListReceivedRequestsResponse {
-            requests: rows.iter().map(|r| request_to_proto(r, Side::Client, now)).collect(),
+            requests: rows
+                .iter()
+                .map(|r| request_to_proto(r, Side::Client, now))
+                .collect(),
             next_page_token: next,
         })
     }
@@ -240,11 +277,21 @@ impl Core {
     ) -> Result<pb::ListSentRequestsResponse> {
         let provider = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let (rows, next) = self
-            .list_requests_of(provider.as_str(), "provider", false, req.state, req.page_size, &req.page_token)
+            .list_requests_of(
+                provider.as_str(),
+                "provider",
+                false,
+                req.state,
+                req.page_size,
+                &req.page_token,
+            )
             .await?;
         let now = self.now();
         Ok(pb::ListSentRequestsResponse {
-            requests: rows.iter().map(|r| request_to_proto(r, Side::Provider, now)).collect(),
+            requests: rows
+                .iter()
+                .map(|r| request_to_proto(r, Side::Provider, now))
+                .collect(),
             next_page_token: next,
         })
     }
@@ -294,25 +341,40 @@ impl Core {
         let now = self.now();
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let name = parse_name("name", &req.name, "receivedRequests").map_err(|e| v.push(e)).ok();
+        let name = parse_name("name", &req.name, "receivedRequests")
+            .map_err(|e| v.push(e))
+            .ok();
         let client = name.as_ref().map(|(c, _)| c.clone());
         let level = level_from(req.level);
         if level.is_none() {
             v.push(FieldViolation::new("level", "must be BUSINESS or PROGRAM"));
         }
-        let programs = parse_programs("program_accounts", &req.program_accounts, client.as_ref(), &mut v);
+        let programs = parse_programs(
+            "program_accounts",
+            &req.program_accounts,
+            client.as_ref(),
+            &mut v,
+        );
         match level {
             Some(Level::Program) if req.program_accounts.is_empty() => v.push(FieldViolation::new(
                 "program_accounts",
                 "program level needs at least one program account",
             )),
-            Some(Level::Business) if !req.program_accounts.is_empty() => v.push(FieldViolation::new(
-                "program_accounts",
-                "business level covers every program; name none",
-            )),
+            Some(Level::Business) if !req.program_accounts.is_empty() => {
+                v.push(FieldViolation::new(
+                    "program_accounts",
+                    "business level covers every program; name none",
+                ))
+            }
             _ => {}
         }
-        let expire = parse_expiry("expire_time", req.expire_time.as_ref(), now, self.max_days, &mut v);
+        let expire = parse_expiry(
+            "expire_time",
+            req.expire_time.as_ref(),
+            now,
+            self.max_days,
+            &mut v,
+        );
         let visibility = parse_visibility("visibility", &req.visibility, &mut v);
         let (Some((client, id)), Some(level), Some(expire), Some(visibility), true) =
             (name, level, expire, visibility, v.is_empty())
@@ -329,11 +391,18 @@ impl Core {
         }
         self.ensure_registered(client.as_str()).await?;
         if level == Level::Program {
-            self.check_client_programs(client.as_str(), &programs, &req.program_accounts, "program_accounts")
-                .await?;
+            self.check_client_programs(
+                client.as_str(),
+                &programs,
+                &req.program_accounts,
+                "program_accounts",
+            )
+            .await?;
         }
         let (row, revision, txn) = self
-            .lock_request(&id, |r| r.client == client.as_str() && r.visible_us.is_some())
+            .lock_request(&id, |r| {
+                r.client == client.as_str() && r.visible_us.is_some()
+            })
             .await?;
         request_state(&row, now)
             .decide()
@@ -348,7 +417,8 @@ impl Core {
                 )));
             }
             let provider_rev = self.bump_business(&txn, &row.provider).await?;
-            self.record_relationship_lapse(&txn, &current, &provider_rev).await?;
+            self.record_relationship_lapse(&txn, &current, &provider_rev)
+                .await?;
         } else {
             self.bump_business(&txn, &row.provider).await?;
         }
@@ -360,7 +430,12 @@ impl Core {
             request_id: row.id.clone(),
             level: level.as_str().to_owned(),
             program_accounts: encode_list(&programs),
-            visibility: encode_list(&visibility.iter().map(|v| v.as_str().to_owned()).collect::<Vec<_>>()),
+            visibility: encode_list(
+                &visibility
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
             start_us: us(now),
             expire_us: us(expire),
             end_us: None,
@@ -382,12 +457,24 @@ impl Core {
             }
             return Err(err.into());
         }
-        if !store::decide_request(&txn, &id, RequestState::Approved.as_str(), us(now), &w.principal, "", &rel.id)
-            .await?
+        if !store::decide_request(
+            &txn,
+            &id,
+            RequestState::Approved.as_str(),
+            us(now),
+            &w.principal,
+            "",
+            &rel.id,
+        )
+        .await?
         {
-            return Err(Error::failed_precondition("the request is no longer pending"));
+            return Err(Error::failed_precondition(
+                "the request is no longer pending",
+            ));
         }
-        let after = store::get_request(&txn, &id).await?.ok_or_else(|| Error::not_found("request not found"))?;
+        let after = store::get_request(&txn, &id)
+            .await?
+            .ok_or_else(|| Error::not_found("request not found"))?;
         let rel_proto = relationship_to_proto(&rel, &rel.client, now);
         self.record(
             &txn,
@@ -436,7 +523,11 @@ impl Core {
                 ));
             }
         }
-        if v.is_empty() { Ok(()) } else { Err(Error::invalid(v)) }
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid(v))
+        }
     }
 
     /// RejectRelationshipRequest (client side).
@@ -448,7 +539,9 @@ impl Core {
     ) -> Result<pb::RejectRelationshipRequestResponse> {
         let mut v = Vec::new();
         check_request_id(&req.request_id, &mut v);
-        let name = parse_name("name", &req.name, "receivedRequests").map_err(|e| v.push(e)).ok();
+        let name = parse_name("name", &req.name, "receivedRequests")
+            .map_err(|e| v.push(e))
+            .ok();
         let reason = bounded_text(&req.reason, 1, 500)
             .map_err(|why| v.push(FieldViolation::new("reason", why)))
             .ok();
@@ -465,18 +558,32 @@ impl Core {
         }
         self.ensure_registered(client.as_str()).await?;
         let (row, revision, txn) = self
-            .lock_request(&id, |r| r.client == client.as_str() && r.visible_us.is_some())
+            .lock_request(&id, |r| {
+                r.client == client.as_str() && r.visible_us.is_some()
+            })
             .await?;
         let now = self.now();
         request_state(&row, now)
             .decide()
             .map_err(Error::failed_precondition)?;
-        if !store::decide_request(&txn, &id, RequestState::Rejected.as_str(), us(now), &w.principal, &reason, "")
-            .await?
+        if !store::decide_request(
+            &txn,
+            &id,
+            RequestState::Rejected.as_str(),
+            us(now),
+            &w.principal,
+            &reason,
+            "",
+        )
+        .await?
         {
-            return Err(Error::failed_precondition("the request is no longer pending"));
+            return Err(Error::failed_precondition(
+                "the request is no longer pending",
+            ));
         }
-        let after = store::get_request(&txn, &id).await?.ok_or_else(|| Error::not_found("request not found"))?;
+        let after = store::get_request(&txn, &id)
+            .await?
+            .ok_or_else(|| Error::not_found("request not found"))?;
         let proto = request_to_proto(&after, Side::Client, now);
         self.record(
             &txn,
@@ -544,7 +651,10 @@ pub(crate) fn parse_visibility(
             Some(x) => parsed.push(x),
             None => {
                 ok = false;
-                v.push(FieldViolation::new(format!("{field}[{i}]"), "unknown visibility"));
+                v.push(FieldViolation::new(
+                    format!("{field}[{i}]"),
+                    "unknown visibility",
+                ));
             }
         }
     }

@@ -222,9 +222,9 @@ pub async fn list_requests<C: ConnectionTrait>(
         Some("PENDING") => {
             sql.push_str(" AND state = 'PENDING' AND (expire_us IS NULL OR expire_us > $3)")
         }
-        Some("EXPIRED") => sql.push_str(
-            " AND (state = 'EXPIRED' OR (state = 'PENDING' AND expire_us <= $3))",
-        ),
+        Some("EXPIRED") => {
+            sql.push_str(" AND (state = 'EXPIRED' OR (state = 'PENDING' AND expire_us <= $3))")
+        }
         Some(s) => sql.push_str(&format!(" AND state = '{s}' AND $3 = $3")),
         None => sql.push_str(" AND $3 = $3"),
     }
@@ -719,7 +719,9 @@ const GROUP_COLS: &str =
 pub async fn insert_group<C: ConnectionTrait>(db: &C, g: &GroupRow) -> Result<(), DbErr> {
     exec(
         db,
-        &format!("INSERT INTO client_groups ({GROUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &format!(
+            "INSERT INTO client_groups ({GROUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ),
         vec![
             g.id.clone().into(),
             g.provider.clone().into(),
@@ -861,7 +863,8 @@ pub struct AssignmentRow {
     pub creator: String,
 }
 
-const ASSIGN_COLS: &str = "id, provider, assignee, target, client, group_id, role, create_us, creator";
+const ASSIGN_COLS: &str =
+    "id, provider, assignee, target, client, group_id, role, create_us, creator";
 
 /// Inserts an assignment, or replaces the role of the existing one for the
 /// same assignee and target; returns the stored row.

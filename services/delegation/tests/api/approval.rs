@@ -17,7 +17,9 @@ async fn r_de_2_the_client_approves_at_business_level_creating_the_relationship(
         let app = spawn_app(&backend).await;
         let sent = app.send(IMPORTER).await.request.unwrap();
         let mut approval = app.approval(&sent.id, t0() + Duration::days(365));
-        approval.visibility.push(pb::Visibility::SubmittedByClient as i32);
+        approval
+            .visibility
+            .push(pb::Visibility::SubmittedByClient as i32);
         let resp = app
             .api()
             .approve_relationship_request(app.as_(&app.importer_bam, approval.clone()))
@@ -26,7 +28,12 @@ async fn r_de_2_the_client_approves_at_business_level_creating_the_relationship(
             .into_inner();
         let rel = resp.relationship.unwrap();
         let req = resp.request.unwrap();
-        assert_eq!(req.state, pb::RelationshipRequestState::Approved as i32, "{}", app.backend);
+        assert_eq!(
+            req.state,
+            pb::RelationshipRequestState::Approved as i32,
+            "{}",
+            app.backend
+        );
         assert_eq!(req.relationship, rel.name);
         assert_eq!(rel.state, pb::RelationshipState::Active as i32);
         assert_eq!(rel.level, pb::RelationshipLevel::Business as i32);
@@ -76,7 +83,10 @@ async fn r_de_2_the_client_approves_at_business_level_creating_the_relationship(
             !of_type(e, EventType::RelationshipRequestApproved).is_empty()
         })
         .await;
-        assert_eq!(of_type(&events, EventType::RelationshipRequestApproved).len(), 1);
+        assert_eq!(
+            of_type(&events, EventType::RelationshipRequestApproved).len(),
+            1
+        );
     }
 }
 
@@ -118,10 +128,16 @@ async fn r_de_2_bad_approvals_name_the_field_and_write_nothing() {
         let audit_before = app.audit_count(IMPORTER).await;
         let now = app.clock.now();
         let mut cases = Vec::new();
-        cases.push((app.approval(&sent.id, now - Duration::seconds(1)), "expire_time"));
+        cases.push((
+            app.approval(&sent.id, now - Duration::seconds(1)),
+            "expire_time",
+        ));
         cases.push((app.approval(&sent.id, now), "expire_time"));
         cases.push((
-            app.approval(&sent.id, now + Duration::days(730) + Duration::milliseconds(1)),
+            app.approval(
+                &sent.id,
+                now + Duration::days(730) + Duration::milliseconds(1),
+            ),
             "expire_time",
         ));
         let mut no_expiry = app.approval(&sent.id, now);
@@ -150,17 +166,32 @@ async fn r_de_2_bad_approvals_name_the_field_and_write_nothing() {
                 .approve_relationship_request(app.as_(&app.importer_bam, req))
                 .await
                 .unwrap_err();
-            assert_eq!(err.code(), Code::InvalidArgument, "{field} on {}", app.backend);
-            let fields: Vec<_> = field_violations(&err).into_iter().map(|v| v.field).collect();
-            assert!(fields.contains(&field.to_owned()), "{fields:?} lacks {field}");
+            assert_eq!(
+                err.code(),
+                Code::InvalidArgument,
+                "{field} on {}",
+                app.backend
+            );
+            let fields: Vec<_> = field_violations(&err)
+                .into_iter()
+                .map(|v| v.field)
+                .collect();
+            assert!(
+                fields.contains(&field.to_owned()),
+                "{fields:?} lacks {field}"
+            );
         }
         // The maximum itself is allowed... but first check nothing was written.
         assert_eq!(app.audit_count(IMPORTER).await, audit_before);
-        assert_eq!(app.received().await[0].state, pb::RelationshipRequestState::Pending as i32);
+        assert_eq!(
+            app.received().await[0].state,
+            pb::RelationshipRequestState::Pending as i32
+        );
         app.api()
-            .approve_relationship_request(
-                app.as_(&app.importer_bam, app.approval(&sent.id, now + Duration::days(730))),
-            )
+            .approve_relationship_request(app.as_(
+                &app.importer_bam,
+                app.approval(&sent.id, now + Duration::days(730)),
+            ))
             .await
             .unwrap();
     }
@@ -173,12 +204,18 @@ async fn r_de_2_the_maximum_expiry_is_configurable() {
         let sent = app.send(IMPORTER).await.request.unwrap();
         let err = app
             .api()
-            .approve_relationship_request(
-                app.as_(&app.importer_bam, app.approval(&sent.id, t0() + Duration::days(11))),
-            )
+            .approve_relationship_request(app.as_(
+                &app.importer_bam,
+                app.approval(&sent.id, t0() + Duration::days(11)),
+            ))
             .await
             .unwrap_err();
-        assert_eq!(field_violations(&err)[0].field, "expire_time", "{}", app.backend);
+        assert_eq!(
+            field_violations(&err)[0].field,
+            "expire_time",
+            "{}",
+            app.backend
+        );
     }
 }
 
@@ -191,9 +228,10 @@ async fn r_de_2_approving_while_a_relationship_is_active_names_the_one_to_update
         let sent = app.send(IMPORTER).await.request.unwrap();
         let err = app
             .api()
-            .approve_relationship_request(
-                app.as_(&app.importer_bam, app.approval(&sent.id, t0() + Duration::days(50))),
-            )
+            .approve_relationship_request(app.as_(
+                &app.importer_bam,
+                app.approval(&sent.id, t0() + Duration::days(50)),
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition, "{}", app.backend);
@@ -207,7 +245,11 @@ async fn r_de_2_approving_while_a_relationship_is_active_names_the_one_to_update
             .approve_relationship_request(app.as_(&app.importer_bam, after.clone()))
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::FailedPrecondition, "still active on day 29");
+        assert_eq!(
+            err.code(),
+            Code::FailedPrecondition,
+            "still active on day 29"
+        );
         app.clock.set(t0() + Duration::days(100));
         after.request_id = "later2".to_owned();
         let second = app
@@ -229,7 +271,12 @@ async fn r_de_2_after_expiry_a_new_request_can_be_approved_even_before_the_sweep
         let second = app.relate(t0() + Duration::days(60)).await;
         assert_ne!(first.id, second.id);
         let first = app.get(&first.name).await;
-        assert_eq!(first.end_reason, pb::EndReason::Expired as i32, "{}", app.backend);
+        assert_eq!(
+            first.end_reason,
+            pb::EndReason::Expired as i32,
+            "{}",
+            app.backend
+        );
         let facts = app.pair_facts().await;
         assert_eq!(facts.relationships.len(), 2);
         assert_eq!(facts.relationships[0].id, second.id, "newest first");
@@ -270,7 +317,10 @@ async fn r_de_2_the_client_rejects_with_a_reason() {
             .into_inner()
             .request
             .unwrap();
-        assert_eq!(rejected.state, pb::RelationshipRequestState::Rejected as i32);
+        assert_eq!(
+            rejected.state,
+            pb::RelationshipRequestState::Rejected as i32
+        );
         assert_eq!(rejected.reject_reason, "we use another broker");
         assert_eq!(rejected.decided_by, app.importer_bam.to_string());
         // Only the client side approves: the provider's name is not a received request.
@@ -284,9 +334,10 @@ async fn r_de_2_the_client_rejects_with_a_reason() {
         assert_eq!(err.code(), Code::NotFound);
         let err = app
             .api()
-            .approve_relationship_request(
-                app.as_(&app.importer_bam, app.approval(&sent.id, t0() + Duration::days(3))),
-            )
+            .approve_relationship_request(app.as_(
+                &app.importer_bam,
+                app.approval(&sent.id, t0() + Duration::days(3)),
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);

@@ -51,15 +51,21 @@ async fn end(app: &TestApp, name: &str) {
 
 #[tokio::test]
 async fn r_de_2_two_concurrent_approvals_of_one_request_leave_one_relationship_postgres() {
-    let Some(backend) = postgres().await else { return };
+    let Some(backend) = postgres().await else {
+        return;
+    };
     let app = spawn_app(&backend).await;
     for round in 0..ROUNDS {
         let sent = app.send(IMPORTER).await.request.unwrap();
         let expire = app.clock.now() + Duration::days(30);
         let (mut c1, mut c2) = (app.api(), app.api());
         let (a, b) = tokio::join!(
-            c1.approve_relationship_request(app.as_(&app.importer_bam, app.approval(&sent.id, expire))),
-            c2.approve_relationship_request(app.as_(&app.importer_bam, app.approval(&sent.id, expire))),
+            c1.approve_relationship_request(
+                app.as_(&app.importer_bam, app.approval(&sent.id, expire))
+            ),
+            c2.approve_relationship_request(
+                app.as_(&app.importer_bam, app.approval(&sent.id, expire))
+            ),
         );
         let oks: Vec<_> = [&a, &b].into_iter().filter(|r| r.is_ok()).collect();
         assert_eq!(oks.len(), 1, "round {round}: {a:?} {b:?}");
@@ -78,7 +84,9 @@ async fn r_de_2_two_concurrent_approvals_of_one_request_leave_one_relationship_p
 
 #[tokio::test]
 async fn r_de_1_r_de_2_concurrent_approve_and_withdraw_exactly_one_wins_postgres() {
-    let Some(backend) = postgres().await else { return };
+    let Some(backend) = postgres().await else {
+        return;
+    };
     let app = spawn_app(&backend).await;
     let mut approvals = 0;
     for round in 0..ROUNDS {
@@ -86,7 +94,9 @@ async fn r_de_1_r_de_2_concurrent_approve_and_withdraw_exactly_one_wins_postgres
         let expire = app.clock.now() + Duration::days(30);
         let (mut c1, mut c2) = (app.api(), app.api());
         let (approve, withdraw) = tokio::join!(
-            c1.approve_relationship_request(app.as_(&app.importer_bam, app.approval(&sent.id, expire))),
+            c1.approve_relationship_request(
+                app.as_(&app.importer_bam, app.approval(&sent.id, expire))
+            ),
             c2.withdraw_relationship_request(app.as_(
                 &app.broker_bam,
                 pb::WithdrawRelationshipRequestRequest {
@@ -95,7 +105,10 @@ async fn r_de_1_r_de_2_concurrent_approve_and_withdraw_exactly_one_wins_postgres
                 },
             )),
         );
-        assert!(approve.is_ok() != withdraw.is_ok(), "round {round}: {approve:?} {withdraw:?}");
+        assert!(
+            approve.is_ok() != withdraw.is_ok(),
+            "round {round}: {approve:?} {withdraw:?}"
+        );
         let final_state = app
             .api()
             .list_sent_requests(app.as_(
@@ -131,7 +144,9 @@ async fn r_de_1_r_de_2_concurrent_approve_and_withdraw_exactly_one_wins_postgres
 
 #[tokio::test]
 async fn r_de_1_concurrent_sends_for_one_pair_leave_one_pending_postgres() {
-    let Some(backend) = postgres().await else { return };
+    let Some(backend) = postgres().await else {
+        return;
+    };
     let app = spawn_app(&backend).await;
     let req = || pb::SendRelationshipRequestRequest {
         request_id: Uuid::new_v4().to_string(),
@@ -145,7 +160,11 @@ async fn r_de_1_concurrent_sends_for_one_pair_leave_one_pending_postgres() {
         c1.send_relationship_request(app.as_(&app.broker_bam, req())),
         c2.send_relationship_request(app.as_(&app.broker_bam, req())),
     );
-    assert_eq!([&a, &b].into_iter().filter(|r| r.is_ok()).count(), 1, "{a:?} {b:?}");
+    assert_eq!(
+        [&a, &b].into_iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{a:?} {b:?}"
+    );
     let loser = [a, b].into_iter().find_map(Result::err).unwrap();
     assert_eq!(loser.code(), Code::AlreadyExists);
     assert_eq!(app.received().await.len(), 1);
@@ -153,13 +172,18 @@ async fn r_de_1_concurrent_sends_for_one_pair_leave_one_pending_postgres() {
 
 #[tokio::test]
 async fn r_de_2_a_request_sent_after_the_relationship_became_active_then_approved_fails_postgres() {
-    let Some(backend) = postgres().await else { return };
+    let Some(backend) = postgres().await else {
+        return;
+    };
     let app = spawn_app(&backend).await;
     let rel = app.relate(t0() + Duration::days(100)).await;
     let sent = app.send(IMPORTER).await.request.unwrap();
     let err = app
         .api()
-        .approve_relationship_request(app.as_(&app.importer_bam, app.approval(&sent.id, t0() + Duration::days(10))))
+        .approve_relationship_request(app.as_(
+            &app.importer_bam,
+            app.approval(&sent.id, t0() + Duration::days(10)),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);

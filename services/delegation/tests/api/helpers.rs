@@ -56,7 +56,13 @@ impl AccountFacts for AccountsDouble {
         request: tonic::Request<GetRoleFactsRequest>,
     ) -> Result<tonic::Response<RoleFacts>, tonic::Status> {
         let p = request.into_inner().principal;
-        let memberships = self.members.lock().unwrap().get(&p).cloned().unwrap_or_default();
+        let memberships = self
+            .members
+            .lock()
+            .unwrap()
+            .get(&p)
+            .cloned()
+            .unwrap_or_default();
         Ok(tonic::Response::new(RoleFacts {
             principal: p,
             memberships,
@@ -258,7 +264,11 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(run) = self.run.take() {
-            tokio::time::timeout(WAIT, run).await.unwrap().unwrap().unwrap();
+            tokio::time::timeout(WAIT, run)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         }
     }
 
@@ -332,7 +342,11 @@ impl TestApp {
     }
 
     /// Returns an approval of request `id` (as the importer) at business level.
-    pub fn approval(&self, id: &str, expire: DateTime<Utc>) -> pb::ApproveRelationshipRequestRequest {
+    pub fn approval(
+        &self,
+        id: &str,
+        expire: DateTime<Utc>,
+    ) -> pb::ApproveRelationshipRequestRequest {
         pb::ApproveRelationshipRequestRequest {
             request_id: Uuid::new_v4().to_string(),
             name: format!("businesses/{IMPORTER}/receivedRequests/{id}"),
@@ -362,7 +376,9 @@ impl TestApp {
         self.api()
             .get_relationship(self.as_(
                 &self.importer_bam,
-                pb::GetRelationshipRequest { name: name.to_owned() },
+                pb::GetRelationshipRequest {
+                    name: name.to_owned(),
+                },
             ))
             .await
             .unwrap()
@@ -412,7 +428,13 @@ impl TestApp {
                 ..Default::default()
             },
         );
-        async move { api.list_received_requests(req).await.unwrap().into_inner().requests }
+        async move {
+            api.list_received_requests(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .requests
+        }
     }
 
     /// Lists the importer's received requests.
@@ -450,7 +472,9 @@ pub async fn events_until(
                 return;
             }
             match sub.next().await {
-                Some(Ok(Delivery::Event(d))) => seen.push(DomainEvent::decode(d.payload.as_slice()).unwrap()),
+                Some(Ok(Delivery::Event(d))) => {
+                    seen.push(DomainEvent::decode(d.payload.as_slice()).unwrap())
+                }
                 Some(_) => {}
                 None => return,
             }
@@ -463,7 +487,11 @@ pub async fn events_until(
 
 /// Returns the events of a type.
 pub fn of_type(events: &[DomainEvent], t: EventType) -> Vec<DomainEvent> {
-    events.iter().filter(|e| e.r#type == t as i32).cloned().collect()
+    events
+        .iter()
+        .filter(|e| e.r#type == t as i32)
+        .cloned()
+        .collect()
 }
 
 /// Polls `f` until it returns Some, within [`WAIT`].

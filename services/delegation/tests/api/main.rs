@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod helpers;
-mod requests;
 mod approval;
-mod relationships;
-mod provider;
 mod concurrency;
+mod helpers;
+mod provider;
+mod relationships;
+mod requests;

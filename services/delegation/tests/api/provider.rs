@@ -14,7 +14,11 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-async fn create_group(app: &TestApp, name: &str, clients: &[&str]) -> Result<pb::ClientGroup, tonic::Status> {
+async fn create_group(
+    app: &TestApp,
+    name: &str,
+    clients: &[&str],
+) -> Result<pb::ClientGroup, tonic::Status> {
     app.api()
         .create_client_group(app.as_(
             &app.broker_bam,
@@ -58,9 +62,11 @@ async fn assign(
 
 async fn assignment_facts(app: &TestApp, who: &Principal) -> pb::AssignmentFacts {
     app.facts()
-        .get_assignment_facts(app.internal(tonic::Request::new(pb::GetAssignmentFactsRequest {
-            principal: who.to_string(),
-        })))
+        .get_assignment_facts(
+            app.internal(tonic::Request::new(pb::GetAssignmentFactsRequest {
+                principal: who.to_string(),
+            })),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -70,9 +76,13 @@ async fn assignment_facts(app: &TestApp, who: &Principal) -> pb::AssignmentFacts
 async fn r_de_5_client_group_names_are_unique_per_provider_deleted_included() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
-        let g = create_group(&app, "Toronto importers", &[IMPORTER, OTHER]).await.unwrap();
+        let g = create_group(&app, "Toronto importers", &[IMPORTER, OTHER])
+            .await
+            .unwrap();
         assert_eq!(g.clients, vec![OTHER, IMPORTER], "by BN9, {}", app.backend);
-        let err = create_group(&app, "TORONTO importers", &[]).await.unwrap_err();
+        let err = create_group(&app, "TORONTO importers", &[])
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::AlreadyExists);
         app.api()
             .delete_client_group(app.as_(
@@ -85,8 +95,14 @@ async fn r_de_5_client_group_names_are_unique_per_provider_deleted_included() {
             ))
             .await
             .unwrap();
-        let err = create_group(&app, "toronto importers", &[]).await.unwrap_err();
-        assert_eq!(err.code(), Code::AlreadyExists, "a deleted group's name stays taken");
+        let err = create_group(&app, "toronto importers", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::AlreadyExists,
+            "a deleted group's name stays taken"
+        );
         let err = create_group(&app, "bad", &["123456789"]).await.unwrap_err();
         assert_eq!(field_violations(&err)[0].field, "group.clients[0]");
         let renamed = create_group(&app, "Montreal", &[]).await.unwrap();
@@ -99,7 +115,9 @@ async fn r_de_5_client_group_names_are_unique_per_provider_deleted_included() {
                 pb::UpdateClientGroupRequest {
                     request_id: "u1".to_owned(),
                     group: Some(to),
-                    update_mask: Some(FieldMask { paths: vec!["display_name".to_owned()] }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["display_name".to_owned()],
+                    }),
                 },
             ))
             .await
@@ -136,42 +154,84 @@ async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role
         app.accounts.add_member(&clerk, BROKER, false);
         app.accounts.add_member(&robot, BROKER, false);
         let group = create_group(&app, "all", &[IMPORTER, OTHER]).await.unwrap();
-        assign(&app, &clerk, pb::assignment::Target::Client(IMPORTER.to_owned()), Role::Reader)
-            .await
-            .unwrap();
-        assign(&app, &clerk, pb::assignment::Target::ClientGroup(group.name.clone()), Role::Editor)
-            .await
-            .unwrap();
-        let robot_a = assign(&app, &robot, pb::assignment::Target::Client(IMPORTER.to_owned()), Role::Reader)
-            .await
-            .unwrap();
+        assign(
+            &app,
+            &clerk,
+            pb::assignment::Target::Client(IMPORTER.to_owned()),
+            Role::Reader,
+        )
+        .await
+        .unwrap();
+        assign(
+            &app,
+            &clerk,
+            pb::assignment::Target::ClientGroup(group.name.clone()),
+            Role::Editor,
+        )
+        .await
+        .unwrap();
+        let robot_a = assign(
+            &app,
+            &robot,
+            pb::assignment::Target::Client(IMPORTER.to_owned()),
+            Role::Reader,
+        )
+        .await
+        .unwrap();
         let facts = assignment_facts(&app, &clerk).await;
         assert_eq!(facts.assignments.len(), 2, "{}", app.backend);
-        let imp = facts.assignments.iter().find(|a| a.client == IMPORTER).unwrap();
-        assert_eq!(imp.role, Role::Editor as i32, "highest of direct Reader and group Editor");
+        let imp = facts
+            .assignments
+            .iter()
+            .find(|a| a.client == IMPORTER)
+            .unwrap();
+        assert_eq!(
+            imp.role,
+            Role::Editor as i32,
+            "highest of direct Reader and group Editor"
+        );
         assert!(imp.direct);
         assert_eq!(imp.client_groups, vec![group.name.clone()]);
-        let other = facts.assignments.iter().find(|a| a.client == OTHER).unwrap();
+        let other = facts
+            .assignments
+            .iter()
+            .find(|a| a.client == OTHER)
+            .unwrap();
         assert!(!other.direct);
         assert_eq!(facts.revisions[0].provider, BROKER);
         let rev = facts.revisions[0].revision;
         // Re-assigning the same target replaces the role.
-        let replaced = assign(&app, &robot, pb::assignment::Target::Client(IMPORTER.to_owned()), Role::Editor)
-            .await
-            .unwrap();
+        let replaced = assign(
+            &app,
+            &robot,
+            pb::assignment::Target::Client(IMPORTER.to_owned()),
+            Role::Editor,
+        )
+        .await
+        .unwrap();
         assert_eq!(replaced.name, robot_a.name);
         let robot_facts = assignment_facts(&app, &robot).await;
         assert_eq!(robot_facts.assignments[0].role, Role::Editor as i32);
         assert!(robot_facts.revisions[0].revision > rev);
         // A non-member is refused; Editor/Reader only.
         let stranger = Principal::Person(Uuid::new_v4());
-        let err = assign(&app, &stranger, pb::assignment::Target::Client(IMPORTER.to_owned()), Role::Reader)
-            .await
-            .unwrap_err();
+        let err = assign(
+            &app,
+            &stranger,
+            pb::assignment::Target::Client(IMPORTER.to_owned()),
+            Role::Reader,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
-        let err = assign(&app, &clerk, pb::assignment::Target::Client(IMPORTER.to_owned()), Role::Bam)
-            .await
-            .unwrap_err();
+        let err = assign(
+            &app,
+            &clerk,
+            pb::assignment::Target::Client(IMPORTER.to_owned()),
+            Role::Bam,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(field_violations(&err)[0].field, "assignment.role");
         // A group change names every assignee of the group.
         app.api()
@@ -189,7 +249,9 @@ async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role
             of_type(e, EventType::ClientGroupChanged).len() >= 2
         })
         .await;
-        let change = of_type(&events, EventType::ClientGroupChanged).pop().unwrap();
+        let change = of_type(&events, EventType::ClientGroupChanged)
+            .pop()
+            .unwrap();
         assert_eq!(change.principals, vec![clerk.to_string()]);
         assert!(change.businesses.contains(&OTHER.to_owned()));
         let facts = assignment_facts(&app, &clerk).await;
@@ -214,7 +276,10 @@ async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role
             app.api()
                 .unassign(app.as_(
                     &app.broker_bam,
-                    pb::UnassignRequest { request_id: a.name.clone(), name: a.name },
+                    pb::UnassignRequest {
+                        request_id: a.name.clone(),
+                        name: a.name,
+                    },
                 ))
                 .await
                 .unwrap();
@@ -230,9 +295,14 @@ async fn r_de_5_r_de_6_assignments_outlive_the_relationship_and_ended_ones_stay_
         let clerk = Principal::Person(Uuid::new_v4());
         app.accounts.add_member(&clerk, BROKER, false);
         let rel = app.relate(t0() + Duration::days(30)).await;
-        assign(&app, &clerk, pb::assignment::Target::Client(IMPORTER.to_owned()), Role::Editor)
-            .await
-            .unwrap();
+        assign(
+            &app,
+            &clerk,
+            pb::assignment::Target::Client(IMPORTER.to_owned()),
+            Role::Editor,
+        )
+        .await
+        .unwrap();
         app.api()
             .end_relationship(app.as_(
                 &app.importer_bam,
@@ -248,7 +318,10 @@ async fn r_de_5_r_de_6_assignments_outlive_the_relationship_and_ended_ones_stay_
         assert_eq!(facts.assignments.len(), 1, "{}", app.backend);
         let pair = app.pair_facts().await;
         assert_eq!(pair.relationships.len(), 1);
-        assert_eq!(pair.relationships[0].end_reason, pb::EndReason::EndedByClient as i32);
+        assert_eq!(
+            pair.relationships[0].end_reason,
+            pb::EndReason::EndedByClient as i32
+        );
         assert!(pair.relationships[0].end_time.is_some());
         assert!(pair.revision > 0);
     }

@@ -41,21 +41,35 @@ async fn r_de_3_the_client_changes_scope_expiry_and_visibility_with_an_etag() {
             .api()
             .update_relationship(app.as_(
                 &app.importer_bam,
-                update(&changed, &["level", "program_accounts", "visibility", "expire_time"], "u1"),
+                update(
+                    &changed,
+                    &["level", "program_accounts", "visibility", "expire_time"],
+                    "u1",
+                ),
             ))
             .await
             .unwrap()
             .into_inner();
         let got = resp.relationship.unwrap();
-        assert_eq!(got.level, pb::RelationshipLevel::Program as i32, "{}", app.backend);
+        assert_eq!(
+            got.level,
+            pb::RelationshipLevel::Program as i32,
+            "{}",
+            app.backend
+        );
         assert_eq!(got.program_accounts, changed.program_accounts);
         assert_eq!(got.visibility, changed.visibility);
-        assert_eq!(from_timestamp(got.expire_time.as_ref().unwrap()).unwrap(), new_expiry);
+        assert_eq!(
+            from_timestamp(got.expire_time.as_ref().unwrap()).unwrap(),
+            new_expiry
+        );
         assert_ne!(got.etag, rel.etag);
         // The old etag is stale now.
         let err = app
             .api()
-            .update_relationship(app.as_(&app.importer_bam, update(&changed, &["visibility"], "u2")))
+            .update_relationship(
+                app.as_(&app.importer_bam, update(&changed, &["visibility"], "u2")),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::Aborted);
@@ -73,10 +87,15 @@ async fn r_de_3_the_client_changes_scope_expiry_and_visibility_with_an_etag() {
         bad.program_accounts = vec![format!("{BROKER}RM0001")];
         let err = app
             .api()
-            .update_relationship(app.as_(&app.importer_bam, update(&bad, &["program_accounts"], "u4")))
+            .update_relationship(
+                app.as_(&app.importer_bam, update(&bad, &["program_accounts"], "u4")),
+            )
             .await
             .unwrap_err();
-        assert_eq!(field_violations(&err)[0].field, "relationship.program_accounts[0]");
+        assert_eq!(
+            field_violations(&err)[0].field,
+            "relationship.program_accounts[0]"
+        );
         // Too far.
         let mut bad = got.clone();
         bad.expire_time = Some(timestamp(app.clock.now() + Duration::days(731)));
@@ -91,11 +110,17 @@ async fn r_de_3_the_client_changes_scope_expiry_and_visibility_with_an_etag() {
         provider_side.name = format!("businesses/{BROKER}/relationships/{}", got.id);
         let err = app
             .api()
-            .update_relationship(app.as_(&app.broker_bam, update(&provider_side, &["visibility"], "u6")))
+            .update_relationship(app.as_(
+                &app.broker_bam,
+                update(&provider_side, &["visibility"], "u6"),
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-        let events = events_until(&app.ctx, |e| !of_type(e, EventType::RelationshipUpdated).is_empty()).await;
+        let events = events_until(&app.ctx, |e| {
+            !of_type(e, EventType::RelationshipUpdated).is_empty()
+        })
+        .await;
         assert_eq!(of_type(&events, EventType::RelationshipUpdated).len(), 1);
     }
 }
@@ -124,11 +149,19 @@ async fn r_de_3_either_side_ends_it_recording_who_and_why() {
                 .into_inner()
                 .relationship
                 .unwrap();
-            assert_eq!(ended.state, pb::RelationshipState::Ended as i32, "{}", app.backend);
+            assert_eq!(
+                ended.state,
+                pb::RelationshipState::Ended as i32,
+                "{}",
+                app.backend
+            );
             assert_eq!(ended.end_reason, reason as i32);
             assert_eq!(ended.ended_by, who.to_string());
             assert_eq!(ended.end_note, "no longer needed");
-            assert_eq!(from_timestamp(ended.end_time.as_ref().unwrap()).unwrap(), app.clock.now());
+            assert_eq!(
+                from_timestamp(ended.end_time.as_ref().unwrap()).unwrap(),
+                app.clock.now()
+            );
             // Ending twice is refused; an ended one cannot be updated.
             let err = app
                 .api()
@@ -146,7 +179,10 @@ async fn r_de_3_either_side_ends_it_recording_who_and_why() {
             let client_view = app.get(&rel.name).await;
             let err = app
                 .api()
-                .update_relationship(app.as_(&app.importer_bam, update(&client_view, &["visibility"], &format!("u-{bn}"))))
+                .update_relationship(app.as_(
+                    &app.importer_bam,
+                    update(&client_view, &["visibility"], &format!("u-{bn}")),
+                ))
                 .await
                 .unwrap_err();
             assert_eq!(err.code(), Code::FailedPrecondition);
@@ -154,8 +190,14 @@ async fn r_de_3_either_side_ends_it_recording_who_and_why() {
         }
         let facts = app.pair_facts().await;
         assert_eq!(facts.relationships.len(), 2);
-        assert_eq!(facts.relationships[0].end_reason, pb::EndReason::EndedByProvider as i32);
-        assert_eq!(facts.relationships[1].end_reason, pb::EndReason::EndedByClient as i32);
+        assert_eq!(
+            facts.relationships[0].end_reason,
+            pb::EndReason::EndedByProvider as i32
+        );
+        assert_eq!(
+            facts.relationships[1].end_reason,
+            pb::EndReason::EndedByClient as i32
+        );
     }
 }
 
@@ -170,7 +212,12 @@ async fn r_de_4_active_until_1ms_before_expiry_ended_at_and_after_before_and_aft
             r.end_time.is_none() && r.end_reason == pb::EndReason::Unspecified as i32
         };
         app.clock.set(expiry - Duration::milliseconds(1));
-        assert_eq!(app.get(&rel.name).await.state, pb::RelationshipState::Active as i32, "{}", app.backend);
+        assert_eq!(
+            app.get(&rel.name).await.state,
+            pb::RelationshipState::Active as i32,
+            "{}",
+            app.backend
+        );
         assert!(fact_active(&app.pair_facts().await));
         assert_eq!(app.sweep().await.relationships_expired, 0);
         for at in [expiry, expiry + Duration::days(3)] {
@@ -179,10 +226,16 @@ async fn r_de_4_active_until_1ms_before_expiry_ended_at_and_after_before_and_aft
             let got = app.get(&rel.name).await;
             assert_eq!(got.state, pb::RelationshipState::Ended as i32);
             assert_eq!(got.end_reason, pb::EndReason::Expired as i32);
-            assert_eq!(from_timestamp(got.end_time.as_ref().unwrap()).unwrap(), expiry);
+            assert_eq!(
+                from_timestamp(got.end_time.as_ref().unwrap()).unwrap(),
+                expiry
+            );
             let facts = app.pair_facts().await;
             assert!(!fact_active(&facts));
-            assert_eq!(facts.relationships[0].end_reason, pb::EndReason::Expired as i32);
+            assert_eq!(
+                facts.relationships[0].end_reason,
+                pb::EndReason::Expired as i32
+            );
             let active = app
                 .api()
                 .list_relationships(app.as_(
@@ -207,11 +260,20 @@ async fn r_de_4_active_until_1ms_before_expiry_ended_at_and_after_before_and_aft
         assert_eq!(got.state, pb::RelationshipState::Ended as i32);
         assert_eq!(got.end_reason, pb::EndReason::Expired as i32);
         assert_eq!(got.ended_by, "system");
-        assert_eq!(from_timestamp(got.end_time.as_ref().unwrap()).unwrap(), expiry);
+        assert_eq!(
+            from_timestamp(got.end_time.as_ref().unwrap()).unwrap(),
+            expiry
+        );
         let facts = app.pair_facts().await;
-        assert_eq!(facts.relationships[0].end_reason, pb::EndReason::Expired as i32);
+        assert_eq!(
+            facts.relationships[0].end_reason,
+            pb::EndReason::Expired as i32
+        );
         assert!(facts.revision > rev_before);
-        let events = events_until(&app.ctx, |e| !of_type(e, EventType::RelationshipEnded).is_empty()).await;
+        let events = events_until(&app.ctx, |e| {
+            !of_type(e, EventType::RelationshipEnded).is_empty()
+        })
+        .await;
         let ended = of_type(&events, EventType::RelationshipEnded);
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].pairs[0].provider, BROKER);
@@ -222,7 +284,11 @@ async fn r_de_4_active_until_1ms_before_expiry_ended_at_and_after_before_and_aft
 fn reminder_days(events: &[ccp_proto::common::v1::DomainEvent]) -> Vec<i64> {
     of_type(events, EventType::RelationshipExpiryReminder)
         .iter()
-        .map(|e| serde_json::from_str::<serde_json::Value>(&e.details_json).unwrap()["days"].as_i64().unwrap())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.details_json).unwrap()["days"]
+                .as_i64()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -240,7 +306,10 @@ async fn marker(app: &TestApp, name: &str) -> Vec<ccp_proto::common::v1::DomainE
         ))
         .await
         .unwrap();
-    events_until(&app.ctx, |e| !of_type(e, EventType::RelationshipEnded).is_empty()).await
+    events_until(&app.ctx, |e| {
+        !of_type(e, EventType::RelationshipEnded).is_empty()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -249,14 +318,16 @@ async fn r_de_4_reminders_30_7_and_1_days_before_expiry_each_once_across_restart
         let mut app = spawn_app(&backend).await;
         let expiry = t0() + Duration::days(60);
         let rel = app.relate(expiry).await;
-        app.clock.set(expiry - Duration::days(30) - Duration::milliseconds(1));
+        app.clock
+            .set(expiry - Duration::days(30) - Duration::milliseconds(1));
         assert_eq!(app.sweep().await.reminders, 0, "{}", app.backend);
         app.clock.set(expiry - Duration::days(30));
         assert_eq!(app.sweep().await.reminders, 1);
         assert_eq!(app.sweep().await.reminders, 0);
         app.restart().await;
         assert_eq!(app.sweep().await.reminders, 0, "not again after a restart");
-        app.clock.set(expiry - Duration::days(7) + Duration::hours(1));
+        app.clock
+            .set(expiry - Duration::days(7) + Duration::hours(1));
         assert_eq!(app.sweep().await.reminders, 1);
         app.restart().await;
         assert_eq!(app.sweep().await.reminders, 0);
@@ -279,13 +350,20 @@ async fn r_de_4_thresholds_past_at_approval_are_skipped_and_moving_the_expiry_re
         // 10 days: the 30-day threshold is already past.
         let rel = app.relate(t0() + Duration::days(10)).await;
         app.clock.set(t0() + Duration::days(3));
-        assert_eq!(app.sweep().await.reminders, 1, "the 7-day one, {}", app.backend);
+        assert_eq!(
+            app.sweep().await.reminders,
+            1,
+            "the 7-day one, {}",
+            app.backend
+        );
         // Move the expiry to 40 days from now: 30, 7 and 1 are ahead again.
         let mut moved = app.get(&rel.name).await;
         let new_expiry = app.clock.now() + Duration::days(40);
         moved.expire_time = Some(timestamp(new_expiry));
         app.api()
-            .update_relationship(app.as_(&app.importer_bam, update(&moved, &["expire_time"], "move")))
+            .update_relationship(
+                app.as_(&app.importer_bam, update(&moved, &["expire_time"], "move")),
+            )
             .await
             .unwrap();
         assert_eq!(app.sweep().await.reminders, 0);

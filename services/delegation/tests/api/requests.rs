@@ -27,7 +27,10 @@ async fn r_de_1_a_request_to_a_registered_client_is_visible_at_once_for_30_days(
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         let sent = app.send(IMPORTER).await.request.unwrap();
-        assert_eq!(sent.name, format!("businesses/{BROKER}/sentRequests/{}", sent.id));
+        assert_eq!(
+            sent.name,
+            format!("businesses/{BROKER}/sentRequests/{}", sent.id)
+        );
         assert_eq!(sent.state, pb::RelationshipRequestState::Pending as i32);
         let visible = from_timestamp(sent.visible_time.as_ref().unwrap()).unwrap();
         let expire = from_timestamp(sent.expire_time.as_ref().unwrap()).unwrap();
@@ -78,7 +81,13 @@ async fn r_de_1_a_request_to_an_unregistered_bn_waits_until_the_client_registers
                     ..Default::default()
                 },
             );
-            async move { api.list_received_requests(req).await.unwrap().into_inner().requests }
+            async move {
+                api.list_received_requests(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .requests
+            }
         };
         assert!(list(&app).await.is_empty(), "{}", app.backend);
         // Long after sending, the client registers: its 30 days start then.
@@ -171,11 +180,18 @@ async fn r_de_1_pending_requests_expire_30_days_after_they_became_visible() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         let sent = app.send(IMPORTER).await.request.unwrap();
-        app.clock.set(t0() + Duration::days(30) - Duration::milliseconds(1));
-        assert_eq!(app.received().await[0].state, pb::RelationshipRequestState::Pending as i32);
+        app.clock
+            .set(t0() + Duration::days(30) - Duration::milliseconds(1));
+        assert_eq!(
+            app.received().await[0].state,
+            pb::RelationshipRequestState::Pending as i32
+        );
         app.clock.set(t0() + Duration::days(30));
         // Expired in reads before the sweep records it...
-        assert_eq!(app.received().await[0].state, pb::RelationshipRequestState::Expired as i32);
+        assert_eq!(
+            app.received().await[0].state,
+            pb::RelationshipRequestState::Expired as i32
+        );
         let err = app
             .api()
             .approve_relationship_request(app.as_(
@@ -188,12 +204,18 @@ async fn r_de_1_pending_requests_expire_30_days_after_they_became_visible() {
         // ...and a new request to the pair may be sent.
         app.send(IMPORTER).await;
         let report = app.sweep().await;
-        assert_eq!(report.requests_expired, 0, "already recorded by the new send");
+        assert_eq!(
+            report.requests_expired, 0,
+            "already recorded by the new send"
+        );
         let events = events_until(&app.ctx, |e| {
             !of_type(e, EventType::RelationshipRequestExpired).is_empty()
         })
         .await;
-        assert_eq!(of_type(&events, EventType::RelationshipRequestExpired).len(), 1);
+        assert_eq!(
+            of_type(&events, EventType::RelationshipRequestExpired).len(),
+            1
+        );
     }
 }
 
@@ -252,7 +274,10 @@ async fn r_de_1_the_provider_withdraws_only_under_its_sent_requests() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(done.request.unwrap().state, pb::RelationshipRequestState::Withdrawn as i32);
+        assert_eq!(
+            done.request.unwrap().state,
+            pb::RelationshipRequestState::Withdrawn as i32
+        );
         // A retry with the same request id returns the first result.
         let again = app
             .api()
@@ -320,8 +345,14 @@ async fn r_de_1_bad_sends_name_the_field_and_write_nothing() {
         let cases = [
             (send_req("123456789", &[], "n"), "client"),
             (send_req(BROKER, &[], "n"), "client"),
-            (send_req(IMPORTER, &["123456782RM0001"], "n"), "program_accounts[0]"),
-            (send_req(IMPORTER, &["888316171RM0000"], "n"), "program_accounts[0]"),
+            (
+                send_req(IMPORTER, &["123456782RM0001"], "n"),
+                "program_accounts[0]",
+            ),
+            (
+                send_req(IMPORTER, &["888316171RM0000"], "n"),
+                "program_accounts[0]",
+            ),
             (send_req(IMPORTER, &[], ""), "note"),
             (send_req(IMPORTER, &[], &"x".repeat(501)), "note"),
         ];
@@ -331,9 +362,20 @@ async fn r_de_1_bad_sends_name_the_field_and_write_nothing() {
                 .send_relationship_request(app.as_(&app.broker_bam, req))
                 .await
                 .unwrap_err();
-            assert_eq!(err.code(), Code::InvalidArgument, "{field} on {}", app.backend);
-            let fields: Vec<_> = field_violations(&err).into_iter().map(|v| v.field).collect();
-            assert!(fields.contains(&field.to_owned()), "{fields:?} lacks {field}");
+            assert_eq!(
+                err.code(),
+                Code::InvalidArgument,
+                "{field} on {}",
+                app.backend
+            );
+            let fields: Vec<_> = field_violations(&err)
+                .into_iter()
+                .map(|v| v.field)
+                .collect();
+            assert!(
+                fields.contains(&field.to_owned()),
+                "{fields:?} lacks {field}"
+            );
         }
         let mut no_id = send_req(IMPORTER, &[], "n");
         no_id.request_id.clear();

@@ -123,7 +123,8 @@ impl MigrationTrait for Migration {
             "relationships",
             "relationship_requests",
         ] {
-            db.execute_unprepared(&format!("DROP TABLE {table}")).await?;
+            db.execute_unprepared(&format!("DROP TABLE {table}"))
+                .await?;
         }
         Ok(())
     }
