@@ -6,6 +6,23 @@
 //! relationship and assignment facts to the gateway. It never decides who may
 //! do what (the gateway's policy) and asks accounts, never its tables, about
 //! businesses and members.
+//!
+//! Revisions (R-GW-4): a change to a (provider, client) pair — a request or a
+//! relationship — bumps the scope `pair:<provider>:<client>` first (on
+//! PostgreSQL that row lock serializes every change to the pair: concurrent
+//! approvals, approve against withdraw), and a relationship change then also
+//! bumps the provider's BN9 scope (the revision of ListClients). Client-group
+//! and assignment changes bump the provider's BN9 scope only. The order is
+//! always pair, then provider, so two transactions never wait on each other
+//! in a cycle. Write responses carry the token of the first scope bumped;
+//! GetPairFacts answers the pair's counter, GetAssignmentFacts and
+//! ListClients the providers' counters.
+//!
+//! Background work runs inside [`Application::run_until_stopped`]: the
+//! outbox relay, the periodic sweep (`sweep_interval_ms`) and the consumer of
+//! accounts' BUSINESS_REGISTERED events, whose acknowledged position is
+//! stored in this schema (`consumer_positions`) in the transaction that
+//! applies each event, so a restart resumes after it.
 
 pub mod background;
 pub mod config;

@@ -205,6 +205,10 @@ impl Core {
         )
         .await?;
         let mut principals = change.principals;
+        // A pair change affects every principal the provider assigned to the client.
+        for (provider, client) in &change.pairs {
+            principals.extend(store::assignees_of_pair(txn, provider, client).await?);
+        }
         principals.sort();
         principals.dedup();
         let mut businesses = change.businesses;

@@ -1013,3 +1013,27 @@ pub async fn assignment_facts<C: ConnectionTrait>(
     )
     .await
 }
+
+/// Returns the principals a provider assigned to a client, directly or
+/// through a live client group (the principals a pair change affects).
+pub async fn assignees_of_pair<C: ConnectionTrait>(
+    db: &C,
+    provider: &str,
+    client: &str,
+) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        assignee: String,
+    }
+    let rows: Vec<Row> = all(
+        db,
+        "SELECT DISTINCT a.assignee FROM assignments a \
+         LEFT JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
+         LEFT JOIN client_group_clients gc ON gc.group_id = g.id AND gc.client = $2 \
+         WHERE a.provider = $1 AND (a.client = $2 OR gc.client = $2) \
+         ORDER BY a.assignee",
+        vec![provider.into(), client.into()],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.assignee).collect())
+}

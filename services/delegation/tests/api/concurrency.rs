@@ -140,6 +140,7 @@ async fn r_de_1_r_de_2_concurrent_approve_and_withdraw_exactly_one_wins_postgres
         }
     }
     assert_eq!(relationships_of_importer(&app).await.len(), approvals);
+    eprintln!("approve won {approvals} of {ROUNDS} rounds; withdraw the others");
 }
 
 #[tokio::test]

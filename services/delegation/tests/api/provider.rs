@@ -316,6 +316,20 @@ async fn r_de_5_r_de_6_assignments_outlive_the_relationship_and_ended_ones_stay_
             .unwrap();
         let facts = assignment_facts(&app, &clerk).await;
         assert_eq!(facts.assignments.len(), 1, "{}", app.backend);
+        // The end event names the pair and the provider's assignee to the client.
+        let events = events_until(&app.ctx, |e| {
+            !of_type(e, EventType::RelationshipEnded).is_empty()
+        })
+        .await;
+        let ended = of_type(&events, EventType::RelationshipEnded)
+            .pop()
+            .unwrap();
+        assert!(
+            ended.principals.contains(&clerk.to_string()),
+            "{:?}",
+            ended.principals
+        );
+        assert_eq!(ended.pairs[0].client, IMPORTER);
         let pair = app.pair_facts().await;
         assert_eq!(pair.relationships.len(), 1);
         assert_eq!(
