@@ -291,7 +291,12 @@ impl Core {
     /// learnt, or else by asking accounts now (and recording the answer, which
     /// makes waiting requests to it visible).
     pub async fn ensure_registered(&self, bn: &str) -> Result<bool> {
-        if store::registered_at(&self.db, bn).await?.is_some() {
+        if let Some(at) = store::registered_at(&self.db, bn).await? {
+            // A request sent while the registration was being recorded may
+            // still wait: make it visible now (idempotent).
+            if !store::invisible_requests_to(&self.db, bn).await?.is_empty() {
+                self.mark_registered(bn, from_us(at)).await?;
+            }
             return Ok(true);
         }
         let facts = self.business_facts(bn).await?;
@@ -323,9 +328,11 @@ impl Core {
         bn: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        if !store::record_registered(txn, bn, us(at)).await? {
-            return Ok(());
-        }
+        let at = if store::record_registered(txn, bn, us(at)).await? {
+            at
+        } else {
+            store::registered_at(txn, bn).await?.map_or(at, from_us)
+        };
         for row in store::invisible_requests_to(txn, bn).await? {
             let revision = self.bump_pair(txn, &row.provider, &row.client).await?;
             let visible = us(at).max(row.create_us);

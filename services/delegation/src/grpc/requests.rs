@@ -82,6 +82,8 @@ impl Core {
                 )));
             }
         }
+        // Re-read under the pair lock: the registration may have been recorded meanwhile.
+        let registered = registered || store::registered_at(&txn, client.as_str()).await?.is_some();
         let (visible, expire) = if registered {
             let e = now + Duration::days(self.pending_days);
             (Some(us(now)), Some(us(e)))

@@ -305,7 +305,7 @@ impl TestApp {
 
     /// Publishes a BUSINESS_REGISTERED event for `bn` on accounts' stream and
     /// records it in the double.
-    pub async fn register_business(&self, bn: &str, programs: usize) {
+    pub async fn register_business(&self, bn: &str, programs: usize) -> String {
         let now = self.clock.now();
         self.accounts.register(bn, programs, now);
         let event = DomainEvent {
@@ -320,7 +320,26 @@ impl TestApp {
             .bus
             .publish("ccp.events.accounts", &event.encode_to_vec())
             .await
+            .unwrap()
+            .as_str()
+            .to_owned()
+    }
+
+    /// Returns the accounts consumer's stored position (white-box: read from
+    /// this service's schema, since no RPC exposes it).
+    pub async fn consumer_position(&self, backend: &TestBackend) -> Option<String> {
+        use sea_orm::ConnectionTrait as _;
+        let db = ccp_platform::db::connect(&backend.settings("delegation"))
+            .await
             .unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT position FROM consumer_positions WHERE consumer = 'accounts-events'",
+            ))
+            .await
+            .unwrap();
+        row.map(|r| r.try_get_by_index::<String>(0).unwrap())
     }
 
     /// Sends a request from the broker to `client`; returns the response.

@@ -150,17 +150,28 @@ async fn r_de_1_the_registration_consumer_resumes_after_its_stored_position() {
     for backend in TestBackend::all().await {
         let mut app = spawn_app(&backend).await;
         app.send(OTHER).await;
-        app.register_business(OTHER, 1).await;
+        let first = app.register_business(OTHER, 1).await;
         wait_for(|| {
             let f = app.received_of(OTHER);
             async move { f.await.into_iter().next() }
         })
         .await;
+        assert_eq!(
+            app.consumer_position(&backend).await.as_deref(),
+            Some(first.as_str())
+        );
         app.shutdown().await;
         // A registration published while the service is down is handled on restart.
         let third = "200000008";
-        app.register_business(third, 1).await;
+        let second = app.register_business(third, 1).await;
         app.restart().await;
+        let p = second.clone();
+        wait_for(|| {
+            let f = app.consumer_position(&backend);
+            let p = p.clone();
+            async move { (f.await.as_deref() == Some(p.as_str())).then_some(()) }
+        })
+        .await;
         let before = app.audit_count(OTHER).await;
         app.send(third).await;
         let r = wait_for(|| {
@@ -388,5 +399,38 @@ async fn r_de_1_bad_sends_name_the_field_and_write_nothing() {
         assert_eq!(app.audit_count(BROKER).await, 0, "nothing written");
         assert!(app.received().await.is_empty());
         let _ = timestamp(t0());
+    }
+}
+
+#[tokio::test]
+async fn r_de_1_a_request_may_name_program_accounts_of_the_client() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        let programs = [format!("{IMPORTER}RM0002"), format!("{IMPORTER}RM0001")];
+        let sent = app
+            .api()
+            .send_relationship_request(app.as_(
+                &app.broker_bam,
+                send_req(
+                    IMPORTER,
+                    &[&programs[0], &programs[1]],
+                    "for your RM accounts",
+                ),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        assert_eq!(
+            sent.program_accounts,
+            vec![programs[1].clone(), programs[0].clone()],
+            "{}",
+            app.backend
+        );
+        assert_eq!(
+            app.received().await[0].program_accounts,
+            sent.program_accounts
+        );
     }
 }
