@@ -103,6 +103,22 @@ async fn r_de_5_client_group_names_are_unique_per_provider_deleted_included() {
             Code::AlreadyExists,
             "a deleted group's name stays taken"
         );
+        let grown = app
+            .api()
+            .add_client_group_clients(app.as_(
+                &app.broker_bam,
+                pb::AddClientGroupClientsRequest {
+                    request_id: "add".to_owned(),
+                    group: create_group(&app, "Ottawa", &[]).await.unwrap().name,
+                    clients: vec![IMPORTER.to_owned(), IMPORTER.to_owned()],
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .group
+            .unwrap();
+        assert_eq!(grown.clients, vec![IMPORTER]);
         let err = create_group(&app, "bad", &["123456789"]).await.unwrap_err();
         assert_eq!(field_violations(&err)[0].field, "group.clients[0]");
         let renamed = create_group(&app, "Montreal", &[]).await.unwrap();
@@ -142,6 +158,8 @@ async fn r_de_5_client_group_names_are_unique_per_provider_deleted_included() {
             .into_inner();
         assert_eq!(groups.groups.len(), 1);
         assert!(!groups.next_page_token.is_empty());
+        // By name: Montréal importers, Ottawa, Toronto importers (deleted shown).
+        assert_eq!(groups.groups[0].display_name, "Montréal importers");
     }
 }
 

@@ -375,3 +375,47 @@ async fn r_de_4_thresholds_past_at_approval_are_skipped_and_moving_the_expiry_re
         assert_eq!(reminder_days(&events), vec![7, 30, 7, 1]);
     }
 }
+
+#[tokio::test]
+async fn r_de_3_relationships_are_listed_as_client_or_as_provider() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        let rel = app.relate(t0() + Duration::days(30)).await;
+        let list = |bn: &str, side: pb::RelationshipSide| {
+            let mut api = app.api();
+            let req = app.as_(
+                &app.importer_bam,
+                pb::ListRelationshipsRequest {
+                    parent: format!("businesses/{bn}"),
+                    side: side as i32,
+                    ..Default::default()
+                },
+            );
+            async move {
+                api.list_relationships(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .relationships
+            }
+        };
+        let as_client = list(IMPORTER, pb::RelationshipSide::Client).await;
+        assert_eq!(as_client.len(), 1, "{}", app.backend);
+        assert_eq!(as_client[0].name, rel.name);
+        assert!(
+            list(IMPORTER, pb::RelationshipSide::Provider)
+                .await
+                .is_empty()
+        );
+        let as_provider = list(BROKER, pb::RelationshipSide::Provider).await;
+        assert_eq!(
+            as_provider[0].name,
+            format!("businesses/{BROKER}/relationships/{}", rel.id)
+        );
+        assert!(list(BROKER, pb::RelationshipSide::Client).await.is_empty());
+        assert_eq!(
+            list(BROKER, pb::RelationshipSide::Unspecified).await.len(),
+            1
+        );
+    }
+}

@@ -434,3 +434,17 @@ async fn r_de_1_a_request_may_name_program_accounts_of_the_client() {
         );
     }
 }
+
+#[tokio::test]
+async fn r_de_1_the_pending_period_is_configurable() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app_with(&backend, |s| s.pending_request_days = 5).await;
+        let sent = app.send(IMPORTER).await.request.unwrap();
+        assert_eq!(
+            from_timestamp(sent.expire_time.as_ref().unwrap()).unwrap(),
+            t0() + Duration::days(5),
+            "{}",
+            app.backend
+        );
+    }
+}
