@@ -1,4 +1,4 @@
-//! The identity service's settings (`[delegation]` in the configuration).
+//! The delegation service's settings (`[delegation]` in the configuration).
 
 use ccp_platform::config::{
     ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint,
@@ -6,18 +6,26 @@ use ccp_platform::config::{
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
-/// Settings of the identity service.
+/// Settings of the delegation service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DelegationSettings {
     /// The gRPC server (default `127.0.0.1:50053`).
     pub server: ServerSettings,
-    /// The database (schema `identity` on PostgreSQL).
+    /// The database (schema `delegation` on PostgreSQL).
     pub database: DatabaseSettings,
     /// The identity service's endpoint (signing keys, profile and credential facts).
     pub identity_endpoint: String,
     /// The accounts service's endpoint (business and role facts).
     pub accounts_endpoint: String,
+    /// Days a visible relationship request stays pending before it expires (default 30).
+    pub pending_request_days: i64,
+    /// The furthest a relationship's expiry may be set, in days after the
+    /// approval or change (default 730, two years).
+    pub max_relationship_days: i64,
+    /// How often the sweep records expired requests and relationships and
+    /// emits due reminders, in milliseconds (default 60000).
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for DelegationSettings {
@@ -33,14 +41,35 @@ impl Default for DelegationSettings {
             },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
+            pending_request_days: 30,
+            max_relationship_days: 730,
+            sweep_interval_ms: 60_000,
         }
     }
 }
 
 impl DelegationSettings {
-    /// Checks the settings, naming keys under `identity.`.
+    /// Checks the settings, naming keys under `delegation.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate_at("delegation.server")?;
+        if !(1..=3650).contains(&self.pending_request_days) {
+            return Err(ConfigError::new(
+                "delegation.pending_request_days",
+                "must be 1–3650",
+            ));
+        }
+        if !(1..=36500).contains(&self.max_relationship_days) {
+            return Err(ConfigError::new(
+                "delegation.max_relationship_days",
+                "must be 1–36500",
+            ));
+        }
+        if self.sweep_interval_ms < 10 {
+            return Err(ConfigError::new(
+                "delegation.sweep_interval_ms",
+                "must be at least 10",
+            ));
+        }
         self.database.validate_at("delegation.database")?;
         validate_endpoint("delegation.identity_endpoint", &self.identity_endpoint)?;
         validate_endpoint("delegation.accounts_endpoint", &self.accounts_endpoint)

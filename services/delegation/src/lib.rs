@@ -6,7 +6,25 @@
 //! relationship and assignment facts to the gateway. It never decides who may
 //! do what (the gateway's policy) and asks accounts, never its tables, about
 //! businesses and members.
+//!
+//! Revisions (R-GW-4): a change to a (provider, client) pair — a request or a
+//! relationship — bumps the scope `pair:<provider>:<client>` first (on
+//! PostgreSQL that row lock serializes every change to the pair: concurrent
+//! approvals, approve against withdraw), and a relationship change then also
+//! bumps the provider's BN9 scope (the revision of ListClients). Client-group
+//! and assignment changes bump the provider's BN9 scope only. The order is
+//! always pair, then provider, so two transactions never wait on each other
+//! in a cycle. Write responses carry the token of the first scope bumped;
+//! GetPairFacts answers the pair's counter, GetAssignmentFacts and
+//! ListClients the providers' counters.
+//!
+//! Background work runs inside [`Application::run_until_stopped`]: the
+//! outbox relay, the periodic sweep (`sweep_interval_ms`) and the consumer of
+//! accounts' BUSINESS_REGISTERED events, whose acknowledged position is
+//! stored in this schema (`consumer_positions`) in the transaction that
+//! applies each event, so a restart resumes after it.
 
+pub mod background;
 pub mod config;
 pub mod domain;
 pub mod grpc;
@@ -18,6 +36,7 @@ use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
 use ccp_platform::store::OutboxRelay;
+use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::delegation::v1::delegation_server::DelegationServer;
 use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFactsServer;
 use futures::FutureExt as _;
@@ -27,10 +46,12 @@ pub use config::DelegationSettings;
 /// The stream this service publishes its domain events to.
 pub const EVENT_STREAM: &str = "ccp.events.delegation";
 
-/// A built identity service, bound and ready to run.
+/// A built delegation service, bound and ready to run.
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
+    core: grpc::Core,
+    sweep_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -72,20 +93,45 @@ impl Application {
         let internal = ServerAuth::internal_only(ctx.internal.clone());
         let limit = settings.server.max_message_bytes;
 
+        let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
+        let accounts = AccountFactsClient::with_interceptor(
+            lazy_channel(&settings.accounts_endpoint, timeout)?,
+            ctx.client_interceptor("service:delegation"),
+        );
+        let core = grpc::Core {
+            db,
+            ctx: ctx.clone(),
+            relay: relay.clone(),
+            accounts,
+            pending_days: settings.pending_request_days,
+            max_days: settings.max_relationship_days,
+        };
+
         let mut server = GrpcServer::bind(&settings.server).await?;
         server.add_service(
             public.wrap(
-                DelegationServer::new(grpc::DelegationApi::new(db.clone(), ctx.clone()))
+                DelegationServer::new(grpc::DelegationApi::new(core.clone()))
                     .max_decoding_message_size(limit),
             ),
         );
         server.add_service(
             internal.wrap(
-                RelationshipFactsServer::new(grpc::RelationshipFactsApi::new(db, ctx.clone()))
+                RelationshipFactsServer::new(grpc::RelationshipFactsApi::new(core.clone()))
                     .max_decoding_message_size(limit),
             ),
         );
-        Ok(Self { server, relay })
+        Ok(Self {
+            server,
+            relay,
+            core,
+            sweep_interval: std::time::Duration::from_millis(settings.sweep_interval_ms),
+        })
+    }
+
+    /// Returns a handle that runs sweeps on demand (tests drive the sweep
+    /// at exact instants of a settable clock).
+    pub fn sweeper(&self) -> background::Sweeper {
+        background::Sweeper::new(self.core.clone())
     }
 
     /// Returns the bound port.
@@ -105,8 +151,17 @@ impl Application {
     ) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
         let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let sweep = tokio::spawn(
+            background::Sweeper::new(self.core.clone()).run(self.sweep_interval, shutdown.clone()),
+        );
+        let consumer = tokio::spawn(background::consume_accounts_events(
+            self.core.clone(),
+            shutdown.clone(),
+        ));
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;
+        sweep.await?;
+        consumer.await?;
         served
     }
 }

@@ -1,4 +1,4 @@
-//! `ccp-delegation`: runs the identity service alone (distributed mode).
+//! `ccp-delegation`: runs the delegation service alone (distributed mode).
 //! Usage: `ccp-delegation [--config FILE]`; see the README for every key.
 
 use ccp_delegation::config::Settings;

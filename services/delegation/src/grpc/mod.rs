@@ -1,46 +1,309 @@
-//! tonic handlers of `ccp.identity.v1.Identity` and `RelationshipFacts`:
-//! proto <-> domain conversion and errors to `Status`. Every RPC answers
-//! UNIMPLEMENTED until the identity issue builds it.
+//! tonic handlers of `ccp.delegation.v1.Delegation` and `RelationshipFacts`:
+//! proto <-> domain conversion and errors to `Status`. The work is done by
+//! [`core::Core`] methods, one file per area.
 
-use ccp_platform::context::ServiceContext;
+pub mod convert;
+pub mod core;
+mod facts;
+mod provider;
+mod relationships;
+mod requests;
+
+use ccp_proto::delegation::v1 as pb;
 use ccp_proto::delegation::v1::delegation_server::Delegation;
 use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFacts;
-use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
 
-/// The public `Identity` service.
+pub use self::core::Core;
+use self::core::principal_of;
+
+/// The public `Delegation` service.
 #[derive(Debug, Clone)]
 pub struct DelegationApi {
-    #[allow(dead_code)]
-    db: DatabaseConnection,
-    #[allow(dead_code)]
-    ctx: ServiceContext,
+    core: Core,
 }
 
 impl DelegationApi {
-    /// Returns the service over `db`.
-    pub fn new(db: DatabaseConnection, ctx: ServiceContext) -> Self {
-        Self { db, ctx }
+    /// Returns the service over `core`.
+    pub fn new(core: Core) -> Self {
+        Self { core }
     }
 }
 
+type R<T> = Result<Response<T>, Status>;
+
 #[tonic::async_trait]
-impl Delegation for DelegationApi {}
+impl Delegation for DelegationApi {
+    async fn send_relationship_request(
+        &self,
+        request: Request<pb::SendRelationshipRequestRequest>,
+    ) -> R<pb::SendRelationshipRequestResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .send_request(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn withdraw_relationship_request(
+        &self,
+        request: Request<pb::WithdrawRelationshipRequestRequest>,
+    ) -> R<pb::WithdrawRelationshipRequestResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .withdraw_request(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn list_received_requests(
+        &self,
+        request: Request<pb::ListReceivedRequestsRequest>,
+    ) -> R<pb::ListReceivedRequestsResponse> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.list_received(request.into_inner()).await?,
+        ))
+    }
+    async fn list_sent_requests(
+        &self,
+        request: Request<pb::ListSentRequestsRequest>,
+    ) -> R<pb::ListSentRequestsResponse> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.list_sent(request.into_inner()).await?,
+        ))
+    }
+    async fn approve_relationship_request(
+        &self,
+        request: Request<pb::ApproveRelationshipRequestRequest>,
+    ) -> R<pb::ApproveRelationshipRequestResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .approve_request(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn reject_relationship_request(
+        &self,
+        request: Request<pb::RejectRelationshipRequestRequest>,
+    ) -> R<pb::RejectRelationshipRequestResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .reject_request(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn get_relationship(
+        &self,
+        request: Request<pb::GetRelationshipRequest>,
+    ) -> R<pb::Relationship> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.get_relationship(request.into_inner()).await?,
+        ))
+    }
+    async fn list_relationships(
+        &self,
+        request: Request<pb::ListRelationshipsRequest>,
+    ) -> R<pb::ListRelationshipsResponse> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.list_relationships(request.into_inner()).await?,
+        ))
+    }
+    async fn update_relationship(
+        &self,
+        request: Request<pb::UpdateRelationshipRequest>,
+    ) -> R<pb::UpdateRelationshipResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .update_relationship(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn end_relationship(
+        &self,
+        request: Request<pb::EndRelationshipRequest>,
+    ) -> R<pb::EndRelationshipResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .end_relationship(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn create_client_group(
+        &self,
+        request: Request<pb::CreateClientGroupRequest>,
+    ) -> R<pb::CreateClientGroupResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .create_group(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn get_client_group(
+        &self,
+        request: Request<pb::GetClientGroupRequest>,
+    ) -> R<pb::ClientGroup> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.get_group(request.into_inner()).await?,
+        ))
+    }
+    async fn list_client_groups(
+        &self,
+        request: Request<pb::ListClientGroupsRequest>,
+    ) -> R<pb::ListClientGroupsResponse> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.list_groups(request.into_inner()).await?,
+        ))
+    }
+    async fn update_client_group(
+        &self,
+        request: Request<pb::UpdateClientGroupRequest>,
+    ) -> R<pb::UpdateClientGroupResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .update_group(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn delete_client_group(
+        &self,
+        request: Request<pb::DeleteClientGroupRequest>,
+    ) -> R<pb::DeleteClientGroupResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core
+                .delete_group(principal, request.into_inner())
+                .await?,
+        ))
+    }
+    async fn assign_to_client(
+        &self,
+        request: Request<pb::AssignToClientRequest>,
+    ) -> R<pb::AssignToClientResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core.assign(principal, request.into_inner()).await?,
+        ))
+    }
+    async fn unassign(&self, request: Request<pb::UnassignRequest>) -> R<pb::UnassignResponse> {
+        let principal = principal_of(&request)?;
+        Ok(Response::new(
+            self.core.unassign(principal, request.into_inner()).await?,
+        ))
+    }
+    async fn list_assignments(
+        &self,
+        request: Request<pb::ListAssignmentsRequest>,
+    ) -> R<pb::ListAssignmentsResponse> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.list_assignments(request.into_inner()).await?,
+        ))
+    }
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> R<pb::ListAuditEventsResponse> {
+        principal_of(&request)?;
+        Ok(Response::new(
+            self.core.list_audit_events(request.into_inner()).await?,
+        ))
+    }
+
+    async fn add_client_group_clients(
+        &self,
+        request: Request<pb::AddClientGroupClientsRequest>,
+    ) -> R<pb::AddClientGroupClientsResponse> {
+        let principal = principal_of(&request)?;
+        let req = request.into_inner();
+        let (group, revision) = self
+            .core
+            .change_group_clients(
+                principal,
+                "AddClientGroupClients",
+                req.request_id,
+                req.group,
+                req.clients,
+                true,
+            )
+            .await?;
+        Ok(Response::new(pb::AddClientGroupClientsResponse {
+            group: Some(group),
+            revision,
+        }))
+    }
+
+    async fn remove_client_group_clients(
+        &self,
+        request: Request<pb::RemoveClientGroupClientsRequest>,
+    ) -> R<pb::RemoveClientGroupClientsResponse> {
+        let principal = principal_of(&request)?;
+        let req = request.into_inner();
+        let (group, revision) = self
+            .core
+            .change_group_clients(
+                principal,
+                "RemoveClientGroupClients",
+                req.request_id,
+                req.group,
+                req.clients,
+                false,
+            )
+            .await?;
+        Ok(Response::new(pb::RemoveClientGroupClientsResponse {
+            group: Some(group),
+            revision,
+        }))
+    }
+}
 
 /// The internal `RelationshipFacts` service.
 #[derive(Debug, Clone)]
 pub struct RelationshipFactsApi {
-    #[allow(dead_code)]
-    db: DatabaseConnection,
-    #[allow(dead_code)]
-    ctx: ServiceContext,
+    core: Core,
 }
 
 impl RelationshipFactsApi {
-    /// Returns the service over `db`.
-    pub fn new(db: DatabaseConnection, ctx: ServiceContext) -> Self {
-        Self { db, ctx }
+    /// Returns the service over `core`.
+    pub fn new(core: Core) -> Self {
+        Self { core }
     }
 }
 
 #[tonic::async_trait]
-impl RelationshipFacts for RelationshipFactsApi {}
+impl RelationshipFacts for RelationshipFactsApi {
+    async fn get_pair_facts(&self, request: Request<pb::GetPairFactsRequest>) -> R<pb::PairFacts> {
+        Ok(Response::new(
+            self.core.pair_facts(request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_assignment_facts(
+        &self,
+        request: Request<pb::GetAssignmentFactsRequest>,
+    ) -> R<pb::AssignmentFacts> {
+        Ok(Response::new(
+            self.core.assignment_facts(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_clients(
+        &self,
+        request: Request<pb::ListClientsRequest>,
+    ) -> R<pb::ListClientsResponse> {
+        Ok(Response::new(
+            self.core.list_clients(request.into_inner()).await?,
+        ))
+    }
+}

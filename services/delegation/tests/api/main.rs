@@ -1,0 +1,11 @@
+//! The delegation service through its gRPC front door (R-DE-1..6, R-AU-1,
+//! R-EV-1, R-IN-1), each behaviour on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod approval;
+mod concurrency;
+mod helpers;
+mod provider;
+mod relationships;
+mod requests;
