@@ -8,7 +8,9 @@
 //! exposes the internal facts services.
 
 pub mod config;
+pub mod decide;
 pub mod forward;
+pub mod policy;
 
 use ccp_platform::context::ServiceContext;
 use ccp_platform::server::GrpcServer;
