@@ -79,7 +79,7 @@ impl Bn9 {
                 }
             })
             .sum();
-        (sum % 10 == 0).then(|| Self(text.to_owned()))
+        sum.is_multiple_of(10).then(|| Self(text.to_owned()))
     }
 
     /// Returns the digits.
@@ -295,6 +295,31 @@ pub struct Facts {
     pub pairs: BTreeMap<(Bn9, Bn9), PairFacts>,
 }
 
+/// Read access to the facts a decision needs (implemented by [`Facts`] and by
+/// the gateway's per-request view over cached facts).
+pub trait FactSet {
+    /// The principal's role facts.
+    fn roles(&self) -> &RoleFacts;
+    /// The principal's assignment facts.
+    fn assignments(&self) -> &AssignmentFacts;
+    /// The facts of one (provider, client) pair, if read.
+    fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts>;
+}
+
+impl FactSet for Facts {
+    fn roles(&self) -> &RoleFacts {
+        &self.roles
+    }
+
+    fn assignments(&self) -> &AssignmentFacts {
+        &self.assignments
+    }
+
+    fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts> {
+        self.pairs.get(&(provider.clone(), client.clone()))
+    }
+}
+
 /// Why a decision allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AllowReason {
@@ -366,7 +391,7 @@ pub fn decide(
     action: Action,
     resource: &Resource,
     submitted_by: Option<&Bn9>,
-    facts: &Facts,
+    facts: &impl FactSet,
     now: DateTime<Utc>,
 ) -> Decision {
     let target = resource.bn9();
@@ -374,12 +399,8 @@ pub fn decide(
     let mut reasons: Vec<DenyReason> = Vec::new();
 
     // R-AZ-1, R-AZ-5: the principal's own role in the resource's business.
-    if let Some(membership) = facts
-        .roles
-        .memberships
-        .get(&target)
-        .filter(|m| m.holds_a_role())
-    {
+    let roles = facts.roles();
+    if let Some(membership) = roles.memberships.get(&target).filter(|m| m.holds_a_role()) {
         match own_role(membership, action, resource, is_credential) {
             Ok(role) => {
                 return Decision::Allow {
@@ -394,16 +415,16 @@ pub fn decide(
 
     // R-AZ-2..4: acting for a client through each provider business it belongs to.
     let mut best: Option<Decision> = None;
-    for (provider, membership) in &facts.roles.memberships {
+    for (provider, membership) in &roles.memberships {
         if provider == &target || !membership.holds_a_role() {
             continue;
         }
-        let pair = facts.pairs.get(&(provider.clone(), target.clone()));
+        let pair = facts.pair(provider, &target);
         let outcome = as_provider(
             provider,
             &target,
             membership,
-            facts.assignments.role(provider, &target),
+            facts.assignments().role(provider, &target),
             pair,
             action,
             resource,
@@ -429,13 +450,15 @@ pub fn decide(
     if let Some(allow) = best {
         return allow;
     }
-    if facts.roles.memberships.values().all(|m| !m.holds_a_role()) {
+    if roles.memberships.values().all(|m| !m.holds_a_role()) {
         return Decision::Deny(DenyReason::NotAMember);
     }
     // A member of the target explains itself by its own role; otherwise the
     // provider path that came closest to an allow explains.
-    match facts.roles.memberships.get(&target) {
-        Some(m) if m.holds_a_role() => Decision::Deny(reasons[0]),
+    match roles.memberships.get(&target) {
+        Some(m) if m.holds_a_role() => {
+            Decision::Deny(reasons.first().copied().unwrap_or(DenyReason::NoRole))
+        }
         _ => Decision::Deny(
             reasons
                 .into_iter()

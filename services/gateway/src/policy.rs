@@ -115,11 +115,12 @@ macro_rules! policy_table {
                 const SERVICE: &'static str = $service;
                 const METHOD: &'static str = $method;
                 const RULE: Rule = Rule::$rule;
-                #[allow(unused_variables)]
                 fn needs(&self) -> Result<Vec<Need>, Error> {
-                    let $r = self;
-                    let needs = (|| -> Result<Vec<Need>, FieldViolation> { $body })();
-                    needs.map_err(|v| Error::invalid(vec![v]))
+                    #[allow(unused_variables)]
+                    fn read($r: &$req) -> Result<Vec<Need>, FieldViolation> {
+                        $body
+                    }
+                    read(self).map_err(|v| Error::invalid(vec![v]))
                 }
             }
         )*
