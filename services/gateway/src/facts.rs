@@ -11,7 +11,9 @@
 //! - Concurrent misses of one key make one lookup (moka's `try_get_with`).
 //! - The event consumer ([`crate::events`]) evicts exactly the named entries
 //!   in both levels. A fetch that overlaps an eviction is answered but not
-//!   kept, so an eviction can never be undone by a slow fetch.
+//!   kept, so an eviction can never be undone by a slow fetch; and a shared
+//!   value fetched (by any replica) before an eviction seen here is refused,
+//!   so a slower replica cannot bring an old fact back through Redis.
 //! - While the event subscription is broken or behind, nothing cached is
 //!   trusted: every read goes to the facts services (and is not kept).
 //! - A request carrying a revision token (R-GW-4) uses a cached entry only
@@ -148,8 +150,16 @@ struct Inner {
     trust: Arc<Trust>,
     /// Grows with every eviction; a fetch that saw it move is not kept.
     epoch: AtomicU64,
+    /// Per evicted key, the instant before which a shared-level value may
+    /// predate the change (another replica may still write one it fetched
+    /// before the change, until its own consumer sees the event).
+    floors: moka::sync::Cache<String, DateTime<Utc>>,
     ttl: chrono::Duration,
 }
+
+/// How much the clocks of two gateway replicas may disagree: a shared-level
+/// value fetched less than this after an eviction is not trusted.
+pub const CLOCK_SKEW_MARGIN: chrono::Duration = chrono::Duration::seconds(2);
 
 impl std::fmt::Debug for FactsCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -206,6 +216,12 @@ impl FactsCache {
                 clock,
                 trust,
                 epoch: AtomicU64::new(0),
+                floors: moka::sync::Cache::builder()
+                    .max_capacity(settings.local_entries)
+                    // A stale shared value lives at most one TTL after the last
+                    // slow fetch that could write it.
+                    .time_to_live(settings.ttl * 2 + Duration::from_secs(10))
+                    .build(),
                 ttl: chrono::Duration::from_std(settings.ttl)
                     .unwrap_or_else(|_| chrono::Duration::seconds(60)),
             }),
@@ -266,12 +282,19 @@ impl FactsCache {
         if keys.is_empty() {
             return;
         }
-        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        let inner = &self.inner;
+        inner.epoch.fetch_add(1, Ordering::AcqRel);
         let texts: Vec<String> = keys.iter().map(FactsKey::text).collect();
+        let floor = inner.clock.now() + CLOCK_SKEW_MARGIN;
         for key in &texts {
-            self.inner.local.invalidate(key).await;
+            inner.floors.insert(key.clone(), floor);
+            inner.local.invalidate(key).await;
         }
-        if let Err(err) = self.inner.shared.delete(&texts).await {
+        let deleted = inner.shared.delete(&texts).await;
+        // Again after the shared delete: a load that read the shared level in
+        // between is not kept.
+        inner.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Err(err) = deleted {
             // Others replicas evict too; and an unreachable shared level is not read
             // (its reads fail), so a missed delete can only leave an entry that
             // expires by its absolute TTL. Distrust it all the same.
@@ -339,8 +362,10 @@ impl FactsCache {
         let text = key.text();
         match inner.shared.get(&text).await {
             Ok(Some(bytes)) => {
-                if let Some((value, expires_at)) = decode(key, &bytes)
+                let floor = inner.floors.get(&text);
+                if let Some((value, expires_at, fetched_at)) = decode(key, &bytes)
                     && inner.clock.now() < expires_at
+                    && floor.is_none_or(|floor| fetched_at > floor)
                     && fresh_enough(&value, revision)
                 {
                     return Ok(Arc::new(Entry {
@@ -353,13 +378,14 @@ impl FactsCache {
             Ok(None) => {}
             Err(err) => tracing::debug!(error = %err, "shared facts cache read failed"),
         }
+        let fetched_at = inner.clock.now();
         let (value, bytes) = self.fetch(key).await?;
         let now = inner.clock.now();
         let expires_at = clamp_expiry(&value, now, now + inner.ttl);
         let single_use = inner.epoch.load(Ordering::Acquire) != epoch;
         if !single_use && expires_at > now {
             let wall = Utc::now() + (expires_at - now);
-            let stored = encode(expires_at, &bytes);
+            let stored = encode(expires_at, fetched_at, &bytes);
             if let Err(err) = inner.shared.set(&text, &stored, wall).await {
                 tracing::debug!(error = %err, "shared facts cache write failed");
             } else if inner.epoch.load(Ordering::Acquire) != epoch {
@@ -511,17 +537,23 @@ fn fresh_enough(value: &FactsValue, revision: Option<&Revision>) -> bool {
     }
 }
 
-fn encode(expires_at: DateTime<Utc>, proto: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + proto.len());
+/// Encodes a shared-level value: expiry, when its fetch started, the proto.
+fn encode(expires_at: DateTime<Utc>, fetched_at: DateTime<Utc>, proto: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + proto.len());
     out.extend_from_slice(&expires_at.timestamp_micros().to_be_bytes());
+    out.extend_from_slice(&fetched_at.timestamp_micros().to_be_bytes());
     out.extend_from_slice(proto);
     out
 }
 
-fn decode(key: &FactsKey, bytes: &[u8]) -> Option<(FactsValue, DateTime<Utc>)> {
-    let (head, body) = bytes.split_at_checked(8)?;
-    let micros = i64::from_be_bytes(head.try_into().ok()?);
-    let expires_at = DateTime::from_timestamp_micros(micros)?;
+fn decode(key: &FactsKey, bytes: &[u8]) -> Option<(FactsValue, DateTime<Utc>, DateTime<Utc>)> {
+    let (head, rest) = bytes.split_at_checked(8)?;
+    let (fetched, body) = rest.split_at_checked(8)?;
+    let instant = |b: &[u8]| -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(i64::from_be_bytes(b.try_into().ok()?))
+    };
+    let expires_at = instant(head)?;
+    let fetched_at = instant(fetched)?;
     let value = match key {
         FactsKey::Role(_) => FactsValue::Role(Arc::new(role_facts_from_proto(
             &acc::RoleFacts::decode(body).ok()?,
@@ -533,7 +565,7 @@ fn decode(key: &FactsKey, bytes: &[u8]) -> Option<(FactsValue, DateTime<Utc>)> {
             &del::PairFacts::decode(body).ok()?,
         ))),
     };
-    Some((value, expires_at))
+    Some((value, expires_at, fetched_at))
 }
 
 // ------------------------------------------------------------ edge conversion

@@ -223,6 +223,8 @@ pub struct Gate {
     /// The facts cache.
     pub facts: FactsCache,
     limiter: RateLimiter,
+    /// Internal tokens already verified, with their expiry (seconds since the epoch).
+    internal_verified: moka::sync::Cache<Arc<str>, i64>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -247,6 +249,10 @@ impl Gate {
         limiter: RateLimiter,
     ) -> Self {
         Self {
+            internal_verified: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ctx.internal.ttl())
+                .build(),
             ctx,
             tokens,
             facts,
@@ -256,10 +262,23 @@ impl Gate {
 
     /// Returns true when the call carries a valid internal token.
     pub fn is_internal(&self, metadata: &MetadataMap) -> bool {
-        metadata
+        let Some(token) = metadata
             .get(INTERNAL_TOKEN_HEADER)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| self.ctx.internal.verify(t).is_ok())
+        else {
+            return false;
+        };
+        let now = self.ctx.clock.now().timestamp();
+        if let Some(exp) = self.internal_verified.get(token) {
+            return exp > now;
+        }
+        match self.ctx.internal.verify(token) {
+            Ok(claims) => {
+                self.internal_verified.insert(Arc::from(token), claims.exp);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Returns the caller of a bearer token (UNAUTHENTICATED without a valid

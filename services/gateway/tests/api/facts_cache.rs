@@ -300,3 +300,73 @@ pub fn authenticator(ctx: &ServiceContext) -> ccp_gateway::tokens::Authenticator
         100,
     )
 }
+
+#[tokio::test]
+async fn r_gw_2_a_slow_replica_cannot_bring_an_evicted_fact_back_through_the_shared_level() {
+    for (name, ctx) in contexts(Clock::settable(t0())).await {
+        let upstream = Upstream::with_internal(ctx.internal.clone());
+        let p = person();
+        upstream.set_roles(&p.to_string(), vec![membership(CLIENT, true, &[], 1)]);
+        let server = spawn_upstream(upstream.clone()).await;
+        let a = facts_cache(&ctx, &server, trusted(), Duration::from_secs(3600));
+        let b = facts_cache(&ctx, &server, trusted(), Duration::from_secs(3600));
+        // b starts a fetch that reads the old facts and answers late.
+        upstream.delay_ms.store(300, Ordering::SeqCst);
+        let slow = {
+            let b = b.clone();
+            tokio::spawn(async move { b.role_facts(&p, None).await.unwrap() })
+        };
+        wait_for("b's fetch has read", || {
+            upstream.role_calls.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        upstream.delay_ms.store(0, Ordering::SeqCst);
+        // The grant is revoked; a has seen the event (b has not yet).
+        upstream.set_roles(&p.to_string(), vec![]);
+        a.evict(&[ccp_gateway::facts::FactsKey::Role(p)]).await;
+        // b's late answer lands in the shared level after a's eviction.
+        slow.await.unwrap();
+        let facts = a.role_facts(&p, None).await.unwrap();
+        assert!(
+            facts.memberships.is_empty(),
+            "{name}: a refuses the shared value b fetched before the change"
+        );
+    }
+}
+
+#[tokio::test]
+async fn r_gw_5_the_decision_api_fails_closed_when_facts_cannot_be_had() {
+    let ctx = ServiceContext::in_memory(Clock::settable(t0()));
+    let upstream = Upstream::with_internal(ctx.internal.clone());
+    let mut server = spawn_upstream(upstream).await;
+    let minter = ccp_platform::auth::TokenMinter::new(ctx.clock.clone()).unwrap();
+    let gateway = spawn_gateway(&ctx, settings(&server), &minter).await;
+    server.stop().await;
+    let mut api = gateway.authorization().await;
+    let err = api
+        .check(gateway.internal(ccp_proto::gateway::v1::CheckRequest {
+            principal: person().to_string(),
+            item: Some(ccp_proto::gateway::v1::CheckItem {
+                action: 1,
+                resource: CLIENT.into(),
+                submitted_by: String::new(),
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    let token = minter.person(uuid::Uuid::new_v4()).unwrap();
+    let mut accounts =
+        ccp_proto::accounts::v1::accounts_client::AccountsClient::new(gateway.channel().await);
+    let err = accounts
+        .get_business(gateway.bearer(
+            &token,
+            ccp_proto::accounts::v1::GetBusinessRequest {
+                name: format!("businesses/{CLIENT}"),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+}

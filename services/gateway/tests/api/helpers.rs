@@ -217,9 +217,10 @@ impl AccountFacts for Upstream {
     ) -> Result<Response<acc::RoleFacts>, Status> {
         self.check_internal(&request)?;
         self.role_calls.fetch_add(1, Ordering::SeqCst);
-        self.pause().await;
+        // Read, then answer late: a slow fetch that read before a change.
         let p = request.into_inner().principal;
         let facts = self.state.lock().unwrap().roles.get(&p).cloned();
+        self.pause().await;
         Ok(Response::new(facts.unwrap_or(acc::RoleFacts {
             principal: p,
             ..Default::default()
