@@ -68,6 +68,7 @@ pub struct Upstream {
     /// When set, facts answers wait this long (to overlap concurrent misses).
     pub delay_ms: Arc<AtomicUsize>,
     pub jwks: Arc<Mutex<String>>,
+    pub key_calls: Arc<AtomicUsize>,
     pub internal: Option<Arc<InternalTokens>>,
     pub internal_ok: Arc<AtomicBool>,
 }
@@ -325,6 +326,7 @@ impl Identity for Upstream {
         request: Request<idn::GetSigningKeysRequest>,
     ) -> Result<Response<idn::SigningKeys>, Status> {
         self.check_internal(&request)?;
+        self.key_calls.fetch_add(1, Ordering::SeqCst);
         Ok(Response::new(idn::SigningKeys {
             jwks_json: self.jwks.lock().unwrap().clone(),
             keys: vec![],
@@ -555,6 +557,21 @@ pub async fn spawn_gateway(
     let app = ccp_gateway::Application::build_with_key_source(ctx, &settings, keys)
         .await
         .unwrap();
+    run_gateway(ctx, app).await
+}
+
+/// Starts a gateway that fetches identity's keys from the double (GetSigningKeys).
+pub async fn spawn_gateway_with_remote_keys(
+    ctx: &ServiceContext,
+    settings: GatewaySettings,
+) -> TestGateway {
+    let app = ccp_gateway::Application::build(ctx, &settings)
+        .await
+        .unwrap();
+    run_gateway(ctx, app).await
+}
+
+async fn run_gateway(ctx: &ServiceContext, app: ccp_gateway::Application) -> TestGateway {
     let addr = app.local_addr();
     let trust = app.trust();
     let (stop, stopped) = oneshot::channel::<()>();

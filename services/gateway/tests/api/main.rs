@@ -7,3 +7,4 @@ mod decisions;
 mod facts_cache;
 mod forwarding;
 mod helpers;
+mod tokens;
