@@ -478,6 +478,7 @@ pub fn facts_cache(
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub ctx: ServiceContext,
+    pub trust: Arc<Trust>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -582,6 +583,7 @@ async fn run_gateway(ctx: &ServiceContext, app: ccp_gateway::Application) -> Tes
     TestGateway {
         addr,
         ctx: ctx.clone(),
+        trust,
         stop: Some(stop),
     }
 }

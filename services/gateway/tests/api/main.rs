@@ -7,4 +7,5 @@ mod decisions;
 mod facts_cache;
 mod forwarding;
 mod helpers;
+mod revocation;
 mod tokens;
