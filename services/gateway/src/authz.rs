@@ -508,6 +508,12 @@ async fn list_accessible(
     let assignments = facts
         .assignment_facts(&principal, revision.as_ref())
         .await?;
+    // One pair at a time: only what this provider's relationship gives is listed.
+    let mut snapshot = Facts {
+        roles: (*roles).clone(),
+        assignments: (*assignments).clone(),
+        pairs: Default::default(),
+    };
     while cursor.provider < providers.len() {
         let (provider, is_bam) = &providers[cursor.provider];
         let mut token = cursor.clients_token.clone();
@@ -578,11 +584,7 @@ async fn list_accessible(
                     }
                 }
                 resources.sort_by_key(ToString::to_string);
-                let mut snapshot = Facts {
-                    roles: (*roles).clone(),
-                    assignments: (*assignments).clone(),
-                    pairs: Default::default(),
-                };
+                snapshot.pairs.clear();
                 snapshot.pairs.insert(
                     (provider.clone(), client.clone()),
                     crate::decide::PairFacts {

@@ -288,3 +288,89 @@ async fn per_principal_rate_limit_and_message_size_limit_are_enforced() {
     let err = identity.sign_in(big).await.unwrap_err();
     assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
 }
+
+fn grants(bam: bool, programs: &[&str]) -> Option<ccp_proto::common::v1::RoleGrants> {
+    Some(ccp_proto::common::v1::RoleGrants {
+        business_manager: bam,
+        program_roles: programs
+            .iter()
+            .map(|p| ccp_proto::common::v1::ProgramRole {
+                program_account: (*p).into(),
+                role: ccp_proto::common::v1::Role::Editor as i32,
+            })
+            .collect(),
+    })
+}
+
+#[tokio::test]
+async fn r_gw_1_every_resource_a_request_names_must_be_allowed() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    use ccp_proto::common::v1::Role;
+    let pam = Principal::Person(uuid::Uuid::new_v4());
+    w.upstream.set_roles(
+        &pam.to_string(),
+        vec![membership(
+            CLIENT,
+            false,
+            &[("123456782RM0001", Role::Pam as i32)],
+            1,
+        )],
+    );
+    let token = w.minter.person(pam.id()).unwrap();
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let approve =
+        |g: Option<ccp_proto::common::v1::RoleGrants>| acc::ApproveEmployeeRequestRequest {
+            request_id: "r1".into(),
+            name: format!("businesses/{CLIENT}/employeeRequests/abc"),
+            grants: g,
+        };
+    // Forwarded (the double answers UNIMPLEMENTED): its own program only.
+    let err = accounts
+        .approve_employee_request(
+            w.gateway
+                .bearer(&token, approve(grants(false, &["123456782RM0001"]))),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "forwarded");
+    // Two programs need MANAGE on both; BAM needs MANAGE on the business.
+    for g in [
+        grants(false, &["123456782RM0001", "123456782RM0002"]),
+        grants(true, &["123456782RM0001"]),
+    ] {
+        let err = accounts
+            .approve_employee_request(w.gateway.bearer(&token, approve(g)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+    }
+    // Changing a BAM's roles needs MANAGE on the business: a PAM is refused.
+    let err = accounts
+        .set_member_roles(w.gateway.bearer(
+            &token,
+            acc::SetMemberRolesRequest {
+                request_id: "r2".into(),
+                name: format!("businesses/{CLIENT}/members/{}", w.bam),
+                grants: grants(false, &["123456782RM0001"]),
+                etag: "1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // The BAM may.
+    let bam = w.minter.person(w.bam.id()).unwrap();
+    let err = accounts
+        .set_member_roles(w.gateway.bearer(
+            &bam,
+            acc::SetMemberRolesRequest {
+                request_id: "r3".into(),
+                name: format!("businesses/{CLIENT}/members/{pam}"),
+                grants: grants(false, &["123456782RM0002"]),
+                etag: "1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "forwarded");
+}

@@ -216,3 +216,60 @@ async fn faults_redis_stopped_mid_test_answers_stay_correct_and_caching_resumes(
         "caching resumed"
     );
 }
+
+#[tokio::test]
+async fn r_de_3_a_relationship_ended_early_is_denied_once_its_event_is_seen() {
+    for (name, ctx) in contexts(Clock::settable(t0())).await {
+        let upstream = Upstream::with_internal(ctx.internal.clone());
+        let broker = Principal::Person(uuid::Uuid::new_v4());
+        upstream.set_roles(
+            &broker.to_string(),
+            vec![membership(PROVIDER, true, &[], 1)],
+        );
+        let rel = business_relationship(t0() + chrono::Duration::days(30));
+        upstream.set_pair(PROVIDER, CLIENT, vec![rel.clone()]);
+        let server = spawn_upstream(upstream.clone()).await;
+        let minter = TokenMinter::new(ctx.clock.clone()).unwrap();
+        let g = spawn_gateway(&ctx, settings(&server), &minter).await;
+        let mut api = g.authorization().await;
+        let r = api
+            .check(check_request(&g, &broker, ""))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.allow_reason,
+            gw::AllowReason::ProviderRelationship as i32,
+            "{name}"
+        );
+        let mut ended = rel;
+        ended.end_time = Some(ts(t0()));
+        upstream.set_pair(PROVIDER, CLIENT, vec![ended]);
+        g.publish(
+            "ccp.events.delegation",
+            event(EventType::RelationshipEnded, &[], &[(PROVIDER, CLIENT)]),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = api
+                .check(check_request(&g, &broker, ""))
+                .await
+                .unwrap()
+                .into_inner();
+            if r.decision == gw::Decision::Deny as i32 {
+                assert_eq!(
+                    r.deny_reason,
+                    gw::DenyReason::RelationshipEnded as i32,
+                    "{name}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: ended relationship still allowed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
