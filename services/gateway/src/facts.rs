@@ -102,9 +102,18 @@ struct Entry {
     value: FactsValue,
     /// Absolute expiry by the configured clock.
     expires_at: DateTime<Utc>,
-    /// True when an eviction happened while it was fetched: answer the callers
-    /// waiting for it, then never serve it again.
-    single_use: bool,
+    /// The eviction epoch when its load started.
+    started_epoch: u64,
+    /// Set when an eviction happened between the start of its load and its
+    /// insertion: the callers waiting for it are answered, then it is never
+    /// served again (the eviction may concern it).
+    discarded: AtomicBool,
+}
+
+impl Entry {
+    fn usable(&self, now: DateTime<Utc>) -> bool {
+        !self.discarded.load(Ordering::Acquire) && now < self.expires_at
+    }
 }
 
 /// Settings of the facts cache.
@@ -321,31 +330,35 @@ impl FactsCache {
         let text = key.text();
         let now = inner.clock.now();
         if let Some(entry) = inner.local.get(&text).await {
-            if !entry.single_use && now < entry.expires_at && fresh_enough(&entry.value, revision) {
+            if entry.usable(now) && fresh_enough(&entry.value, revision) {
                 return Ok(entry.value.clone());
             }
             inner.local.invalidate(&text).await;
         }
-        if revision.is_some() {
+        let entry = if revision.is_some() {
             // A revision the cached entry does not prove: read it again (shared
             // level if it proves it, else the facts service), outside single-flight.
             let entry = self.load(&key, revision).await?;
-            if !entry.single_use {
-                inner.local.insert(text, entry.clone()).await;
-            }
-            return Ok(entry.value.clone());
-        }
-        let this = self.clone();
-        let loader_key = key.clone();
-        let entry = inner
-            .local
-            .try_get_with(
-                text.clone(),
-                async move { this.load(&loader_key, None).await },
-            )
-            .await
-            .map_err(|e: Arc<FactsError>| (*e).clone())?;
-        if entry.single_use {
+            inner.local.insert(text.clone(), entry.clone()).await;
+            entry
+        } else {
+            let this = self.clone();
+            let loader_key = key.clone();
+            inner
+                .local
+                .try_get_with(
+                    text.clone(),
+                    async move { this.load(&loader_key, None).await },
+                )
+                .await
+                .map_err(|e: Arc<FactsError>| (*e).clone())?
+        };
+        // An eviction since the load started may concern what was loaded: answer
+        // with it (the question came before the eviction was seen), never keep it.
+        if inner.epoch.load(Ordering::Acquire) != entry.started_epoch
+            || entry.discarded.load(Ordering::Acquire)
+        {
+            entry.discarded.store(true, Ordering::Release);
             inner.local.invalidate(&text).await;
         }
         Ok(entry.value.clone())
@@ -371,7 +384,8 @@ impl FactsCache {
                     return Ok(Arc::new(Entry {
                         value,
                         expires_at,
-                        single_use: inner.epoch.load(Ordering::Acquire) != epoch,
+                        started_epoch: epoch,
+                        discarded: AtomicBool::new(false),
                     }));
                 }
             }
@@ -382,8 +396,8 @@ impl FactsCache {
         let (value, bytes) = self.fetch(key).await?;
         let now = inner.clock.now();
         let expires_at = clamp_expiry(&value, now, now + inner.ttl);
-        let single_use = inner.epoch.load(Ordering::Acquire) != epoch;
-        if !single_use && expires_at > now {
+        let evicted_meanwhile = inner.epoch.load(Ordering::Acquire) != epoch;
+        if !evicted_meanwhile && expires_at > now {
             let wall = Utc::now() + (expires_at - now);
             let stored = encode(expires_at, fetched_at, &bytes);
             if let Err(err) = inner.shared.set(&text, &stored, wall).await {
@@ -396,7 +410,8 @@ impl FactsCache {
         Ok(Arc::new(Entry {
             value,
             expires_at,
-            single_use: single_use || expires_at <= now,
+            started_epoch: epoch,
+            discarded: AtomicBool::new(evicted_meanwhile || expires_at <= now),
         }))
     }
 
