@@ -131,7 +131,7 @@ fn invalid(violations: Vec<FieldViolation>) -> Status {
 
 #[tonic::async_trait]
 impl Authorization for AuthorizationApi {
-    #[tracing::instrument(skip_all, name = "check")]
+    #[tracing::instrument(level = "debug", skip_all, name = "check", err(level = "info"))]
     async fn check(
         &self,
         request: Request<gw::CheckRequest>,
@@ -155,7 +155,7 @@ impl Authorization for AuthorizationApi {
         Ok(Response::new(decision_to_proto(&decision)))
     }
 
-    #[tracing::instrument(skip_all, name = "batch_check")]
+    #[tracing::instrument(level = "debug", skip_all, name = "batch_check", err(level = "info"))]
     async fn batch_check(
         &self,
         request: Request<gw::BatchCheckRequest>,
@@ -208,7 +208,7 @@ impl Authorization for AuthorizationApi {
         Ok(Response::new(gw::BatchCheckResponse { results }))
     }
 
-    #[tracing::instrument(skip_all, name = "list_accessible")]
+    #[tracing::instrument(skip_all, name = "list_accessible", err(level = "info"))]
     async fn list_accessible(
         &self,
         request: Request<gw::ListAccessibleRequest>,
@@ -224,7 +224,7 @@ impl Authorization for AuthorizationApi {
         Ok(Response::new(page))
     }
 
-    #[tracing::instrument(skip_all, name = "explain")]
+    #[tracing::instrument(skip_all, name = "explain", err(level = "info"))]
     async fn explain(
         &self,
         request: Request<gw::ExplainRequest>,

@@ -97,7 +97,7 @@ macro_rules! forward_service {
         #[tonic::async_trait]
         impl $trait for ForwardingApi {
             $(
-                #[tracing::instrument(skip_all, name = "forward", fields(rpc = stringify!($method)))]
+                #[tracing::instrument(skip_all, name = "forward", fields(rpc = stringify!($method)), err(level = "info"))]
                 async fn $method(
                     &self,
                     request: tonic::Request<$module::$req>,
