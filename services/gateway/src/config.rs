@@ -110,3 +110,25 @@ impl Validate for Settings {
         self.gateway.validate()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_name_their_key() {
+        assert!(GatewaySettings::default().validate().is_ok());
+        let cases: [(&str, fn(&mut GatewaySettings)); 5] = [
+            ("gateway.facts_ttl_secs", |s| s.facts_ttl_secs = 0),
+            ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
+            ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),
+            ("gateway.rate_limit_burst", |s| s.rate_limit_burst = 0),
+            ("gateway.max_message_bytes", |s| s.max_message_bytes = 10),
+        ];
+        for (key, spoil) in cases {
+            let mut s = GatewaySettings::default();
+            spoil(&mut s);
+            assert_eq!(s.validate().map_err(|e| e.key).err().as_deref(), Some(key));
+        }
+    }
+}

@@ -374,3 +374,35 @@ async fn r_gw_1_every_resource_a_request_names_must_be_allowed() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented, "forwarded");
 }
+
+#[tokio::test]
+async fn r_gw_4_a_forwarded_call_carrying_a_revision_is_authorized_from_facts_that_fresh() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let token = w.minter.person(w.bam.id()).unwrap();
+    let get = |revision: Option<String>| {
+        let mut r = w.gateway.bearer(
+            &token,
+            acc::GetBusinessRequest {
+                name: format!("businesses/{CLIENT}"),
+            },
+        );
+        if let Some(rev) = revision {
+            r.metadata_mut()
+                .insert("x-ccp-revision", rev.parse().unwrap());
+        }
+        r
+    };
+    accounts.get_business(get(None)).await.unwrap();
+    // The BAM is removed (revision 2); the event has not arrived.
+    w.upstream.set_roles(&w.bam.to_string(), vec![]);
+    accounts.get_business(get(None)).await.unwrap();
+    let rev = ccp_platform::revision::Revision::new("accounts", CLIENT, 2).encode();
+    let err = accounts.get_business(get(Some(rev))).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = accounts
+        .get_business(get(Some("garbage".into())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
