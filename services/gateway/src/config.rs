@@ -118,7 +118,8 @@ mod tests {
     #[test]
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(GatewaySettings::default().validate().is_ok());
-        let cases: [(&str, fn(&mut GatewaySettings)); 5] = [
+        type Spoil = fn(&mut GatewaySettings);
+        let cases: [(&str, Spoil); 5] = [
             ("gateway.facts_ttl_secs", |s| s.facts_ttl_secs = 0),
             ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
             ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),
