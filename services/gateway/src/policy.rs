@@ -238,13 +238,15 @@ policy_table! {
     DELEGATION "ListSentRequests" del::ListSentRequestsRequest => Checked,
         "MANAGE `parent`, the provider (BAM)", |r| Ok(vec![manage(business(&r.parent, "parent")?)]);
     DELEGATION "ApproveRelationshipRequest" del::ApproveRelationshipRequestRequest => Checked,
-        "business level: MANAGE the client of `name` (BAM); program level: MANAGE each program (PAM)",
+        "business level: MANAGE the client of `name` (BAM); program level: BAM or PAM of the client and MANAGE each program",
         |r| {
             let client = child(&r.name, "name", "receivedRequests")?;
             if r.level == del::RelationshipLevel::Program as i32 && !r.program_accounts.is_empty() {
-                r.program_accounts.iter().enumerate()
-                    .map(|(i, p)| Ok(manage(Resource::Program(bn15(p, &format!("program_accounts[{i}]"))?))))
-                    .collect()
+                let mut needs = vec![some_program(client)];
+                for (i, p) in r.program_accounts.iter().enumerate() {
+                    needs.push(manage(Resource::Program(bn15(p, &format!("program_accounts[{i}]"))?)));
+                }
+                Ok(needs)
             } else {
                 Ok(vec![manage(client)])
             }
