@@ -16,6 +16,22 @@ pub struct GatewaySettings {
     pub accounts_endpoint: String,
     /// The delegation service's endpoint.
     pub delegation_endpoint: String,
+    /// Longest life of a cached fact, in seconds (events evict sooner; entries
+    /// holding a relationship never outlive its end).
+    pub facts_ttl_secs: u64,
+    /// Most facts entries kept in process.
+    pub facts_local_entries: u64,
+    /// Most verified access tokens kept in process (each until its `exp`).
+    pub token_cache_entries: u64,
+    /// Shortest interval between two signing-key fetches on an unknown `kid`, in ms.
+    pub key_refresh_interval_ms: u64,
+    /// Calls per second each principal may make (sustained); 0 turns the limit off.
+    pub rate_limit_per_second: u32,
+    /// Calls a principal may make in a burst above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// Largest message forwarded to or accepted from a service, in bytes
+    /// (requests are also bounded by `server.max_message_bytes`).
+    pub max_message_bytes: usize,
 }
 
 impl Default for GatewaySettings {
@@ -28,6 +44,13 @@ impl Default for GatewaySettings {
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
             delegation_endpoint: "http://127.0.0.1:50053".to_owned(),
+            facts_ttl_secs: 60,
+            facts_local_entries: 100_000,
+            token_cache_entries: 100_000,
+            key_refresh_interval_ms: 1_000,
+            rate_limit_per_second: 200,
+            rate_limit_burst: 400,
+            max_message_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -38,7 +61,35 @@ impl GatewaySettings {
         self.server.validate_at("gateway.server")?;
         validate_endpoint("gateway.identity_endpoint", &self.identity_endpoint)?;
         validate_endpoint("gateway.accounts_endpoint", &self.accounts_endpoint)?;
-        validate_endpoint("gateway.delegation_endpoint", &self.delegation_endpoint)
+        validate_endpoint("gateway.delegation_endpoint", &self.delegation_endpoint)?;
+        if !(1..=3600).contains(&self.facts_ttl_secs) {
+            return Err(ConfigError::new("gateway.facts_ttl_secs", "must be 1–3600"));
+        }
+        if self.facts_local_entries == 0 {
+            return Err(ConfigError::new(
+                "gateway.facts_local_entries",
+                "must be positive",
+            ));
+        }
+        if self.token_cache_entries == 0 {
+            return Err(ConfigError::new(
+                "gateway.token_cache_entries",
+                "must be positive",
+            ));
+        }
+        if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {
+            return Err(ConfigError::new(
+                "gateway.rate_limit_burst",
+                "must be positive when rate_limit_per_second is set",
+            ));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError::new(
+                "gateway.max_message_bytes",
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -57,5 +108,28 @@ impl Validate for Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.common.validate()?;
         self.gateway.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_name_their_key() {
+        assert!(GatewaySettings::default().validate().is_ok());
+        type Spoil = fn(&mut GatewaySettings);
+        let cases: [(&str, Spoil); 5] = [
+            ("gateway.facts_ttl_secs", |s| s.facts_ttl_secs = 0),
+            ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
+            ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),
+            ("gateway.rate_limit_burst", |s| s.rate_limit_burst = 0),
+            ("gateway.max_message_bytes", |s| s.max_message_bytes = 10),
+        ];
+        for (key, spoil) in cases {
+            let mut s = GatewaySettings::default();
+            spoil(&mut s);
+            assert_eq!(s.validate().map_err(|e| e.key).err().as_deref(), Some(key));
+        }
     }
 }

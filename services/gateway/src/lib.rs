@@ -6,36 +6,148 @@
 //! and answers the decision API (`ccp.gateway.v1.Authorization`). It caches
 //! facts, never decisions, and fails closed. It has no database and never
 //! exposes the internal facts services.
+//!
+//! - [`policy`]: the table, RPC → anonymous / self / needs read from the request.
+//! - [`decide`]: the pure decision function (R-AZ-0..6).
+//! - [`facts`]: the two-level facts cache (R-GW-2, R-GW-4, R-GW-5).
+//! - [`tokens`]: verified-token cache and the revocation set.
+//! - [`events`]: the event consumer (evictions, revocations, trust).
+//! - [`gate`]: authentication, rate limit, authorization of a policy entry.
+//! - [`authz`]: the decision API; [`forward`]: the forwarded public services.
 
+pub mod authz;
 pub mod config;
+pub mod decide;
+pub mod events;
+pub mod facts;
 pub mod forward;
+pub mod gate;
+pub mod policy;
+pub mod tokens;
 
-use ccp_platform::context::ServiceContext;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccp_platform::auth::{AccessTokenVerifier, KeySource};
+use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
+use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
+use ccp_proto::accounts::v1::accounts_client::AccountsClient;
 use ccp_proto::accounts::v1::accounts_server::AccountsServer;
+use ccp_proto::delegation::v1::delegation_client::DelegationClient;
 use ccp_proto::delegation::v1::delegation_server::DelegationServer;
+use ccp_proto::delegation::v1::relationship_facts_client::RelationshipFactsClient;
 use ccp_proto::gateway::v1::authorization_server::AuthorizationServer;
+use ccp_proto::identity::v1::identity_client::IdentityClient;
 use ccp_proto::identity::v1::identity_server::IdentityServer;
 
 pub use config::GatewaySettings;
 
 /// A built gateway, bound and ready to run.
-#[derive(Debug)]
 pub struct Application {
     server: GrpcServer,
+    gate: gate::Gate,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Application {
-    /// Binds the listener and wires the decision API and the three public services.
+    /// Binds the listener and wires the decision API and the three public
+    /// services. Access tokens are verified with identity's published keys.
     pub async fn build(ctx: &ServiceContext, settings: &GatewaySettings) -> anyhow::Result<Self> {
-        let limit = settings.server.max_message_bytes;
+        let timeout = Duration::from_millis(settings.server.request_timeout_ms);
+        let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
+        let keys = RemoteKeySource::new(identity, ctx.client_interceptor("service:gateway"));
+        Self::build_with_key_source(ctx, settings, Arc::new(keys)).await
+    }
+
+    /// Builds like [`Application::build`] but verifies access tokens with keys
+    /// from `keys` (tests pass the keys of a `TokenMinter`).
+    pub async fn build_with_key_source(
+        ctx: &ServiceContext,
+        settings: &GatewaySettings,
+        keys: Arc<dyn KeySource>,
+    ) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.server.request_timeout_ms);
+        let channel = |endpoint: &str| lazy_channel(endpoint, timeout);
+        let interceptor = ctx.client_interceptor("service:gateway");
+        let limit = settings.max_message_bytes;
+
+        let verifier = AccessTokenVerifier::new(ctx.clock.clone()).with_source(
+            keys,
+            Duration::from_millis(settings.key_refresh_interval_ms),
+        );
+        let tokens = tokens::Authenticator::new(
+            Arc::new(verifier),
+            ctx.clock.clone(),
+            settings.token_cache_entries,
+        );
+        let facts = facts::FactsCache::new(
+            AccountFactsClient::with_interceptor(
+                channel(&settings.accounts_endpoint)?,
+                interceptor.clone(),
+            )
+            .max_decoding_message_size(limit),
+            RelationshipFactsClient::with_interceptor(
+                channel(&settings.delegation_endpoint)?,
+                interceptor.clone(),
+            )
+            .max_decoding_message_size(limit),
+            ctx.cache.clone(),
+            ctx.clock.clone(),
+            Arc::new(facts::Trust::default()),
+            &facts::FactsCacheSettings {
+                ttl: Duration::from_secs(settings.facts_ttl_secs),
+                local_entries: settings.facts_local_entries,
+            },
+        );
+        let limiter =
+            gate::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst);
+        let gate = gate::Gate::new(ctx.clone(), tokens, facts, limiter);
+        let clients = forward::PublicClients {
+            identity: IdentityClient::with_interceptor(
+                channel(&settings.identity_endpoint)?,
+                interceptor.clone(),
+            )
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+            accounts: AccountsClient::with_interceptor(
+                channel(&settings.accounts_endpoint)?,
+                interceptor.clone(),
+            )
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+            delegation: DelegationClient::with_interceptor(
+                channel(&settings.delegation_endpoint)?,
+                interceptor,
+            )
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        };
+
+        let request_limit = settings.server.max_message_bytes.min(limit);
         let mut server = GrpcServer::bind(&settings.server).await?;
-        let api = forward::GatewayApi::new(ctx.clone());
-        server.add_service(AuthorizationServer::new(api.clone()).max_decoding_message_size(limit));
-        server.add_service(IdentityServer::new(api.clone()).max_decoding_message_size(limit));
-        server.add_service(AccountsServer::new(api.clone()).max_decoding_message_size(limit));
-        server.add_service(DelegationServer::new(api).max_decoding_message_size(limit));
-        Ok(Self { server })
+        let decisions = authz::AuthorizationApi::new(gate.clone());
+        let forwarding = forward::ForwardingApi::new(gate.clone(), clients);
+        server.add_service(
+            AuthorizationServer::new(decisions).max_decoding_message_size(request_limit),
+        );
+        server.add_service(
+            IdentityServer::new(forwarding.clone()).max_decoding_message_size(request_limit),
+        );
+        server.add_service(
+            AccountsServer::new(forwarding.clone()).max_decoding_message_size(request_limit),
+        );
+        server.add_service(
+            DelegationServer::new(forwarding).max_decoding_message_size(request_limit),
+        );
+        Ok(Self { server, gate })
     }
 
     /// Returns the bound port.
@@ -48,11 +160,23 @@ impl Application {
         self.server.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then drains.
+    /// Returns the facts cache's trust state (tests wait for the event consumer to be live).
+    pub fn trust(&self) -> Arc<facts::Trust> {
+        self.gate.facts.trust().clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains. The event consumer runs alongside.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.server.run_until_stopped(shutdown).await
+        let consumer = tokio::spawn(events::run(
+            self.gate.ctx.bus.clone(),
+            self.gate.facts.clone(),
+            self.gate.tokens.clone(),
+        ));
+        let served = self.server.run_until_stopped(shutdown).await;
+        consumer.abort();
+        served
     }
 }

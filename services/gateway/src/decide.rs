@@ -1,0 +1,644 @@
+//! The decision function (R-AZ-0..6): a pure function of role facts,
+//! relationship facts and the clock. No I/O, no prost: facts arrive as the
+//! plain domain types below (converted from the proto facts at the edge, see
+//! [`crate::facts`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ccp_platform::auth::Principal;
+use chrono::{DateTime, Utc};
+
+/// What a principal wants to do with a business or a program account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Read (details, transactions).
+    View,
+    /// Change (submit or edit transactions; edit business details).
+    Edit,
+    /// Administer (people, roles, groups, relationships, credentials).
+    Manage,
+}
+
+impl Action {
+    /// Returns the action's name as the policy table and the docs write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::View => "VIEW",
+            Self::Edit => "EDIT",
+            Self::Manage => "MANAGE",
+        }
+    }
+}
+
+/// A role, ordered by power (R-AC-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Views one program account's transactions.
+    Reader,
+    /// Creates, views and edits one program account's transactions.
+    Editor,
+    /// Program Account Manager.
+    Pam,
+    /// Business Account Manager.
+    Bam,
+}
+
+impl Role {
+    /// Returns the lowest role that allows `action` on a program account.
+    pub fn needed_for(action: Action) -> Self {
+        match action {
+            Action::View => Self::Reader,
+            Action::Edit => Self::Editor,
+            Action::Manage => Self::Pam,
+        }
+    }
+}
+
+/// A 9-digit business number with a valid Luhn check digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bn9(String);
+
+impl Bn9 {
+    /// Parses a BN9: nine ASCII digits, the last one a Luhn check digit.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 9 || !bytes.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let sum: u32 = bytes
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, b)| {
+                let d = u32::from(b - b'0');
+                if i % 2 == 1 {
+                    let twice = d * 2;
+                    if twice > 9 { twice - 9 } else { twice }
+                } else {
+                    d
+                }
+            })
+            .sum();
+        sum.is_multiple_of(10).then(|| Self(text.to_owned()))
+    }
+
+    /// Returns the digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Bn9 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A program account number: BN9 + `RM` + 4 digits (0001–9999).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bn15(String);
+
+impl Bn15 {
+    /// Parses a BN15 such as `123456782RM0001`.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 15 || !text.is_ascii() {
+            return None;
+        }
+        Bn9::parse(&text[..9])?;
+        let reference = &text[11..];
+        let ok = &text[9..11] == "RM"
+            && reference.bytes().all(|b| b.is_ascii_digit())
+            && reference != "0000";
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    /// Returns the business it belongs to.
+    pub fn bn9(&self) -> Bn9 {
+        Bn9(self.0[..9].to_owned())
+    }
+
+    /// Returns the text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Bn15 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an action is about: a business or one of its program accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    /// A business (its details and the list of its program accounts).
+    Business(Bn9),
+    /// A program account (and its transactions).
+    Program(Bn15),
+}
+
+impl Resource {
+    /// Parses a BN9 or a BN15.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.len() {
+            9 => Bn9::parse(text).map(Self::Business),
+            15 => Bn15::parse(text).map(Self::Program),
+            _ => None,
+        }
+    }
+
+    /// Returns the business the resource belongs to.
+    pub fn bn9(&self) -> Bn9 {
+        match self {
+            Self::Business(bn) => bn.clone(),
+            Self::Program(bn15) => bn15.bn9(),
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Business(bn) => bn.fmt(f),
+            Self::Program(bn) => bn.fmt(f),
+        }
+    }
+}
+
+/// One membership of a principal (from accounts' role facts).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Membership {
+    /// True when the principal is a BAM of the business.
+    pub business_manager: bool,
+    /// Effective roles per program account (PAM, Editor or Reader).
+    pub roles: BTreeMap<Bn15, Role>,
+    /// The business's revision counter when read.
+    pub revision: i64,
+}
+
+impl Membership {
+    /// Returns true when the membership holds any role (a member without one is no member, R-AC-7).
+    pub fn holds_a_role(&self) -> bool {
+        self.business_manager || !self.roles.is_empty()
+    }
+}
+
+/// A principal's memberships by business; empty for an orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleFacts {
+    /// Memberships by BN9.
+    pub memberships: BTreeMap<Bn9, Membership>,
+}
+
+/// One client a principal is assigned to by its provider (R-DE-5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientAssignment {
+    /// The provider (the principal's business).
+    pub provider: Bn9,
+    /// The client.
+    pub client: Bn9,
+    /// Editor or Reader (the highest of direct and group assignments).
+    pub role: Role,
+}
+
+/// A principal's client assignments (from delegation's assignment facts).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AssignmentFacts {
+    /// The assignments.
+    pub assignments: Vec<ClientAssignment>,
+    /// The revision of each provider the principal has assignments with.
+    pub revisions: BTreeMap<Bn9, i64>,
+}
+
+impl AssignmentFacts {
+    /// Returns the highest role the principal is assigned to `client` with through `provider`.
+    pub fn role(&self, provider: &Bn9, client: &Bn9) -> Option<Role> {
+        self.assignments
+            .iter()
+            .filter(|a| &a.provider == provider && &a.client == client)
+            .map(|a| a.role)
+            .max()
+    }
+}
+
+/// The level of a relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every program account of the client, present and future.
+    Business,
+    /// The listed program accounts only.
+    Programs(BTreeSet<Bn15>),
+}
+
+/// Whose submissions a provider may see, beyond its own (always visible).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VisibilityRules {
+    /// Transactions the client submitted.
+    pub client: bool,
+    /// Transactions other businesses submitted.
+    pub other_businesses: bool,
+}
+
+/// One relationship of a pair (from delegation's pair facts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relationship {
+    /// Business or program level.
+    pub scope: Scope,
+    /// The visibility rules.
+    pub visibility: VisibilityRules,
+    /// The expiry instant: active only strictly before it.
+    pub expire_time: DateTime<Utc>,
+    /// When it ended early, if it did.
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+impl Relationship {
+    /// Returns true when the relationship is in force at `now` (R-DE-4: never at or after expiry).
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        now < self.expire_time && self.end_time.is_none_or(|end| now < end)
+    }
+
+    /// Returns true when the relationship covers `resource` (a BN9 is covered by any relationship).
+    pub fn covers(&self, resource: &Resource) -> bool {
+        match (&self.scope, resource) {
+            (_, Resource::Business(_)) | (Scope::Business, _) => true,
+            (Scope::Programs(programs), Resource::Program(bn15)) => programs.contains(bn15),
+        }
+    }
+
+    /// Returns the first instant at which the relationship is no longer active.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.end_time
+            .map_or(self.expire_time, |end| end.min(self.expire_time))
+    }
+}
+
+/// The relationships of one (provider, client) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PairFacts {
+    /// Every relationship of the pair, ended ones included.
+    pub relationships: Vec<Relationship>,
+    /// The pair's revision counter when read.
+    pub revision: i64,
+}
+
+/// Everything a decision reads: the principal's role and assignment facts and
+/// the pair facts of each of its businesses with the resource's business.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    /// The principal's memberships.
+    pub roles: RoleFacts,
+    /// The principal's client assignments.
+    pub assignments: AssignmentFacts,
+    /// Pair facts by (provider, client).
+    pub pairs: BTreeMap<(Bn9, Bn9), PairFacts>,
+}
+
+/// Read access to the facts a decision needs (implemented by [`Facts`] and by
+/// the gateway's per-request view over cached facts).
+pub trait FactSet {
+    /// The principal's role facts.
+    fn roles(&self) -> &RoleFacts;
+    /// The principal's assignment facts.
+    fn assignments(&self) -> &AssignmentFacts;
+    /// The facts of one (provider, client) pair, if read.
+    fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts>;
+}
+
+impl FactSet for Facts {
+    fn roles(&self) -> &RoleFacts {
+        &self.roles
+    }
+
+    fn assignments(&self) -> &AssignmentFacts {
+        &self.assignments
+    }
+
+    fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts> {
+        self.pairs.get(&(provider.clone(), client.clone()))
+    }
+}
+
+/// Why a decision allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AllowReason {
+    /// The principal acts on itself (R-AZ-0).
+    SelfService,
+    /// The principal's own role in the business (R-AZ-1, R-AZ-5).
+    OwnRole,
+    /// An active relationship of its provider and its assignment (R-AZ-2, R-AZ-3).
+    ProviderRelationship,
+    /// An ended relationship; the provider views its own submission (R-AZ-4).
+    ExpiredUserOwnSubmission,
+}
+
+/// Why a decision denied (R-AZ-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DenyReason {
+    /// The principal is a member of no business involved (an orphan or a removed member).
+    NotAMember,
+    /// The principal's business has no relationship with the resource's business.
+    NoRelationship,
+    /// The relationship has ended or expired.
+    RelationshipEnded,
+    /// The principal is not assigned to the client.
+    NotAssigned,
+    /// The relationship does not cover the program account.
+    ProgramNotCovered,
+    /// The principal holds no role on the resource.
+    NoRole,
+    /// The principal's role does not allow the action.
+    RoleTooLow,
+    /// The visibility rules do not include the transaction's submitter.
+    Visibility,
+}
+
+/// The outcome of a decision, with its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// Allowed, with the principal's effective role there.
+    Allow {
+        /// Why.
+        reason: AllowReason,
+        /// The effective role (the assignment's role for a provider).
+        role: Role,
+    },
+    /// Denied.
+    Deny(DenyReason),
+}
+
+impl Decision {
+    /// Returns true for an allow.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Self::Allow { .. })
+    }
+}
+
+/// Decides whether `principal` may perform `action` on `resource` (R-AZ-1..6).
+///
+/// `submitted_by` names the BN9 that submitted the existing transaction
+/// concerned (R-AZ-3); None means business or program details, or, with EDIT,
+/// a new submission. Self-service RPCs (R-AZ-0) never reach this function:
+/// the policy table allows them by name.
+///
+/// Every allow path is a union of independent rules, so removing a fact can
+/// only remove allows (the property tests check it). The Expired-user rule
+/// (R-AZ-4) applies whenever the pair has an ended relationship, also while a
+/// newer one is active: the provider keeps sight of its own filings either way.
+pub fn decide(
+    principal: &Principal,
+    action: Action,
+    resource: &Resource,
+    submitted_by: Option<&Bn9>,
+    facts: &impl FactSet,
+    now: DateTime<Utc>,
+) -> Decision {
+    let target = resource.bn9();
+    let is_credential = matches!(principal, Principal::Credential(_));
+    let mut reasons: Vec<DenyReason> = Vec::new();
+
+    // R-AZ-1, R-AZ-5: the principal's own role in the resource's business.
+    let roles = facts.roles();
+    if let Some(membership) = roles.memberships.get(&target).filter(|m| m.holds_a_role()) {
+        match own_role(membership, action, resource, is_credential) {
+            Ok(role) => {
+                return Decision::Allow {
+                    reason: AllowReason::OwnRole,
+                    role,
+                };
+            }
+            // A member's own-role answer is the most telling reason.
+            Err(reason) => reasons.push(reason),
+        }
+    }
+
+    // R-AZ-2..4: acting for a client through each provider business it belongs to.
+    let mut best: Option<Decision> = None;
+    for (provider, membership) in &roles.memberships {
+        if provider == &target || !membership.holds_a_role() {
+            continue;
+        }
+        let pair = facts.pair(provider, &target);
+        let outcome = as_provider(
+            provider,
+            &target,
+            membership,
+            facts.assignments().role(provider, &target),
+            pair,
+            action,
+            resource,
+            submitted_by,
+            now,
+        );
+        match outcome {
+            allow @ Decision::Allow { .. } => {
+                // Prefer an active relationship's allow over the Expired-user one.
+                if !matches!(
+                    best,
+                    Some(Decision::Allow {
+                        reason: AllowReason::ProviderRelationship,
+                        ..
+                    })
+                ) {
+                    best = Some(allow);
+                }
+            }
+            Decision::Deny(reason) => reasons.push(reason),
+        }
+    }
+    if let Some(allow) = best {
+        return allow;
+    }
+    if roles.memberships.values().all(|m| !m.holds_a_role()) {
+        return Decision::Deny(DenyReason::NotAMember);
+    }
+    // A member of the target explains itself by its own role; otherwise the
+    // provider path that came closest to an allow explains.
+    match roles.memberships.get(&target) {
+        Some(m) if m.holds_a_role() => {
+            Decision::Deny(reasons.first().copied().unwrap_or(DenyReason::NoRole))
+        }
+        _ => Decision::Deny(
+            reasons
+                .into_iter()
+                .max()
+                .unwrap_or(DenyReason::NoRelationship),
+        ),
+    }
+}
+
+/// R-AZ-1: what a member's own roles allow on its own business.
+fn own_role(
+    membership: &Membership,
+    action: Action,
+    resource: &Resource,
+    is_credential: bool,
+) -> Result<Role, DenyReason> {
+    // R-AZ-5: a machine credential never MANAGEs (and is never a BAM).
+    if is_credential && action == Action::Manage {
+        return Err(DenyReason::RoleTooLow);
+    }
+    if membership.business_manager && !is_credential {
+        return Ok(Role::Bam);
+    }
+    match resource {
+        Resource::Business(_) => {
+            // Every member may VIEW its business; EDIT and MANAGE of a BN9 are the BAM's.
+            let role = membership
+                .roles
+                .values()
+                .max()
+                .copied()
+                .unwrap_or(Role::Reader);
+            if action == Action::View {
+                Ok(role)
+            } else {
+                Err(DenyReason::RoleTooLow)
+            }
+        }
+        Resource::Program(bn15) => match membership.roles.get(bn15) {
+            None => Err(DenyReason::NoRole),
+            Some(&role) if role >= Role::needed_for(action) => Ok(role),
+            Some(_) => Err(DenyReason::RoleTooLow),
+        },
+    }
+}
+
+/// R-AZ-2..4: what a member of `provider` may do for `client`.
+#[allow(clippy::too_many_arguments)]
+fn as_provider(
+    provider: &Bn9,
+    client: &Bn9,
+    membership: &Membership,
+    assigned: Option<Role>,
+    pair: Option<&PairFacts>,
+    action: Action,
+    resource: &Resource,
+    submitted_by: Option<&Bn9>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let relationships = pair.map(|p| p.relationships.as_slice()).unwrap_or_default();
+    if relationships.is_empty() {
+        return Decision::Deny(DenyReason::NoRelationship);
+    }
+    // The provider's BAM counts as assigned to every client as Editor (R-AZ-2);
+    // a machine credential is never a BAM, and its role never exceeds its assignment.
+    let role = if membership.business_manager {
+        Some(assigned.map_or(Role::Editor, |r| r.max(Role::Editor)))
+    } else {
+        assigned
+    };
+    let mut reasons = Vec::new();
+
+    // R-AZ-4: Expired user — an ended relationship, still a member, still assigned:
+    // VIEW of the provider's own submissions on the client's programs.
+    let expired_user = relationships.iter().any(|r| !r.is_active(now))
+        && role.is_some()
+        && action == Action::View
+        && submitted_by == Some(provider)
+        && matches!(resource, Resource::Program(_));
+
+    // At most one relationship of a pair is active; should the facts hold
+    // more, any of them allowing is an allow (so fewer facts never allow more).
+    let mut any_active = false;
+    for active in relationships.iter().filter(|r| r.is_active(now)) {
+        any_active = true;
+        match active_relationship(
+            active,
+            provider,
+            client,
+            role,
+            action,
+            resource,
+            submitted_by,
+        ) {
+            Ok(role) => {
+                return Decision::Allow {
+                    reason: AllowReason::ProviderRelationship,
+                    role,
+                };
+            }
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    if !any_active {
+        reasons.push(if role.is_none() {
+            DenyReason::NotAssigned
+        } else {
+            DenyReason::RelationshipEnded
+        });
+    }
+    if expired_user {
+        return Decision::Allow {
+            reason: AllowReason::ExpiredUserOwnSubmission,
+            role: Role::Reader,
+        };
+    }
+    Decision::Deny(
+        reasons
+            .into_iter()
+            .max()
+            .unwrap_or(DenyReason::RelationshipEnded),
+    )
+}
+
+/// R-AZ-2, R-AZ-3: an active relationship's powers.
+fn active_relationship(
+    relationship: &Relationship,
+    provider: &Bn9,
+    client: &Bn9,
+    role: Option<Role>,
+    action: Action,
+    resource: &Resource,
+    submitted_by: Option<&Bn9>,
+) -> Result<Role, DenyReason> {
+    if !relationship.covers(resource) {
+        return Err(DenyReason::ProgramNotCovered);
+    }
+    let role = role.ok_or(DenyReason::NotAssigned)?;
+    // A provider never MANAGEs; it may VIEW the client's BN9 but never EDIT it.
+    match (action, resource) {
+        (Action::Manage, _) | (Action::Edit, Resource::Business(_)) => {
+            return Err(DenyReason::RoleTooLow);
+        }
+        _ => {}
+    }
+    // Its power is the assignment's role (Editor or Reader).
+    let power = role.min(Role::Editor);
+    if power < Role::needed_for(action) {
+        return Err(DenyReason::RoleTooLow);
+    }
+    // R-AZ-3: an existing transaction is visible by its submitter's class; EDIT needs VIEW of it.
+    if let Some(submitter) = submitted_by {
+        let visible = if submitter == provider {
+            true
+        } else if submitter == client {
+            relationship.visibility.client
+        } else {
+            relationship.visibility.other_businesses
+        };
+        if !visible {
+            return Err(DenyReason::Visibility);
+        }
+    }
+    Ok(power)
+}
+
+/// Returns the earliest instant at which a decision over `pairs` could change
+/// by the clock alone: the end of every active relationship.
+pub fn earliest_expiry<'a>(
+    pairs: impl IntoIterator<Item = &'a PairFacts>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    pairs
+        .into_iter()
+        .flat_map(|p| p.relationships.iter())
+        .filter(|r| r.is_active(now))
+        .map(Relationship::ends_at)
+        .min()
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -1,0 +1,155 @@
+//! The event consumer: reads accounts', delegation's and identity's domain
+//! events (from Latest; the bus replays what a reconnection missed) and
+//! evicts exactly the facts each names, in both cache levels; feeds identity's
+//! revocations to the [`Authenticator`]. While any stream is broken or behind
+//! (an `Err` until its next `CaughtUp`), cached facts are not trusted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ccp_platform::auth::Principal;
+use ccp_platform::bus::{Delivery, EventBus, StartFrom};
+use ccp_proto::common::v1::{DomainEvent, EventType};
+use futures::StreamExt as _;
+use prost::Message as _;
+
+use crate::decide::Bn9;
+use crate::facts::{FactsCache, FactsKey};
+use crate::tokens::Authenticator;
+
+/// The streams the gateway consumes.
+pub const STREAMS: [&str; 3] = [
+    "ccp.events.accounts",
+    "ccp.events.delegation",
+    "ccp.events.identity",
+];
+
+/// Returns the facts an event makes stale: the role and assignment facts of
+/// every principal it names and the facts of every pair it names.
+pub fn affected(event: &DomainEvent) -> Vec<FactsKey> {
+    let mut keys = Vec::new();
+    for p in &event.principals {
+        if let Ok(p) = p.parse::<Principal>() {
+            keys.push(FactsKey::Role(p));
+            keys.push(FactsKey::Assignments(p));
+        }
+    }
+    for pair in &event.pairs {
+        if let (Some(provider), Some(client)) =
+            (Bn9::parse(&pair.provider), Bn9::parse(&pair.client))
+        {
+            keys.push(FactsKey::Pair(provider, client));
+        }
+    }
+    keys
+}
+
+/// Applies one event: evictions and revocations.
+pub async fn apply(event: &DomainEvent, facts: &FactsCache, tokens: &Authenticator) {
+    match EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified) {
+        EventType::SessionSignedOut | EventType::SessionFamilyRevoked => {
+            for family in &event.token_families {
+                match family.parse() {
+                    Ok(id) => tokens.revoke_family(id),
+                    Err(_) => {
+                        tracing::warn!(family = %family, "event names a malformed token family")
+                    }
+                }
+            }
+        }
+        EventType::CredentialRevoked => {
+            for p in &event.principals {
+                if let Ok(p) = p.parse::<Principal>() {
+                    tokens.revoke_principal(p);
+                }
+            }
+        }
+        EventType::SigningKeyRotated => {
+            if let Err(err) = tokens.verifier().refresh().await {
+                tracing::warn!(error = %err, "signing key refresh after rotation failed");
+            }
+        }
+        _ => {}
+    }
+    facts.evict(&affected(event)).await;
+}
+
+/// Runs the consumer until the task is dropped. Trust is granted only while
+/// every stream has caught up; a broken stream withdraws it and, when it
+/// comes back, the in-process level is dropped (events of the outage may be
+/// lost with the server) before trust returns.
+pub async fn run(bus: Arc<dyn EventBus>, facts: FactsCache, tokens: Authenticator) {
+    let caught_up = Arc::new(AtomicUsize::new(0));
+    // Joined, not spawned: dropping this future stops every stream's consumer.
+    futures::future::join_all(STREAMS.map(|stream| {
+        consume(
+            bus.clone(),
+            stream,
+            facts.clone(),
+            tokens.clone(),
+            caught_up.clone(),
+        )
+    }))
+    .await;
+}
+
+async fn consume(
+    bus: Arc<dyn EventBus>,
+    stream: &'static str,
+    facts: FactsCache,
+    tokens: Authenticator,
+    caught_up: Arc<AtomicUsize>,
+) {
+    let mut live = false;
+    let set_live = |live: &mut bool, now_live: bool| {
+        if *live == now_live {
+            return;
+        }
+        *live = now_live;
+        let n = if now_live {
+            caught_up.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            caught_up.fetch_sub(1, Ordering::AcqRel) - 1
+        };
+        if !now_live {
+            facts.trust().set(false);
+        } else if n == STREAMS.len() {
+            facts.evict_all_local();
+            facts.trust().set(true);
+        }
+    };
+    let mut backoff = std::time::Duration::from_millis(50);
+    loop {
+        let mut subscription = match bus.subscribe(stream, StartFrom::Latest).await {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(stream, error = %err, "cannot subscribe to events; cached facts not trusted");
+                set_live(&mut live, false);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = std::time::Duration::from_millis(50);
+        while let Some(item) = subscription.next().await {
+            match item {
+                Ok(Delivery::CaughtUp) => set_live(&mut live, true),
+                Ok(Delivery::Event(delivered)) => {
+                    match DomainEvent::decode(delivered.payload.as_slice()) {
+                        Ok(event) => apply(&event, &facts, &tokens).await,
+                        Err(err) => {
+                            // What it named is unknown: forget everything kept here.
+                            tracing::warn!(stream, error = %err, "undecodable event; in-process facts dropped");
+                            facts.evict_all_local();
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(stream, error = %err, "event stream broken; cached facts not trusted");
+                    set_live(&mut live, false);
+                }
+            }
+        }
+        set_live(&mut live, false);
+    }
+}

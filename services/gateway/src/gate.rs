@@ -1,0 +1,506 @@
+//! The gate every call passes: authentication (bearer access token or the
+//! internal token), the per-principal rate limit, and authorization of a
+//! policy entry's needs by [`decide`] over cached facts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use ccp_platform::auth::{Caller, INTERNAL_TOKEN_HEADER, Principal, REVISION_HEADER};
+use ccp_platform::context::ServiceContext;
+use ccp_platform::error::Error;
+use ccp_platform::revision::Revision;
+use chrono::{DateTime, Utc};
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::decide::{
+    Action, AssignmentFacts, Bn9, Decision, DenyReason, FactSet, PairFacts, Resource, Role,
+    RoleFacts, decide,
+};
+use crate::facts::{FactsCache, FactsError};
+use crate::policy::{Need, Policy, Rule};
+use crate::tokens::Authenticator;
+
+/// A per-principal rate limit (GCRA: one atomic per principal, no lock).
+#[derive(Clone)]
+pub struct RateLimiter {
+    /// Nanoseconds between two calls at the sustained rate; 0 when off.
+    interval: i64,
+    /// How far ahead of now the theoretical arrival time may run (the burst).
+    tolerance: i64,
+    start: Instant,
+    states: moka::sync::Cache<Principal, Arc<AtomicI64>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("interval_ns", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiter {
+    /// Returns a limiter allowing `per_second` calls sustained and `burst` at once; 0 = off.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let interval = if per_second == 0 {
+            0
+        } else {
+            1_000_000_000 / i64::from(per_second)
+        };
+        Self {
+            interval,
+            tolerance: interval.saturating_mul(i64::from(burst.max(1))),
+            start: Instant::now(),
+            states: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    /// Returns true when `principal` may make one more call now.
+    pub fn allow(&self, principal: &Principal) -> bool {
+        if self.interval == 0 {
+            return true;
+        }
+        let now = i64::try_from(self.start.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        let state = self
+            .states
+            .get_with(*principal, || Arc::new(AtomicI64::new(0)));
+        let mut tat = state.load(Ordering::Acquire);
+        loop {
+            let base = tat.max(now);
+            if base - now + self.interval > self.tolerance {
+                return false;
+            }
+            match state.compare_exchange_weak(
+                tat,
+                base + self.interval,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => tat = actual,
+            }
+        }
+    }
+}
+
+/// Who asks the decision API.
+#[derive(Debug, Clone)]
+pub enum Asker {
+    /// An internal caller (valid internal token): may ask about any principal.
+    Internal,
+    /// A person or machine credential, asking about itself.
+    Caller(Arc<Caller>),
+}
+
+/// The facts one request decides from: read once, lazily, and then shared by
+/// every decision of the request (BatchCheck's single snapshot).
+#[derive(Debug)]
+pub struct FactsView {
+    principal: Principal,
+    revision: Option<Revision>,
+    roles: Arc<RoleFacts>,
+    assignments: Option<Arc<AssignmentFacts>>,
+    pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
+}
+
+static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
+    std::sync::LazyLock::new(AssignmentFacts::default);
+
+impl FactSet for FactsView {
+    fn roles(&self) -> &RoleFacts {
+        &self.roles
+    }
+
+    fn assignments(&self) -> &AssignmentFacts {
+        self.assignments.as_deref().unwrap_or(&NO_ASSIGNMENTS)
+    }
+
+    fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts> {
+        self.pairs
+            .get(&(provider.clone(), client.clone()))
+            .map(Arc::as_ref)
+    }
+}
+
+impl FactsView {
+    /// Reads the principal's role facts (the rest is read when a decision needs it).
+    pub async fn open(
+        facts: &FactsCache,
+        principal: Principal,
+        revision: Option<Revision>,
+    ) -> Result<Self, FactsError> {
+        let roles = facts.role_facts(&principal, revision.as_ref()).await?;
+        Ok(Self {
+            principal,
+            revision,
+            roles,
+            assignments: None,
+            pairs: BTreeMap::new(),
+        })
+    }
+
+    /// Returns the role facts.
+    pub fn role_facts(&self) -> &Arc<RoleFacts> {
+        &self.roles
+    }
+
+    /// Decides one question. Role facts alone decide most calls; since more
+    /// facts never turn an allow into a deny, an allow from them is final,
+    /// and the relationship facts are read only when it is not.
+    pub async fn decide(
+        &mut self,
+        facts: &FactsCache,
+        action: Action,
+        resource: &Resource,
+        submitted_by: Option<&Bn9>,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, FactsError> {
+        let first = decide(&self.principal, action, resource, submitted_by, self, now);
+        if first.is_allow() {
+            return Ok(first);
+        }
+        self.load_relationships(facts, &resource.bn9()).await?;
+        Ok(decide(
+            &self.principal,
+            action,
+            resource,
+            submitted_by,
+            self,
+            now,
+        ))
+    }
+
+    /// Reads the assignment facts and the pair facts of each of the
+    /// principal's businesses with `client`.
+    pub async fn load_relationships(
+        &mut self,
+        facts: &FactsCache,
+        client: &Bn9,
+    ) -> Result<(), FactsError> {
+        let providers: Vec<Bn9> = self
+            .roles
+            .memberships
+            .iter()
+            .filter(|(bn, m)| *bn != client && m.holds_a_role())
+            .map(|(bn, _)| bn.clone())
+            .collect();
+        if providers.is_empty() {
+            return Ok(());
+        }
+        if self.assignments.is_none() {
+            self.assignments = Some(
+                facts
+                    .assignment_facts(&self.principal, self.revision.as_ref())
+                    .await?,
+            );
+        }
+        for provider in providers {
+            let key = (provider, client.clone());
+            if !self.pairs.contains_key(&key) {
+                let pair = facts
+                    .pair_facts(&key.0, &key.1, self.revision.as_ref())
+                    .await?;
+                self.pairs.insert(key, pair);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Authentication, rate limit and authorization, shared by the decision API and forwarding.
+#[derive(Clone)]
+pub struct Gate {
+    /// The shared runtime.
+    pub ctx: ServiceContext,
+    /// Access-token verification and revocation.
+    pub tokens: Authenticator,
+    /// The facts cache.
+    pub facts: FactsCache,
+    limiter: RateLimiter,
+    /// Internal tokens already verified, with their expiry (seconds since the epoch).
+    internal_verified: moka::sync::Cache<Arc<str>, i64>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("facts", &self.facts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer of a denied forwarded call: bare, never saying whether the target exists.
+pub fn denied() -> Status {
+    Status::permission_denied("permission denied")
+}
+
+impl Gate {
+    /// Returns a gate.
+    pub fn new(
+        ctx: ServiceContext,
+        tokens: Authenticator,
+        facts: FactsCache,
+        limiter: RateLimiter,
+    ) -> Self {
+        Self {
+            internal_verified: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ctx.internal.ttl())
+                .build(),
+            ctx,
+            tokens,
+            facts,
+            limiter,
+        }
+    }
+
+    /// Returns true when the call carries a valid internal token.
+    pub fn is_internal(&self, metadata: &MetadataMap) -> bool {
+        let Some(token) = metadata
+            .get(INTERNAL_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let now = self.ctx.clock.now().timestamp();
+        if let Some(exp) = self.internal_verified.get(token) {
+            return exp > now;
+        }
+        match self.ctx.internal.verify(token) {
+            Ok(claims) => {
+                self.internal_verified.insert(Arc::from(token), claims.exp);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Returns the caller of a bearer token (UNAUTHENTICATED without a valid
+    /// one), after the per-principal rate limit (RESOURCE_EXHAUSTED).
+    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Arc<Caller>, Status> {
+        let token = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            })
+            .ok_or_else(|| Status::unauthenticated("missing access token"))?;
+        let caller = self
+            .tokens
+            .authenticate(token)
+            .await
+            .map_err(Status::from)?;
+        if !self.limiter.allow(&caller.principal) {
+            return Err(Status::resource_exhausted("rate limit exceeded; slow down"));
+        }
+        Ok(caller)
+    }
+
+    /// Returns the revision a call carries (`x-ccp-revision`, or `field` when set).
+    pub fn revision(metadata: &MetadataMap, field: &str) -> Result<Option<Revision>, Status> {
+        let text = if field.is_empty() {
+            match metadata.get(REVISION_HEADER).and_then(|v| v.to_str().ok()) {
+                Some(t) if !t.is_empty() => t,
+                _ => return Ok(None),
+            }
+        } else {
+            field
+        };
+        text.parse().map(Some).map_err(|_| {
+            Status::from(Error::invalid_field(
+                if field.is_empty() {
+                    REVISION_HEADER
+                } else {
+                    "revision"
+                },
+                "not a revision token",
+            ))
+        })
+    }
+
+    /// Admits a call of a public RPC by its policy entry; returns its caller
+    /// (None for an anonymous RPC). UNAUTHENTICATED without a token,
+    /// INVALID_ARGUMENT for a request naming no resource, PERMISSION_DENIED
+    /// when not allowed, UNAVAILABLE when the facts cannot be had.
+    pub async fn admit<T: Policy>(
+        &self,
+        request: &tonic::Request<T>,
+    ) -> Result<Option<Arc<Caller>>, Status> {
+        if T::RULE == Rule::Anonymous {
+            return Ok(None);
+        }
+        let caller = self.authenticate(request.metadata()).await?;
+        let has_profile = caller.principal.is_person() && caller.profile.is_some();
+        match T::RULE {
+            Rule::Anonymous => Ok(None),
+            // R-ID-2: a session without a profile may only create it.
+            Rule::ProfileCreation if caller.principal.is_person() => Ok(Some(caller)),
+            Rule::ProfileCreation => Err(denied()),
+            Rule::SelfService if has_profile => Ok(Some(caller)),
+            Rule::SelfService => Err(denied()),
+            Rule::Checked => {
+                let needs = request.get_ref().needs().map_err(Status::from)?;
+                // A person must have a profile for anything but creating it.
+                if caller.principal.is_person() && !has_profile {
+                    return Err(denied());
+                }
+                if needs.is_empty() {
+                    // The request names the caller itself (e.g. `profiles/me`).
+                    return if has_profile {
+                        Ok(Some(caller))
+                    } else {
+                        Err(denied())
+                    };
+                }
+                let revision = Self::revision(request.metadata(), "")?;
+                let allowed = self.allows(&caller.principal, &needs, revision).await?;
+                if allowed {
+                    Ok(Some(caller))
+                } else {
+                    Err(denied())
+                }
+            }
+        }
+    }
+
+    /// Returns true when every need is allowed for `principal`.
+    pub async fn allows(
+        &self,
+        principal: &Principal,
+        needs: &[Need],
+        revision: Option<Revision>,
+    ) -> Result<bool, FactsError> {
+        let now = self.ctx.clock.now();
+        let mut view = FactsView::open(&self.facts, *principal, revision.clone()).await?;
+        for need in needs {
+            let ok = match need {
+                Need::Act { action, resource } => view
+                    .decide(&self.facts, *action, resource, None, now)
+                    .await?
+                    .is_allow(),
+                Need::ManageSomeProgram(bn) => manages_some_program(principal, view.roles(), bn),
+                Need::ManageMember { business, member } => {
+                    let member_needs = self
+                        .member_needs(business, member, revision.as_ref())
+                        .await?;
+                    let mut ok = true;
+                    for (action, resource) in member_needs {
+                        if !view
+                            .decide(&self.facts, action, &resource, None, now)
+                            .await?
+                            .is_allow()
+                        {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    ok
+                }
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// What changing `member` of `business` needs: MANAGE of every program it
+    /// holds, and of the business when it is a BAM or a machine credential.
+    async fn member_needs(
+        &self,
+        business: &Bn9,
+        member: &Principal,
+        revision: Option<&Revision>,
+    ) -> Result<Vec<(Action, Resource)>, FactsError> {
+        let mut needs = Vec::new();
+        if !member.is_person() {
+            needs.push((Action::Manage, Resource::Business(business.clone())));
+        }
+        let facts = self.facts.role_facts(member, revision).await?;
+        if let Some(m) = facts.memberships.get(business) {
+            if m.business_manager {
+                needs.push((Action::Manage, Resource::Business(business.clone())));
+            }
+            for program in m.roles.keys() {
+                needs.push((Action::Manage, Resource::Program(program.clone())));
+            }
+        }
+        Ok(needs)
+    }
+}
+
+/// A BAM of `bn`, or a PAM of one of its programs; never a machine credential.
+fn manages_some_program(principal: &Principal, roles: &RoleFacts, bn: &Bn9) -> bool {
+    principal.is_person()
+        && roles
+            .memberships
+            .get(bn)
+            .is_some_and(|m| m.business_manager || m.roles.values().any(|r| *r >= Role::Pam))
+}
+
+/// Maps a decision to the proto's reasons, withholding nothing (R-AZ-6: the
+/// decision API answers only internal callers and principals asking about themselves).
+pub fn decision_to_proto(decision: &Decision) -> ccp_proto::gateway::v1::CheckResponse {
+    use ccp_proto::gateway::v1 as gw;
+    match decision {
+        Decision::Allow { reason, .. } => gw::CheckResponse {
+            decision: gw::Decision::Allow as i32,
+            allow_reason: allow_reason_to_proto(*reason) as i32,
+            deny_reason: gw::DenyReason::Unspecified as i32,
+        },
+        Decision::Deny(reason) => gw::CheckResponse {
+            decision: gw::Decision::Deny as i32,
+            allow_reason: gw::AllowReason::Unspecified as i32,
+            deny_reason: deny_reason_to_proto(*reason) as i32,
+        },
+    }
+}
+
+/// Maps an allow reason to the proto.
+pub fn allow_reason_to_proto(
+    reason: crate::decide::AllowReason,
+) -> ccp_proto::gateway::v1::AllowReason {
+    use crate::decide::AllowReason as A;
+    use ccp_proto::gateway::v1::AllowReason as P;
+    match reason {
+        A::SelfService => P::Self_,
+        A::OwnRole => P::OwnRole,
+        A::ProviderRelationship => P::ProviderRelationship,
+        A::ExpiredUserOwnSubmission => P::ExpiredUserOwnSubmission,
+    }
+}
+
+/// Maps a deny reason to the proto.
+pub fn deny_reason_to_proto(reason: DenyReason) -> ccp_proto::gateway::v1::DenyReason {
+    use ccp_proto::gateway::v1::DenyReason as P;
+    match reason {
+        DenyReason::NotAMember => P::NotAMember,
+        DenyReason::NoRelationship => P::NoRelationship,
+        DenyReason::RelationshipEnded => P::RelationshipEnded,
+        DenyReason::NotAssigned => P::NotAssigned,
+        DenyReason::ProgramNotCovered => P::ProgramNotCovered,
+        DenyReason::NoRole => P::NoRole,
+        DenyReason::RoleTooLow => P::RoleTooLow,
+        DenyReason::Visibility => P::Visibility,
+    }
+}
+
+/// Maps a domain role to the proto.
+pub fn role_to_proto(role: Role) -> ccp_proto::common::v1::Role {
+    use ccp_proto::common::v1::Role as P;
+    match role {
+        Role::Reader => P::Reader,
+        Role::Editor => P::Editor,
+        Role::Pam => P::Pam,
+        Role::Bam => P::Bam,
+    }
+}

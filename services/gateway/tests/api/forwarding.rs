@@ -1,0 +1,408 @@
+//! Forwarding of the public services (R-GW-1), revocation (R-ID-5) and the
+//! gateway's limits, against the in-test doubles of the public services.
+
+use ccp_platform::auth::{INTERNAL_TOKEN_HEADER, Principal, TokenMinter};
+use ccp_platform::clock::Clock;
+use ccp_platform::context::ServiceContext;
+use ccp_proto::accounts::v1 as acc;
+use ccp_proto::accounts::v1::accounts_client::AccountsClient;
+use ccp_proto::common::v1::EventType;
+use ccp_proto::identity::v1 as idn;
+use ccp_proto::identity::v1::identity_client::IdentityClient;
+use tonic::Code;
+
+use crate::helpers::*;
+
+struct World {
+    _server: UpstreamServer,
+    upstream: Upstream,
+    gateway: TestGateway,
+    minter: TokenMinter,
+    bam: Principal,
+}
+
+async fn world(
+    ctx: ServiceContext,
+    tweak: impl FnOnce(&mut ccp_gateway::GatewaySettings),
+) -> World {
+    let upstream = Upstream::with_internal(ctx.internal.clone());
+    let bam = Principal::Person(uuid::Uuid::new_v4());
+    upstream.set_roles(&bam.to_string(), vec![membership(CLIENT, true, &[], 1)]);
+    upstream.set_business(CLIENT, &["123456782RM0001"]);
+    let server = spawn_upstream(upstream.clone()).await;
+    let minter = TokenMinter::new(ctx.clock.clone()).unwrap();
+    let mut s = settings(&server);
+    tweak(&mut s);
+    let gateway = spawn_gateway(&ctx, s, &minter).await;
+    World {
+        _server: server,
+        upstream,
+        gateway,
+        minter,
+        bam,
+    }
+}
+
+#[tokio::test]
+async fn r_gw_1_no_token_is_unauthenticated_except_for_anonymous_rpcs() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let terms = accounts
+        .get_terms_and_conditions(acc::GetTermsAndConditionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(terms.version, "2026-01");
+    let err = accounts
+        .get_business(acc::GetBusinessRequest {
+            name: format!("businesses/{CLIENT}"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let bad = w.gateway.bearer(
+        "garbage",
+        acc::GetBusinessRequest {
+            name: format!("businesses/{CLIENT}"),
+        },
+    );
+    assert_eq!(
+        accounts.get_business(bad).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn r_gw_1_a_forwarded_call_carries_the_callers_token_the_gateway_credential_and_the_deadline()
+{
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let token = w.minter.person(w.bam.id()).unwrap();
+    let mut req = w.gateway.bearer(
+        &token,
+        acc::GetBusinessRequest {
+            name: format!("businesses/{CLIENT}"),
+        },
+    );
+    req.set_timeout(std::time::Duration::from_secs(5));
+    req.metadata_mut()
+        .insert("x-request-id", "req-42".parse().unwrap());
+    let business = accounts.get_business(req).await.unwrap().into_inner();
+    assert_eq!(business.bn9, CLIENT);
+    let seen = w
+        .upstream
+        .state
+        .lock()
+        .unwrap()
+        .last_forwarded
+        .clone()
+        .unwrap();
+    assert_eq!(
+        seen.get("authorization").unwrap().to_str().unwrap(),
+        format!("Bearer {token}")
+    );
+    let internal = seen.get(INTERNAL_TOKEN_HEADER).unwrap().to_str().unwrap();
+    assert_eq!(
+        w.gateway.ctx.internal.verify(internal).unwrap().sub,
+        "service:gateway"
+    );
+    assert_eq!(seen.get("x-request-id").unwrap(), "req-42");
+    assert!(seen.get("grpc-timeout").is_some(), "deadline forwarded");
+}
+
+#[tokio::test]
+async fn r_gw_1_permission_denied_never_reveals_whether_the_target_exists() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let outsider = Principal::Person(uuid::Uuid::new_v4());
+    w.upstream
+        .set_roles(&outsider.to_string(), vec![membership(OTHER, true, &[], 1)]);
+    let token = w.minter.person(outsider.id()).unwrap();
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    // An existing business and an unregistered one answer alike.
+    let mut answers = Vec::new();
+    for bn in [CLIENT, "300000007"] {
+        let err = accounts
+            .get_business(w.gateway.bearer(
+                &token,
+                acc::GetBusinessRequest {
+                    name: format!("businesses/{bn}"),
+                },
+            ))
+            .await
+            .unwrap_err();
+        answers.push((err.code(), err.message().to_owned()));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, Code::PermissionDenied);
+    // The BAM gets through; a bad name is INVALID_ARGUMENT naming the field.
+    let bam = w.minter.person(w.bam.id()).unwrap();
+    let err = accounts
+        .get_business(w.gateway.bearer(
+            &bam,
+            acc::GetBusinessRequest {
+                name: "businesses/123".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(ccp_platform::error::field_violations(&err)[0].field, "name");
+}
+
+#[tokio::test]
+async fn r_id_2_a_session_without_a_profile_may_only_create_it() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let mut claims = w.minter.claims(Principal::Person(uuid::Uuid::new_v4()));
+    claims.pid = None;
+    let token = w.minter.sign(&claims).unwrap();
+    let mut identity = IdentityClient::new(w.gateway.channel().await);
+    identity
+        .create_profile(
+            w.gateway
+                .bearer(&token, idn::CreateProfileRequest::default()),
+        )
+        .await
+        .unwrap();
+    let err = identity
+        .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let err = accounts
+        .register_business(
+            w.gateway
+                .bearer(&token, acc::RegisterBusinessRequest::default()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn r_id_5_a_signed_out_session_and_a_revoked_credential_are_refused_at_once() {
+    for (name, ctx) in contexts(Clock::settable(t0())).await {
+        let w = world(ctx, |_| {}).await;
+        let mut identity = IdentityClient::new(w.gateway.channel().await);
+        let claims = w.minter.claims(w.bam);
+        let family = claims.sid.clone().unwrap();
+        let token = w.minter.sign(&claims).unwrap();
+        identity
+            .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
+            .await
+            .unwrap();
+        let mut ev = event(EventType::SessionSignedOut, &[w.bam.to_string()], &[]);
+        ev.token_families = vec![family];
+        w.gateway.publish("ccp.events.identity", ev).await;
+        let check = |t: String| {
+            let api = w.gateway.authorization();
+            let gw = &w.gateway;
+            async move {
+                let mut api = api.await;
+                api.check(gw.bearer(
+                    &t,
+                    ccp_proto::gateway::v1::CheckRequest {
+                        item: Some(ccp_proto::gateway::v1::CheckItem {
+                            action: 1,
+                            resource: CLIENT.into(),
+                            submitted_by: String::new(),
+                        }),
+                        ..Default::default()
+                    },
+                ))
+                .await
+            }
+        };
+        let cred = uuid::Uuid::new_v4();
+        let machine = w.minter.credential(cred, CLIENT).unwrap();
+        check(machine.clone()).await.unwrap();
+        let ev = event(
+            EventType::CredentialRevoked,
+            &[format!("credential:{cred}")],
+            &[],
+        );
+        w.gateway.publish("ccp.events.identity", ev).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = identity
+                .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
+                .await;
+            if matches!(&r, Err(e) if e.code() == Code::Unauthenticated) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: sign-out not applied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // A fresh session of the same person is still accepted.
+        let fresh = w.minter.person(w.bam.id()).unwrap();
+        identity
+            .get_my_profile(w.gateway.bearer(&fresh, idn::GetMyProfileRequest {}))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = check(machine.clone()).await;
+            if matches!(&r, Err(e) if e.code() == Code::Unauthenticated) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: credential revocation not applied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn per_principal_rate_limit_and_message_size_limit_are_enforced() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |s| {
+        s.rate_limit_per_second = 1;
+        s.rate_limit_burst = 3;
+        s.max_message_bytes = 2048;
+    })
+    .await;
+    let mut identity = IdentityClient::new(w.gateway.channel().await);
+    let token = w.minter.person(w.bam.id()).unwrap();
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let r = identity
+            .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
+            .await;
+        codes.push(r.err().map(|e| e.code()));
+    }
+    assert!(codes.contains(&Some(Code::ResourceExhausted)), "{codes:?}");
+    assert_eq!(codes[0], None);
+    // Another principal has its own budget.
+    let other = w.minter.person(uuid::Uuid::new_v4()).unwrap();
+    identity
+        .get_my_profile(w.gateway.bearer(&other, idn::GetMyProfileRequest {}))
+        .await
+        .unwrap();
+    let big = idn::SignInRequest {
+        id_token: "x".repeat(10_000),
+    };
+    let err = identity.sign_in(big).await.unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+}
+
+fn grants(bam: bool, programs: &[&str]) -> Option<ccp_proto::common::v1::RoleGrants> {
+    Some(ccp_proto::common::v1::RoleGrants {
+        business_manager: bam,
+        program_roles: programs
+            .iter()
+            .map(|p| ccp_proto::common::v1::ProgramRole {
+                program_account: (*p).into(),
+                role: ccp_proto::common::v1::Role::Editor as i32,
+            })
+            .collect(),
+    })
+}
+
+#[tokio::test]
+async fn r_gw_1_every_resource_a_request_names_must_be_allowed() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    use ccp_proto::common::v1::Role;
+    let pam = Principal::Person(uuid::Uuid::new_v4());
+    w.upstream.set_roles(
+        &pam.to_string(),
+        vec![membership(
+            CLIENT,
+            false,
+            &[("123456782RM0001", Role::Pam as i32)],
+            1,
+        )],
+    );
+    let token = w.minter.person(pam.id()).unwrap();
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let approve =
+        |g: Option<ccp_proto::common::v1::RoleGrants>| acc::ApproveEmployeeRequestRequest {
+            request_id: "r1".into(),
+            name: format!("businesses/{CLIENT}/employeeRequests/abc"),
+            grants: g,
+        };
+    // Forwarded (the double answers UNIMPLEMENTED): its own program only.
+    let err = accounts
+        .approve_employee_request(
+            w.gateway
+                .bearer(&token, approve(grants(false, &["123456782RM0001"]))),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "forwarded");
+    // Two programs need MANAGE on both; BAM needs MANAGE on the business.
+    for g in [
+        grants(false, &["123456782RM0001", "123456782RM0002"]),
+        grants(true, &["123456782RM0001"]),
+    ] {
+        let err = accounts
+            .approve_employee_request(w.gateway.bearer(&token, approve(g)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+    }
+    // Changing a BAM's roles needs MANAGE on the business: a PAM is refused.
+    let err = accounts
+        .set_member_roles(w.gateway.bearer(
+            &token,
+            acc::SetMemberRolesRequest {
+                request_id: "r2".into(),
+                name: format!("businesses/{CLIENT}/members/{}", w.bam),
+                grants: grants(false, &["123456782RM0001"]),
+                etag: "1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // The BAM may.
+    let bam = w.minter.person(w.bam.id()).unwrap();
+    let err = accounts
+        .set_member_roles(w.gateway.bearer(
+            &bam,
+            acc::SetMemberRolesRequest {
+                request_id: "r3".into(),
+                name: format!("businesses/{CLIENT}/members/{pam}"),
+                grants: grants(false, &["123456782RM0002"]),
+                etag: "1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "forwarded");
+}
+
+#[tokio::test]
+async fn r_gw_4_a_forwarded_call_carrying_a_revision_is_authorized_from_facts_that_fresh() {
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let mut accounts = AccountsClient::new(w.gateway.channel().await);
+    let token = w.minter.person(w.bam.id()).unwrap();
+    let get = |revision: Option<String>| {
+        let mut r = w.gateway.bearer(
+            &token,
+            acc::GetBusinessRequest {
+                name: format!("businesses/{CLIENT}"),
+            },
+        );
+        if let Some(rev) = revision {
+            r.metadata_mut()
+                .insert("x-ccp-revision", rev.parse().unwrap());
+        }
+        r
+    };
+    accounts.get_business(get(None)).await.unwrap();
+    // The BAM is removed (revision 2); the event has not arrived.
+    w.upstream.set_roles(&w.bam.to_string(), vec![]);
+    accounts.get_business(get(None)).await.unwrap();
+    let rev = ccp_platform::revision::Revision::new("accounts", CLIENT, 2).encode();
+    let err = accounts.get_business(get(Some(rev))).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = accounts
+        .get_business(get(Some("garbage".into())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
