@@ -1,0 +1,12 @@
+//! The identity service through its gRPC front door, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod helpers;
+
+mod audit;
+mod credentials;
+mod facts;
+mod keys;
+mod profiles;
+mod sessions;
+mod sign_in;

@@ -1,0 +1,235 @@
+//! R-ID-1: sign-in only through trusted issuers; every ID-token attack is refused.
+
+use ccp_identity::oidc::DevIssuer;
+use ccp_proto::identity::v1 as pb;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn r_id_1_a_subject_maps_to_exactly_one_person() {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let first = app.sign_in("alice").await;
+        let again = app.sign_in("alice").await;
+        let bob = app.sign_in("bob").await;
+        assert!(first.principal.starts_with("person:"), "{}", backend.name());
+        assert_eq!(first.principal, again.principal, "{}", backend.name());
+        assert_ne!(first.principal, bob.principal);
+        assert_ne!(first.refresh_token, again.refresh_token);
+        // The same subject at another issuer is another person.
+        let dev = DevIssuer::from_seed("urn:ccp:dev-issuer", "ccp", &DEV_SEED).unwrap();
+        let via_dev = app
+            .sign_in_token(
+                dev.mint("alice", app.now(), std::time::Duration::from_secs(60))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_ne!(via_dev.principal, first.principal);
+        let claims = TestApp::claims(&first.access_token);
+        assert_eq!(claims.iss, "ccp-identity");
+        assert_eq!(claims.aud, "ccp");
+        assert_eq!(claims.sub, first.principal);
+        assert!(claims.exp - claims.iat <= 900);
+    }
+}
+
+#[tokio::test]
+async fn r_id_1_the_development_issuer_signs_in_named_test_users_when_enabled() {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let dev = DevIssuer::from_seed("urn:ccp:dev-issuer", "ccp", &DEV_SEED).unwrap();
+        let token = dev
+            .mint("test-user-1", app.now(), std::time::Duration::from_secs(60))
+            .unwrap();
+        let session = app.sign_in_token(token).await.unwrap();
+        assert!(session.profile_required, "{}", backend.name());
+        assert!(
+            logs().contains("DEVELOPMENT ISSUER IS ON"),
+            "a loud warning at start"
+        );
+    }
+}
+
+#[tokio::test]
+async fn r_id_1_the_development_issuer_is_off_unless_configured() {
+    for backend in backends().await {
+        let app = spawn_app_with(&backend, |s| s.dev_issuer.enabled = None).await;
+        let dev = DevIssuer::from_seed("urn:ccp:dev-issuer", "ccp", &DEV_SEED).unwrap();
+        let token = dev
+            .mint("test-user-1", app.now(), std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_unauthenticated(app.sign_in_token(token).await, backend.name());
+    }
+}
+
+async fn refused(build: impl Fn(&TestApp) -> String, what: &str) {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let token = build(&app);
+        assert_unauthenticated(
+            app.sign_in_token(token).await,
+            &format!("{what} ({})", backend.name()),
+        );
+        // Nothing was written: no person exists for the subject.
+        let ok = app.sign_in("victim").await;
+        assert!(ok.profile_required);
+    }
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_expired_is_refused() {
+    refused(
+        |app| {
+            let mut c = app.issuer.claims("victim", app.now());
+            c.exp = app.now().timestamp() - 120; // beyond the 60 s leeway
+            app.issuer.sign(&c)
+        },
+        "expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_not_yet_valid_is_refused() {
+    refused(
+        |app| {
+            let mut c = app.issuer.claims("victim", app.now());
+            c.nbf = app.now().timestamp() + 120;
+            c.exp = app.now().timestamp() + 600;
+            app.issuer.sign(&c)
+        },
+        "not yet valid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_wrong_audience_is_refused() {
+    refused(
+        |app| {
+            let mut c = app.issuer.claims("victim", app.now());
+            c.aud = "another-portal".to_owned();
+            app.issuer.sign(&c)
+        },
+        "wrong audience",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_wrong_issuer_is_refused() {
+    refused(
+        |app| {
+            let mut c = app.issuer.claims("victim", app.now());
+            c.iss = "https://evil.example/".to_owned();
+            app.issuer.sign(&c)
+        },
+        "wrong issuer",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_unknown_kid_is_refused() {
+    refused(
+        |app| {
+            let c = app.issuer.claims("victim", app.now());
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+            header.kid = Some("not-published".to_owned());
+            jsonwebtoken::encode(&header, &c, &ed_key(&app.issuer.seed)).unwrap()
+        },
+        "unknown kid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_alg_none_is_refused() {
+    refused(
+        |app| {
+            let c = app.issuer.claims("victim", app.now());
+            raw_jwt(
+                &serde_json::json!({"alg": "none", "typ": "JWT", "kid": app.issuer.kid}),
+                &c,
+                b"",
+            )
+        },
+        "alg none",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_hs256_signed_with_the_public_key_is_refused() {
+    refused(
+        |app| {
+            let c = app.issuer.claims("victim", app.now());
+            let public = ed_public(&app.issuer.seed);
+            let jwks = std::fs::read(app.issuer.jwks_path()).unwrap();
+            // Both the raw key and the published JWKS text as the HMAC secret.
+            let _ = hs256(&app.issuer.kid, &c, &jwks);
+            hs256(&app.issuer.kid, &c, &public)
+        },
+        "HS256 with the public key",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_tampered_payload_is_refused() {
+    refused(
+        |app| {
+            let token = app.issuer.token("mallory", app.now());
+            tamper(&token, &app.issuer.claims("victim", app.now()))
+        },
+        "tampered",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_id_token_signed_by_an_untrusted_key_is_refused() {
+    refused(
+        |app| {
+            let c = app.issuer.claims("victim", app.now());
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+            header.kid = Some(app.issuer.kid.clone());
+            jsonwebtoken::encode(&header, &c, &ed_key(&[9; 32])).unwrap()
+        },
+        "untrusted key",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn r_id_1_garbage_and_empty_id_tokens_are_unauthenticated() {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        for token in ["", "x", "a.b.c", "..", &"A".repeat(20_000)] {
+            assert_unauthenticated(app.sign_in_token(token.to_owned()).await, token);
+        }
+        let _ = pb::SignInRequest::default();
+    }
+}
+
+#[tokio::test]
+async fn r_id_1_a_key_added_to_the_issuers_jwks_is_picked_up_on_unknown_kid() {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let new_seed = [5u8; 32];
+        let jwks = ccp_platform::auth::jwks_json([
+            (
+                app.issuer.kid.as_str(),
+                ed_public(&app.issuer.seed).as_slice(),
+            ),
+            ("idp-key-2", ed_public(&new_seed).as_slice()),
+        ]);
+        std::fs::write(app.issuer.jwks_path(), jwks).unwrap();
+        let c = app.issuer.claims("carol", app.now());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("idp-key-2".to_owned());
+        let token = jsonwebtoken::encode(&header, &c, &ed_key(&new_seed)).unwrap();
+        assert!(app.sign_in_token(token).await.is_ok(), "{}", backend.name());
+    }
+}
