@@ -44,7 +44,7 @@ impl Bn9 {
                 }
             })
             .sum();
-        if sum % 10 != 0 {
+        if !sum.is_multiple_of(10) {
             return Err(FieldViolation::new(field, "the BN9 check digit is wrong"));
         }
         Ok(Self(value.to_owned()))
