@@ -194,6 +194,11 @@ impl Core {
     /// Returns the calling person, refusing tokens of a revoked or unknown
     /// session family (defence in depth: the gateway refuses them too).
     async fn person(&self, caller: &Caller) -> Result<Uuid> {
+        self.person_session(caller).await.map(|(id, _)| id)
+    }
+
+    /// Like [`Core::person`], also returning the session's issuer.
+    async fn person_session(&self, caller: &Caller) -> Result<(Uuid, String)> {
         let Principal::Person(id) = caller.principal else {
             return Err(Error::permission_denied(
                 "a machine credential has no personal session",
@@ -203,7 +208,7 @@ impl Core {
             .session_family
             .ok_or_else(|| Error::unauthenticated("the access token names no session"))?;
         match repo::get_family(&self.db, &family.to_string()).await? {
-            Some(f) if f.revoke_us.is_none() && f.person_id == id.to_string() => Ok(id),
+            Some(f) if f.revoke_us.is_none() && f.person_id == id.to_string() => Ok((id, f.issuer)),
             _ => Err(Error::unauthenticated("the session has ended")),
         }
     }
@@ -468,13 +473,22 @@ impl IdentityApi {
             Error::unauthenticated("the id token was refused")
         })?;
         let now = core.now();
-        let (person, first) =
-            match repo::find_person(&core.db, &identity.issuer, &identity.subject).await? {
+        // The person mapping, the session and the audit record commit together;
+        // a concurrent first sign-in of the same subject loses on the primary
+        // key and retries, finding the winner's person.
+        let mut attempt = 0;
+        let (txn, person, first, family, profile) = loop {
+            attempt += 1;
+            // Read first outside the transaction, so that the transaction
+            // starts with a write (SQLite takes its write lock at once).
+            let known = repo::find_person(&core.db, &identity.issuer, &identity.subject).await?;
+            let txn = core.db.begin().await?;
+            let (person, first) = match known {
                 Some(p) => (p, false),
                 None => {
                     let fresh = Uuid::new_v4().to_string();
                     match repo::insert_identity(
-                        &core.db,
+                        &txn,
                         &identity.issuer,
                         &identity.subject,
                         &fresh,
@@ -483,25 +497,24 @@ impl IdentityApi {
                     .await
                     {
                         Ok(()) => (fresh, true),
-                        Err(err) if ccp_platform::db::is_unique_violation(&err) => (
-                            repo::find_person(&core.db, &identity.issuer, &identity.subject)
-                                .await?
-                                .ok_or_else(|| Error::aborted("concurrent sign-in; retry"))?,
-                            false,
-                        ),
+                        Err(err) if attempt < 3 && ccp_platform::db::is_unique_violation(&err) => {
+                            drop(txn);
+                            continue;
+                        }
                         Err(err) => return Err(err.into()),
                     }
                 }
             };
-        let person = Uuid::parse_str(&person).map_err(Error::internal)?;
-        let profile = repo::get_profile(&core.db, &person.to_string())
-            .await?
-            .map(|_| person);
+            let person = Uuid::parse_str(&person).map_err(Error::internal)?;
+            let profile = repo::get_profile(&txn, &person.to_string())
+                .await?
+                .map(|_| person);
+            let family = core
+                .start_family(&txn, person, &identity.issuer, now)
+                .await?;
+            break (txn, person, first, family, profile);
+        };
         let principal = Principal::Person(person).to_string();
-        let txn = core.db.begin().await?;
-        let family = core
-            .start_family(&txn, person, &identity.issuer, now)
-            .await?;
         append_audit(
             &txn,
             &AuditRecord {
@@ -684,7 +697,7 @@ impl IdentityApi {
         let (Some(request_id), Some(fields)) = (request_id, fields) else {
             return Err(Error::invalid(vec![]));
         };
-        let person = core.person(caller).await?;
+        let (person, issuer) = core.person_session(caller).await?;
         let principal = caller.principal.to_string();
         const METHOD: &str = "CreateProfile";
         let now = core.now();
@@ -695,7 +708,7 @@ impl IdentityApi {
             // The stored response holds no session (refresh tokens are kept
             // only as hashes): a replay gets a fresh one.
             let txn = core.db.begin().await?;
-            let family = core.start_family(&txn, person, "profile", now).await?;
+            let family = core.start_family(&txn, person, &issuer, now).await?;
             txn.commit().await?;
             stored.session = Some(core.session(person, &family, Some(person), now).await?);
             return Ok(stored);
@@ -744,7 +757,7 @@ impl IdentityApi {
         event.principals = vec![principal.clone()];
         event.revision = revision.clone();
         enqueue_event(&txn, crate::EVENT_STREAM, &event, now).await?;
-        let family = core.start_family(&txn, person, "profile", now).await?;
+        let family = core.start_family(&txn, person, &issuer, now).await?;
         let stored = pb::CreateProfileResponse {
             profile: Some(convert::profile(&row)),
             session: None,
@@ -755,7 +768,7 @@ impl IdentityApi {
             .await?
         {
             let txn = core.db.begin().await?;
-            let family = core.start_family(&txn, person, "profile", now).await?;
+            let family = core.start_family(&txn, person, &issuer, now).await?;
             txn.commit().await?;
             r.session = Some(core.session(person, &family, Some(person), now).await?);
             return Ok(r);

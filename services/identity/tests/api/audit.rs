@@ -114,3 +114,57 @@ async fn r_au_1_credential_history_is_listed_per_business_and_own_history_per_pe
         assert_eq!(err.code(), Code::Unauthenticated);
     }
 }
+
+#[tokio::test]
+async fn r_ev_1_events_are_written_to_the_outbox_with_the_change_and_published() {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let s = app.person("Xia").await;
+        use sea_orm::ConnectionTrait as _;
+        let db = app.db().await;
+        let count = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        sql,
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<i64>(0).unwrap()
+            }
+        };
+        assert_eq!(
+            count("SELECT COUNT(*) FROM profiles").await,
+            1,
+            "{}",
+            backend.name()
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 1);
+        let event = app
+            .event(ccp_proto::common::v1::EventType::ProfileCreated, |e| {
+                e.principals == vec![s.principal.clone()]
+            })
+            .await;
+        assert_eq!(event.service, "identity");
+        assert!(!event.id.is_empty() && event.occurred_at.is_some());
+        assert_eq!(event.actor, s.principal);
+        // A refused write leaves neither a change nor an event.
+        let err = app
+            .identity
+            .clone()
+            .create_profile(app.req(
+                pb::CreateProfileRequest {
+                    request_id: "again".into(),
+                    profile: Some(TestApp::profile_input("Xia")),
+                },
+                Some(&s.access_token),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::AlreadyExists);
+        assert_eq!(count("SELECT COUNT(*) FROM outbox_events").await, 1);
+    }
+}

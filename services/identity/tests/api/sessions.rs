@@ -314,3 +314,26 @@ async fn r_id_3_access_token_signed_by_an_untrusted_key_is_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn r_id_3_a_refresh_token_presented_twice_at_once_yields_at_most_one_session_postgres() {
+    let Some(backend) = ccp_platform::testing::TestBackend::postgres().await else {
+        return;
+    };
+    let app = spawn_app(&backend).await;
+    let s0 = app.person("Race").await;
+    let results = futures::future::join_all((0..6).map(|_| app.refresh(&s0.refresh_token))).await;
+    let winners: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+    assert!(
+        winners.len() <= 1,
+        "{} sessions from one refresh token",
+        winners.len()
+    );
+    // Presenting it more than once revoked the family: the winner's token is dead too.
+    for w in winners {
+        assert_unauthenticated(
+            app.refresh(&w.refresh_token).await,
+            "after a double presentation",
+        );
+    }
+}

@@ -233,3 +233,85 @@ async fn r_id_1_a_key_added_to_the_issuers_jwks_is_picked_up_on_unknown_kid() {
         assert!(app.sign_in_token(token).await.is_ok(), "{}", backend.name());
     }
 }
+
+#[tokio::test]
+async fn r_id_1_only_the_issuers_configured_algorithms_are_accepted() {
+    for backend in backends().await {
+        let app = spawn_app_with(&backend, |s| {
+            s.issuers[0].algorithms = vec!["RS256".to_owned()]
+        })
+        .await;
+        // A correctly signed EdDSA token from the right key: its algorithm is not allowed.
+        assert_unauthenticated(
+            app.sign_in_token(app.issuer.token("victim", app.now()))
+                .await,
+            backend.name(),
+        );
+    }
+}
+
+/// Serves `body` as the answer to every HTTP request on a loopback port.
+async fn serve_jwks(body: String) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/.well-known/jwks.json")
+}
+
+#[tokio::test]
+async fn r_id_1_an_issuers_jwks_is_fetched_from_its_url() {
+    for backend in backends().await {
+        let seed = [11u8; 32];
+        let url = serve_jwks(ccp_platform::auth::jwks_json([(
+            "url-key",
+            ed_public(&seed).as_slice(),
+        )]))
+        .await;
+        let app = spawn_app_with(&backend, |s| {
+            s.issuers[0].jwks_file = None;
+            s.issuers[0].jwks_url = Some(url.clone());
+        })
+        .await;
+        let c = app.issuer.claims("urla", app.now());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("url-key".to_owned());
+        let token = jsonwebtoken::encode(&header, &c, &ed_key(&seed)).unwrap();
+        let session = app.sign_in_token(token).await.unwrap();
+        assert!(session.profile_required, "{}", backend.name());
+        // The file key is not trusted by this issuer any more.
+        assert_unauthenticated(
+            app.sign_in_token(app.issuer.token("urlb", app.now())).await,
+            "old key",
+        );
+    }
+}
+
+#[tokio::test]
+async fn r_id_1_concurrent_first_sign_ins_map_to_one_person_postgres() {
+    let Some(backend) = ccp_platform::testing::TestBackend::postgres().await else {
+        return;
+    };
+    let app = spawn_app(&backend).await;
+    let sessions = futures::future::join_all(
+        (0..8).map(|_| app.sign_in_token(app.issuer.token("zoe", app.now()))),
+    )
+    .await;
+    let principals: std::collections::BTreeSet<_> =
+        sessions.into_iter().map(|s| s.unwrap().principal).collect();
+    assert_eq!(principals.len(), 1, "{principals:?}");
+}
