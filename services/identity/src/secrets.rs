@@ -230,6 +230,24 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "a measurement: cargo test -p ccp-identity --lib -- --ignored --nocapture"]
+    fn measure_the_default_argon2id_cost() {
+        let d = crate::config::MachineCredentialSettings::default();
+        let hasher = SecretHasher::new(d.argon2_memory_kib, d.argon2_iterations).unwrap();
+        let hash = hasher.hash("cs1.secret").unwrap();
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            assert!(hasher.verify("cs1.secret", &hash));
+        }
+        println!(
+            "argon2id m={} KiB t={}: {:?} per verification",
+            d.argon2_memory_kib,
+            d.argon2_iterations,
+            start.elapsed() / 10
+        );
+    }
+
+    #[test]
     fn argon2id_hashes_verify() {
         let hasher = SecretHasher::new(64, 1).unwrap();
         let hash = hasher.hash("s3cret").unwrap();

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod helpers;
+mod rsa_fixture;
 
 mod audit;
 mod credentials;

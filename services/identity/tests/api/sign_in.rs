@@ -315,3 +315,54 @@ async fn r_id_1_concurrent_first_sign_ins_map_to_one_person_postgres() {
         sessions.into_iter().map(|s| s.unwrap().principal).collect();
     assert_eq!(principals.len(), 1, "{principals:?}");
 }
+
+#[tokio::test]
+async fn r_id_1_an_rs256_issuer_is_trusted_by_its_jwks() {
+    use crate::rsa_fixture::{RSA_N, RSA_PRIVATE_PKCS1_DER_BASE64};
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let jwks = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": app.issuer.kid,
+             "x": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, ed_public(&app.issuer.seed))},
+            {"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": RSA_N, "e": "AQAB"},
+        ]});
+        std::fs::write(app.issuer.jwks_path(), jwks.to_string()).unwrap();
+        let der = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            RSA_PRIVATE_PKCS1_DER_BASE64,
+        )
+        .unwrap();
+        let key = jsonwebtoken::EncodingKey::from_rsa_der(&der);
+        let c = app.issuer.claims("rsa-user", app.now());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("rsa-1".to_owned());
+        let token = jsonwebtoken::encode(&header, &c, &key).unwrap();
+        assert!(
+            app.sign_in_token(token.clone()).await.is_ok(),
+            "{}",
+            backend.name()
+        );
+        // The RSA key with another algorithm than its JWK names, and an
+        // EdDSA-signed token naming the RSA kid, are refused.
+        let mut ps = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+        ps.kid = Some("rsa-1".to_owned());
+        assert_unauthenticated(
+            app.sign_in_token(jsonwebtoken::encode(&ps, &c, &key).unwrap())
+                .await,
+            "PS256 with an RS256 key",
+        );
+        let mut ed = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        ed.kid = Some("rsa-1".to_owned());
+        assert_unauthenticated(
+            app.sign_in_token(jsonwebtoken::encode(&ed, &c, &ed_key(&app.issuer.seed)).unwrap())
+                .await,
+            "EdDSA naming the RSA kid",
+        );
+        // HS256 keyed with the RSA public modulus.
+        assert_unauthenticated(
+            app.sign_in_token(hs256("rsa-1", &c, RSA_N.as_bytes()))
+                .await,
+            "HS256 with the RSA public key",
+        );
+    }
+}
