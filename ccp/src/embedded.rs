@@ -58,7 +58,9 @@ impl Suite {
         if settings.identity.data_dir.is_none() {
             settings.identity.data_dir = Some(settings.data_dir.clone());
         }
-        settings.identity.dev_issuer.enabled.get_or_insert(true);
+        if context.environment != ccp_platform::config::Environment::Production {
+            settings.identity.dev_issuer.enabled.get_or_insert(true);
+        }
         let (stop, _) = watch::channel(false);
         let mut tasks = Vec::new();
 

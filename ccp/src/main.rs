@@ -64,11 +64,17 @@ enum Command {
         /// How long the token is valid, in seconds.
         #[arg(long, default_value_t = 300)]
         ttl_secs: u64,
+        /// The data directory of `ccp up` (default `.ccp`, or `data_dir` from the configuration).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Manages the identity service's signing keys.
     Keys {
         #[command(subcommand)]
         command: ccp::identity_cmd::KeysCommand,
+        /// The data directory of `ccp up` (default `.ccp`, or `data_dir` from the configuration).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -111,7 +117,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { service } => serve(settings, service).await,
         Command::Migrate { service } => migrate(settings, service).await,
-        Command::DevToken { user, ttl_secs } => {
+        Command::DevToken {
+            user,
+            ttl_secs,
+            data_dir,
+        } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
             let token = ccp::identity_cmd::dev_token(
                 &settings,
                 &user,
@@ -120,7 +133,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Keys { command } => ccp::identity_cmd::keys(&settings, command).await,
+        Command::Keys { command, data_dir } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            ccp::identity_cmd::keys(&settings, command).await
+        }
     }
 }
 
@@ -128,7 +146,8 @@ async fn up(mut settings: SuiteSettings) -> anyhow::Result<()> {
     settings.resolve_internal_key(true)?;
     let context = ServiceContext::from_settings(&settings.common).await?;
     let data_dir = settings.data_dir.clone();
-    let dev_issuer = settings.identity.dev_issuer.enabled != Some(false);
+    let dev_issuer = settings.identity.dev_issuer.enabled != Some(false)
+        && settings.common.environment != ccp_platform::config::Environment::Production;
     let suite = Suite::start(settings, context).await?;
     let endpoints = suite.endpoints();
     println!(
