@@ -119,9 +119,10 @@ impl Core {
         profile: Option<Uuid>,
         business: Option<&str>,
         now: DateTime<Utc>,
+        not_after: Option<DateTime<Utc>>,
     ) -> Result<(String, DateTime<Utc>)> {
         let signer = self.keys.signer().await.map_err(Error::internal)?;
-        let exp = now + self.access_ttl();
+        let exp = not_after.map_or(now + self.access_ttl(), |n| n.min(now + self.access_ttl()));
         let claims = AccessClaims {
             iss: ACCESS_TOKEN_ISSUER.to_owned(),
             aud: ACCESS_TOKEN_AUDIENCE.to_owned(),
@@ -178,7 +179,7 @@ impl Core {
     ) -> Result<pb::Session> {
         let principal = Principal::Person(person);
         let (access, exp) = self
-            .mint(principal, Some(&family.family), profile, None, now)
+            .mint(principal, Some(&family.family), profile, None, now, None)
             .await?;
         Ok(pb::Session {
             access_token: access,
@@ -1226,10 +1227,16 @@ impl IdentityApi {
         let now = core.now();
         let principal = Principal::Credential(client_id);
         let (token, exp) = core
-            .mint(principal, None, None, Some(&row.business), now)
+            .mint(
+                principal,
+                None,
+                None,
+                Some(&row.business),
+                now,
+                // Never past the credential's own expiry.
+                Some(from_us(row.expire_us)),
+            )
             .await?;
-        // Never past the credential's own expiry.
-        let exp = exp.min(from_us(row.expire_us));
         Ok(pb::MachineToken {
             access_token: token,
             expire_time: Some(timestamp(exp)),

@@ -404,3 +404,37 @@ async fn r_id_4_a_credential_secret_never_appears_in_logs_or_audit_records() {
         }
     }
 }
+
+#[tokio::test]
+async fn r_id_4_machine_tokens_never_outlive_their_credential() {
+    for backend in backends().await {
+        let app = spawn_app(&backend).await;
+        let bam = app.person("Tom").await;
+        let expire = app.now() + chrono::Duration::seconds(120);
+        let created = app
+            .identity
+            .clone()
+            .create_machine_credential(app.req(
+                pb::CreateMachineCredentialRequest {
+                    request_id: "short".into(),
+                    parent: format!("businesses/{BN}"),
+                    display_name: "short-lived".into(),
+                    expire_time: Some(ccp_platform::store::timestamp(expire)),
+                },
+                Some(&bam.access_token),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let token = app
+            .issue(
+                &created.credential.unwrap().client_id,
+                &created.client_secret,
+            )
+            .await
+            .unwrap();
+        let claims = TestApp::claims(&token.access_token);
+        assert!(claims.exp <= expire.timestamp(), "{}", backend.name());
+        assert_eq!(token.expire_time.unwrap().seconds, claims.exp);
+    }
+}
