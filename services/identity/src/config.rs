@@ -288,3 +288,66 @@ impl Validate for Settings {
         self.identity.validate_for(self.common.environment)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer() -> TrustedIssuerSettings {
+        TrustedIssuerSettings {
+            name: "gckey".into(),
+            issuer: "https://idp.example".into(),
+            audience: "ccp".into(),
+            jwks_file: Some("/nonexistent/jwks.json".into()),
+            jwks_url: None,
+            algorithms: vec![],
+        }
+    }
+
+    fn key_of(s: &IdentitySettings) -> Option<String> {
+        let mut s = s.clone();
+        s.database.url = SecretString::from("sqlite::memory:");
+        s.validate().err().map(|e| e.key)
+    }
+
+    #[test]
+    fn access_tokens_live_at_most_fifteen_minutes() {
+        let mut s = IdentitySettings::default();
+        assert_eq!(key_of(&s), None);
+        s.access_token_ttl_secs = 901;
+        assert_eq!(
+            key_of(&s).as_deref(),
+            Some("identity.access_token_ttl_secs")
+        );
+    }
+
+    #[test]
+    fn issuers_take_only_asymmetric_algorithms_and_one_jwks_source() {
+        let mut s = IdentitySettings {
+            issuers: vec![issuer()],
+            ..IdentitySettings::default()
+        };
+        assert_eq!(key_of(&s), None);
+        s.issuers[0].algorithms = vec!["HS256".into()];
+        assert_eq!(key_of(&s).as_deref(), Some("identity.issuers.0.algorithms"));
+        s.issuers[0].algorithms = vec!["none".into()];
+        assert_eq!(key_of(&s).as_deref(), Some("identity.issuers.0.algorithms"));
+        s.issuers[0].algorithms = vec!["ES256".into()];
+        s.issuers[0].jwks_url = Some("https://idp.example/jwks".into());
+        assert_eq!(key_of(&s).as_deref(), Some("identity.issuers.0.jwks_file"));
+    }
+
+    #[test]
+    fn production_needs_a_key_encryption_key_and_refuses_the_development_issuer() {
+        let mut s = IdentitySettings::default();
+        let key =
+            |s: &IdentitySettings| s.validate_for(Environment::Production).err().map(|e| e.key);
+        assert_eq!(key(&s).as_deref(), Some("identity.key_encryption_key"));
+        s.key_encryption_key =
+            SecretString::from(crate::secrets::KeyEncryptionKey::generate().to_base64());
+        assert_eq!(key(&s), None);
+        s.dev_issuer.enabled = Some(true);
+        assert_eq!(key(&s).as_deref(), Some("identity.dev_issuer.enabled"));
+        assert!(s.validate_for(Environment::Development).is_ok());
+    }
+}
