@@ -198,6 +198,30 @@ impl Core {
         self.person_session(caller).await.map(|(id, _)| id)
     }
 
+    /// Refuses a caller whose session ended or whose credential is revoked,
+    /// expired or unknown (defence in depth: the gateway refuses them too).
+    async fn check_caller(&self, caller: &Caller) -> Result<()> {
+        match caller.principal {
+            Principal::Person(_) => self.person(caller).await.map(|_| ()),
+            Principal::Credential(id) => {
+                let row = repo::get_credential(&self.db, &id.to_string()).await?;
+                let active = row.is_some_and(|r| {
+                    Some(r.business.as_str()) == caller.business.as_deref()
+                        && CredentialState::at(
+                            from_us(r.expire_us),
+                            r.revoke_us.map(from_us),
+                            self.now(),
+                        ) == CredentialState::Active
+                });
+                if active {
+                    Ok(())
+                } else {
+                    Err(Error::unauthenticated("the credential is no longer valid"))
+                }
+            }
+        }
+    }
+
     /// Like [`Core::person`], also returning the session's issuer.
     async fn person_session(&self, caller: &Caller) -> Result<(Uuid, String)> {
         let Principal::Person(id) = caller.principal else {
@@ -429,8 +453,11 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::ListMachineCredentialsRequest>,
     ) -> Reply<pb::ListMachineCredentialsResponse> {
-        caller(&request)?;
-        reply(self.list_credentials_inner(request.into_inner()).await)
+        let caller = caller(&request)?.clone();
+        reply(
+            self.list_credentials_inner(&caller, request.into_inner())
+                .await,
+        )
     }
 
     #[tracing::instrument(skip_all, err)]
@@ -1021,6 +1048,7 @@ impl IdentityApi {
 
     async fn list_credentials_inner(
         &self,
+        caller: &Caller,
         req: pb::ListMachineCredentialsRequest,
     ) -> Result<pb::ListMachineCredentialsResponse> {
         let core = &self.core;
@@ -1039,6 +1067,7 @@ impl IdentityApi {
         let (Some(bn), Some(size)) = (bn, size) else {
             return Err(Error::invalid(vec![]));
         };
+        core.check_caller(caller).await?;
         let now = core.now();
         let rows = repo::list_credentials(
             &core.db,
@@ -1299,9 +1328,7 @@ impl IdentityApi {
         let (Some(scope), Some(size), Some(after)) = (scope, size, after) else {
             return Err(Error::invalid(vec![]));
         };
-        if caller.principal.is_person() {
-            core.person(caller).await?;
-        }
+        core.check_caller(caller).await?;
         if matches!(scope, AuditScope::Business(_)) {
             caller.require_profile()?;
         }

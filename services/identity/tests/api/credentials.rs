@@ -149,6 +149,17 @@ async fn r_id_4_revoked_and_expired_credentials_issue_no_tokens() {
             .await
             .unwrap();
         let cred = created.credential.unwrap();
+        let revoked_token = app
+            .issue(&cred.client_id, &created.client_secret)
+            .await
+            .unwrap();
+        let other_token = app
+            .issue(
+                &other.credential.as_ref().unwrap().client_id,
+                &other.client_secret,
+            )
+            .await
+            .unwrap();
         let mut id = app.identity.clone();
         // Revocation under another business is NOT_FOUND.
         let err = id
