@@ -200,6 +200,26 @@ async fn r_id_4_revoked_and_expired_credentials_issue_no_tokens() {
             app.issue(&cred.client_id, &created.client_secret).await,
             "revoked",
         );
+        // Identity itself refuses the revoked credential's tokens too.
+        let list_as = |token: &str| {
+            app.req(
+                pb::ListMachineCredentialsRequest {
+                    parent: format!("businesses/{BN}"),
+                    ..Default::default()
+                },
+                Some(token),
+            )
+        };
+        assert!(
+            id.list_machine_credentials(list_as(&other_token.access_token))
+                .await
+                .is_ok()
+        );
+        assert_unauthenticated(
+            id.list_machine_credentials(list_as(&revoked_token.access_token))
+                .await,
+            "a revoked credential's token",
+        );
         let facts = app
             .facts
             .clone()
