@@ -53,6 +53,14 @@ impl Suite {
     pub async fn start(settings: SuiteSettings, context: ServiceContext) -> anyhow::Result<Self> {
         let mut settings = settings.with_embedded_databases();
         std::fs::create_dir_all(&settings.data_dir)?;
+        // The embedded default: identity keeps its key files in the data
+        // directory and the development issuer is on unless configured off.
+        if settings.identity.data_dir.is_none() {
+            settings.identity.data_dir = Some(settings.data_dir.clone());
+        }
+        if context.environment != ccp_platform::config::Environment::Production {
+            settings.identity.dev_issuer.enabled.get_or_insert(true);
+        }
         let (stop, _) = watch::channel(false);
         let mut tasks = Vec::new();
 

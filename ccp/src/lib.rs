@@ -6,4 +6,5 @@
 
 pub mod bench;
 pub mod embedded;
+pub mod identity_cmd;
 pub mod settings;

@@ -2,7 +2,8 @@
 //!
 //! `ccp up` runs all four services in one process on the embedded default;
 //! `ccp serve <service>` runs one service from configuration (PostgreSQL and
-//! Redis); `ccp migrate <service>` applies a service's migrations.
+//! Redis); `ccp migrate <service>` applies a service's migrations;
+//! `ccp dev-token <user>` and `ccp keys rotate` are identity's commands.
 
 use std::path::PathBuf;
 
@@ -53,6 +54,28 @@ enum Command {
         /// The service whose schema to migrate.
         service: DatabaseService,
     },
+    /// Prints an ID token of the development issuer for a named test user,
+    /// to exchange with SignIn (the issuer must be on, as in `ccp up`).
+    ///
+    /// Example: ccp dev-token alice
+    DevToken {
+        /// The test user (the token's subject).
+        user: String,
+        /// How long the token is valid, in seconds.
+        #[arg(long, default_value_t = 300)]
+        ttl_secs: u64,
+        /// The data directory of `ccp up` (default `.ccp`, or `data_dir` from the configuration).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manages the identity service's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: ccp::identity_cmd::KeysCommand,
+        /// The data directory of `ccp up` (default `.ccp`, or `data_dir` from the configuration).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -94,6 +117,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { service } => serve(settings, service).await,
         Command::Migrate { service } => migrate(settings, service).await,
+        Command::DevToken {
+            user,
+            ttl_secs,
+            data_dir,
+        } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            let token = ccp::identity_cmd::dev_token(
+                &settings,
+                &user,
+                std::time::Duration::from_secs(ttl_secs),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Keys { command, data_dir } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            ccp::identity_cmd::keys(&settings, command).await
+        }
     }
 }
 
@@ -101,6 +146,8 @@ async fn up(mut settings: SuiteSettings) -> anyhow::Result<()> {
     settings.resolve_internal_key(true)?;
     let context = ServiceContext::from_settings(&settings.common).await?;
     let data_dir = settings.data_dir.clone();
+    let dev_issuer = settings.identity.dev_issuer.enabled != Some(false)
+        && settings.common.environment != ccp_platform::config::Environment::Production;
     let suite = Suite::start(settings, context).await?;
     let endpoints = suite.endpoints();
     println!(
@@ -114,6 +161,11 @@ async fn up(mut settings: SuiteSettings) -> anyhow::Result<()> {
             ""
         };
         println!("  {name:<10} http://{addr}{role}");
+    }
+    if dev_issuer {
+        println!(
+            "Development issuer ON: `ccp dev-token <user>` prints a sign-in token for a test user."
+        );
     }
     println!("Press Ctrl-C to stop.");
     ccp_platform::server::shutdown_signal().await;

@@ -61,6 +61,7 @@ impl Validate for SuiteSettings {
         let mut identity = self.identity.clone();
         identity.database = fill(&identity.database);
         identity.validate()?;
+        identity.validate_for(self.common.environment)?;
         let mut accounts = self.accounts.clone();
         accounts.database = fill(&accounts.database);
         accounts.validate()?;

@@ -11,12 +11,24 @@ use ccp::settings::SuiteSettings;
 #[test]
 fn the_example_distributed_configuration_loads_with_a_key_from_the_environment() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ccp.example.toml");
-    let env = HashMap::from([(
-        "CCP_INTERNAL_AUTH__KEY".to_owned(),
-        "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_owned(),
-    )]);
+    let env = HashMap::from([
+        (
+            "CCP_INTERNAL_AUTH__KEY".to_owned(),
+            "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_owned(),
+        ),
+        (
+            "CCP_IDENTITY__KEY_ENCRYPTION_KEY".to_owned(),
+            "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_owned(),
+        ),
+    ]);
     let settings: SuiteSettings =
         ccp_platform::config::load_with_env("", Some(&file), env).unwrap();
+    assert_eq!(
+        settings.identity.issuers.len(),
+        2,
+        "GCKey and a Sign-in Partner"
+    );
+    assert_eq!(settings.identity.issuers[0].name, "gckey");
     assert_eq!(settings.gateway.server.listen, "0.0.0.0:50050");
     assert!(settings.accounts.database.is_postgres());
     assert!(!settings.identity.database.migrate_on_start);
@@ -29,6 +41,19 @@ fn production_without_an_internal_key_names_the_key() {
         .unwrap_err();
     assert_eq!(err.key, "internal_auth.key");
     assert_eq!(err.env_name(), "CCP_INTERNAL_AUTH__KEY");
+}
+
+#[test]
+fn production_requires_identitys_key_encryption_key() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ccp.example.toml");
+    let env = HashMap::from([(
+        "CCP_INTERNAL_AUTH__KEY".to_owned(),
+        "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_owned(),
+    )]);
+    let err =
+        ccp_platform::config::load_with_env::<SuiteSettings>("", Some(&file), env).unwrap_err();
+    assert_eq!(err.key, "identity.key_encryption_key");
+    assert_eq!(err.env_name(), "CCP_IDENTITY__KEY_ENCRYPTION_KEY");
 }
 
 #[test]

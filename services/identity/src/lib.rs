@@ -10,6 +10,8 @@
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod oidc;
+pub mod secrets;
 pub mod store;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub const EVENT_STREAM: &str = "ccp.events.identity";
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
+    keys: Arc<store::keys::KeyRing>,
 }
 
 impl std::fmt::Debug for Application {
@@ -42,13 +45,53 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects to (and migrates) the database, binds the listener and wires
-    /// the public `Identity` and internal `IdentityFacts` services.
+    /// Connects to (and migrates) the database, makes sure a signing key is
+    /// active, loads the trusted issuers, binds the listener and wires the
+    /// public `Identity` and internal `IdentityFacts` services.
     pub async fn build(ctx: &ServiceContext, settings: &IdentitySettings) -> anyhow::Result<Self> {
+        settings.validate_for(ctx.environment)?;
         let db =
             ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
-        let verifier = Arc::new(AccessTokenVerifier::new(ctx.clock.clone()));
+        let kek = key_encryption_key(settings, ctx.environment)?;
+        store::keys::ensure_active_key(&db, &kek, ctx.clock.now()).await?;
+        let dev = if settings.dev_issuer.is_enabled() {
+            let dev =
+                oidc::DevIssuer::from_settings(&settings.dev_issuer, settings.data_dir.as_deref())?;
+            tracing::warn!(
+                issuer = %dev.issuer(),
+                "THE DEVELOPMENT ISSUER IS ON: anyone with its key can sign in as anyone; never enable it in production"
+            );
+            Some(dev)
+        } else {
+            None
+        };
+        let issuers =
+            oidc::TrustedIssuers::from_settings(settings, dev.as_ref(), ctx.clock.clone()).await?;
+        if issuers.is_empty() {
+            tracing::warn!("no trusted issuer is configured: nobody can sign in");
+        }
+        let source = Arc::new(store::keys::DbKeySource::new(db.clone(), ctx.clock.clone()));
+        let verifier = Arc::new(
+            AccessTokenVerifier::new(ctx.clock.clone())
+                .with_source(source, std::time::Duration::from_millis(200)),
+        );
+        verifier.refresh().await?;
+        let keys = Arc::new(store::keys::KeyRing::new(
+            db.clone(),
+            kek,
+            ctx.clock.clone(),
+            verifier.clone(),
+        ));
+        keys.signer().await?;
+        let core = Arc::new(grpc::Core::new(
+            db,
+            ctx.clone(),
+            relay.clone(),
+            issuers,
+            keys.clone(),
+            settings.clone(),
+        )?);
         let public = ServerAuth::with_access_tokens(ctx.internal.clone(), verifier);
         let internal = ServerAuth::internal_only(ctx.internal.clone());
         let limit = settings.server.max_message_bytes;
@@ -56,17 +99,21 @@ impl Application {
         let mut server = GrpcServer::bind(&settings.server).await?;
         server.add_service(
             public.wrap(
-                IdentityServer::new(grpc::IdentityApi::new(db.clone(), ctx.clone()))
+                IdentityServer::new(grpc::IdentityApi::new(core.clone()))
                     .max_decoding_message_size(limit),
             ),
         );
         server.add_service(
             internal.wrap(
-                IdentityFactsServer::new(grpc::IdentityFactsApi::new(db, ctx.clone()))
+                IdentityFactsServer::new(grpc::IdentityFactsApi::new(core))
                     .max_decoding_message_size(limit),
             ),
         );
-        Ok(Self { server, relay })
+        Ok(Self {
+            server,
+            relay,
+            keys,
+        })
     }
 
     /// Returns the bound port.
@@ -86,8 +133,40 @@ impl Application {
     ) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
         let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let keys = tokio::spawn(
+            self.keys
+                .run_sync(std::time::Duration::from_secs(10), shutdown.clone()),
+        );
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;
+        keys.await?;
         served
     }
+}
+
+/// Returns the key-encryption key: `identity.key_encryption_key` when set;
+/// otherwise, outside production, the key in `<data_dir>/identity-kek.key`
+/// (created on first use). `ccp keys rotate` resolves it the same way.
+pub fn key_encryption_key(
+    settings: &IdentitySettings,
+    environment: ccp_platform::config::Environment,
+) -> anyhow::Result<secrets::KeyEncryptionKey> {
+    let configured = secrecy::ExposeSecret::expose_secret(&settings.key_encryption_key);
+    if !configured.is_empty() {
+        return secrets::KeyEncryptionKey::parse(configured);
+    }
+    if environment == ccp_platform::config::Environment::Production {
+        anyhow::bail!(
+            "identity.key_encryption_key is required in production (env CCP_IDENTITY__KEY_ENCRYPTION_KEY)"
+        );
+    }
+    let Some(dir) = &settings.data_dir else {
+        anyhow::bail!(
+            "set identity.key_encryption_key (env CCP_IDENTITY__KEY_ENCRYPTION_KEY) or identity.data_dir"
+        );
+    };
+    let text = secrets::read_or_create_key_file(&secrets::kek_file(dir), || {
+        secrets::KeyEncryptionKey::generate().to_base64()
+    })?;
+    secrets::KeyEncryptionKey::parse(&text)
 }

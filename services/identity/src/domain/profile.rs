@@ -1,0 +1,194 @@
+//! Personal profiles (R-ID-2): the fields a person keeps, each parsed.
+
+use ccp_platform::error::FieldViolation;
+use serde::Serialize;
+
+/// A person's preferred language for correspondence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// English.
+    En,
+    /// French.
+    Fr,
+}
+
+impl Language {
+    /// Returns the stored code, `en` or `fr`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Fr => "fr",
+        }
+    }
+
+    /// Parses a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Self::En),
+            "fr" => Some(Self::Fr),
+            _ => None,
+        }
+    }
+}
+
+/// The editable fields of a profile, all valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileFields {
+    /// Legal name, 1–200 characters, white space collapsed.
+    pub legal_name: String,
+    /// E-mail address, lower-cased domain.
+    pub email: String,
+    /// Telephone number, may be empty.
+    pub phone: String,
+    /// Preferred language.
+    pub preferred_language: Language,
+    /// E-mail notification opt-in.
+    pub email_notifications: bool,
+}
+
+/// The raw fields as received, before parsing.
+#[derive(Debug, Clone, Default)]
+pub struct RawProfileFields {
+    /// Legal name.
+    pub legal_name: String,
+    /// E-mail.
+    pub email: String,
+    /// Phone.
+    pub phone: String,
+    /// Language: None when unspecified or unknown.
+    pub preferred_language: Option<Language>,
+    /// Opt-in.
+    pub email_notifications: bool,
+}
+
+/// Parses a legal name: trimmed, inner white space collapsed, 1–200 characters, no control characters.
+pub fn parse_legal_name(value: &str) -> Result<String, String> {
+    let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return Err("is required".to_owned());
+    }
+    if collapsed.chars().count() > 200 {
+        return Err("must be at most 200 characters".to_owned());
+    }
+    if collapsed.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(collapsed)
+}
+
+/// Parses an e-mail address: `local@domain`, at most 254 characters, a dotted domain.
+pub fn parse_email(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("is required".to_owned());
+    }
+    if value.len() > 254 {
+        return Err("must be at most 254 characters".to_owned());
+    }
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return Err("must be an e-mail address (name@domain)".to_owned());
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && local.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii());
+    let domain_ok = domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if !local_ok || !domain_ok {
+        return Err("must be an e-mail address (name@domain)".to_owned());
+    }
+    Ok(format!("{local}@{}", domain.to_lowercase()))
+}
+
+/// Parses a telephone number: empty, or digits, spaces, `+`, `-`, `(`, `)`,
+/// 7–20 characters with at least 7 digits.
+pub fn parse_phone(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    let len = value.chars().count();
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'));
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    if !allowed || !(7..=20).contains(&len) || digits < 7 {
+        return Err(
+            "must be 7–20 characters of digits, spaces, +, -, ( and ) with at least 7 digits"
+                .to_owned(),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+impl RawProfileFields {
+    /// Parses every field, collecting every violation (named under `prefix`).
+    pub fn parse(&self, prefix: &str) -> Result<ProfileFields, Vec<FieldViolation>> {
+        let mut violations = Vec::new();
+        let mut field = |name: &str, r: Result<String, String>| match r {
+            Ok(v) => Some(v),
+            Err(why) => {
+                violations.push(FieldViolation::new(format!("{prefix}{name}"), why));
+                None
+            }
+        };
+        let legal_name = field("legal_name", parse_legal_name(&self.legal_name));
+        let email = field("email", parse_email(&self.email));
+        let phone = field("phone", parse_phone(&self.phone));
+        let language = field(
+            "preferred_language",
+            self.preferred_language
+                .map(|l| l.code().to_owned())
+                .ok_or_else(|| "must be LANGUAGE_EN or LANGUAGE_FR".to_owned()),
+        );
+        match (legal_name, email, phone, language) {
+            (Some(legal_name), Some(email), Some(phone), Some(language))
+                if violations.is_empty() =>
+            {
+                Ok(ProfileFields {
+                    legal_name,
+                    email,
+                    phone,
+                    preferred_language: Language::from_code(&language).unwrap_or(Language::En),
+                    email_notifications: self.email_notifications,
+                })
+            }
+            _ => Err(violations),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_parse_and_name_every_violation() {
+        let raw = RawProfileFields {
+            legal_name: "  Jane   Doe ".into(),
+            email: "Jane@Example.CA".into(),
+            phone: "+1 (613) 555-0100".into(),
+            preferred_language: Some(Language::Fr),
+            email_notifications: true,
+        };
+        let p = raw.parse("profile.").ok();
+        assert_eq!(p.as_ref().map(|p| p.legal_name.as_str()), Some("Jane Doe"));
+        assert_eq!(p.map(|p| p.email), Some("Jane@example.ca".to_owned()));
+        let bad = RawProfileFields {
+            legal_name: String::new(),
+            email: "nope".into(),
+            phone: "abc".into(),
+            preferred_language: None,
+            email_notifications: false,
+        };
+        let v = bad.parse("profile.").err().unwrap_or_default();
+        assert_eq!(v.len(), 4);
+    }
+}

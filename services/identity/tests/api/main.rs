@@ -1,0 +1,13 @@
+//! The identity service through its gRPC front door, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod helpers;
+mod rsa_fixture;
+
+mod audit;
+mod credentials;
+mod facts;
+mod keys;
+mod profiles;
+mod sessions;
+mod sign_in;
