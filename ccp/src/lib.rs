@@ -5,4 +5,5 @@
 //! shared runtime), never what they do.
 
 pub mod embedded;
+pub mod registry_cmd;
 pub mod settings;

@@ -53,6 +53,27 @@ enum Command {
         /// The service whose schema to migrate.
         service: DatabaseService,
     },
+    /// Works with the CRA registry records that registrations are checked against.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Upserts registry records from a CSV or JSON file through the accounts
+    /// service (of a running `ccp up`, or `--endpoint`) and prints the records
+    /// accepted and rejected with reasons.
+    ///
+    /// Example: ccp registry import deploy/demo/registry.json
+    Import {
+        /// The file (`.csv`, or JSON otherwise).
+        file: PathBuf,
+        /// The accounts endpoint (default: `accounts.server.listen`).
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -94,6 +115,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { service } => serve(settings, service).await,
         Command::Migrate { service } => migrate(settings, service).await,
+        Command::Registry {
+            command: RegistryCommand::Import { file, endpoint },
+        } => ccp::registry_cmd::import(settings, &file, endpoint).await,
     }
 }
 

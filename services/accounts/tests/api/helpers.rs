@@ -122,7 +122,6 @@ pub async fn spawn_identity(double: IdentityDouble) -> SocketAddr {
 
 /// A running accounts service with what tests need around it.
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub ctx: ServiceContext,
     pub clock: Clock,
     pub minter: Arc<TokenMinter>,
@@ -197,7 +196,7 @@ pub async fn start(
     let app = Application::build_with_key_source(&ctx, &settings, keys)
         .await
         .unwrap();
-    let addr = app.local_addr();
+    let addr: SocketAddr = app.local_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -210,7 +209,6 @@ pub async fn start(
         .unwrap()
         .connect_lazy();
     TestApp {
-        addr,
         ctx,
         clock,
         minter,
@@ -293,6 +291,15 @@ impl TestApp {
         );
         Person {
             principal: format!("person:{id}"),
+            token: self.minter.person(id).unwrap(),
+        }
+    }
+
+    /// Returns the person with a fresh access token (after the clock moved).
+    pub fn renew(&self, p: &Person) -> Person {
+        let id = p.principal.trim_start_matches("person:").parse::<Uuid>().unwrap();
+        Person {
+            principal: p.principal.clone(),
             token: self.minter.person(id).unwrap(),
         }
     }

@@ -71,6 +71,7 @@ async fn r_ac_4_effective_role_is_the_highest_of_direct_and_group_roles() {
         let alice = app.person("Alice Martin");
         app.register_abc(&alice).await;
         let bob = app.person("Bob Tremblay");
+        app.clock.advance(chrono::Duration::seconds(1));
         app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
         let g = create_group(
             &app,

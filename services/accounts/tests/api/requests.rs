@@ -314,6 +314,8 @@ async fn r_ac_3_a_request_expires_at_approval_time_after_30_days() {
         let carol = app.person("Carol Singh");
         let rc = ask(&app, &carol).await.unwrap();
         app.clock.advance(chrono::Duration::seconds(1));
+        let alice = app.renew(&alice);
+        let bob = app.renew(&bob);
         let err = app
             .accounts()
             .approve_employee_request(app.req(
@@ -362,6 +364,8 @@ async fn r_ac_3_the_periodic_sweep_expires_pending_requests() {
         let bob = app.person("Bob Tremblay");
         ask(&app, &bob).await.unwrap();
         app.clock.advance(chrono::Duration::seconds(30 * 86_400));
+        let alice = app.renew(&alice);
+        let bob = app.renew(&bob);
         tokio::time::timeout(Duration::from_secs(15), async {
             loop {
                 let mine = app
