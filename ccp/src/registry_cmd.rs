@@ -256,13 +256,55 @@ fn endpoint_of(listen: &str) -> String {
     format!("http://{listen}")
 }
 
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    /// Records inserted or updated.
+    pub accepted: i32,
+    /// Records rejected, with their 0-based index in the file and the reason.
+    pub rejected: Vec<pb::RejectedRecord>,
+    /// Program accounts newly linked to registered businesses.
+    pub linked: Vec<String>,
+}
+
 /// Runs `ccp registry import FILE`: sends the records in batches and prints
 /// the report. `endpoint` overrides the configured accounts address.
 pub async fn import(
-    mut settings: SuiteSettings,
+    settings: SuiteSettings,
     file: &Path,
     endpoint: Option<String>,
 ) -> anyhow::Result<()> {
+    let report = import_file(settings, file, endpoint).await?;
+    println!(
+        "registry import from {}: {} accepted, {} rejected",
+        file.display(),
+        report.accepted,
+        report.rejected.len()
+    );
+    for r in &report.rejected {
+        println!(
+            "  rejected record {} (bn9 {:?}): {}",
+            r.index + 1,
+            r.bn9,
+            r.reason
+        );
+    }
+    if !report.linked.is_empty() {
+        println!(
+            "  linked to registered businesses: {}",
+            report.linked.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Reads a registry file and upserts its records through ImportRegistry
+/// (batches of at most 10,000), returning the combined report.
+pub async fn import_file(
+    mut settings: SuiteSettings,
+    file: &Path,
+    endpoint: Option<String>,
+) -> anyhow::Result<ImportReport> {
     let records = read_records(file)?;
     settings.resolve_internal_key(false)?;
     let key = settings
@@ -303,18 +345,11 @@ pub async fn import(
             rejected.push(r);
         }
     }
-    println!(
-        "registry import from {}: {accepted} accepted, {} rejected",
-        file.display(),
-        rejected.len()
-    );
-    for r in &rejected {
-        println!("  rejected record {} (bn9 {:?}): {}", r.index + 1, r.bn9, r.reason);
-    }
-    if !linked.is_empty() {
-        println!("  linked to registered businesses: {}", linked.join(", "));
-    }
-    Ok(())
+    Ok(ImportReport {
+        accepted,
+        rejected,
+        linked,
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ use crate::domain::matching::{Address, AnswerFormat, names_match};
 use crate::domain::{Bn9, Bn15, ProgramReference};
 use crate::store;
 
+/// (BN9, legal name, BAM, role rows) while folding role facts into MyBusiness.
+type MyRow = (String, String, bool, Vec<(String, i32)>);
+
 /// The most records one ImportRegistry call may carry.
 pub const MAX_IMPORT: usize = 10_000;
 
@@ -444,9 +447,8 @@ impl Core {
         let after = page_after(&req.page_token)?;
         let rows = store::role_facts(&self.db, &who.principal.to_string()).await?;
         let mut out: Vec<pb::MyBusiness> = Vec::new();
-        let mut current: Option<(String, String, bool, Vec<(String, i32)>)> = None;
-        let flush = |c: Option<(String, String, bool, Vec<(String, i32)>)>,
-                     out: &mut Vec<pb::MyBusiness>| {
+        let mut current: Option<MyRow> = None;
+        let flush = |c: Option<MyRow>, out: &mut Vec<pb::MyBusiness>| {
             if let Some((bn9, legal_name, bam, roles)) = c {
                 out.push(pb::MyBusiness {
                     business: format!("businesses/{bn9}"),

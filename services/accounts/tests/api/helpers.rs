@@ -297,7 +297,11 @@ impl TestApp {
 
     /// Returns the person with a fresh access token (after the clock moved).
     pub fn renew(&self, p: &Person) -> Person {
-        let id = p.principal.trim_start_matches("person:").parse::<Uuid>().unwrap();
+        let id = p
+            .principal
+            .trim_start_matches("person:")
+            .parse::<Uuid>()
+            .unwrap();
         Person {
             principal: p.principal.clone(),
             token: self.minter.person(id).unwrap(),

@@ -332,8 +332,7 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
             Code::InvalidArgument
         );
         // 24 hours later the lock is gone.
-        app.clock
-            .advance(chrono::Duration::seconds(24 * 3600 - 1));
+        app.clock.advance(chrono::Duration::seconds(24 * 3600 - 1));
         let alice = app.renew(&alice);
         let err = c
             .register_business(app.req(abc_registration(), &alice.token))

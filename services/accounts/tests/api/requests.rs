@@ -310,7 +310,8 @@ async fn r_ac_3_a_request_expires_at_approval_time_after_30_days() {
         app.register_abc(&alice).await;
         let bob = app.person("Bob Tremblay");
         let r = ask(&app, &bob).await.unwrap();
-        app.clock.advance(chrono::Duration::seconds(30 * 86_400 - 1));
+        app.clock
+            .advance(chrono::Duration::seconds(30 * 86_400 - 1));
         let carol = app.person("Carol Singh");
         let rc = ask(&app, &carol).await.unwrap();
         app.clock.advance(chrono::Duration::seconds(1));
