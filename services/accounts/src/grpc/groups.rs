@@ -14,7 +14,7 @@ use super::{
     Core, check_request_id, effective_of, page_after, parse_uuid_child, program_roles, reject,
 };
 use crate::domain::matching::normalize_text;
-use crate::domain::{Bn9, Grants};
+use crate::domain::{Bn9, Grants, RoleLevel};
 use crate::store;
 
 fn parse_roles(
@@ -102,17 +102,29 @@ impl Core {
         reject(errs)
     }
 
+    /// Refuses principals that are not members, and machine credentials in a
+    /// group that gives PAM (a credential never manages, R-AZ-5).
     async fn check_members<C: ConnectionTrait>(
         &self,
         db: &C,
         bn9: &str,
         ps: &[String],
+        roles: &[(String, i32)],
     ) -> Result<(), Error> {
+        let gives_pam = roles.iter().any(|(_, r)| *r == RoleLevel::Pam.as_i32());
         for p in ps {
-            if store::member(db, bn9, p).await?.is_none() {
-                return Err(Error::failed_precondition(format!(
-                    "{p} is not a member of the business"
-                )));
+            match store::member(db, bn9, p).await? {
+                None => {
+                    return Err(Error::failed_precondition(format!(
+                        "{p} is not a member of the business"
+                    )));
+                }
+                Some(m) if gives_pam && m.kind != "PERSON" => {
+                    return Err(Error::failed_precondition(format!(
+                        "{p} is a machine credential and the group gives PAM; credentials hold only Editor or Reader"
+                    )));
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -157,7 +169,7 @@ impl Core {
         }
         self.check_programs_raw(&txn, bn9, &roles, "group.roles")
             .await?;
-        self.check_members(&txn, bn9, &members).await?;
+        self.check_members(&txn, bn9, &members, &roles).await?;
         let row = store::GroupRow {
             id: uuid::Uuid::now_v7().to_string(),
             bn9: bn9.to_owned(),
@@ -348,6 +360,8 @@ impl Core {
         if let Some(roles) = &roles {
             self.check_programs_raw(&txn, bn9, roles, "group.roles")
                 .await?;
+            let members = store::group_members(&txn, &g.id).await?;
+            self.check_members(&txn, bn9, &members, roles).await?;
             store::set_group_roles(&txn, &g.id, roles).await?;
         }
         let members = store::group_members(&txn, &g.id).await?;
@@ -477,7 +491,8 @@ impl Core {
         let mut g = self
             .load_group_for_change(&txn, bn9, &id.to_string(), "")
             .await?;
-        self.check_members(&txn, bn9, &principals).await?;
+        let roles = store::group_roles(&txn, &g.id).await?;
+        self.check_members(&txn, bn9, &principals, &roles).await?;
         let mut added = Vec::new();
         for p in &principals {
             if store::add_group_member(&txn, &g.id, bn9, p).await? {

@@ -186,42 +186,84 @@ impl Core {
         m: &store::MemberRow,
         profiles: &HashMap<String, (String, String)>,
     ) -> Result<pb::Member, Error> {
-        let direct: Vec<(String, i32)> = store::direct_roles(db, &m.bn9, &m.principal)
-            .await?
-            .into_iter()
-            .map(|r| (r.reference, r.role))
-            .collect();
-        let sources = store::role_sources(db, &m.bn9, std::slice::from_ref(&m.principal)).await?;
-        let groups = store::member_groups(db, &m.bn9, &m.principal).await?;
-        let person = m.kind == "PERSON";
-        let (name, email) = if person {
-            profiles.get(&m.principal).cloned().unwrap_or_default()
-        } else {
-            (m.display_name.clone(), String::new())
+        let mut out = self
+            .member_protos(db, std::slice::from_ref(m), profiles)
+            .await?;
+        out.pop().ok_or_else(|| Error::not_found("no such member"))
+    }
+
+    /// Returns the contract's Members for rows of one business, with three
+    /// queries in all (direct roles, role sources, groups), however many rows.
+    pub(super) async fn member_protos<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        rows: &[store::MemberRow],
+        profiles: &HashMap<String, (String, String)>,
+    ) -> Result<Vec<pb::Member>, Error> {
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
         };
-        Ok(pb::Member {
-            name: format!("businesses/{}/members/{}", m.bn9, m.principal),
-            principal: m.principal.clone(),
-            kind: if person {
-                pb::MemberKind::Person
-            } else {
-                pb::MemberKind::Credential
-            } as i32,
-            display_name: name,
-            email,
-            business_manager: m.business_manager,
-            direct_roles: program_roles(&m.bn9, &effective_of(direct)),
-            effective_roles: program_roles(
-                &m.bn9,
-                &effective_of(sources.into_iter().map(|r| (r.reference, r.role))),
-            ),
-            employee_groups: groups
-                .iter()
-                .map(|g| format!("businesses/{}/employeeGroups/{g}", m.bn9))
-                .collect(),
-            join_time: Some(pstore::timestamp(m.join_time)),
-            etag: m.version.to_string(),
-        })
+        let bn9 = first.bn9.as_str();
+        let principals: Vec<String> = rows.iter().map(|m| m.principal.clone()).collect();
+        let mut direct: HashMap<&str, Vec<(String, i32)>> = HashMap::new();
+        let direct_rows = store::direct_roles_many(db, bn9, &principals).await?;
+        for r in &direct_rows {
+            direct
+                .entry(r.principal.as_str())
+                .or_default()
+                .push((r.reference.clone(), r.role));
+        }
+        let mut sources: HashMap<&str, Vec<(String, i32)>> = HashMap::new();
+        let source_rows = store::role_sources(db, bn9, &principals).await?;
+        for r in &source_rows {
+            sources
+                .entry(r.principal.as_str())
+                .or_default()
+                .push((r.reference.clone(), r.role));
+        }
+        let mut groups: HashMap<&str, Vec<String>> = HashMap::new();
+        let group_rows = store::member_groups_many(db, bn9, &principals).await?;
+        for g in &group_rows {
+            groups
+                .entry(g.principal.as_str())
+                .or_default()
+                .push(format!("businesses/{bn9}/employeeGroups/{}", g.group_id));
+        }
+        Ok(rows
+            .iter()
+            .map(|m| {
+                let person = m.kind == "PERSON";
+                let (name, email) = if person {
+                    profiles.get(&m.principal).cloned().unwrap_or_default()
+                } else {
+                    (m.display_name.clone(), String::new())
+                };
+                let key = m.principal.as_str();
+                pb::Member {
+                    name: format!("businesses/{}/members/{}", m.bn9, m.principal),
+                    principal: m.principal.clone(),
+                    kind: if person {
+                        pb::MemberKind::Person
+                    } else {
+                        pb::MemberKind::Credential
+                    } as i32,
+                    display_name: name,
+                    email,
+                    business_manager: m.business_manager,
+                    direct_roles: program_roles(
+                        &m.bn9,
+                        &effective_of(direct.get(key).cloned().unwrap_or_default()),
+                    ),
+                    effective_roles: program_roles(
+                        &m.bn9,
+                        &effective_of(sources.get(key).cloned().unwrap_or_default()),
+                    ),
+                    employee_groups: groups.get(key).cloned().unwrap_or_default(),
+                    join_time: Some(pstore::timestamp(m.join_time)),
+                    etag: m.version.to_string(),
+                }
+            })
+            .collect())
     }
 
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
@@ -268,10 +310,7 @@ impl Core {
         let profiles = self
             .profiles(rows.iter().map(|m| m.principal.as_str()))
             .await?;
-        let mut members = Vec::with_capacity(rows.len());
-        for m in &rows {
-            members.push(self.member_proto(&self.db, m, &profiles).await?);
-        }
+        let members = self.member_protos(&self.db, &rows, &profiles).await?;
         Ok(pb::ListEmployeesResponse {
             members,
             next_page_token: next,

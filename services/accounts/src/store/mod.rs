@@ -990,3 +990,69 @@ pub async fn lock_registration<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+fn in_list(first: usize, items: &[String], vals: &mut Vec<Value>) -> String {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            vals.push(p.clone().into());
+            format!("${}", first + i)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Returns the direct roles of several members of a business, in one query.
+pub async fn direct_roles_many<C: ConnectionTrait>(
+    db: &C,
+    bn9: &str,
+    principals: &[String],
+) -> Result<Vec<RoleRow>, DbErr> {
+    if principals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut vals: Vec<Value> = vec![bn9.into()];
+    let marks = in_list(2, principals, &mut vals);
+    all(
+        db,
+        &format!(
+            "SELECT principal, reference, role FROM member_roles WHERE bn9 = $1 AND principal IN ({marks})"
+        ),
+        vals,
+    )
+    .await
+}
+
+/// A member's active group.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct MemberGroupRow {
+    /// The member.
+    pub principal: String,
+    /// The group's id.
+    pub group_id: String,
+}
+
+/// Returns the active groups of several members of a business, in one query.
+pub async fn member_groups_many<C: ConnectionTrait>(
+    db: &C,
+    bn9: &str,
+    principals: &[String],
+) -> Result<Vec<MemberGroupRow>, DbErr> {
+    if principals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut vals: Vec<Value> = vec![bn9.into()];
+    let marks = in_list(2, principals, &mut vals);
+    all(
+        db,
+        &format!(
+            "SELECT gm.principal, gm.group_id FROM group_members gm
+             JOIN employee_groups g ON g.id = gm.group_id
+             WHERE gm.bn9 = $1 AND g.delete_time IS NULL AND gm.principal IN ({marks})
+             ORDER BY gm.group_id"
+        ),
+        vals,
+    )
+    .await
+}

@@ -536,6 +536,44 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
         assert_eq!(m.display_name, "broker system");
         let facts = app.role_facts(&cred).await;
         assert_eq!(facts.memberships[0].roles, vec![pr("RM0001", Role::Editor)]);
+        // A credential never gets PAM through a group either (R-AZ-5).
+        let err = create_group(
+            &app,
+            &alice,
+            "Managers",
+            vec![pr("RM0001", Role::Pam)],
+            vec![cred.clone()],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition);
+        let g = create_group(
+            &app,
+            &alice,
+            "Bots",
+            vec![pr("RM0002", Role::Reader)],
+            vec![cred.clone()],
+        )
+        .await
+        .unwrap();
+        let err = app
+            .accounts()
+            .update_employee_group(app.req(
+                pb::UpdateEmployeeGroupRequest {
+                    request_id: rid(),
+                    group: Some(pb::EmployeeGroup {
+                        roles: vec![pr("RM0002", Role::Pam)],
+                        ..g
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["roles".to_owned()],
+                    }),
+                },
+                &alice.token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition);
         // A person who is not a member cannot be added by SetMemberRoles.
         let zed = app.person("Zed");
         assert_eq!(
@@ -573,4 +611,73 @@ async fn get_business(app: &TestApp, who: &Person) -> pb::Business {
         .await
         .unwrap()
         .into_inner()
+}
+
+/// GetRoleFacts reads every membership with its effective roles in ONE
+/// statement, however many businesses, roles and groups the principal has.
+#[tokio::test]
+async fn r_ac_4_role_facts_are_read_in_one_statement() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        app.import_registry().await;
+        let alice = app.person("Alice Martin");
+        app.register_abc(&alice).await;
+        let bob = app.person("Bob Tremblay");
+        app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
+        create_group(
+            &app,
+            &alice,
+            "G1",
+            vec![pr("RM0001", Role::Editor)],
+            vec![bob.principal.clone()],
+        )
+        .await
+        .unwrap();
+        create_group(
+            &app,
+            &alice,
+            "G2",
+            vec![pr("RM0002", Role::Pam)],
+            vec![bob.principal.clone()],
+        )
+        .await
+        .unwrap();
+        // Bob also registers ITN, so he has two memberships.
+        let mut itn = abc_registration();
+        itn.program_account = format!("{ITN}RM0001");
+        itn.legal_name = "ITN Logistics Inc.".to_owned();
+        itn.address = registry()[1].address.clone();
+        itn.answers = vec![pb::KnownFactAnswer {
+            question_id: "daily_notice_total".to_owned(),
+            answer: "98765.43".to_owned(),
+        }];
+        app.accounts()
+            .register_business(app.req(itn, &bob.token))
+            .await
+            .unwrap();
+
+        let mut db = ccp_platform::db::connect(&backend.settings("accounts"))
+            .await
+            .unwrap();
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        db.set_metric_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let rows = ccp_accounts::store::role_facts(&db, &bob.principal)
+            .await
+            .unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 1, "{}", backend.name());
+        let businesses: std::collections::BTreeSet<_> =
+            rows.iter().map(|r| r.bn9.clone()).collect();
+        assert_eq!(businesses.len(), 2);
+        let facts = app.role_facts(&bob.principal).await;
+        assert_eq!(facts.memberships.len(), 2);
+        assert_eq!(
+            facts.memberships[0].roles,
+            vec![pr("RM0001", Role::Editor), pr("RM0002", Role::Pam)]
+        );
+        assert!(facts.memberships[1].business_manager);
+    }
 }
