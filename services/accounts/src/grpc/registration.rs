@@ -588,6 +588,21 @@ impl Core {
                 }
             }
         }
+        self.audit(
+            &txn,
+            subject,
+            None,
+            "accounts.registry.import",
+            "registry",
+            serde_json::Value::Null,
+            json!({
+                "accepted": accepted.iter().map(|v| v.head.bn9.clone()).collect::<Vec<_>>(),
+                "rejected": rejected.len(),
+                "linked": linked_all,
+            }),
+            &req.request_id,
+        )
+        .await?;
         let response = pb::ImportRegistryResponse {
             accepted: i32::try_from(accepted.len()).unwrap_or(i32::MAX),
             rejected,

@@ -503,7 +503,10 @@ impl Core {
         let size = page_size(req.page_size, 50, 500)?;
         let after = page_after_pair(&req.page_token)?;
         let state = state_filter(req.state)?;
-        let legal = self.legal_name(bn9.as_str()).await?;
+        let Some(business) = store::business(&self.db, bn9.as_str()).await? else {
+            return Err(Error::not_found("no such business"));
+        };
+        let legal = business.legal_name;
         let rows = store::list_requests(
             &self.db,
             Some(bn9.as_str()),
