@@ -64,27 +64,31 @@ impl Core {
     ) -> Result<pb::BusinessFacts, Error> {
         let bn9 = Bn9::parse(&req.business, "business").map_err(|v| Error::invalid(vec![v]))?;
         let bn9 = bn9.as_str();
-        let revision = pstore::current_revision(&self.db, bn9).await?;
-        let Some(b) = store::business(&self.db, bn9).await? else {
+        let rows = store::business_facts(&self.db, bn9).await?;
+        let Some(first) = rows.first() else {
+            let revision = pstore::current_revision(&self.db, bn9).await?;
             return Ok(pb::BusinessFacts {
                 business: bn9.to_owned(),
                 revision,
                 ..Default::default()
             });
         };
-        let programs = store::programs(&self.db, bn9, "", 100_000).await?;
-        let bams = store::bams(&self.db, bn9).await?;
         Ok(pb::BusinessFacts {
             business: bn9.to_owned(),
             registered: true,
-            program_accounts: programs
+            program_accounts: rows
                 .iter()
-                .map(|p| format!("{bn9}{}", p.reference))
+                .filter(|r| r.kind == "P")
+                .map(|r| format!("{bn9}{}", r.value))
                 .collect(),
-            business_managers: bams,
-            revision,
-            register_time: Some(pstore::timestamp(b.register_time)),
-            legal_name: b.legal_name,
+            business_managers: rows
+                .iter()
+                .filter(|r| r.kind == "M")
+                .map(|r| r.value.clone())
+                .collect(),
+            revision: first.revision,
+            register_time: Some(pstore::timestamp(first.register_time)),
+            legal_name: first.legal_name.clone(),
         })
     }
 }

@@ -1056,3 +1056,45 @@ pub async fn member_groups_many<C: ConnectionTrait>(
     )
     .await
 }
+
+/// One row of a business's facts: a program account (`kind` = `P`) or a BAM (`M`).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct BusinessFactsRow {
+    /// `P` for a program reference, `M` for a BAM principal.
+    pub kind: String,
+    /// The reference or the principal.
+    pub value: String,
+    /// Legal name.
+    pub legal_name: String,
+    /// When it registered.
+    pub register_time: DateTime<Utc>,
+    /// The business's revision counter.
+    pub revision: i64,
+}
+
+/// Returns a registered business's program accounts and BAMs in ONE query
+/// (empty when it is not registered; a registered business always has both).
+pub async fn business_facts<C: ConnectionTrait>(
+    db: &C,
+    bn9: &str,
+) -> Result<Vec<BusinessFactsRow>, DbErr> {
+    all(
+        db,
+        "SELECT 'P' AS kind, p.reference AS value, b.legal_name, b.register_time,
+                COALESCE(r.counter, 0) AS revision
+         FROM businesses b
+         JOIN program_accounts p ON p.bn9 = b.bn9
+         LEFT JOIN revisions r ON r.scope = b.bn9
+         WHERE b.bn9 = $1
+         UNION ALL
+         SELECT 'M' AS kind, m.principal AS value, b.legal_name, b.register_time,
+                COALESCE(r.counter, 0) AS revision
+         FROM businesses b
+         JOIN members m ON m.bn9 = b.bn9 AND m.business_manager = $2
+         LEFT JOIN revisions r ON r.scope = b.bn9
+         WHERE b.bn9 = $1
+         ORDER BY kind, value",
+        vec![bn9.into(), true.into()],
+    )
+    .await
+}

@@ -616,7 +616,7 @@ async fn get_business(app: &TestApp, who: &Person) -> pb::Business {
 /// GetRoleFacts reads every membership with its effective roles in ONE
 /// statement, however many businesses, roles and groups the principal has.
 #[tokio::test]
-async fn r_ac_4_role_facts_are_read_in_one_statement() {
+async fn r_ac_4_role_and_business_facts_are_read_in_one_statement_each() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
@@ -669,6 +669,13 @@ async fn r_ac_4_role_facts_are_read_in_one_statement() {
             .await
             .unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 1, "{}", backend.name());
+        let facts_rows = ccp_accounts::store::business_facts(&db, ABC).await.unwrap();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            2,
+            "business facts in one more statement"
+        );
+        assert_eq!(facts_rows.iter().filter(|r| r.kind == "P").count(), 2);
         let businesses: std::collections::BTreeSet<_> =
             rows.iter().map(|r| r.bn9.clone()).collect();
         assert_eq!(businesses.len(), 2);
