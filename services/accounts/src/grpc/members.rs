@@ -407,6 +407,7 @@ impl Core {
         } else {
             self.check_credential(bn9, &principal).await?
         };
+        let profiles = self.profiles([target.as_str()]).await.unwrap_or_default();
         let txn = self.begin().await?;
         let counter = pstore::bump_revision(&txn, bn9).await?;
         let revision = Self::revision(bn9, counter);
@@ -480,7 +481,6 @@ impl Core {
                 serde_json::Value::Null,
             )
             .await?;
-            let profiles = self.profiles([target.as_str()]).await.unwrap_or_default();
             pb::SetMemberRolesResponse {
                 member: Some(self.member_proto(&txn, &row, &profiles).await?),
                 removed: false,

@@ -426,6 +426,15 @@ impl Core {
             return Ok(r);
         }
         let bn9 = bn9.as_str();
+        // Names come from identity before the transaction, so no row lock is
+        // held across a network call.
+        let requester = store::request(&self.db, bn9, &id.to_string())
+            .await?
+            .map(|r| r.requester);
+        let profiles = match &requester {
+            Some(p) => self.profiles([p.as_str()]).await.unwrap_or_default(),
+            None => HashMap::new(),
+        };
         let now = self.now();
         let txn = self.begin().await?;
         let counter = pstore::bump_revision(&txn, bn9).await?;
@@ -479,10 +488,6 @@ impl Core {
             Vec::new(),
         )
         .await?;
-        let profiles = self
-            .profiles([row.requester.as_str()])
-            .await
-            .unwrap_or_default();
         let member = self.member_proto(&txn, &member, &profiles).await?;
         let legal = self.legal_name(bn9).await?;
         let response = pb::ApproveEmployeeRequestResponse {
