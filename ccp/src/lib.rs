@@ -7,4 +7,5 @@
 pub mod bench;
 pub mod embedded;
 pub mod identity_cmd;
+pub mod registry_cmd;
 pub mod settings;

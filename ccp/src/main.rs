@@ -76,6 +76,27 @@ enum Command {
         #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Works with the CRA registry records that registrations are checked against.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Upserts registry records from a CSV or JSON file through the accounts
+    /// service (of a running `ccp up`, or `--endpoint`) and prints the records
+    /// accepted and rejected with reasons.
+    ///
+    /// Example: ccp registry import deploy/demo/registry.json
+    Import {
+        /// The file (`.csv`, or JSON otherwise).
+        file: PathBuf,
+        /// The accounts endpoint (default: `accounts.server.listen`).
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -139,6 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ccp::identity_cmd::keys(&settings, command).await
         }
+        Command::Registry {
+            command: RegistryCommand::Import { file, endpoint },
+        } => ccp::registry_cmd::import(settings, &file, endpoint).await,
     }
 }
 

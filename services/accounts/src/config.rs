@@ -1,4 +1,4 @@
-//! The identity service's settings (`[accounts]` in the configuration).
+//! The accounts service's settings (`[accounts]` in the configuration).
 
 use ccp_platform::config::{
     ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint,
@@ -6,16 +6,47 @@ use ccp_platform::config::{
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
-/// Settings of the identity service.
+/// The compiled-in Terms & Conditions version.
+pub const DEFAULT_TERMS_VERSION: &str = "2026-01";
+
+/// The compiled-in English Terms & Conditions.
+pub const DEFAULT_TERMS_EN: &str = "CARM Client Portal — Terms and Conditions (2026-01). \
+By registering a business you confirm that you are authorized to act for it, that you are its \
+Business Account Manager, and that you are responsible for the access you delegate to employees \
+and to third-party service providers such as customs brokers, including the program accounts, \
+roles, expiry and visibility rules you grant them.";
+
+/// The compiled-in French Terms & Conditions.
+pub const DEFAULT_TERMS_FR: &str = "Portail client de la GCRA — Conditions générales (2026-01). \
+En inscrivant une entreprise, vous confirmez être autorisé à agir en son nom, en être le \
+gestionnaire du compte d'entreprise et être responsable des accès que vous déléguez aux employés \
+et aux fournisseurs de services tiers tels que les courtiers en douane, y compris les comptes de \
+programme, les rôles, l'expiration et les règles de visibilité que vous leur accordez.";
+
+/// Settings of the accounts service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AccountsSettings {
     /// The gRPC server (default `127.0.0.1:50052`).
     pub server: ServerSettings,
-    /// The database (schema `identity` on PostgreSQL).
+    /// The database (schema `accounts` on PostgreSQL).
     pub database: DatabaseSettings,
     /// The identity service's endpoint (signing keys, profile and credential facts).
     pub identity_endpoint: String,
+    /// Days a pending employee request waits before it expires (default 30, R-AC-3).
+    pub employee_request_ttl_days: u32,
+    /// Seconds between sweeps that expire pending employee requests (default 60).
+    pub expiry_sweep_interval_secs: u64,
+    /// Failed registration attempts on one BN within 24 h that lock it (default 5, R-AC-2).
+    pub registration_max_failures: u32,
+    /// Hours a BN's registration stays locked (default 24).
+    pub registration_lock_hours: u32,
+    /// The current Terms & Conditions version (default `2026-01`).
+    pub terms_version: String,
+    /// The English T&C text; empty for the compiled-in text.
+    pub terms_text_en: String,
+    /// The French T&C text; empty for the compiled-in text.
+    pub terms_text_fr: String,
 }
 
 impl Default for AccountsSettings {
@@ -30,16 +61,66 @@ impl Default for AccountsSettings {
                 ..DatabaseSettings::default()
             },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
+            employee_request_ttl_days: 30,
+            expiry_sweep_interval_secs: 60,
+            registration_max_failures: 5,
+            registration_lock_hours: 24,
+            terms_version: DEFAULT_TERMS_VERSION.to_owned(),
+            terms_text_en: String::new(),
+            terms_text_fr: String::new(),
         }
     }
 }
 
 impl AccountsSettings {
-    /// Checks the settings, naming keys under `identity.`.
+    /// Checks the settings, naming keys under `accounts.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate_at("accounts.server")?;
         self.database.validate_at("accounts.database")?;
-        validate_endpoint("accounts.identity_endpoint", &self.identity_endpoint)
+        validate_endpoint("accounts.identity_endpoint", &self.identity_endpoint)?;
+        if self.employee_request_ttl_days == 0 {
+            return Err(ConfigError::new(
+                "accounts.employee_request_ttl_days",
+                "must be at least 1",
+            ));
+        }
+        if self.expiry_sweep_interval_secs == 0 {
+            return Err(ConfigError::new(
+                "accounts.expiry_sweep_interval_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.registration_max_failures == 0 {
+            return Err(ConfigError::new(
+                "accounts.registration_max_failures",
+                "must be at least 1",
+            ));
+        }
+        if self.terms_version.trim().is_empty() {
+            return Err(ConfigError::new(
+                "accounts.terms_version",
+                "must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Returns the English T&C text (configured, or compiled in).
+    pub fn terms_en(&self) -> &str {
+        if self.terms_text_en.is_empty() {
+            DEFAULT_TERMS_EN
+        } else {
+            &self.terms_text_en
+        }
+    }
+
+    /// Returns the French T&C text (configured, or compiled in).
+    pub fn terms_fr(&self) -> &str {
+        if self.terms_text_fr.is_empty() {
+            DEFAULT_TERMS_FR
+        } else {
+            &self.terms_text_fr
+        }
     }
 }
 

@@ -27,10 +27,12 @@ pub use config::AccountsSettings;
 /// The stream this service publishes its domain events to.
 pub const EVENT_STREAM: &str = "ccp.events.accounts";
 
-/// A built identity service, bound and ready to run.
+/// A built accounts service, bound and ready to run.
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
+    core: grpc::Core,
+    sweep_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -62,6 +64,19 @@ impl Application {
         let db =
             ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
+        let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
+        let identity =
+            ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient::with_interceptor(
+                lazy_channel(&settings.identity_endpoint, timeout)?,
+                ctx.client_interceptor("service:accounts"),
+            );
+        let core = grpc::Core::new(
+            db.clone(),
+            ctx.clone(),
+            relay.clone(),
+            identity,
+            settings.clone(),
+        );
         let verifier = AccessTokenVerifier::new(ctx.clock.clone())
             .with_source(keys, std::time::Duration::from_secs(1));
         let verifier = Arc::new(verifier);
@@ -72,17 +87,23 @@ impl Application {
         let mut server = GrpcServer::bind(&settings.server).await?;
         server.add_service(
             public.wrap(
-                AccountsServer::new(grpc::AccountsApi::new(db.clone(), ctx.clone()))
+                AccountsServer::new(grpc::AccountsApi::new(core.clone()))
                     .max_decoding_message_size(limit),
             ),
         );
         server.add_service(
             internal.wrap(
-                AccountFactsServer::new(grpc::AccountFactsApi::new(db, ctx.clone()))
+                AccountFactsServer::new(grpc::AccountFactsApi::new(core.clone()))
                     .max_decoding_message_size(limit),
             ),
         );
-        Ok(Self { server, relay })
+        let sweep_interval = std::time::Duration::from_secs(settings.expiry_sweep_interval_secs);
+        Ok(Self {
+            server,
+            relay,
+            core,
+            sweep_interval,
+        })
     }
 
     /// Returns the bound port.
@@ -102,8 +123,30 @@ impl Application {
     ) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
         let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let sweep = tokio::spawn(run_sweep(self.core, self.sweep_interval, shutdown.clone()));
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;
+        sweep.await?;
         served
+    }
+}
+
+/// Expires pending employee requests every `interval` until `shutdown` (R-AC-3).
+async fn run_sweep(
+    core: grpc::Core,
+    interval: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        match grpc::sweep_expired_requests(&core).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "employee requests expired"),
+            Err(err) => tracing::warn!(error = %err, "employee request sweep failed; will retry"),
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(interval) => {}
+        }
     }
 }

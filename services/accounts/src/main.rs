@@ -1,4 +1,4 @@
-//! `ccp-accounts`: runs the identity service alone (distributed mode).
+//! `ccp-accounts`: runs the accounts service alone (distributed mode).
 //! Usage: `ccp-accounts [--config FILE]`; see the README for every key.
 
 use ccp_accounts::config::Settings;

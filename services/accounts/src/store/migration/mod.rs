@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_infrastructure;
+mod m0002_accounts;
 
 /// The accounts schema's migrator.
 #[derive(Debug)]
@@ -11,7 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_infrastructure::Migration)]
+        vec![
+            Box::new(m0001_infrastructure::Migration),
+            Box::new(m0002_accounts::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,0 +1,94 @@
+//! The internal facts: role facts of a principal, facts of a business.
+
+use ccp_platform::auth::Principal;
+use ccp_platform::error::Error;
+use ccp_platform::store as pstore;
+use ccp_proto::accounts::v1 as pb;
+
+use super::{Core, effective_of, program_roles};
+use crate::domain::Bn9;
+use crate::store;
+
+impl Core {
+    /// Every membership of a principal with effective roles, in one query.
+    #[tracing::instrument(skip_all, fields(principal = %req.principal), err)]
+    pub(super) async fn get_role_facts(
+        &self,
+        req: pb::GetRoleFactsRequest,
+    ) -> Result<pb::RoleFacts, Error> {
+        let principal: Principal = req.principal.parse().map_err(|_| {
+            Error::invalid_field(
+                "principal",
+                "must be `person:<uuid>` or `credential:<uuid>`",
+            )
+        })?;
+        let principal = principal.to_string();
+        let now = self.now();
+        let rows = store::role_facts(&self.db, &principal).await?;
+        let mut memberships: Vec<pb::Membership> = Vec::new();
+        let mut roles: Vec<(String, i32)> = Vec::new();
+        let mut current: Option<pb::Membership> = None;
+        for r in rows {
+            if current.as_ref().is_none_or(|c| c.business != r.bn9) {
+                if let Some(mut c) = current.take() {
+                    c.roles = program_roles(&c.business, &effective_of(roles.drain(..)));
+                    memberships.push(c);
+                }
+                current = Some(pb::Membership {
+                    business: r.bn9.clone(),
+                    business_manager: r.business_manager,
+                    roles: Vec::new(),
+                    revision: r.revision,
+                });
+            }
+            if let (Some(reference), Some(role)) = (r.reference, r.role) {
+                roles.push((reference, role));
+            }
+        }
+        if let Some(mut c) = current.take() {
+            c.roles = program_roles(&c.business, &effective_of(roles.drain(..)));
+            memberships.push(c);
+        }
+        Ok(pb::RoleFacts {
+            principal,
+            memberships,
+            read_time: Some(pstore::timestamp(now)),
+        })
+    }
+
+    /// Whether a BN9 is registered, its program accounts and BAMs.
+    #[tracing::instrument(skip_all, fields(business = %req.business), err)]
+    pub(super) async fn get_business_facts(
+        &self,
+        req: pb::GetBusinessFactsRequest,
+    ) -> Result<pb::BusinessFacts, Error> {
+        let bn9 = Bn9::parse(&req.business, "business").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = bn9.as_str();
+        let rows = store::business_facts(&self.db, bn9).await?;
+        let Some(first) = rows.first() else {
+            let revision = pstore::current_revision(&self.db, bn9).await?;
+            return Ok(pb::BusinessFacts {
+                business: bn9.to_owned(),
+                revision,
+                ..Default::default()
+            });
+        };
+        Ok(pb::BusinessFacts {
+            business: bn9.to_owned(),
+            registered: true,
+            program_accounts: rows
+                .iter()
+                .filter(|r| r.kind == "P")
+                .map(|r| format!("{bn9}{}", r.value))
+                .collect(),
+            business_managers: rows
+                .iter()
+                .filter(|r| r.kind == "M")
+                .map(|r| r.value.clone())
+                .collect(),
+            revision: first.revision,
+            register_time: Some(pstore::timestamp(first.register_time)),
+            legal_name: first.legal_name.clone(),
+        })
+    }
+}

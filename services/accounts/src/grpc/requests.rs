@@ -1,0 +1,608 @@
+//! Employee access requests (R-AC-3): request, withdraw, list, approve,
+//! reject, and expiry (by the sweep and at approval time).
+
+use std::collections::HashMap;
+
+use ccp_platform::auth::Caller;
+use ccp_platform::error::{Error, FieldViolation};
+use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::store as pstore;
+use ccp_proto::accounts::v1 as pb;
+use ccp_proto::common::v1::{EventType, ProgramRole, RoleGrants};
+use serde_json::json;
+
+use super::{Core, check_request_id, page_after_pair, pair_key, parse_uuid_child, reject};
+use crate::domain::{Bn9, Grants, RequestState};
+use crate::store;
+
+fn state_to_proto(s: &str) -> i32 {
+    use pb::EmployeeRequestState as S;
+    (match RequestState::parse(s) {
+        Some(RequestState::Pending) => S::Pending,
+        Some(RequestState::Approved) => S::Approved,
+        Some(RequestState::Rejected) => S::Rejected,
+        Some(RequestState::Withdrawn) => S::Withdrawn,
+        Some(RequestState::Expired) => S::Expired,
+        None => S::Unspecified,
+    }) as i32
+}
+
+fn state_filter(n: i32) -> Result<Option<&'static str>, Error> {
+    use pb::EmployeeRequestState as S;
+    Ok(
+        match S::try_from(n).map_err(|_| Error::invalid_field("state", "is not a known state"))? {
+            S::Unspecified => None,
+            S::Pending => Some("PENDING"),
+            S::Approved => Some("APPROVED"),
+            S::Rejected => Some("REJECTED"),
+            S::Withdrawn => Some("WITHDRAWN"),
+            S::Expired => Some("EXPIRED"),
+        },
+    )
+}
+
+pub(super) fn grants_json(g: &RoleGrants) -> String {
+    json!({
+        "business_manager": g.business_manager,
+        "program_roles": g.program_roles.iter().map(|r| json!({"program_account": r.program_account, "role": r.role})).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+fn grants_from_json(s: &str) -> Option<RoleGrants> {
+    let v: serde_json::Value = serde_json::from_str(s).ok()?;
+    let bam = v.get("business_manager")?.as_bool()?;
+    let roles = v
+        .get("program_roles")?
+        .as_array()?
+        .iter()
+        .filter_map(|r| {
+            Some(ProgramRole {
+                program_account: r.get("program_account")?.as_str()?.to_owned(),
+                role: i32::try_from(r.get("role")?.as_i64()?).ok()?,
+            })
+        })
+        .collect();
+    Some(RoleGrants {
+        business_manager: bam,
+        program_roles: roles,
+    })
+}
+
+pub(super) fn request_proto(
+    r: &store::RequestRow,
+    profiles: &HashMap<String, (String, String)>,
+    legal_name: &str,
+) -> pb::EmployeeRequest {
+    let (name, email) = profiles.get(&r.requester).cloned().unwrap_or_default();
+    pb::EmployeeRequest {
+        name: format!("businesses/{}/employeeRequests/{}", r.bn9, r.id),
+        requester: r.requester.clone(),
+        requester_name: name,
+        requester_email: email,
+        note: r.note.clone(),
+        state: state_to_proto(&r.state),
+        create_time: Some(pstore::timestamp(r.create_time)),
+        expire_time: Some(pstore::timestamp(r.expire_time)),
+        decide_time: r.decide_time.map(pstore::timestamp),
+        decided_by: r.decided_by.clone(),
+        reject_reason: r.reject_reason.clone(),
+        granted: grants_from_json(&r.granted_json),
+        business_legal_name: legal_name.to_owned(),
+    }
+}
+
+fn check_text(v: &str, field: &str, errs: &mut Vec<FieldViolation>) {
+    let n = v.trim().chars().count();
+    if n == 0 {
+        errs.push(FieldViolation::new(field, "is required"));
+    } else if v.chars().count() > 500 {
+        errs.push(FieldViolation::new(field, "must be at most 500 characters"));
+    }
+}
+
+impl Core {
+    async fn legal_name(&self, bn9: &str) -> Result<String, Error> {
+        Ok(store::business(&self.db, bn9)
+            .await?
+            .map(|b| b.legal_name)
+            .unwrap_or_default())
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    pub(super) async fn request_employee_access(
+        &self,
+        who: &Caller,
+        req: pb::RequestEmployeeAccessRequest,
+    ) -> Result<pb::RequestEmployeeAccessResponse, Error> {
+        const METHOD: &str = "RequestEmployeeAccess";
+        let mut errs = Vec::new();
+        check_request_id(&req.request_id, &mut errs);
+        let bn9 = Bn9::parse_name(&req.parent, "parent")
+            .map_err(|v| errs.push(v))
+            .ok();
+        check_text(&req.note, "note", &mut errs);
+        reject(errs)?;
+        let Some(bn9) = bn9 else {
+            return Err(Error::invalid_field("parent", "is invalid"));
+        };
+        who.require_profile()?;
+        let actor = who.principal.to_string();
+        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
+            return Ok(r);
+        }
+        let bn9 = bn9.as_str();
+        let now = self.now();
+        let txn = self.begin().await?;
+        let counter = pstore::bump_revision(&txn, bn9).await?;
+        let Some(business) = store::business(&txn, bn9).await? else {
+            return Err(Error::not_found("no such business"));
+        };
+        if store::member(&txn, bn9, &actor).await?.is_some() {
+            return Err(Error::already_exists(
+                "you are a member of this business already",
+            ));
+        }
+        let row = store::RequestRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            bn9: bn9.to_owned(),
+            requester: actor.clone(),
+            note: req.note.trim().to_owned(),
+            state: RequestState::Pending.as_str().to_owned(),
+            create_time: now,
+            expire_time: now
+                + chrono::Duration::days(i64::from(self.settings.employee_request_ttl_days)),
+            decide_time: None,
+            decided_by: String::new(),
+            reject_reason: String::new(),
+            granted_json: String::new(),
+        };
+        if let Err(err) = store::insert_request(&txn, &row).await {
+            if ccp_platform::db::is_unique_violation(&err) {
+                return Err(Error::already_exists(
+                    "you have a pending request to this business already",
+                ));
+            }
+            return Err(err.into());
+        }
+        let revision = Self::revision(bn9, counter);
+        let name = format!("businesses/{bn9}/employeeRequests/{}", row.id);
+        self.audit(
+            &txn,
+            &actor,
+            Some(bn9),
+            "accounts.employee_request.create",
+            &name,
+            serde_json::Value::Null,
+            json!({"note": row.note, "state": "PENDING"}),
+            &req.request_id,
+        )
+        .await?;
+        self.emit(
+            &txn,
+            EventType::EmployeeRequestCreated,
+            &[bn9],
+            vec![actor.clone()],
+            &revision,
+            &actor,
+            &name,
+            serde_json::Value::Null,
+        )
+        .await?;
+        let response = pb::RequestEmployeeAccessResponse {
+            request: Some(request_proto(&row, &HashMap::new(), &business.legal_name)),
+            revision,
+        };
+        self.finish(txn, &actor, METHOD, &req.request_id, response)
+            .await
+    }
+
+    /// Loads a request under a business, NOT_FOUND when it lives elsewhere.
+    async fn load_request<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        bn9: &str,
+        id: &str,
+    ) -> Result<store::RequestRow, Error> {
+        store::request(db, bn9, id)
+            .await?
+            .ok_or_else(|| Error::not_found("no such employee request"))
+    }
+
+    /// Moves a request to a final state in the caller's transaction, with audit and event.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        row: &mut store::RequestRow,
+        to: RequestState,
+        actor: &str,
+        reason: &str,
+        granted: Option<&RoleGrants>,
+        revision: &str,
+        request_id: &str,
+        extra_principals: Vec<String>,
+    ) -> Result<(), Error> {
+        let before = json!({"state": row.state});
+        row.state = to.as_str().to_owned();
+        row.decide_time = Some(self.now());
+        row.decided_by = if matches!(to, RequestState::Approved | RequestState::Rejected) {
+            actor.to_owned()
+        } else {
+            String::new()
+        };
+        row.reject_reason = reason.to_owned();
+        row.granted_json = granted.map(grants_json).unwrap_or_default();
+        if !store::decide_request(txn, row).await? {
+            return Err(Error::failed_precondition(
+                "the request is no longer pending",
+            ));
+        }
+        let (action, kind) = match to {
+            RequestState::Approved => ("approve", EventType::EmployeeRequestApproved),
+            RequestState::Rejected => ("reject", EventType::EmployeeRequestRejected),
+            RequestState::Withdrawn => ("withdraw", EventType::EmployeeRequestWithdrawn),
+            RequestState::Expired | RequestState::Pending => {
+                ("expire", EventType::EmployeeRequestExpired)
+            }
+        };
+        let name = format!("businesses/{}/employeeRequests/{}", row.bn9, row.id);
+        self.audit(
+            txn,
+            actor,
+            Some(&row.bn9),
+            &format!("accounts.employee_request.{action}"),
+            &name,
+            before,
+            json!({"state": row.state, "reason": row.reject_reason, "granted": row.granted_json}),
+            request_id,
+        )
+        .await?;
+        let mut principals = vec![row.requester.clone()];
+        principals.extend(extra_principals);
+        principals.dedup();
+        self.emit(
+            txn,
+            kind,
+            &[&row.bn9],
+            principals,
+            revision,
+            actor,
+            &name,
+            serde_json::Value::Null,
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    pub(super) async fn withdraw_employee_request(
+        &self,
+        who: &Caller,
+        req: pb::WithdrawEmployeeRequestRequest,
+    ) -> Result<pb::WithdrawEmployeeRequestResponse, Error> {
+        const METHOD: &str = "WithdrawEmployeeRequest";
+        let mut errs = Vec::new();
+        check_request_id(&req.request_id, &mut errs);
+        let parsed = parse_uuid_child(&req.name, "employeeRequests", "name")
+            .map_err(|v| errs.push(v))
+            .ok();
+        reject(errs)?;
+        let Some((bn9, id)) = parsed else {
+            return Err(Error::invalid_field("name", "is invalid"));
+        };
+        let actor = who.principal.to_string();
+        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
+            return Ok(r);
+        }
+        let bn9 = bn9.as_str();
+        let txn = self.begin().await?;
+        let counter = pstore::bump_revision(&txn, bn9).await?;
+        let mut row = self.load_request(&txn, bn9, &id.to_string()).await?;
+        if row.requester != actor {
+            return Err(Error::not_found("no such employee request"));
+        }
+        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        state
+            .decide(
+                RequestState::Withdrawn,
+                chrono::DateTime::<chrono::Utc>::MAX_UTC,
+                self.now(),
+            )
+            .map_err(Error::failed_precondition)?;
+        let revision = Self::revision(bn9, counter);
+        self.decide(
+            &txn,
+            &mut row,
+            RequestState::Withdrawn,
+            &actor,
+            "",
+            None,
+            &revision,
+            &req.request_id,
+            Vec::new(),
+        )
+        .await?;
+        let legal = self.legal_name(bn9).await?;
+        let response = pb::WithdrawEmployeeRequestResponse {
+            request: Some(request_proto(&row, &HashMap::new(), &legal)),
+            revision,
+        };
+        self.finish(txn, &actor, METHOD, &req.request_id, response)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    pub(super) async fn reject_employee_request(
+        &self,
+        who: &Caller,
+        req: pb::RejectEmployeeRequestRequest,
+    ) -> Result<pb::RejectEmployeeRequestResponse, Error> {
+        const METHOD: &str = "RejectEmployeeRequest";
+        let mut errs = Vec::new();
+        check_request_id(&req.request_id, &mut errs);
+        let parsed = parse_uuid_child(&req.name, "employeeRequests", "name")
+            .map_err(|v| errs.push(v))
+            .ok();
+        check_text(&req.reason, "reason", &mut errs);
+        reject(errs)?;
+        let Some((bn9, id)) = parsed else {
+            return Err(Error::invalid_field("name", "is invalid"));
+        };
+        let actor = who.principal.to_string();
+        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
+            return Ok(r);
+        }
+        let bn9 = bn9.as_str();
+        let txn = self.begin().await?;
+        let counter = pstore::bump_revision(&txn, bn9).await?;
+        let mut row = self.load_request(&txn, bn9, &id.to_string()).await?;
+        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        state
+            .decide(RequestState::Rejected, row.expire_time, self.now())
+            .map_err(Error::failed_precondition)?;
+        let revision = Self::revision(bn9, counter);
+        self.decide(
+            &txn,
+            &mut row,
+            RequestState::Rejected,
+            &actor,
+            req.reason.trim(),
+            None,
+            &revision,
+            &req.request_id,
+            Vec::new(),
+        )
+        .await?;
+        let legal = self.legal_name(bn9).await?;
+        let response = pb::RejectEmployeeRequestResponse {
+            request: Some(request_proto(&row, &HashMap::new(), &legal)),
+            revision,
+        };
+        self.finish(txn, &actor, METHOD, &req.request_id, response)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    pub(super) async fn approve_employee_request(
+        &self,
+        who: &Caller,
+        req: pb::ApproveEmployeeRequestRequest,
+    ) -> Result<pb::ApproveEmployeeRequestResponse, Error> {
+        const METHOD: &str = "ApproveEmployeeRequest";
+        let mut errs = Vec::new();
+        check_request_id(&req.request_id, &mut errs);
+        let parsed = parse_uuid_child(&req.name, "employeeRequests", "name")
+            .map_err(|v| errs.push(v))
+            .ok();
+        let mut grants = None;
+        match (&parsed, &req.grants) {
+            (_, None) => errs.push(FieldViolation::new("grants", "is required")),
+            (Some((bn9, _)), Some(g)) => {
+                let raw: Vec<(String, i32)> = g
+                    .program_roles
+                    .iter()
+                    .map(|r| (r.program_account.clone(), r.role))
+                    .collect();
+                match Grants::parse(bn9, g.business_manager, &raw, "grants.program_roles") {
+                    Ok(p) if p.is_empty() => errs.push(FieldViolation::new(
+                        "grants",
+                        "must grant at least one role",
+                    )),
+                    Ok(p) => grants = Some(p),
+                    Err(v) => errs.extend(v),
+                }
+            }
+            (None, Some(_)) => {}
+        }
+        reject(errs)?;
+        let (Some((bn9, id)), Some(grants), Some(raw_grants)) =
+            (parsed, grants, req.grants.clone())
+        else {
+            return Err(Error::invalid_field("name", "is invalid"));
+        };
+        let actor = who.principal.to_string();
+        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
+            return Ok(r);
+        }
+        let bn9 = bn9.as_str();
+        // Names come from identity before the transaction, so no row lock is
+        // held across a network call.
+        let requester = store::request(&self.db, bn9, &id.to_string())
+            .await?
+            .map(|r| r.requester);
+        let profiles = match &requester {
+            Some(p) => self.profiles([p.as_str()]).await.unwrap_or_default(),
+            None => HashMap::new(),
+        };
+        let now = self.now();
+        let txn = self.begin().await?;
+        let counter = pstore::bump_revision(&txn, bn9).await?;
+        let revision = Self::revision(bn9, counter);
+        let mut row = self.load_request(&txn, bn9, &id.to_string()).await?;
+        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        if state == RequestState::Pending && now >= row.expire_time {
+            // Expiry is enforced at the moment of approval, too: record it.
+            self.decide(
+                &txn,
+                &mut row,
+                RequestState::Expired,
+                "system",
+                "",
+                None,
+                &revision,
+                &req.request_id,
+                Vec::new(),
+            )
+            .await?;
+            self.commit(txn).await?;
+            return Err(Error::failed_precondition("the request has expired"));
+        }
+        state
+            .decide(RequestState::Approved, row.expire_time, now)
+            .map_err(Error::failed_precondition)?;
+        self.check_programs(&txn, bn9, &grants, "grants.program_roles")
+            .await?;
+        let member = self
+            .apply_grants(
+                &txn,
+                bn9,
+                &row.requester,
+                "PERSON",
+                "",
+                &grants,
+                true,
+                &actor,
+                &req.request_id,
+            )
+            .await?;
+        self.decide(
+            &txn,
+            &mut row,
+            RequestState::Approved,
+            &actor,
+            "",
+            Some(&raw_grants),
+            &revision,
+            &req.request_id,
+            Vec::new(),
+        )
+        .await?;
+        let member = self.member_proto(&txn, &member, &profiles).await?;
+        let legal = self.legal_name(bn9).await?;
+        let response = pb::ApproveEmployeeRequestResponse {
+            request: Some(request_proto(&row, &profiles, &legal)),
+            member: Some(member),
+            revision,
+        };
+        self.finish(txn, &actor, METHOD, &req.request_id, response)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    pub(super) async fn list_employee_requests(
+        &self,
+        req: pb::ListEmployeeRequestsRequest,
+    ) -> Result<pb::ListEmployeeRequestsResponse, Error> {
+        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let size = page_size(req.page_size, 50, 500)?;
+        let after = page_after_pair(&req.page_token)?;
+        let state = state_filter(req.state)?;
+        let Some(business) = store::business(&self.db, bn9.as_str()).await? else {
+            return Err(Error::not_found("no such business"));
+        };
+        let legal = business.legal_name;
+        let rows = store::list_requests(
+            &self.db,
+            Some(bn9.as_str()),
+            None,
+            state,
+            after,
+            size as u64 + 1,
+        )
+        .await?;
+        let (rows, next) = finish_page(rows, size, |r| pair_key(r.create_time, &r.id));
+        let profiles = self
+            .profiles(rows.iter().map(|r| r.requester.as_str()))
+            .await?;
+        Ok(pb::ListEmployeeRequestsResponse {
+            requests: rows
+                .iter()
+                .map(|r| request_proto(r, &profiles, &legal))
+                .collect(),
+            next_page_token: next,
+        })
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    pub(super) async fn list_my_employee_requests(
+        &self,
+        who: &Caller,
+        req: pb::ListMyEmployeeRequestsRequest,
+    ) -> Result<pb::ListMyEmployeeRequestsResponse, Error> {
+        let size = page_size(req.page_size, 50, 500)?;
+        let after = page_after_pair(&req.page_token)?;
+        let state = state_filter(req.state)?;
+        let me = who.principal.to_string();
+        let rows =
+            store::list_requests(&self.db, None, Some(&me), state, after, size as u64 + 1).await?;
+        let (rows, next) = finish_page(rows, size, |r| pair_key(r.create_time, &r.id));
+        let mut out = Vec::new();
+        let mut names: HashMap<String, String> = HashMap::new();
+        for r in &rows {
+            if !names.contains_key(&r.bn9) {
+                names.insert(r.bn9.clone(), self.legal_name(&r.bn9).await?);
+            }
+            out.push(request_proto(
+                r,
+                &HashMap::new(),
+                names.get(&r.bn9).map_or("", String::as_str),
+            ));
+        }
+        Ok(pb::ListMyEmployeeRequestsResponse {
+            requests: out,
+            next_page_token: next,
+        })
+    }
+
+    /// Expires every pending request whose time has come, each in its own transaction.
+    pub(super) async fn sweep_expired(&self) -> Result<usize, Error> {
+        let mut expired = 0;
+        loop {
+            let now = self.now();
+            let rows = store::expired_pending(&self.db, now, 100).await?;
+            if rows.is_empty() {
+                return Ok(expired);
+            }
+            for mut row in rows {
+                let txn = self.begin().await?;
+                let counter = pstore::bump_revision(&txn, &row.bn9).await?;
+                let revision = Self::revision(&row.bn9, counter);
+                let request_id = format!("sweep:{}", row.id);
+                match self
+                    .decide(
+                        &txn,
+                        &mut row,
+                        RequestState::Expired,
+                        "system",
+                        "",
+                        None,
+                        &revision,
+                        &request_id,
+                        Vec::new(),
+                    )
+                    .await
+                {
+                    Ok(()) => {
+                        self.commit(txn).await?;
+                        expired += 1;
+                    }
+                    Err(e) if e.code() == ccp_platform::error::ErrorCode::FailedPrecondition => {
+                        txn.rollback().await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
