@@ -148,14 +148,16 @@ fn public_calls() -> Vec<(&'static str, &'static str, Call)> {
             rpc!(
                 DelegationClient<Channel>,
                 list_relationships,
-                delegation::ListRelationshipsRequest::default()
+                delegation::ListRelationshipsRequest {
+                    parent: "businesses/123456782".to_owned(),
+                    ..Default::default()
+                }
             ),
         ),
     ]
 }
 
-async fn start_suite() -> (Suite, ccp_platform::testing::tempfile_dir::TempDir) {
-    let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
+fn suite_settings(dir: &ccp_platform::testing::tempfile_dir::TempDir) -> SuiteSettings {
     let mut settings = SuiteSettings {
         data_dir: dir.path().to_owned(),
         ..SuiteSettings::default()
@@ -168,10 +170,44 @@ async fn start_suite() -> (Suite, ccp_platform::testing::tempfile_dir::TempDir) 
     ] {
         server.listen = "127.0.0.1:0".to_owned();
     }
-    let suite = Suite::start(settings, ServiceContext::in_memory(Clock::system()))
-        .await
-        .expect("suite starts");
+    settings
+}
+
+async fn start_suite() -> (Suite, ccp_platform::testing::tempfile_dir::TempDir) {
+    let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
+    let suite = Suite::start(
+        suite_settings(&dir),
+        ServiceContext::in_memory(Clock::system()),
+    )
+    .await
+    .expect("suite starts");
     (suite, dir)
+}
+
+/// Signs a test user in through identity's development issuer (a real
+/// session) and returns its access token.
+async fn signed_in_access_token(
+    suite: &Suite,
+    dir: &ccp_platform::testing::tempfile_dir::TempDir,
+    internal: &str,
+) -> String {
+    let settings = suite_settings(dir);
+    let id_token =
+        ccp::identity_cmd::dev_token(&settings, "alice", Duration::from_secs(300)).unwrap();
+    let channel = Channel::from_shared(format!("http://{}", suite.endpoints().identity))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    identity::identity_client::IdentityClient::new(channel)
+        .sign_in(with(
+            token_request(Some(internal)),
+            identity::SignInRequest { id_token },
+        ))
+        .await
+        .expect("the development issuer signs alice in")
+        .into_inner()
+        .access_token
 }
 
 fn token_request(token: Option<&str>) -> Request<()> {
@@ -185,10 +221,11 @@ fn token_request(token: Option<&str>) -> Request<()> {
 
 #[tokio::test]
 async fn every_internal_facts_rpc_checks_the_internal_token() {
-    let (suite, _dir) = start_suite().await;
+    let (suite, dir) = start_suite().await;
     let endpoints = suite.endpoints();
     let internal = suite.context().internal.clone();
     let valid = internal.mint("service:test");
+    let access = signed_in_access_token(&suite, &dir, &valid).await;
     let expired = internal.mint_until(
         "service:test",
         chrono::Utc::now() - chrono::Duration::seconds(1),
@@ -210,7 +247,13 @@ async fn every_internal_facts_rpc_checks_the_internal_token() {
             .await
             .unwrap();
 
-        let accepted = call(channel.clone(), token_request(Some(&valid))).await;
+        // A valid internal token (with the caller's real access token, which
+        // public services also need) gets past authentication.
+        let mut ok_request = token_request(Some(&valid));
+        ok_request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {access}").parse().unwrap());
+        let accepted = call(channel.clone(), ok_request).await;
         if let Err(status) = &accepted {
             assert_ne!(
                 status.code(),

@@ -145,6 +145,10 @@ impl Distributed {
             ("CCP_REDIS__URL".into(), redis),
             ("CCP_REDIS__KEY_PREFIX".into(), unique_prefix()),
             ("CCP_TELEMETRY__LOG_FILTER".into(), "warn".into()),
+            (
+                "CCP_IDENTITY__KEY_ENCRYPTION_KEY".into(),
+                ccp_platform::auth::InternalTokens::generate_key(),
+            ),
         ];
         for (service, db) in ["identity", "accounts", "delegation"]
             .iter()
