@@ -327,6 +327,18 @@ impl TestApp {
     /// ("broker system", valid a year), revoked at once when `revoked`;
     /// returns its principal.
     pub async fn credential(&self, by: &Person, business: &str, revoked: bool) -> String {
+        let expire = self.clock.now() + chrono::Duration::days(365);
+        self.credential_until(by, business, expire, revoked).await
+    }
+
+    /// Like [`TestApp::credential`], expiring at `expire`.
+    pub async fn credential_until(
+        &self,
+        by: &Person,
+        business: &str,
+        expire: DateTime<Utc>,
+        revoked: bool,
+    ) -> String {
         let mut identity = self.identity_client();
         let created = identity
             .create_machine_credential(self.req(
@@ -334,9 +346,7 @@ impl TestApp {
                     request_id: rid(),
                     parent: format!("businesses/{business}"),
                     display_name: "broker system".to_owned(),
-                    expire_time: Some(ccp_platform::store::timestamp(
-                        self.clock.now() + chrono::Duration::days(365),
-                    )),
+                    expire_time: Some(ccp_platform::store::timestamp(expire)),
                 },
                 &by.token,
             ))

@@ -597,6 +597,24 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
             .into_inner();
         assert_eq!(mine.businesses.len(), 1);
         assert!(mine.businesses[0].business_manager);
+        // Identity's expiry counts: a credential is accepted until the instant
+        // it expires, and refused from that instant on.
+        let expire = app.clock.now() + chrono::Duration::hours(1);
+        let early = app.credential_until(&alice, ABC, expire, false).await;
+        let late = app.credential_until(&alice, ABC, expire, false).await;
+        app.clock.advance(chrono::Duration::seconds(3599));
+        let alice = app.renew(&alice).await;
+        set_roles(&app, &alice, &early, role("RM0001", Role::Reader), "")
+            .await
+            .unwrap();
+        app.clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(
+            set_roles(&app, &alice, &late, role("RM0001", Role::Reader), "")
+                .await
+                .unwrap_err()
+                .code(),
+            Code::FailedPrecondition
+        );
     }
 }
 
