@@ -55,7 +55,7 @@ impl Application {
     }
 
     /// Builds like [`Application::build`] but verifies access tokens with keys
-    /// from `keys` (tests pass the keys of a `TokenMinter`).
+    /// from `keys` (e.g. a fixed JWKS).
     pub async fn build_with_key_source(
         ctx: &ServiceContext,
         settings: &AccountsSettings,

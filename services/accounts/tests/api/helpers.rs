@@ -1,26 +1,32 @@
 //! Test harness: the real accounts Application on 127.0.0.1:0 over a test
-//! database, an in-test identity double (IdentityFacts from an in-memory map,
-//! until the real identity service is merged), access tokens from a
-//! TokenMinter, and typed clients carrying the internal token.
+//! database, next to the REAL identity service (its own database on the same
+//! backend, schema `identity`; the development issuer on, its key and the
+//! key-encryption key kept in a temporary data directory). People sign in
+//! through the development issuer and create real profiles; machine
+//! credentials are created and revoked through identity; accounts verifies
+//! access tokens with identity's published keys and reads names and
+//! credentials from identity's facts RPCs. Typed clients carry the internal
+//! token.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ccp_accounts::{AccountsSettings, Application};
-use ccp_platform::auth::{INTERNAL_TOKEN_HEADER, StaticKeySource, TokenMinter};
+use ccp_identity::IdentitySettings;
+use ccp_identity::oidc::DevIssuer;
+use ccp_platform::auth::INTERNAL_TOKEN_HEADER;
 use ccp_platform::clock::Clock;
 use ccp_platform::config::ServerSettings;
 use ccp_platform::context::ServiceContext;
 use ccp_platform::testing::TestBackend;
+use ccp_platform::testing::tempfile_dir::TempDir;
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::accounts::v1::accounts_client::AccountsClient;
 use ccp_proto::common::v1::{Address, ProgramRole, RoleGrants};
 use ccp_proto::identity::v1 as ipb;
-use ccp_proto::identity::v1::identity_facts_server::{IdentityFacts, IdentityFactsServer};
+use ccp_proto::identity::v1::identity_client::IdentityClient;
 use chrono::{DateTime, TimeZone, Utc};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -31,101 +37,83 @@ pub const ABC: &str = "123456782";
 /// The guide's customs broker.
 pub const ITN: &str = "888316171";
 
-/// A credential as identity knows it.
-#[derive(Clone, Debug)]
-pub struct CredentialFact {
-    pub business: String,
-    pub revoked: bool,
-    pub expire_time: DateTime<Utc>,
-    pub label: String,
+/// The real identity service, running for one test app.
+pub struct IdentityService {
+    /// The development issuer it trusts (the same key file).
+    pub dev: DevIssuer,
+    /// Its address.
+    pub addr: SocketAddr,
+    channel: Channel,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    // Holds the development issuer's key and the key-encryption key.
+    _data_dir: TempDir,
 }
 
-/// The identity double's data.
-#[derive(Default, Debug)]
-pub struct IdentityData {
-    pub profiles: HashMap<Uuid, (String, String)>,
-    pub credentials: HashMap<Uuid, CredentialFact>,
+impl std::fmt::Debug for IdentityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityService")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
-/// IdentityFacts served from an in-memory map (a test double of the identity service).
-#[derive(Clone, Default, Debug)]
-pub struct IdentityDouble {
-    pub data: Arc<Mutex<IdentityData>>,
-    pub get_profiles_calls: Arc<AtomicUsize>,
-}
-
-#[tonic::async_trait]
-impl IdentityFacts for IdentityDouble {
-    async fn get_profiles(
-        &self,
-        request: Request<ipb::GetProfilesRequest>,
-    ) -> Result<Response<ipb::GetProfilesResponse>, Status> {
-        self.get_profiles_calls.fetch_add(1, Ordering::SeqCst);
-        let data = self.data.lock().unwrap();
-        let mut out = ipb::GetProfilesResponse::default();
-        for id in request.into_inner().profile_ids {
-            match Uuid::parse_str(&id)
-                .ok()
-                .and_then(|u| data.profiles.get(&u))
-            {
-                Some((name, email)) => out.profiles.push(ipb::ProfileSummary {
-                    profile_id: id.clone(),
-                    principal: format!("person:{id}"),
-                    legal_name: name.clone(),
-                    email: email.clone(),
-                    preferred_language: 1,
-                }),
-                None => out.missing.push(id),
-            }
+impl Drop for IdentityService {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.lock().unwrap().take() {
+            let _ = tx.send(());
         }
-        Ok(Response::new(out))
-    }
-
-    async fn get_credential(
-        &self,
-        request: Request<ipb::GetCredentialRequest>,
-    ) -> Result<Response<ipb::CredentialFacts>, Status> {
-        let id = request.into_inner().credential_id;
-        let data = self.data.lock().unwrap();
-        let out = match Uuid::parse_str(&id)
-            .ok()
-            .and_then(|u| data.credentials.get(&u))
-        {
-            Some(c) => ipb::CredentialFacts {
-                exists: true,
-                principal: format!("credential:{id}"),
-                business: c.business.clone(),
-                expire_time: Some(ccp_platform::store::timestamp(c.expire_time)),
-                revoked: c.revoked,
-                revoke_time: None,
-                display_name: c.label.clone(),
-            },
-            None => ipb::CredentialFacts::default(),
-        };
-        Ok(Response::new(out))
     }
 }
 
-/// Serves the identity double on 127.0.0.1:0 and returns its address.
-pub async fn spawn_identity(double: IdentityDouble) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+/// Builds and runs the real identity service over `backend` (schema
+/// `identity`), sharing the test's context and clock.
+pub async fn spawn_identity(backend: &TestBackend, ctx: &ServiceContext) -> IdentityService {
+    let data_dir = TempDir::new();
+    let mut settings = IdentitySettings {
+        server: ServerSettings {
+            listen: "127.0.0.1:0".to_owned(),
+            ..ServerSettings::default()
+        },
+        database: backend.settings("identity"),
+        // The key-encryption key and the development issuer's key are kept
+        // in `<data_dir>` (created on first use), as in the embedded mode.
+        data_dir: Some(data_dir.path().to_path_buf()),
+        ..IdentitySettings::default()
+    };
+    settings.dev_issuer.enabled = Some(true);
+    // Cheap secret hashing: the tests create machine credentials, never brute-force them.
+    settings.machine_credentials.argon2_memory_kib = 256;
+    settings.machine_credentials.argon2_iterations = 1;
+    let app = ccp_identity::Application::build(ctx, &settings)
+        .await
+        .unwrap();
+    let dev = DevIssuer::from_settings(&settings.dev_issuer, settings.data_dir.as_deref()).unwrap();
+    let addr = app.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(IdentityFactsServer::new(double))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await
-            .unwrap();
+        app.run_until_stopped(async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
     });
-    addr
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    IdentityService {
+        dev,
+        addr,
+        channel,
+        stop: Mutex::new(Some(tx)),
+        _data_dir: data_dir,
+    }
 }
 
 /// A running accounts service with what tests need around it.
 pub struct TestApp {
     pub ctx: ServiceContext,
     pub clock: Clock,
-    pub minter: Arc<TokenMinter>,
-    pub identity: IdentityDouble,
+    pub identity: Arc<IdentityService>,
     pub settings: AccountsSettings,
     pub channel: Channel,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -149,7 +137,7 @@ impl Default for Options {
     }
 }
 
-/// Spawns the app over `backend` with a fresh clock, context and identity double.
+/// Spawns the app over `backend` with a fresh clock, context and identity service.
 pub async fn spawn_app(backend: &TestBackend) -> TestApp {
     spawn_app_with(backend, Options::default()).await
 }
@@ -161,41 +149,38 @@ pub async fn spawn_app_with(backend: &TestBackend, options: Options) -> TestApp 
     spawn_app_ctx(backend, options, ctx, clock).await
 }
 
-/// Spawns the app with a given context (e.g. one whose bus is a private Redis).
+/// Spawns the app with a given context (e.g. one whose bus is a private
+/// Redis); identity runs with the same context.
 pub async fn spawn_app_ctx(
     backend: &TestBackend,
     options: Options,
     ctx: ServiceContext,
     clock: Clock,
 ) -> TestApp {
-    let minter = Arc::new(TokenMinter::new(clock.clone()).unwrap());
-    let identity = IdentityDouble::default();
-    let identity_addr = spawn_identity(identity.clone()).await;
+    let identity = Arc::new(spawn_identity(backend, &ctx).await);
     let settings = AccountsSettings {
         server: ServerSettings {
             listen: "127.0.0.1:0".to_owned(),
             ..ServerSettings::default()
         },
         database: backend.settings("accounts"),
-        identity_endpoint: format!("http://{identity_addr}"),
+        identity_endpoint: format!("http://{}", identity.addr),
         expiry_sweep_interval_secs: options.sweep_secs,
         ..AccountsSettings::default()
     };
-    start(ctx, clock, minter, identity, settings).await
+    start(ctx, clock, identity, settings).await
 }
 
-/// Starts an Application from parts (also used to restart on the same database).
+/// Starts an accounts Application from parts (also used to restart it on the
+/// same database; identity keeps running).
 pub async fn start(
     ctx: ServiceContext,
     clock: Clock,
-    minter: Arc<TokenMinter>,
-    identity: IdentityDouble,
+    identity: Arc<IdentityService>,
     settings: AccountsSettings,
 ) -> TestApp {
-    let keys = Arc::new(StaticKeySource(minter.signer().jwks_json()));
-    let app = Application::build_with_key_source(&ctx, &settings, keys)
-        .await
-        .unwrap();
+    // Access tokens are verified with identity's published keys (GetSigningKeys).
+    let app = Application::build(&ctx, &settings).await.unwrap();
     let addr: SocketAddr = app.local_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
@@ -211,7 +196,6 @@ pub async fn start(
     TestApp {
         ctx,
         clock,
-        minter,
         identity,
         settings,
         channel,
@@ -221,14 +205,14 @@ pub async fn start(
 }
 
 impl TestApp {
-    /// Stops the app and waits for it to finish; returns its parts for a restart.
+    /// Stops the accounts app and waits for it to finish; returns its parts
+    /// for a restart (identity keeps running).
     pub async fn stop(
         mut self,
     ) -> (
         ServiceContext,
         Clock,
-        Arc<TokenMinter>,
-        IdentityDouble,
+        Arc<IdentityService>,
         AccountsSettings,
     ) {
         if let Some(tx) = self.stop.take() {
@@ -243,7 +227,6 @@ impl TestApp {
         (
             self.ctx.clone(),
             self.clock.clone(),
-            self.minter.clone(),
             self.identity.clone(),
             self.settings.clone(),
         )
@@ -259,12 +242,14 @@ impl TestApp {
         AccountFactsClient::new(self.channel.clone())
     }
 
+    /// Returns a client of identity's public service.
+    pub fn identity_client(&self) -> IdentityClient<Channel> {
+        IdentityClient::new(self.identity.channel.clone())
+    }
+
     /// Wraps a message with the internal token and the caller's access token.
     pub fn req<T>(&self, msg: T, token: &str) -> Request<T> {
-        let mut r = Request::new(msg);
-        let internal = self.ctx.internal.mint("service:test");
-        r.metadata_mut()
-            .insert(INTERNAL_TOKEN_HEADER, internal.parse().unwrap());
+        let mut r = self.internal(msg);
         r.metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         r
@@ -279,48 +264,116 @@ impl TestApp {
         r
     }
 
-    /// Creates a person known to identity and returns (principal, access token).
-    pub fn person(&self, name: &str) -> Person {
-        let id = Uuid::new_v4();
-        self.identity.data.lock().unwrap().profiles.insert(
-            id,
-            (
-                name.to_owned(),
-                format!("{}@example.com", name.to_lowercase().replace(' ', ".")),
-            ),
-        );
+    /// Signs `subject` in at identity through the development issuer.
+    async fn sign_in(&self, subject: &str) -> ipb::Session {
+        let id_token = self
+            .identity
+            .dev
+            .mint(subject, self.clock.now(), Duration::from_secs(300))
+            .unwrap();
+        self.identity_client()
+            .sign_in(self.internal(ipb::SignInRequest { id_token }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Signs a new person in at identity (development issuer) and creates
+    /// their profile with the legal name `name` and an e-mail derived from it
+    /// (`Bob Tremblay` → `bob.tremblay@example.com`); returns the principal
+    /// and an access token of the profile session.
+    pub async fn person(&self, name: &str) -> Person {
+        let subject = format!("{name} {}", Uuid::new_v4());
+        let first = self.sign_in(&subject).await;
+        let created = self
+            .identity_client()
+            .create_profile(self.req(
+                ipb::CreateProfileRequest {
+                    request_id: rid(),
+                    profile: Some(ipb::Profile {
+                        legal_name: name.to_owned(),
+                        email: format!("{}@example.com", name.to_lowercase().replace(' ', ".")),
+                        preferred_language: ipb::Language::En as i32,
+                        ..ipb::Profile::default()
+                    }),
+                },
+                &first.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let session = created.session.unwrap();
+        assert_eq!(session.principal, first.principal);
         Person {
-            principal: format!("person:{id}"),
-            token: self.minter.person(id).unwrap(),
+            principal: session.principal,
+            subject,
+            token: session.access_token,
         }
     }
 
-    /// Returns the person with a fresh access token (after the clock moved).
-    pub fn renew(&self, p: &Person) -> Person {
-        let id = p
-            .principal
-            .trim_start_matches("person:")
-            .parse::<Uuid>()
-            .unwrap();
+    /// Returns the person with a fresh access token (after the clock moved):
+    /// they sign in again through the development issuer.
+    pub async fn renew(&self, p: &Person) -> Person {
+        let session = self.sign_in(&p.subject).await;
+        assert_eq!(session.principal, p.principal);
         Person {
             principal: p.principal.clone(),
-            token: self.minter.person(id).unwrap(),
+            subject: p.subject.clone(),
+            token: session.access_token,
         }
     }
 
-    /// Creates a machine credential known to identity and returns its principal.
-    pub fn credential(&self, business: &str, revoked: bool) -> String {
-        let id = Uuid::new_v4();
-        self.identity.data.lock().unwrap().credentials.insert(
-            id,
-            CredentialFact {
-                business: business.to_owned(),
-                revoked,
-                expire_time: t0() + chrono::Duration::days(365),
-                label: "broker system".to_owned(),
-            },
-        );
-        format!("credential:{id}")
+    /// Has `by` create a machine credential of `business` at identity
+    /// ("broker system", valid a year), revoked at once when `revoked`;
+    /// returns its principal.
+    pub async fn credential(&self, by: &Person, business: &str, revoked: bool) -> String {
+        let expire = self.clock.now() + chrono::Duration::days(365);
+        self.credential_until(by, business, expire, revoked).await
+    }
+
+    /// Like [`TestApp::credential`], expiring at `expire`.
+    pub async fn credential_until(
+        &self,
+        by: &Person,
+        business: &str,
+        expire: DateTime<Utc>,
+        revoked: bool,
+    ) -> String {
+        let mut identity = self.identity_client();
+        let created = identity
+            .create_machine_credential(self.req(
+                ipb::CreateMachineCredentialRequest {
+                    request_id: rid(),
+                    parent: format!("businesses/{business}"),
+                    display_name: "broker system".to_owned(),
+                    expire_time: Some(ccp_platform::store::timestamp(expire)),
+                },
+                &by.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .credential
+            .unwrap();
+        if revoked {
+            let after = identity
+                .revoke_machine_credential(self.req(
+                    ipb::RevokeMachineCredentialRequest {
+                        request_id: rid(),
+                        name: created.name.clone(),
+                        reason: "the broker system was retired".to_owned(),
+                    },
+                    &by.token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .credential
+                .unwrap();
+            assert!(after.revoke_time.is_some());
+        }
+        assert!(created.principal.starts_with("credential:"));
+        created.principal
     }
 
     /// Imports the test registry.
@@ -427,7 +480,80 @@ impl TestApp {
 #[derive(Clone, Debug)]
 pub struct Person {
     pub principal: String,
+    /// Their subject at the development issuer.
+    pub subject: String,
     pub token: String,
+}
+
+/// Counts the spans named `name` whose target starts with `target`, with the
+/// value of their `count` field, created on this thread while the guard
+/// lives. `#[tokio::test]` runs the test and every service it spawns on one
+/// thread, so this observes identity's own `#[tracing::instrument]` spans of
+/// this test's calls only (e.g. `get_profiles` in `ccp_identity`).
+#[derive(Clone, Debug, Default)]
+pub struct SpanCounter {
+    calls: Arc<Mutex<Vec<u64>>>,
+}
+
+struct SpanCountLayer {
+    name: &'static str,
+    target: &'static str,
+    calls: Arc<Mutex<Vec<u64>>>,
+}
+
+struct CountField(u64);
+
+impl tracing::field::Visit for CountField {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "count" {
+            self.0 = value;
+        }
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        if field.name() == "count" {
+            self.0 = u64::try_from(value).unwrap_or(0);
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanCountLayer {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let m = attrs.metadata();
+        if m.name() == self.name && m.target().starts_with(self.target) {
+            let mut count = CountField(0);
+            attrs.record(&mut count);
+            self.calls.lock().unwrap().push(count.0);
+        }
+    }
+}
+
+impl SpanCounter {
+    /// Starts counting on this thread; counting stops when the guard drops.
+    pub fn install(
+        name: &'static str,
+        target: &'static str,
+    ) -> (Self, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let this = Self::default();
+        let layer = SpanCountLayer {
+            name,
+            target,
+            calls: this.calls.clone(),
+        };
+        let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        (this, guard)
+    }
+
+    /// Returns the `count` field of every span seen so far, in order.
+    pub fn calls(&self) -> Vec<u64> {
+        self.calls.lock().unwrap().clone()
+    }
 }
 
 /// A new request id.

@@ -68,9 +68,9 @@ async fn r_ac_4_effective_role_is_the_highest_of_direct_and_group_roles() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
+        let bob = app.person("Bob Tremblay").await;
         app.clock.advance(chrono::Duration::seconds(1));
         app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
         let g = create_group(
@@ -168,7 +168,7 @@ async fn r_ac_5_the_last_bam_cannot_be_demoted_or_removed() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
         let m = app.member(&alice, &alice.principal).await.unwrap();
         let err = set_roles(
@@ -200,7 +200,7 @@ async fn r_ac_5_the_last_bam_cannot_be_demoted_or_removed() {
             .unwrap_err();
         assert_eq!(err.code(), Code::Aborted);
         // With a second BAM, the first may step down.
-        let bob = app.person("Bob Tremblay");
+        let bob = app.person("Bob Tremblay").await;
         app.join(&alice, &bob, bam()).await;
         let b = get_business(&app, &alice).await;
         assert_eq!(b.business_manager_count, 2);
@@ -232,9 +232,9 @@ async fn r_ac_5_concurrent_mutual_demotion_postgres() {
     };
     let app = Arc::new(spawn_app(&backend).await);
     app.import_registry().await;
-    let alice = app.person("Alice Martin");
+    let alice = app.person("Alice Martin").await;
     app.register_abc(&alice).await;
-    let bob = app.person("Bob Tremblay");
+    let bob = app.person("Bob Tremblay").await;
     app.join(&alice, &bob, bam()).await;
     let demote = role("RM0001", Role::Reader);
     for round in 0..100 {
@@ -281,7 +281,7 @@ async fn r_ac_6_employee_groups_have_unique_names_and_never_hold_bam() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
         let g = create_group(
             &app,
@@ -314,7 +314,7 @@ async fn r_ac_6_employee_groups_have_unique_names_and_never_hold_bam() {
             &alice,
             "Strangers",
             vec![],
-            vec![app.person("Zed").principal],
+            vec![app.person("Zed").await.principal],
         )
         .await
         .unwrap_err();
@@ -411,10 +411,10 @@ async fn r_ac_7_a_member_left_with_no_role_stops_being_a_member() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
-        let carol = app.person("Carol Singh");
+        let bob = app.person("Bob Tremblay").await;
+        let carol = app.person("Carol Singh").await;
         let mb = app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
         app.join(&alice, &carol, role("RM0002", Role::Editor)).await;
         let g = create_group(
@@ -493,9 +493,9 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let cred = app.credential(ABC, false);
+        let cred = app.credential(&alice, ABC, false).await;
         let err = set_roles(&app, &alice, &cred, role("RM0001", Role::Pam), "")
             .await
             .unwrap_err();
@@ -503,7 +503,7 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
         assert_eq!(fields(&err), vec!["grants.program_roles".to_owned()]);
         let err = set_roles(&app, &alice, &cred, bam(), "").await.unwrap_err();
         assert_eq!(fields(&err), vec!["grants.business_manager".to_owned()]);
-        let other = app.credential(ITN, false);
+        let other = app.credential(&alice, ITN, false).await;
         assert_eq!(
             set_roles(&app, &alice, &other, role("RM0001", Role::Editor), "")
                 .await
@@ -511,7 +511,7 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
                 .code(),
             Code::FailedPrecondition
         );
-        let revoked = app.credential(ABC, true);
+        let revoked = app.credential(&alice, ABC, true).await;
         assert_eq!(
             set_roles(&app, &alice, &revoked, role("RM0001", Role::Editor), "")
                 .await
@@ -575,7 +575,7 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
         // A person who is not a member cannot be added by SetMemberRoles.
-        let zed = app.person("Zed");
+        let zed = app.person("Zed").await;
         assert_eq!(
             set_roles(
                 &app,
@@ -597,6 +597,24 @@ async fn r_ac_7_machine_credentials_of_the_business_hold_editor_or_reader_only()
             .into_inner();
         assert_eq!(mine.businesses.len(), 1);
         assert!(mine.businesses[0].business_manager);
+        // Identity's expiry counts: a credential is accepted until the instant
+        // it expires, and refused from that instant on.
+        let expire = app.clock.now() + chrono::Duration::hours(1);
+        let early = app.credential_until(&alice, ABC, expire, false).await;
+        let late = app.credential_until(&alice, ABC, expire, false).await;
+        app.clock.advance(chrono::Duration::seconds(3599));
+        let alice = app.renew(&alice).await;
+        set_roles(&app, &alice, &early, role("RM0001", Role::Reader), "")
+            .await
+            .unwrap();
+        app.clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(
+            set_roles(&app, &alice, &late, role("RM0001", Role::Reader), "")
+                .await
+                .unwrap_err()
+                .code(),
+            Code::FailedPrecondition
+        );
     }
 }
 
@@ -621,9 +639,9 @@ async fn r_ac_4_role_and_business_facts_are_read_in_one_statement_each() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
+        let bob = app.person("Bob Tremblay").await;
         app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
         create_group(
             &app,

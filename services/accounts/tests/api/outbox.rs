@@ -60,13 +60,13 @@ async fn r_ev_1_events_survive_a_bus_outage_and_arrive_once_in_order_per_busines
         redis.stop().await;
         // The bus is down: every change still commits.
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
-        let carol = app.person("Carol Singh");
+        let bob = app.person("Bob Tremblay").await;
+        let carol = app.person("Carol Singh").await;
         app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
         app.join(&alice, &carol, role("RM0002", Role::Editor)).await;
-        let dave = app.person("Dave Roy");
+        let dave = app.person("Dave Roy").await;
         let mut itn = abc_registration();
         itn.program_account = format!("{ITN}RM0001");
         itn.legal_name = "ITN Logistics Inc.".to_owned();

@@ -11,7 +11,7 @@ async fn r_ac_1_invalid_bns_are_rejected_with_the_field_named_and_nothing_writte
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         let mut c = app.accounts();
         for bad in [
             "123456789RM0001", // check digit
@@ -132,7 +132,7 @@ async fn r_ac_2_registration_matches_the_normalized_registry_and_makes_the_calle
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         let mut c = app.accounts();
         let terms = c
             .get_terms_and_conditions(app.req(pb::GetTermsAndConditionsRequest {}, &alice.token))
@@ -211,7 +211,7 @@ async fn r_ac_2_registration_matches_the_normalized_registry_and_makes_the_calle
                 .contains(&"accounts.business.register".to_owned())
         );
         // A second registration is refused, pointing at an access request.
-        let bob = app.person("Bob Tremblay");
+        let bob = app.person("Bob Tremblay").await;
         let err = c
             .register_business(app.req(abc_registration(), &bob.token))
             .await
@@ -245,7 +245,7 @@ async fn r_ac_2_failures_name_the_part_that_failed_without_revealing_the_registr
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         let mut c = app.accounts();
         let mut r = abc_registration();
         r.legal_name = "ABC Windows & Doors Inc".to_owned(); // punctuation is significant
@@ -295,7 +295,7 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         let mut c = app.accounts();
         for i in 0..5 {
             let mut r = abc_registration();
@@ -312,8 +312,8 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
             .unwrap_err();
         assert_eq!(err.code(), Code::ResourceExhausted, "{}", backend.name());
         // Restart: stop the app, build a new one on the same database.
-        let (ctx, clock, minter, identity, settings) = app.stop().await;
-        let app = start(ctx, clock, minter, identity, settings).await;
+        let (ctx, clock, identity, settings) = app.stop().await;
+        let app = start(ctx, clock, identity, settings).await;
         let mut c = app.accounts();
         let err = c
             .register_business(app.req(abc_registration(), &alice.token))
@@ -333,7 +333,7 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
         );
         // 24 hours later the lock is gone.
         app.clock.advance(chrono::Duration::seconds(24 * 3600 - 1));
-        let alice = app.renew(&alice);
+        let alice = app.renew(&alice).await;
         let err = c
             .register_business(app.req(abc_registration(), &alice.token))
             .await
@@ -362,7 +362,7 @@ async fn r_ac_2_a_registry_import_adding_rm_accounts_links_them_to_a_registered_
         let first = app.import_registry().await;
         assert_eq!(first.accepted, 2);
         assert!(first.rejected.is_empty());
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
         let mut records = registry();
         records[0]

@@ -1,6 +1,5 @@
 //! R-AC-3: employee access requests.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ccp_platform::testing::TestBackend;
@@ -30,10 +29,10 @@ async fn r_ac_3_one_pending_request_per_person_and_business_listed_with_names() 
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
-        let carol = app.person("Carol Singh");
+        let bob = app.person("Bob Tremblay").await;
+        let carol = app.person("Carol Singh").await;
         let r = ask(&app, &bob).await.unwrap();
         assert_eq!(r.state, S::Pending as i32);
         assert_eq!(r.business_legal_name, "ABC Windows & Doors Inc.");
@@ -74,8 +73,9 @@ async fn r_ac_3_one_pending_request_per_person_and_business_listed_with_names() 
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
-        // Listed with names and e-mails from identity, one GetProfiles call per page.
-        let before = app.identity.get_profiles_calls.load(Ordering::SeqCst);
+        // Listed with names and e-mails from identity's real profiles, one
+        // GetProfiles call per page (counted by identity's own handler spans).
+        let (profiles, _counting) = SpanCounter::install("get_profiles", "ccp_identity");
         let page = app
             .accounts()
             .list_employee_requests(app.req(
@@ -110,8 +110,9 @@ async fn r_ac_3_one_pending_request_per_person_and_business_listed_with_names() 
         assert_eq!(page2.requests[0].requester_name, "Carol Singh");
         assert!(page2.next_page_token.is_empty());
         assert_eq!(
-            app.identity.get_profiles_calls.load(Ordering::SeqCst) - before,
-            2
+            profiles.calls(),
+            [1, 1],
+            "one GetProfiles call per page, naming that page's requester"
         );
         // The requester withdraws; then may ask again.
         app.accounts()
@@ -157,10 +158,10 @@ async fn r_ac_3_approve_grants_roles_and_reject_records_the_reason() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
-        let carol = app.person("Carol Singh");
+        let bob = app.person("Bob Tremblay").await;
+        let carol = app.person("Carol Singh").await;
         let rb = ask(&app, &bob).await.unwrap();
         let rc = ask(&app, &carol).await.unwrap();
         let mut c = app.accounts();
@@ -306,17 +307,17 @@ async fn r_ac_3_a_request_expires_at_approval_time_after_30_days() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await; // the sweep runs hourly here
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
+        let bob = app.person("Bob Tremblay").await;
         let r = ask(&app, &bob).await.unwrap();
         app.clock
             .advance(chrono::Duration::seconds(30 * 86_400 - 1));
-        let carol = app.person("Carol Singh");
+        let carol = app.person("Carol Singh").await;
         let rc = ask(&app, &carol).await.unwrap();
         app.clock.advance(chrono::Duration::seconds(1));
-        let alice = app.renew(&alice);
-        let bob = app.renew(&bob);
+        let alice = app.renew(&alice).await;
+        let bob = app.renew(&bob).await;
         let err = app
             .accounts()
             .approve_employee_request(app.req(
@@ -360,13 +361,13 @@ async fn r_ac_3_the_periodic_sweep_expires_pending_requests() {
     for backend in TestBackend::all().await {
         let app = spawn_app_with(&backend, Options { sweep_secs: 1 }).await;
         app.import_registry().await;
-        let alice = app.person("Alice Martin");
+        let alice = app.person("Alice Martin").await;
         app.register_abc(&alice).await;
-        let bob = app.person("Bob Tremblay");
+        let bob = app.person("Bob Tremblay").await;
         ask(&app, &bob).await.unwrap();
         app.clock.advance(chrono::Duration::seconds(30 * 86_400));
-        let alice = app.renew(&alice);
-        let bob = app.renew(&bob);
+        let alice = app.renew(&alice).await;
+        let bob = app.renew(&bob).await;
         tokio::time::timeout(Duration::from_secs(15), async {
             loop {
                 let mine = app
