@@ -93,7 +93,14 @@ async fn r_de_1_a_request_to_an_unregistered_bn_waits_until_the_client_registers
         // Long after sending, the client registers: its 30 days start then.
         app.advance_clock(Duration::days(40)).await;
         let registered_at = app.clock.now();
-        app.register_business(OTHER).await;
+        let registered = app.register_business(OTHER).await;
+        // Delegation learns of it from accounts' event (before any read asks).
+        wait_for(|| {
+            let f = app.consumer_position(&backend);
+            let p = registered.position.clone();
+            async move { (f.await.as_deref() == Some(p.as_str())).then_some(()) }
+        })
+        .await;
         let seen = wait_for(|| {
             let f = list(&app);
             async move { f.await.into_iter().next() }
