@@ -237,7 +237,7 @@ async fn r_de_2_approving_while_a_relationship_is_active_names_the_one_to_update
         assert_eq!(err.code(), Code::FailedPrecondition, "{}", app.backend);
         assert!(err.message().contains(&rel.name), "{}", err.message());
         // Once the first has expired, the waiting request can be approved.
-        app.clock.set(t0() + Duration::days(29));
+        app.set_clock(t0() + Duration::days(29)).await;
         let mut after = app.approval(&sent.id, t0() + Duration::days(200));
         after.request_id = "later".to_owned();
         let err = app
@@ -250,7 +250,7 @@ async fn r_de_2_approving_while_a_relationship_is_active_names_the_one_to_update
             Code::FailedPrecondition,
             "still active on day 29"
         );
-        app.clock.set(t0() + Duration::days(100));
+        app.set_clock(t0() + Duration::days(100)).await;
         after.request_id = "later2".to_owned();
         let second = app
             .api()
@@ -267,7 +267,7 @@ async fn r_de_2_after_expiry_a_new_request_can_be_approved_even_before_the_sweep
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         let first = app.relate(t0() + Duration::days(5)).await;
-        app.clock.set(t0() + Duration::days(5));
+        app.set_clock(t0() + Duration::days(5)).await;
         let second = app.relate(t0() + Duration::days(60)).await;
         assert_ne!(first.id, second.id);
         let first = app.get(&first.name).await;

@@ -167,10 +167,8 @@ async fn r_de_5_client_group_names_are_unique_per_provider_deleted_included() {
 async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role_in_facts() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
-        let clerk = Principal::Person(Uuid::new_v4());
-        let robot = Principal::Credential(Uuid::new_v4());
-        app.accounts.add_member(&clerk, BROKER, false);
-        app.accounts.add_member(&robot, BROKER, false);
+        let clerk = app.employee(BROKER, &app.broker_bam).await;
+        let robot = app.machine_credential(BROKER, &app.broker_bam).await;
         let group = create_group(&app, "all", &[IMPORTER, OTHER]).await.unwrap();
         assign(
             &app,
@@ -232,7 +230,8 @@ async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role
         assert_eq!(robot_facts.assignments[0].role, Role::Editor as i32);
         assert!(robot_facts.revisions[0].revision > rev);
         // A non-member is refused; Editor/Reader only.
-        let stranger = Principal::Person(Uuid::new_v4());
+        // A signed-in person who is no member of the broker.
+        let stranger = app.person("Stranger").await;
         let err = assign(
             &app,
             &stranger,
@@ -310,8 +309,7 @@ async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role
 async fn r_de_5_r_de_6_assignments_outlive_the_relationship_and_ended_ones_stay_in_facts() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
-        let clerk = Principal::Person(Uuid::new_v4());
-        app.accounts.add_member(&clerk, BROKER, false);
+        let clerk = app.employee(BROKER, &app.broker_bam).await;
         let rel = app.relate(t0() + Duration::days(30)).await;
         assign(
             &app,
@@ -364,12 +362,11 @@ async fn r_de_facts_list_clients_pages_by_client_with_every_relationship() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.relate(t0() + Duration::days(5)).await;
-        app.clock.set(t0() + Duration::days(6));
+        app.set_clock(t0() + Duration::days(6)).await;
         app.relate(t0() + Duration::days(60)).await;
-        for bn in [OTHER, "200000008"] {
-            app.register_business(bn, 1).await;
+        for bn in [OTHER, FOURTH] {
+            let client_bam = app.register_business(bn).await.bam;
             let sent = app.send(bn).await.request.unwrap();
-            let client_bam = Principal::Person(Uuid::new_v4());
             let mut approval = app.approval(&sent.id, t0() + Duration::days(90));
             approval.name = format!("businesses/{bn}/receivedRequests/{}", sent.id);
             app.api()
@@ -403,7 +400,7 @@ async fn r_de_facts_list_clients_pages_by_client_with_every_relationship() {
             seen,
             vec![
                 (OTHER.to_owned(), 1),
-                ("200000008".to_owned(), 1),
+                (FOURTH.to_owned(), 1),
                 (IMPORTER.to_owned(), 2),
             ],
             "{}",

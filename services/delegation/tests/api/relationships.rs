@@ -26,7 +26,7 @@ async fn r_de_3_the_client_changes_scope_expiry_and_visibility_with_an_etag() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         let rel = app.relate(t0() + Duration::days(100)).await;
-        app.clock.advance(Duration::days(1));
+        app.advance_clock(Duration::days(1)).await;
         let mut changed = rel.clone();
         changed.level = pb::RelationshipLevel::Program as i32;
         changed.program_accounts = vec![format!("{IMPORTER}RM0001")];
@@ -186,7 +186,7 @@ async fn r_de_3_either_side_ends_it_recording_who_and_why() {
                 .await
                 .unwrap_err();
             assert_eq!(err.code(), Code::FailedPrecondition);
-            app.clock.advance(Duration::seconds(1));
+            app.advance_clock(Duration::seconds(1)).await;
         }
         let facts = app.pair_facts().await;
         assert_eq!(facts.relationships.len(), 2);
@@ -211,7 +211,7 @@ async fn r_de_4_active_until_1ms_before_expiry_ended_at_and_after_before_and_aft
             let r = &f.relationships[0];
             r.end_time.is_none() && r.end_reason == pb::EndReason::Unspecified as i32
         };
-        app.clock.set(expiry - Duration::milliseconds(1));
+        app.set_clock(expiry - Duration::milliseconds(1)).await;
         assert_eq!(
             app.get(&rel.name).await.state,
             pb::RelationshipState::Active as i32,
@@ -221,7 +221,7 @@ async fn r_de_4_active_until_1ms_before_expiry_ended_at_and_after_before_and_aft
         assert!(fact_active(&app.pair_facts().await));
         assert_eq!(app.sweep().await.relationships_expired, 0);
         for at in [expiry, expiry + Duration::days(3)] {
-            app.clock.set(at);
+            app.set_clock(at).await;
             // Before the sweep.
             let got = app.get(&rel.name).await;
             assert_eq!(got.state, pb::RelationshipState::Ended as i32);
@@ -318,20 +318,20 @@ async fn r_de_4_reminders_30_7_and_1_days_before_expiry_each_once_across_restart
         let mut app = spawn_app(&backend).await;
         let expiry = t0() + Duration::days(60);
         let rel = app.relate(expiry).await;
-        app.clock
-            .set(expiry - Duration::days(30) - Duration::milliseconds(1));
+        app.set_clock(expiry - Duration::days(30) - Duration::milliseconds(1))
+            .await;
         assert_eq!(app.sweep().await.reminders, 0, "{}", app.backend);
-        app.clock.set(expiry - Duration::days(30));
+        app.set_clock(expiry - Duration::days(30)).await;
         assert_eq!(app.sweep().await.reminders, 1);
         assert_eq!(app.sweep().await.reminders, 0);
         app.restart().await;
         assert_eq!(app.sweep().await.reminders, 0, "not again after a restart");
-        app.clock
-            .set(expiry - Duration::days(7) + Duration::hours(1));
+        app.set_clock(expiry - Duration::days(7) + Duration::hours(1))
+            .await;
         assert_eq!(app.sweep().await.reminders, 1);
         app.restart().await;
         assert_eq!(app.sweep().await.reminders, 0);
-        app.clock.set(expiry - Duration::days(1));
+        app.set_clock(expiry - Duration::days(1)).await;
         assert_eq!(app.sweep().await.reminders, 1);
         app.restart().await;
         assert_eq!(app.sweep().await.reminders, 0);
@@ -349,7 +349,7 @@ async fn r_de_4_thresholds_past_at_approval_are_skipped_and_moving_the_expiry_re
         let app = spawn_app(&backend).await;
         // 10 days: the 30-day threshold is already past.
         let rel = app.relate(t0() + Duration::days(10)).await;
-        app.clock.set(t0() + Duration::days(3));
+        app.set_clock(t0() + Duration::days(3)).await;
         assert_eq!(
             app.sweep().await.reminders,
             1,
@@ -368,7 +368,7 @@ async fn r_de_4_thresholds_past_at_approval_are_skipped_and_moving_the_expiry_re
             .unwrap();
         assert_eq!(app.sweep().await.reminders, 0);
         for days in [30, 7, 1] {
-            app.clock.set(new_expiry - Duration::days(days));
+            app.set_clock(new_expiry - Duration::days(days)).await;
             assert_eq!(app.sweep().await.reminders, 1, "{days}");
         }
         let events = marker(&app, &rel.name).await;

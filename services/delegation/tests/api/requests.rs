@@ -91,9 +91,16 @@ async fn r_de_1_a_request_to_an_unregistered_bn_waits_until_the_client_registers
         };
         assert!(list(&app).await.is_empty(), "{}", app.backend);
         // Long after sending, the client registers: its 30 days start then.
-        app.clock.advance(Duration::days(40));
+        app.advance_clock(Duration::days(40)).await;
         let registered_at = app.clock.now();
-        app.register_business(OTHER, 1).await;
+        let registered = app.register_business(OTHER).await;
+        // Delegation learns of it from accounts' event (before any read asks).
+        wait_for(|| {
+            let f = app.consumer_position(&backend);
+            let p = registered.position.clone();
+            async move { (f.await.as_deref() == Some(p.as_str())).then_some(()) }
+        })
+        .await;
         let seen = wait_for(|| {
             let f = list(&app);
             async move { f.await.into_iter().next() }
@@ -122,26 +129,25 @@ async fn r_de_1_a_request_to_an_unregistered_bn_waits_until_the_client_registers
 #[tokio::test]
 async fn r_de_1_registration_known_to_accounts_is_asked_for_when_needed_now() {
     for backend in TestBackend::all().await {
-        let app = spawn_app(&backend).await;
+        // Accounts' events go to a bus delegation does not read: only asking
+        // accounts (GetBusinessFacts) can tell delegation of the registration.
+        let app = spawn_app_wired(&backend, Wiring::AccountsEventsCut).await;
         let sent = app.send(OTHER).await.request.unwrap();
-        // Accounts knows of the registration, but no event has arrived.
-        app.accounts.register(OTHER, 1, app.clock.now());
-        let got = app
-            .api()
-            .list_received_requests(app.as_(
-                &app.importer_bam,
-                pb::ListReceivedRequestsRequest {
-                    parent: format!("businesses/{OTHER}"),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .requests;
+        assert!(sent.visible_time.is_none());
+        let registered_at = app.clock.now();
+        app.register_business(OTHER).await;
+        let got = app.received_of(OTHER).await;
         assert_eq!(got.len(), 1, "{}", app.backend);
         assert_eq!(got[0].id, sent.id);
-        assert!(got[0].visible_time.is_some());
+        assert_eq!(
+            from_timestamp(got[0].visible_time.as_ref().unwrap()).unwrap(),
+            registered_at
+        );
+        assert_eq!(
+            app.consumer_position(&backend).await,
+            None,
+            "no accounts event reached delegation"
+        );
     }
 }
 
@@ -150,20 +156,31 @@ async fn r_de_1_the_registration_consumer_resumes_after_its_stored_position() {
     for backend in TestBackend::all().await {
         let mut app = spawn_app(&backend).await;
         app.send(OTHER).await;
-        let first = app.register_business(OTHER, 1).await;
+        let first = app.register_business(OTHER).await.position;
+        // The consumer applies the event and stores its position; no read
+        // has asked accounts, so the request became visible through it.
         wait_for(|| {
-            let f = app.received_of(OTHER);
-            async move { f.await.into_iter().next() }
+            let f = app.consumer_position(&backend);
+            let p = first.clone();
+            async move { (f.await.as_deref() == Some(p.as_str())).then_some(()) }
         })
         .await;
-        assert_eq!(
-            app.consumer_position(&backend).await.as_deref(),
-            Some(first.as_str())
+        let events = events_until(&app.ctx, |e| {
+            !of_type(e, EventType::RelationshipRequestVisible).is_empty()
+        })
+        .await;
+        let visible = of_type(&events, EventType::RelationshipRequestVisible);
+        assert_eq!(visible.len(), 1, "{}", app.backend);
+        assert_eq!(visible[0].pairs[0].client, OTHER);
+        assert!(
+            app.received_of(OTHER).await[0].visible_time.is_some(),
+            "{}",
+            app.backend
         );
         app.shutdown().await;
         // A registration published while the service is down is handled on restart.
-        let third = "200000008";
-        let second = app.register_business(third, 1).await;
+        let third = FOURTH;
+        let second = app.register_business(third).await.position;
         app.restart().await;
         let p = second.clone();
         wait_for(|| {
@@ -191,13 +208,13 @@ async fn r_de_1_pending_requests_expire_30_days_after_they_became_visible() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         let sent = app.send(IMPORTER).await.request.unwrap();
-        app.clock
-            .set(t0() + Duration::days(30) - Duration::milliseconds(1));
+        app.set_clock(t0() + Duration::days(30) - Duration::milliseconds(1))
+            .await;
         assert_eq!(
             app.received().await[0].state,
             pb::RelationshipRequestState::Pending as i32
         );
-        app.clock.set(t0() + Duration::days(30));
+        app.set_clock(t0() + Duration::days(30)).await;
         // Expired in reads before the sweep records it...
         assert_eq!(
             app.received().await[0].state,
@@ -235,7 +252,7 @@ async fn r_de_1_the_sweep_records_expired_requests_once() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
         app.send(IMPORTER).await;
-        app.clock.set(t0() + Duration::days(31));
+        app.set_clock(t0() + Duration::days(31)).await;
         assert_eq!(app.sweep().await.requests_expired, 1, "{}", app.backend);
         assert_eq!(app.sweep().await.requests_expired, 0);
         let expired = app
@@ -317,7 +334,7 @@ async fn r_de_1_the_provider_withdraws_only_under_its_sent_requests() {
 async fn r_de_1_sent_and_received_lists_page_and_filter_by_state() {
     for backend in TestBackend::all().await {
         let app = spawn_app(&backend).await;
-        for bn in [IMPORTER, OTHER, "200000008"] {
+        for bn in [IMPORTER, OTHER, FOURTH] {
             app.send(bn).await;
         }
         let mut names = Vec::new();
@@ -343,7 +360,7 @@ async fn r_de_1_sent_and_received_lists_page_and_filter_by_state() {
             }
             token = page.next_page_token;
         }
-        assert_eq!(names, vec![IMPORTER, OTHER, "200000008"], "{}", app.backend);
+        assert_eq!(names, vec![IMPORTER, OTHER, FOURTH], "{}", app.backend);
         // The client sees only visible requests: OTHER's are not in IMPORTER's list.
         assert_eq!(app.received().await.len(), 1);
     }
