@@ -12,23 +12,17 @@ use tonic::Code;
 
 use crate::harness::{Suite, memory_context, redis_context, wait_for};
 use crate::revocation::check_on;
-use crate::world::{self, ABC, Who, grants, req, rid, rm};
+use crate::world::{self, ABC, Who, grants, req, rm};
 
 async fn set_role(suite: &Suite, bam: &Who, member: &str, role: Role) {
-    suite
-        .gw()
-        .accounts()
-        .set_member_roles(req(
-            bam,
-            acc::SetMemberRolesRequest {
-                request_id: rid(),
-                name: format!("businesses/{ABC}/members/{member}"),
-                grants: Some(grants(false, &[(&rm(ABC, 1), role)])),
-                etag: String::new(),
-            },
-        ))
-        .await
-        .unwrap();
+    world::set_roles(
+        suite.gw(),
+        bam,
+        ABC,
+        member,
+        grants(false, &[(&rm(ABC, 1), role)]),
+    )
+    .await;
 }
 
 async fn edit_allowed(suite: &Suite, principal: &str) -> bool {
@@ -48,7 +42,14 @@ async fn r_gw_5_redis_stopped_mid_test_answers_stay_correct_and_caching_resumes(
     let bam = world::person(&suite, g, "Alice Bam").await;
     world::register(g, &bam, ABC).await;
     let editor = world::person(&suite, g, "Eddie Editor").await;
-    world::hire(g, &bam, &editor, ABC, grants(false, &[(&rm(ABC, 1), Role::Editor)])).await;
+    world::hire(
+        g,
+        &bam,
+        &editor,
+        ABC,
+        grants(false, &[(&rm(ABC, 1), Role::Editor)]),
+    )
+    .await;
     let e = editor.principal.clone();
 
     // Warm: allowed, and the role facts are in the shared level.
@@ -57,7 +58,10 @@ async fn r_gw_5_redis_stopped_mid_test_answers_stay_correct_and_caching_resumes(
 
     redis.stop().await;
     let trust = g.trust.clone();
-    wait_for("the gateway stops trusting its cache", || !trust.is_trusted()).await;
+    wait_for("the gateway stops trusting its cache", || {
+        !trust.is_trusted()
+    })
+    .await;
     // Still correct while Redis is away: read through to accounts.
     assert!(edit_allowed(&suite, &e).await);
     set_role(&suite, &bam, &e, Role::Reader).await;
@@ -108,10 +112,22 @@ async fn r_gw_5_accounts_stopped_gives_unavailable_for_facts_not_cached() {
     let bam = world::person(&suite, g, "Alice Bam").await;
     world::register(g, &bam, ABC).await;
     let reader = world::person(&suite, g, "Rita Reader").await;
-    world::hire(g, &bam, &reader, ABC, grants(false, &[(&rm(ABC, 1), Role::Reader)])).await;
+    world::hire(
+        g,
+        &bam,
+        &reader,
+        ABC,
+        grants(false, &[(&rm(ABC, 1), Role::Reader)]),
+    )
+    .await;
     // The BAM's facts are cached by a call; the reader's are not.
     g.accounts()
-        .get_business(req(&bam, acc::GetBusinessRequest { name: format!("businesses/{ABC}") }))
+        .get_business(req(
+            &bam,
+            acc::GetBusinessRequest {
+                name: format!("businesses/{ABC}"),
+            },
+        ))
         .await
         .unwrap();
     assert!(check_on(&suite, g, &bam.principal, Action::Manage, ABC, "").await);
@@ -135,7 +151,12 @@ async fn r_gw_5_accounts_stopped_gives_unavailable_for_facts_not_cached() {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     let err = g
         .accounts()
-        .get_business(req(&reader, acc::GetBusinessRequest { name: format!("businesses/{ABC}") }))
+        .get_business(req(
+            &reader,
+            acc::GetBusinessRequest {
+                name: format!("businesses/{ABC}"),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");

@@ -83,10 +83,10 @@ impl Drop for Running {
 
 /// One gateway replica.
 pub struct Replica {
-    pub addr: SocketAddr,
     pub trust: Arc<Trust>,
     pub channel: Channel,
-    pub running: Running,
+    /// Held: dropping it stops the replica.
+    _running: Running,
 }
 
 impl Replica {
@@ -114,9 +114,11 @@ pub struct Suite {
     pub identity_addr: SocketAddr,
     pub accounts_addr: SocketAddr,
     pub delegation_addr: SocketAddr,
-    pub identity: Running,
+    /// Held: dropping it stops identity.
+    _identity: Running,
     pub accounts: Running,
-    pub delegation: Running,
+    /// Held: dropping it stops delegation.
+    _delegation: Running,
     pub gateways: Vec<Replica>,
     _backend: TestBackend,
 }
@@ -216,9 +218,9 @@ impl Suite {
             identity_addr,
             accounts_addr,
             delegation_addr,
-            identity,
+            _identity: identity,
             accounts,
-            delegation,
+            _delegation: delegation,
             gateways: Vec::new(),
             _backend: backend,
         };
@@ -252,10 +254,9 @@ impl Suite {
             .unwrap();
         wait_for("gateway trusts its cache", || trust.is_trusted()).await;
         self.gateways.push(Replica {
-            addr,
             trust,
             channel,
-            running,
+            _running: running,
         });
         self.gateways.len() - 1
     }

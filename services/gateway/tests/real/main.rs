@@ -3,9 +3,9 @@
 //! (SQLite; the services' own tests cover PostgreSQL): the authorization
 //! matrix, revocation across replicas on one Redis, faults, token attacks.
 
+mod faults;
 mod harness;
 mod matrix;
-mod world;
-mod faults;
 mod revocation;
 mod token_attacks;
+mod world;

@@ -29,9 +29,7 @@ use prost::Message as _;
 use tonic::{Code, Status};
 
 use crate::harness::{Suite, memory_context};
-use crate::world::{
-    self, ABC, ITN, Kind, MAPLE, PACIFIQUE, Who, World, grants, req, rm,
-};
+use crate::world::{self, ABC, ITN, Kind, MAPLE, PACIFIQUE, Who, World, grants, req, rm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -131,70 +129,266 @@ const fn row(label: &'static str, admit: Admit, why: &'static str) -> Row {
 
 const ROWS: &[Row] = &[
     // identity
-    row("Identity/SignIn", Admit::Anonymous, "R-GW-1: establishes authentication"),
+    row(
+        "Identity/SignIn",
+        Admit::Anonymous,
+        "R-GW-1: establishes authentication",
+    ),
     row("Identity/RefreshSession", Admit::Anonymous, "R-GW-1"),
-    row("Identity/SignOut", Admit::SelfService, "R-AZ-0: own session"),
+    row(
+        "Identity/SignOut",
+        Admit::SelfService,
+        "R-AZ-0: own session",
+    ),
     row("Identity/GetSigningKeys", Admit::Anonymous, "R-GW-1"),
-    row("Identity/CreateProfile", Admit::AnyPerson, "R-ID-2: the only call without a profile"),
+    row(
+        "Identity/CreateProfile",
+        Admit::AnyPerson,
+        "R-ID-2: the only call without a profile",
+    ),
     row("Identity/GetMyProfile", Admit::SelfService, "R-AZ-0"),
     row("Identity/UpdateMyProfile", Admit::SelfService, "R-AZ-0"),
-    row("Identity/CreateMachineCredential", Admit::Only(ABC_BAM), "R-AZ-1: credentials are the BAM's"),
-    row("Identity/ListMachineCredentials", Admit::Only(ABC_BAM), "R-AZ-1"),
-    row("Identity/RevokeMachineCredential", Admit::Only(ABC_BAM), "R-AZ-1"),
+    row(
+        "Identity/CreateMachineCredential",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1: credentials are the BAM's",
+    ),
+    row(
+        "Identity/ListMachineCredentials",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1",
+    ),
+    row(
+        "Identity/RevokeMachineCredential",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1",
+    ),
     row("Identity/IssueMachineToken", Admit::Anonymous, "R-GW-1"),
-    row("Identity/ListAuditEvents profiles/me", Admit::SelfService, "R-AZ-0: own history"),
-    row("Identity/ListAuditEvents business", Admit::Only(ABC_BAM), "R-AZ-1: audit export"),
+    row(
+        "Identity/ListAuditEvents profiles/me",
+        Admit::SelfService,
+        "R-AZ-0: own history",
+    ),
+    row(
+        "Identity/ListAuditEvents business",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1: audit export",
+    ),
     // accounts
     row("Accounts/GetTermsAndConditions", Admit::Anonymous, "R-GW-1"),
-    row("Accounts/GetRegistrationChallenge", Admit::SelfService, "R-AZ-0: register a business"),
+    row(
+        "Accounts/GetRegistrationChallenge",
+        Admit::SelfService,
+        "R-AZ-0: register a business",
+    ),
     row("Accounts/RegisterBusiness", Admit::SelfService, "R-AZ-0"),
-    row("Accounts/GetBusiness", Admit::Only(VIEW_ABC), "R-AZ-1 members; R-AZ-2/3 an active, assigned provider may VIEW the BN9"),
-    row("Accounts/ListProgramAccounts", Admit::Only(VIEW_ABC), "R-AZ-1: VIEW of the BN9 lists its programs"),
+    row(
+        "Accounts/GetBusiness",
+        Admit::Only(VIEW_ABC),
+        "R-AZ-1 members; R-AZ-2/3 an active, assigned provider may VIEW the BN9",
+    ),
+    row(
+        "Accounts/ListProgramAccounts",
+        Admit::Only(VIEW_ABC),
+        "R-AZ-1: VIEW of the BN9 lists its programs",
+    ),
     row("Accounts/ListMyBusinesses", Admit::SelfService, "R-AZ-0"),
-    row("Accounts/RequestEmployeeAccess", Admit::SelfService, "R-AZ-0"),
-    row("Accounts/WithdrawEmployeeRequest", Admit::SelfService, "R-AZ-0: own request"),
-    row("Accounts/ListEmployeeRequests", Admit::Only(MANAGE_SOME_ABC), "R-AZ-1: BAM, or PAM (its programs)"),
-    row("Accounts/ListMyEmployeeRequests", Admit::SelfService, "R-AZ-0"),
-    row("Accounts/ApproveEmployeeRequest", Admit::Only(MANAGE_RM1), "R-AZ-1: granting on RM0001 needs MANAGE of RM0001"),
-    row("Accounts/ApproveEmployeeRequest BAM", Admit::Only(ABC_BAM), "R-GW-1: granting BAM needs MANAGE of the business"),
-    row("Accounts/RejectEmployeeRequest", Admit::Only(MANAGE_SOME_ABC), "R-AZ-1"),
-    row("Accounts/ListEmployees", Admit::Only(MANAGE_RM1), "R-AZ-1: people of RM0001"),
+    row(
+        "Accounts/RequestEmployeeAccess",
+        Admit::SelfService,
+        "R-AZ-0",
+    ),
+    row(
+        "Accounts/WithdrawEmployeeRequest",
+        Admit::SelfService,
+        "R-AZ-0: own request",
+    ),
+    row(
+        "Accounts/ListEmployeeRequests",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-AZ-1: BAM, or PAM (its programs)",
+    ),
+    row(
+        "Accounts/ListMyEmployeeRequests",
+        Admit::SelfService,
+        "R-AZ-0",
+    ),
+    row(
+        "Accounts/ApproveEmployeeRequest",
+        Admit::Only(MANAGE_RM1),
+        "R-AZ-1: granting on RM0001 needs MANAGE of RM0001",
+    ),
+    row(
+        "Accounts/ApproveEmployeeRequest BAM",
+        Admit::Only(ABC_BAM),
+        "R-GW-1: granting BAM needs MANAGE of the business",
+    ),
+    row(
+        "Accounts/RejectEmployeeRequest",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-AZ-1",
+    ),
+    row(
+        "Accounts/ListEmployees",
+        Admit::Only(MANAGE_RM1),
+        "R-AZ-1: people of RM0001",
+    ),
     row("Accounts/GetMember", Admit::Only(MANAGE_SOME_ABC), "R-AZ-1"),
-    row("Accounts/SetMemberRoles", Admit::Only(MANAGE_RM1), "R-AZ-1: the Editor of RM0001, changed on RM0001"),
-    row("Accounts/RemoveMember", Admit::Only(MANAGE_RM1), "R-AZ-1, R-AC-7"),
-    row("Accounts/RemoveMember credential", Admit::Only(ABC_BAM), "R-AZ-1: credentials are the BAM's"),
-    row("Accounts/CreateEmployeeGroup", Admit::Only(MANAGE_RM1), "R-AC-6: a PAM for its programs"),
-    row("Accounts/GetEmployeeGroup", Admit::Only(MANAGE_SOME_ABC), "R-AC-6"),
-    row("Accounts/ListEmployeeGroups", Admit::Only(MANAGE_SOME_ABC), "R-AC-6"),
-    row("Accounts/UpdateEmployeeGroup", Admit::Only(ABC_BAM), "R-AC-6 (BAM until group facts exist)"),
-    row("Accounts/DeleteEmployeeGroup", Admit::Only(ABC_BAM), "R-AC-6"),
-    row("Accounts/AddEmployeeGroupMembers", Admit::Only(ABC_BAM), "R-AC-6"),
-    row("Accounts/RemoveEmployeeGroupMembers", Admit::Only(ABC_BAM), "R-AC-6"),
-    row("Accounts/ListAuditEvents", Admit::Only(ABC_BAM), "R-AZ-1: audit export"),
+    row(
+        "Accounts/SetMemberRoles",
+        Admit::Only(MANAGE_RM1),
+        "R-AZ-1: the Editor of RM0001, changed on RM0001",
+    ),
+    row(
+        "Accounts/RemoveMember",
+        Admit::Only(MANAGE_RM1),
+        "R-AZ-1, R-AC-7",
+    ),
+    row(
+        "Accounts/RemoveMember credential",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1: credentials are the BAM's",
+    ),
+    row(
+        "Accounts/CreateEmployeeGroup",
+        Admit::Only(MANAGE_RM1),
+        "R-AC-6: a PAM for its programs",
+    ),
+    row(
+        "Accounts/GetEmployeeGroup",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-AC-6",
+    ),
+    row(
+        "Accounts/ListEmployeeGroups",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-AC-6",
+    ),
+    row(
+        "Accounts/UpdateEmployeeGroup",
+        Admit::Only(ABC_BAM),
+        "R-AC-6 (BAM until group facts exist)",
+    ),
+    row(
+        "Accounts/DeleteEmployeeGroup",
+        Admit::Only(ABC_BAM),
+        "R-AC-6",
+    ),
+    row(
+        "Accounts/AddEmployeeGroupMembers",
+        Admit::Only(ABC_BAM),
+        "R-AC-6",
+    ),
+    row(
+        "Accounts/RemoveEmployeeGroupMembers",
+        Admit::Only(ABC_BAM),
+        "R-AC-6",
+    ),
+    row(
+        "Accounts/ListAuditEvents",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1: audit export",
+    ),
     // delegation
-    row("Delegation/SendRelationshipRequest", Admit::Only(ITN_BAM), "R-AZ-1: a provider's BAM sends"),
-    row("Delegation/WithdrawRelationshipRequest", Admit::Only(ITN_BAM), "R-DE-1"),
-    row("Delegation/ListReceivedRequests", Admit::Only(MANAGE_SOME_ABC), "R-DE-2: BAM, or PAM (program level)"),
-    row("Delegation/ListSentRequests", Admit::Only(ITN_BAM), "R-DE-1"),
-    row("Delegation/ApproveRelationshipRequest", Admit::Only(ABC_BAM), "R-AZ-1: business level is the BAM's"),
-    row("Delegation/ApproveRelationshipRequest program", Admit::Only(MANAGE_RM1), "R-DE-2: PAM for its programs"),
-    row("Delegation/RejectRelationshipRequest", Admit::Only(ABC_BAM), "R-DE-2"),
-    row("Delegation/GetRelationship", Admit::Only(MANAGE_SOME_ABC), "R-DE-2; R-AZ-2: a provider never MANAGEs the client's relationships"),
-    row("Delegation/ListRelationships", Admit::Only(MANAGE_SOME_ABC), "R-DE-2"),
-    row("Delegation/UpdateRelationship", Admit::Only(ABC_BAM), "R-DE-3"),
-    row("Delegation/EndRelationship", Admit::Only(ABC_BAM), "R-DE-3 (the client's side)"),
-    row("Delegation/EndRelationship provider", Admit::Only(ITN_BAM), "R-DE-3 (the provider's side)"),
-    row("Delegation/CreateClientGroup", Admit::Only(ITN_BAM), "R-DE-5"),
+    row(
+        "Delegation/SendRelationshipRequest",
+        Admit::Only(ITN_BAM),
+        "R-AZ-1: a provider's BAM sends",
+    ),
+    row(
+        "Delegation/WithdrawRelationshipRequest",
+        Admit::Only(ITN_BAM),
+        "R-DE-1",
+    ),
+    row(
+        "Delegation/ListReceivedRequests",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-DE-2: BAM, or PAM (program level)",
+    ),
+    row(
+        "Delegation/ListSentRequests",
+        Admit::Only(ITN_BAM),
+        "R-DE-1",
+    ),
+    row(
+        "Delegation/ApproveRelationshipRequest",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1: business level is the BAM's",
+    ),
+    row(
+        "Delegation/ApproveRelationshipRequest program",
+        Admit::Only(MANAGE_RM1),
+        "R-DE-2: PAM for its programs",
+    ),
+    row(
+        "Delegation/RejectRelationshipRequest",
+        Admit::Only(ABC_BAM),
+        "R-DE-2",
+    ),
+    row(
+        "Delegation/GetRelationship",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-DE-2; R-AZ-2: a provider never MANAGEs the client's relationships",
+    ),
+    row(
+        "Delegation/ListRelationships",
+        Admit::Only(MANAGE_SOME_ABC),
+        "R-DE-2",
+    ),
+    row(
+        "Delegation/UpdateRelationship",
+        Admit::Only(ABC_BAM),
+        "R-DE-3",
+    ),
+    row(
+        "Delegation/EndRelationship",
+        Admit::Only(ABC_BAM),
+        "R-DE-3 (the client's side)",
+    ),
+    row(
+        "Delegation/EndRelationship provider",
+        Admit::Only(ITN_BAM),
+        "R-DE-3 (the provider's side)",
+    ),
+    row(
+        "Delegation/CreateClientGroup",
+        Admit::Only(ITN_BAM),
+        "R-DE-5",
+    ),
     row("Delegation/GetClientGroup", Admit::Only(ITN_BAM), "R-DE-5"),
-    row("Delegation/ListClientGroups", Admit::Only(ITN_BAM), "R-DE-5"),
-    row("Delegation/UpdateClientGroup", Admit::Only(ITN_BAM), "R-DE-5"),
-    row("Delegation/DeleteClientGroup", Admit::Only(ITN_BAM), "R-DE-5"),
-    row("Delegation/AddClientGroupClients", Admit::Only(ITN_BAM), "R-DE-5"),
-    row("Delegation/RemoveClientGroupClients", Admit::Only(ITN_BAM), "R-DE-5"),
+    row(
+        "Delegation/ListClientGroups",
+        Admit::Only(ITN_BAM),
+        "R-DE-5",
+    ),
+    row(
+        "Delegation/UpdateClientGroup",
+        Admit::Only(ITN_BAM),
+        "R-DE-5",
+    ),
+    row(
+        "Delegation/DeleteClientGroup",
+        Admit::Only(ITN_BAM),
+        "R-DE-5",
+    ),
+    row(
+        "Delegation/AddClientGroupClients",
+        Admit::Only(ITN_BAM),
+        "R-DE-5",
+    ),
+    row(
+        "Delegation/RemoveClientGroupClients",
+        Admit::Only(ITN_BAM),
+        "R-DE-5",
+    ),
     row("Delegation/AssignToClient", Admit::Only(ITN_BAM), "R-DE-5"),
     row("Delegation/Unassign", Admit::Only(ITN_BAM), "R-DE-5"),
     row("Delegation/ListAssignments", Admit::Only(ITN_BAM), "R-DE-5"),
-    row("Delegation/ListAuditEvents", Admit::Only(ABC_BAM), "R-AZ-1: audit export"),
+    row(
+        "Delegation/ListAuditEvents",
+        Admit::Only(ABC_BAM),
+        "R-AZ-1: audit export",
+    ),
 ];
 
 fn none() -> String {
@@ -222,7 +416,11 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
         "Identity/SignIn" => {
             let id_token = suite
                 .dev
-                .mint(&format!("matrix-{}", unknown_id()), suite.clock.now(), std::time::Duration::from_secs(300))
+                .mint(
+                    &format!("matrix-{}", unknown_id()),
+                    suite.clock.now(),
+                    std::time::Duration::from_secs(300),
+                )
                 .unwrap();
             go!(i.sign_in(idn::SignInRequest { id_token }))
         }
@@ -235,7 +433,10 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
         "Identity/GetSigningKeys" => go!(i.get_signing_keys(idn::GetSigningKeysRequest {})),
         "Identity/CreateProfile" => go!(i.create_profile(idn::CreateProfileRequest {
             request_id: none(),
-            profile: Some(idn::Profile { legal_name: "X".into(), ..Default::default() }),
+            profile: Some(idn::Profile {
+                legal_name: "X".into(),
+                ..Default::default()
+            }),
         })),
         "Identity/GetMyProfile" => go!(i.get_my_profile(idn::GetMyProfileRequest {})),
         "Identity/UpdateMyProfile" => go!(i.update_my_profile(idn::UpdateMyProfileRequest {
@@ -244,52 +445,66 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
             update_mask: None,
         })),
         "Identity/CreateMachineCredential" => {
-            go!(i.create_machine_credential(idn::CreateMachineCredentialRequest {
-                request_id: none(),
-                parent: abc.clone(),
-                display_name: "x".into(),
-                expire_time: None,
-            }))
+            go!(
+                i.create_machine_credential(idn::CreateMachineCredentialRequest {
+                    request_id: none(),
+                    parent: abc.clone(),
+                    display_name: "x".into(),
+                    expire_time: None,
+                })
+            )
         }
         "Identity/ListMachineCredentials" => {
-            go!(i.list_machine_credentials(idn::ListMachineCredentialsRequest {
-                parent: abc.clone(),
-                ..Default::default()
-            }))
+            go!(
+                i.list_machine_credentials(idn::ListMachineCredentialsRequest {
+                    parent: abc.clone(),
+                    ..Default::default()
+                })
+            )
         }
         "Identity/RevokeMachineCredential" => {
-            go!(i.revoke_machine_credential(idn::RevokeMachineCredentialRequest {
-                request_id: none(),
-                name: w.machine.name.clone(),
-                reason: "x".into(),
-            }))
+            go!(
+                i.revoke_machine_credential(idn::RevokeMachineCredentialRequest {
+                    request_id: none(),
+                    name: w.machine.name.clone(),
+                    reason: "x".into(),
+                })
+            )
         }
         "Identity/IssueMachineToken" => go!(i.issue_machine_token(idn::IssueMachineTokenRequest {
             client_id: w.machine.client_id.clone(),
             client_secret: w.machine.client_secret.clone(),
         })),
-        "Identity/ListAuditEvents profiles/me" => go!(i.list_audit_events(idn::ListAuditEventsRequest {
-            parent: "profiles/me".into(),
-            ..Default::default()
-        })),
-        "Identity/ListAuditEvents business" => go!(i.list_audit_events(idn::ListAuditEventsRequest {
-            parent: abc.clone(),
-            ..Default::default()
-        })),
+        "Identity/ListAuditEvents profiles/me" => {
+            go!(i.list_audit_events(idn::ListAuditEventsRequest {
+                parent: "profiles/me".into(),
+                ..Default::default()
+            }))
+        }
+        "Identity/ListAuditEvents business" => {
+            go!(i.list_audit_events(idn::ListAuditEventsRequest {
+                parent: abc.clone(),
+                ..Default::default()
+            }))
+        }
         "Accounts/GetTermsAndConditions" => {
             go!(a.get_terms_and_conditions(acc::GetTermsAndConditionsRequest {}))
         }
         "Accounts/GetRegistrationChallenge" => {
-            go!(a.get_registration_challenge(acc::GetRegistrationChallengeRequest {
-                program_account: rm(ABC, 1),
-            }))
+            go!(
+                a.get_registration_challenge(acc::GetRegistrationChallengeRequest {
+                    program_account: rm(ABC, 1),
+                })
+            )
         }
         "Accounts/RegisterBusiness" => go!(a.register_business(acc::RegisterBusinessRequest {
             request_id: none(),
             program_account: rm(ABC, 1),
             ..Default::default()
         })),
-        "Accounts/GetBusiness" => go!(a.get_business(acc::GetBusinessRequest { name: abc.clone() })),
+        "Accounts/GetBusiness" => {
+            go!(a.get_business(acc::GetBusinessRequest { name: abc.clone() }))
+        }
         "Accounts/ListProgramAccounts" => {
             go!(a.list_program_accounts(acc::ListProgramAccountsRequest {
                 parent: abc.clone(),
@@ -300,17 +515,21 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
             go!(a.list_my_businesses(acc::ListMyBusinessesRequest::default()))
         }
         "Accounts/RequestEmployeeAccess" => {
-            go!(a.request_employee_access(acc::RequestEmployeeAccessRequest {
-                request_id: none(),
-                parent: abc.clone(),
-                note: "x".into(),
-            }))
+            go!(
+                a.request_employee_access(acc::RequestEmployeeAccessRequest {
+                    request_id: none(),
+                    parent: abc.clone(),
+                    note: "x".into(),
+                })
+            )
         }
         "Accounts/WithdrawEmployeeRequest" => {
-            go!(a.withdraw_employee_request(acc::WithdrawEmployeeRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/employeeRequests/{}", unknown_id()),
-            }))
+            go!(
+                a.withdraw_employee_request(acc::WithdrawEmployeeRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/employeeRequests/{}", unknown_id()),
+                })
+            )
         }
         "Accounts/ListEmployeeRequests" => {
             go!(a.list_employee_requests(acc::ListEmployeeRequestsRequest {
@@ -322,25 +541,31 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
             go!(a.list_my_employee_requests(acc::ListMyEmployeeRequestsRequest::default()))
         }
         "Accounts/ApproveEmployeeRequest" => {
-            go!(a.approve_employee_request(acc::ApproveEmployeeRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/employeeRequests/{}", unknown_id()),
-                grants: Some(grants(false, &[(&rm(ABC, 1), Role::Reader)])),
-            }))
+            go!(
+                a.approve_employee_request(acc::ApproveEmployeeRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/employeeRequests/{}", unknown_id()),
+                    grants: Some(grants(false, &[(&rm(ABC, 1), Role::Reader)])),
+                })
+            )
         }
         "Accounts/ApproveEmployeeRequest BAM" => {
-            go!(a.approve_employee_request(acc::ApproveEmployeeRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/employeeRequests/{}", unknown_id()),
-                grants: Some(grants(true, &[])),
-            }))
+            go!(
+                a.approve_employee_request(acc::ApproveEmployeeRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/employeeRequests/{}", unknown_id()),
+                    grants: Some(grants(true, &[])),
+                })
+            )
         }
         "Accounts/RejectEmployeeRequest" => {
-            go!(a.reject_employee_request(acc::RejectEmployeeRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/employeeRequests/{}", unknown_id()),
-                reason: "x".into(),
-            }))
+            go!(
+                a.reject_employee_request(acc::RejectEmployeeRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/employeeRequests/{}", unknown_id()),
+                    reason: "x".into(),
+                })
+            )
         }
         "Accounts/ListEmployees" => go!(a.list_employees(acc::ListEmployeesRequest {
             parent: abc.clone(),
@@ -404,37 +629,45 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
             }))
         }
         "Accounts/AddEmployeeGroupMembers" => {
-            go!(a.add_employee_group_members(acc::AddEmployeeGroupMembersRequest {
-                request_id: none(),
-                group: format!("{abc}/employeeGroups/{}", unknown_id()),
-                principals: vec![editor.clone()],
-            }))
+            go!(
+                a.add_employee_group_members(acc::AddEmployeeGroupMembersRequest {
+                    request_id: none(),
+                    group: format!("{abc}/employeeGroups/{}", unknown_id()),
+                    principals: vec![editor.clone()],
+                })
+            )
         }
         "Accounts/RemoveEmployeeGroupMembers" => {
-            go!(a.remove_employee_group_members(acc::RemoveEmployeeGroupMembersRequest {
-                request_id: none(),
-                group: format!("{abc}/employeeGroups/{}", unknown_id()),
-                principals: vec![editor.clone()],
-            }))
+            go!(
+                a.remove_employee_group_members(acc::RemoveEmployeeGroupMembersRequest {
+                    request_id: none(),
+                    group: format!("{abc}/employeeGroups/{}", unknown_id()),
+                    principals: vec![editor.clone()],
+                })
+            )
         }
         "Accounts/ListAuditEvents" => go!(a.list_audit_events(acc::ListAuditEventsRequest {
             parent: abc.clone(),
             ..Default::default()
         })),
         "Delegation/SendRelationshipRequest" => {
-            go!(d.send_relationship_request(del::SendRelationshipRequestRequest {
-                request_id: none(),
-                parent: itn.clone(),
-                client: MAPLE.into(),
-                program_accounts: vec![],
-                note: "x".into(),
-            }))
+            go!(
+                d.send_relationship_request(del::SendRelationshipRequestRequest {
+                    request_id: none(),
+                    parent: itn.clone(),
+                    client: MAPLE.into(),
+                    program_accounts: vec![],
+                    note: "x".into(),
+                })
+            )
         }
         "Delegation/WithdrawRelationshipRequest" => {
-            go!(d.withdraw_relationship_request(del::WithdrawRelationshipRequestRequest {
-                request_id: none(),
-                name: format!("{itn}/sentRequests/{}", unknown_id()),
-            }))
+            go!(
+                d.withdraw_relationship_request(del::WithdrawRelationshipRequestRequest {
+                    request_id: none(),
+                    name: format!("{itn}/sentRequests/{}", unknown_id()),
+                })
+            )
         }
         "Delegation/ListReceivedRequests" => {
             go!(d.list_received_requests(del::ListReceivedRequestsRequest {
@@ -447,28 +680,34 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
             ..Default::default()
         })),
         "Delegation/ApproveRelationshipRequest" => {
-            go!(d.approve_relationship_request(del::ApproveRelationshipRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/receivedRequests/{}", unknown_id()),
-                level: del::RelationshipLevel::Business as i32,
-                ..Default::default()
-            }))
+            go!(
+                d.approve_relationship_request(del::ApproveRelationshipRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/receivedRequests/{}", unknown_id()),
+                    level: del::RelationshipLevel::Business as i32,
+                    ..Default::default()
+                })
+            )
         }
         "Delegation/ApproveRelationshipRequest program" => {
-            go!(d.approve_relationship_request(del::ApproveRelationshipRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/receivedRequests/{}", unknown_id()),
-                level: del::RelationshipLevel::Program as i32,
-                program_accounts: vec![rm(ABC, 1)],
-                ..Default::default()
-            }))
+            go!(
+                d.approve_relationship_request(del::ApproveRelationshipRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/receivedRequests/{}", unknown_id()),
+                    level: del::RelationshipLevel::Program as i32,
+                    program_accounts: vec![rm(ABC, 1)],
+                    ..Default::default()
+                })
+            )
         }
         "Delegation/RejectRelationshipRequest" => {
-            go!(d.reject_relationship_request(del::RejectRelationshipRequestRequest {
-                request_id: none(),
-                name: format!("{abc}/receivedRequests/{}", unknown_id()),
-                reason: "x".into(),
-            }))
+            go!(
+                d.reject_relationship_request(del::RejectRelationshipRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/receivedRequests/{}", unknown_id()),
+                    reason: "x".into(),
+                })
+            )
         }
         "Delegation/GetRelationship" => go!(d.get_relationship(del::GetRelationshipRequest {
             name: format!("{abc}/relationships/{rel}"),
@@ -538,18 +777,22 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
             }))
         }
         "Delegation/AddClientGroupClients" => {
-            go!(d.add_client_group_clients(del::AddClientGroupClientsRequest {
-                request_id: none(),
-                group: w.itn_group.clone(),
-                clients: vec![MAPLE.into()],
-            }))
+            go!(
+                d.add_client_group_clients(del::AddClientGroupClientsRequest {
+                    request_id: none(),
+                    group: w.itn_group.clone(),
+                    clients: vec![MAPLE.into()],
+                })
+            )
         }
         "Delegation/RemoveClientGroupClients" => {
-            go!(d.remove_client_group_clients(del::RemoveClientGroupClientsRequest {
-                request_id: none(),
-                group: w.itn_group.clone(),
-                clients: vec![ABC.into()],
-            }))
+            go!(
+                d.remove_client_group_clients(del::RemoveClientGroupClientsRequest {
+                    request_id: none(),
+                    group: w.itn_group.clone(),
+                    clients: vec![ABC.into()],
+                })
+            )
         }
         "Delegation/AssignToClient" => go!(d.assign_to_client(del::AssignToClientRequest {
             request_id: none(),
@@ -812,7 +1055,11 @@ fn render() -> String {
                     action.as_str_name().trim_start_matches("ACTION_")
                 );
                 for sub in SUBS {
-                    let cell = if oracle(kind, action, res, sub) { "A" } else { "·" };
+                    let cell = if oracle(kind, action, res, sub) {
+                        "A"
+                    } else {
+                        "·"
+                    };
                     let _ = write!(out, " {cell} |");
                 }
                 out.push('\n');
@@ -911,5 +1158,10 @@ async fn r_az_authorization_matrix_on_the_real_services() {
         }
     }
     eprintln!("matrix: {cells} RPC cells, {checks} Check cells");
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -84,22 +84,15 @@ fn report(what: &str, samples: &mut [Duration]) {
 }
 
 async fn set_editor_role(suite: &Suite, bam: &Who, editor: &str, role: Role) -> String {
-    suite
-        .gw()
-        .accounts()
-        .set_member_roles(req(
-            bam,
-            acc::SetMemberRolesRequest {
-                request_id: rid(),
-                name: format!("businesses/{ABC}/members/{editor}"),
-                grants: Some(grants(false, &[(&rm(ABC, 1), role)])),
-                etag: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
+    world::set_roles(
+        suite.gw(),
+        bam,
+        ABC,
+        editor,
+        grants(false, &[(&rm(ABC, 1), role)]),
+    )
+    .await
+    .revision
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +215,12 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
     let machine = w.machine.who.clone();
     let view = |r: &Replica, who: &Who| {
         let mut a = r.accounts();
-        let m = req(who, acc::GetBusinessRequest { name: format!("businesses/{ABC}") });
+        let m = req(
+            who,
+            acc::GetBusinessRequest {
+                name: format!("businesses/{ABC}"),
+            },
+        );
         async move { a.get_business(m).await }
     };
     for r in &suite.gateways {
@@ -259,9 +257,7 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
     // R-DE-4: the expiring relationship, cached on every replica a second
     // before its instant, is denied by all of them from the instant on.
     let expired = w.who[&Kind::Expired].principal.clone();
-    suite
-        .clock
-        .set(w.expire_at - chrono::Duration::seconds(1));
+    suite.clock.set(w.expire_at - chrono::Duration::seconds(1));
     for r in &suite.gateways {
         assert!(check_on(suite, r, &expired, Action::View, ABC, "").await);
         assert!(check_on(suite, r, &expired, Action::View, ABC, "").await);

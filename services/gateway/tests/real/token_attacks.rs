@@ -107,7 +107,9 @@ async fn r_id_3_token_attacks_fail_at_the_gateway_with_identitys_real_keys() {
         ),
         (
             "another audience",
-            signer.sign(&with(&|c| c.aud = "someone-else".into())).unwrap(),
+            signer
+                .sign(&with(&|c| c.aud = "someone-else".into()))
+                .unwrap(),
         ),
         (
             "another issuer",
@@ -134,12 +136,19 @@ async fn r_id_3_token_attacks_fail_at_the_gateway_with_identitys_real_keys() {
     let payload = serde_json::to_vec(&with(&|_| {})).unwrap();
     attacks.push((
         "alg none",
-        format!("{}.{}.", b64(header_none.to_string().as_bytes()), b64(&payload)),
+        format!(
+            "{}.{}.",
+            b64(header_none.to_string().as_bytes()),
+            b64(&payload)
+        ),
     ));
     let mut hs = Header::new(Algorithm::HS256);
     hs.kid = Some(kid.clone());
     for (what, secret) in [
-        ("HS256 keyed with the raw public key", signer.public_key().to_vec()),
+        (
+            "HS256 keyed with the raw public key",
+            signer.public_key().to_vec(),
+        ),
         (
             "HS256 keyed with the JWKS x",
             b64(signer.public_key()).into_bytes(),
@@ -186,5 +195,9 @@ async fn r_id_3_token_attacks_fail_at_the_gateway_with_identitys_real_keys() {
 }
 
 fn rand_seed() -> [u8; 32] {
-    *uuid::Uuid::new_v4().as_bytes().repeat(2).first_chunk::<32>().unwrap()
+    *uuid::Uuid::new_v4()
+        .as_bytes()
+        .repeat(2)
+        .first_chunk::<32>()
+        .unwrap()
 }

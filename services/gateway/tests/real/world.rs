@@ -175,7 +175,12 @@ pub struct Machine {
     pub name: String,
 }
 
-pub async fn machine(gw: &Replica, bam: &Who, bn: &str, now: chrono::DateTime<chrono::Utc>) -> Machine {
+pub async fn machine(
+    gw: &Replica,
+    bam: &Who,
+    bn: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Machine {
     let created = gw
         .identity()
         .create_machine_credential(req(
@@ -184,7 +189,9 @@ pub async fn machine(gw: &Replica, bam: &Who, bn: &str, now: chrono::DateTime<ch
                 request_id: rid(),
                 parent: format!("businesses/{bn}"),
                 display_name: "broker system".to_owned(),
-                expire_time: Some(ccp_platform::store::timestamp(now + chrono::Duration::days(365))),
+                expire_time: Some(ccp_platform::store::timestamp(
+                    now + chrono::Duration::days(365),
+                )),
             },
         ))
         .await
@@ -230,6 +237,37 @@ pub async fn issue_machine_token(
         }))
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// Sets `member`'s direct roles in `bn` as `manager` (reading its etag first).
+pub async fn set_roles(
+    gw: &Replica,
+    manager: &Who,
+    bn: &str,
+    member: &str,
+    grants: RoleGrants,
+) -> acc::SetMemberRolesResponse {
+    let name = format!("businesses/{bn}/members/{member}");
+    let etag = gw
+        .accounts()
+        .get_member(req(manager, acc::GetMemberRequest { name: name.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .etag;
+    gw.accounts()
+        .set_member_roles(req(
+            manager,
+            acc::SetMemberRolesRequest {
+                request_id: rid(),
+                name,
+                grants: Some(grants),
+                etag,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// The provider's BAM sends a request; the client's BAM approves it. Returns
@@ -396,14 +434,22 @@ impl Kind {
             Kind::Reader => "Reader of ABC's RM0001",
             Kind::Machine => "ABC's machine credential, Editor of RM0001",
             Kind::OtherBam => "BAM of another business (876543216)",
-            Kind::ProviderBam => "BAM of provider ITN (888316171), business-level relationship with ABC",
+            Kind::ProviderBam => {
+                "BAM of provider ITN (888316171), business-level relationship with ABC"
+            }
             Kind::Assigned => "ITN employee assigned to ABC directly (Editor)",
             Kind::GroupAssigned => "ITN employee assigned through a client group (Reader)",
             Kind::Unassigned => "ITN employee not assigned to ABC",
             Kind::Removed => "ITN employee assigned to ABC, then removed from ITN",
-            Kind::ProgramLevel => "employee of provider 712345677 with a program-level relationship (RM0001), assigned (Editor)",
-            Kind::Expired => "employee of provider 102938479 whose relationship expired, still assigned (Editor)",
-            Kind::Ended => "employee of provider 300000007 whose relationship was ended early, still assigned (Editor)",
+            Kind::ProgramLevel => {
+                "employee of provider 712345677 with a program-level relationship (RM0001), assigned (Editor)"
+            }
+            Kind::Expired => {
+                "employee of provider 102938479 whose relationship expired, still assigned (Editor)"
+            }
+            Kind::Ended => {
+                "employee of provider 300000007 whose relationship was ended early, still assigned (Editor)"
+            }
         }
     }
 
@@ -440,17 +486,36 @@ pub async fn build(suite: &Suite) -> World {
     let year = now + chrono::Duration::days(365);
     let mut who = BTreeMap::new();
     who.insert(Kind::Anonymous, Who::default());
-    who.insert(Kind::NoProfile, sign_in(suite, gw, &format!("np-{}", rid())).await);
+    who.insert(
+        Kind::NoProfile,
+        sign_in(suite, gw, &format!("np-{}", rid())).await,
+    );
     who.insert(Kind::Orphan, person(suite, gw, "Olive Orphan").await);
 
     // The client, ABC, and its people.
     let bam = person(suite, gw, "Alice Bam").await;
     register(gw, &bam, ABC).await;
     let hires = [
-        (Kind::Pam, "Paul Pam", grants(false, &[(&rm(ABC, 1), Role::Pam)])),
-        (Kind::PamOther, "Petra Pam", grants(false, &[(&rm(ABC, 2), Role::Pam)])),
-        (Kind::Editor, "Eddie Editor", grants(false, &[(&rm(ABC, 1), Role::Editor)])),
-        (Kind::Reader, "Rita Reader", grants(false, &[(&rm(ABC, 1), Role::Reader)])),
+        (
+            Kind::Pam,
+            "Paul Pam",
+            grants(false, &[(&rm(ABC, 1), Role::Pam)]),
+        ),
+        (
+            Kind::PamOther,
+            "Petra Pam",
+            grants(false, &[(&rm(ABC, 2), Role::Pam)]),
+        ),
+        (
+            Kind::Editor,
+            "Eddie Editor",
+            grants(false, &[(&rm(ABC, 1), Role::Editor)]),
+        ),
+        (
+            Kind::Reader,
+            "Rita Reader",
+            grants(false, &[(&rm(ABC, 1), Role::Reader)]),
+        ),
     ];
     for (kind, name, g) in hires {
         let p = person(suite, gw, name).await;
@@ -475,7 +540,10 @@ pub async fn build(suite: &Suite) -> World {
         &bam,
         ABC,
         &[],
-        &[del::Visibility::SubmittedByProvider, del::Visibility::SubmittedByClient],
+        &[
+            del::Visibility::SubmittedByProvider,
+            del::Visibility::SubmittedByClient,
+        ],
         year,
     )
     .await;
@@ -488,8 +556,24 @@ pub async fn build(suite: &Suite) -> World {
         hire(gw, &itn, p, ITN, employee.clone()).await;
     }
     use del::assignment::Target;
-    assign(gw, &itn, ITN, &assigned.principal, Target::Client(ABC.into()), Role::Editor).await;
-    assign(gw, &itn, ITN, &removed.principal, Target::Client(ABC.into()), Role::Editor).await;
+    assign(
+        gw,
+        &itn,
+        ITN,
+        &assigned.principal,
+        Target::Client(ABC.into()),
+        Role::Editor,
+    )
+    .await;
+    assign(
+        gw,
+        &itn,
+        ITN,
+        &removed.principal,
+        Target::Client(ABC.into()),
+        Role::Editor,
+    )
+    .await;
     let group = gw
         .delegation()
         .create_client_group(req(
@@ -509,7 +593,15 @@ pub async fn build(suite: &Suite) -> World {
         .into_inner()
         .group
         .unwrap();
-    assign(gw, &itn, ITN, &grouped.principal, Target::ClientGroup(group.name.clone()), Role::Reader).await;
+    assign(
+        gw,
+        &itn,
+        ITN,
+        &grouped.principal,
+        Target::ClientGroup(group.name.clone()),
+        Role::Reader,
+    )
+    .await;
     gw.accounts()
         .remove_member(req(
             &itn,
@@ -546,7 +638,10 @@ pub async fn build(suite: &Suite) -> World {
             NORTHERN,
             "Ed Expired",
             vec![],
-            vec![del::Visibility::SubmittedByProvider, del::Visibility::SubmittedByClient],
+            vec![
+                del::Visibility::SubmittedByProvider,
+                del::Visibility::SubmittedByClient,
+            ],
             expire_at,
         ),
         (
@@ -554,16 +649,44 @@ pub async fn build(suite: &Suite) -> World {
             ENDER,
             "Enid Ended",
             vec![],
-            vec![del::Visibility::SubmittedByProvider, del::Visibility::SubmittedByClient],
+            vec![
+                del::Visibility::SubmittedByProvider,
+                del::Visibility::SubmittedByClient,
+            ],
             year,
         ),
     ] {
         let provider_bam = person(suite, gw, &format!("{name} Boss")).await;
         register(gw, &provider_bam, provider).await;
-        let id = relate(gw, &provider_bam, provider, &bam, ABC, &programs, &visibility, expire).await;
+        let id = relate(
+            gw,
+            &provider_bam,
+            provider,
+            &bam,
+            ABC,
+            &programs,
+            &visibility,
+            expire,
+        )
+        .await;
         let p = person(suite, gw, name).await;
-        hire(gw, &provider_bam, &p, provider, grants(false, &[(&rm(provider, 1), Role::Editor)])).await;
-        assign(gw, &provider_bam, provider, &p.principal, Target::Client(ABC.into()), Role::Editor).await;
+        hire(
+            gw,
+            &provider_bam,
+            &p,
+            provider,
+            grants(false, &[(&rm(provider, 1), Role::Editor)]),
+        )
+        .await;
+        assign(
+            gw,
+            &provider_bam,
+            provider,
+            &p.principal,
+            Target::Client(ABC.into()),
+            Role::Editor,
+        )
+        .await;
         if kind == Kind::Ended {
             gw.delegation()
                 .end_relationship(req(
