@@ -101,7 +101,7 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
         eprintln!("skipped: CCP_TEST_REDIS_URL not set");
         return;
     };
-    let owned = Suite::start(redis_context(&url).await, 3).await;
+    let mut owned = Suite::start(redis_context(&url).await, 3).await;
     let suite = &owned;
     let w = world::build(suite).await;
     let bam = &w.who[&Kind::Bam];
@@ -182,13 +182,23 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
     report("relationship ended", &mut times);
     all.extend(times);
 
+    // Forwarded to accounts, which knows nothing of sessions: only the
+    // gateway can refuse a signed-out or revoked token here.
+    let view = |r: &Replica, who: &Who| {
+        let mut a = r.accounts();
+        let m = req(
+            who,
+            acc::GetBusinessRequest {
+                name: format!("businesses/{ABC}"),
+            },
+        );
+        async move { a.get_business(m).await }
+    };
+
     // A sign-out: the session's access token is refused by every replica.
     let reader = w.who[&Kind::Reader].clone();
     for r in &suite.gateways {
-        r.identity()
-            .get_my_profile(req(&reader, idn::GetMyProfileRequest {}))
-            .await
-            .unwrap();
+        view(r, &reader).await.unwrap();
     }
     let start = Instant::now();
     suite
@@ -201,8 +211,7 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
         let r = &suite.gateways[i];
         let who = reader.clone();
         async move {
-            r.identity()
-                .get_my_profile(req(&who, idn::GetMyProfileRequest {}))
+            view(r, &who)
                 .await
                 .is_err_and(|s| s.code() == Code::Unauthenticated)
         }
@@ -213,16 +222,6 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
 
     // A machine credential revoked: its token is refused by every replica.
     let machine = w.machine.who.clone();
-    let view = |r: &Replica, who: &Who| {
-        let mut a = r.accounts();
-        let m = req(
-            who,
-            acc::GetBusinessRequest {
-                name: format!("businesses/{ABC}"),
-            },
-        );
-        async move { a.get_business(m).await }
-    };
     for r in &suite.gateways {
         view(r, &machine).await.unwrap();
     }
@@ -266,4 +265,21 @@ async fn r_gw_4_a_revoke_through_one_replica_is_denied_by_all_three_on_one_redis
     for r in &suite.gateways {
         assert!(!check_on(suite, r, &expired, Action::View, ABC, "").await);
     }
+
+    // A replica started after the sign-out and the revocation refuses both
+    // tokens too (they are still within their exp).
+    let late = owned.add_gateway().await;
+    let r = &owned.gateways[late];
+    let refused = view(r, &reader).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::Unauthenticated,
+        "signed-out session at a new replica"
+    );
+    let refused = view(r, &machine).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::Unauthenticated,
+        "revoked credential at a new replica"
+    );
 }
