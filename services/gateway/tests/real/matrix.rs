@@ -75,6 +75,7 @@ const VIEW_ABC: &[Kind] = &[
     Kind::ProviderBam,
     Kind::Assigned,
     Kind::GroupAssigned,
+    Kind::ProviderMachine,
     Kind::ProgramLevel,
 ];
 /// ABC's BAM or a PAM of one of its programs (people only).
@@ -86,20 +87,24 @@ const ABC_BAM: &[Kind] = &[Kind::Bam];
 /// MANAGE of the provider ITN: its BAM.
 const ITN_BAM: &[Kind] = &[Kind::ProviderBam];
 
+fn is_machine(kind: Kind) -> bool {
+    matches!(kind, Kind::Machine | Kind::ProviderMachine)
+}
+
 fn expected(admit: Admit, kind: Kind) -> Outcome {
     use Outcome::*;
     match admit {
         Admit::Anonymous => Forwarded,
         _ if kind == Kind::Anonymous => Unauthenticated,
         Admit::SelfService => {
-            if kind == Kind::Machine || PERSONS_WITHOUT_PROFILE.contains(&kind) {
+            if is_machine(kind) || PERSONS_WITHOUT_PROFILE.contains(&kind) {
                 Denied
             } else {
                 Forwarded
             }
         }
         Admit::AnyPerson => {
-            if kind == Kind::Machine {
+            if is_machine(kind) {
                 Denied
             } else {
                 Forwarded
@@ -873,7 +878,7 @@ enum Sub {
     Other,
 }
 
-const CHECK_KINDS: [Kind; 16] = [
+const CHECK_KINDS: [Kind; 17] = [
     Kind::Orphan,
     Kind::Bam,
     Kind::Pam,
@@ -887,6 +892,7 @@ const CHECK_KINDS: [Kind; 16] = [
     Kind::GroupAssigned,
     Kind::Unassigned,
     Kind::Removed,
+    Kind::ProviderMachine,
     Kind::ProgramLevel,
     Kind::Expired,
     Kind::Ended,
@@ -938,7 +944,8 @@ fn oracle(kind: Kind, action: PAction, res: Res, sub: Sub) -> bool {
         Kind::Reader => own(Res::Rm1, 1),
         // ITN: business level, visibility provider + client; BAM counts as Editor.
         Kind::ProviderBam | Kind::Assigned => active(2, true, true, false),
-        Kind::GroupAssigned => active(1, true, true, false),
+        // R-AZ-5: a credential acts with the assignment its provider gave it.
+        Kind::GroupAssigned | Kind::ProviderMachine => active(1, true, true, false),
         // Pacifique: program level on RM0001, visibility provider + other businesses.
         Kind::ProgramLevel => active(2, false, false, true),
         // R-AZ-4: expired users VIEW their provider's own submissions on programs.

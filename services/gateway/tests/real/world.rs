@@ -370,13 +370,14 @@ pub enum Kind {
     GroupAssigned,
     Unassigned,
     Removed,
+    ProviderMachine,
     ProgramLevel,
     Expired,
     Ended,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Anonymous,
         Kind::NoProfile,
         Kind::Orphan,
@@ -392,6 +393,7 @@ impl Kind {
         Kind::GroupAssigned,
         Kind::Unassigned,
         Kind::Removed,
+        Kind::ProviderMachine,
         Kind::ProgramLevel,
         Kind::Expired,
         Kind::Ended,
@@ -415,6 +417,7 @@ impl Kind {
             Kind::GroupAssigned => "prov-group",
             Kind::Unassigned => "prov-unassigned",
             Kind::Removed => "prov-removed",
+            Kind::ProviderMachine => "prov-machine",
             Kind::ProgramLevel => "prov-program",
             Kind::Expired => "prov-expired",
             Kind::Ended => "prov-ended",
@@ -441,6 +444,9 @@ impl Kind {
             Kind::GroupAssigned => "ITN employee assigned through a client group (Reader)",
             Kind::Unassigned => "ITN employee not assigned to ABC",
             Kind::Removed => "ITN employee assigned to ABC, then removed from ITN",
+            Kind::ProviderMachine => {
+                "ITN's machine credential (Editor of ITN's RM0001), assigned to ABC as Reader"
+            }
             Kind::ProgramLevel => {
                 "employee of provider 712345677 with a program-level relationship (RM0001), assigned (Editor)"
             }
@@ -460,7 +466,8 @@ impl Kind {
             | Kind::Assigned
             | Kind::GroupAssigned
             | Kind::Unassigned
-            | Kind::Removed => Some(ITN),
+            | Kind::Removed
+            | Kind::ProviderMachine => Some(ITN),
             Kind::ProgramLevel => Some(PACIFIQUE),
             Kind::Expired => Some(NORTHERN),
             Kind::Ended => Some(ENDER),
@@ -522,8 +529,8 @@ pub async fn build(suite: &Suite) -> World {
         hire(gw, &bam, &p, ABC, g).await;
         who.insert(kind, p);
     }
-    let machine = machine(gw, &bam, ABC, now).await;
-    who.insert(Kind::Machine, machine.who.clone());
+    let abc_machine = machine(gw, &bam, ABC, now).await;
+    who.insert(Kind::Machine, abc_machine.who.clone());
 
     // Another business.
     let other = person(suite, gw, "Mia Maple").await;
@@ -613,6 +620,17 @@ pub async fn build(suite: &Suite) -> World {
         ))
         .await
         .unwrap();
+    let itn_machine = machine(gw, &itn, ITN, now).await;
+    assign(
+        gw,
+        &itn,
+        ITN,
+        &itn_machine.who.principal,
+        Target::Client(ABC.into()),
+        Role::Reader,
+    )
+    .await;
+    who.insert(Kind::ProviderMachine, itn_machine.who);
     who.insert(Kind::ProviderBam, itn.clone());
     who.insert(Kind::Assigned, assigned);
     who.insert(Kind::GroupAssigned, grouped);
@@ -705,7 +723,7 @@ pub async fn build(suite: &Suite) -> World {
     who.insert(Kind::Bam, bam);
     World {
         who,
-        machine,
+        machine: abc_machine,
         itn_group: group.name,
         itn_relationship,
         expire_at,
