@@ -1,14 +1,18 @@
 //! The event consumer: reads accounts', delegation's and identity's domain
-//! events (from Latest; the bus replays what a reconnection missed) and
-//! evicts exactly the facts each names, in both cache levels; feeds identity's
-//! revocations to the [`Authenticator`]. While any stream is broken or behind
-//! (an `Err` until its next `CaughtUp`), cached facts are not trusted.
+//! events and evicts exactly the facts each names, in both cache levels;
+//! feeds identity's revocations to the [`Authenticator`]. Accounts' and
+//! delegation's streams are read from Latest; identity's from the start of
+//! what the bus holds, so a replica started after a sign-out or a credential
+//! revocation refuses those tokens too (the gateway authenticates nobody
+//! until that history is read). A resubscription resumes after the last
+//! event seen. While any stream is broken or behind (an `Err` until its next
+//! `CaughtUp`), cached facts are not trusted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ccp_platform::auth::Principal;
-use ccp_platform::bus::{Delivery, EventBus, StartFrom};
+use ccp_platform::bus::{Delivery, EventBus, Position, StartFrom};
 use ccp_proto::common::v1::{DomainEvent, EventType};
 use futures::StreamExt as _;
 use prost::Message as _;
@@ -17,11 +21,14 @@ use crate::decide::Bn9;
 use crate::facts::{FactsCache, FactsKey};
 use crate::tokens::Authenticator;
 
+/// Identity's stream (sessions, credentials, signing keys).
+pub const IDENTITY_STREAM: &str = "ccp.events.identity";
+
 /// The streams the gateway consumes.
 pub const STREAMS: [&str; 3] = [
     "ccp.events.accounts",
     "ccp.events.delegation",
-    "ccp.events.identity",
+    IDENTITY_STREAM,
 ];
 
 /// Returns the facts an event makes stale: the role and assignment facts of
@@ -46,6 +53,19 @@ pub fn affected(event: &DomainEvent) -> Vec<FactsKey> {
 
 /// Applies one event: evictions and revocations.
 pub async fn apply(event: &DomainEvent, facts: &FactsCache, tokens: &Authenticator) {
+    apply_revocations(event, tokens);
+    if event.r#type == EventType::SigningKeyRotated as i32
+        && let Err(err) = tokens.verifier().refresh().await
+    {
+        tracing::warn!(error = %err, "signing key refresh after rotation failed");
+    }
+    facts.evict(&affected(event)).await;
+}
+
+/// Applies one event's token revocations only: what a replica replays of
+/// identity's history at start (other replicas made its evictions when it
+/// happened; this replica's own level is empty; keys are fetched anyway).
+pub fn apply_revocations(event: &DomainEvent, tokens: &Authenticator) {
     match EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified) {
         EventType::SessionSignedOut | EventType::SessionFamilyRevoked => {
             for family in &event.token_families {
@@ -64,14 +84,8 @@ pub async fn apply(event: &DomainEvent, facts: &FactsCache, tokens: &Authenticat
                 }
             }
         }
-        EventType::SigningKeyRotated => {
-            if let Err(err) = tokens.verifier().refresh().await {
-                tracing::warn!(error = %err, "signing key refresh after rotation failed");
-            }
-        }
         _ => {}
     }
-    facts.evict(&affected(event)).await;
 }
 
 /// Runs the consumer until the task is dropped. Trust is granted only while
@@ -119,8 +133,21 @@ async fn consume(
         }
     };
     let mut backoff = std::time::Duration::from_millis(50);
+    // Where to resume after a broken subscription, so nothing published in
+    // between is lost (a revocation above all).
+    let mut last: Option<Position> = None;
+    // True while replaying identity's history at start (before its first catch-up).
+    let mut replaying = stream == IDENTITY_STREAM;
     loop {
-        let mut subscription = match bus.subscribe(stream, StartFrom::Latest).await {
+        let start = match &last {
+            Some(position) => StartFrom::After(position.clone()),
+            // Identity's stream is read from the start of what the bus holds:
+            // a replica started after a sign-out or a credential revocation
+            // must refuse those tokens too, and they live until their `exp`.
+            None if stream == IDENTITY_STREAM => StartFrom::Beginning,
+            None => StartFrom::Latest,
+        };
+        let mut subscription = match bus.subscribe(stream, start).await {
             Ok(s) => s,
             Err(err) => {
                 tracing::warn!(stream, error = %err, "cannot subscribe to events; cached facts not trusted");
@@ -133,9 +160,18 @@ async fn consume(
         backoff = std::time::Duration::from_millis(50);
         while let Some(item) = subscription.next().await {
             match item {
-                Ok(Delivery::CaughtUp) => set_live(&mut live, true),
+                Ok(Delivery::CaughtUp) => {
+                    replaying = false;
+                    if stream == IDENTITY_STREAM {
+                        tokens.revocations_loaded();
+                    }
+                    set_live(&mut live, true);
+                }
                 Ok(Delivery::Event(delivered)) => {
+                    last = Some(delivered.position.clone());
                     match DomainEvent::decode(delivered.payload.as_slice()) {
+                        // Identity's history before the first catch-up.
+                        Ok(event) if replaying => apply_revocations(&event, &tokens),
                         Ok(event) => apply(&event, &facts, &tokens).await,
                         Err(err) => {
                             // What it named is unknown: forget everything kept here.

@@ -294,6 +294,20 @@ impl Gate {
                     .then_some(token.trim())
             })
             .ok_or_else(|| Status::unauthenticated("missing access token"))?;
+        // Until the revocations published before this replica started are
+        // known, the token may be a revoked one: wait a little for them, then
+        // fail closed (R-GW-4, R-GW-5). Past start-up this is one atomic load.
+        if !self.tokens.revocations_are_loaded() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !self.tokens.revocations_are_loaded() {
+                if Instant::now() >= deadline {
+                    return Err(Status::unavailable(
+                        "the gateway is starting (loading revocations); try again",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         let caller = self
             .tokens
             .authenticate(token)

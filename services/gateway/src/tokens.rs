@@ -22,6 +22,9 @@ pub struct Authenticator {
     verified: moka::sync::Cache<Arc<str>, Arc<Caller>>,
     revoked_families: moka::sync::Cache<Uuid, ()>,
     revoked_principals: moka::sync::Cache<Principal, ()>,
+    /// Set once identity's stream has been read up to its end: before that,
+    /// a token may belong to a session revoked before this replica started.
+    loaded: Arc<std::sync::atomic::AtomicBool>,
     clock: Clock,
 }
 
@@ -65,8 +68,20 @@ impl Authenticator {
             verifier,
             revoked_families: Self::revocations(),
             revoked_principals: Self::revocations(),
+            loaded: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock,
         }
+    }
+
+    /// Records that every revocation identity's stream holds has been applied.
+    pub fn revocations_loaded(&self) {
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Returns true once every revocation the bus held at start has been applied.
+    pub fn revocations_are_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Returns the verifier (the event consumer refreshes its keys on rotation).

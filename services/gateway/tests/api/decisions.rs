@@ -332,44 +332,6 @@ async fn r_gw_3_explain_is_internal_only_and_returns_the_facts_used() {
 }
 
 #[tokio::test]
-async fn r_de_4_a_relationship_expiring_while_cached_is_denied_from_the_instant_of_expiry() {
-    for (name, ctx) in contexts(Clock::settable(t0())).await {
-        let clock = ctx.clock.clone();
-        let w = world(ctx).await;
-        let mut api = w.gateway.authorization().await;
-        let ask =
-            |api: &mut ccp_proto::gateway::v1::authorization_client::AuthorizationClient<_>| {
-                let req = w.gateway.internal(gw::CheckRequest {
-                    principal: w.broker_bam.to_string(),
-                    item: Some(item(Action::Edit, "123456782RM0001", "")),
-                    ..Default::default()
-                });
-                let mut api = api.clone();
-                async move { api.check(req).await.unwrap().into_inner() }
-            };
-        assert_eq!(
-            ask(&mut api).await.decision,
-            gw::Decision::Allow as i32,
-            "{name}"
-        );
-        clock.set(t0() + chrono::Duration::days(30) - chrono::Duration::milliseconds(1));
-        assert_eq!(
-            ask(&mut api).await.decision,
-            gw::Decision::Allow as i32,
-            "{name}"
-        );
-        clock.set(t0() + chrono::Duration::days(30));
-        let r = ask(&mut api).await;
-        assert_eq!(r.decision, gw::Decision::Deny as i32, "{name}");
-        assert_eq!(
-            r.deny_reason,
-            gw::DenyReason::RelationshipEnded as i32,
-            "{name}"
-        );
-    }
-}
-
-#[tokio::test]
 async fn r_gw_3_list_accessible_pages_with_an_explicit_token_never_cut() {
     for (name, ctx) in contexts(Clock::settable(t0())).await {
         let w = world(ctx).await;

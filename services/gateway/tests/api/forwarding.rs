@@ -6,7 +6,6 @@ use ccp_platform::clock::Clock;
 use ccp_platform::context::ServiceContext;
 use ccp_proto::accounts::v1 as acc;
 use ccp_proto::accounts::v1::accounts_client::AccountsClient;
-use ccp_proto::common::v1::EventType;
 use ccp_proto::identity::v1 as idn;
 use ccp_proto::identity::v1::identity_client::IdentityClient;
 use tonic::Code;
@@ -41,35 +40,6 @@ async fn world(
         minter,
         bam,
     }
-}
-
-#[tokio::test]
-async fn r_gw_1_no_token_is_unauthenticated_except_for_anonymous_rpcs() {
-    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
-    let mut accounts = AccountsClient::new(w.gateway.channel().await);
-    let terms = accounts
-        .get_terms_and_conditions(acc::GetTermsAndConditionsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(terms.version, "2026-01");
-    let err = accounts
-        .get_business(acc::GetBusinessRequest {
-            name: format!("businesses/{CLIENT}"),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-    let bad = w.gateway.bearer(
-        "garbage",
-        acc::GetBusinessRequest {
-            name: format!("businesses/{CLIENT}"),
-        },
-    );
-    assert_eq!(
-        accounts.get_business(bad).await.unwrap_err().code(),
-        Code::Unauthenticated
-    );
 }
 
 #[tokio::test]
@@ -147,114 +117,6 @@ async fn r_gw_1_permission_denied_never_reveals_whether_the_target_exists() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(ccp_platform::error::field_violations(&err)[0].field, "name");
-}
-
-#[tokio::test]
-async fn r_id_2_a_session_without_a_profile_may_only_create_it() {
-    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
-    let mut claims = w.minter.claims(Principal::Person(uuid::Uuid::new_v4()));
-    claims.pid = None;
-    let token = w.minter.sign(&claims).unwrap();
-    let mut identity = IdentityClient::new(w.gateway.channel().await);
-    identity
-        .create_profile(
-            w.gateway
-                .bearer(&token, idn::CreateProfileRequest::default()),
-        )
-        .await
-        .unwrap();
-    let err = identity
-        .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-    let mut accounts = AccountsClient::new(w.gateway.channel().await);
-    let err = accounts
-        .register_business(
-            w.gateway
-                .bearer(&token, acc::RegisterBusinessRequest::default()),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-}
-
-#[tokio::test]
-async fn r_id_5_a_signed_out_session_and_a_revoked_credential_are_refused_at_once() {
-    for (name, ctx) in contexts(Clock::settable(t0())).await {
-        let w = world(ctx, |_| {}).await;
-        let mut identity = IdentityClient::new(w.gateway.channel().await);
-        let claims = w.minter.claims(w.bam);
-        let family = claims.sid.clone().unwrap();
-        let token = w.minter.sign(&claims).unwrap();
-        identity
-            .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
-            .await
-            .unwrap();
-        let mut ev = event(EventType::SessionSignedOut, &[w.bam.to_string()], &[]);
-        ev.token_families = vec![family];
-        w.gateway.publish("ccp.events.identity", ev).await;
-        let check = |t: String| {
-            let api = w.gateway.authorization();
-            let gw = &w.gateway;
-            async move {
-                let mut api = api.await;
-                api.check(gw.bearer(
-                    &t,
-                    ccp_proto::gateway::v1::CheckRequest {
-                        item: Some(ccp_proto::gateway::v1::CheckItem {
-                            action: 1,
-                            resource: CLIENT.into(),
-                            submitted_by: String::new(),
-                        }),
-                        ..Default::default()
-                    },
-                ))
-                .await
-            }
-        };
-        let cred = uuid::Uuid::new_v4();
-        let machine = w.minter.credential(cred, CLIENT).unwrap();
-        check(machine.clone()).await.unwrap();
-        let ev = event(
-            EventType::CredentialRevoked,
-            &[format!("credential:{cred}")],
-            &[],
-        );
-        w.gateway.publish("ccp.events.identity", ev).await;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let r = identity
-                .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
-                .await;
-            if matches!(&r, Err(e) if e.code() == Code::Unauthenticated) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name}: sign-out not applied"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        // A fresh session of the same person is still accepted.
-        let fresh = w.minter.person(w.bam.id()).unwrap();
-        identity
-            .get_my_profile(w.gateway.bearer(&fresh, idn::GetMyProfileRequest {}))
-            .await
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let r = check(machine.clone()).await;
-            if matches!(&r, Err(e) if e.code() == Code::Unauthenticated) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name}: credential revocation not applied"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
 }
 
 #[tokio::test]

@@ -32,7 +32,6 @@ use ccp_proto::gateway::v1::authorization_client::AuthorizationClient;
 use ccp_proto::identity::v1 as idn;
 use ccp_proto::identity::v1::identity_server::{Identity, IdentityServer};
 use chrono::{DateTime, TimeZone, Utc};
-use prost::Message as _;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -478,7 +477,6 @@ pub fn facts_cache(
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub ctx: ServiceContext,
-    pub trust: Arc<Trust>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -521,15 +519,6 @@ impl TestGateway {
             self.ctx.internal.mint("platform:test").parse().unwrap(),
         );
         r
-    }
-
-    /// Publishes a domain event on the bus the gateway consumes.
-    pub async fn publish(&self, stream: &str, event: DomainEvent) {
-        self.ctx
-            .bus
-            .publish(stream, &event.encode_to_vec())
-            .await
-            .unwrap();
     }
 }
 
@@ -583,7 +572,6 @@ async fn run_gateway(ctx: &ServiceContext, app: ccp_gateway::Application) -> Tes
     TestGateway {
         addr,
         ctx: ctx.clone(),
-        trust,
         stop: Some(stop),
     }
 }

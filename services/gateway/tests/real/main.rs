@@ -1,0 +1,11 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! The gateway against the real identity, accounts and delegation services
+//! (SQLite; the services' own tests cover PostgreSQL): the authorization
+//! matrix, revocation across replicas on one Redis, faults, token attacks.
+
+mod faults;
+mod harness;
+mod matrix;
+mod revocation;
+mod token_attacks;
+mod world;
