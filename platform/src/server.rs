@@ -143,6 +143,16 @@ impl GrpcServer {
             tokio::time::sleep(drain_delay).await;
         };
 
+        // Accepted sockets must not wait on Nagle's algorithm: small gRPC
+        // responses would otherwise sit up to a delayed-ACK interval.
+        let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+            if let Ok(stream) = &conn
+                && let Err(err) = stream.set_nodelay(true)
+            {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+            conn
+        });
         let stack = tower::ServiceBuilder::new()
             .layer(RequestIdLayer)
             .layer(TraceContextLayer)
@@ -153,7 +163,7 @@ impl GrpcServer {
             .timeout(Duration::from_millis(settings.request_timeout_ms))
             .layer(stack)
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            .serve_with_incoming_shutdown(incoming, signal)
             .await?;
         Ok(())
     }
