@@ -76,6 +76,12 @@ enum Command {
         #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Runs a benchmark scenario (see BENCHMARKS.md): it starts what it
+    /// measures, measures a baseline in the same run, and prints a table
+    /// (and one JSON object on the last line with `--json`).
+    ///
+    /// Example: ccp bench check --quick --json
+    Bench(ccp::bench::BenchArgs),
     /// Works with the CRA registry records that registrations are checked against.
     Registry {
         #[command(subcommand)]
@@ -128,6 +134,12 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = SuiteSettings::load(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Bench(_))
+        && std::env::var_os("CCP_TELEMETRY__LOG_FILTER").is_none()
+    {
+        // The benchmark's output is its table and JSON line: services log warnings only.
+        settings.common.telemetry.log_filter = "warn".to_owned();
+    }
     let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
     match cli.command {
         Command::Up { data_dir } => {
@@ -160,6 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ccp::identity_cmd::keys(&settings, command).await
         }
+        Command::Bench(args) => ccp::bench::run_and_print(&args).await,
         Command::Registry {
             command: RegistryCommand::Import { file, endpoint },
         } => ccp::registry_cmd::import(settings, &file, endpoint).await,

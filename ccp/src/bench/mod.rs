@@ -3,5 +3,175 @@
 //! DESIGN.md §5 and BENCHMARKS.md). Load goes to loopback only; every loop is
 //! bounded in time and count.
 
+pub mod check;
+pub mod distributed;
 pub mod echo;
+pub mod harness;
 pub mod load;
+pub mod mix;
+pub mod proxy;
+pub mod revocation;
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// A scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Gateway Check vs the bare tonic echo: closed-loop throughput, open-loop latency.
+    Check,
+    /// A read (GetBusiness) through the gateway vs directly to accounts.
+    Proxy,
+    /// Three gateway replicas on one Redis: how fast a revocation is seen by all.
+    Revocation,
+}
+
+/// `ccp bench <scenario> [options]`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    pub scenario: Scenario,
+    /// The short form (each scenario under 45 s on a 2-core machine).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also print one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+    /// `check`: run the services on PostgreSQL and the gateway on Redis
+    /// (CCP_BENCH_DATABASE_URL / CCP_BENCH_REDIS_URL, else the test URLs).
+    #[arg(long)]
+    pub distributed: bool,
+    /// HTTP/2 connections per target (default 2).
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Closed-loop workers (default 32; `proxy`: 4).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Warm-up of each run, ms (default 2000; quick 500).
+    #[arg(long)]
+    pub warmup_ms: Option<u64>,
+    /// Measured time of each run, ms (default 10000; quick 3000).
+    #[arg(long)]
+    pub duration_ms: Option<u64>,
+    /// `revocation`: rounds (default 100; quick 20).
+    #[arg(long)]
+    pub rounds: Option<usize>,
+}
+
+impl BenchArgs {
+    /// Returns the connections per target.
+    pub fn connections(&self) -> usize {
+        self.connections.unwrap_or(2).clamp(1, 64)
+    }
+
+    /// Returns the closed-loop workers.
+    pub fn concurrency(&self) -> usize {
+        let default = if self.scenario == Scenario::Proxy {
+            4
+        } else {
+            32
+        };
+        self.concurrency.unwrap_or(default).clamp(1, 1024)
+    }
+
+    /// Returns the warm-up of each run.
+    pub fn warmup(&self) -> Duration {
+        Duration::from_millis(
+            self.warmup_ms
+                .unwrap_or(if self.quick { 500 } else { 2_000 })
+                .min(60_000),
+        )
+    }
+
+    /// Returns the measured time of each run.
+    pub fn duration(&self) -> Duration {
+        Duration::from_millis(
+            self.duration_ms
+                .unwrap_or(if self.quick { 3_000 } else { 10_000 })
+                .clamp(10, 600_000),
+        )
+    }
+
+    /// Returns the bound on requests of one closed-loop run.
+    pub fn max_requests(&self) -> u64 {
+        50_000_000
+    }
+
+    /// Returns the revocation rounds.
+    pub fn rounds(&self) -> usize {
+        self.rounds
+            .unwrap_or(if self.quick { 20 } else { 100 })
+            .clamp(1, 10_000)
+    }
+}
+
+/// What a scenario reports: a table for people, a JSON object for tools.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Column names.
+    pub headers: Vec<&'static str>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+    /// Lines printed under the table.
+    pub notes: Vec<String>,
+    /// The JSON object.
+    pub json: serde_json::Value,
+}
+
+impl Report {
+    /// Returns the table as text.
+    pub fn table(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        };
+        let mut out = vec![line(self.headers.clone())];
+        out.push(
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
+        for row in &self.rows {
+            out.push(line(row.iter().map(String::as_str).collect()));
+        }
+        out.extend(self.notes.iter().cloned());
+        out.join("\n")
+    }
+}
+
+/// Runs a scenario and returns its report.
+pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
+    match args.scenario {
+        Scenario::Check => check::run(args).await,
+        Scenario::Proxy => proxy::run(args).await,
+        Scenario::Revocation => revocation::run(args).await,
+    }
+}
+
+/// Runs a scenario and prints its table, then (with `--json`) the JSON object
+/// on the last line.
+pub async fn run_and_print(args: &BenchArgs) -> anyhow::Result<()> {
+    let report = run(args).await?;
+    println!("{}", report.table());
+    if args.json {
+        println!("{}", serde_json::to_string(&report.json)?);
+    }
+    Ok(())
+}

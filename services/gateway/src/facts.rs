@@ -164,6 +164,19 @@ struct Inner {
     /// before the change, until its own consumer sees the event).
     floors: moka::sync::Cache<String, DateTime<Utc>>,
     ttl: chrono::Duration,
+    /// Reads answered from the in-process level (counted for benchmarks).
+    hits: AtomicU64,
+    /// Reads that had to load (shared level or facts service), trusted or not.
+    misses: AtomicU64,
+}
+
+/// Counters of the facts cache since it started (cheap relaxed atomics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FactsStats {
+    /// Reads answered from the in-process level.
+    pub hits: u64,
+    /// Reads that went to the shared level or the facts services.
+    pub misses: u64,
 }
 
 /// How much the clocks of two gateway replicas may disagree: a shared-level
@@ -233,6 +246,8 @@ impl FactsCache {
                     .build(),
                 ttl: chrono::Duration::from_std(settings.ttl)
                     .unwrap_or_else(|_| chrono::Duration::seconds(60)),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             }),
         }
     }
@@ -240,6 +255,14 @@ impl FactsCache {
     /// Returns the trust state shared with the event consumer.
     pub fn trust(&self) -> &Arc<Trust> {
         &self.inner.trust
+    }
+
+    /// Returns the hit and miss counters since the cache was made.
+    pub fn stats(&self) -> FactsStats {
+        FactsStats {
+            hits: self.inner.hits.load(Ordering::Relaxed),
+            misses: self.inner.misses.load(Ordering::Relaxed),
+        }
     }
 
     /// Returns a principal's role facts.
@@ -324,6 +347,7 @@ impl FactsCache {
     ) -> Result<FactsValue, FactsError> {
         let inner = &self.inner;
         if !inner.trust.is_trusted() {
+            inner.misses.fetch_add(1, Ordering::Relaxed);
             // Read through: nothing cached is trusted, and nothing read now is kept.
             return Ok(self.fetch(&key).await?.0);
         }
@@ -331,10 +355,12 @@ impl FactsCache {
         let now = inner.clock.now();
         if let Some(entry) = inner.local.get(&text).await {
             if entry.usable(now) && fresh_enough(&entry.value, revision) {
+                inner.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(entry.value.clone());
             }
             inner.local.invalidate(&text).await;
         }
+        inner.misses.fetch_add(1, Ordering::Relaxed);
         let entry = if revision.is_some() {
             // A revision the cached entry does not prove: read it again (shared
             // level if it proves it, else the facts service), outside single-flight.

@@ -165,6 +165,11 @@ impl Application {
         self.gate.facts.trust().clone()
     }
 
+    /// Returns the facts cache (benchmarks read its hit and miss counters).
+    pub fn facts(&self) -> facts::FactsCache {
+        self.gate.facts.clone()
+    }
+
     /// Serves until `shutdown` completes, then drains. The event consumer runs alongside.
     pub async fn run_until_stopped(
         self,
