@@ -495,6 +495,8 @@ pub struct AccessTokenVerifier {
     clock: Clock,
     source: Option<Arc<dyn KeySource>>,
     min_refresh_interval: Duration,
+    max_key_age: Duration,
+    fetched_at: ArcSwap<Option<Instant>>,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -521,15 +523,25 @@ impl AccessTokenVerifier {
             clock,
             source: None,
             min_refresh_interval: Duration::from_secs(1),
+            max_key_age: Duration::from_secs(300),
+            fetched_at: ArcSwap::from_pointee(None),
             last_refresh: tokio::sync::Mutex::new(None),
         }
     }
 
     /// Fetches keys from `source` when a token names an unknown `kid`, at most
-    /// once per `min_interval`.
+    /// once per `min_interval`, and when the keys at hand are older than the
+    /// maximum key age (5 minutes unless [`Self::with_max_key_age`] says
+    /// otherwise), so that a key identity stops publishing stops verifying.
     pub fn with_source(mut self, source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
         self.source = Some(source);
         self.min_refresh_interval = min_interval;
+        self
+    }
+
+    /// Sets how long fetched keys are trusted before they are fetched again.
+    pub fn with_max_key_age(mut self, max_age: Duration) -> Self {
+        self.max_key_age = max_age;
         self
     }
 
@@ -545,7 +557,26 @@ impl AccessTokenVerifier {
         };
         let json = source.fetch_jwks().await?;
         self.set_keys(KeySet::from_jwks_json(&json)?);
+        self.fetched_at.store(Arc::new(Some(Instant::now())));
         Ok(true)
+    }
+
+    fn keys_are_stale(&self) -> bool {
+        self.source.is_some()
+            && (*self.fetched_at.load()).is_some_and(|at| at.elapsed() >= self.max_key_age)
+    }
+
+    /// Refreshes the keys unless another refresh happened within the minimum
+    /// interval; `needed` is re-checked under the lock.
+    async fn refresh_rate_limited(&self, needed: impl Fn() -> bool) {
+        let mut last = self.last_refresh.lock().await;
+        let due = last.is_none_or(|t| t.elapsed() >= self.min_refresh_interval);
+        if due && needed() {
+            *last = Some(Instant::now());
+            if let Err(err) = self.refresh().await {
+                tracing::warn!(error = %err, "signing key refresh failed");
+            }
+        }
     }
 
     /// Verifies a token with the keys at hand, without fetching.
@@ -569,19 +600,16 @@ impl AccessTokenVerifier {
         Caller::from_claims(data.claims)
     }
 
-    /// Verifies a token, refreshing the keys once (rate-limited) on an unknown `kid`.
+    /// Verifies a token, refreshing the keys first when they are older than
+    /// the maximum key age, and once more (rate-limited) on an unknown `kid`.
+    /// A failed refresh keeps the keys at hand.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        if self.keys_are_stale() {
+            self.refresh_rate_limited(|| self.keys_are_stale()).await;
+        }
         match self.verify_with_current_keys(token) {
             Err(AuthError::UnknownKey) if self.source.is_some() => {
-                let mut last = self.last_refresh.lock().await;
-                let due = last.is_none_or(|t| t.elapsed() >= self.min_refresh_interval);
-                if due {
-                    *last = Some(Instant::now());
-                    if let Err(err) = self.refresh().await {
-                        tracing::warn!(error = %err, "signing key refresh failed");
-                    }
-                }
-                drop(last);
+                self.refresh_rate_limited(|| true).await;
                 self.verify_with_current_keys(token)
             }
             other => other,

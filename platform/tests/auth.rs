@@ -617,3 +617,64 @@ async fn verify_without_a_source_never_fetches() {
     assert_eq!(s.verifier.verify(&token).await, Err(AuthError::UnknownKey));
     assert!(!s.verifier.refresh().await.unwrap());
 }
+
+/// A key source whose published JWKS can be changed, counting fetches.
+struct ChangingSource {
+    jwks: std::sync::Mutex<String>,
+    fetches: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl KeySource for ChangingSource {
+    async fn fetch_jwks(&self) -> anyhow::Result<String> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        Ok(self.jwks.lock().unwrap().clone())
+    }
+}
+
+#[tokio::test]
+async fn r_id_3_a_key_identity_stops_publishing_stops_verifying_once_the_keys_age_out() {
+    let clock = Clock::settable(start());
+    let withdrawn = TokenMinter::new(clock.clone()).unwrap();
+    let kept = TokenMinter::new(clock.clone()).unwrap();
+    let both = ccp_platform::auth::jwks_json([
+        (
+            withdrawn.signer().kid(),
+            withdrawn.signer().public_key().as_slice(),
+        ),
+        (kept.signer().kid(), kept.signer().public_key().as_slice()),
+    ]);
+    let source = Arc::new(ChangingSource {
+        jwks: std::sync::Mutex::new(both),
+        fetches: AtomicUsize::new(0),
+    });
+    let verifier = AccessTokenVerifier::new(clock.clone())
+        .with_source(source.clone(), Duration::ZERO)
+        .with_max_key_age(Duration::from_millis(100));
+    let token = withdrawn.person(Uuid::new_v4()).unwrap();
+    assert!(
+        verifier.verify(&token).await.is_ok(),
+        "first fetch knows the key"
+    );
+    let fetches = source.fetches.load(Ordering::SeqCst);
+
+    // Identity withdraws the key; within the key age the verifier still trusts it.
+    *source.jwks.lock().unwrap() = kept.signer().jwks_json();
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(
+        source.fetches.load(Ordering::SeqCst),
+        fetches,
+        "no fetch while fresh"
+    );
+
+    // Once the keys age out the next verification fetches again and refuses it.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(verifier.verify(&token).await, Err(AuthError::UnknownKey));
+    assert!(source.fetches.load(Ordering::SeqCst) > fetches);
+    assert!(
+        verifier
+            .verify(&kept.person(Uuid::new_v4()).unwrap())
+            .await
+            .is_ok()
+    );
+}
