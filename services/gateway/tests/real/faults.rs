@@ -54,7 +54,16 @@ async fn r_gw_5_redis_stopped_mid_test_answers_stay_correct_and_caching_resumes(
 
     // Warm: allowed, and the role facts are in the shared level.
     assert!(edit_allowed(&suite, &e).await);
-    assert!(shared_has_role_facts(&suite, &e).await);
+    // The gateway caches only while it trusts its event subscription (after
+    // the first CaughtUp), so the shared level may fill a moment later.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !shared_has_role_facts(&suite, &e).await {
+            assert!(edit_allowed(&suite, &e).await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the role facts reach the shared level");
 
     redis.stop().await;
     let trust = g.trust.clone();
