@@ -532,6 +532,22 @@ impl FactsCache {
         .map_err(upstream("delegation"))
     }
 
+    /// Reads one relationship request's facts from delegation (uncached; a
+    /// rare write needs them). None when delegation answers NOT_FOUND.
+    pub async fn request_facts(&self, name: &str) -> Result<Option<del::RequestFacts>, FactsError> {
+        let mut c = self.inner.delegation.clone();
+        match c
+            .get_request_facts(del::GetRequestFactsRequest {
+                name: name.to_owned(),
+            })
+            .await
+        {
+            Ok(response) => Ok(Some(response.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(upstream("delegation")(status)),
+        }
+    }
+
     /// Reads a business's facts from accounts (uncached).
     pub async fn business_facts(&self, bn: &Bn9) -> Result<acc::BusinessFacts, FactsError> {
         let mut c = self.inner.accounts.clone();

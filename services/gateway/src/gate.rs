@@ -16,7 +16,7 @@ use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::decide::{
-    Action, AssignmentFacts, Bn9, Decision, DenyReason, FactSet, PairFacts, Resource, Role,
+    Action, AssignmentFacts, Bn9, Bn15, Decision, DenyReason, FactSet, PairFacts, Resource, Role,
     RoleFacts, decide,
 };
 use crate::facts::{FactsCache, FactsError};
@@ -419,8 +419,58 @@ impl Gate {
                     }
                     ok
                 }
+                Need::RejectRelationshipRequest { client, name } => {
+                    self.allows_reject(&mut view, client, name, now).await?
+                }
             };
             if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Rejecting the received request `name` of `client` (R-DE-2): MANAGE of
+    /// the client (its BAM); else, for a request of `client` naming program
+    /// accounts, MANAGE of every one of them (a PAM of them all). A request
+    /// that is unknown, names no programs, or is not `client`'s is denied.
+    async fn allows_reject(
+        &self,
+        view: &mut FactsView,
+        client: &Bn9,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, FactsError> {
+        let business = Resource::Business(client.clone());
+        if view
+            .decide(&self.facts, Action::Manage, &business, None, now)
+            .await?
+            .is_allow()
+        {
+            return Ok(true);
+        }
+        let Some(request) = self.facts.request_facts(name).await? else {
+            return Ok(false);
+        };
+        if request.client != client.as_str() || request.program_accounts.is_empty() {
+            return Ok(false);
+        }
+        for program in &request.program_accounts {
+            let Some(program) = Bn15::parse(program) else {
+                return Ok(false);
+            };
+            if program.bn9() != *client
+                || !view
+                    .decide(
+                        &self.facts,
+                        Action::Manage,
+                        &Resource::Program(program),
+                        None,
+                        now,
+                    )
+                    .await?
+                    .is_allow()
+            {
                 return Ok(false);
             }
         }

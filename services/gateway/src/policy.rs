@@ -63,6 +63,16 @@ pub enum Need {
         /// The member.
         member: Principal,
     },
+    /// Rejecting a received relationship request (R-DE-2): MANAGE of the
+    /// client (BAM), or, when the request names program accounts, MANAGE of
+    /// every one of them (PAM); read from the request's facts. An unknown
+    /// request is denied (unless the caller is the client's BAM).
+    RejectRelationshipRequest {
+        /// The client, from the request's name.
+        client: Bn9,
+        /// The request's resource name.
+        name: String,
+    },
 }
 
 /// One row of the policy table.
@@ -252,7 +262,11 @@ policy_table! {
             }
         };
     DELEGATION "RejectRelationshipRequest" del::RejectRelationshipRequestRequest => Checked,
-        "MANAGE the client of `name` (BAM)", |r| Ok(vec![manage(child(&r.name, "name", "receivedRequests")?)]);
+        "MANAGE the client of `name` (BAM); or, when the request (read from delegation's request facts) names program accounts, MANAGE every one of them (PAM); an unknown request: BAM only",
+        |r| Ok(vec![Need::RejectRelationshipRequest {
+            client: child(&r.name, "name", "receivedRequests")?,
+            name: r.name.clone(),
+        }]);
     DELEGATION "GetRelationship" del::GetRelationshipRequest => Checked,
         "BAM, or PAM of a program of `name`'s business (the side named)",
         |r| Ok(vec![some_program(child(&r.name, "name", "relationships")?)]);

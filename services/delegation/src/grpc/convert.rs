@@ -124,7 +124,8 @@ pub fn request_state_from(v: i32) -> Option<RequestState> {
     }
 }
 
-fn request_state_to(s: RequestState) -> pb::RelationshipRequestState {
+/// Converts a request state to the proto.
+pub fn request_state_to(s: RequestState) -> pb::RelationshipRequestState {
     match s {
         RequestState::Pending => pb::RelationshipRequestState::Pending,
         RequestState::Approved => pb::RelationshipRequestState::Approved,

@@ -9,10 +9,10 @@ use ccp_platform::paging::{decode_token, encode_token, page_size};
 use ccp_proto::common::v1::Role;
 use ccp_proto::delegation::v1 as pb;
 
-use super::convert::fact_to_proto;
+use super::convert::{fact_to_proto, parse_name, request_state, request_state_to};
 use super::core::{Core, pair_scope};
 use crate::domain::{AssignmentRole, Bn9};
-use crate::store::{self, FactRow};
+use crate::store::{self, FactRow, decode_list};
 
 fn bn(field: &str, text: &str) -> Result<Bn9> {
     Bn9::parse(text).map_err(|why| Error::invalid_field(field, why))
@@ -136,6 +136,49 @@ impl Core {
             clients,
             next_page_token: next,
             revision,
+        })
+    }
+
+    /// GetRequestFacts: one query by primary key; NOT_FOUND when unknown or
+    /// when the name's business is neither side of the request.
+    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    pub async fn request_facts(&self, req: pb::GetRequestFactsRequest) -> Result<pb::RequestFacts> {
+        let (side, id) = if req.name.starts_with("businesses/") {
+            let sent = req.name.contains("/sentRequests/");
+            let collection = if sent {
+                "sentRequests"
+            } else {
+                "receivedRequests"
+            };
+            let (bn, id) =
+                parse_name("name", &req.name, collection).map_err(|v| Error::invalid(vec![v]))?;
+            (Some((bn, sent)), id)
+        } else {
+            let id = uuid::Uuid::parse_str(&req.name).map_err(|_| {
+                Error::invalid_field(
+                    "name",
+                    "must be businesses/{bn9}/receivedRequests/{id}, businesses/{bn9}/sentRequests/{id} or a request uuid",
+                )
+            })?;
+            (None, id.to_string())
+        };
+        let not_found = || Error::not_found("relationship request not found");
+        let row = store::get_request(&self.db, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        if let Some((bn, sent)) = side {
+            let owner = if sent { &row.provider } else { &row.client };
+            if owner != bn.as_str() {
+                return Err(not_found());
+            }
+        }
+        let state = request_state_to(request_state(&row, self.now()));
+        Ok(pb::RequestFacts {
+            id: row.id.clone(),
+            provider: row.provider.clone(),
+            client: row.client.clone(),
+            program_accounts: decode_list(&row.program_accounts),
+            state: state as i32,
         })
     }
 }

@@ -306,4 +306,13 @@ impl RelationshipFacts for RelationshipFactsApi {
             self.core.list_clients(request.into_inner()).await?,
         ))
     }
+
+    async fn get_request_facts(
+        &self,
+        request: Request<pb::GetRequestFactsRequest>,
+    ) -> R<pb::RequestFacts> {
+        Ok(Response::new(
+            self.core.request_facts(request.into_inner()).await?,
+        ))
+    }
 }

@@ -465,3 +465,72 @@ async fn r_de_1_the_pending_period_is_configurable() {
         );
     }
 }
+
+async fn request_facts(app: &TestApp, name: &str) -> Result<pb::RequestFacts, tonic::Status> {
+    app.facts()
+        .get_request_facts(
+            app.internal(tonic::Request::new(pb::GetRequestFactsRequest {
+                name: name.to_owned(),
+            })),
+        )
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn r_de_2_request_facts_name_the_sides_programs_and_state_of_a_request() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        let programs = [format!("{IMPORTER}RM0001"), format!("{IMPORTER}RM0002")];
+        let sent = app
+            .api()
+            .send_relationship_request(app.as_(
+                &app.broker_bam,
+                send_req(IMPORTER, &[&programs[0], &programs[1]], "programs"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        for name in [
+            format!("businesses/{IMPORTER}/receivedRequests/{}", sent.id),
+            format!("businesses/{BROKER}/sentRequests/{}", sent.id),
+            sent.id.clone(),
+        ] {
+            let facts = request_facts(&app, &name).await.unwrap();
+            assert_eq!(facts.id, sent.id, "{}", app.backend);
+            assert_eq!(facts.provider, BROKER);
+            assert_eq!(facts.client, IMPORTER);
+            assert_eq!(facts.program_accounts, programs.to_vec());
+            assert_eq!(facts.state, pb::RelationshipRequestState::Pending as i32);
+        }
+        // A business-level request names no programs.
+        let business = app.send(OTHER).await.request.unwrap();
+        let facts = request_facts(&app, &business.id).await.unwrap();
+        assert_eq!(facts.client, OTHER, "{}", app.backend);
+        assert!(facts.program_accounts.is_empty());
+        // Unknown, or named under a business that is not its side: NOT_FOUND.
+        for name in [
+            format!("businesses/{IMPORTER}/receivedRequests/{}", Uuid::new_v4()),
+            format!("businesses/{OTHER}/receivedRequests/{}", sent.id),
+            format!("businesses/{IMPORTER}/sentRequests/{}", sent.id),
+            Uuid::new_v4().to_string(),
+        ] {
+            let err = request_facts(&app, &name).await.unwrap_err();
+            assert_eq!(err.code(), Code::NotFound, "{name} {}", app.backend);
+        }
+        let err = request_facts(&app, "nope").await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{}", app.backend);
+        assert_eq!(field_violations(&err)[0].field, "name");
+        // The state follows the clock: past its pending period it is EXPIRED.
+        app.set_clock(t0() + Duration::days(31)).await;
+        let facts = request_facts(&app, &sent.id).await.unwrap();
+        assert_eq!(
+            facts.state,
+            pb::RelationshipRequestState::Expired as i32,
+            "{}",
+            app.backend
+        );
+    }
+}

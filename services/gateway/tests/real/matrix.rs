@@ -328,7 +328,12 @@ const ROWS: &[Row] = &[
     row(
         "Delegation/RejectRelationshipRequest",
         Admit::Only(ABC_BAM),
-        "R-DE-2",
+        "R-DE-2: an unknown request: the BAM only (existence not revealed)",
+    ),
+    row(
+        "Delegation/RejectRelationshipRequest program",
+        Admit::Only(MANAGE_RM1),
+        "R-DE-2: a request naming RM0001: BAM, or PAM of RM0001",
     ),
     row(
         "Delegation/GetRelationship",
@@ -710,6 +715,15 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
                 d.reject_relationship_request(del::RejectRelationshipRequestRequest {
                     request_id: none(),
                     name: format!("{abc}/receivedRequests/{}", unknown_id()),
+                    reason: "x".into(),
+                })
+            )
+        }
+        "Delegation/RejectRelationshipRequest program" => {
+            go!(
+                d.reject_relationship_request(del::RejectRelationshipRequestRequest {
+                    request_id: none(),
+                    name: format!("{abc}/receivedRequests/{}", w.abc_program_request),
                     reason: "x".into(),
                 })
             )

@@ -482,6 +482,8 @@ pub struct World {
     pub machine: Machine,
     pub itn_group: String,
     pub itn_relationship: String,
+    /// A pending request from MAPLE to ABC naming ABC's RM0001 (program level).
+    pub abc_program_request: String,
     pub expire_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -720,12 +722,32 @@ pub async fn build(suite: &Suite) -> World {
         }
         who.insert(kind, p);
     }
+    // MAPLE asks ABC for its RM0001 (left pending: R-DE-2's PAM may reject it).
+    let abc_program_request = gw
+        .delegation()
+        .send_relationship_request(req(
+            &who[&Kind::OtherBam],
+            del::SendRelationshipRequestRequest {
+                request_id: rid(),
+                parent: format!("businesses/{MAPLE}"),
+                client: ABC.to_owned(),
+                program_accounts: vec![rm(ABC, 1)],
+                note: "your RM0001, please".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .request
+        .unwrap()
+        .id;
     who.insert(Kind::Bam, bam);
     World {
         who,
         machine: abc_machine,
         itn_group: group.name,
         itn_relationship,
+        abc_program_request,
         expire_at,
     }
 }
