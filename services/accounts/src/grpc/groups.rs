@@ -7,7 +7,7 @@ use ccp_platform::paging::{finish_page, page_size};
 use ccp_platform::store as pstore;
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, ProgramRole};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::json;
 
 use super::{
@@ -460,6 +460,106 @@ impl Core {
         .await
     }
 
+    /// Parses a membership change (group name, principals, request id),
+    /// naming every bad field.
+    fn parse_member_change(
+        group: &str,
+        principals: &[String],
+        request_id: &str,
+    ) -> Result<(String, String, Vec<String>), Error> {
+        let mut errs = Vec::new();
+        check_request_id(request_id, &mut errs);
+        let parsed = parse_uuid_child(group, "employeeGroups", "group")
+            .map_err(|v| errs.push(v))
+            .ok();
+        let parsed_principals = parse_principals(principals, &mut errs);
+        if principals.is_empty() {
+            errs.push(FieldViolation::new("principals", "is required"));
+        }
+        reject(errs)?;
+        let Some((bn9, id)) = parsed else {
+            return Err(Error::invalid_field("group", "is invalid"));
+        };
+        Ok((bn9.as_str().to_owned(), id.to_string(), parsed_principals))
+    }
+
+    /// Adds members to (`adding`) or removes them from a group in `txn`: the
+    /// revision bump, the change, audit, the event naming the members changed
+    /// and, on removal, the members left with no role (R-AC-7). Returns the
+    /// group and the revision token.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_group_members(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &str,
+        bn9: &str,
+        id: &str,
+        principals: &[String],
+        request_id: &str,
+        adding: bool,
+    ) -> Result<(pb::EmployeeGroup, String), Error> {
+        let counter = pstore::bump_revision(txn, bn9).await?;
+        let revision = Self::revision(bn9, counter);
+        let mut g = self.load_group_for_change(txn, bn9, id, "").await?;
+        if adding {
+            let roles = store::group_roles(txn, &g.id).await?;
+            self.check_members(txn, bn9, principals, &roles).await?;
+        }
+        let mut changed = Vec::new();
+        for p in principals {
+            let did = if adding {
+                store::add_group_member(txn, &g.id, bn9, p).await?
+            } else {
+                store::remove_group_member(txn, &g.id, p).await?
+            };
+            if did {
+                changed.push(p.clone());
+            }
+        }
+        g.version += 1;
+        g.update_time = self.now();
+        store::upsert_group(txn, &g).await?;
+        let proto = self.group_proto(txn, &g).await?;
+        let (action, after) = if adding {
+            (
+                "accounts.employee_group.add_members",
+                json!({"added": changed}),
+            )
+        } else {
+            (
+                "accounts.employee_group.remove_members",
+                json!({"removed": changed}),
+            )
+        };
+        self.audit(
+            txn,
+            actor,
+            Some(bn9),
+            action,
+            &proto.name,
+            serde_json::Value::Null,
+            after,
+            request_id,
+        )
+        .await?;
+        self.emit(
+            txn,
+            EventType::EmployeeGroupMembersChanged,
+            &[bn9],
+            changed.clone(),
+            &revision,
+            actor,
+            &proto.name,
+            serde_json::Value::Null,
+        )
+        .await?;
+        if !adding {
+            self.prune_roleless(txn, bn9, &changed, actor, &revision, request_id)
+                .await?;
+        }
+        Ok((proto, revision))
+    }
+
     #[tracing::instrument(skip_all, fields(group = %req.group), err)]
     pub(super) async fn add_employee_group_members(
         &self,
@@ -467,66 +567,18 @@ impl Core {
         req: pb::AddEmployeeGroupMembersRequest,
     ) -> Result<pb::AddEmployeeGroupMembersResponse, Error> {
         const METHOD: &str = "AddEmployeeGroupMembers";
-        let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_uuid_child(&req.group, "employeeGroups", "group")
-            .map_err(|v| errs.push(v))
-            .ok();
-        let principals = parse_principals(&req.principals, &mut errs);
-        if principals.is_empty() && req.principals.is_empty() {
-            errs.push(FieldViolation::new("principals", "is required"));
-        }
-        reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("group", "is invalid"));
-        };
+        let (bn9, id, principals) =
+            Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
         if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
             return Ok(r);
         }
-        let bn9 = bn9.as_str();
         let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        let mut g = self
-            .load_group_for_change(&txn, bn9, &id.to_string(), "")
+        let (group, revision) = self
+            .change_group_members(&txn, &actor, &bn9, &id, &principals, &req.request_id, true)
             .await?;
-        let roles = store::group_roles(&txn, &g.id).await?;
-        self.check_members(&txn, bn9, &principals, &roles).await?;
-        let mut added = Vec::new();
-        for p in &principals {
-            if store::add_group_member(&txn, &g.id, bn9, p).await? {
-                added.push(p.clone());
-            }
-        }
-        g.version += 1;
-        g.update_time = self.now();
-        store::upsert_group(&txn, &g).await?;
-        let proto = self.group_proto(&txn, &g).await?;
-        self.audit(
-            &txn,
-            &actor,
-            Some(bn9),
-            "accounts.employee_group.add_members",
-            &proto.name,
-            serde_json::Value::Null,
-            json!({"added": added}),
-            &req.request_id,
-        )
-        .await?;
-        self.emit(
-            &txn,
-            EventType::EmployeeGroupMembersChanged,
-            &[bn9],
-            added,
-            &revision,
-            &actor,
-            &proto.name,
-            serde_json::Value::Null,
-        )
-        .await?;
         let response = pb::AddEmployeeGroupMembersResponse {
-            group: Some(proto),
+            group: Some(group),
             revision,
         };
         self.finish(txn, &actor, METHOD, &req.request_id, response)
@@ -540,66 +592,18 @@ impl Core {
         req: pb::RemoveEmployeeGroupMembersRequest,
     ) -> Result<pb::RemoveEmployeeGroupMembersResponse, Error> {
         const METHOD: &str = "RemoveEmployeeGroupMembers";
-        let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_uuid_child(&req.group, "employeeGroups", "group")
-            .map_err(|v| errs.push(v))
-            .ok();
-        let principals = parse_principals(&req.principals, &mut errs);
-        if req.principals.is_empty() {
-            errs.push(FieldViolation::new("principals", "is required"));
-        }
-        reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("group", "is invalid"));
-        };
+        let (bn9, id, principals) =
+            Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
         if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
             return Ok(r);
         }
-        let bn9 = bn9.as_str();
         let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        let mut g = self
-            .load_group_for_change(&txn, bn9, &id.to_string(), "")
-            .await?;
-        let mut removed = Vec::new();
-        for p in &principals {
-            if store::remove_group_member(&txn, &g.id, p).await? {
-                removed.push(p.clone());
-            }
-        }
-        g.version += 1;
-        g.update_time = self.now();
-        store::upsert_group(&txn, &g).await?;
-        let proto = self.group_proto(&txn, &g).await?;
-        self.audit(
-            &txn,
-            &actor,
-            Some(bn9),
-            "accounts.employee_group.remove_members",
-            &proto.name,
-            serde_json::Value::Null,
-            json!({"removed": removed}),
-            &req.request_id,
-        )
-        .await?;
-        self.emit(
-            &txn,
-            EventType::EmployeeGroupMembersChanged,
-            &[bn9],
-            removed.clone(),
-            &revision,
-            &actor,
-            &proto.name,
-            serde_json::Value::Null,
-        )
-        .await?;
-        self.prune_roleless(&txn, bn9, &removed, &actor, &revision, &req.request_id)
+        let (group, revision) = self
+            .change_group_members(&txn, &actor, &bn9, &id, &principals, &req.request_id, false)
             .await?;
         let response = pb::RemoveEmployeeGroupMembersResponse {
-            group: Some(proto),
+            group: Some(group),
             revision,
         };
         self.finish(txn, &actor, METHOD, &req.request_id, response)
