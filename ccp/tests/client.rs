@@ -341,3 +341,458 @@ async fn logout_revokes_the_session_and_forgets_it() {
     assert_eq!(code, 4, "{err}");
     world.stop().await;
 }
+
+/// Returns the `name` of a JSON object.
+fn name_of(value: &serde_json::Value) -> String {
+    value["name"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn every_client_command_works_through_the_gateway() {
+    let world = World::start().await;
+    world.sign_up("alice").await;
+    assert_eq!(world.register_abc("alice").await.0, 0);
+
+    // Profile and terms.
+    let out = world
+        .ok(
+            "alice",
+            &[
+                "profile",
+                "update",
+                "--phone",
+                "+1 416 555 0100",
+                "--language",
+                "fr",
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(json(&out)["profile"]["preferredLanguage"], "LANGUAGE_FR");
+    let out = world.ok("alice", &["terms", "--json"]).await;
+    assert_eq!(json(&out)["version"], "2026-01");
+    let out = world
+        .ok("alice", &["business", "programs", "123456782", "-q"])
+        .await;
+    assert_eq!(out.lines().count(), 2, "{out}");
+
+    // Employees: request, withdraw, request again, approve, roles, remove.
+    world.sign_up("erin").await;
+    let req = world
+        .ok(
+            "erin",
+            &["employee", "request", "123456782", "--note", "clerk", "-q"],
+        )
+        .await;
+    let out = world
+        .ok("erin", &["employee", "my-requests", "--json"])
+        .await;
+    assert_eq!(json(&out)[0]["state"], "EMPLOYEE_REQUEST_STATE_PENDING");
+    world
+        .ok("erin", &["employee", "withdraw", req.trim()])
+        .await;
+    let req = world
+        .ok(
+            "erin",
+            &[
+                "employee",
+                "request",
+                "123456782",
+                "--note",
+                "clerk again",
+                "-q",
+            ],
+        )
+        .await;
+    let member = world
+        .ok(
+            "alice",
+            &[
+                "employee",
+                "approve",
+                req.trim(),
+                "--grant",
+                "reader:RM0001",
+                "-q",
+            ],
+        )
+        .await;
+    let member = member.trim();
+    assert!(
+        member.starts_with("businesses/123456782/members/person:"),
+        "{member}"
+    );
+    let out = world
+        .ok(
+            "alice",
+            &[
+                "employee",
+                "roles",
+                member,
+                "--grant",
+                "editor:RM0002",
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(
+        json(&out)["member"]["directRoles"][0]["programAccount"],
+        "123456782RM0002"
+    );
+    let out = world
+        .ok(
+            "alice",
+            &["employee", "list", "123456782", "--program", "RM0002", "-q"],
+        )
+        .await;
+    assert!(out.contains(member), "{out}");
+
+    // Employee groups.
+    let group = world
+        .ok(
+            "alice",
+            &[
+                "group",
+                "create",
+                "123456782",
+                "--name",
+                "Doors",
+                "--grant",
+                "reader:RM0002",
+                "-q",
+            ],
+        )
+        .await;
+    let group = group.trim();
+    world.ok("alice", &["group", "add", group, member]).await;
+    let out = world.ok("alice", &["group", "show", group, "--json"]).await;
+    assert_eq!(json(&out)["members"].as_array().unwrap().len(), 1);
+    let out = world
+        .ok(
+            "alice",
+            &[
+                "group",
+                "update",
+                group,
+                "--name",
+                "Doors team",
+                "--grant",
+                "editor:RM0001",
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(json(&out)["group"]["displayName"], "Doors team");
+    world.ok("alice", &["group", "remove", group, member]).await;
+    world.ok("alice", &["group", "delete", group]).await;
+    let out = world
+        .ok("alice", &["group", "list", "123456782", "-q"])
+        .await;
+    assert!(out.trim().is_empty(), "{out}");
+    world.ok("alice", &["employee", "remove", member]).await;
+    let (code, _, _) = world
+        .run("erin", &["check", "view", "123456782RM0002"])
+        .await;
+    assert_eq!(code, 10, "a removed member is denied");
+
+    // A broker: registration, request, approval, update, client groups, assignments.
+    world.sign_up("ivan").await;
+    let (code, _, err) = world
+        .run(
+            "ivan",
+            &[
+                "business",
+                "register",
+                "888316171RM0001",
+                "--legal-name",
+                "ITN Logistics Inc.",
+                "--line1",
+                "6725 Airport Road",
+                "--city",
+                "Mississauga",
+                "--province",
+                "ON",
+                "--postal-code",
+                "L4V 1V2",
+                "--answer",
+                "daily_notice_total=98765.43",
+                "--answer",
+                "statement_balance=15200.00",
+                "--accept-terms",
+                "2026-01",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    world
+        .ok(
+            "ivan",
+            &[
+                "relationship",
+                "request",
+                "888316171",
+                "123456782",
+                "--note",
+                "broker",
+            ],
+        )
+        .await;
+    let out = world
+        .ok("ivan", &["relationship", "sent", "888316171", "--json"])
+        .await;
+    assert_eq!(json(&out)[0]["state"], "RELATIONSHIP_REQUEST_STATE_PENDING");
+    let received = world
+        .ok(
+            "alice",
+            &[
+                "relationship",
+                "received",
+                "123456782",
+                "--state",
+                "pending",
+                "-q",
+            ],
+        )
+        .await;
+    let rel = world
+        .ok(
+            "alice",
+            &[
+                "relationship",
+                "approve",
+                received.trim(),
+                "--level",
+                "business",
+                "--expires",
+                "30d",
+                "-q",
+            ],
+        )
+        .await;
+    let rel = rel.trim().to_owned();
+    let out = world
+        .ok(
+            "alice",
+            &[
+                "relationship",
+                "update",
+                &rel,
+                "--expires",
+                "60d",
+                "--visibility",
+                "provider,client",
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(
+        json(&out)["relationship"]["visibility"],
+        serde_json::json!([
+            "VISIBILITY_SUBMITTED_BY_PROVIDER",
+            "VISIBILITY_SUBMITTED_BY_CLIENT"
+        ])
+    );
+    let out = world
+        .ok(
+            "ivan",
+            &[
+                "relationship",
+                "list",
+                "888316171",
+                "--side",
+                "provider",
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(json(&out).as_array().unwrap().len(), 1);
+    let out = world
+        .ok("alice", &["relationship", "show", &rel, "--json"])
+        .await;
+    assert_eq!(json(&out)["state"], "RELATIONSHIP_STATE_ACTIVE");
+
+    let cg = world
+        .ok(
+            "ivan",
+            &[
+                "client-group",
+                "create",
+                "888316171",
+                "--name",
+                "Ontario",
+                "-q",
+            ],
+        )
+        .await;
+    let cg = cg.trim();
+    world
+        .ok("ivan", &["client-group", "add", cg, "123456782"])
+        .await;
+    let out = world
+        .ok(
+            "ivan",
+            &["client-group", "update", cg, "--name", "GTA", "--json"],
+        )
+        .await;
+    assert_eq!(
+        json(&out)["group"]["clients"],
+        serde_json::json!(["123456782"])
+    );
+    let ivan = world.ok("ivan", &["whoami", "-q"]).await;
+    let assignment = world
+        .ok(
+            "ivan",
+            &[
+                "assignment",
+                "create",
+                "888316171",
+                "--member",
+                ivan.trim(),
+                "--client",
+                "123456782",
+                "--role",
+                "reader",
+                "-q",
+            ],
+        )
+        .await;
+    let out = world
+        .ok(
+            "ivan",
+            &[
+                "assignment",
+                "list",
+                "888316171",
+                "--member",
+                ivan.trim(),
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(name_of(&json(&out)[0]), assignment.trim());
+    world
+        .ok("ivan", &["assignment", "delete", assignment.trim()])
+        .await;
+    world
+        .ok("ivan", &["client-group", "remove", cg, "123456782"])
+        .await;
+    world.ok("ivan", &["client-group", "delete", cg]).await;
+    let out = world
+        .ok("ivan", &["client-group", "list", "888316171", "--json"])
+        .await;
+    assert_eq!(json(&out), serde_json::json!([]));
+
+    // Machine credentials: create, sign in with the secret, check, revoke.
+    let secret = world.dir.join("itn.secret");
+    let out = world
+        .ok(
+            "ivan",
+            &[
+                "credential",
+                "create",
+                "888316171",
+                "--name",
+                "ITN system",
+                "--expires",
+                "365d",
+                "--secret-file",
+                secret.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    let created = json(&out);
+    let client_id = created["credential"]["clientId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credential = name_of(&created["credential"]);
+    let out = world
+        .ok(
+            "robot",
+            &[
+                "login",
+                "--client-id",
+                &client_id,
+                "--client-secret-file",
+                secret.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    assert!(
+        json(&out)["principal"]
+            .as_str()
+            .unwrap()
+            .starts_with("credential:")
+    );
+    let out = world
+        .ok("ivan", &["credential", "list", "888316171", "-q"])
+        .await;
+    assert!(out.contains(&credential), "{out}");
+    world
+        .ok(
+            "ivan",
+            &["credential", "revoke", &credential, "--reason", "rotated"],
+        )
+        .await;
+    let (code, _, err) = world
+        .run("robot", &["check", "view", "888316171RM0001"])
+        .await;
+    assert_eq!(code, 4, "a revoked credential's token is refused: {err}");
+
+    // Decisions for operators and users.
+    let erin = world.ok("erin", &["whoami", "-q"]).await;
+    let out = world
+        .ok(
+            "alice",
+            &[
+                "explain",
+                erin.trim(),
+                "view",
+                "123456782RM0001",
+                "--data-dir",
+                world.dir.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(json(&out)["decision"]["decision"], "DECISION_DENY");
+    let out = world.ok("ivan", &["accessible", "view", "-q"]).await;
+    assert!(
+        out.lines().any(|l| l == "123456782"),
+        "ITN reaches ABC as provider: {out}"
+    );
+
+    // Ending, and the audit history of both sides and of a person.
+    world
+        .ok(
+            "ivan",
+            &[
+                "relationship",
+                "end",
+                &rel.replace("123456782", "888316171"),
+                "--reason",
+                "done",
+            ],
+        )
+        .await;
+    let out = world
+        .ok("alice", &["audit", "export", "123456782", "--json"])
+        .await;
+    let events = json(&out);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "delegation.relationship.end" && e["service"] == "delegation"),
+        "{out}"
+    );
+    let out = world
+        .ok("alice", &["audit", "export", "--mine", "--format", "csv"])
+        .await;
+    assert!(out.starts_with("time,service,actor"), "{out}");
+    assert!(out.lines().count() > 1, "{out}");
+    world.stop().await;
+}
