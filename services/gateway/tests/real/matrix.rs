@@ -1270,8 +1270,53 @@ async fn r_az_authorization_matrix_on_the_real_services() {
             }
         }
     }
+    // BatchCheck answers the same questions the same way, in order, in one call
+    // per principal (one snapshot of the facts).
+    let mut batched = 0;
+    for kind in CHECK_KINDS {
+        let principal = &w.who[&kind].principal;
+        let mut questions = Vec::new();
+        for res in RESOURCES {
+            for action in ACTIONS {
+                for sub in SUBS {
+                    questions.push((action, res, sub));
+                }
+            }
+        }
+        let answers = suite
+            .gw()
+            .authorization()
+            .batch_check(
+                suite.internal(gw::BatchCheckRequest {
+                    principal: principal.clone(),
+                    items: questions
+                        .iter()
+                        .map(|(action, res, sub)| gw::CheckItem {
+                            action: *action as i32,
+                            resource: resource(*res),
+                            submitted_by: submitted_by(kind, *sub),
+                        })
+                        .collect(),
+                    revision: String::new(),
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        assert_eq!(answers.len(), questions.len(), "{kind:?}");
+        for ((action, res, sub), answer) in questions.iter().zip(&answers) {
+            batched += 1;
+            let got = answer.decision == gw::Decision::Allow as i32;
+            if got != oracle(kind, *action, *res, *sub) {
+                failures.push(format!(
+                    "BatchCheck {kind:?} {action:?} {res:?} submitted_by {sub:?}: got allow={got}"
+                ));
+            }
+        }
+    }
     eprintln!(
-        "matrix: {cells} RPC cells, {checks} Check cells; forwarded answers by code: {forwarded_codes:?}"
+        "matrix: {cells} RPC cells, {checks} Check cells, {batched} BatchCheck cells; forwarded answers by code: {forwarded_codes:?}"
     );
     assert!(
         failures.is_empty(),
