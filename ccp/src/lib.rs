@@ -5,6 +5,7 @@
 //! shared runtime), never what they do.
 
 pub mod bench;
+pub mod demo;
 pub mod embedded;
 pub mod identity_cmd;
 pub mod registry_cmd;
