@@ -247,11 +247,9 @@ async fn up(mut settings: SuiteSettings, demo: bool) -> anyhow::Result<()> {
             "Development issuer ON: `ccp dev-token <user>` prints a sign-in token for a test user."
         );
     }
-    if demo {
-        if let Err(err) = ccp::demo::up_demo(&settings, &suite).await {
-            let _ = suite.stop().await;
-            return Err(err);
-        }
+    if demo && let Err(err) = ccp::demo::up_demo(&settings, &suite).await {
+        let _ = suite.stop().await;
+        return Err(err);
     }
     println!("Press Ctrl-C to stop.");
     ccp_platform::server::shutdown_signal().await;
