@@ -29,6 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn compile(protoc: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut config = prost_build::Config::new();
+    // `prost::Name` on every message: clients print any message as proto JSON by its full name.
+    config.enable_type_names();
     if let Some(protoc) = protoc {
         config.protoc_executable(protoc);
     }

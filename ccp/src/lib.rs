@@ -1,10 +1,12 @@
-//! The `ccp` command's library: the suite's configuration tree and the
-//! embedded mode that runs all four services in one process.
+//! The `ccp` command's library: the suite's configuration tree, the
+//! embedded mode that runs all four services in one process, and the client
+//! commands that do each step of the registration guide through the gateway.
 //!
 //! It owns how the services are put together (endpoints, data directory,
 //! shared runtime), never what they do.
 
 pub mod bench;
+pub mod client;
 pub mod demo;
 pub mod embedded;
 pub mod identity_cmd;

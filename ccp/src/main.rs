@@ -3,7 +3,9 @@
 //! `ccp up` runs all four services in one process on the embedded default;
 //! `ccp serve <service>` runs one service from configuration (PostgreSQL and
 //! Redis); `ccp migrate <service>` applies a service's migrations;
-//! `ccp dev-token <user>` and `ccp keys rotate` are identity's commands.
+//! `ccp dev-token <user>` and `ccp keys rotate` are identity's commands;
+//! `ccp login`, `ccp business …`, `ccp employee …`, `ccp relationship …` and
+//! the other client commands (see `ccp --help`) talk to a running gateway.
 
 use std::path::PathBuf;
 
@@ -27,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs all four services in one process on the embedded default (SQLite
@@ -96,6 +100,8 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    #[command(flatten)]
+    Client(ccp::client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +114,7 @@ enum DemoCommand {
     /// Example: ccp demo load --data-dir .ccp
     Load {
         /// The gateway (default: `gateway.server.listen`).
-        #[arg(long, value_name = "URL")]
+        #[arg(long, env = "CCP_GATEWAY", value_name = "URL")]
         gateway: Option<String>,
         /// The accounts service, for the registry import (default: `accounts.server.listen`).
         #[arg(long, value_name = "URL")]
@@ -153,6 +159,17 @@ enum DatabaseService {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        // Client commands print their own errors and choose their exit codes.
+        let settings = match SuiteSettings::load(cli.config.as_deref()) {
+            Ok(settings) => settings,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        return ccp::client::run(settings, command).await;
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -219,6 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ccp::demo::load_command(&settings, gateway, accounts).await
         }
+        Command::Client(_) => anyhow::bail!("client commands are dispatched before `run`"),
     }
 }
 

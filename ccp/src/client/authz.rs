@@ -1,0 +1,223 @@
+//! Authorization commands: check, accessible, explain.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ccp_proto::gateway::v1 as pb;
+use ccp_proto::gateway::v1::authorization_client::AuthorizationClient;
+use clap::Args;
+
+use super::output::{self, Table, enum_name, print_fields};
+use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, parse};
+
+/// `ccp check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+    /// view, edit or manage.
+    action: String,
+    /// A business (BN9) or a program account (BN15).
+    resource: String,
+    /// The BN9 that submitted the transaction concerned (VIEW/EDIT of a transaction).
+    #[arg(long, value_name = "BN9")]
+    submitted_by: Option<String>,
+    /// Asks about this principal instead of yourself (needs MANAGE on the resource).
+    #[arg(long)]
+    principal: Option<String>,
+    /// A revision token from a write: the answer uses facts at least that fresh.
+    #[arg(long)]
+    revision: Option<String>,
+}
+
+/// `ccp accessible`.
+#[derive(Debug, Args)]
+pub struct AccessibleArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+    /// view, edit or manage.
+    action: String,
+    /// Asks about this principal instead of yourself.
+    #[arg(long)]
+    principal: Option<String>,
+    /// A revision token from a write.
+    #[arg(long)]
+    revision: Option<String>,
+}
+
+/// `ccp explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+    /// The principal asked about (`person:<uuid>` or `credential:<uuid>`).
+    principal: String,
+    /// view, edit or manage.
+    action: String,
+    /// A business (BN9) or a program account (BN15).
+    resource: String,
+    /// The BN9 that submitted the transaction concerned.
+    #[arg(long, value_name = "BN9")]
+    submitted_by: Option<String>,
+    /// The data directory of `ccp up` (its internal key); or set CCP_INTERNAL_AUTH__KEY.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn decision_words(r: &pb::CheckResponse) -> (bool, String) {
+    let allowed = r.decision() == pb::Decision::Allow;
+    let reason = if allowed {
+        enum_name(r.allow_reason().as_str_name(), "ALLOW_REASON_")
+    } else {
+        enum_name(r.deny_reason().as_str_name(), "DENY_REASON_")
+    };
+    (allowed, reason)
+}
+
+pub(super) async fn check(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliError> {
+    let mut client = AuthorizationClient::new(ctx.channel().await?);
+    let item = pb::CheckItem {
+        action: parse::action(&args.action)? as i32,
+        resource: args.resource.trim().to_uppercase(),
+        submitted_by: args
+            .submitted_by
+            .as_deref()
+            .map(parse::bn9)
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let req = ctx
+        .request(pb::CheckRequest {
+            principal: args.principal.clone().unwrap_or_default(),
+            item: Some(item),
+            revision: args.revision.clone().unwrap_or_default(),
+        })
+        .await?;
+    let response = client.check(req).await?.into_inner();
+    let (allowed, reason) = decision_words(&response);
+    emit(ctx, &response, |_| {
+        if allowed {
+            println!("ALLOW ({reason})");
+        } else if reason == "-" {
+            println!("DENY");
+        } else {
+            println!("DENY ({reason})");
+        }
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(CliError::Denied)
+    }
+}
+
+pub(super) async fn accessible(ctx: &mut Ctx, args: &AccessibleArgs) -> Result<(), CliError> {
+    let mut client = AuthorizationClient::new(ctx.channel().await?);
+    let action = parse::action(&args.action)? as i32;
+    let principal = args.principal.clone().unwrap_or_default();
+    let revision = args.revision.clone().unwrap_or_default();
+    let items = all_pages!(
+        ctx,
+        |token| client.list_accessible(
+            ctx.request(pb::ListAccessibleRequest {
+                principal: principal.clone(),
+                action,
+                page_size: 100,
+                page_token: token.clone(),
+                revision: revision.clone(),
+            })
+            .await?
+        ),
+        resources
+    );
+    emit_list(ctx, &items, |items| {
+        let mut table = Table::new(&["RESOURCE", "ROLE", "REASON", "VIA PROVIDER"]);
+        for r in items {
+            table.row(vec![
+                r.resource.clone(),
+                enum_name(r.role().as_str_name(), "ROLE_"),
+                enum_name(r.reason().as_str_name(), "ALLOW_REASON_"),
+                r.via_provider.clone(),
+            ]);
+        }
+        table.print();
+    });
+    Ok(())
+}
+
+pub(super) async fn explain(ctx: &mut Ctx, args: &ExplainArgs) -> Result<(), CliError> {
+    let mut settings = ctx.settings().clone();
+    if let Some(dir) = &args.data_dir {
+        settings.data_dir = dir.clone();
+    }
+    settings.resolve_internal_key(false)?;
+    let key = settings
+        .common
+        .internal_auth
+        .key_bytes()
+        .map_err(|err| CliError::Other(err.into()))?
+        .ok_or_else(|| {
+            CliError::usage("explain needs the internal key: --data-dir or CCP_INTERNAL_AUTH__KEY")
+        })?;
+    let clock = settings
+        .common
+        .clock
+        .build(settings.common.environment)
+        .map_err(|err| CliError::Other(err.into()))?;
+    let tokens = ccp_platform::auth::InternalTokens::new(
+        &key,
+        Duration::from_secs(settings.common.internal_auth.token_ttl_secs),
+        clock,
+    );
+    let mut client = AuthorizationClient::new(ctx.channel().await?);
+    let mut request = tonic::Request::new(pb::ExplainRequest {
+        principal: args.principal.clone(),
+        item: Some(pb::CheckItem {
+            action: parse::action(&args.action)? as i32,
+            resource: args.resource.trim().to_uppercase(),
+            submitted_by: args
+                .submitted_by
+                .as_deref()
+                .map(parse::bn9)
+                .transpose()?
+                .unwrap_or_default(),
+        }),
+    });
+    let token = tokens.mint("platform:ccp-explain");
+    request.metadata_mut().insert(
+        ccp_platform::auth::INTERNAL_TOKEN_HEADER,
+        token
+            .parse()
+            .map_err(|_| CliError::Other(anyhow::anyhow!("the internal token is not ASCII")))?,
+    );
+    let response = client.explain(request).await?.into_inner();
+    emit(ctx, &response, |r| {
+        let decision = r.decision.unwrap_or_default();
+        let (allowed, reason) = decision_words(&decision);
+        print_fields(&[
+            (
+                "decision",
+                if allowed {
+                    "ALLOW".into()
+                } else {
+                    "DENY".into()
+                },
+            ),
+            ("reason", reason),
+            ("explanation", r.explanation.clone()),
+        ]);
+        if let Some(facts) = &r.role_facts {
+            println!("role facts:");
+            output::print_json(&output::to_json(facts));
+        }
+        for pair in &r.pair_facts {
+            println!("relationship facts:");
+            output::print_json(&output::to_json(pair));
+        }
+        if let Some(facts) = &r.assignment_facts {
+            println!("assignment facts:");
+            output::print_json(&output::to_json(facts));
+        }
+    });
+    Ok(())
+}

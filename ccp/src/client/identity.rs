@@ -1,0 +1,523 @@
+//! Identity commands: login, logout, whoami, profile, machine credentials.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ccp_proto::identity::v1 as pb;
+use ccp_proto::identity::v1::identity_client::IdentityClient;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::output::{self, Table, print_fields, time};
+use super::session::{SessionFile, SessionKind};
+use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, parse, read_text_file};
+
+/// `ccp login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+    /// Signs in as this test user of the development issuer (`ccp up`).
+    #[arg(long, value_name = "USER", conflicts_with_all = ["id_token_file", "client_id"])]
+    dev: Option<String>,
+    /// The data directory of `ccp up`, where the development issuer's key is.
+    #[arg(long, value_name = "DIR", requires = "dev")]
+    data_dir: Option<PathBuf>,
+    /// A file holding an ID token from a trusted issuer (`-` for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "client_id")]
+    id_token_file: Option<PathBuf>,
+    /// A machine credential's client id.
+    #[arg(long, value_name = "ID", requires = "client_secret_file")]
+    client_id: Option<String>,
+    /// A file holding the machine credential's secret (`-` for stdin).
+    #[arg(long, value_name = "FILE", requires = "client_id")]
+    client_secret_file: Option<PathBuf>,
+}
+
+/// `ccp logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+}
+
+/// `ccp whoami`.
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+}
+
+/// `ccp profile …`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+    #[command(subcommand)]
+    command: ProfileCommand,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LanguageArg {
+    En,
+    Fr,
+}
+
+impl LanguageArg {
+    fn proto(self) -> i32 {
+        match self {
+            Self::En => pb::Language::En as i32,
+            Self::Fr => pb::Language::Fr as i32,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Creates your profile (once, after the first sign-in).
+    ///
+    /// Example: ccp profile create --legal-name "Alice Martin" --email alice@abc.example
+    Create {
+        /// Your legal name.
+        #[arg(long)]
+        legal_name: String,
+        /// Your email address.
+        #[arg(long)]
+        email: String,
+        /// Your phone number.
+        #[arg(long, default_value = "")]
+        phone: String,
+        /// Your preferred language.
+        #[arg(long, value_enum, default_value = "en")]
+        language: LanguageArg,
+        /// Sends you email notifications.
+        #[arg(long)]
+        email_notifications: bool,
+    },
+    /// Shows your profile.
+    ///
+    /// Example: ccp profile show
+    Show,
+    /// Changes the fields given.
+    ///
+    /// Example: ccp profile update --phone "+1 416 555 0100" --language fr
+    Update {
+        /// Your legal name.
+        #[arg(long)]
+        legal_name: Option<String>,
+        /// Your email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Your phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Your preferred language.
+        #[arg(long, value_enum)]
+        language: Option<LanguageArg>,
+        /// Email notifications on or off.
+        #[arg(long, value_name = "true|false")]
+        email_notifications: Option<bool>,
+    },
+}
+
+/// `ccp credential …`.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    #[command(flatten)]
+    pub(super) options: ClientOptions,
+    #[command(subcommand)]
+    command: CredentialCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialCommand {
+    /// Creates a machine credential; prints its client id and secret ONCE.
+    ///
+    /// Example: ccp credential create 888316171 --name "ITN broker system" --expires 365d
+    Create {
+        /// The business (BN9).
+        business: String,
+        /// A name people recognize.
+        #[arg(long)]
+        name: String,
+        /// When it expires (90d, 2027-03-01, RFC 3339); the service default when omitted.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Also writes the secret to this file (owner-only).
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+    },
+    /// Lists a business's machine credentials.
+    ///
+    /// Example: ccp credential list 888316171 --all
+    List {
+        /// The business (BN9).
+        business: String,
+        /// Includes expired and revoked credentials.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revokes a machine credential at once.
+    ///
+    /// Example: ccp credential revoke businesses/888316171/machineCredentials/0197…
+    Revoke {
+        /// The credential's resource name.
+        credential: String,
+        /// Why (kept in the audit history).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+/// Converts a Session from identity into the stored form.
+pub fn session_from(gateway: &str, session: &pb::Session) -> SessionFile {
+    let instant = |ts: Option<&prost_types::Timestamp>| {
+        ts.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+    };
+    SessionFile {
+        gateway: gateway.to_owned(),
+        kind: SessionKind::Person,
+        principal: session.principal.clone(),
+        profile: session.profile.clone(),
+        business: String::new(),
+        access_token: session.access_token.clone(),
+        access_expire_time: instant(session.access_token_expire_time.as_ref()).unwrap_or_default(),
+        refresh_token: session.refresh_token.clone(),
+        refresh_expire_time: instant(session.refresh_token_expire_time.as_ref()),
+    }
+}
+
+fn session_json(session: &SessionFile) -> serde_json::Value {
+    serde_json::json!({
+        "principal": session.principal,
+        "profile": session.profile,
+        "profileRequired": session.kind == SessionKind::Person && session.profile.is_empty(),
+        "business": session.business,
+        "kind": session.kind,
+        "gateway": session.gateway,
+        "accessTokenExpireTime": session.access_expire_time.to_rfc3339(),
+    })
+}
+
+fn print_session(ctx: &Ctx, session: &SessionFile, verb: &str) {
+    if ctx.json() {
+        output::print_json(&session_json(session));
+        return;
+    }
+    println!("{verb} {} via {}", session.principal, session.gateway);
+    if session.kind == SessionKind::Machine {
+        println!("acting for business {}", session.business);
+    } else if session.profile.is_empty() {
+        println!(
+            "no profile yet: create it with `ccp profile create --legal-name \"…\" --email …`"
+        );
+    } else {
+        println!("profile {}", session.profile);
+    }
+}
+
+pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliError> {
+    let gateway = ctx.gateway_url();
+    let mut client = IdentityClient::new(ctx.channel().await?);
+    let session = if let Some(client_id) = &args.client_id {
+        let secret_file = args
+            .client_secret_file
+            .as_ref()
+            .ok_or_else(|| CliError::usage("--client-secret-file is required"))?;
+        let secret = read_text_file(secret_file)?;
+        let token = client
+            .issue_machine_token(pb::IssueMachineTokenRequest {
+                client_id: client_id.clone(),
+                client_secret: secret,
+            })
+            .await?
+            .into_inner();
+        SessionFile {
+            gateway,
+            kind: SessionKind::Machine,
+            principal: token.principal,
+            profile: String::new(),
+            business: token.business,
+            access_token: token.access_token,
+            access_expire_time: token
+                .expire_time
+                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                .unwrap_or_default(),
+            refresh_token: String::new(),
+            refresh_expire_time: None,
+        }
+    } else {
+        let id_token = if let Some(user) = &args.dev {
+            let mut settings = ctx.settings().clone();
+            if let Some(dir) = &args.data_dir {
+                settings.data_dir = dir.clone();
+            }
+            crate::identity_cmd::dev_token(&settings, user, Duration::from_secs(300))?
+        } else if let Some(file) = &args.id_token_file {
+            read_text_file(file)?
+        } else {
+            return Err(CliError::usage(
+                "say how to sign in: --dev USER, --id-token-file FILE, or --client-id ID --client-secret-file FILE",
+            ));
+        };
+        let session = client
+            .sign_in(pb::SignInRequest { id_token })
+            .await?
+            .into_inner();
+        session_from(&gateway, &session)
+    };
+    ctx.store_session(session.clone())?;
+    print_session(ctx, &session, "signed in as");
+    Ok(())
+}
+
+pub(super) async fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
+    let Some(stored) = ctx.stored_session().cloned() else {
+        if ctx.json() {
+            output::print_json(&serde_json::json!({"signedOut": false}));
+        } else {
+            println!("not signed in");
+        }
+        return Ok(());
+    };
+    if stored.kind == SessionKind::Person {
+        // Revoke the session family; an already expired session is fine.
+        let request_id = ctx.request_id();
+        let channel = ctx.channel().await?;
+        let mut request = tonic::Request::new(pb::SignOutRequest { request_id });
+        if let Ok(value) = format!("Bearer {}", stored.access_token).parse() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        match IdentityClient::new(channel).sign_out(request).await {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {}
+            Err(status) => return Err(status.into()),
+        }
+    }
+    ctx.forget_session()?;
+    if ctx.json() {
+        output::print_json(&serde_json::json!({"signedOut": true, "principal": stored.principal}));
+    } else {
+        println!("signed out {}", stored.principal);
+    }
+    Ok(())
+}
+
+pub(super) async fn whoami(ctx: &mut Ctx) -> Result<(), CliError> {
+    let session = ctx.session().await?.clone();
+    print_session(ctx, &session, "signed in as");
+    if !ctx.json() {
+        println!(
+            "access token valid until {}",
+            session.access_expire_time.to_rfc3339()
+        );
+    }
+    Ok(())
+}
+
+fn print_profile(profile: &pb::Profile) {
+    print_fields(&[
+        ("name", profile.name.clone()),
+        ("principal", profile.principal.clone()),
+        ("legal name", profile.legal_name.clone()),
+        ("email", profile.email.clone()),
+        ("phone", profile.phone.clone()),
+        (
+            "language",
+            output::enum_name(profile.preferred_language().as_str_name(), "LANGUAGE_"),
+        ),
+        (
+            "email notifications",
+            profile.email_notifications.to_string(),
+        ),
+        ("updated", time(profile.update_time.as_ref())),
+    ]);
+}
+
+pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), CliError> {
+    let mut client = IdentityClient::new(ctx.channel().await?);
+    match &args.command {
+        ProfileCommand::Create {
+            legal_name,
+            email,
+            phone,
+            language,
+            email_notifications,
+        } => {
+            let request = ctx
+                .request(pb::CreateProfileRequest {
+                    request_id: ctx.request_id(),
+                    profile: Some(pb::Profile {
+                        legal_name: legal_name.clone(),
+                        email: email.clone(),
+                        phone: phone.clone(),
+                        preferred_language: language.proto(),
+                        email_notifications: *email_notifications,
+                        ..Default::default()
+                    }),
+                })
+                .await?;
+            let response = client.create_profile(request).await?.into_inner();
+            if let Some(session) = &response.session {
+                let gateway = ctx.gateway_url();
+                ctx.store_session(session_from(&gateway, session))?;
+            }
+            emit(ctx, &response, |r| {
+                println!("profile created");
+                if let Some(profile) = &r.profile {
+                    print_profile(profile);
+                }
+            });
+        }
+        ProfileCommand::Show => {
+            let request = ctx.request(pb::GetMyProfileRequest {}).await?;
+            let profile = client.get_my_profile(request).await?.into_inner();
+            emit(ctx, &profile, print_profile);
+        }
+        ProfileCommand::Update {
+            legal_name,
+            email,
+            phone,
+            language,
+            email_notifications,
+        } => {
+            let request = ctx.request(pb::GetMyProfileRequest {}).await?;
+            let mut profile = client.get_my_profile(request).await?.into_inner();
+            let mut paths = Vec::new();
+            if let Some(v) = legal_name {
+                profile.legal_name.clone_from(v);
+                paths.push("legal_name".to_owned());
+            }
+            if let Some(v) = email {
+                profile.email.clone_from(v);
+                paths.push("email".to_owned());
+            }
+            if let Some(v) = phone {
+                profile.phone.clone_from(v);
+                paths.push("phone".to_owned());
+            }
+            if let Some(v) = language {
+                profile.preferred_language = v.proto();
+                paths.push("preferred_language".to_owned());
+            }
+            if let Some(v) = email_notifications {
+                profile.email_notifications = *v;
+                paths.push("email_notifications".to_owned());
+            }
+            if paths.is_empty() {
+                return Err(CliError::usage(
+                    "nothing to change: give --legal-name, --email, --phone, --language or --email-notifications",
+                ));
+            }
+            let request = ctx
+                .request(pb::UpdateMyProfileRequest {
+                    request_id: ctx.request_id(),
+                    profile: Some(profile),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                })
+                .await?;
+            let response = client.update_my_profile(request).await?.into_inner();
+            emit(ctx, &response, |r| {
+                println!("profile updated");
+                if let Some(profile) = &r.profile {
+                    print_profile(profile);
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+fn credential_state(c: &pb::MachineCredential) -> String {
+    output::enum_name(c.state().as_str_name(), "MACHINE_CREDENTIAL_STATE_")
+}
+
+pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(), CliError> {
+    let mut client = IdentityClient::new(ctx.channel().await?);
+    match &args.command {
+        CredentialCommand::Create {
+            business,
+            name,
+            expires,
+            secret_file,
+        } => {
+            let expire_time = expires
+                .as_deref()
+                .map(|text| parse::instant(ctx.now(), text))
+                .transpose()?;
+            let request = ctx
+                .request(pb::CreateMachineCredentialRequest {
+                    request_id: ctx.request_id(),
+                    parent: parse::business(business)?,
+                    display_name: name.clone(),
+                    expire_time,
+                })
+                .await?;
+            let response = client
+                .create_machine_credential(request)
+                .await?
+                .into_inner();
+            if let Some(path) = secret_file {
+                super::session::save_secret(path, &response.client_secret)?;
+            }
+            emit(ctx, &response, |r| {
+                let c = r.credential.clone().unwrap_or_default();
+                print_fields(&[
+                    ("credential", c.name.clone()),
+                    ("principal", c.principal.clone()),
+                    ("client id", c.client_id.clone()),
+                    ("client secret", r.client_secret.clone()),
+                    ("expires", time(c.expire_time.as_ref())),
+                ]);
+                println!("keep the secret now: it is never shown again");
+            });
+        }
+        CredentialCommand::List { business, all } => {
+            let parent = parse::business(business)?;
+            let items = all_pages!(
+                ctx,
+                |token| client.list_machine_credentials(
+                    ctx.request(pb::ListMachineCredentialsRequest {
+                        parent: parent.clone(),
+                        page_size: 100,
+                        page_token: token.clone(),
+                        show_inactive: *all,
+                    })
+                    .await?
+                ),
+                credentials
+            );
+            emit_list(ctx, &items, |items| {
+                let mut table =
+                    Table::new(&["NAME", "DISPLAY NAME", "CLIENT ID", "STATE", "EXPIRES"]);
+                for c in items {
+                    table.row(vec![
+                        c.name.clone(),
+                        c.display_name.clone(),
+                        c.client_id.clone(),
+                        credential_state(c),
+                        time(c.expire_time.as_ref()),
+                    ]);
+                }
+                table.print();
+            });
+        }
+        CredentialCommand::Revoke { credential, reason } => {
+            let request = ctx
+                .request(pb::RevokeMachineCredentialRequest {
+                    request_id: ctx.request_id(),
+                    name: credential.clone(),
+                    reason: reason.clone(),
+                })
+                .await?;
+            let response = client
+                .revoke_machine_credential(request)
+                .await?
+                .into_inner();
+            emit(ctx, &response, |r| {
+                let c = r.credential.clone().unwrap_or_default();
+                println!("revoked {} ({})", c.name, credential_state(&c));
+            });
+        }
+    }
+    Ok(())
+}

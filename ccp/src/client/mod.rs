@@ -1,0 +1,570 @@
+//! The `ccp` client commands: one for each step of the registration guide,
+//! all talking to the gateway.
+//!
+//! Sign in (`ccp login`), keep the session in the user's configuration
+//! directory (refreshed when it is about to expire, or once when the gateway
+//! says it has), then act: profile, business registration, employees and
+//! roles, employee groups, relationships with brokers, client groups and
+//! assignments, machine credentials, authorization checks and the audit
+//! history. Tables for people; `--json` prints one proto3 JSON document for
+//! scripts. Exit codes (see [`CliError::exit_code`]) tell scripts what went wrong.
+
+pub mod session;
+
+mod accounts;
+mod audit;
+mod authz;
+mod delegation;
+mod identity;
+mod output;
+mod parse;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ccp_platform::clock::Clock;
+use clap::{Args, Subcommand};
+use tonic::transport::Channel;
+
+use crate::settings::SuiteSettings;
+use session::{SessionFile, SessionKind};
+
+pub use accounts::{BusinessArgs, EmployeeArgs, GroupArgs, TermsArgs};
+pub use audit::AuditArgs;
+pub use authz::{AccessibleArgs, CheckArgs, ExplainArgs};
+pub use delegation::{AssignmentArgs, ClientGroupArgs, RelationshipArgs};
+pub use identity::{CredentialArgs, LoginArgs, LogoutArgs, ProfileArgs, WhoamiArgs};
+
+/// The most pages a list command reads (each of 100 items).
+const MAX_PAGES: usize = 100;
+
+/// Options every client command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClientOptions {
+    /// The gateway to call (default: the session's, else http://127.0.0.1:50050).
+    #[arg(long, global = true, env = "CCP_GATEWAY", value_name = "URL")]
+    pub gateway: Option<String>,
+    /// The session file (default: ~/.config/ccp/session.json).
+    #[arg(long, global = true, env = "CCP_SESSION", value_name = "FILE")]
+    pub session: Option<PathBuf>,
+    /// Prints one JSON document (proto3 JSON; lists as arrays) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The idempotency key of a write (default: a fresh one); repeat a write
+    /// with the same key to retry it safely.
+    #[arg(long, global = true, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+/// The client commands (flattened into `ccp`'s own).
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Signs in through the gateway and keeps the session.
+    ///
+    /// Examples:
+    ///   ccp login --dev alice                      # development issuer (ccp up)
+    ///   ccp login --id-token-file token.jwt        # a token from a trusted issuer
+    ///   ccp login --client-id ID --client-secret-file secret.txt   # a machine credential
+    Login(LoginArgs),
+    /// Signs out (revokes the session) and forgets it.
+    ///
+    /// Example: ccp logout
+    Logout(LogoutArgs),
+    /// Shows who the session belongs to and when it expires.
+    ///
+    /// Example: ccp whoami
+    Whoami(WhoamiArgs),
+    /// Your personal profile: create it after the first sign-in, show, update.
+    Profile(ProfileArgs),
+    /// Shows the current Terms & Conditions a registration accepts.
+    ///
+    /// Example: ccp terms --language fr
+    Terms(TermsArgs),
+    /// Registers a business by its Business Number and shows businesses.
+    Business(BusinessArgs),
+    /// Employees: ask for access, approve or reject requests, roles, removal.
+    Employee(EmployeeArgs),
+    /// Employee groups: roles for several employees at once.
+    Group(GroupArgs),
+    /// Relationships between a customs broker (provider) and an importer (client).
+    Relationship(RelationshipArgs),
+    /// A broker's client groups.
+    ClientGroup(ClientGroupArgs),
+    /// A broker's assignments of its employees to clients or client groups.
+    Assignment(AssignmentArgs),
+    /// Machine credentials of a business (broker systems).
+    Credential(CredentialArgs),
+    /// Asks the gateway whether you (or a principal) may act on a resource.
+    ///
+    /// Exit code 0 when allowed, 10 when denied.
+    ///
+    /// Examples:
+    ///   ccp check view 123456782RM0001 --submitted-by 888316171
+    ///   ccp check manage 123456782
+    Check(CheckArgs),
+    /// Lists every business and program you (or a principal) may act on.
+    ///
+    /// Example: ccp accessible view
+    Accessible(AccessibleArgs),
+    /// Explains a decision with the facts behind it (operators: needs the internal key).
+    ///
+    /// Example: ccp explain person:0197… view 123456782RM0001 --data-dir .ccp
+    Explain(ExplainArgs),
+    /// Exports a business's (or your own) audit history as CSV or JSON.
+    ///
+    /// Examples:
+    ///   ccp audit export 123456782 --format csv --output abc-audit.csv
+    ///   ccp audit export --mine --format json
+    Audit(AuditArgs),
+}
+
+impl ClientCommand {
+    fn options(&self) -> &ClientOptions {
+        match self {
+            Self::Login(a) => &a.options,
+            Self::Logout(a) => &a.options,
+            Self::Whoami(a) => &a.options,
+            Self::Profile(a) => &a.options,
+            Self::Terms(a) => &a.options,
+            Self::Business(a) => &a.options,
+            Self::Employee(a) => &a.options,
+            Self::Group(a) => &a.options,
+            Self::Relationship(a) => &a.options,
+            Self::ClientGroup(a) => &a.options,
+            Self::Assignment(a) => &a.options,
+            Self::Credential(a) => &a.options,
+            Self::Check(a) => &a.options,
+            Self::Accessible(a) => &a.options,
+            Self::Explain(a) => &a.options,
+            Self::Audit(a) => &a.options,
+        }
+    }
+}
+
+/// Why a client command failed; each kind has its exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The service answered with an error.
+    Status(tonic::Status),
+    /// The command line is wrong (exit 2).
+    Usage(String),
+    /// No usable session (exit 4).
+    NotSignedIn(String),
+    /// `ccp check` answered DENY (exit 10); already printed.
+    Denied,
+    /// Anything else (exit 1).
+    Other(anyhow::Error),
+}
+
+impl CliError {
+    /// Returns a usage error.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage(message.into())
+    }
+
+    /// Returns the exit code: 0 ok · 1 other · 2 usage · 3 invalid argument ·
+    /// 4 not signed in · 5 permission denied · 6 not found · 7 conflict
+    /// (already exists, failed precondition, aborted) · 8 unavailable or
+    /// deadline · 9 rate limited · 10 denied by `ccp check`.
+    pub fn exit_code(&self) -> u8 {
+        use tonic::Code;
+        match self {
+            Self::Status(status) => match status.code() {
+                Code::InvalidArgument | Code::OutOfRange => 3,
+                Code::Unauthenticated => 4,
+                Code::PermissionDenied => 5,
+                Code::NotFound => 6,
+                Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => 7,
+                Code::Unavailable | Code::DeadlineExceeded => 8,
+                Code::ResourceExhausted => 9,
+                _ => 1,
+            },
+            Self::Usage(_) => 2,
+            Self::NotSignedIn(_) => 4,
+            Self::Denied => 10,
+            Self::Other(_) => 1,
+        }
+    }
+
+    /// Prints the error on stderr (and as JSON on stdout with `--json`).
+    fn report(&self, json: bool) {
+        let (code, message, violations) = match self {
+            Self::Status(status) => {
+                let violations: Vec<(String, String)> =
+                    ccp_platform::error::field_violations(status)
+                        .into_iter()
+                        .map(|v| (v.field, v.description))
+                        .collect();
+                let message = match status.code() {
+                    tonic::Code::Unauthenticated => {
+                        format!("{} — sign in again with `ccp login`", status.message())
+                    }
+                    tonic::Code::PermissionDenied if status.message().is_empty() => {
+                        "permission denied".to_owned()
+                    }
+                    tonic::Code::Unavailable => format!(
+                        "{} — is the gateway running and reachable?",
+                        status.message()
+                    ),
+                    _ => status.message().to_owned(),
+                };
+                (code_name(status.code()), message, violations)
+            }
+            Self::Usage(message) => ("USAGE", message.clone(), Vec::new()),
+            Self::NotSignedIn(message) => ("UNAUTHENTICATED", message.clone(), Vec::new()),
+            Self::Denied => return,
+            Self::Other(err) => ("ERROR", format!("{err:#}"), Vec::new()),
+        };
+        eprintln!("error: {message} ({code})");
+        for (field, description) in &violations {
+            eprintln!("  - {field}: {description}");
+        }
+        if json {
+            let violations: Vec<_> = violations
+                .iter()
+                .map(|(f, d)| serde_json::json!({"field": f, "description": d}))
+                .collect();
+            output::print_json(&serde_json::json!({
+                "error": {"code": code, "message": message, "fieldViolations": violations}
+            }));
+        }
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Status(status)
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Other(err)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Other(err.into())
+    }
+}
+
+/// What a command needs: settings, clock, session and the gateway channel.
+pub struct Ctx {
+    settings: SuiteSettings,
+    clock: Clock,
+    json: bool,
+    request_id: String,
+    gateway_flag: Option<String>,
+    session_path: PathBuf,
+    session: Option<SessionFile>,
+    channel: Option<Channel>,
+    refreshed: bool,
+}
+
+impl Ctx {
+    fn new(settings: SuiteSettings, options: &ClientOptions) -> Result<Self, CliError> {
+        let clock = settings
+            .common
+            .clock
+            .build(settings.common.environment)
+            .map_err(|err| CliError::Other(err.into()))?;
+        let session_path = options
+            .session
+            .clone()
+            .unwrap_or_else(session::default_path);
+        let session = session::load(&session_path)?;
+        Ok(Self {
+            settings,
+            clock,
+            json: options.json,
+            request_id: options
+                .request_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            gateway_flag: options.gateway.clone(),
+            session_path,
+            session,
+            channel: None,
+            refreshed: false,
+        })
+    }
+
+    /// Returns true when the output is JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Returns the idempotency key of this command's write(s).
+    pub fn request_id(&self) -> String {
+        self.request_id.clone()
+    }
+
+    /// Returns the configured clock's now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Returns the settings the command was started with.
+    pub fn settings(&self) -> &SuiteSettings {
+        &self.settings
+    }
+
+    /// Returns the gateway URL: `--gateway`, else the session's, else the default.
+    pub fn gateway_url(&self) -> String {
+        if let Some(url) = &self.gateway_flag {
+            return url.clone();
+        }
+        if let Some(session) = &self.session {
+            return session.gateway.clone();
+        }
+        let listen = &self.settings.gateway.server.listen;
+        let listen = listen.replace("0.0.0.0", "127.0.0.1");
+        format!("http://{listen}")
+    }
+
+    /// Returns a channel to the gateway (connected lazily, once).
+    pub async fn channel(&mut self) -> Result<Channel, CliError> {
+        if let Some(channel) = &self.channel {
+            return Ok(channel.clone());
+        }
+        let url = self.gateway_url();
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|_| CliError::usage(format!("`{url}` is not a gateway URL")))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60));
+        let channel = endpoint.connect().await.map_err(|err| {
+            CliError::Status(tonic::Status::unavailable(format!(
+                "cannot reach the gateway at {url}: {err}"
+            )))
+        })?;
+        self.channel = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// Returns the session, refreshing it first when its access token
+    /// expires within a minute; NotSignedIn when there is none.
+    pub async fn session(&mut self) -> Result<&SessionFile, CliError> {
+        let Some(session) = &self.session else {
+            return Err(CliError::NotSignedIn(
+                "not signed in: run `ccp login` first".to_owned(),
+            ));
+        };
+        let expiring =
+            session.access_expire_time <= self.clock.now() + chrono::Duration::seconds(60);
+        if expiring && !self.refreshed {
+            self.refresh().await?;
+        }
+        self.session
+            .as_ref()
+            .ok_or_else(|| CliError::NotSignedIn("not signed in".to_owned()))
+    }
+
+    /// Returns `message` as a request carrying the session's access token.
+    pub async fn request<T>(&mut self, message: T) -> Result<tonic::Request<T>, CliError> {
+        let token = self.session().await?.access_token.clone();
+        let mut request = tonic::Request::new(message);
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| CliError::NotSignedIn("the stored access token is damaged".into()))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+
+    /// Exchanges the refresh token for a new session (once per command).
+    async fn refresh(&mut self) -> Result<(), CliError> {
+        self.refreshed = true;
+        let Some(current) = self.session.clone() else {
+            return Err(CliError::NotSignedIn("not signed in".into()));
+        };
+        let now = self.clock.now();
+        let refreshable = current.kind == SessionKind::Person
+            && !current.refresh_token.is_empty()
+            && current.refresh_expire_time.is_none_or(|t| t > now);
+        if !refreshable {
+            return Err(CliError::NotSignedIn(match current.kind {
+                SessionKind::Machine => {
+                    "the machine token expired: run `ccp login --client-id …` again".into()
+                }
+                SessionKind::Person => "the session expired: run `ccp login` again".into(),
+            }));
+        }
+        let channel = self.channel().await?;
+        let mut client = ccp_proto::identity::v1::identity_client::IdentityClient::new(channel);
+        let fresh = client
+            .refresh_session(ccp_proto::identity::v1::RefreshSessionRequest {
+                refresh_token: current.refresh_token.clone(),
+            })
+            .await
+            .map_err(|status| {
+                if status.code() == tonic::Code::Unauthenticated {
+                    CliError::NotSignedIn(
+                        "the session ended or expired: run `ccp login` again".into(),
+                    )
+                } else {
+                    CliError::Status(status)
+                }
+            })?
+            .into_inner();
+        let updated = identity::session_from(&current.gateway, &fresh);
+        session::save(&self.session_path, &updated)?;
+        self.session = Some(updated);
+        Ok(())
+    }
+
+    /// Stores a new session.
+    pub fn store_session(&mut self, session: SessionFile) -> Result<(), CliError> {
+        session::save(&self.session_path, &session)?;
+        self.session = Some(session);
+        self.refreshed = true;
+        Ok(())
+    }
+
+    /// Forgets the session.
+    pub fn forget_session(&mut self) -> Result<(), CliError> {
+        session::delete(&self.session_path)?;
+        self.session = None;
+        Ok(())
+    }
+
+    /// Returns the stored session without refreshing it.
+    pub fn stored_session(&self) -> Option<&SessionFile> {
+        self.session.as_ref()
+    }
+}
+
+/// Runs a client command and returns the process exit code.
+pub async fn run(settings: SuiteSettings, command: ClientCommand) -> ExitCode {
+    let options = command.options().clone();
+    let mut ctx = match Ctx::new(settings, &options) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            err.report(options.json);
+            return ExitCode::from(err.exit_code());
+        }
+    };
+    let mut result = dispatch(&mut ctx, &command).await;
+    // The gateway refused the access token (expired or revoked): refresh once
+    // and run the command again; writes repeat with the same idempotency key.
+    if let Err(CliError::Status(status)) = &result
+        && status.code() == tonic::Code::Unauthenticated
+        && !ctx.refreshed
+        && ctx.session.is_some()
+        && !matches!(command, ClientCommand::Login(_) | ClientCommand::Logout(_))
+    {
+        result = match ctx.refresh().await {
+            Ok(()) => dispatch(&mut ctx, &command).await,
+            Err(err) => Err(err),
+        };
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            err.report(ctx.json);
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+async fn dispatch(ctx: &mut Ctx, command: &ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Login(args) => identity::login(ctx, args).await,
+        ClientCommand::Logout(_) => identity::logout(ctx).await,
+        ClientCommand::Whoami(_) => identity::whoami(ctx).await,
+        ClientCommand::Profile(args) => identity::profile(ctx, args).await,
+        ClientCommand::Credential(args) => identity::credential(ctx, args).await,
+        ClientCommand::Terms(args) => accounts::terms(ctx, args).await,
+        ClientCommand::Business(args) => accounts::business(ctx, args).await,
+        ClientCommand::Employee(args) => accounts::employee(ctx, args).await,
+        ClientCommand::Group(args) => accounts::group(ctx, args).await,
+        ClientCommand::Relationship(args) => delegation::relationship(ctx, args).await,
+        ClientCommand::ClientGroup(args) => delegation::client_group(ctx, args).await,
+        ClientCommand::Assignment(args) => delegation::assignment(ctx, args).await,
+        ClientCommand::Check(args) => authz::check(ctx, args).await,
+        ClientCommand::Accessible(args) => authz::accessible(ctx, args).await,
+        ClientCommand::Explain(args) => authz::explain(ctx, args).await,
+        ClientCommand::Audit(args) => audit::export(ctx, args).await,
+    }
+}
+
+/// Reads every page of a list RPC: `all_pages!(ctx, |token| client.list(req), field)`.
+macro_rules! all_pages {
+    ($ctx:expr, |$token:ident| $call:expr, $field:ident) => {{
+        let mut items = Vec::new();
+        let mut $token = String::new();
+        for _ in 0..$crate::client::MAX_PAGES {
+            let response = $call.await?.into_inner();
+            items.extend(response.$field);
+            if response.next_page_token.is_empty() {
+                break;
+            }
+            $token = response.next_page_token;
+        }
+        items
+    }};
+}
+pub(crate) use all_pages;
+
+/// Prints `message` as JSON, or runs `human` to print it for people.
+pub fn emit<M: prost::Message + prost::Name>(ctx: &Ctx, message: &M, human: impl FnOnce(&M)) {
+    if ctx.json() {
+        output::print_json(&output::to_json(message));
+    } else {
+        human(message);
+    }
+}
+
+/// Prints `items` as a JSON array, or runs `human` to print them for people.
+pub fn emit_list<M: prost::Message + prost::Name>(
+    ctx: &Ctx,
+    items: &[M],
+    human: impl FnOnce(&[M]),
+) {
+    if ctx.json() {
+        output::print_json(&output::to_json_list(items));
+    } else {
+        human(items);
+    }
+}
+
+/// Reads a secret or token from a file (`-` for standard input), trimmed.
+pub fn read_text_file(path: &std::path::Path) -> Result<String, CliError> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(|err| {
+            CliError::Other(anyhow::anyhow!("cannot read {}: {err}", path.display()))
+        })?
+    };
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(CliError::usage(format!("{} is empty", path.display())));
+    }
+    Ok(text)
+}

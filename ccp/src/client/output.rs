@@ -1,0 +1,167 @@
+//! What the client prints: aligned tables for people, proto3 JSON for scripts.
+//!
+//! JSON is the canonical proto3 mapping of the response message (lowerCamelCase
+//! names, enums by name, RFC 3339 timestamps, 64-bit integers as strings),
+//! with default values included so scripts always find every field.
+
+use std::sync::OnceLock;
+
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use prost_types::Timestamp;
+
+/// Returns the descriptor pool of every CCP contract.
+fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(ccp_proto::FILE_DESCRIPTOR_SET).unwrap_or_else(|err| {
+            // The set is generated at build time; a failure here is a build defect.
+            panic!("the compiled-in descriptor set does not decode: {err}")
+        })
+    })
+}
+
+/// Returns the proto3 JSON of `message`.
+pub fn to_json<M: prost::Message + prost::Name>(message: &M) -> serde_json::Value {
+    let Some(descriptor) = pool().get_message_by_name(&M::full_name()) else {
+        return serde_json::Value::Null;
+    };
+    let Ok(dynamic) = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()) else {
+        return serde_json::Value::Null;
+    };
+    let options = SerializeOptions::new().skip_default_fields(false);
+    dynamic
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Returns the JSON array of `items`.
+pub fn to_json_list<M: prost::Message + prost::Name>(items: &[M]) -> serde_json::Value {
+    serde_json::Value::Array(items.iter().map(to_json).collect())
+}
+
+/// Prints one JSON document on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(_) => println!("null"),
+    }
+}
+
+/// Formats a timestamp as RFC 3339 (seconds), or `-` when unset.
+pub fn time(ts: Option<&Timestamp>) -> String {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        )
+}
+
+/// Returns an enum's short name: `ROLE_EDITOR` → `editor` (`-` when unspecified).
+pub fn enum_name(full: &str, prefix: &str) -> String {
+    let short = full.strip_prefix(prefix).unwrap_or(full);
+    if short == "UNSPECIFIED" || short.is_empty() {
+        "-".to_owned()
+    } else {
+        short.to_lowercase().replace('_', " ")
+    }
+}
+
+/// A table of text cells, printed with aligned columns.
+#[derive(Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Returns an empty table with these column headings.
+    pub fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row (missing cells print empty).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Renders the table (or `(none)` when it has no rows).
+    pub fn render(&self) -> String {
+        if self.rows.is_empty() {
+            return "(none)\n".to_owned();
+        }
+        let columns = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[String]| {
+            let mut text = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                let cell = cells.get(i).map_or("", String::as_str);
+                if i + 1 == columns {
+                    text.push_str(cell);
+                } else {
+                    text.push_str(cell);
+                    text.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+                }
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        };
+        line(&self.header);
+        for row in &self.rows {
+            line(row);
+        }
+        out
+    }
+
+    /// Prints the table on stdout.
+    pub fn print(&self) {
+        print!("{}", self.render());
+    }
+}
+
+/// Prints `key: value` lines with aligned keys.
+pub fn print_fields(fields: &[(&str, String)]) {
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in fields {
+        println!("{key:<width$}  {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_and_say_none_when_empty() {
+        let mut table = Table::new(&["NAME", "ROLE"]);
+        assert_eq!(table.render(), "(none)\n");
+        table.row(vec!["alice".into(), "bam".into()]);
+        table.row(vec!["bo".into(), "editor RM0001".into()]);
+        assert_eq!(
+            table.render(),
+            "NAME   ROLE\nalice  bam\nbo     editor RM0001\n"
+        );
+    }
+
+    #[test]
+    fn json_is_proto3_with_enum_names_and_defaults() {
+        let grants = ccp_proto::common::v1::ProgramRole {
+            program_account: "123456782RM0001".into(),
+            role: ccp_proto::common::v1::Role::Editor as i32,
+        };
+        let json = to_json(&grants);
+        assert_eq!(json["programAccount"], "123456782RM0001");
+        assert_eq!(json["role"], "ROLE_EDITOR");
+        let empty = to_json(&ccp_proto::common::v1::RoleGrants::default());
+        assert_eq!(empty["businessManager"], false);
+        assert_eq!(empty["programRoles"], serde_json::json!([]));
+    }
+}

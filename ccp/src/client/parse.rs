@@ -1,0 +1,212 @@
+//! Parsing of what people type: business numbers, programs, role grants,
+//! expiry instants and enum words. Only the shape is checked here; the
+//! services validate (check digits, ownership) and name the field.
+
+use ccp_proto::common::v1::{Action, ProgramRole, Role, RoleGrants};
+use chrono::{DateTime, NaiveDate, Utc};
+use prost_types::Timestamp;
+
+use super::CliError;
+
+/// Returns the BN9 of `text`: `123456782`, `businesses/123456782` or any
+/// resource name under it.
+pub fn bn9(text: &str) -> Result<String, CliError> {
+    let text = text.trim();
+    let bn = text
+        .strip_prefix("businesses/")
+        .map_or(text, |rest| rest.split('/').next().unwrap_or(rest));
+    if bn.len() == 9 && bn.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(bn.to_owned())
+    } else {
+        Err(CliError::usage(format!(
+            "`{text}` is not a business number: 9 digits (a BN9), e.g. 123456782"
+        )))
+    }
+}
+
+/// Returns `businesses/{bn9}`.
+pub fn business(text: &str) -> Result<String, CliError> {
+    Ok(format!("businesses/{}", bn9(text)?))
+}
+
+/// Returns the BN9 a resource name lives under (`businesses/{bn9}/…`).
+pub fn owner_of(name: &str) -> Result<String, CliError> {
+    if !name.starts_with("businesses/") {
+        return Err(CliError::usage(format!(
+            "`{name}` is not a resource name: expected businesses/<BN9>/… as printed by the list commands"
+        )));
+    }
+    bn9(name)
+}
+
+/// Returns a BN15 for `text`: `RM0001` is completed with `bn9`; a BN15 is kept.
+pub fn program(bn9: &str, text: &str) -> String {
+    let text = text.trim().to_uppercase();
+    if text.len() == 6 && text.starts_with("RM") {
+        format!("{bn9}{text}")
+    } else {
+        text
+    }
+}
+
+/// Parses a role word.
+pub fn role(text: &str) -> Result<Role, CliError> {
+    match text.trim().to_lowercase().as_str() {
+        "bam" => Ok(Role::Bam),
+        "pam" => Ok(Role::Pam),
+        "editor" => Ok(Role::Editor),
+        "reader" => Ok(Role::Reader),
+        other => Err(CliError::usage(format!(
+            "unknown role `{other}`: bam, pam, editor or reader"
+        ))),
+    }
+}
+
+/// Parses `--grant` values (`bam`, `pam:RM0002`, `editor:RM0001`,
+/// `reader:123456782RM0002`) for a member of business `bn9`.
+pub fn grants(bn9: &str, values: &[String]) -> Result<RoleGrants, CliError> {
+    let mut grants = RoleGrants::default();
+    for value in values {
+        let (word, program_text) = match value.split_once(':') {
+            Some((word, program_text)) => (word, Some(program_text)),
+            None => (value.as_str(), None),
+        };
+        match (role(word)?, program_text) {
+            (Role::Bam, None) => grants.business_manager = true,
+            (Role::Bam, Some(_)) => {
+                return Err(CliError::usage(
+                    "bam is business-wide: write `--grant bam` without a program",
+                ));
+            }
+            (_, None) => {
+                return Err(CliError::usage(format!(
+                    "`{value}` names no program: write e.g. `--grant {word}:RM0001`"
+                )));
+            }
+            (role, Some(program_text)) => grants.program_roles.push(ProgramRole {
+                program_account: program(bn9, program_text),
+                role: role as i32,
+            }),
+        }
+    }
+    Ok(grants)
+}
+
+/// Parses an action word.
+pub fn action(text: &str) -> Result<Action, CliError> {
+    match text.trim().to_lowercase().as_str() {
+        "view" => Ok(Action::View),
+        "edit" => Ok(Action::Edit),
+        "manage" => Ok(Action::Manage),
+        other => Err(CliError::usage(format!(
+            "unknown action `{other}`: view, edit or manage"
+        ))),
+    }
+}
+
+/// Parses an expiry: a duration from `now` (`90d`, `12h`, `30m`, `45s`), a
+/// date (`2027-03-01`, midnight UTC) or an RFC 3339 instant.
+pub fn instant(now: DateTime<Utc>, text: &str) -> Result<Timestamp, CliError> {
+    let text = text.trim();
+    let bad = || {
+        CliError::usage(format!(
+            "`{text}` is not an expiry: write a duration (90d, 12h, 30m, 45s), a date (2027-03-01) or an RFC 3339 instant"
+        ))
+    };
+    let at = if let Some(unit) = text.chars().last().filter(|c| "dhms".contains(*c)) {
+        let count: i64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
+        let delta = match unit {
+            'd' => chrono::Duration::try_days(count),
+            'h' => chrono::Duration::try_hours(count),
+            'm' => chrono::Duration::try_minutes(count),
+            _ => chrono::Duration::try_seconds(count),
+        }
+        .ok_or_else(bad)?;
+        now.checked_add_signed(delta).ok_or_else(bad)?
+    } else if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc()
+    } else {
+        DateTime::parse_from_rfc3339(text)
+            .map_err(|_| bad())?
+            .with_timezone(&Utc)
+    };
+    Ok(Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
+/// Parses an RFC 3339 instant or a date.
+pub fn since(text: &str) -> Result<Timestamp, CliError> {
+    instant(Utc::now(), text).and_then(|ts| {
+        if text
+            .trim()
+            .chars()
+            .last()
+            .is_some_and(|c| "dhms".contains(c))
+        {
+            Err(CliError::usage(
+                "--since takes a date (2026-01-31) or an RFC 3339 instant",
+            ))
+        } else {
+            Ok(ts)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn business_numbers_come_bare_or_inside_names() {
+        assert_eq!(bn9("123456782").unwrap(), "123456782");
+        assert_eq!(
+            bn9("businesses/123456782/members/person:x").unwrap(),
+            "123456782"
+        );
+        assert!(bn9("12345678").is_err());
+        assert!(bn9("12345678A").is_err());
+        assert_eq!(program("123456782", "rm0001"), "123456782RM0001");
+        assert_eq!(program("123456782", "888316171RM0001"), "888316171RM0001");
+    }
+
+    #[test]
+    fn grants_read_bam_and_role_program_pairs() {
+        let g = grants(
+            "123456782",
+            &["bam".into(), "editor:RM0001".into(), "reader:RM0002".into()],
+        )
+        .unwrap();
+        assert!(g.business_manager);
+        assert_eq!(g.program_roles.len(), 2);
+        assert_eq!(g.program_roles[0].program_account, "123456782RM0001");
+        assert_eq!(g.program_roles[1].role, Role::Reader as i32);
+        assert!(grants("123456782", &["editor".into()]).is_err());
+        assert!(grants("123456782", &["bam:RM0001".into()]).is_err());
+        assert!(grants("123456782", &["owner:RM0001".into()]).is_err());
+    }
+
+    #[test]
+    fn expiries_read_durations_dates_and_instants() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            instant(now, "90d").unwrap().seconds,
+            now.timestamp() + 90 * 86_400
+        );
+        assert_eq!(instant(now, "30s").unwrap().seconds, now.timestamp() + 30);
+        assert_eq!(
+            instant(now, "2026-04-01").unwrap().seconds,
+            now.timestamp() + 90 * 86_400
+        );
+        assert_eq!(
+            instant(now, "2026-01-01T01:00:00Z").unwrap().seconds,
+            now.timestamp() + 3600
+        );
+        assert!(instant(now, "soon").is_err());
+        assert!(instant(now, "xd").is_err());
+    }
+}
