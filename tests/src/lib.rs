@@ -434,22 +434,24 @@ impl World {
         env
     }
 
-    /// Runs `ccp --gateway <user's gateway> --session <dir>/<user>.json --json
-    /// <args>` with the world's environment, bounded by [`COMMAND_TIMEOUT`].
+    /// Runs `ccp <args> --gateway <user's gateway> --session
+    /// <dir>/<user>.json --json` with the world's environment, bounded by [`COMMAND_TIMEOUT`].
     pub async fn ccp(&self, user: &str, args: &[&str]) -> anyhow::Result<Outcome> {
         let gateway = self.gateway_of(user);
         let session = self.session_file(user);
         if let Some(parent) = session.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let mut all: Vec<String> = vec![
+        // The flags follow the command: the client's global flags are
+        // accepted after the subcommand only (see /work/notes/cli-gaps.md).
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend([
             "--gateway".into(),
             gateway,
             "--session".into(),
             session.display().to_string(),
             "--json".into(),
-        ];
-        all.extend(args.iter().map(|a| (*a).to_owned()));
+        ]);
         self.run(&all).await
     }
 
