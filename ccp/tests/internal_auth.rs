@@ -90,6 +90,15 @@ fn facts_calls() -> Vec<(&'static str, &'static str, Call)> {
             ),
         ),
         (
+            "accounts",
+            "GetEmployeeGroupFacts",
+            rpc!(
+                AccountFactsClient<Channel>,
+                get_employee_group_facts,
+                accounts::GetEmployeeGroupFactsRequest::default()
+            ),
+        ),
+        (
             "delegation",
             "GetPairFacts",
             rpc!(
@@ -114,6 +123,15 @@ fn facts_calls() -> Vec<(&'static str, &'static str, Call)> {
                 RelationshipFactsClient<Channel>,
                 list_clients,
                 delegation::ListClientsRequest::default()
+            ),
+        ),
+        (
+            "delegation",
+            "GetRequestFacts",
+            rpc!(
+                RelationshipFactsClient<Channel>,
+                get_request_facts,
+                delegation::GetRequestFactsRequest::default()
             ),
         ),
     ]

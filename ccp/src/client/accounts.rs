@@ -996,7 +996,7 @@ pub(super) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<(), CliErro
                 .request(pb::AddEmployeeGroupMembersRequest {
                     request_id: ctx.request_id(),
                     group: group.clone(),
-                    principals: principals.clone(),
+                    principals: principals.iter().map(|p| parse::principal(p)).collect(),
                 })
                 .await?;
             let response = client.add_employee_group_members(req).await?.into_inner();
@@ -1011,7 +1011,7 @@ pub(super) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<(), CliErro
                 .request(pb::RemoveEmployeeGroupMembersRequest {
                     request_id: ctx.request_id(),
                     group: group.clone(),
-                    principals: principals.clone(),
+                    principals: principals.iter().map(|p| parse::principal(p)).collect(),
                 })
                 .await?;
             let response = client

@@ -88,7 +88,11 @@ pub(super) async fn check(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliErro
     };
     let req = ctx
         .request(pb::CheckRequest {
-            principal: args.principal.clone().unwrap_or_default(),
+            principal: args
+                .principal
+                .as_deref()
+                .map(parse::principal)
+                .unwrap_or_default(),
             item: Some(item),
             revision: args.revision.clone().unwrap_or_default(),
         })
@@ -114,7 +118,11 @@ pub(super) async fn check(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliErro
 pub(super) async fn accessible(ctx: &mut Ctx, args: &AccessibleArgs) -> Result<(), CliError> {
     let mut client = AuthorizationClient::new(ctx.channel().await?);
     let action = parse::action(&args.action)? as i32;
-    let principal = args.principal.clone().unwrap_or_default();
+    let principal = args
+        .principal
+        .as_deref()
+        .map(parse::principal)
+        .unwrap_or_default();
     let revision = args.revision.clone().unwrap_or_default();
     let items = all_pages!(
         ctx,
@@ -171,7 +179,7 @@ pub(super) async fn explain(ctx: &mut Ctx, args: &ExplainArgs) -> Result<(), Cli
     );
     let mut client = AuthorizationClient::new(ctx.channel().await?);
     let mut request = tonic::Request::new(pb::ExplainRequest {
-        principal: args.principal.clone(),
+        principal: parse::principal(&args.principal),
         item: Some(pb::CheckItem {
             action: parse::action(&args.action)? as i32,
             resource: args.resource.trim().to_uppercase(),

@@ -300,7 +300,7 @@ enum AssignmentCommand {
     Create {
         /// The provider (BN9).
         provider: String,
-        /// The provider's member (`person:<uuid>` or `credential:<uuid>`).
+        /// The provider's member (`person:<uuid>`, `credential:<uuid>` or its member name).
         #[arg(long)]
         member: String,
         /// A client (BN9).
@@ -864,7 +864,7 @@ pub(super) async fn assignment(ctx: &mut Ctx, args: &AssignmentArgs) -> Result<(
                     request_id: ctx.request_id(),
                     parent: parse::business(provider)?,
                     assignment: Some(pb::Assignment {
-                        assignee: member.clone(),
+                        assignee: parse::principal(member),
                         target: Some(target),
                         role: role as i32,
                         ..Default::default()
@@ -889,7 +889,7 @@ pub(super) async fn assignment(ctx: &mut Ctx, args: &AssignmentArgs) -> Result<(
             client: client_bn,
         } => {
             let parent = parse::business(provider)?;
-            let assignee = member.clone().unwrap_or_default();
+            let assignee = member.as_deref().map(parse::principal).unwrap_or_default();
             let client_filter = client_bn
                 .as_deref()
                 .map(parse::bn9)

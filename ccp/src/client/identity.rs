@@ -203,6 +203,10 @@ fn print_session(ctx: &Ctx, session: &SessionFile, verb: &str) {
         output::print_json(&session_json(session));
         return;
     }
+    if ctx.quiet() {
+        println!("{}", session.principal);
+        return;
+    }
     println!("{verb} {} via {}", session.principal, session.gateway);
     if session.kind == SessionKind::Machine {
         println!("acting for business {}", session.business);
@@ -305,7 +309,7 @@ pub(super) async fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
 pub(super) async fn whoami(ctx: &mut Ctx) -> Result<(), CliError> {
     let session = ctx.session().await?.clone();
     print_session(ctx, &session, "signed in as");
-    if !ctx.json() {
+    if !ctx.json() && !ctx.quiet() {
         println!(
             "access token valid until {}",
             session.access_expire_time.to_rfc3339()

@@ -43,7 +43,7 @@ const MAX_PAGES: usize = 100;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ClientOptions {
     /// The gateway to call (default: the session's, else http://127.0.0.1:50050).
-    #[arg(long, global = true, env = "CCP_GATEWAY", value_name = "URL")]
+    #[arg(long, global = true, env = "CCP_GATEWAY_URL", value_name = "URL")]
     pub gateway: Option<String>,
     /// The session file (default: ~/.config/ccp/session.json).
     #[arg(long, global = true, env = "CCP_SESSION", value_name = "FILE")]
@@ -51,6 +51,10 @@ pub struct ClientOptions {
     /// Prints one JSON document (proto3 JSON; lists as arrays) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Prints only the name of what was created or listed, one per line
+    /// (for shell variables: `REQ=$(ccp employee requests 123456782 -q)`).
+    #[arg(long, short = 'q', global = true, conflicts_with = "json")]
+    pub quiet: bool,
     /// The idempotency key of a write (default: a fresh one); repeat a write
     /// with the same key to retry it safely.
     #[arg(long, global = true, value_name = "ID")]
@@ -278,6 +282,7 @@ pub struct Ctx {
     settings: SuiteSettings,
     clock: Clock,
     json: bool,
+    quiet: bool,
     request_id: String,
     gateway_flag: Option<String>,
     session_path: PathBuf,
@@ -302,6 +307,7 @@ impl Ctx {
             settings,
             clock,
             json: options.json,
+            quiet: options.quiet,
             request_id: options
                 .request_id
                 .clone()
@@ -317,6 +323,11 @@ impl Ctx {
     /// Returns true when the output is JSON.
     pub fn json(&self) -> bool {
         self.json
+    }
+
+    /// Returns true when only names are printed (`--quiet`).
+    pub fn quiet(&self) -> bool {
+        self.quiet
     }
 
     /// Returns the idempotency key of this command's write(s).
@@ -529,23 +540,35 @@ macro_rules! all_pages {
 }
 pub(crate) use all_pages;
 
-/// Prints `message` as JSON, or runs `human` to print it for people.
+/// Prints `message` as JSON, its primary name (`--quiet`), or runs `human`
+/// to print it for people.
 pub fn emit<M: prost::Message + prost::Name>(ctx: &Ctx, message: &M, human: impl FnOnce(&M)) {
-    if ctx.json() {
+    if ctx.json {
         output::print_json(&output::to_json(message));
+    } else if ctx.quiet {
+        if let Some(name) = output::primary_name(&output::to_json(message)) {
+            println!("{name}");
+        }
     } else {
         human(message);
     }
 }
 
-/// Prints `items` as a JSON array, or runs `human` to print them for people.
+/// Prints `items` as a JSON array, their names (`--quiet`), or runs `human`
+/// to print them for people.
 pub fn emit_list<M: prost::Message + prost::Name>(
     ctx: &Ctx,
     items: &[M],
     human: impl FnOnce(&[M]),
 ) {
-    if ctx.json() {
+    if ctx.json {
         output::print_json(&output::to_json_list(items));
+    } else if ctx.quiet {
+        for item in items {
+            if let Some(name) = output::primary_name(&output::to_json(item)) {
+                println!("{name}");
+            }
+        }
     } else {
         human(items);
     }

@@ -39,6 +39,37 @@ pub fn to_json_list<M: prost::Message + prost::Name>(items: &[M]) -> serde_json:
     serde_json::Value::Array(items.iter().map(to_json).collect())
 }
 
+/// The fields whose `name` is the primary result of a response, in order of
+/// preference (an approval's relationship or member before its request).
+const PRIMARY: &[&str] = &[
+    "relationship",
+    "member",
+    "credential",
+    "group",
+    "assignment",
+    "business",
+    "request",
+    "profile",
+];
+
+/// Returns what `--quiet` prints for a message: its `name` (or `resource`),
+/// else the name of its primary nested resource.
+pub fn primary_name(json: &serde_json::Value) -> Option<String> {
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    text(json, "name")
+        .or_else(|| text(json, "resource"))
+        .or_else(|| {
+            PRIMARY
+                .iter()
+                .find_map(|field| json.get(*field).and_then(|nested| text(nested, "name")))
+        })
+}
+
 /// Prints one JSON document on stdout.
 pub fn print_json(value: &serde_json::Value) {
     match serde_json::to_string_pretty(value) {
@@ -149,6 +180,25 @@ mod tests {
             table.render(),
             "NAME   ROLE\nalice  bam\nbo     editor RM0001\n"
         );
+    }
+
+    #[test]
+    fn quiet_prints_the_primary_resource_name() {
+        let approval = serde_json::json!({
+            "request": {"name": "businesses/1/receivedRequests/r"},
+            "relationship": {"name": "businesses/1/relationships/x"},
+            "revision": "v"
+        });
+        assert_eq!(
+            primary_name(&approval).as_deref(),
+            Some("businesses/1/relationships/x")
+        );
+        let member = serde_json::json!({"name": "businesses/1/members/person:p"});
+        assert_eq!(
+            primary_name(&member).as_deref(),
+            Some("businesses/1/members/person:p")
+        );
+        assert_eq!(primary_name(&serde_json::json!({"revision": "v"})), None);
     }
 
     #[test]

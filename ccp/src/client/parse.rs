@@ -39,6 +39,15 @@ pub fn owner_of(name: &str) -> Result<String, CliError> {
     bn9(name)
 }
 
+/// Returns a principal from `person:<uuid>`, `credential:<uuid>` or a member
+/// name `businesses/{bn9}/members/{principal}` (as `-q` prints after an approval).
+pub fn principal(text: &str) -> String {
+    let text = text.trim();
+    text.split_once("/members/")
+        .map_or(text, |(_, principal)| principal)
+        .to_owned()
+}
+
 /// Returns a BN15 for `text`: `RM0001` is completed with `bn9`; a BN15 is kept.
 pub fn program(bn9: &str, text: &str) -> String {
     let text = text.trim().to_uppercase();
@@ -170,6 +179,15 @@ mod tests {
         assert!(bn9("12345678A").is_err());
         assert_eq!(program("123456782", "rm0001"), "123456782RM0001");
         assert_eq!(program("123456782", "888316171RM0001"), "888316171RM0001");
+    }
+
+    #[test]
+    fn principals_come_bare_or_as_member_names() {
+        assert_eq!(principal("person:abc"), "person:abc");
+        assert_eq!(
+            principal("businesses/888316171/members/person:abc"),
+            "person:abc"
+        );
     }
 
     #[test]

@@ -548,6 +548,33 @@ impl FactsCache {
         }
     }
 
+    /// Reads one employee group's facts from accounts (uncached; a rare write
+    /// needs them). None when accounts answers NOT_FOUND, or INVALID_ARGUMENT
+    /// (the name's id is not a group's).
+    pub async fn employee_group_facts(
+        &self,
+        name: &str,
+    ) -> Result<Option<acc::EmployeeGroupFacts>, FactsError> {
+        let mut c = self.inner.accounts.clone();
+        match c
+            .get_employee_group_facts(acc::GetEmployeeGroupFactsRequest {
+                name: name.to_owned(),
+            })
+            .await
+        {
+            Ok(response) => Ok(Some(response.into_inner())),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(status) => Err(upstream("accounts")(status)),
+        }
+    }
+
     /// Reads a business's facts from accounts (uncached).
     pub async fn business_facts(&self, bn: &Bn9) -> Result<acc::BusinessFacts, FactsError> {
         let mut c = self.inner.accounts.clone();

@@ -422,6 +422,10 @@ impl Gate {
                 Need::RejectRelationshipRequest { client, name } => {
                     self.allows_reject(&mut view, client, name, now).await?
                 }
+                Need::ManageEmployeeGroup { business, name } => {
+                    self.allows_group_change(&mut view, principal, business, name, now)
+                        .await?
+                }
             };
             if !ok {
                 return Ok(false);
@@ -452,14 +456,69 @@ impl Gate {
         let Some(request) = self.facts.request_facts(name).await? else {
             return Ok(false);
         };
-        if request.client != client.as_str() || request.program_accounts.is_empty() {
+        if request.client != client.as_str() {
             return Ok(false);
         }
-        for program in &request.program_accounts {
+        self.manages_every_program(view, client, &request.program_accounts, now)
+            .await
+    }
+
+    /// Changing the employee group `name` of `business` (R-AC-6): MANAGE of
+    /// the business (its BAM); else MANAGE of every program the group covers
+    /// now, read from accounts' group facts (a PAM of them all). A group that
+    /// is unknown, covers no program, or is not `business`'s is denied; a
+    /// caller that is not even a PAM of the business is denied without asking.
+    async fn allows_group_change(
+        &self,
+        view: &mut FactsView,
+        principal: &Principal,
+        business: &Bn9,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, FactsError> {
+        if view
+            .decide(
+                &self.facts,
+                Action::Manage,
+                &Resource::Business(business.clone()),
+                None,
+                now,
+            )
+            .await?
+            .is_allow()
+        {
+            return Ok(true);
+        }
+        if !manages_some_program(principal, view.roles(), business) {
+            return Ok(false);
+        }
+        let Some(group) = self.facts.employee_group_facts(name).await? else {
+            return Ok(false);
+        };
+        if group.business != business.as_str() {
+            return Ok(false);
+        }
+        self.manages_every_program(view, business, &group.program_accounts, now)
+            .await
+    }
+
+    /// True when `programs` is not empty and every one of them is a program
+    /// account of `business` that the view's principal may MANAGE.
+    async fn manages_every_program(
+        &self,
+        view: &mut FactsView,
+        business: &Bn9,
+        programs: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool, FactsError> {
+        if programs.is_empty() {
+            return Ok(false);
+        }
+        for program in programs {
             let Some(program) = Bn15::parse(program) else {
                 return Ok(false);
             };
-            if program.bn9() != *client
+            if program.bn9() != *business
                 || !view
                     .decide(
                         &self.facts,

@@ -73,6 +73,16 @@ pub enum Need {
         /// The request's resource name.
         name: String,
     },
+    /// Changing an existing employee group (R-AC-6): MANAGE of the business
+    /// (BAM), or MANAGE of every program the group covers now (PAM), read
+    /// from accounts' group facts. A group that is unknown, covers no
+    /// program or is not the business's is denied (unless the caller is its BAM).
+    ManageEmployeeGroup {
+        /// The business, from the group's name.
+        business: Bn9,
+        /// The group's resource name.
+        name: String,
+    },
 }
 
 /// One row of the policy table.
@@ -225,16 +235,28 @@ policy_table! {
     ACCOUNTS "ListEmployeeGroups" acc::ListEmployeeGroupsRequest => Checked,
         "BAM, or PAM of a program of `parent`", |r| Ok(vec![some_program(business(&r.parent, "parent")?)]);
     // Changing an existing group touches the programs it holds now, which the
-    // request does not name: only the BAM until a group-facts RPC exists.
+    // request does not name: they are read from accounts' group facts.
     ACCOUNTS "UpdateEmployeeGroup" acc::UpdateEmployeeGroupRequest => Checked,
-        "MANAGE the business of `group.name` (BAM)",
-        |r| Ok(vec![manage(child(r.group.as_ref().map_or("", |g| g.name.as_str()), "group.name", "employeeGroups")?)]);
+        "MANAGE each program of `group.roles`; and MANAGE the business of `group.name` (BAM) or every program the group covers now (read from accounts' group facts: PAM); an unknown group or one covering no program: BAM only",
+        |r| {
+            let name = r.group.as_ref().map_or("", |g| g.name.as_str());
+            let business = child(name, "group.name", "employeeGroups")?;
+            let mut needs = program_roles(r.group.as_ref().map_or(&[][..], |g| &g.roles), "group.roles")?;
+            needs.push(Need::ManageEmployeeGroup { business, name: name.to_owned() });
+            Ok(needs)
+        };
     ACCOUNTS "DeleteEmployeeGroup" acc::DeleteEmployeeGroupRequest => Checked,
-        "MANAGE the business of `name` (BAM)", |r| Ok(vec![manage(child(&r.name, "name", "employeeGroups")?)]);
+        "MANAGE the business of `name` (BAM) or every program the group covers (read from accounts' group facts: PAM); an unknown group or one covering no program: BAM only",
+        |r| Ok(vec![Need::ManageEmployeeGroup {
+            business: child(&r.name, "name", "employeeGroups")?,
+            name: r.name.clone(),
+        }]);
     ACCOUNTS "AddEmployeeGroupMembers" acc::AddEmployeeGroupMembersRequest => Checked,
-        "MANAGE the business of `group` (BAM)", |r| Ok(vec![manage(child(&r.group, "group", "employeeGroups")?)]);
+        "MANAGE the business of `group` (BAM) or every program the group covers (read from accounts' group facts: PAM); an unknown group or one covering no program: BAM only; MANAGE the business when a principal is a machine credential",
+        |r| group_members(&r.group, &r.principals);
     ACCOUNTS "RemoveEmployeeGroupMembers" acc::RemoveEmployeeGroupMembersRequest => Checked,
-        "MANAGE the business of `group` (BAM)", |r| Ok(vec![manage(child(&r.group, "group", "employeeGroups")?)]);
+        "MANAGE the business of `group` (BAM) or every program the group covers (read from accounts' group facts: PAM); an unknown group or one covering no program: BAM only; MANAGE the business when a principal is a machine credential",
+        |r| group_members(&r.group, &r.principals);
     ACCOUNTS "ListAuditEvents" acc::ListAuditEventsRequest => Checked,
         "MANAGE `parent` (BAM: audit export)", |r| Ok(vec![manage(business(&r.parent, "parent")?)]);
 
@@ -404,6 +426,28 @@ fn program_roles(roles: &[ProgramRole], field: &str) -> Result<Vec<Need>, FieldV
             Ok(manage(Resource::Program(p)))
         })
         .collect()
+}
+
+/// Adding principals to or removing them from the employee group `group`:
+/// MANAGE of the business when one is a machine credential (a credential acts
+/// with the roles its BAM gives it, R-ID-4), then the group's own need.
+fn group_members(group: &str, principals: &[String]) -> Result<Vec<Need>, FieldViolation> {
+    let business = child(group, "group", "employeeGroups")?;
+    let mut needs = Vec::new();
+    for (i, p) in principals.iter().enumerate() {
+        let p: Principal = p
+            .parse()
+            .map_err(|_| bad(&format!("principals[{i}]"), "is not a principal"))?;
+        if !p.is_person() {
+            needs.push(manage(business.clone()));
+            break;
+        }
+    }
+    needs.push(Need::ManageEmployeeGroup {
+        business,
+        name: group.to_owned(),
+    });
+    Ok(needs)
 }
 
 /// Granting roles in `bn`: BAM or a PAM of it, MANAGE of the business for
@@ -591,6 +635,62 @@ mod tests {
         };
         let err = wrong_side.needs().unwrap_err();
         assert_eq!(err.violations()[0].field, "name");
+    }
+
+    #[test]
+    fn r_ac_6_changing_a_group_needs_the_groups_programs_and_those_of_the_new_roles() {
+        let bn = Bn9::parse("123456782").unwrap();
+        let name = "businesses/123456782/employeeGroups/g".to_owned();
+        let group = Need::ManageEmployeeGroup {
+            business: bn.clone(),
+            name: name.clone(),
+        };
+        let update = acc::UpdateEmployeeGroupRequest {
+            group: Some(acc::EmployeeGroup {
+                name: name.clone(),
+                roles: vec![ProgramRole {
+                    program_account: "123456782RM0002".into(),
+                    role: 1,
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            update.needs().unwrap(),
+            vec![
+                manage(Resource::Program(Bn15::parse("123456782RM0002").unwrap())),
+                group.clone()
+            ]
+        );
+        let delete = acc::DeleteEmployeeGroupRequest {
+            name: name.clone(),
+            ..Default::default()
+        };
+        assert_eq!(delete.needs().unwrap(), vec![group.clone()]);
+        let person = format!("person:{}", uuid::Uuid::new_v4());
+        let add = acc::AddEmployeeGroupMembersRequest {
+            group: name.clone(),
+            principals: vec![person.clone()],
+            ..Default::default()
+        };
+        assert_eq!(add.needs().unwrap(), vec![group.clone()]);
+        // A machine credential's roles are the BAM's to give (R-ID-4).
+        let remove = acc::RemoveEmployeeGroupMembersRequest {
+            group: name,
+            principals: vec![person, format!("credential:{}", uuid::Uuid::new_v4())],
+            ..Default::default()
+        };
+        assert_eq!(remove.needs().unwrap(), vec![manage(bn), group]);
+        let bad = acc::AddEmployeeGroupMembersRequest {
+            group: "businesses/123456782/employeeGroups/g".into(),
+            principals: vec!["nobody".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.needs().unwrap_err().violations()[0].field,
+            "principals[0]"
+        );
     }
 
     #[test]

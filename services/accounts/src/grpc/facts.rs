@@ -1,11 +1,12 @@
-//! The internal facts: role facts of a principal, facts of a business.
+//! The internal facts: role facts of a principal, facts of a business,
+//! facts of an employee group.
 
 use ccp_platform::auth::Principal;
 use ccp_platform::error::Error;
 use ccp_platform::store as pstore;
 use ccp_proto::accounts::v1 as pb;
 
-use super::{Core, effective_of, program_roles};
+use super::{Core, effective_of, parse_uuid_child, program_roles};
 use crate::domain::Bn9;
 use crate::store;
 
@@ -89,6 +90,34 @@ impl Core {
             revision: first.revision,
             register_time: Some(pstore::timestamp(first.register_time)),
             legal_name: first.legal_name.clone(),
+        })
+    }
+
+    /// The business, covered programs and deletion state of one employee
+    /// group, in one query; NOT_FOUND when no such group lives under the
+    /// business its name gives.
+    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    pub(super) async fn get_employee_group_facts(
+        &self,
+        req: pb::GetEmployeeGroupFactsRequest,
+    ) -> Result<pb::EmployeeGroupFacts, Error> {
+        let (bn9, id) = parse_uuid_child(&req.name, "employeeGroups", "name")
+            .map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = bn9.as_str();
+        let id = id.to_string();
+        let rows = store::group_facts(&self.db, bn9, &id).await?;
+        let Some(first) = rows.first() else {
+            return Err(Error::not_found("no such employee group"));
+        };
+        Ok(pb::EmployeeGroupFacts {
+            name: format!("businesses/{bn9}/employeeGroups/{id}"),
+            business: bn9.to_owned(),
+            program_accounts: rows
+                .iter()
+                .filter_map(|r| r.reference.as_ref())
+                .map(|reference| format!("{bn9}{reference}"))
+                .collect(),
+            deleted: first.delete_time.is_some(),
         })
     }
 }

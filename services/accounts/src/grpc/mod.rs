@@ -581,6 +581,13 @@ impl AccountFacts for AccountFactsApi {
         plain!(self, request, get_business_facts)
     }
 
+    async fn get_employee_group_facts(
+        &self,
+        request: Request<pb::GetEmployeeGroupFactsRequest>,
+    ) -> Rsp<pb::EmployeeGroupFacts> {
+        plain!(self, request, get_employee_group_facts)
+    }
+
     async fn import_registry(
         &self,
         request: Request<pb::ImportRegistryRequest>,

@@ -660,6 +660,35 @@ pub async fn list_groups<C: ConnectionTrait>(
     .await
 }
 
+/// One row of a group's facts: the group, with one of its roles (none when
+/// it holds no role).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct GroupFactsRow {
+    /// Deleted.
+    pub delete_time: Option<DateTime<Utc>>,
+    /// A program reference it holds a role on.
+    pub reference: Option<String>,
+}
+
+/// Returns a group of a business with the program references of its roles,
+/// in ONE query by primary keys (empty when no such group lives under `bn9`).
+pub async fn group_facts<C: ConnectionTrait>(
+    db: &C,
+    bn9: &str,
+    id: &str,
+) -> Result<Vec<GroupFactsRow>, DbErr> {
+    all(
+        db,
+        "SELECT g.delete_time, gr.reference
+         FROM employee_groups g
+         LEFT JOIN group_roles gr ON gr.group_id = g.id
+         WHERE g.id = $1 AND g.bn9 = $2
+         ORDER BY gr.reference",
+        vec![id.into(), bn9.into()],
+    )
+    .await
+}
+
 /// Inserts or updates a group row.
 pub async fn upsert_group<C: ConnectionTrait>(db: &C, g: &GroupRow) -> Result<(), DbErr> {
     exec(

@@ -706,3 +706,120 @@ async fn r_ac_4_role_and_business_facts_are_read_in_one_statement_each() {
         assert!(facts.memberships[1].business_manager);
     }
 }
+
+async fn group_facts(app: &TestApp, name: &str) -> Result<pb::EmployeeGroupFacts, tonic::Status> {
+    app.facts()
+        .get_employee_group_facts(app.internal(pb::GetEmployeeGroupFactsRequest {
+            name: name.to_owned(),
+        }))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// GetEmployeeGroupFacts names the group's business and the programs its
+/// roles cover (what the gateway needs to let a PAM change a group of its
+/// programs, R-AC-6), and whether it is deleted; NOT_FOUND under another
+/// business or for an unknown id; one statement; internal token required.
+#[tokio::test]
+async fn r_ac_6_employee_group_facts_name_the_business_programs_and_deletion() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        app.import_registry().await;
+        let alice = app.person("Alice Martin").await;
+        app.register_abc(&alice).await;
+        let g = create_group(
+            &app,
+            &alice,
+            "Brokers desk",
+            vec![pr("RM0002", Role::Editor), pr("RM0001", Role::Reader)],
+            vec![],
+        )
+        .await
+        .unwrap();
+        let facts = group_facts(&app, &g.name).await.unwrap();
+        assert_eq!(
+            facts,
+            pb::EmployeeGroupFacts {
+                name: g.name.clone(),
+                business: ABC.to_owned(),
+                program_accounts: vec![format!("{ABC}RM0001"), format!("{ABC}RM0002")],
+                deleted: false,
+            },
+            "{}",
+            backend.name()
+        );
+
+        // A group holding no role covers no program.
+        let empty = create_group(&app, &alice, "Nobody", vec![], vec![])
+            .await
+            .unwrap();
+        let facts = group_facts(&app, &empty.name).await.unwrap();
+        assert_eq!(facts.business, ABC);
+        assert!(facts.program_accounts.is_empty());
+        assert!(!facts.deleted);
+
+        // Named under another business, or unknown: NOT_FOUND.
+        let id = g.name.rsplit('/').next().unwrap();
+        let elsewhere = format!("businesses/{ITN}/employeeGroups/{id}");
+        assert_eq!(
+            group_facts(&app, &elsewhere).await.unwrap_err().code(),
+            Code::NotFound
+        );
+        let unknown = format!("businesses/{ABC}/employeeGroups/{}", uuid::Uuid::new_v4());
+        assert_eq!(
+            group_facts(&app, &unknown).await.unwrap_err().code(),
+            Code::NotFound
+        );
+        // A name that is not a group's: INVALID_ARGUMENT naming `name`.
+        for bad in [
+            format!("businesses/{ABC}/employeeGroups/not-a-uuid"),
+            format!("businesses/{ABC}/employeeRequests/{id}"),
+            String::new(),
+        ] {
+            let err = group_facts(&app, &bad).await.unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
+            assert_eq!(fields(&err), vec!["name".to_owned()], "{bad}");
+        }
+        // Without an internal token: UNAUTHENTICATED.
+        let err = app
+            .facts()
+            .get_employee_group_facts(tonic::Request::new(pb::GetEmployeeGroupFactsRequest {
+                name: g.name.clone(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+
+        // Deleted: flagged, and the programs it covered are still named.
+        app.accounts()
+            .delete_employee_group(app.req(
+                pb::DeleteEmployeeGroupRequest {
+                    request_id: rid(),
+                    name: g.name.clone(),
+                    etag: String::new(),
+                },
+                &alice.token,
+            ))
+            .await
+            .unwrap();
+        let facts = group_facts(&app, &g.name).await.unwrap();
+        assert!(facts.deleted);
+        assert_eq!(facts.program_accounts.len(), 2);
+
+        // One statement, however many roles the group holds.
+        let mut db = ccp_platform::db::connect(&backend.settings("accounts"))
+            .await
+            .unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        db.set_metric_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let rows = ccp_accounts::store::group_facts(&db, ABC, id)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(count.load(Ordering::SeqCst), 1, "{}", backend.name());
+    }
+}

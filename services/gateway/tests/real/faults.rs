@@ -1,7 +1,8 @@
 //! Faults with the real services (R-GW-2, R-GW-5): a private redis-server
 //! (never the shared one) stopped mid-test — answers stay correct, no
 //! revoked grant is allowed, and caching resumes when it returns; accounts
-//! stopped — UNAVAILABLE for facts that are not cached, never an allow.
+//! stopped — UNAVAILABLE for facts that are not cached (and for employee-group
+//! facts, which are never cached), never an allow.
 
 use std::time::Duration;
 
@@ -186,4 +187,72 @@ async fn r_gw_5_accounts_stopped_gives_unavailable_for_facts_not_cached() {
     assert_eq!(err.code(), Code::Unavailable);
     // Cached facts still decide (the BAM's decision needs nothing else).
     assert!(check_on(&suite, g, &bam.principal, Action::Manage, ABC, "").await);
+}
+
+/// A PAM's change to an employee group needs the group's facts from accounts
+/// (never cached): with accounts stopped, UNAVAILABLE even though the PAM's
+/// own role facts are cached; never an allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_gw_5_accounts_stopped_gives_unavailable_for_employee_group_facts() {
+    let mut suite = Suite::start(memory_context(), 1).await;
+    let g = suite.gw();
+    let bam = world::person(&suite, g, "Alice Bam").await;
+    world::register(g, &bam, ABC).await;
+    let pam = world::person(&suite, g, "Paul Pam").await;
+    world::hire(
+        g,
+        &bam,
+        &pam,
+        ABC,
+        grants(false, &[(&rm(ABC, 1), Role::Pam)]),
+    )
+    .await;
+    let group = g
+        .accounts()
+        .create_employee_group(req(
+            &pam,
+            acc::CreateEmployeeGroupRequest {
+                request_id: world::rid(),
+                parent: format!("businesses/{ABC}"),
+                group: Some(acc::EmployeeGroup {
+                    display_name: "RM0001 desk".to_owned(),
+                    roles: grants(false, &[(&rm(ABC, 1), Role::Reader)]).program_roles,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .group
+        .unwrap();
+    // The PAM's role facts reach the cache.
+    let p = pam.principal.clone();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !shared_has_role_facts(&suite, &p).await {
+            assert!(check_on(&suite, g, &p, Action::Manage, &rm(ABC, 1), "").await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the role facts reach the shared level");
+
+    suite.accounts.stop().await;
+    let g = suite.gw();
+    // The role facts still decide from the cache...
+    assert!(check_on(&suite, g, &p, Action::Manage, &rm(ABC, 1), "").await);
+    // ...but the group's facts cannot be had: fail closed.
+    let err = g
+        .accounts()
+        .delete_employee_group(req(
+            &pam,
+            acc::DeleteEmployeeGroupRequest {
+                request_id: world::rid(),
+                name: group.name.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 }

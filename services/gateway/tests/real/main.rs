@@ -1,9 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! The gateway against the real identity, accounts and delegation services
 //! (SQLite; the services' own tests cover PostgreSQL): the authorization
-//! matrix, revocation across replicas on one Redis, faults, token attacks.
+//! matrix, revocation across replicas on one Redis, faults, token attacks,
+//! employee groups changed by a PAM (R-AC-6).
 
 mod faults;
+mod groups;
 mod harness;
 mod matrix;
 mod revocation;

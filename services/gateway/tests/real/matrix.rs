@@ -272,22 +272,57 @@ const ROWS: &[Row] = &[
     row(
         "Accounts/UpdateEmployeeGroup",
         Admit::Only(ABC_BAM),
-        "R-AC-6 (BAM until group facts exist)",
+        "R-AC-6: an unknown group: the BAM only (existence not revealed)",
+    ),
+    row(
+        "Accounts/UpdateEmployeeGroup RM0001 group",
+        Admit::Only(MANAGE_RM1),
+        "R-AC-6: a group covering RM0001, roles on RM0001: BAM, or PAM of RM0001",
+    ),
+    row(
+        "Accounts/UpdateEmployeeGroup RM0001 group to RM0002",
+        Admit::Only(ABC_BAM),
+        "R-AC-6: also MANAGE of RM0002, the program of the new roles (no PAM of both)",
     ),
     row(
         "Accounts/DeleteEmployeeGroup",
         Admit::Only(ABC_BAM),
-        "R-AC-6",
+        "R-AC-6: an unknown group: the BAM only",
+    ),
+    row(
+        "Accounts/DeleteEmployeeGroup RM0001 group",
+        Admit::Only(MANAGE_RM1),
+        "R-AC-6: a group covering RM0001: BAM, or PAM of RM0001",
+    ),
+    row(
+        "Accounts/DeleteEmployeeGroup no programs",
+        Admit::Only(ABC_BAM),
+        "R-AC-6: a group covering no program: the BAM only",
     ),
     row(
         "Accounts/AddEmployeeGroupMembers",
         Admit::Only(ABC_BAM),
-        "R-AC-6",
+        "R-AC-6: an unknown group: the BAM only",
+    ),
+    row(
+        "Accounts/AddEmployeeGroupMembers RM0001 group",
+        Admit::Only(MANAGE_RM1),
+        "R-AC-6: a group covering RM0001: BAM, or PAM of RM0001",
+    ),
+    row(
+        "Accounts/AddEmployeeGroupMembers credential",
+        Admit::Only(ABC_BAM),
+        "R-ID-4, R-AZ-1: a credential's roles are the BAM's to give",
     ),
     row(
         "Accounts/RemoveEmployeeGroupMembers",
         Admit::Only(ABC_BAM),
-        "R-AC-6",
+        "R-AC-6: an unknown group: the BAM only",
+    ),
+    row(
+        "Accounts/RemoveEmployeeGroupMembers RM0001 group",
+        Admit::Only(MANAGE_RM1),
+        "R-AC-6: a group covering RM0001: BAM, or PAM of RM0001",
     ),
     row(
         "Accounts/ListAuditEvents",
@@ -652,6 +687,58 @@ async fn call(suite: &Suite, w: &World, label: &str, who: &Who) -> Result<(), St
                 a.remove_employee_group_members(acc::RemoveEmployeeGroupMembersRequest {
                     request_id: none(),
                     group: format!("{abc}/employeeGroups/{}", unknown_id()),
+                    principals: vec![editor.clone()],
+                })
+            )
+        }
+        "Accounts/UpdateEmployeeGroup RM0001 group"
+        | "Accounts/UpdateEmployeeGroup RM0001 group to RM0002" => {
+            let program = if label.ends_with("RM0002") { 2 } else { 1 };
+            go!(a.update_employee_group(acc::UpdateEmployeeGroupRequest {
+                request_id: none(),
+                group: Some(acc::EmployeeGroup {
+                    name: w.abc_rm1_group.clone(),
+                    roles: grants(false, &[(&rm(ABC, program), Role::Editor)]).program_roles,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["roles".to_owned()],
+                }),
+            }))
+        }
+        "Accounts/DeleteEmployeeGroup RM0001 group"
+        | "Accounts/DeleteEmployeeGroup no programs" => {
+            let name = if label.ends_with("no programs") {
+                w.abc_empty_group.clone()
+            } else {
+                w.abc_rm1_group.clone()
+            };
+            go!(a.delete_employee_group(acc::DeleteEmployeeGroupRequest {
+                request_id: none(),
+                name,
+                etag: none(),
+            }))
+        }
+        "Accounts/AddEmployeeGroupMembers RM0001 group"
+        | "Accounts/AddEmployeeGroupMembers credential" => {
+            let principal = if label.ends_with("credential") {
+                w.machine.who.principal.clone()
+            } else {
+                editor.clone()
+            };
+            go!(
+                a.add_employee_group_members(acc::AddEmployeeGroupMembersRequest {
+                    request_id: none(),
+                    group: w.abc_rm1_group.clone(),
+                    principals: vec![principal],
+                })
+            )
+        }
+        "Accounts/RemoveEmployeeGroupMembers RM0001 group" => {
+            go!(
+                a.remove_employee_group_members(acc::RemoveEmployeeGroupMembersRequest {
+                    request_id: none(),
+                    group: w.abc_rm1_group.clone(),
                     principals: vec![editor.clone()],
                 })
             )

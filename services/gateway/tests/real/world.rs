@@ -484,6 +484,10 @@ pub struct World {
     pub itn_relationship: String,
     /// A pending request from MAPLE to ABC naming ABC's RM0001 (program level).
     pub abc_program_request: String,
+    /// An employee group of ABC giving Reader on RM0001 (no members).
+    pub abc_rm1_group: String,
+    /// An employee group of ABC holding no role (no members).
+    pub abc_empty_group: String,
     pub expire_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -741,6 +745,38 @@ pub async fn build(suite: &Suite) -> World {
         .request
         .unwrap()
         .id;
+    // Two employee groups of ABC, without members (R-AC-6's PAM may change
+    // the one covering its program; the one covering none stays the BAM's).
+    let mut abc_groups = Vec::new();
+    for (display_name, roles) in [
+        (
+            "RM0001 readers",
+            grants(false, &[(&rm(ABC, 1), Role::Reader)]).program_roles,
+        ),
+        ("No programs", Vec::new()),
+    ] {
+        let group = gw
+            .accounts()
+            .create_employee_group(req(
+                &bam,
+                acc::CreateEmployeeGroupRequest {
+                    request_id: rid(),
+                    parent: format!("businesses/{ABC}"),
+                    group: Some(acc::EmployeeGroup {
+                        display_name: display_name.to_owned(),
+                        roles,
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .group
+            .unwrap();
+        abc_groups.push(group.name);
+    }
+    let [abc_rm1_group, abc_empty_group]: [String; 2] = abc_groups.try_into().unwrap();
     who.insert(Kind::Bam, bam);
     World {
         who,
@@ -748,6 +784,8 @@ pub async fn build(suite: &Suite) -> World {
         itn_group: group.name,
         itn_relationship,
         abc_program_request,
+        abc_rm1_group,
+        abc_empty_group,
         expire_at,
     }
 }
