@@ -316,3 +316,33 @@ async fn an_access_token_is_not_an_internal_token() {
     assert_eq!(refused.err().map(|s| s.code()), Some(Code::Unauthenticated));
     suite.stop().await.expect("suite stops cleanly");
 }
+
+#[test]
+fn the_internal_auth_test_lists_every_internal_facts_rpc() {
+    use prost::Message as _;
+    let listed: std::collections::BTreeSet<(String, String)> = facts_calls()
+        .iter()
+        .map(|(service, method, _)| ((*service).to_owned(), (*method).to_owned()))
+        .collect();
+    let set = prost_types::FileDescriptorSet::decode(ccp_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut walked = std::collections::BTreeSet::new();
+    for file in &set.file {
+        for service in &file.service {
+            let full = format!("{}.{}", file.package(), service.name());
+            if !ccp_proto::INTERNAL_SERVICES.contains(&full.as_str()) {
+                continue;
+            }
+            // `ccp.accounts.v1` → `accounts`.
+            let short = file.package().split('.').nth(1).unwrap().to_owned();
+            for method in &service.method {
+                walked.insert((short.clone(), method.name().to_owned()));
+            }
+        }
+    }
+    assert!(!walked.is_empty());
+    let missing: Vec<_> = walked.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "internal RPCs not covered by every_internal_facts_rpc_checks_the_internal_token: {missing:?}"
+    );
+}

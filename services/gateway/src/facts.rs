@@ -533,7 +533,8 @@ impl FactsCache {
     }
 
     /// Reads one relationship request's facts from delegation (uncached; a
-    /// rare write needs them). None when delegation answers NOT_FOUND.
+    /// rare write needs them). None when delegation answers NOT_FOUND, or
+    /// INVALID_ARGUMENT (the name's id is not a request's): a deny, not an outage.
     pub async fn request_facts(&self, name: &str) -> Result<Option<del::RequestFacts>, FactsError> {
         let mut c = self.inner.delegation.clone();
         match c
@@ -543,7 +544,14 @@ impl FactsCache {
             .await
         {
             Ok(response) => Ok(Some(response.into_inner())),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Ok(None)
+            }
             Err(status) => Err(upstream("delegation")(status)),
         }
     }

@@ -277,4 +277,20 @@ async fn r_ac_6_a_pam_changes_the_employee_groups_of_its_programs_only() {
     let err = delete(&suite, &bam, &unknown).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     delete(&suite, &bam, &empty.name).await.unwrap();
+
+    // The same for a relationship request a PAM rejects: a malformed id is a
+    // denial, not an outage of delegation (R-DE-2's facts read the same way).
+    let err = g
+        .delegation()
+        .reject_relationship_request(req(
+            &pam,
+            ccp_proto::delegation::v1::RejectRelationshipRequestRequest {
+                request_id: rid(),
+                name: format!("businesses/{ABC}/receivedRequests/not-a-uuid"),
+                reason: "no".to_owned(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
 }
