@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod demo;
 pub mod embedded;
 pub mod identity_cmd;
 pub mod registry_cmd;

@@ -42,6 +42,10 @@ enum Command {
         /// The data directory (default `.ccp`, or `data_dir` from the configuration).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Loads the guide's demo (ABC Windows & Doors, ITN Logistics and their
+        /// people) once the suite is up, and prints who is who.
+        #[arg(long)]
+        demo: bool,
     },
     /// Runs one service with the database and Redis from the configuration
     /// (the distributed mode).
@@ -91,8 +95,34 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Works with the guide's demo data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     #[command(flatten)]
     Client(ccp::client::ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Loads the guide's demo into a running suite: the demo registry, ITN
+    /// Logistics (customs broker) and its request to ABC Windows & Doors, ABC
+    /// with two BAMs, a PAM and pending employee requests. Loading twice is
+    /// harmless.
+    ///
+    /// Example: ccp demo load --data-dir .ccp
+    Load {
+        /// The gateway (default: `gateway.server.listen`).
+        #[arg(long, env = "CCP_GATEWAY", value_name = "URL")]
+        gateway: Option<String>,
+        /// The accounts service, for the registry import (default: `accounts.server.listen`).
+        #[arg(long, value_name = "URL")]
+        accounts: Option<String>,
+        /// The data directory of `ccp up` (its internal and dev-issuer keys).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,11 +189,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
     match cli.command {
-        Command::Up { data_dir } => {
+        Command::Up { data_dir, demo } => {
             if let Some(dir) = data_dir {
                 settings.data_dir = dir;
             }
-            up(settings).await
+            up(settings, demo).await
         }
         Command::Serve { service } => serve(settings, service).await,
         Command::Migrate { service } => migrate(settings, service).await,
@@ -193,17 +223,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Registry {
             command: RegistryCommand::Import { file, endpoint },
         } => ccp::registry_cmd::import(settings, &file, endpoint).await,
+        Command::Demo {
+            command:
+                DemoCommand::Load {
+                    gateway,
+                    accounts,
+                    data_dir,
+                },
+        } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            ccp::demo::load_command(&settings, gateway, accounts).await
+        }
         Command::Client(_) => anyhow::bail!("client commands are dispatched before `run`"),
     }
 }
 
-async fn up(mut settings: SuiteSettings) -> anyhow::Result<()> {
+async fn up(mut settings: SuiteSettings, demo: bool) -> anyhow::Result<()> {
     settings.resolve_internal_key(true)?;
     let context = ServiceContext::from_settings(&settings.common).await?;
     let data_dir = settings.data_dir.clone();
     let dev_issuer = settings.identity.dev_issuer.enabled != Some(false)
         && settings.common.environment != ccp_platform::config::Environment::Production;
-    let suite = Suite::start(settings, context).await?;
+    let suite = Suite::start(settings.clone(), context).await?;
     let endpoints = suite.endpoints();
     println!(
         "CCP is up (embedded; data in {}). Endpoints:",
@@ -221,6 +264,10 @@ async fn up(mut settings: SuiteSettings) -> anyhow::Result<()> {
         println!(
             "Development issuer ON: `ccp dev-token <user>` prints a sign-in token for a test user."
         );
+    }
+    if demo && let Err(err) = ccp::demo::up_demo(&settings, &suite).await {
+        let _ = suite.stop().await;
+        return Err(err);
     }
     println!("Press Ctrl-C to stop.");
     ccp_platform::server::shutdown_signal().await;

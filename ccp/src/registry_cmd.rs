@@ -239,13 +239,17 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<pb::RegistryRecord>> {
     if is_csv {
         parse_csv(&text)
     } else {
-        let file: JsonFile = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not registry JSON", path.display()))?;
-        let records = match file {
-            JsonFile::Wrapped { records } | JsonFile::Bare(records) => records,
-        };
-        Ok(records.into_iter().map(Into::into).collect())
+        records_from_json(&text).with_context(|| format!("{} is not registry JSON", path.display()))
     }
+}
+
+/// Parses registry records from the JSON form (`{"records": [...]}` or a bare array).
+pub fn records_from_json(text: &str) -> anyhow::Result<Vec<pb::RegistryRecord>> {
+    let file: JsonFile = serde_json::from_str(text)?;
+    let records = match file {
+        JsonFile::Wrapped { records } | JsonFile::Bare(records) => records,
+    };
+    Ok(records.into_iter().map(Into::into).collect())
 }
 
 /// Returns the accounts endpoint a client should call for a listen address.

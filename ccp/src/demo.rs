@@ -1,0 +1,728 @@
+//! `ccp up --demo` and `ccp demo load`: the registration guide's cast, loaded
+//! into a running suite through the real RPCs.
+//!
+//! The demo registry (`deploy/demo/registry.json`, embedded in the binary) is
+//! imported through accounts' internal ImportRegistry with an internal token;
+//! everything else goes through the GATEWAY as the people themselves:
+//! development-issuer ID tokens exchanged with SignIn, CreateProfile,
+//! RegisterBusiness, employee requests and approvals, and ITN Logistics'
+//! relationship request to ABC Windows & Doors, sent before ABC registered.
+//!
+//! Every write carries a fixed request id (`demo-<step>`), so loading twice —
+//! or a second `ccp up --demo` on the same data directory — replays the first
+//! results instead of doing the work again.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ccp_platform::auth::{INTERNAL_TOKEN_HEADER, InternalTokens, REVISION_HEADER};
+use ccp_proto::accounts::v1 as acc;
+use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
+use ccp_proto::accounts::v1::accounts_client::AccountsClient;
+use ccp_proto::common::v1::{ProgramRole, Role, RoleGrants};
+use ccp_proto::delegation::v1 as del;
+use ccp_proto::delegation::v1::delegation_client::DelegationClient;
+use ccp_proto::identity::v1 as idn;
+use ccp_proto::identity::v1::identity_client::IdentityClient;
+use tonic::transport::Channel;
+
+use crate::settings::SuiteSettings;
+
+/// The demo registry records (`deploy/demo/registry.json`), built into the binary.
+pub const REGISTRY_JSON: &str = include_str!("../../deploy/demo/registry.json");
+
+/// ABC Windows & Doors Inc., the importer of the guide.
+pub const ABC: &str = "123456782";
+
+/// ITN Logistics Inc., the customs broker of the guide.
+pub const ITN: &str = "888316171";
+
+/// The longest wait for the suite to settle (delegation learning of a
+/// registration, the gateway's facts catching up with a write).
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// The deadline of each call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One person of the demo cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The development issuer's user name (`ccp login --dev <user>`).
+    pub user: &'static str,
+    /// The profile's legal name.
+    pub legal_name: &'static str,
+    /// The profile's e-mail.
+    pub email: &'static str,
+    /// Who the person is in the story.
+    pub role: &'static str,
+}
+
+/// ITN Logistics' Business Account Manager; registered ITN and sent the request to ABC.
+pub const IVAN: Actor = Actor {
+    user: "ivan",
+    legal_name: "Ivan Novak",
+    email: "ivan.novak@itnlogistics.example",
+    role: "BAM of ITN Logistics (888316171), the customs broker; sent ABC a relationship request before ABC registered",
+};
+/// An ITN Logistics employee (broker employee), Editor on ITN's RM0001.
+pub const IDA: Actor = Actor {
+    user: "ida",
+    legal_name: "Ida Marchetti",
+    email: "ida.marchetti@itnlogistics.example",
+    role: "ITN Logistics broker employee: Editor on 888316171RM0001",
+};
+/// ABC's first Business Account Manager; registered ABC.
+pub const ALICE: Actor = Actor {
+    user: "alice",
+    legal_name: "Alice Martin",
+    email: "alice.martin@abcwindows.example",
+    role: "BAM of ABC Windows & Doors (123456782); registered it",
+};
+/// ABC's second Business Account Manager.
+pub const BOB: Actor = Actor {
+    user: "bob",
+    legal_name: "Bob Tremblay",
+    email: "bob.tremblay@abcwindows.example",
+    role: "second BAM of ABC Windows & Doors",
+};
+/// ABC's Program Account Manager of RM0002 (ABC Doors).
+pub const PAULA: Actor = Actor {
+    user: "paula",
+    legal_name: "Paula Singh",
+    email: "paula.singh@abcwindows.example",
+    role: "PAM of 123456782RM0002 (ABC Doors)",
+};
+/// An ABC employee with a pending access request.
+pub const ERIN: Actor = Actor {
+    user: "erin",
+    legal_name: "Erin Roy",
+    email: "erin.roy@abcwindows.example",
+    role: "ABC employee, access request pending",
+};
+/// Another ABC employee with a pending access request.
+pub const FRANK: Actor = Actor {
+    user: "frank",
+    legal_name: "Frank Gagnon",
+    email: "frank.gagnon@abcwindows.example",
+    role: "ABC employee, access request pending",
+};
+
+/// The whole cast, in the order it is loaded.
+pub const CAST: [Actor; 7] = [IVAN, IDA, ALICE, BOB, PAULA, ERIN, FRANK];
+
+/// Erin's justification note.
+pub const ERIN_NOTE: &str = "Hi, I need access to make corrections and adjustments";
+/// Frank's justification note.
+pub const FRANK_NOTE: &str = "Hi, I need access to view the monthly payables for our clients";
+/// ITN's note to ABC.
+pub const ITN_NOTE: &str = "ITN Logistics - Customs Services asks to act as your customs broker";
+
+/// What a load produced: who is who, and the requests left pending.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// `(user, principal)` of every cast member, in [`CAST`] order.
+    pub principals: Vec<(&'static str, String)>,
+    /// The pending employee requests of ABC (Erin's, Frank's), by resource name.
+    pub pending_employee_requests: Vec<String>,
+    /// ITN's relationship request as ABC sees it (`businesses/123456782/receivedRequests/…`).
+    pub received_request: String,
+    /// How many registry records the import accepted.
+    pub registry_records: i32,
+}
+
+/// A signed-in person with a profile.
+#[derive(Debug, Clone)]
+struct Person {
+    principal: String,
+    token: String,
+}
+
+/// Loads the demo into a running suite: the registry through accounts'
+/// internal endpoint, the cast through the gateway.
+#[derive(Debug)]
+pub struct Loader {
+    settings: SuiteSettings,
+    internal: InternalTokens,
+    gateway: Channel,
+    accounts: Channel,
+    gateway_url: String,
+}
+
+/// Returns the URL a client should call for a listen address.
+pub fn endpoint_of(listen: &str) -> String {
+    let listen = listen
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "127.0.0.1:");
+    format!("http://{listen}")
+}
+
+fn grants(bam: bool, roles: &[(String, Role)]) -> RoleGrants {
+    RoleGrants {
+        business_manager: bam,
+        program_roles: roles
+            .iter()
+            .map(|(p, r)| ProgramRole {
+                program_account: p.clone(),
+                role: *r as i32,
+            })
+            .collect(),
+    }
+}
+
+/// True for the answers worth retrying while the suite settles (a gateway
+/// whose facts have not caught up yet, delegation not yet aware of a registration).
+fn settling(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::PermissionDenied
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::NotFound
+            | tonic::Code::Unavailable
+    )
+}
+
+impl Loader {
+    /// Returns a loader for the suite at `gateway` (public calls) and
+    /// `accounts` (the internal registry import); the internal key and the
+    /// development issuer's key come from `settings` (or its data directory,
+    /// as `ccp dev-token` and `ccp registry import` find them).
+    pub fn new(settings: &SuiteSettings, gateway: &str, accounts: &str) -> anyhow::Result<Self> {
+        let mut settings = settings.clone();
+        settings.resolve_internal_key(false)?;
+        let key = settings
+            .common
+            .internal_auth
+            .key_bytes()?
+            .context("no internal key")?;
+        let clock = settings.common.clock.build(settings.common.environment)?;
+        let internal = InternalTokens::new(
+            &key,
+            Duration::from_secs(settings.common.internal_auth.token_ttl_secs),
+            clock,
+        );
+        Ok(Self {
+            internal,
+            gateway: ccp_platform::context::lazy_channel(gateway, CALL_TIMEOUT)?,
+            accounts: ccp_platform::context::lazy_channel(accounts, Duration::from_secs(60))?,
+            gateway_url: gateway.to_owned(),
+            settings,
+        })
+    }
+
+    /// Returns the gateway URL the loader calls.
+    pub fn gateway_url(&self) -> &str {
+        &self.gateway_url
+    }
+
+    /// Wraps `msg` with the caller's bearer token and, when given, the
+    /// revision its answer must reflect.
+    fn req<T>(
+        &self,
+        msg: T,
+        who: Option<&Person>,
+        revision: Option<&str>,
+    ) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(msg);
+        request.set_timeout(CALL_TIMEOUT);
+        if let Some(who) = who {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {}", who.token).parse()?);
+        }
+        if let Some(revision) = revision.filter(|r| !r.is_empty()) {
+            request
+                .metadata_mut()
+                .insert(REVISION_HEADER, revision.parse()?);
+        }
+        Ok(request)
+    }
+
+    /// Upserts the demo registry through accounts' ImportRegistry (an
+    /// idempotent upsert; a fresh request id so a changed file is applied).
+    async fn import_registry(&self, records: &[acc::RegistryRecord]) -> anyhow::Result<i32> {
+        let mut request = tonic::Request::new(acc::ImportRegistryRequest {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            records: records.to_vec(),
+        });
+        request.metadata_mut().insert(
+            INTERNAL_TOKEN_HEADER,
+            self.internal.mint("platform:ccp-demo").parse()?,
+        );
+        let response = AccountFactsClient::new(self.accounts.clone())
+            .import_registry(request)
+            .await
+            .context("ImportRegistry (accounts' internal endpoint)")?
+            .into_inner();
+        if let Some(rejected) = response.rejected.first() {
+            anyhow::bail!(
+                "the demo registry record {} was rejected: {}",
+                rejected.bn9,
+                rejected.reason
+            );
+        }
+        Ok(response.accepted)
+    }
+
+    /// Signs `actor` in with the development issuer and creates its profile
+    /// the first time.
+    async fn person(&self, actor: &Actor) -> anyhow::Result<Person> {
+        let id_token =
+            crate::identity_cmd::dev_token(&self.settings, actor.user, Duration::from_secs(300))?;
+        let mut identity = IdentityClient::new(self.gateway.clone());
+        let session = identity
+            .sign_in(self.req(idn::SignInRequest { id_token }, None, None)?)
+            .await
+            .with_context(|| format!("signing {} in", actor.user))?
+            .into_inner();
+        if !session.profile_required {
+            return Ok(Person {
+                principal: session.principal,
+                token: session.access_token,
+            });
+        }
+        let first = Person {
+            principal: session.principal,
+            token: session.access_token,
+        };
+        let created = identity
+            .create_profile(self.req(
+                idn::CreateProfileRequest {
+                    request_id: format!("demo-profile-{}", actor.user),
+                    profile: Some(idn::Profile {
+                        legal_name: actor.legal_name.to_owned(),
+                        email: actor.email.to_owned(),
+                        preferred_language: idn::Language::En as i32,
+                        email_notifications: true,
+                        ..Default::default()
+                    }),
+                },
+                Some(&first),
+                None,
+            )?)
+            .await
+            .with_context(|| format!("creating {}'s profile", actor.user))?
+            .into_inner();
+        let session = created
+            .session
+            .context("CreateProfile returned no session")?;
+        Ok(Person {
+            principal: session.principal,
+            token: session.access_token,
+        })
+    }
+
+    /// Registers `bn` (a record of `records`) with `bam` as its first BAM;
+    /// returns the revision of the registration. A business the caller
+    /// already belongs to counts as registered.
+    async fn register(
+        &self,
+        bam: &Person,
+        records: &[acc::RegistryRecord],
+        bn: &str,
+        terms_version: &str,
+    ) -> anyhow::Result<String> {
+        let record = records
+            .iter()
+            .find(|r| r.bn9 == bn)
+            .with_context(|| format!("{bn} is not in the demo registry"))?;
+        let mut accounts = AccountsClient::new(self.gateway.clone());
+        let answer = accounts
+            .register_business(
+                self.req(
+                    acc::RegisterBusinessRequest {
+                        request_id: format!("demo-register-{bn}"),
+                        program_account: format!("{bn}RM0001"),
+                        legal_name: record.legal_name.clone(),
+                        address: record.address.clone(),
+                        answers: record
+                            .known_facts
+                            .iter()
+                            .filter_map(|f| {
+                                f.question.as_ref().map(|q| acc::KnownFactAnswer {
+                                    question_id: q.id.clone(),
+                                    answer: f.answer.clone(),
+                                })
+                            })
+                            .collect(),
+                        accepted_terms_version: terms_version.to_owned(),
+                    },
+                    Some(bam),
+                    None,
+                )?,
+            )
+            .await;
+        match answer {
+            Ok(response) => Ok(response.into_inner().revision),
+            Err(status) if status.code() == tonic::Code::AlreadyExists => {
+                let mine = accounts
+                    .list_my_businesses(self.req(
+                        acc::ListMyBusinessesRequest {
+                            page_size: 500,
+                            page_token: String::new(),
+                        },
+                        Some(bam),
+                        None,
+                    )?)
+                    .await?
+                    .into_inner();
+                anyhow::ensure!(
+                    mine.businesses
+                        .iter()
+                        .any(|b| b.business == format!("businesses/{bn}") && b.business_manager),
+                    "{bn} is already registered by someone else than the demo's BAM"
+                );
+                Ok(String::new())
+            }
+            Err(status) => Err(status).with_context(|| format!("registering {bn}")),
+        }
+    }
+
+    /// `employee` asks `bn` for access with `note`; returns the request and
+    /// the revision of the write.
+    async fn ask(
+        &self,
+        employee: &Person,
+        bn: &str,
+        note: &str,
+        step: &str,
+    ) -> anyhow::Result<(acc::EmployeeRequest, String)> {
+        let response = AccountsClient::new(self.gateway.clone())
+            .request_employee_access(self.req(
+                acc::RequestEmployeeAccessRequest {
+                    request_id: format!("demo-{step}-request"),
+                    parent: format!("businesses/{bn}"),
+                    note: note.to_owned(),
+                },
+                Some(employee),
+                None,
+            )?)
+            .await
+            .with_context(|| format!("{step}: requesting access to {bn}"))?
+            .into_inner();
+        Ok((
+            response
+                .request
+                .context("RequestEmployeeAccess returned no request")?,
+            response.revision,
+        ))
+    }
+
+    /// `manager` approves `request` with `grant`, retried (bounded) while
+    /// the gateway's facts catch up with `revision`.
+    async fn approve(
+        &self,
+        manager: &Person,
+        request: &str,
+        grant: RoleGrants,
+        revision: &str,
+        step: &str,
+    ) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        let mut accounts = AccountsClient::new(self.gateway.clone());
+        for attempt in 0u32.. {
+            let answer = accounts
+                .approve_employee_request(self.req(
+                    acc::ApproveEmployeeRequestRequest {
+                        request_id: format!("demo-{step}-approve"),
+                        name: request.to_owned(),
+                        grants: Some(grant.clone()),
+                    },
+                    Some(manager),
+                    Some(revision),
+                )?)
+                .await;
+            match answer {
+                Ok(response) => return Ok(response.into_inner().revision),
+                Err(status)
+                    if settling(&status)
+                        && tokio::time::Instant::now() < deadline
+                        && attempt < 200 =>
+                {
+                    tracing::debug!(%status, step, "approval not yet possible; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(status) => return Err(status).with_context(|| format!("{step}: approving")),
+            }
+        }
+        anyhow::bail!("{step}: approval retries exhausted")
+    }
+
+    /// Loads the registry and the cast; waits (bounded) until ABC sees ITN's
+    /// request among its received requests.
+    pub async fn load(&self) -> anyhow::Result<Loaded> {
+        let records = crate::registry_cmd::records_from_json(REGISTRY_JSON)
+            .context("the embedded demo registry")?;
+        let registry_records = self.import_registry(&records).await?;
+        let terms = AccountsClient::new(self.gateway.clone())
+            .get_terms_and_conditions(self.req(acc::GetTermsAndConditionsRequest {}, None, None)?)
+            .await
+            .with_context(|| format!("GetTermsAndConditions at {}", self.gateway_url))?
+            .into_inner()
+            .version;
+
+        // ITN Logistics registers first, asks ABC (not yet registered) for a
+        // relationship, and brings in its broker employee.
+        let ivan = self.person(&IVAN).await?;
+        let itn_revision = self.register(&ivan, &records, ITN, &terms).await?;
+        let sent = self.send_itn_request(&ivan, &itn_revision).await?;
+        let ida = self.person(&IDA).await?;
+        let (ida_request, revision) = self
+            .ask(
+                &ida,
+                ITN,
+                "Hi, I file the customs entries for our clients",
+                "itn-ida",
+            )
+            .await?;
+        self.approve(
+            &ivan,
+            &ida_request.name,
+            grants(false, &[(format!("{ITN}RM0001"), Role::Editor)]),
+            &revision,
+            "itn-ida",
+        )
+        .await?;
+
+        // ABC Windows & Doors registers, adds a second BAM and a PAM for RM0002.
+        let alice = self.person(&ALICE).await?;
+        let abc_revision = self.register(&alice, &records, ABC, &terms).await?;
+        let bob = self.person(&BOB).await?;
+        let (bob_request, revision) = self
+            .ask(
+                &bob,
+                ABC,
+                "Hi, I am the second Business Account Manager",
+                "abc-bob",
+            )
+            .await?;
+        let revision = if revision.is_empty() {
+            abc_revision
+        } else {
+            revision
+        };
+        self.approve(
+            &alice,
+            &bob_request.name,
+            grants(true, &[]),
+            &revision,
+            "abc-bob",
+        )
+        .await?;
+        let paula = self.person(&PAULA).await?;
+        let (paula_request, revision) = self
+            .ask(
+                &paula,
+                ABC,
+                "Hi, I manage the ABC Doors program account",
+                "abc-paula",
+            )
+            .await?;
+        self.approve(
+            &alice,
+            &paula_request.name,
+            grants(false, &[(format!("{ABC}RM0002"), Role::Pam)]),
+            &revision,
+            "abc-paula",
+        )
+        .await?;
+
+        // Two employees wait for an answer.
+        let erin = self.person(&ERIN).await?;
+        let (erin_request, _) = self.ask(&erin, ABC, ERIN_NOTE, "abc-erin").await?;
+        let frank = self.person(&FRANK).await?;
+        let (frank_request, _) = self.ask(&frank, ABC, FRANK_NOTE, "abc-frank").await?;
+
+        let received_request = self.wait_until_received(&alice, &sent.id).await?;
+        Ok(Loaded {
+            principals: vec![
+                (IVAN.user, ivan.principal),
+                (IDA.user, ida.principal),
+                (ALICE.user, alice.principal),
+                (BOB.user, bob.principal),
+                (PAULA.user, paula.principal),
+                (ERIN.user, erin.principal),
+                (FRANK.user, frank.principal),
+            ],
+            pending_employee_requests: vec![erin_request.name, frank_request.name],
+            received_request,
+            registry_records,
+        })
+    }
+
+    /// ITN's BAM asks ABC for a relationship (any program).
+    async fn send_itn_request(
+        &self,
+        ivan: &Person,
+        revision: &str,
+    ) -> anyhow::Result<del::RelationshipRequest> {
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        let mut delegation = DelegationClient::new(self.gateway.clone());
+        for attempt in 0u32.. {
+            let answer = delegation
+                .send_relationship_request(self.req(
+                    del::SendRelationshipRequestRequest {
+                        request_id: "demo-itn-asks-abc".to_owned(),
+                        parent: format!("businesses/{ITN}"),
+                        client: ABC.to_owned(),
+                        program_accounts: Vec::new(),
+                        note: ITN_NOTE.to_owned(),
+                    },
+                    Some(ivan),
+                    Some(revision),
+                )?)
+                .await;
+            match answer {
+                Ok(response) => {
+                    return response
+                        .into_inner()
+                        .request
+                        .context("SendRelationshipRequest returned no request");
+                }
+                Err(status)
+                    if settling(&status)
+                        && tokio::time::Instant::now() < deadline
+                        && attempt < 200 =>
+                {
+                    tracing::debug!(%status, "relationship request not yet possible; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(status) => {
+                    return Err(status).context("ITN's relationship request to ABC");
+                }
+            }
+        }
+        anyhow::bail!("relationship request retries exhausted")
+    }
+
+    /// Waits (bounded) until ABC's received requests hold request `id`
+    /// (delegation learns of ABC's registration from accounts' events).
+    async fn wait_until_received(&self, alice: &Person, id: &str) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        let mut delegation = DelegationClient::new(self.gateway.clone());
+        let mut last = String::from("not listed yet");
+        for _ in 0..400u32 {
+            let answer = delegation
+                .list_received_requests(self.req(
+                    del::ListReceivedRequestsRequest {
+                        parent: format!("businesses/{ABC}"),
+                        state: del::RelationshipRequestState::Unspecified as i32,
+                        page_size: 500,
+                        page_token: String::new(),
+                    },
+                    Some(alice),
+                    None,
+                )?)
+                .await;
+            match answer {
+                Ok(list) => {
+                    if let Some(found) = list.into_inner().requests.into_iter().find(|r| r.id == id)
+                    {
+                        return Ok(found.name);
+                    }
+                }
+                Err(status) if settling(&status) => last = status.to_string(),
+                Err(status) => return Err(status).context("listing ABC's received requests"),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!(
+            "ITN's request did not reach ABC's received requests within {} s ({last})",
+            SETTLE.as_secs()
+        )
+    }
+}
+
+/// Prints who is who after a load, and how to sign in as each of them
+/// (`login_flags` follow `ccp login --dev <user>`, e.g. `--data-dir DIR`).
+pub fn print_cast(loaded: &Loaded, gateway: &str, login_flags: &str) {
+    println!("Demo loaded: ABC Windows & Doors Inc. ({ABC}: RM0001 ABC Windows, RM0002 ABC Doors)");
+    println!("             ITN Logistics Inc. ({ITN}), customs broker");
+    println!("Cast (sign in with the command shown; the gateway is {gateway}):");
+    for actor in CAST {
+        let principal = loaded
+            .principals
+            .iter()
+            .find(|(user, _)| *user == actor.user)
+            .map_or("", |(_, p)| p.as_str());
+        println!(
+            "  {:<6} {:<14} {}",
+            actor.user, actor.legal_name, actor.role
+        );
+        println!(
+            "         ccp login --dev {}{login_flags}   # {principal}",
+            actor.user
+        );
+    }
+    println!("Pending for ABC's managers:");
+    for request in &loaded.pending_employee_requests {
+        println!("  employee request {request}");
+    }
+    println!("  relationship request {}", loaded.received_request);
+}
+
+/// Runs `ccp demo load`: loads the demo into the suite at `gateway` and
+/// `accounts` (default: the configured listen addresses) and prints the cast.
+pub async fn load_command(
+    settings: &SuiteSettings,
+    gateway: Option<String>,
+    accounts: Option<String>,
+) -> anyhow::Result<()> {
+    let gateway = gateway.unwrap_or_else(|| endpoint_of(&settings.gateway.server.listen));
+    let accounts = accounts.unwrap_or_else(|| endpoint_of(&settings.accounts.server.listen));
+    let loader = Loader::new(settings, &gateway, &accounts)?;
+    let loaded = loader.load().await?;
+    print_cast(&loaded, &gateway, &login_flags(settings));
+    Ok(())
+}
+
+/// The flags `ccp login --dev` needs to find this suite's keys and gateway
+/// when they are not the defaults.
+fn login_flags(settings: &SuiteSettings) -> String {
+    let mut flags = String::new();
+    if settings.data_dir != SuiteSettings::default().data_dir {
+        flags.push_str(&format!(" --data-dir {}", settings.data_dir.display()));
+    }
+    flags
+}
+
+/// Loads the demo into the suite `ccp up --demo` has just started and prints
+/// the cast.
+pub async fn up_demo(
+    settings: &SuiteSettings,
+    suite: &crate::embedded::Suite,
+) -> anyhow::Result<()> {
+    let endpoints = suite.endpoints();
+    let gateway = format!("http://{}", endpoints.gateway);
+    let loader = Loader::new(
+        settings,
+        &gateway,
+        &format!("http://{}", endpoints.accounts),
+    )?;
+    println!("Loading the demo (the guide's cast) through {gateway} ...");
+    let loaded = loader.load().await.context("loading the demo")?;
+    let mut flags = login_flags(settings);
+    if gateway != endpoint_of(&SuiteSettings::default().gateway.server.listen) {
+        flags.push_str(&format!(" --gateway {gateway}"));
+    }
+    print_cast(&loaded, &gateway, &flags);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_embedded_registry_holds_the_guide_businesses() {
+        let records = crate::registry_cmd::records_from_json(REGISTRY_JSON).unwrap();
+        let abc = records.iter().find(|r| r.bn9 == ABC).unwrap();
+        assert_eq!(abc.program_accounts.len(), 2);
+        assert!(records.iter().any(|r| r.bn9 == ITN));
+        let users: std::collections::BTreeSet<_> = CAST.iter().map(|a| a.user).collect();
+        assert_eq!(users.len(), CAST.len(), "cast user names are unique");
+    }
+}
