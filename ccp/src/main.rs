@@ -114,7 +114,7 @@ enum DemoCommand {
     /// Example: ccp demo load --data-dir .ccp
     Load {
         /// The gateway (default: `gateway.server.listen`).
-        #[arg(long, env = "CCP_GATEWAY", value_name = "URL")]
+        #[arg(long, env = "CCP_GATEWAY_URL", value_name = "URL")]
         gateway: Option<String>,
         /// The accounts service, for the registry import (default: `accounts.server.listen`).
         #[arg(long, value_name = "URL")]

@@ -460,7 +460,7 @@ impl World {
     pub async fn run(&self, args: &[String]) -> anyhow::Result<Outcome> {
         let child = Command::new(ccp_binary()?)
             .args(args)
-            .env_remove("CCP_GATEWAY")
+            .env_remove("CCP_GATEWAY_URL")
             .env_remove("CCP_SESSION")
             .envs(self.cli_env())
             .current_dir(self.dir.path())
