@@ -117,7 +117,7 @@ impl Drop for TelemetryGuard {
 
 /// Installs the process-wide `tracing` subscriber and the W3C trace context propagator.
 ///
-/// The subscriber has an `EnvFilter` from `log_filter`, a fmt or JSON layer on stdout and an
+/// The subscriber has an `EnvFilter` from `log_filter`, a fmt or JSON layer on stderr and an
 /// OpenTelemetry layer; spans go to a batch OTLP/gRPC exporter when `otlp_endpoint` is set. The
 /// W3C `TraceContextPropagator` is installed on every call.
 ///
@@ -151,7 +151,7 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
         .with_filter(exporter_transport_excluded());
     let subscriber = tracing_subscriber::registry()
-        .with(fmt_layer(settings.log_format, std::io::stdout))
+        .with(fmt_layer(settings.log_format, std::io::stderr))
         .with(otel_layer)
         .with(filter);
 
@@ -170,7 +170,8 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     })
 }
 
-/// Returns the log-line layer for `format`, writing to `writer` (stdout in [`init`]).
+/// Returns the log-line layer for `format`, writing to `writer` (stderr in [`init`], so a
+/// command's own output on stdout stays clean).
 ///
 /// Exposed so tests and tools can build the same log format over their own writer.
 pub fn fmt_layer<S, W>(format: LogFormat, writer: W) -> Box<dyn Layer<S> + Send + Sync + 'static>
