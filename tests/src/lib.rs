@@ -442,8 +442,8 @@ impl World {
         if let Some(parent) = session.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        // The flags follow the command: the client's global flags are
-        // accepted after the subcommand only (see /work/notes/cli-gaps.md).
+        // The flags follow the command (client flags are accepted after the
+        // subcommand, as the README shows).
         let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         all.extend([
             "--gateway".into(),
