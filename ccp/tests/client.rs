@@ -796,3 +796,84 @@ async fn every_client_command_works_through_the_gateway() {
     assert!(out.lines().count() > 1, "{out}");
     world.stop().await;
 }
+
+/// Runs `ccp <args>` as `user` on a pseudo-terminal (util-linux `script`),
+/// typing `input`; returns the exit code and everything the terminal showed.
+async fn on_a_terminal(world: &World, user: &str, args: &[&str], input: &str) -> (u8, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let quoted: Vec<String> = std::iter::once(binary().display().to_string())
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("CCP_GATEWAY_URL", &world.gateway)
+        .env("CCP_SESSION", world.session(user))
+        .env("CCP_DATA_DIR", &world.dir)
+        .env("CCP_ENVIRONMENT", "test")
+        .env("CCP_CLOCK__MODE", "settable")
+        .env(
+            "CCP_CLOCK__START",
+            world.suite.context().clock.now().to_rfc3339(),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the command on a terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("finished within 60 s")
+        .unwrap();
+    let code = u8::try_from(output.status.code().unwrap_or(255)).unwrap_or(255);
+    (code, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn registration_asks_for_missing_answers_and_the_terms_on_a_terminal() {
+    let world = World::start().await;
+    world.sign_up("alice").await;
+    let args = [
+        "business",
+        "register",
+        "123456782RM0001",
+        "--legal-name",
+        "ABC Windows & Doors Inc.",
+        "--line1",
+        "100 Queen Street West",
+        "--line2",
+        "Suite 200",
+        "--city",
+        "Toronto",
+        "--province",
+        "ON",
+        "--postal-code",
+        "M5H 2N2",
+        "-q",
+    ];
+
+    // Declining the Terms & Conditions registers nothing.
+    let (code, shown) = on_a_terminal(&world, "alice", &args, "1234.56\n2026-02-15\nn\n").await;
+    assert_eq!(code, 2, "{shown}");
+    assert!(
+        shown.contains("Daily Notice"),
+        "the first question was asked: {shown}"
+    );
+    assert!(
+        shown.contains("Do you accept the Terms & Conditions version 2026-01?"),
+        "{shown}"
+    );
+    let out = world.ok("alice", &["business", "list", "-q"]).await;
+    assert!(out.trim().is_empty(), "{out}");
+
+    // Answering and accepting registers the business.
+    let (code, shown) = on_a_terminal(&world, "alice", &args, "1234.56\n2026-02-15\ny\n").await;
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("businesses/123456782"), "{shown}");
+    let out = world.ok("alice", &["business", "list", "-q"]).await;
+    assert_eq!(out.trim(), "businesses/123456782");
+    world.stop().await;
+}

@@ -64,9 +64,12 @@ pub fn primary_name(json: &serde_json::Value) -> Option<String> {
     text(json, "name")
         .or_else(|| text(json, "resource"))
         .or_else(|| {
-            PRIMARY
-                .iter()
-                .find_map(|field| json.get(*field).and_then(|nested| text(nested, "name")))
+            PRIMARY.iter().find_map(|field| match json.get(*field) {
+                // A reference by name (e.g. MyBusiness.business).
+                Some(serde_json::Value::String(name)) if !name.is_empty() => Some(name.clone()),
+                Some(nested) => text(nested, "name"),
+                None => None,
+            })
         })
 }
 
@@ -199,6 +202,8 @@ mod tests {
             Some("businesses/1/members/person:p")
         );
         assert_eq!(primary_name(&serde_json::json!({"revision": "v"})), None);
+        let mine = serde_json::json!({"business": "businesses/123456782", "legalName": "ABC"});
+        assert_eq!(primary_name(&mine).as_deref(), Some("businesses/123456782"));
     }
 
     #[test]
