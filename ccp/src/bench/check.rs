@@ -23,18 +23,33 @@ use super::{BenchArgs, Report};
 /// Runs the scenario.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut settings = bench_settings();
-    if args.distributed {
-        super::distributed::configure(&mut settings)?;
-    }
-    let context = if args.distributed {
-        ServiceContext::from_settings(&settings.common).await?
+    let cleanup = if args.distributed {
+        Some(super::distributed::configure(&mut settings, args.database_url.as_deref()).await?)
     } else {
-        ServiceContext::in_memory(Clock::system())
+        None
     };
-    let embedded = Embedded::start(settings.clone(), context).await?;
-    let result = measure(args, &embedded).await;
-    embedded.stop().await?;
-    result
+    let result = async {
+        let context = if args.distributed {
+            ServiceContext::from_settings(&settings.common).await?
+        } else {
+            ServiceContext::in_memory(Clock::system())
+        };
+        let embedded = Embedded::start(settings.clone(), context).await?;
+        let result = measure(args, &embedded).await;
+        let stopped = embedded.stop().await;
+        let report = result?;
+        stopped?;
+        anyhow::Ok(report)
+    }
+    .await;
+    // Drop the run's databases and Redis keys, also when it failed.
+    let cleaned = match cleanup {
+        Some(cleanup) => cleanup.run().await,
+        None => Ok(()),
+    };
+    let report = result?;
+    cleaned?;
+    Ok(report)
 }
 
 /// The questions and the metadata every call carries (an internal caller).
