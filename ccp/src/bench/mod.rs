@@ -73,12 +73,17 @@ pub struct BenchArgs {
     /// `scale`: relationships of the large size (default 1000000; quick 100000).
     #[arg(long)]
     pub large: Option<u64>,
-    /// `scale`: clients of the broker whose employee ListAccessible pages (default 50000).
+    /// `scale`: clients of the broker whose ListAccessible is paged (default
+    /// 50000; quick 5000, so the quick form stays under 45 s).
     #[arg(long)]
     pub broker_clients: Option<u64>,
     /// `scale`: Check questions per size, each asked cold then warm (default 800).
     #[arg(long)]
     pub checks: Option<usize>,
+    /// `scale`: the measured gateway's `max_message_bytes` (largest facts
+    /// response it accepts; default: the gateway's own, 4 MiB).
+    #[arg(long)]
+    pub gateway_max_message_bytes: Option<usize>,
 }
 
 impl BenchArgs {
@@ -134,7 +139,9 @@ impl BenchArgs {
 
     /// Returns the clients of the `scale` broker.
     pub fn broker_clients(&self) -> u64 {
-        self.broker_clients.unwrap_or(50_000).clamp(1, 1_000_000)
+        self.broker_clients
+            .unwrap_or(if self.quick { 5_000 } else { 50_000 })
+            .clamp(1, 1_000_000)
     }
 
     /// Returns the Check questions per size of `scale`.
