@@ -59,8 +59,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const LIST_PAGE: i32 = 1000;
 
 /// Returns the principal of bulk person `kind` (0 = BAM, 1 = Editor of
-/// RM0001 assigned to a client, 2 = Reader of RM0002, 3 = Editor of RM0001
-/// not assigned) of bulk business `g`.
+/// RM0001 assigned to a client, 2 = Reader of RM0002 assigned to the client
+/// group of all its business's clients, 3 = Editor of RM0001 not assigned)
+/// of bulk business `g`.
 fn principal(kind: u64, g: u64) -> String {
     format!("person:{:08x}-0000-4000-8000-{g:012x}", 0xB0 + kind)
 }
@@ -93,6 +94,9 @@ fn sql_functions() -> Vec<String> {
         "CREATE OR REPLACE FUNCTION pg_temp.principal(kind bigint, g bigint) RETURNS text \
          LANGUAGE sql IMMUTABLE AS $$ SELECT 'person:' || lpad(to_hex(176 + kind), 8, '0') \
          || '-0000-4000-8000-' || lpad(to_hex(g), 12, '0') $$"
+            .to_owned(),
+        "CREATE OR REPLACE FUNCTION pg_temp.group_id(g bigint) RETURNS text LANGUAGE sql \
+         IMMUTABLE AS $$ SELECT '000000c0-0000-4000-9000-' || lpad(to_hex(g), 12, '0') $$"
             .to_owned(),
     ]
 }
@@ -145,6 +149,8 @@ impl Block {
 struct Question {
     request: CheckRequest,
     allow: bool,
+    /// Who asks about what, e.g. `bam edit client` (latency per kind).
+    kind: String,
 }
 
 fn q(
@@ -165,7 +171,47 @@ fn q(
             revision: String::new(),
         },
         allow,
+        kind: String::new(),
     }
+}
+
+/// Names the question's kind: the person, the action, and whether the
+/// resource is its own business's, a client's, or another's.
+fn labelled(
+    mut question: Question,
+    person: &str,
+    own: &str,
+    clients: &[Option<u64>],
+    block: &Block,
+) -> Question {
+    let item = question.request.item.clone().unwrap_or_default();
+    let target = if item.resource.starts_with(own) {
+        "own"
+    } else if clients
+        .iter()
+        .flatten()
+        .any(|&c| item.resource.starts_with(&block.bn(c)))
+    {
+        "client"
+    } else {
+        "unrelated"
+    };
+    let action = match Action::try_from(item.action) {
+        Ok(Action::View) => "view",
+        Ok(Action::Edit) => "edit",
+        Ok(Action::Manage) => "manage",
+        _ => "?",
+    };
+    let what = if item.resource.len() == 9 {
+        "bn9"
+    } else {
+        "bn15"
+    };
+    question.kind = format!(
+        "{person} {action} {target} {what} {}",
+        if question.allow { "allow" } else { "deny" }
+    );
+    question
 }
 
 /// The four questions of bulk business `p` (local index), one per person,
@@ -179,40 +225,59 @@ fn questions_of(block: &Block, p: u64, variants: u64, stranger: &str) -> Vec<Que
     let mut out = Vec::with_capacity(4);
     // The BAM: counts as assigned to every client as Editor (R-AZ-2).
     let bam = principal(0, g);
-    out.push(match (v(0), c0) {
-        (0, Some(c)) => q(bam, Edit, block.program(c, 1), String::new(), true),
-        (1, _) => match block.unrelated(p) {
-            Some(u) => q(bam, View, block.program(u, 1), String::new(), false),
-            None => q(bam, View, stranger.to_owned(), String::new(), false),
+    let clients = [c0, c1, c2, block.client(p, 3)];
+    let l = |question: Question, person: &str| labelled(question, person, &own, &clients, block);
+    out.push(l(
+        match (v(0), c0) {
+            (0, Some(c)) => q(bam, Edit, block.program(c, 1), String::new(), true),
+            (1, _) => match block.unrelated(p) {
+                Some(u) => q(bam, View, block.program(u, 1), String::new(), false),
+                None => q(bam, View, stranger.to_owned(), String::new(), false),
+            },
+            // A provider never MANAGEs a client (R-AZ-2).
+            (2, Some(c)) => q(bam, Manage, block.bn(c), String::new(), false),
+            _ => q(bam, Manage, own.clone(), String::new(), true),
         },
-        // A provider never MANAGEs a client (R-AZ-2).
-        (2, Some(c)) => q(bam, Manage, block.bn(c), String::new(), false),
-        _ => q(bam, Manage, own.clone(), String::new(), true),
-    });
+        "bam",
+    ));
     // Editor of RM0001, assigned to client c1 as Editor.
     let ed = principal(1, g);
-    out.push(match (v(1), c1) {
-        (0, Some(c)) => q(ed, View, block.program(c, 2), own.clone(), true),
-        (1, Some(c)) => q(ed, Edit, block.program(c, 1), String::new(), true),
-        (2, _) => q(ed, Edit, block.program(p, 2), String::new(), false),
-        _ => q(ed, Edit, block.program(p, 1), String::new(), true),
-    });
-    // Reader of RM0002 (own business only).
+    out.push(l(
+        match (v(1), c1) {
+            (0, Some(c)) => q(ed, View, block.program(c, 2), own.clone(), true),
+            (1, Some(c)) => q(ed, Edit, block.program(c, 1), String::new(), true),
+            (2, _) => q(ed, Edit, block.program(p, 2), String::new(), false),
+            _ => q(ed, Edit, block.program(p, 1), String::new(), true),
+        },
+        "editor-assigned",
+    ));
+    // Reader of RM0002, assigned as Reader to the group of all its
+    // business's clients.
     let rd = principal(2, g);
-    out.push(match v(2) {
-        0 => q(rd, View, block.program(p, 2), String::new(), true),
-        1 => q(rd, Edit, block.program(p, 2), String::new(), false),
-        2 => q(rd, View, own.clone(), String::new(), true),
-        _ => q(rd, View, block.program(p, 1), String::new(), false),
-    });
+    out.push(l(
+        match v(2) {
+            0 => q(rd, View, block.program(p, 2), String::new(), true),
+            1 => q(rd, Edit, block.program(p, 2), String::new(), false),
+            2 => q(rd, View, own.clone(), String::new(), true),
+            _ => match block.client(p, 3) {
+                // A provider always sees what it submitted itself (R-AZ-3).
+                Some(c) => q(rd, View, block.program(c, 1), own.clone(), true),
+                None => q(rd, View, block.program(p, 1), String::new(), false),
+            },
+        },
+        "reader-group",
+    ));
     // Editor of RM0001, assigned to nobody: a related client is refused.
     let un = principal(3, g);
-    out.push(match (v(3), c2) {
-        (0, Some(c)) => q(un, View, block.program(c, 1), String::new(), false),
-        (1, _) => q(un, View, block.program(p, 1), String::new(), true),
-        (2, Some(c)) => q(un, Edit, block.program(c, 1), String::new(), false),
-        _ => q(un, Manage, own, String::new(), false),
-    });
+    out.push(l(
+        match (v(3), c2) {
+            (0, Some(c)) => q(un, View, block.program(c, 1), String::new(), false),
+            (1, _) => q(un, View, block.program(p, 1), String::new(), true),
+            (2, Some(c)) => q(un, Edit, block.program(c, 1), String::new(), false),
+            _ => q(un, Manage, own.clone(), String::new(), false),
+        },
+        "editor-unassigned",
+    ));
     out
 }
 
@@ -353,13 +418,19 @@ fn accounts_rows(block: &Block, template: &str) -> (Vec<String>, u64) {
 
 /// The delegation rows of a block: the businesses as registered, its
 /// relationships (level, scope and visibility copied from the seeded
-/// `template` pair: business level, visible to provider and client), and
-/// each provider's kind-1 person assigned to its client number 1.
+/// `template` pair: business level, visible to provider and client), each
+/// provider's kind-1 person assigned to its client number 1, and each
+/// provider's client group of all its clients with its kind-2 person
+/// assigned to it (many groups, as a real dataset has: with one group only,
+/// PostgreSQL's statistics make it scan that group's clients on every
+/// assignment lookup — see BENCHMARKS.md).
 fn delegation_rows(block: &Block, template: (&str, &str), now_us: i64) -> (Vec<String>, u64) {
     let (s, e, n, r) = (block.start, block.start + block.n - 1, block.n, block.rels);
     let start_us = now_us - 86_400_000_000;
     let expire_us = now_us + 365 * 86_400_000_000;
     let (tp, tc) = template;
+    // Businesses with at least one client (relationship j = p exists).
+    let providers = r.min(n);
     let assigned = if n >= 3 {
         r.saturating_sub(n).min(n)
     } else {
@@ -393,12 +464,38 @@ fn delegation_rows(block: &Block, template: (&str, &str), now_us: i64) -> (Vec<S
              FROM generate_series(0::bigint, {last}::bigint) AS p WHERE {n} >= 3 AND {n} + p < {r}",
             last = n - 1,
         ),
+        // Each provider's client group of all its clients, and its kind-2
+        // person (Reader of RM0002) assigned to that group as Reader.
+        format!(
+            "INSERT INTO client_groups (id, provider, display_name, name_key, create_us, \
+             update_us, delete_us, version) \
+             SELECT pg_temp.group_id({s} + p), pg_temp.bn9({s} + p), 'Clients', 'clients', \
+             {now_us}, {now_us}, NULL, 1 \
+             FROM generate_series(0::bigint, {last}::bigint) AS p",
+            last = providers.saturating_sub(1),
+        ),
+        format!(
+            "INSERT INTO client_group_clients (group_id, client) \
+             SELECT pg_temp.group_id({s} + j % {n}), \
+             pg_temp.bn9({s} + (j % {n} + 1 + j / {n}) % {n}) \
+             FROM generate_series(0::bigint, {last}::bigint) AS j",
+            last = r.saturating_sub(1),
+        ),
+        format!(
+            "INSERT INTO assignments (id, provider, assignee, target, client, group_id, role, \
+             create_us, creator) \
+             SELECT gen_random_uuid()::text, pg_temp.bn9({s} + p), pg_temp.principal(2, {s} + p), \
+             'group:' || pg_temp.group_id({s} + p), NULL, pg_temp.group_id({s} + p), 'READER', \
+             {now_us}, pg_temp.principal(0, {s} + p) \
+             FROM generate_series(0::bigint, {last}::bigint) AS p",
+            last = providers.saturating_sub(1),
+        ),
     ];
     if r == 0 {
         statements.truncate(1);
         return (statements, block.n);
     }
-    (statements, block.n + r + assigned)
+    (statements, block.n + r + assigned + 2 * providers + r)
 }
 
 /// The broker's relationships with the first `k` businesses of the block
@@ -519,7 +616,7 @@ fn warm(questions: &[Question]) -> Arc<Vec<Question>> {
 }
 
 /// What one pass over the questions measured.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Pass {
     p50_ms: f64,
     p90_ms: f64,
@@ -529,6 +626,8 @@ struct Pass {
     unexpected: u64,
     errors: u64,
     answered: u64,
+    /// Per question kind: (kind, count, p50 ms, p90 ms, max ms), slowest p90 first.
+    by_kind: Vec<(String, u64, f64, f64, f64)>,
 }
 
 /// Asks every question once with `workers` callers; records each latency
@@ -538,9 +637,12 @@ async fn pass(caller: &Caller, questions: &Arc<Vec<Question>>, workers: usize) -
     let unexpected = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     // 1 µs .. 60 s at 3 significant digits: constant, valid bounds.
-    let hist = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
-    ));
+    let new_hist =
+        || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let hist = Arc::new(Mutex::new((
+        new_hist(),
+        std::collections::BTreeMap::<String, Histogram<u64>>::new(),
+    )));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers.max(1) {
@@ -567,7 +669,13 @@ async fn pass(caller: &Caller, questions: &Arc<Vec<Question>>, workers: usize) -
                             }
                         }
                         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
-                        let _ = hist.lock().await.record(micros);
+                        let mut h = hist.lock().await;
+                        let _ = h.0.record(micros);
+                        let kind = h.1.entry(question.kind.clone()).or_insert_with(|| {
+                            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                                .expect("valid histogram bounds")
+                        });
+                        let _ = kind.record(micros);
                     }
                     Err(status) => {
                         let n = errors.fetch_add(1, Ordering::Relaxed);
@@ -583,8 +691,23 @@ async fn pass(caller: &Caller, questions: &Arc<Vec<Question>>, workers: usize) -
         let _ = t.await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let hist = hist.lock().await;
+    let guard = hist.lock().await;
+    let (hist, kinds) = (&guard.0, &guard.1);
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let mut by_kind: Vec<(String, u64, f64, f64, f64)> = kinds
+        .iter()
+        .map(|(k, h)| {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            (
+                k.clone(),
+                h.len(),
+                ms(0.5),
+                ms(0.9),
+                h.max() as f64 / 1000.0,
+            )
+        })
+        .collect();
+    by_kind.sort_by(|a, b| b.3.total_cmp(&a.3));
     Pass {
         p50_ms: ms(0.50),
         p90_ms: ms(0.90),
@@ -594,6 +717,7 @@ async fn pass(caller: &Caller, questions: &Arc<Vec<Question>>, workers: usize) -
         unexpected: unexpected.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         answered: hist.len(),
+        by_kind,
     }
 }
 
@@ -669,6 +793,20 @@ async fn list(caller: &Caller, principal: &str, max_pages: u64, deadline: Durati
     out.ms = started.elapsed().as_secs_f64() * 1000.0;
     out.distinct = seen.len() as u64;
     out
+}
+
+/// Returns `{kind: {n, p50_ms, p90_ms, max_ms}}` of a pass.
+fn kinds_json(pass: &Pass) -> serde_json::Value {
+    pass.by_kind
+        .iter()
+        .map(|(k, n, p50, p90, max)| {
+            (
+                k.clone(),
+                json!({"n": n, "p50_ms": p50, "p90_ms": p90, "max_ms": max}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn listing_note(who: &str, l: &Listing, expected: u64) -> String {
@@ -865,6 +1003,8 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
         "p90_ms_small": small_cold.p90_ms,
         "p90_ms_large": large_cold.p90_ms,
         "db_mb_large": db_mb,
+        "cold_by_kind_small": kinds_json(&small_cold),
+        "cold_by_kind_large": kinds_json(&large_cold),
         "p50_ms_large": large_cold.p50_ms,
         "max_ms_small": small_cold.max_ms,
         "max_ms_large": large_cold.max_ms,
