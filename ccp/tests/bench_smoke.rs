@@ -1,7 +1,9 @@
 //! Smoke test of `ccp bench`: each quick scenario runs in-process with the
 //! shortest durations and reports sane fields (rates positive, no errors,
 //! p50 ≤ p99). No timing is asserted. `revocation` runs when Redis is
-//! configured (`CCP_TEST_REDIS_URL` or `CCP_BENCH_REDIS_URL`).
+//! configured (`CCP_TEST_REDIS_URL` or `CCP_BENCH_REDIS_URL`); `scale` runs
+//! with tiny sizes when PostgreSQL is (`CCP_TEST_DATABASE_URL`), and both
+//! fail loudly in CI when theirs is not.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +21,12 @@ fn args(scenario: Scenario) -> BenchArgs {
         warmup_ms: Some(50),
         duration_ms: Some(300),
         rounds: Some(2),
+        database_url: None,
+        small: None,
+        large: None,
+        broker_clients: None,
+        checks: None,
+        gateway_max_message_bytes: None,
     }
 }
 
@@ -29,13 +37,14 @@ fn num(json: &Value, key: &str) -> f64 {
 }
 
 async fn run(scenario: Scenario) -> Value {
-    let report = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        ccp::bench::run(&args(scenario)),
-    )
-    .await
-    .expect("the scenario stops by itself")
-    .expect("the scenario runs");
+    run_with(args(scenario)).await
+}
+
+async fn run_with(args: BenchArgs) -> Value {
+    let report = tokio::time::timeout(std::time::Duration::from_secs(120), ccp::bench::run(&args))
+        .await
+        .expect("the scenario stops by itself")
+        .expect("the scenario runs");
     assert!(!report.table().is_empty());
     // The JSON line is one object that round-trips.
     let line = serde_json::to_string(&report.json).unwrap();
@@ -82,4 +91,100 @@ async fn revocation_reports_sane_fields_when_redis_is_configured() {
     assert_eq!(num(&json, "stale_allows_with_token"), 0.0, "{json}");
     assert_eq!(num(&json, "allows_after_expiry"), 0.0, "{json}");
     assert_eq!(num(&json, "errors"), 0.0, "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_reports_sane_fields_when_postgres_is_configured() {
+    // Panics when CI is set and CCP_TEST_DATABASE_URL is not.
+    let Some(url) = ccp_platform::testing::postgres_url() else {
+        eprintln!("skipped: no PostgreSQL configured (CCP_TEST_DATABASE_URL)");
+        return;
+    };
+    let json = run_with(BenchArgs {
+        database_url: Some(url.clone()),
+        small: Some(40),
+        large: Some(400),
+        broker_clients: Some(60),
+        checks: Some(32),
+        concurrency: Some(2),
+        ..args(Scenario::Scale)
+    })
+    .await;
+    assert_eq!(num(&json, "small"), 40.0, "{json}");
+    // The bulk relationships plus the seeded broker–importer one.
+    assert_eq!(num(&json, "large"), 401.0, "{json}");
+    for key in [
+        "p99_ms_small",
+        "p99_ms_large",
+        "p99_ms_small_warm",
+        "p99_ms_large_warm",
+        "list_ms",
+        "rss_mb",
+        "load_s_small",
+        "load_s_large",
+    ] {
+        assert!(num(&json, key) > 0.0, "{key} > 0 in {json}");
+    }
+    assert!(
+        num(&json, "p50_ms_small") <= num(&json, "p99_ms_small"),
+        "{json}"
+    );
+    assert!(
+        num(&json, "p50_ms_large") <= num(&json, "p99_ms_large"),
+        "{json}"
+    );
+    assert_eq!(num(&json, "checks"), 32.0, "{json}");
+    assert_eq!(num(&json, "checks_large"), 32.0, "{json}");
+    assert_eq!(num(&json, "list_resources"), num(&json, "list_expected"));
+    assert_eq!(json["employee_list_ok"], Value::Bool(true), "{json}");
+    assert!(num(&json, "employee_list_ms") > 0.0, "{json}");
+    assert_eq!(num(&json, "unexpected_decisions"), 0.0, "{json}");
+    assert_eq!(num(&json, "errors"), 0.0, "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_databases_and_redis_keys_are_removed_at_the_end() {
+    use ccp::bench::distributed::{BenchDatabases, configure_redis};
+    if let Some(url) = ccp_platform::testing::postgres_url() {
+        let dbs = BenchDatabases::create(&url, &["accounts", "delegation"])
+            .await
+            .unwrap();
+        let accounts = dbs.url("accounts").unwrap();
+        let db = sea_orm_migration::sea_orm::Database::connect(&accounts)
+            .await
+            .expect("the bench database exists");
+        let _ = db.close().await;
+        dbs.drop_all().await.unwrap();
+        assert!(
+            sea_orm_migration::sea_orm::Database::connect(&accounts)
+                .await
+                .is_err(),
+            "{accounts} was dropped"
+        );
+    } else {
+        eprintln!("skipped: no PostgreSQL configured (CCP_TEST_DATABASE_URL)");
+    }
+    if ccp_platform::testing::redis_url().is_some() {
+        let mut settings = ccp::settings::SuiteSettings::default();
+        let keys = configure_redis(&mut settings).unwrap();
+        let client = redis::Client::open(settings.common.redis.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        for i in 0..3 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("{}k{i}", settings.common.redis.key_prefix))
+                .arg("v")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        assert_eq!(keys.delete().await.unwrap(), 3);
+        let left: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", settings.common.redis.key_prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    } else {
+        eprintln!("skipped: no Redis configured (CCP_TEST_REDIS_URL)");
+    }
 }

@@ -1,6 +1,7 @@
 //! `ccp bench check`: gateway Check against the bare tonic echo, same client,
 //! same run. Closed loop for the maximum throughput of both, then open loop
-//! at a third of the gateway's maximum against both (DESIGN.md §5).
+//! at a third of the gateway's maximum against both, interleaved in 100 ms
+//! slices so that both see the same machine (DESIGN.md §5).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,25 +17,40 @@ use tonic::transport::Channel;
 
 use super::echo::EchoServer;
 use super::harness::{DatasetSize, Embedded, Seeder, bench_settings, channels};
-use super::load::{ClosedLoop, OpenLoop, RunReport, closed_loop, open_loop};
+use super::load::{ClosedLoop, OpenLoop, RunReport, closed_loop, open_loop_interleaved};
 use super::mix::{Question, mix};
 use super::{BenchArgs, Report};
 
 /// Runs the scenario.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut settings = bench_settings();
-    if args.distributed {
-        super::distributed::configure(&mut settings)?;
-    }
-    let context = if args.distributed {
-        ServiceContext::from_settings(&settings.common).await?
+    let cleanup = if args.distributed {
+        Some(super::distributed::configure(&mut settings, args.database_url.as_deref()).await?)
     } else {
-        ServiceContext::in_memory(Clock::system())
+        None
     };
-    let embedded = Embedded::start(settings.clone(), context).await?;
-    let result = measure(args, &embedded).await;
-    embedded.stop().await?;
-    result
+    let result = async {
+        let context = if args.distributed {
+            ServiceContext::from_settings(&settings.common).await?
+        } else {
+            ServiceContext::in_memory(Clock::system())
+        };
+        let embedded = Embedded::start(settings.clone(), context).await?;
+        let result = measure(args, &embedded).await;
+        let stopped = embedded.stop().await;
+        let report = result?;
+        stopped?;
+        anyhow::Ok(report)
+    }
+    .await;
+    // Drop the run's databases and Redis keys, also when it failed.
+    let cleaned = match cleanup {
+        Some(cleanup) => cleanup.run().await,
+        None => Ok(()),
+    };
+    let report = result?;
+    cleaned?;
+    Ok(report)
 }
 
 /// The questions and the metadata every call carries (an internal caller).
@@ -91,22 +107,50 @@ async fn closed(load: &Load, args: &BenchArgs) -> RunReport {
     .await
 }
 
-async fn open(load: &Load, args: &BenchArgs, rate: u64) -> RunReport {
-    let load = load.clone();
-    let workers = load.channels.len();
-    open_loop(
+/// How long the interleaved open loop stays on one target before switching.
+const OPEN_SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One open loop at `rate` alternating between the gateway and the echo in
+/// slices of [`OPEN_SLICE`], so both see the same machine (a neighbour's
+/// build step lands on both alike); each gets `args.duration()` of measured
+/// time. Returns (gateway, echo).
+async fn open_interleaved(
+    gateway: &Load,
+    echo: &Load,
+    args: &BenchArgs,
+    rate: u64,
+) -> (RunReport, RunReport) {
+    let targets = [gateway.clone(), echo.clone()];
+    let mut reports = open_loop_interleaved(
         OpenLoop {
             rate,
             warmup: args.warmup(),
             duration: args.duration(),
             max_in_flight: 10_000,
         },
-        move |seq| {
-            let load = load.clone();
+        OPEN_SLICE,
+        targets.len(),
+        move |target, seq| {
+            let load = targets[target % 2].clone();
+            let workers = load.channels.len();
             async move { load.call(seq as usize % workers, seq).await }
         },
     )
     .await
+    .into_iter();
+    let empty = || RunReport {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        rps: 0.0,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        p999_ms: 0.0,
+        max_ms: 0.0,
+    };
+    let gw = reports.next().unwrap_or_else(empty);
+    let ec = reports.next().unwrap_or_else(empty);
+    (gw, ec)
 }
 
 async fn measure(args: &BenchArgs, embedded: &Embedded) -> anyhow::Result<Report> {
@@ -179,8 +223,7 @@ async fn measure(args: &BenchArgs, embedded: &Embedded) -> anyhow::Result<Report
     let gw_denies = gw.denies.load(Ordering::Relaxed);
     let answered = gw.answered.load(Ordering::Relaxed);
     let rate = ((check_closed.rps / 3.0).round() as u64).max(1);
-    let check_open = open(&gw, args, rate).await;
-    let echo_open = open(&ec, args, rate).await;
+    let (check_open, echo_open) = open_interleaved(&gw, &ec, args, rate).await;
     let final_stats = gateway.facts.stats();
 
     echo.stop().await?;

@@ -569,6 +569,60 @@ impl Seeder {
         Ok(())
     }
 
+    /// The broker's BAM creates a client group holding `clients`; returns
+    /// its resource name `businesses/{provider}/clientGroups/{uuid}`.
+    pub async fn client_group(
+        &self,
+        broker: &Business,
+        display_name: &str,
+        clients: &[&Business],
+    ) -> anyhow::Result<String> {
+        let group = del::delegation_client::DelegationClient::new(self.delegation.clone())
+            .create_client_group(self.req(
+                del::CreateClientGroupRequest {
+                    request_id: rid(),
+                    parent: format!("businesses/{}", broker.bn9),
+                    group: Some(del::ClientGroup {
+                        display_name: display_name.to_owned(),
+                        clients: clients.iter().map(|c| c.bn9.clone()).collect(),
+                        ..Default::default()
+                    }),
+                },
+                Some(&broker.bam.token),
+            )?)
+            .await?
+            .into_inner()
+            .group
+            .context("no client group")?;
+        Ok(group.name)
+    }
+
+    /// The broker's BAM assigns `assignee` to the client group `group` with `role`.
+    pub async fn assign_group(
+        &self,
+        broker: &Business,
+        assignee: &Person,
+        group: &str,
+        role: Role,
+    ) -> anyhow::Result<()> {
+        del::delegation_client::DelegationClient::new(self.delegation.clone())
+            .assign_to_client(self.req(
+                del::AssignToClientRequest {
+                    request_id: rid(),
+                    parent: format!("businesses/{}", broker.bn9),
+                    assignment: Some(del::Assignment {
+                        assignee: assignee.principal.clone(),
+                        target: Some(del::assignment::Target::ClientGroup(group.to_owned())),
+                        role: role as i32,
+                        ..Default::default()
+                    }),
+                },
+                Some(&broker.bam.token),
+            )?)
+            .await?;
+        Ok(())
+    }
+
     /// Seeds a broker, its employees, clients with members, relationships and assignments.
     pub async fn dataset(&self, size: DatasetSize) -> anyhow::Result<Dataset> {
         let expire = chrono::Utc::now() + chrono::Duration::days(365);

@@ -156,39 +156,67 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
 {
+    let mut reports = open_loop_interleaved(spec, spec.warmup + spec.duration, 1, move |_, seq| {
+        call(seq)
+    })
+    .await;
+    reports
+        .pop()
+        .unwrap_or_else(|| report(&new_histogram(), 0, 0, spec.duration))
+}
+
+/// Runs one open loop at a fixed rate whose requests go to `targets`
+/// targets in turn, a `slice` of time each (target 0, 1, …, 0, 1, …), so
+/// that whatever else happens on the machine during the run (a neighbour's
+/// build step, a scheduler stall) falls on every target alike. Each target
+/// gets `spec.duration` of measured time (the run lasts
+/// `spec.warmup + targets × spec.duration`); latency counts from each
+/// request's intended send time. Returns one report per target.
+pub async fn open_loop_interleaved<F, Fut, E>(
+    spec: OpenLoop,
+    slice: Duration,
+    targets: usize,
+    call: F,
+) -> Vec<RunReport>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+{
+    let targets = targets.max(1);
+    let slice_ns = slice.as_nanos().max(1);
     let call = Arc::new(call);
-    let hist = Arc::new(Mutex::new(new_histogram()));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let stats: Arc<Vec<TargetStats>> = Arc::new((0..targets).map(|_| TargetStats::new()).collect());
     let in_flight = Arc::new(tokio::sync::Semaphore::new(spec.max_in_flight));
     let interval = Duration::from_nanos(1_000_000_000 / spec.rate.max(1));
     let start = Instant::now();
     let measure_from = start + spec.warmup;
-    let total = u64::try_from(
-        ((spec.warmup + spec.duration).as_nanos() / interval.as_nanos().max(1)).max(1),
-    )
-    .unwrap_or(u64::MAX);
+    let total_time = spec.warmup + spec.duration * u32::try_from(targets).unwrap_or(u32::MAX);
+    let total = u64::try_from((total_time.as_nanos() / interval.as_nanos().max(1)).max(1))
+        .unwrap_or(u64::MAX);
     let mut tasks = tokio::task::JoinSet::new();
     for seq in 0..total {
-        let intended = start + interval * u32::try_from(seq).unwrap_or(u32::MAX);
+        let offset = interval * u32::try_from(seq).unwrap_or(u32::MAX);
+        let intended = start + offset;
+        let target = usize::try_from((offset.as_nanos() / slice_ns) % targets as u128).unwrap_or(0);
         tokio::time::sleep_until(tokio::time::Instant::from_std(intended)).await;
         let measured = intended >= measure_from;
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
             if measured {
-                failed.fetch_add(1, Ordering::Relaxed);
+                stats[target].failed.fetch_add(1, Ordering::Relaxed);
             }
             continue;
         };
-        let (call, hist, ok, failed) = (call.clone(), hist.clone(), ok.clone(), failed.clone());
+        let (call, stats) = (call.clone(), stats.clone());
         tasks.spawn(async move {
-            let succeeded = call(seq).await.is_ok();
+            let succeeded = call(target, seq).await.is_ok();
             let latency = Instant::now().saturating_duration_since(intended);
             drop(permit);
+            let s = &stats[target];
             if measured && succeeded {
-                ok.fetch_add(1, Ordering::Relaxed);
-                let _ = hist.lock().await.record(micros(latency));
+                s.ok.fetch_add(1, Ordering::Relaxed);
+                let _ = s.hist.lock().await.record(micros(latency));
             } else if measured {
-                failed.fetch_add(1, Ordering::Relaxed);
+                s.failed.fetch_add(1, Ordering::Relaxed);
             }
         });
         // Reap finished tasks as we go so the set stays small.
@@ -197,11 +225,32 @@ where
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while let Ok(Some(_)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {}
     tasks.abort_all();
-    let hist = hist.lock().await.clone();
-    report(
-        &hist,
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-        spec.duration,
-    )
+    let mut out = Vec::with_capacity(targets);
+    for s in stats.iter() {
+        let hist = s.hist.lock().await.clone();
+        out.push(report(
+            &hist,
+            s.ok.load(Ordering::Relaxed),
+            s.failed.load(Ordering::Relaxed),
+            spec.duration,
+        ));
+    }
+    out
+}
+
+/// The counters of one target of an open loop.
+struct TargetStats {
+    hist: Mutex<Histogram<u64>>,
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl TargetStats {
+    fn new() -> Self {
+        Self {
+            hist: Mutex::new(new_histogram()),
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
 }

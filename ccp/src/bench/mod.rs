@@ -11,6 +11,7 @@ pub mod load;
 pub mod mix;
 pub mod proxy;
 pub mod revocation;
+pub mod scale;
 
 use std::time::Duration;
 
@@ -25,6 +26,10 @@ pub enum Scenario {
     Proxy,
     /// Three gateway replicas on one Redis: how fast a revocation is seen by all.
     Revocation,
+    /// Services on PostgreSQL bulk-loaded with 1k then 1M relationships:
+    /// Check p99 (cold and warm) at each size, ListAccessible of a broker
+    /// with 50k clients, the process's resident memory.
+    Scale,
 }
 
 /// `ccp bench <scenario> [options]`.
@@ -45,7 +50,7 @@ pub struct BenchArgs {
     /// HTTP/2 connections per target (default 2).
     #[arg(long)]
     pub connections: Option<usize>,
-    /// Closed-loop workers (default 32; `proxy`: 4).
+    /// Closed-loop workers (default 32; `proxy`: 4; `scale`: 1, one Check at a time).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Warm-up of each run, ms (default 2000; quick 500).
@@ -57,6 +62,28 @@ pub struct BenchArgs {
     /// `revocation`: rounds (default 100; quick 20).
     #[arg(long)]
     pub rounds: Option<usize>,
+    /// `scale`, `check --distributed`: the PostgreSQL server to create the
+    /// run's databases on (else CCP_BENCH_DATABASE_URL, else
+    /// CCP_TEST_DATABASE_URL), e.g. postgres://postgres@127.0.0.1:5432/postgres.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// `scale`: relationships of the small size (default 1000).
+    #[arg(long)]
+    pub small: Option<u64>,
+    /// `scale`: relationships of the large size (default 1000000; quick 100000).
+    #[arg(long)]
+    pub large: Option<u64>,
+    /// `scale`: clients of the broker whose ListAccessible is paged (default
+    /// 50000; quick 5000, so the quick form stays under 45 s).
+    #[arg(long)]
+    pub broker_clients: Option<u64>,
+    /// `scale`: Check questions per size, each asked cold then warm (default 800).
+    #[arg(long)]
+    pub checks: Option<usize>,
+    /// `scale`: the measured gateway's `max_message_bytes` (largest facts
+    /// response it accepts; default: the gateway's own, 4 MiB).
+    #[arg(long)]
+    pub gateway_max_message_bytes: Option<usize>,
 }
 
 impl BenchArgs {
@@ -67,10 +94,10 @@ impl BenchArgs {
 
     /// Returns the closed-loop workers.
     pub fn concurrency(&self) -> usize {
-        let default = if self.scenario == Scenario::Proxy {
-            4
-        } else {
-            32
+        let default = match self.scenario {
+            Scenario::Proxy => 4,
+            Scenario::Scale => 1,
+            Scenario::Check | Scenario::Revocation => 32,
         };
         self.concurrency.unwrap_or(default).clamp(1, 1024)
     }
@@ -96,6 +123,30 @@ impl BenchArgs {
     /// Returns the bound on requests of one closed-loop run.
     pub fn max_requests(&self) -> u64 {
         50_000_000
+    }
+
+    /// Returns the small size of `scale` (relationships).
+    pub fn small(&self) -> u64 {
+        self.small.unwrap_or(1_000).clamp(1, 10_000_000)
+    }
+
+    /// Returns the large size of `scale` (relationships).
+    pub fn large(&self) -> u64 {
+        self.large
+            .unwrap_or(if self.quick { 100_000 } else { 1_000_000 })
+            .clamp(1, 20_000_000)
+    }
+
+    /// Returns the clients of the `scale` broker.
+    pub fn broker_clients(&self) -> u64 {
+        self.broker_clients
+            .unwrap_or(if self.quick { 5_000 } else { 50_000 })
+            .clamp(1, 1_000_000)
+    }
+
+    /// Returns the Check questions per size of `scale`.
+    pub fn checks(&self) -> usize {
+        self.checks.unwrap_or(800).clamp(4, 100_000)
     }
 
     /// Returns the revocation rounds.
@@ -162,6 +213,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         Scenario::Check => check::run(args).await,
         Scenario::Proxy => proxy::run(args).await,
         Scenario::Revocation => revocation::run(args).await,
+        Scenario::Scale => scale::run(args).await,
     }
 }
 

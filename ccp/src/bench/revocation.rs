@@ -64,15 +64,25 @@ impl TrackingClock {
 /// Runs the scenario.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut settings = bench_settings();
-    super::distributed::configure_redis(&mut settings)?;
-    let mut context = ServiceContext::from_settings(&settings.common).await?;
+    let keys = super::distributed::configure_redis(&mut settings)?;
     let clock = TrackingClock::start();
-    context.clock = clock.clock.clone();
-    let embedded = Embedded::start(settings, context).await?;
-    let result = measure(args, &embedded, &clock).await;
-    embedded.stop().await?;
+    let result = async {
+        let mut context = ServiceContext::from_settings(&settings.common).await?;
+        context.clock = clock.clock.clone();
+        let embedded = Embedded::start(settings, context).await?;
+        let result = measure(args, &embedded, &clock).await;
+        let stopped = embedded.stop().await;
+        let report = result?;
+        stopped?;
+        anyhow::Ok(report)
+    }
+    .await;
     clock.ticker.abort();
-    result
+    // Delete the run's Redis keys (cache entries, event streams), also when it failed.
+    let deleted = keys.delete().await;
+    let report = result?;
+    deleted?;
+    Ok(report)
 }
 
 struct Prober {
