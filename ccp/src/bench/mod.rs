@@ -80,8 +80,8 @@ pub struct BenchArgs {
     /// `scale`: Check questions per size, each asked cold then warm (default 800).
     #[arg(long)]
     pub checks: Option<usize>,
-    /// `scale`: the measured gateway's `max_message_bytes` (largest facts
-    /// response it accepts; default: the gateway's own, 4 MiB).
+    /// `scale`: the measured gateway's `facts_max_message_bytes` (largest
+    /// facts response it accepts; default: the gateway's own, 64 MiB).
     #[arg(long)]
     pub gateway_max_message_bytes: Option<usize>,
 }

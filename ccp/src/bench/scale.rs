@@ -901,9 +901,9 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
     let rss_baseline = rss_mb();
     let mut gateway_settings = embedded.settings.clone();
     if let Some(limit) = args.gateway_max_message_bytes {
-        gateway_settings.gateway.max_message_bytes = limit;
+        gateway_settings.gateway.facts_max_message_bytes = limit;
     }
-    let max_message_bytes = gateway_settings.gateway.max_message_bytes;
+    let max_message_bytes = gateway_settings.gateway.facts_max_message_bytes;
     let gateway = Gateway::start(
         embedded.suite.context(),
         &gateway_settings,

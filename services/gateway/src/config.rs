@@ -32,6 +32,10 @@ pub struct GatewaySettings {
     /// Largest message forwarded to or accepted from a service, in bytes
     /// (requests are also bounded by `server.max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Largest facts answer read from accounts or delegation, in bytes: a
+    /// broker employee assigned to tens of thousands of clients has facts of
+    /// several MiB, which must not fail closed at the forwarding limit.
+    pub facts_max_message_bytes: usize,
 }
 
 impl Default for GatewaySettings {
@@ -51,6 +55,7 @@ impl Default for GatewaySettings {
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
             max_message_bytes: 4 * 1024 * 1024,
+            facts_max_message_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -89,6 +94,12 @@ impl GatewaySettings {
                 "must be at least 1024",
             ));
         }
+        if self.facts_max_message_bytes < 1024 * 1024 {
+            return Err(ConfigError::new(
+                "gateway.facts_max_message_bytes",
+                "must be at least 1048576",
+            ));
+        }
         Ok(())
     }
 }
@@ -119,12 +130,15 @@ mod tests {
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(GatewaySettings::default().validate().is_ok());
         type Spoil = fn(&mut GatewaySettings);
-        let cases: [(&str, Spoil); 5] = [
+        let cases: [(&str, Spoil); 6] = [
             ("gateway.facts_ttl_secs", |s| s.facts_ttl_secs = 0),
             ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
             ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),
             ("gateway.rate_limit_burst", |s| s.rate_limit_burst = 0),
             ("gateway.max_message_bytes", |s| s.max_message_bytes = 10),
+            ("gateway.facts_max_message_bytes", |s| {
+                s.facts_max_message_bytes = 1024;
+            }),
         ];
         for (key, spoil) in cases {
             let mut s = GatewaySettings::default();

@@ -93,12 +93,12 @@ impl Application {
                 channel(&settings.accounts_endpoint)?,
                 interceptor.clone(),
             )
-            .max_decoding_message_size(limit),
+            .max_decoding_message_size(settings.facts_max_message_bytes),
             RelationshipFactsClient::with_interceptor(
                 channel(&settings.delegation_endpoint)?,
                 interceptor.clone(),
             )
-            .max_decoding_message_size(limit),
+            .max_decoding_message_size(settings.facts_max_message_bytes),
             ctx.cache.clone(),
             ctx.clock.clone(),
             Arc::new(facts::Trust::default()),
