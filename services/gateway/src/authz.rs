@@ -519,52 +519,61 @@ async fn list_accessible(
         let mut token = cursor.clients_token.clone();
         loop {
             // A BAM acts for every client; others for their assigned clients.
-            let (clients, next_token): (Vec<(Bn9, Vec<crate::decide::Relationship>)>, String) =
-                if *is_bam {
-                    let resp = facts.list_clients(provider, 500, token.clone()).await?;
-                    (
-                        resp.clients
-                            .iter()
-                            .filter_map(|c| {
-                                Some((
-                                    Bn9::parse(&c.client)?,
+            // An assigned client's pair facts are read only when the page
+            // reaches it (None below), so a page costs what it lists, not
+            // every client after the cursor.
+            type Listed = Vec<(Bn9, Option<Vec<crate::decide::Relationship>>)>;
+            let (clients, next_token): (Listed, String) = if *is_bam {
+                let resp = facts.list_clients(provider, 500, token.clone()).await?;
+                (
+                    resp.clients
+                        .iter()
+                        .filter_map(|c| {
+                            Some((
+                                Bn9::parse(&c.client)?,
+                                Some(
                                     c.relationships
                                         .iter()
                                         .filter_map(relationship_from_proto)
                                         .collect(),
-                                ))
-                            })
-                            .collect(),
-                        resp.next_page_token,
-                    )
-                } else {
-                    let mut assigned: Vec<Bn9> = assignments
-                        .assignments
-                        .iter()
-                        .filter(|a| &a.provider == provider)
-                        .map(|a| a.client.clone())
-                        .collect();
-                    assigned.sort();
-                    assigned.dedup();
-                    let mut out = Vec::new();
-                    for client in assigned {
-                        if !cursor.last.is_empty()
-                            && client.as_str() < &cursor.last[..9.min(cursor.last.len())]
-                        {
-                            continue;
-                        }
-                        let pair = facts
-                            .pair_facts(provider, &client, revision.as_ref())
-                            .await?;
-                        out.push((client, pair.relationships.clone()));
-                    }
-                    (out, String::new())
-                };
+                                ),
+                            ))
+                        })
+                        .collect(),
+                    resp.next_page_token,
+                )
+            } else {
+                let mut assigned: Vec<Bn9> = assignments
+                    .assignments
+                    .iter()
+                    .filter(|a| &a.provider == provider)
+                    .map(|a| a.client.clone())
+                    .collect();
+                assigned.sort();
+                assigned.dedup();
+                let out = assigned
+                    .into_iter()
+                    .filter(|client| {
+                        cursor.last.is_empty()
+                            || client.as_str() >= &cursor.last[..9.min(cursor.last.len())]
+                    })
+                    .map(|client| (client, None))
+                    .collect();
+                (out, String::new())
+            };
             let here = Cursor {
                 clients_token: token.clone(),
                 ..cursor.clone()
             };
             for (client, relationships) in clients {
+                let relationships = match relationships {
+                    Some(relationships) => relationships,
+                    None => facts
+                        .pair_facts(provider, &client, revision.as_ref())
+                        .await?
+                        .relationships
+                        .clone(),
+                };
                 let Some(active) = relationships.iter().find(|r| r.is_active(now)) else {
                     continue;
                 };

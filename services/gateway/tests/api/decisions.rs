@@ -398,6 +398,88 @@ async fn r_gw_3_list_accessible_pages_with_an_explicit_token_never_cut() {
     }
 }
 
+#[tokio::test]
+async fn r_gw_3_an_assigned_employees_list_pages_reading_only_the_pairs_it_lists() {
+    for (name, ctx) in contexts(Clock::settable(t0())).await {
+        let w = world(ctx).await;
+        // The Reader is assigned to 60 more clients: 50 with a business-level
+        // relationship (one program each), 10 with none (not listed).
+        let mut assigned = vec![(PROVIDER, CLIENT, Role::Reader as i32)];
+        let bns: Vec<String> = (0..60u32).map(|n| bn9_with_check(40_000_000 + n)).collect();
+        let mut expected = BTreeSet::new();
+        for (n, bn) in bns.iter().enumerate() {
+            w.upstream.set_business(bn, &[&format!("{bn}RM0001")]);
+            if n < 50 {
+                w.upstream.set_pair(
+                    PROVIDER,
+                    bn,
+                    vec![business_relationship(t0() + chrono::Duration::days(1))],
+                );
+                expected.insert(bn.clone());
+                expected.insert(format!("{bn}RM0001"));
+            }
+        }
+        assigned.extend(
+            bns.iter()
+                .map(|bn| (PROVIDER, bn.as_str(), Role::Reader as i32)),
+        );
+        w.upstream
+            .set_assignments(&w.broker_reader.to_string(), assigned);
+        for r in [
+            CLIENT,
+            "123456782RM0001",
+            "123456782RM0002",
+            PROVIDER,
+            "100000009RM0001",
+        ] {
+            expected.insert(r.to_owned());
+        }
+        let mut api = w.gateway.authorization().await;
+        let t = token(&w, &w.broker_reader);
+        let mut seen = Vec::new();
+        let mut page_token = String::new();
+        let mut pages = 0;
+        loop {
+            let before = w
+                .upstream
+                .pair_calls
+                .load(std::sync::atomic::Ordering::SeqCst);
+            let r = api
+                .list_accessible(w.gateway.bearer(
+                    &t,
+                    gw::ListAccessibleRequest {
+                        action: Action::View as i32,
+                        page_size: 8,
+                        page_token: page_token.clone(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            let read = w
+                .upstream
+                .pair_calls
+                .load(std::sync::atomic::Ordering::SeqCst)
+                - before;
+            pages += 1;
+            // A page of 8 resources (2 per client) reads the pairs of the
+            // clients it lists, plus unlisted ones it passes — never all 61.
+            assert!(read <= 20, "{name}: page {pages} read {read} pairs");
+            assert!(r.resources.len() <= 8);
+            seen.extend(r.resources.iter().map(|r| r.resource.clone()));
+            if r.next_page_token.is_empty() {
+                break;
+            }
+            page_token = r.next_page_token;
+            assert!(pages < 100);
+        }
+        let unique: BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "{name}: no duplicates");
+        assert_eq!(unique, expected, "{name}");
+    }
+}
+
 /// Returns a valid BN9 whose first eight digits are `n` (zero-padded).
 fn bn9_with_check(n: u32) -> String {
     let base = format!("{n:08}");
