@@ -13,6 +13,26 @@ use ccp::settings::SuiteSettings;
 use ccp_platform::config::{ClockMode, Environment};
 use ccp_platform::context::ServiceContext;
 
+/// `ccp business register` for ABC with its registry name and address (no
+/// answers, no T&C acceptance).
+const REGISTER_ABC: &[&str] = &[
+    "business",
+    "register",
+    "123456782RM0001",
+    "--legal-name",
+    "ABC Windows & Doors Inc.",
+    "--line1",
+    "100 Queen Street West",
+    "--line2",
+    "Suite 200",
+    "--city",
+    "Toronto",
+    "--province",
+    "ON",
+    "--postal-code",
+    "M5H 2N2",
+];
+
 struct World {
     suite: Suite,
     dir: PathBuf,
@@ -125,33 +145,16 @@ impl World {
     }
 
     async fn register_abc(&self, user: &str) -> (u8, String, String) {
-        self.run(
-            user,
-            &[
-                "business",
-                "register",
-                "123456782RM0001",
-                "--legal-name",
-                "ABC Windows & Doors Inc.",
-                "--line1",
-                "100 Queen Street West",
-                "--line2",
-                "Suite 200",
-                "--city",
-                "Toronto",
-                "--province",
-                "ON",
-                "--postal-code",
-                "M5H 2N2",
-                "--answer",
-                "daily_notice_total=1234.56",
-                "--answer",
-                "statement_date=2026-02-15",
-                "--accept-terms",
-                "2026-01",
-            ],
-        )
-        .await
+        let mut args = REGISTER_ABC.to_vec();
+        args.extend([
+            "--answer",
+            "daily_notice_total=1234.56",
+            "--answer",
+            "statement_date=2026-02-15",
+            "--accept-terms",
+            "2026-01",
+        ]);
+        self.run(user, &args).await
     }
 
     async fn stop(self) {
@@ -836,24 +839,8 @@ async fn on_a_terminal(world: &World, user: &str, args: &[&str], input: &str) ->
 async fn registration_asks_for_missing_answers_and_the_terms_on_a_terminal() {
     let world = World::start().await;
     world.sign_up("alice").await;
-    let args = [
-        "business",
-        "register",
-        "123456782RM0001",
-        "--legal-name",
-        "ABC Windows & Doors Inc.",
-        "--line1",
-        "100 Queen Street West",
-        "--line2",
-        "Suite 200",
-        "--city",
-        "Toronto",
-        "--province",
-        "ON",
-        "--postal-code",
-        "M5H 2N2",
-        "-q",
-    ];
+    let mut args = REGISTER_ABC.to_vec();
+    args.push("-q");
 
     // Declining the Terms & Conditions registers nothing.
     let (code, shown) = on_a_terminal(&world, "alice", &args, "1234.56\n2026-02-15\nn\n").await;
