@@ -533,54 +533,31 @@ impl FactsCache {
     }
 
     /// Reads one relationship request's facts from delegation (uncached; a
-    /// rare write needs them). None when delegation answers NOT_FOUND, or
-    /// INVALID_ARGUMENT (the name's id is not a request's): a deny, not an outage.
+    /// rare write needs them). None when the request is unknown or its name
+    /// malformed: a deny, not an outage.
     pub async fn request_facts(&self, name: &str) -> Result<Option<del::RequestFacts>, FactsError> {
         let mut c = self.inner.delegation.clone();
-        match c
+        let answer = c
             .get_request_facts(del::GetRequestFactsRequest {
                 name: name.to_owned(),
             })
-            .await
-        {
-            Ok(response) => Ok(Some(response.into_inner())),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::NotFound | tonic::Code::InvalidArgument
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(status) => Err(upstream("delegation")(status)),
-        }
+            .await;
+        absent_as_none(answer, "delegation")
     }
 
     /// Reads one employee group's facts from accounts (uncached; a rare write
-    /// needs them). None when accounts answers NOT_FOUND, or INVALID_ARGUMENT
-    /// (the name's id is not a group's).
+    /// needs them). None when the group is unknown or its name malformed.
     pub async fn employee_group_facts(
         &self,
         name: &str,
     ) -> Result<Option<acc::EmployeeGroupFacts>, FactsError> {
         let mut c = self.inner.accounts.clone();
-        match c
+        let answer = c
             .get_employee_group_facts(acc::GetEmployeeGroupFactsRequest {
                 name: name.to_owned(),
             })
-            .await
-        {
-            Ok(response) => Ok(Some(response.into_inner())),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::NotFound | tonic::Code::InvalidArgument
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(status) => Err(upstream("accounts")(status)),
-        }
+            .await;
+        absent_as_none(answer, "accounts")
     }
 
     /// Reads a business's facts from accounts (uncached).
@@ -592,6 +569,27 @@ impl FactsCache {
         .await
         .map(tonic::Response::into_inner)
         .map_err(upstream("accounts"))
+    }
+}
+
+/// Returns the facts of a named resource read uncached: None when the service
+/// answers NOT_FOUND or INVALID_ARGUMENT (no such resource, or a name that
+/// cannot be one — the caller denies), UNAVAILABLE for any other error.
+fn absent_as_none<T>(
+    answer: Result<tonic::Response<T>, tonic::Status>,
+    service: &'static str,
+) -> Result<Option<T>, FactsError> {
+    match answer {
+        Ok(response) => Ok(Some(response.into_inner())),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::NotFound | tonic::Code::InvalidArgument
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(status) => Err(upstream(service)(status)),
     }
 }
 

@@ -358,38 +358,13 @@ async fn r_gw_3_list_accessible_pages_with_an_explicit_token_never_cut() {
         ] {
             expected.insert(r.to_owned());
         }
-        let mut api = w.gateway.authorization().await;
-        let t = token(&w, &w.broker_bam);
-        let mut seen = Vec::new();
-        let mut page_token = String::new();
-        let mut pages = 0;
-        loop {
-            let r = api
-                .list_accessible(w.gateway.bearer(
-                    &t,
-                    gw::ListAccessibleRequest {
-                        action: Action::View as i32,
-                        page_size: 7,
-                        page_token: page_token.clone(),
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner();
-            assert!(r.resources.len() <= 7);
-            pages += 1;
-            seen.extend(r.resources.iter().map(|r| r.resource.clone()));
-            if r.next_page_token.is_empty() {
-                assert!(
-                    !r.resources.is_empty() || pages == 1,
-                    "{name}: no empty last page"
-                );
-                break;
-            }
-            page_token = r.next_page_token;
-            assert!(pages < 100);
-        }
+        let pages = list_pages(&w, &w.broker_bam, 7).await;
+        let last = pages.last().unwrap();
+        assert!(
+            !last.resources.is_empty() || pages.len() == 1,
+            "{name}: no empty last page"
+        );
+        let seen: Vec<String> = pages.iter().flat_map(|p| p.resources.clone()).collect();
         let unique: BTreeSet<String> = seen.iter().cloned().collect();
         assert_eq!(unique.len(), seen.len(), "{name}: no duplicates");
         assert_eq!(unique, expected, "{name}");
@@ -434,49 +409,102 @@ async fn r_gw_3_an_assigned_employees_list_pages_reading_only_the_pairs_it_lists
         ] {
             expected.insert(r.to_owned());
         }
-        let mut api = w.gateway.authorization().await;
-        let t = token(&w, &w.broker_reader);
-        let mut seen = Vec::new();
-        let mut page_token = String::new();
-        let mut pages = 0;
-        loop {
-            let before = w
-                .upstream
-                .pair_calls
-                .load(std::sync::atomic::Ordering::SeqCst);
-            let r = api
-                .list_accessible(w.gateway.bearer(
-                    &t,
-                    gw::ListAccessibleRequest {
-                        action: Action::View as i32,
-                        page_size: 8,
-                        page_token: page_token.clone(),
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner();
-            let read = w
-                .upstream
-                .pair_calls
-                .load(std::sync::atomic::Ordering::SeqCst)
-                - before;
-            pages += 1;
+        let pages = list_pages(&w, &w.broker_reader, 8).await;
+        for (n, page) in pages.iter().enumerate() {
             // A page of 8 resources (2 per client) reads the pairs of the
             // clients it lists, plus unlisted ones it passes — never all 61.
-            assert!(read <= 20, "{name}: page {pages} read {read} pairs");
-            assert!(r.resources.len() <= 8);
-            seen.extend(r.resources.iter().map(|r| r.resource.clone()));
-            if r.next_page_token.is_empty() {
-                break;
-            }
-            page_token = r.next_page_token;
-            assert!(pages < 100);
+            assert!(
+                page.pair_reads <= 20,
+                "{name}: page {} read {} pairs",
+                n + 1,
+                page.pair_reads
+            );
         }
+        let seen: Vec<String> = pages.iter().flat_map(|p| p.resources.clone()).collect();
         let unique: BTreeSet<String> = seen.iter().cloned().collect();
         assert_eq!(unique.len(), seen.len(), "{name}: no duplicates");
         assert_eq!(unique, expected, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn r_az_2_a_broker_employee_whose_assignment_facts_exceed_the_forwarding_limit_is_still_decided()
+ {
+    use prost::Message as _;
+    let (name, ctx) = contexts(Clock::settable(t0())).await.remove(0);
+    let w = world(ctx).await;
+    // Assigned to 160k clients (through a large client group, say): its
+    // assignment facts are larger than the 4 MiB forwarding limit, which
+    // must not make every decision about it fail closed.
+    let mut assigned = vec![(PROVIDER.to_owned(), CLIENT.to_owned())];
+    assigned.extend((0..160_000u32).map(|n| (PROVIDER.to_owned(), bn9_with_check(50_000_000 + n))));
+    w.upstream.set_assignments(
+        &w.broker_reader.to_string(),
+        assigned
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str(), Role::Reader as i32))
+            .collect(),
+    );
+    let size =
+        w.upstream.state.lock().unwrap().assignments[&w.broker_reader.to_string()].encoded_len();
+    assert!(size > 4 * 1024 * 1024, "{name}: facts of {size} bytes");
+    let mut api = w.gateway.authorization().await;
+    let t = token(&w, &w.broker_reader);
+    let answer = api
+        .check(w.gateway.bearer(
+            &t,
+            gw::CheckRequest {
+                item: Some(item(Action::View, "123456782RM0001", PROVIDER)),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.decision, gw::Decision::Allow as i32, "{name}");
+}
+
+/// One page of a ListAccessible walk.
+struct Page {
+    /// The resources it listed.
+    resources: Vec<String>,
+    /// The GetPairFacts calls the upstream answered while it was made.
+    pair_reads: usize,
+}
+
+/// Lists everything `who` may VIEW, `page_size` at a time, to the end
+/// (bounded to 100 pages); every page holds at most `page_size`.
+async fn list_pages(w: &World, who: &Principal, page_size: i32) -> Vec<Page> {
+    use std::sync::atomic::Ordering;
+    let mut api = w.gateway.authorization().await;
+    let t = token(w, who);
+    let mut pages = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let before = w.upstream.pair_calls.load(Ordering::SeqCst);
+        let r = api
+            .list_accessible(w.gateway.bearer(
+                &t,
+                gw::ListAccessibleRequest {
+                    action: Action::View as i32,
+                    page_size,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.resources.len() <= usize::try_from(page_size).unwrap());
+        pages.push(Page {
+            resources: r.resources.iter().map(|r| r.resource.clone()).collect(),
+            pair_reads: w.upstream.pair_calls.load(Ordering::SeqCst) - before,
+        });
+        if r.next_page_token.is_empty() {
+            return pages;
+        }
+        page_token = r.next_page_token;
+        assert!(pages.len() < 100, "the listing ends");
     }
 }
 
