@@ -8,7 +8,7 @@ use ccp_proto::common::v1::{Address, ProgramRole};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{Table, enum_name, print_fields, time};
-use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, parse};
+use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, emit_part, parse};
 
 /// `ccp terms`.
 #[derive(Debug, Args)]
@@ -893,11 +893,7 @@ pub(super) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<(), CliErro
                 })
                 .await?;
             let response = client.create_employee_group(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
         GroupCommand::List { business, deleted } => {
             let parent = parse::business(business)?;
@@ -968,11 +964,7 @@ pub(super) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<(), CliErro
                 })
                 .await?;
             let response = client.update_employee_group(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
         GroupCommand::Delete { group } => {
             let req = ctx
@@ -1000,11 +992,7 @@ pub(super) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<(), CliErro
                 })
                 .await?;
             let response = client.add_employee_group_members(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
         GroupCommand::Remove { group, principals } => {
             let req = ctx
@@ -1018,11 +1006,7 @@ pub(super) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<(), CliErro
                 .remove_employee_group_members(req)
                 .await?
                 .into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
     }
     Ok(())

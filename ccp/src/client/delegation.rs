@@ -8,7 +8,7 @@ use ccp_proto::delegation::v1::delegation_client::DelegationClient;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{Table, enum_name, print_fields, time};
-use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, parse};
+use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, emit_part, parse};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RequestStateArg {
@@ -650,11 +650,12 @@ pub(super) async fn relationship(ctx: &mut Ctx, args: &RelationshipArgs) -> Resu
                 })
                 .await?;
             let response = client.update_relationship(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(rel) = &r.relationship {
-                    print_relationship(rel);
-                }
-            });
+            emit_part(
+                ctx,
+                &response,
+                response.relationship.as_ref(),
+                print_relationship,
+            );
         }
         RelationshipCommand::End {
             relationship,
@@ -687,10 +688,7 @@ pub(super) async fn client_group(ctx: &mut Ctx, args: &ClientGroupArgs) -> Resul
             name,
             clients,
         } => {
-            let clients = clients
-                .iter()
-                .map(|c| parse::bn9(c))
-                .collect::<Result<Vec<_>, _>>()?;
+            let clients = parse::bn9s(clients)?;
             let req = ctx
                 .request(pb::CreateClientGroupRequest {
                     request_id: ctx.request_id(),
@@ -703,11 +701,7 @@ pub(super) async fn client_group(ctx: &mut Ctx, args: &ClientGroupArgs) -> Resul
                 })
                 .await?;
             let response = client.create_client_group(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
         ClientGroupCommand::List { provider, deleted } => {
             let parent = parse::business(provider)?;
@@ -763,11 +757,7 @@ pub(super) async fn client_group(ctx: &mut Ctx, args: &ClientGroupArgs) -> Resul
                 })
                 .await?;
             let response = client.update_client_group(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
         ClientGroupCommand::Delete { group } => {
             let req = ctx
@@ -787,10 +777,7 @@ pub(super) async fn client_group(ctx: &mut Ctx, args: &ClientGroupArgs) -> Resul
             emit(ctx, &response, |_| println!("deleted {group}"));
         }
         ClientGroupCommand::Add { group, clients } => {
-            let clients = clients
-                .iter()
-                .map(|c| parse::bn9(c))
-                .collect::<Result<Vec<_>, _>>()?;
+            let clients = parse::bn9s(clients)?;
             let req = ctx
                 .request(pb::AddClientGroupClientsRequest {
                     request_id: ctx.request_id(),
@@ -799,17 +786,10 @@ pub(super) async fn client_group(ctx: &mut Ctx, args: &ClientGroupArgs) -> Resul
                 })
                 .await?;
             let response = client.add_client_group_clients(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
         ClientGroupCommand::Remove { group, clients } => {
-            let clients = clients
-                .iter()
-                .map(|c| parse::bn9(c))
-                .collect::<Result<Vec<_>, _>>()?;
+            let clients = parse::bn9s(clients)?;
             let req = ctx
                 .request(pb::RemoveClientGroupClientsRequest {
                     request_id: ctx.request_id(),
@@ -818,11 +798,7 @@ pub(super) async fn client_group(ctx: &mut Ctx, args: &ClientGroupArgs) -> Resul
                 })
                 .await?;
             let response = client.remove_client_group_clients(req).await?.into_inner();
-            emit(ctx, &response, |r| {
-                if let Some(g) = &r.group {
-                    print_group(g);
-                }
-            });
+            emit_part(ctx, &response, response.group.as_ref(), print_group);
         }
     }
     Ok(())

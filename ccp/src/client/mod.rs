@@ -554,6 +554,21 @@ pub fn emit<M: prost::Message + prost::Name>(ctx: &Ctx, message: &M, human: impl
     }
 }
 
+/// Prints `message` (JSON, `--quiet` name) or, for people, its nested `part`
+/// with `print` (e.g. the group a write returned).
+pub fn emit_part<M: prost::Message + prost::Name, P>(
+    ctx: &Ctx,
+    message: &M,
+    part: Option<&P>,
+    print: impl FnOnce(&P),
+) {
+    emit(ctx, message, |_| {
+        if let Some(part) = part {
+            print(part);
+        }
+    });
+}
+
 /// Prints `items` as a JSON array, their names (`--quiet`), or runs `human`
 /// to print them for people.
 pub fn emit_list<M: prost::Message + prost::Name>(

@@ -24,6 +24,11 @@ pub fn bn9(text: &str) -> Result<String, CliError> {
     }
 }
 
+/// Returns the BN9 of each of `texts`.
+pub fn bn9s(texts: &[String]) -> Result<Vec<String>, CliError> {
+    texts.iter().map(|t| bn9(t)).collect()
+}
+
 /// Returns `businesses/{bn9}`.
 pub fn business(text: &str) -> Result<String, CliError> {
     Ok(format!("businesses/{}", bn9(text)?))
