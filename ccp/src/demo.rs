@@ -187,25 +187,13 @@ impl Loader {
     /// development issuer's key come from `settings` (or its data directory,
     /// as `ccp dev-token` and `ccp registry import` find them).
     pub fn new(settings: &SuiteSettings, gateway: &str, accounts: &str) -> anyhow::Result<Self> {
-        let mut settings = settings.clone();
-        settings.resolve_internal_key(false)?;
-        let key = settings
-            .common
-            .internal_auth
-            .key_bytes()?
-            .context("no internal key")?;
-        let clock = settings.common.clock.build(settings.common.environment)?;
-        let internal = InternalTokens::new(
-            &key,
-            Duration::from_secs(settings.common.internal_auth.token_ttl_secs),
-            clock,
-        );
+        let internal = settings.internal_tokens()?;
         Ok(Self {
             internal,
             gateway: ccp_platform::context::lazy_channel(gateway, CALL_TIMEOUT)?,
             accounts: ccp_platform::context::lazy_channel(accounts, Duration::from_secs(60))?,
             gateway_url: gateway.to_owned(),
-            settings,
+            settings: settings.clone(),
         })
     }
 

@@ -305,22 +305,12 @@ pub async fn import(
 /// Reads a registry file and upserts its records through ImportRegistry
 /// (batches of at most 10,000), returning the combined report.
 pub async fn import_file(
-    mut settings: SuiteSettings,
+    settings: SuiteSettings,
     file: &Path,
     endpoint: Option<String>,
 ) -> anyhow::Result<ImportReport> {
     let records = read_records(file)?;
-    settings.resolve_internal_key(false)?;
-    let key = settings
-        .common
-        .internal_auth
-        .key_bytes()?
-        .context("no internal key")?;
-    let tokens = ccp_platform::auth::InternalTokens::new(
-        &key,
-        Duration::from_secs(settings.common.internal_auth.token_ttl_secs),
-        ccp_platform::clock::Clock::system(),
-    );
+    let tokens = settings.internal_tokens()?;
     let endpoint = endpoint.unwrap_or_else(|| endpoint_of(&settings.accounts.server.listen));
     let channel = ccp_platform::context::lazy_channel(&endpoint, Duration::from_secs(120))?;
     let mut client = AccountFactsClient::new(channel).max_decoding_message_size(64 << 20);

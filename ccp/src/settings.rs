@@ -107,6 +107,39 @@ impl SuiteSettings {
         Ok(())
     }
 
+    /// Returns internal tokens for an operator command talking to the
+    /// services directly (registry import, explain, the demo loader): the
+    /// configured key, else the one `ccp up` keeps in the data directory;
+    /// minted on the configured clock.
+    pub fn internal_tokens(&self) -> anyhow::Result<ccp_platform::auth::InternalTokens> {
+        let mut settings = self.clone();
+        settings.resolve_internal_key(false)?;
+        let key = settings
+            .common
+            .internal_auth
+            .key_bytes()?
+            .ok_or_else(|| anyhow::anyhow!("no internal key"))?;
+        let clock = settings.common.clock.build(settings.common.environment)?;
+        Ok(ccp_platform::auth::InternalTokens::new(
+            &key,
+            std::time::Duration::from_secs(settings.common.internal_auth.token_ttl_secs),
+            clock,
+        ))
+    }
+
+    /// Puts every service's server on 127.0.0.1 with a port the OS picks
+    /// (tests and benchmarks: several suites on one machine).
+    pub fn on_spare_loopback_ports(&mut self) {
+        for server in [
+            &mut self.identity.server,
+            &mut self.accounts.server,
+            &mut self.delegation.server,
+            &mut self.gateway.server,
+        ] {
+            server.listen = "127.0.0.1:0".to_owned();
+        }
+    }
+
     /// Fills every empty database URL with a SQLite file under `data_dir`
     /// (the embedded default).
     pub fn with_embedded_databases(mut self) -> Self {

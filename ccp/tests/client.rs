@@ -52,14 +52,7 @@ impl World {
         };
         settings.common.environment = Environment::Test;
         settings.common.clock.mode = ClockMode::Settable;
-        for server in [
-            &mut settings.identity.server,
-            &mut settings.accounts.server,
-            &mut settings.delegation.server,
-            &mut settings.gateway.server,
-        ] {
-            server.listen = "127.0.0.1:0".to_owned();
-        }
+        settings.on_spare_loopback_ports();
         settings.resolve_internal_key(true).unwrap();
         let context = ServiceContext::from_settings(&settings.common)
             .await

@@ -20,14 +20,7 @@ fn settings(dir: &std::path::Path) -> SuiteSettings {
         data_dir: dir.to_owned(),
         ..SuiteSettings::default()
     };
-    for server in [
-        &mut settings.identity.server,
-        &mut settings.accounts.server,
-        &mut settings.delegation.server,
-        &mut settings.gateway.server,
-    ] {
-        server.listen = "127.0.0.1:0".to_owned();
-    }
+    settings.on_spare_loopback_ports();
     settings
 }
 

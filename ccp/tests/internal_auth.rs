@@ -180,14 +180,7 @@ fn suite_settings(dir: &ccp_platform::testing::tempfile_dir::TempDir) -> SuiteSe
         data_dir: dir.path().to_owned(),
         ..SuiteSettings::default()
     };
-    for server in [
-        &mut settings.identity.server,
-        &mut settings.accounts.server,
-        &mut settings.delegation.server,
-        &mut settings.gateway.server,
-    ] {
-        server.listen = "127.0.0.1:0".to_owned();
-    }
+    settings.on_spare_loopback_ports();
     settings
 }
 

@@ -16,14 +16,7 @@ async fn registry_import_loads_the_demo_registry_and_reports_rejected_rows() {
         data_dir: dir.path().to_owned(),
         ..SuiteSettings::default()
     };
-    for server in [
-        &mut settings.identity.server,
-        &mut settings.accounts.server,
-        &mut settings.delegation.server,
-        &mut settings.gateway.server,
-    ] {
-        server.listen = "127.0.0.1:0".to_owned();
-    }
+    settings.on_spare_loopback_ports();
     settings.resolve_internal_key(true).unwrap();
     let ctx = ServiceContext::from_settings(&settings.common)
         .await

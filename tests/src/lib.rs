@@ -279,14 +279,7 @@ impl World {
         settings.common.telemetry.log_filter = "warn".to_owned();
         settings.identity.dev_issuer.enabled = Some(true);
         settings.identity.dev_issuer.key = dev_key.clone().into();
-        for server in [
-            &mut settings.identity.server,
-            &mut settings.accounts.server,
-            &mut settings.delegation.server,
-            &mut settings.gateway.server,
-        ] {
-            server.listen = "127.0.0.1:0".to_owned();
-        }
+        settings.on_spare_loopback_ports();
         let context =
             ccp_platform::context::ServiceContext::from_settings(&settings.common).await?;
         let clock = context.clock.clone();

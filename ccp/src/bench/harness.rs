@@ -46,14 +46,7 @@ pub fn bench_settings() -> SuiteSettings {
         data_dir: dir,
         ..SuiteSettings::default()
     };
-    for server in [
-        &mut settings.identity.server,
-        &mut settings.accounts.server,
-        &mut settings.delegation.server,
-        &mut settings.gateway.server,
-    ] {
-        server.listen = "127.0.0.1:0".to_owned();
-    }
+    settings.on_spare_loopback_ports();
     settings.gateway.rate_limit_per_second = 0;
     settings
 }

@@ -1,7 +1,6 @@
 //! Authorization commands: check, accessible, explain.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use ccp_proto::gateway::v1 as pb;
 use ccp_proto::gateway::v1::authorization_client::AuthorizationClient;
@@ -158,25 +157,11 @@ pub(super) async fn explain(ctx: &mut Ctx, args: &ExplainArgs) -> Result<(), Cli
     if let Some(dir) = &args.data_dir {
         settings.data_dir = dir.clone();
     }
-    settings.resolve_internal_key(false)?;
-    let key = settings
-        .common
-        .internal_auth
-        .key_bytes()
-        .map_err(|err| CliError::Other(err.into()))?
-        .ok_or_else(|| {
-            CliError::usage("explain needs the internal key: --data-dir or CCP_INTERNAL_AUTH__KEY")
-        })?;
-    let clock = settings
-        .common
-        .clock
-        .build(settings.common.environment)
-        .map_err(|err| CliError::Other(err.into()))?;
-    let tokens = ccp_platform::auth::InternalTokens::new(
-        &key,
-        Duration::from_secs(settings.common.internal_auth.token_ttl_secs),
-        clock,
-    );
+    let tokens = settings.internal_tokens().map_err(|err| {
+        CliError::usage(format!(
+            "explain needs the internal key (--data-dir of `ccp up`, or CCP_INTERNAL_AUTH__KEY): {err:#}"
+        ))
+    })?;
     let mut client = AuthorizationClient::new(ctx.channel().await?);
     let mut request = tonic::Request::new(pb::ExplainRequest {
         principal: parse::principal(&args.principal),
