@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    FromQueryResult, Statement, Value,
+};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
@@ -93,4 +97,91 @@ pub fn is_retryable(err: &DbErr) -> bool {
 /// Returns the backend of a connection.
 pub fn backend(db: &DatabaseConnection) -> DbBackend {
     db.get_database_backend()
+}
+
+/// Builds a statement from SQL with `$n` placeholders, which PostgreSQL takes
+/// as is and SQLite as `?n` (rewritten here). For the set-based statements a
+/// store keeps as SQL (facts queries, bulk loads); row-by-row work goes
+/// through sea-orm entities.
+pub fn statement<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Sqlite {
+        sql.replace('$', "?")
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Runs a statement (see [`statement`]) and returns the rows it affected.
+pub async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(statement(db, sql, values))
+        .await?
+        .rows_affected())
+}
+
+/// Runs a query (see [`statement`]) and decodes every row.
+pub async fn all<T: FromQueryResult, C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<T>, DbErr> {
+    T::find_by_statement(statement(db, sql, values))
+        .all(db)
+        .await
+}
+
+/// Runs a query (see [`statement`]) and decodes its first row, if any.
+pub async fn one<T: FromQueryResult, C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<T>, DbErr> {
+    T::find_by_statement(statement(db, sql, values))
+        .one(db)
+        .await
+}
+
+/// Returns an instant as the microseconds since the epoch a column stores.
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Returns the instant a microseconds column holds; a value out of range is
+/// an error naming the table and column, never a default.
+pub fn from_micros(value: i64, table: &str, column: &str) -> Result<DateTime<Utc>, DbErr> {
+    DateTime::from_timestamp_micros(value)
+        .ok_or_else(|| corrupt(table, column, "an instant out of range"))
+}
+
+/// Decodes a JSON column; text that does not decode is an error naming the
+/// table and column, never a default.
+pub fn decode_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    table: &str,
+    column: &str,
+) -> Result<T, DbErr> {
+    serde_json::from_str(text).map_err(|_| corrupt(table, column, "JSON that does not decode"))
+}
+
+/// Encodes a value for a JSON column.
+pub fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, DbErr> {
+    serde_json::to_string(value).map_err(|err| DbErr::Custom(format!("encoding JSON: {err}")))
+}
+
+/// Decodes a column holding an enum's stored name; an unknown name is an
+/// error naming the table and column.
+pub fn decode_enum<T: std::str::FromStr>(
+    text: &str,
+    table: &str,
+    column: &str,
+) -> Result<T, DbErr> {
+    text.parse()
+        .map_err(|_| corrupt(table, column, &format!("an unknown value `{text}`")))
+}
+
+/// Returns the error for a stored value that does not decode.
+pub fn corrupt(table: &str, column: &str, what: &str) -> DbErr {
+    DbErr::Type(format!("{table}.{column} holds {what}"))
 }

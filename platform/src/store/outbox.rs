@@ -1,0 +1,133 @@
+//! The transactional outbox (R-EV-1) and its relay to the event bus.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+
+use prost::Message as _;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+
+use super::t;
+use crate::bus::EventBus;
+
+/// Queues a domain event in the outbox, in the caller's transaction.
+pub async fn enqueue_event<C: ConnectionTrait>(
+    db: &C,
+    stream: &str,
+    event: &ccp_proto::common::v1::DomainEvent,
+    time: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let stmt = Query::insert()
+        .into_table(t("outbox_events"))
+        .columns([t("event_id"), t("stream"), t("payload"), t("created_at")])
+        .values_panic([
+            event.id.clone().into(),
+            stream.into(),
+            event.encode_to_vec().into(),
+            time.into(),
+        ])
+        .to_owned();
+    db.execute(&stmt).await?;
+    Ok(())
+}
+
+#[derive(Debug, FromQueryResult)]
+struct OutboxRow {
+    seq: i64,
+    stream: String,
+    payload: Vec<u8>,
+}
+
+/// Publishes outbox events to the bus in commit order, at least once: an
+/// event is marked published only after the bus acknowledged it, so a bus
+/// outage delays events and never loses them.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+}
+
+impl std::fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxRelay {
+    /// Returns a relay from `db`'s outbox to `bus`.
+    pub fn new(db: DatabaseConnection, bus: Arc<dyn EventBus>) -> Self {
+        Self {
+            db,
+            bus,
+            wake: Arc::new(Notify::new()),
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// Wakes the relay after a commit, so events go out without waiting for the poll.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Publishes every pending event once; returns how many were published.
+    pub async fn publish_pending(&self) -> Result<usize, anyhow::Error> {
+        let mut published = 0;
+        loop {
+            let q = Query::select()
+                .columns([t("seq"), t("stream"), t("payload")])
+                .from(t("outbox_events"))
+                .and_where(Expr::col(t("published_at")).is_null())
+                .order_by(t("seq"), Order::Asc)
+                .limit(100)
+                .to_owned();
+            let stmt = self.db.get_database_backend().build(&q);
+            let rows = OutboxRow::find_by_statement(stmt).all(&self.db).await?;
+            if rows.is_empty() {
+                return Ok(published);
+            }
+            for row in rows {
+                self.bus.publish(&row.stream, &row.payload).await?;
+                let mark = Query::update()
+                    .table(t("outbox_events"))
+                    .value(t("published_at"), Utc::now())
+                    .and_where(Expr::col(t("seq")).eq(row.seq))
+                    .to_owned();
+                self.db.execute(&mark).await?;
+                published += 1;
+            }
+        }
+    }
+
+    /// Runs until `shutdown` completes: publishes on every wake-up and poll,
+    /// retrying with backoff while the bus is unavailable.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = self.poll_interval;
+        loop {
+            let wait = match self.publish_pending().await {
+                Ok(_) => {
+                    backoff = self.poll_interval;
+                    self.poll_interval
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox relay: publish failed; will retry");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
