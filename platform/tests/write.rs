@@ -1,0 +1,225 @@
+//! The one write path (`store::Writer`): a change commits only with its audit
+//! record and outbox event (R-AU-1, R-EV-1), a failed change leaves nothing,
+//! and a replayed request id returns the first answer without doing the work
+//! twice — each case on SQLite and, when `CCP_TEST_DATABASE_URL` is set, on
+//! PostgreSQL (a fresh database per case).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use ccp_platform::bus::MemoryBus;
+use ccp_platform::clock::Clock;
+use ccp_platform::db::{connect, exec, one};
+use ccp_platform::error::ErrorCode;
+use ccp_platform::store::{
+    Begun, Change, OutboxRelay, UnitOfWork, WriteBy, Writer, Written, create_infrastructure_tables,
+};
+use ccp_platform::testing::TestBackend;
+use ccp_proto::common::v1::EventType;
+use ccp_proto::identity::v1::SignOutResponse;
+use ccp_types::RequestId;
+use sea_orm::{DatabaseConnection, FromQueryResult};
+
+const STREAM: &str = "ccp.test.events";
+
+#[derive(Debug, FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
+async fn count(db: &DatabaseConnection, table: &str) -> i64 {
+    one::<Count, _>(db, &format!("SELECT COUNT(*) AS n FROM {table}"), vec![])
+        .await
+        .expect("count")
+        .expect("a row")
+        .n
+}
+
+async fn open(backend: &TestBackend) -> (DatabaseConnection, Writer) {
+    let db = connect(&backend.settings("writetest"))
+        .await
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", backend.name()));
+    create_infrastructure_tables(&db).await.expect("tables");
+    exec(&db, "CREATE TABLE things (id TEXT PRIMARY KEY)", vec![])
+        .await
+        .expect("things");
+    let relay = OutboxRelay::new(db.clone(), Arc::new(MemoryBus::new(1000)));
+    let writer = Writer::new(db.clone(), relay, Clock::system(), "test", STREAM);
+    (db, writer)
+}
+
+fn by(request_id: &str) -> WriteBy {
+    WriteBy::idempotent(
+        "person:1",
+        "MakeThing",
+        RequestId::parse(request_id).expect("valid"),
+    )
+}
+
+async fn fresh(writer: &Writer, request_id: &str) -> UnitOfWork<SignOutResponse> {
+    match writer.begin(by(request_id)).await.expect("begin") {
+        Begun::Fresh(w) => *w,
+        Begun::Replayed(r) => panic!("unexpected replay {r:?}"),
+    }
+}
+
+async fn make_thing(w: &mut UnitOfWork<SignOutResponse>, id: &str) -> String {
+    let revision = w.bump_revision("123456782").await.expect("bump");
+    exec(
+        w.txn(),
+        "INSERT INTO things (id) VALUES ($1)",
+        vec![id.into()],
+    )
+    .await
+    .expect("insert");
+    w.record(
+        Change::new(
+            EventType::Unspecified,
+            "test.thing.create",
+            format!("things/{id}"),
+        )
+        .acting_for("123456782")
+        .after(serde_json::json!({ "id": id })),
+    )
+    .await
+    .expect("record");
+    revision
+}
+
+#[tokio::test]
+async fn r_au_1_r_ev_1_a_committed_write_has_its_audit_record_event_and_idempotency_record() {
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        let mut w = fresh(&writer, "req-1").await;
+        let revision = make_thing(&mut w, "a").await;
+        let written = w
+            .commit(SignOutResponse {
+                revision: revision.clone(),
+            })
+            .await
+            .expect("commit");
+        assert!(!written.is_replay(), "{}", backend.name());
+        for table in [
+            "things",
+            "audit_events",
+            "outbox_events",
+            "idempotency_records",
+        ] {
+            assert_eq!(count(&db, table).await, 1, "{}: {table}", backend.name());
+        }
+    }
+}
+
+#[tokio::test]
+async fn r_au_1_a_write_that_fails_after_its_audit_record_leaves_nothing() {
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        let mut w = fresh(&writer, "req-1").await;
+        make_thing(&mut w, "a").await;
+        // The change fails after its audit record and event were written: the
+        // unit of work is dropped without committing.
+        let failed = exec(w.txn(), "INSERT INTO no_such_table (id) VALUES (1)", vec![]).await;
+        assert!(failed.is_err(), "{}", backend.name());
+        drop(w);
+        for table in [
+            "things",
+            "audit_events",
+            "outbox_events",
+            "idempotency_records",
+        ] {
+            assert_eq!(count(&db, table).await, 0, "{}: {table}", backend.name());
+        }
+        // The request id is free again: a retry does the work once.
+        let mut w = fresh(&writer, "req-1").await;
+        make_thing(&mut w, "a").await;
+        w.commit(SignOutResponse::default()).await.expect("commit");
+        assert_eq!(count(&db, "audit_events").await, 1, "{}", backend.name());
+    }
+}
+
+#[tokio::test]
+async fn r_au_1_a_change_without_its_audit_record_and_event_cannot_commit() {
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        let mut w = fresh(&writer, "req-1").await;
+        w.bump_revision("123456782").await.expect("bump");
+        exec(w.txn(), "INSERT INTO things (id) VALUES ('a')", vec![])
+            .await
+            .expect("insert");
+        let err = w
+            .commit(SignOutResponse::default())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), ErrorCode::Internal, "{}", backend.name());
+        for table in ["things", "revisions", "idempotency_records"] {
+            assert_eq!(count(&db, table).await, 0, "{}: {table}", backend.name());
+        }
+        // Nor can it pass itself off as a write that changed nothing.
+        let mut w = fresh(&writer, "req-2").await;
+        w.bump_revision("123456782").await.expect("bump");
+        let err = w
+            .commit_unchanged(SignOutResponse::default())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), ErrorCode::Internal, "{}", backend.name());
+        assert_eq!(count(&db, "revisions").await, 0, "{}", backend.name());
+    }
+}
+
+#[tokio::test]
+async fn r_au_1_a_replayed_request_id_returns_the_first_answer_without_a_second_audit_record() {
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        let mut w = fresh(&writer, "req-1").await;
+        let revision = make_thing(&mut w, "a").await;
+        let first = SignOutResponse { revision };
+        w.commit(first.clone()).await.expect("commit");
+        // The same request id, trimmed the same way, is answered from the record.
+        match writer
+            .begin::<SignOutResponse>(by("  req-1 "))
+            .await
+            .expect("begin")
+        {
+            Begun::Replayed(r) => assert_eq!(r, first, "{}", backend.name()),
+            Begun::Fresh(_) => panic!("{}: a repeated request id was not replayed", backend.name()),
+        }
+        assert_eq!(count(&db, "audit_events").await, 1, "{}", backend.name());
+        assert_eq!(count(&db, "outbox_events").await, 1, "{}", backend.name());
+    }
+}
+
+#[tokio::test]
+async fn r_au_1_of_two_concurrent_writes_with_one_request_id_the_second_gets_the_first_answer() {
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        // Both start before either commits, so neither sees a stored answer.
+        let mut first = fresh(&writer, "req-1").await;
+        let mut second = fresh(&writer, "req-1").await;
+        let revision = make_thing(&mut first, "a").await;
+        let answer = SignOutResponse { revision };
+        first.commit(answer.clone()).await.expect("first commit");
+        // On SQLite the second writer waits for the first (one writer at a
+        // time); on PostgreSQL the revision row is locked until the first
+        // commits. Either way its insert of `b` then meets the stored record.
+        second.bump_revision("other-scope").await.expect("bump");
+        exec(second.txn(), "INSERT INTO things (id) VALUES ('b')", vec![])
+            .await
+            .expect("insert");
+        second
+            .record(Change::new(
+                EventType::Unspecified,
+                "test.thing.create",
+                "things/b",
+            ))
+            .await
+            .expect("record");
+        let written = second
+            .commit(SignOutResponse::default())
+            .await
+            .expect("second commit");
+        assert_eq!(written, Written::Replayed(answer), "{}", backend.name());
+        assert_eq!(count(&db, "things").await, 1, "{}", backend.name());
+        assert_eq!(count(&db, "audit_events").await, 1, "{}", backend.name());
+    }
+}
