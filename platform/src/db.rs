@@ -94,6 +94,40 @@ pub fn is_retryable(err: &DbErr) -> bool {
         || text.contains("SQLITE_BUSY")
 }
 
+/// Returns true when the error says the database could not be reached or
+/// could not finish the statement for a reason a retry may clear: the
+/// connection was lost or refused, the pool timed out or closed, the server
+/// is shutting down or starting (PostgreSQL classes 08 and 57P0x), or a
+/// serialization failure or deadlock ([`is_retryable`]). Such errors answer
+/// UNAVAILABLE; everything else is a fault of ours (INTERNAL).
+pub fn is_transient(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return true,
+        _ => return is_retryable(err),
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
+                || matches!(code.as_ref(), "5" | "6" | "261" | "517" | "262")
+        }
+        _ => is_retryable(err),
+    }
+}
+
 /// Returns the backend of a connection.
 pub fn backend(db: &DatabaseConnection) -> DbBackend {
     db.get_database_backend()

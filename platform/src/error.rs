@@ -187,7 +187,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<sea_orm::DbErr> for Error {
+    /// A database that cannot be reached, or a statement a retry may finish
+    /// (lost connection, pool timeout, server restarting, serialization
+    /// failure), is UNAVAILABLE: safe to retry for reads and for writes with
+    /// a request id. Anything else is INTERNAL.
     fn from(err: sea_orm::DbErr) -> Self {
+        if crate::db::is_transient(&err) {
+            let mut out = Self::unavailable("the database is unavailable; retry");
+            out.cause = Some(err.into());
+            return out;
+        }
         Self::internal(err)
     }
 }
@@ -195,7 +204,7 @@ impl From<sea_orm::DbErr> for Error {
 impl From<sea_orm::TransactionError<Error>> for Error {
     fn from(err: sea_orm::TransactionError<Error>) -> Self {
         match err {
-            sea_orm::TransactionError::Connection(db) => Self::internal(db),
+            sea_orm::TransactionError::Connection(db) => Self::from(db),
             sea_orm::TransactionError::Transaction(inner) => inner,
         }
     }
@@ -204,7 +213,11 @@ impl From<sea_orm::TransactionError<Error>> for Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         if let Some(cause) = &err.cause {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+            if err.code == ErrorCode::Internal {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+            } else {
+                tracing::warn!(code = ?err.code, error = format!("{cause:#}"), "{}", err.message);
+            }
         }
         let code = err.code.grpc_code();
         if err.violations.is_empty() {

@@ -113,14 +113,20 @@ impl GrpcServer {
             names,
             ..
         } = self;
-        let mut reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(ccp_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name("grpc.health.v1.Health");
-        for name in &names {
-            reflection = reflection.with_service_name(*name);
-        }
-        routes.add_service(reflection.build_v1()?);
+        // Both reflection versions: grpcurl and tonic speak v1, many stock
+        // clients (grpcio-reflection, older tools) only v1alpha.
+        let reflection = || {
+            let mut builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(ccp_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health");
+            for name in &names {
+                builder = builder.with_service_name(*name);
+            }
+            builder
+        };
+        routes.add_service(reflection().build_v1()?);
+        routes.add_service(reflection().build_v1alpha()?);
         for name in &names {
             health
                 .set_service_status(*name, ServingStatus::Serving)

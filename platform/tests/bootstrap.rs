@@ -128,6 +128,39 @@ async fn health_status(health: &mut HealthClient<Channel>, service: &str) -> Ser
     response.into_inner().status()
 }
 
+/// Lists the services through reflection v1alpha, the version stock clients
+/// such as grpcio-reflection speak.
+async fn list_services_v1alpha(channel: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = timeout(
+        WAIT,
+        client.server_reflection_info(tokio_stream::iter(vec![request])),
+    )
+    .await
+    .expect("reflection v1alpha in time")
+    .expect("reflection v1alpha")
+    .into_inner();
+    let first = timeout(WAIT, responses.message())
+        .await
+        .expect("answer in time")
+        .expect("answer")
+        .expect("one answer");
+    match first.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("expected a service list, got {other:?}"),
+    }
+}
+
 async fn list_services(channel: Channel) -> Vec<String> {
     let mut client = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
@@ -175,6 +208,12 @@ async fn serves_health_and_reflection_then_drains_calls_in_flight_on_shutdown() 
         services.iter().any(|s| s == "grpc.health.v1.Health"),
         "{services:?}"
     );
+    // The same through v1alpha (R-IN-1: every port answers both versions).
+    let mut alpha = list_services_v1alpha(channel.clone()).await;
+    let mut v1 = services.clone();
+    alpha.sort();
+    v1.sort();
+    assert_eq!(alpha, v1);
 
     // A slow call is in flight when shutdown is triggered.
     let mut facts = IdentityFactsClient::new(channel.clone());
