@@ -68,11 +68,32 @@ impl std::fmt::Debug for ServiceContext {
     }
 }
 
+/// Whether a process needs Redis reachable to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisAtStart {
+    /// Refuse to start while Redis is unreachable (the gateway).
+    Required,
+    /// Start anyway and connect when Redis answers (services that publish
+    /// through their outbox: events wait until it is back).
+    Optional,
+}
+
 impl ServiceContext {
     /// Builds the runtime from the common settings: Redis cache and bus when
     /// a URL is set, in-memory otherwise; a generated internal key when none
     /// is configured (embedded mode only; validation refuses it in production).
     pub async fn from_settings(settings: &CommonSettings) -> anyhow::Result<Self> {
+        Self::from_settings_with(settings, RedisAtStart::Required).await
+    }
+
+    /// Builds the runtime as [`Self::from_settings`] does, connecting to Redis
+    /// as `redis` says: a service that only publishes through its outbox
+    /// starts without Redis ([`RedisAtStart::Optional`]); the gateway, which
+    /// must see every revocation, requires it.
+    pub async fn from_settings_with(
+        settings: &CommonSettings,
+        redis: RedisAtStart,
+    ) -> anyhow::Result<Self> {
         let clock = settings.clock.build(settings.environment)?;
         let key = match settings.internal_auth.key_bytes()? {
             Some(key) => key,
@@ -93,10 +114,17 @@ impl ServiceContext {
             )
         } else {
             let prefix = settings.redis.key_prefix.clone();
-            (
-                Arc::new(RedisBus::connect(&settings.redis.url, prefix.clone()).await?),
-                Arc::new(RedisCache::connect(&settings.redis.url, prefix).await?),
-            )
+            let url = &settings.redis.url;
+            match redis {
+                RedisAtStart::Required => (
+                    Arc::new(RedisBus::connect(url, prefix.clone()).await?),
+                    Arc::new(RedisCache::connect(url, prefix).await?),
+                ),
+                RedisAtStart::Optional => (
+                    Arc::new(RedisBus::connect_lazy(url, prefix.clone())?),
+                    Arc::new(RedisCache::connect_lazy(url, prefix)?),
+                ),
+            }
         };
         Ok(Self {
             environment: settings.environment,

@@ -127,6 +127,11 @@ pub trait EventBus: Send + Sync + 'static {
     /// Subscribes to a stream from the given start. The returned stream yields events in order,
     /// at least once, then [`Delivery::CaughtUp`] once the backlog is delivered.
     async fn subscribe(&self, stream: &str, from: StartFrom) -> Result<Subscription, BusError>;
+
+    /// Returns Ok when the bus answers now (for health reporting).
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

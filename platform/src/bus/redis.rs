@@ -61,6 +61,22 @@ impl RedisBus {
         })
     }
 
+    /// Returns a bus on the Redis server at `url` that connects on first use,
+    /// so a service can start and accept writes while Redis is down: its
+    /// events wait in the outbox until a publish succeeds. Fails only on a
+    /// malformed URL.
+    pub fn connect_lazy(url: &str, key_prefix: impl Into<String>) -> Result<Self, BusError> {
+        let client = redis::Client::open(url).map_err(|e| BusError::Other(e.to_string()))?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), fail_fast_config())
+            .map_err(bus_error)?;
+        Ok(Self {
+            client,
+            conn,
+            key_prefix: key_prefix.into(),
+            max_len: DEFAULT_MAX_LEN,
+        })
+    }
+
     /// Returns the bus trimming each stream to about `max_len` entries instead of the default.
     pub fn with_max_len(mut self, max_len: usize) -> Self {
         self.max_len = max_len.max(1);
@@ -110,6 +126,17 @@ impl EventBus for RedisBus {
             .await
             .map_err(bus_error)?;
         Ok(Position::new(id))
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let _: String = query_retrying(
+            &self.conn,
+            &redis::cmd("PING"),
+            redis::RedisError::is_connection_refusal,
+        )
+        .await
+        .map_err(bus_error)?;
+        Ok(())
     }
 
     async fn subscribe(&self, stream: &str, from: StartFrom) -> Result<Subscription, BusError> {

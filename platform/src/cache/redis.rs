@@ -41,6 +41,16 @@ impl RedisCache {
         Ok(Self::new(conn, key_prefix))
     }
 
+    /// Returns a cache on the Redis server at `url` that connects on first
+    /// use, so a process can start while Redis is down (each command then
+    /// fails until it is back). Fails only on a malformed URL.
+    pub fn connect_lazy(url: &str, key_prefix: impl Into<String>) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(|e| CacheError::Other(e.to_string()))?;
+        let conn = ConnectionManager::new_lazy_with_config(client, fail_fast_config())
+            .map_err(cache_error)?;
+        Ok(Self::new(conn, key_prefix))
+    }
+
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.key_prefix, key)
     }

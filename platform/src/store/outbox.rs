@@ -51,6 +51,7 @@ pub struct OutboxRelay {
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
     poll_interval: Duration,
+    health: Option<tonic_health::server::HealthReporter>,
 }
 
 impl std::fmt::Debug for OutboxRelay {
@@ -69,6 +70,30 @@ impl OutboxRelay {
             bus,
             wake: Arc::new(Notify::new()),
             poll_interval: Duration::from_millis(200),
+            health: None,
+        }
+    }
+
+    /// The health service name under which the relay reports whether it can
+    /// publish: SERVING while the bus takes its events, NOT_SERVING while it
+    /// does not (the service itself stays SERVING: its writes wait in the
+    /// outbox).
+    pub const HEALTH_NAME: &'static str = "ccp.bus";
+
+    /// Reports the bus state to `health` under [`Self::HEALTH_NAME`].
+    pub fn with_health(mut self, health: tonic_health::server::HealthReporter) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    async fn report(&self, up: bool) {
+        if let Some(health) = &self.health {
+            let status = if up {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            health.set_service_status(Self::HEALTH_NAME, status).await;
         }
     }
 
@@ -112,7 +137,17 @@ impl OutboxRelay {
         tokio::pin!(shutdown);
         let mut backoff = self.poll_interval;
         loop {
-            let wait = match self.publish_pending().await {
+            let published = self.publish_pending().await;
+            if self.health.is_some() {
+                // Nothing to publish says nothing of the bus: ask it.
+                let up = match &published {
+                    Ok(0) => self.bus.ping().await.is_ok(),
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                self.report(up).await;
+            }
+            let wait = match published {
                 Ok(_) => {
                     backoff = self.poll_interval;
                     self.poll_interval
