@@ -23,6 +23,10 @@ use crate::auth::REQUEST_ID_HEADER;
 use crate::config::ServerSettings;
 use crate::telemetry::TraceContextLayer;
 
+mod outcome;
+
+pub use outcome::{HTTP2_MAX_HEADER_LIST_BYTES, MAX_METADATA_BYTES, Outcome, OutcomeLayer};
+
 /// A bound gRPC server, ready to have services added and be run.
 pub struct GrpcServer {
     listener: TcpListener,
@@ -161,11 +165,13 @@ impl GrpcServer {
         });
         let stack = tower::ServiceBuilder::new()
             .layer(RequestIdLayer)
+            .layer(OutcomeLayer)
             .layer(TraceContextLayer)
             .load_shed()
             .concurrency_limit(settings.concurrency_limit)
             .into_inner();
         tonic::transport::Server::builder()
+            .http2_max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
             .timeout(Duration::from_millis(settings.request_timeout_ms))
             .layer(stack)
             .add_routes(routes.routes())
