@@ -67,8 +67,17 @@ pub struct Error {
     code: ErrorCode,
     message: String,
     violations: Vec<FieldViolation>,
+    reason: Option<&'static str>,
+    retry_after: Option<std::time::Duration>,
     cause: Option<anyhow::Error>,
 }
+
+/// The most field violations one error carries; the message counts the rest,
+/// so no answer grows with the caller's input.
+pub const MAX_VIOLATIONS: usize = 10;
+
+/// The `domain` of every google.rpc.ErrorInfo CCP answers with.
+pub const ERROR_DOMAIN: &str = "ccp";
 
 impl Error {
     /// Returns an error with a code and a message safe to show the caller.
@@ -77,6 +86,8 @@ impl Error {
             code,
             message: message.into(),
             violations: Vec::new(),
+            reason: None,
+            retry_after: None,
             cause: None,
         }
     }
@@ -86,25 +97,49 @@ impl Error {
         Self::invalid(vec![FieldViolation::new(field, description)])
     }
 
-    /// Returns INVALID_ARGUMENT naming every bad field.
-    pub fn invalid(violations: Vec<FieldViolation>) -> Self {
-        let message = match violations.as_slice() {
-            [] => "invalid request".to_owned(),
-            [one] => format!("invalid {}: {}", one.field, one.description),
-            many => format!(
-                "invalid request: {}",
-                many.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+    /// Returns INVALID_ARGUMENT naming every bad field — the first
+    /// [`MAX_VIOLATIONS`] of them, with a count of the rest.
+    pub fn invalid(mut violations: Vec<FieldViolation>) -> Self {
+        let more = violations.len().saturating_sub(MAX_VIOLATIONS);
+        violations.truncate(MAX_VIOLATIONS);
+        let listed = violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = match (violations.as_slice(), more) {
+            ([], _) => "invalid request".to_owned(),
+            ([one], 0) => format!("invalid {}: {}", one.field, one.description),
+            (_, 0) => format!("invalid request: {listed}"),
+            (_, more) => format!("invalid request: {listed}; and {more} more"),
         };
         Self {
             code: ErrorCode::InvalidArgument,
             message,
             violations,
+            reason: None,
+            retry_after: None,
             cause: None,
         }
+    }
+
+    /// Returns the error carrying a stable machine-readable reason
+    /// (google.rpc.ErrorInfo, e.g. `LAST_BUSINESS_MANAGER`).
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// Returns the error telling the caller when it may try again
+    /// (google.rpc.RetryInfo; for lockouts and rate limits).
+    pub fn retry_after(mut self, delay: std::time::Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// Returns the stable reason, if any.
+    pub fn reason(&self) -> Option<&'static str> {
+        self.reason
     }
 
     /// Returns NOT_FOUND.
@@ -154,6 +189,8 @@ impl Error {
             code: ErrorCode::Internal,
             message: "internal error".to_owned(),
             violations: Vec::new(),
+            reason: None,
+            retry_after: None,
             cause: Some(cause.into()),
         }
     }
@@ -220,12 +257,18 @@ impl From<Error> for Status {
             }
         }
         let code = err.code.grpc_code();
-        if err.violations.is_empty() {
+        if err.violations.is_empty() && err.reason.is_none() && err.retry_after.is_none() {
             return Status::new(code, err.message);
         }
         let mut details = ErrorDetails::new();
         for v in &err.violations {
             details.add_bad_request_violation(v.field.clone(), v.description.clone());
+        }
+        if let Some(reason) = err.reason {
+            details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+        }
+        if let Some(delay) = err.retry_after {
+            details.set_retry_info(Some(delay));
         }
         Status::with_error_details(code, err.message, details)
     }
@@ -251,6 +294,37 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_in_1_an_error_carries_at_most_max_violations_and_counts_the_rest() {
+        let many = (0..100_000)
+            .map(|i| FieldViolation::new(format!("answers[{i}]"), "is not a known question"))
+            .collect();
+        let status = Status::from(Error::invalid(many));
+        assert_eq!(field_violations(&status).len(), MAX_VIOLATIONS);
+        assert!(
+            status
+                .message()
+                .ends_with(&format!("and {} more", 100_000 - MAX_VIOLATIONS))
+        );
+        assert!(status.message().len() < 2_000, "{}", status.message().len());
+    }
+
+    #[test]
+    fn errors_carry_their_reason_and_retry_delay() {
+        let status = Status::from(
+            Error::resource_exhausted("locked")
+                .with_reason("REGISTRATION_LOCKED")
+                .retry_after(std::time::Duration::from_secs(60)),
+        );
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("REGISTRATION_LOCKED", ERROR_DOMAIN)
+        );
+        let retry = status.get_details_retry_info().expect("retry info");
+        assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(60)));
+    }
 
     #[test]
     fn invalid_input_carries_every_field_violation_as_bad_request() {

@@ -45,6 +45,38 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// Checks one line of free text (a name, a title, an address line): no NUL
+/// and no other control character, so what is stored is the same on SQLite
+/// and PostgreSQL and nothing can break a log line, a header or a CSV row.
+pub fn check_line(text: &str, field: &str) -> Result<(), FieldViolation> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(control_violation(field, c)),
+        None => Ok(()),
+    }
+}
+
+/// Checks multi-line free text (a note, a reason): as [`check_line`], but
+/// line feeds, carriage returns and tabs are allowed.
+pub fn check_multiline(text: &str, field: &str) -> Result<(), FieldViolation> {
+    match text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Some(c) => Err(control_violation(field, c)),
+        None => Ok(()),
+    }
+}
+
+fn control_violation(field: &str, c: char) -> FieldViolation {
+    FieldViolation::new(
+        field,
+        format!(
+            "must not contain control characters (found U+{:04X})",
+            u32::from(c)
+        ),
+    )
+}
+
 /// A required free-text note (a justification, a reason): not blank, at most
 /// [`Note::MAX_CHARS`] characters, kept exactly as given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,6 +105,7 @@ impl Note {
     }
 
     fn check_length(text: &str, field: &str) -> Result<(), FieldViolation> {
+        check_multiline(text, field)?;
         if text.chars().count() > Self::MAX_CHARS {
             return Err(FieldViolation::new(
                 field,
@@ -135,8 +168,26 @@ mod tests {
         }
     }
 
+    #[rstest]
+    #[case("Suite 200", true, true)]
+    #[case("line one\nline two\ttab", false, true)]
+    #[case("nul\u{0}inside", false, false)]
+    #[case("bell\u{7}", false, false)]
+    #[case("del\u{7f}", false, false)]
+    #[case("c1\u{85}", false, false)]
+    fn r_in_1_free_text_refuses_control_characters(
+        #[case] text: &str,
+        #[case] line: bool,
+        #[case] multiline: bool,
+    ) {
+        assert_eq!(check_line(text, "f").is_ok(), line, "{text:?}");
+        assert_eq!(check_multiline(text, "f").is_ok(), multiline, "{text:?}");
+    }
+
     #[test]
     fn r_ac_3_notes_are_required_bounded_and_kept_as_given() {
+        assert!(Note::parse("a\u{0}b", "note").is_err());
+        assert!(Note::parse("two\nlines", "note").is_ok());
         assert!(Note::parse(" ", "note").is_err());
         assert!(Note::parse(&"é".repeat(Note::MAX_CHARS), "note").is_ok());
         assert!(Note::parse(&"é".repeat(Note::MAX_CHARS + 1), "note").is_err());
