@@ -611,3 +611,40 @@ async fn two_service_schemas_in_one_database_keep_separate_tables() {
         }
     }
 }
+
+#[tokio::test]
+async fn r_ev_1_replicas_relaying_one_outbox_publish_each_event_once_in_order_postgres() {
+    // Replicas share PostgreSQL; SQLite is the one-process embedded mode.
+    if let Some(backend) = TestBackend::postgres().await {
+        let name = backend.name();
+        let db = open(&backend, "svc").await;
+        let bus = Arc::new(MemoryBus::new(10_000));
+        let txn = db.begin().await.unwrap();
+        for n in 0..300 {
+            enqueue_event(&txn, STREAM, &event(n), t0()).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+        // Three replicas of the service, each with its own pool, relay the
+        // same outbox at the same moment.
+        let mut replicas = Vec::new();
+        for _ in 0..3 {
+            let own = connect(&backend.settings("svc")).await.unwrap();
+            let relay = OutboxRelay::new(own, bus.clone());
+            replicas.push(tokio::spawn(async move {
+                let mut total = 0;
+                for _ in 0..20 {
+                    total += relay.publish_pending().await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                total
+            }));
+        }
+        let mut total = 0;
+        for replica in replicas {
+            total += timeout(WAIT, replica).await.unwrap().unwrap();
+        }
+        assert_eq!(total, 300, "{name}: publications counted by the relays");
+        let published = events_in(bus.as_ref(), STREAM).await;
+        assert_eq!(ids(&published), expected_ids(0..300), "{name}");
+    }
+}

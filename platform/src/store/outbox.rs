@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
 use prost::Message as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend, Statement, TransactionTrait as _};
 use tokio::sync::Notify;
 
 use super::t;
@@ -103,32 +103,78 @@ impl OutboxRelay {
     }
 
     /// Publishes every pending event once; returns how many were published.
+    ///
+    /// Replicas of a service share one outbox: on PostgreSQL a batch is
+    /// published under a transaction-scoped advisory lock of this schema's
+    /// outbox, so one replica relays at a time (in commit order) and the
+    /// others find the lock taken and leave the batch to it. Publishing stays
+    /// at least once: a crash between publish and mark publishes again, and
+    /// consumers apply an event id once.
     pub async fn publish_pending(&self) -> Result<usize, anyhow::Error> {
         let mut published = 0;
         loop {
-            let q = Query::select()
-                .columns([t("seq"), t("stream"), t("payload")])
-                .from(t("outbox_events"))
-                .and_where(Expr::col(t("published_at")).is_null())
-                .order_by(t("seq"), Order::Asc)
-                .limit(100)
-                .to_owned();
-            let stmt = self.db.get_database_backend().build(&q);
-            let rows = OutboxRow::find_by_statement(stmt).all(&self.db).await?;
-            if rows.is_empty() {
-                return Ok(published);
-            }
-            for row in rows {
-                self.bus.publish(&row.stream, &row.payload).await?;
-                let mark = Query::update()
-                    .table(t("outbox_events"))
-                    .value(t("published_at"), Utc::now())
-                    .and_where(Expr::col(t("seq")).eq(row.seq))
-                    .to_owned();
-                self.db.execute(&mark).await?;
-                published += 1;
+            let batch = if self.db.get_database_backend() == DbBackend::Postgres {
+                self.publish_batch_locked().await?
+            } else {
+                // SQLite is the embedded mode: one process, one relay.
+                self.publish_batch(&self.db).await?
+            };
+            match batch {
+                Some(0) | None => return Ok(published),
+                Some(n) => published += n,
             }
         }
+    }
+
+    /// Publishes one batch under this schema's advisory lock; None when
+    /// another replica holds it.
+    async fn publish_batch_locked(&self) -> Result<Option<usize>, anyhow::Error> {
+        let txn = self.db.begin().await?;
+        let locked = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_events'))",
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            return Ok(None);
+        }
+        let batch = self.publish_batch(&txn).await;
+        // Keep the marks of what did go out, even when a publish failed.
+        txn.commit().await?;
+        batch
+    }
+
+    /// Publishes up to 100 pending events in order, marking each once the
+    /// bus acknowledged it; returns how many went out.
+    async fn publish_batch<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Option<usize>, anyhow::Error> {
+        let q = Query::select()
+            .columns([t("seq"), t("stream"), t("payload")])
+            .from(t("outbox_events"))
+            .and_where(Expr::col(t("published_at")).is_null())
+            .order_by(t("seq"), Order::Asc)
+            .limit(100)
+            .to_owned();
+        let stmt = db.get_database_backend().build(&q);
+        let rows = OutboxRow::find_by_statement(stmt).all(db).await?;
+        let mut published = 0;
+        for row in rows {
+            self.bus.publish(&row.stream, &row.payload).await?;
+            let mark = Query::update()
+                .table(t("outbox_events"))
+                .value(t("published_at"), Utc::now())
+                .and_where(Expr::col(t("seq")).eq(row.seq))
+                .to_owned();
+            db.execute(&mark).await?;
+            published += 1;
+        }
+        Ok(Some(published))
     }
 
     /// Runs until `shutdown` completes: publishes on every wake-up and poll,
