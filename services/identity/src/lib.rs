@@ -7,6 +7,7 @@
 //! accepting those tokens at once. It never decides who may do what: that is
 //! the gateway's policy. It never stores orphan status (R-ID-5).
 
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod grpc;
@@ -84,7 +85,7 @@ impl Application {
             verifier.clone(),
         ));
         keys.signer().await?;
-        let core = Arc::new(grpc::Core::new(
+        let core = Arc::new(app::Core::new(
             db,
             ctx.clone(),
             relay.clone(),
