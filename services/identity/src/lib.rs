@@ -6,6 +6,11 @@
 //! sign-out, refresh-family and credential revocations so the gateway stops
 //! accepting those tokens at once. It never decides who may do what: that is
 //! the gateway's policy. It never stores orphan status (R-ID-5).
+//!
+//! Rooms: `grpc` (tonic handlers, request parsing) calls `app` (the use
+//! cases; every write through the platform's unit of work), which uses
+//! `domain` (types and rules, no I/O) and `store` (sea-orm entities and
+//! repositories, migrations, the signing-key ring).
 
 pub mod app;
 pub mod config;

@@ -36,18 +36,9 @@ pub async fn create(
     caller: &Caller,
     new: NewCredential,
 ) -> Result<pb::CreateMachineCredentialResponse> {
-    caller.require_profile()?;
-    core.person(caller).await?;
-    let principal = caller.principal.to_string();
-    let mut w = match core
-        .writer
-        .begin(WriteBy::idempotent(
-            principal.clone(),
-            "CreateMachineCredential",
-            new.request_id,
-        ))
-        .await?
-    {
+    let (principal, begun) =
+        begin_by_person(core, caller, "CreateMachineCredential", new.request_id).await?;
+    let mut w = match begun {
         Begun::Replayed(r) => return Ok(r),
         Begun::Fresh(w) => *w,
     };
@@ -101,6 +92,24 @@ pub async fn create(
     }
 }
 
+/// Starts `method` by a signed-in person with a profile, idempotent on
+/// `request_id`; returns the person's principal too.
+async fn begin_by_person<R: prost::Message + Default>(
+    core: &Core,
+    caller: &Caller,
+    method: &'static str,
+    request_id: RequestId,
+) -> Result<(String, Begun<R>)> {
+    caller.require_profile()?;
+    core.person(caller).await?;
+    let principal = caller.principal.to_string();
+    let begun = core
+        .writer
+        .begin(WriteBy::idempotent(principal.clone(), method, request_id))
+        .await?;
+    Ok((principal, begun))
+}
+
 /// A page of a business's credentials.
 #[derive(Debug, Clone)]
 pub struct CredentialPage {
@@ -146,18 +155,8 @@ pub async fn revoke(
     id: Uuid,
     reason: String,
 ) -> Result<pb::RevokeMachineCredentialResponse> {
-    caller.require_profile()?;
-    core.person(caller).await?;
-    let principal = caller.principal.to_string();
-    let mut w = match core
-        .writer
-        .begin(WriteBy::idempotent(
-            principal,
-            "RevokeMachineCredential",
-            request_id,
-        ))
-        .await?
-    {
+    let (_, begun) = begin_by_person(core, caller, "RevokeMachineCredential", request_id).await?;
+    let mut w = match begun {
         Begun::Replayed(r) => return Ok(r),
         Begun::Fresh(w) => *w,
     };
