@@ -39,7 +39,7 @@ pub const EVENT_STREAM: &str = "ccp.events.identity";
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
-    keys: Arc<store::keys::KeyRing>,
+    keys: Arc<app::keys::KeyRing>,
 }
 
 impl std::fmt::Debug for Application {
@@ -83,7 +83,7 @@ impl Application {
                 .with_source(source, std::time::Duration::from_millis(200)),
         );
         verifier.refresh().await?;
-        let keys = Arc::new(store::keys::KeyRing::new(
+        let keys = Arc::new(app::keys::KeyRing::new(
             db.clone(),
             kek,
             ctx.clock.clone(),

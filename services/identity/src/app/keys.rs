@@ -1,7 +1,10 @@
-//! Signing keys (R-ID-3): the published set and the rotation.
+//! Signing keys (R-ID-3): the key ring that signs and keeps the verifier
+//! in step, the published set, and the rotation.
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
+use ccp_platform::auth::{AccessTokenSigner, AccessTokenVerifier};
 use ccp_platform::bus::MemoryBus;
 use ccp_platform::clock::Clock;
 use ccp_platform::error::{Error, Result};
@@ -12,8 +15,11 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::{Core, SERVICE, wire};
+use crate::domain::keys::SigningKey;
 use crate::secrets::KeyEncryptionKey;
-use crate::store::keys::{active_kid, insert_new_key, jwks_of, retire};
+use crate::store::keys::{
+    active_kid, insert_new_key, jwks_of, load_signer, published_keys, retire,
+};
 
 /// Returns the published signing keys and their JWKS.
 pub async fn signing_keys(core: &Core) -> Result<pb::SigningKeys> {
@@ -84,4 +90,102 @@ pub async fn rotate(
         new_kid,
         retired: old.map(|k| (k, publish_until)),
     })
+}
+
+/// The service's view of its keys: signs with the active one (noticing a
+/// rotation made by another process) and keeps its own access-token verifier
+/// in step with the published set (a new key verifies at once; a retired key
+/// stops verifying once its publication window ends).
+pub struct KeyRing {
+    db: DatabaseConnection,
+    kek: KeyEncryptionKey,
+    clock: Clock,
+    verifier: Arc<AccessTokenVerifier>,
+    active: ArcSwapOption<AccessTokenSigner>,
+    published: arc_swap::ArcSwap<String>,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing").finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Returns a key ring over `db` keeping `verifier` in step.
+    pub fn new(
+        db: DatabaseConnection,
+        kek: KeyEncryptionKey,
+        clock: Clock,
+        verifier: Arc<AccessTokenVerifier>,
+    ) -> Self {
+        Self {
+            db,
+            kek,
+            clock,
+            verifier,
+            active: ArcSwapOption::empty(),
+            published: arc_swap::ArcSwap::from_pointee(String::new()),
+            reload: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Returns the keys published now, refreshing the verifier when the set changed.
+    pub async fn published(&self) -> anyhow::Result<Vec<SigningKey>> {
+        let keys = published_keys(&self.db, self.clock.now()).await?;
+        let fingerprint = keys
+            .iter()
+            .map(|k| format!("{}:{}", k.kid, k.state.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        if **self.published.load() != fingerprint {
+            self.verifier.refresh().await?;
+            self.published.store(Arc::new(fingerprint));
+        }
+        Ok(keys)
+    }
+
+    /// Returns the signer of the active key.
+    pub async fn signer(&self) -> anyhow::Result<Arc<AccessTokenSigner>> {
+        let keys = self.published().await?;
+        let kid = keys
+            .iter()
+            .find(|k| k.is_active())
+            .map(|k| k.kid.clone())
+            .ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
+        if let Some(current) = self.active.load_full()
+            && current.kid() == kid
+        {
+            return Ok(current);
+        }
+        let _guard = self.reload.lock().await;
+        if let Some(current) = self.active.load_full()
+            && current.kid() == kid
+        {
+            return Ok(current);
+        }
+        let signer = Arc::new(load_signer(&self.db, &self.kek, &kid).await?);
+        self.active.store(Some(signer.clone()));
+        Ok(signer)
+    }
+
+    /// Keeps the verifier in step every `period` until `shutdown` completes.
+    pub async fn run_sync(
+        self: Arc<Self>,
+        period: std::time::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(period) => {
+                    if let Err(err) = self.published().await {
+                        tracing::warn!(error = %err, "signing key sync failed");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::IdentitySettings;
 use crate::oidc::TrustedIssuers;
 use crate::secrets::{self, SecretHasher};
-use crate::store::keys::KeyRing;
+use keys::KeyRing;
 
 /// The service name revisions and events carry.
 pub const SERVICE: &str = "identity";

@@ -6,11 +6,8 @@
 //! service verifies with) until every token it signed has expired:
 //! `publish_until` = retirement + the longest access-token lifetime.
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwapOption;
 use base64::Engine as _;
-use ccp_platform::auth::{AccessTokenSigner, AccessTokenVerifier, KeySource};
+use ccp_platform::auth::{AccessTokenSigner, KeySource};
 use ccp_platform::clock::Clock;
 use ccp_platform::db::{decode_enum, from_micros, to_micros};
 use chrono::{DateTime, Utc};
@@ -181,104 +178,6 @@ pub async fn active_signer<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
     load_signer(db, kek, &kid).await
-}
-
-/// The service's view of its keys: signs with the active one (noticing a
-/// rotation made by another process) and keeps its own access-token verifier
-/// in step with the published set (a new key verifies at once; a retired key
-/// stops verifying once its publication window ends).
-pub struct KeyRing {
-    db: DatabaseConnection,
-    kek: KeyEncryptionKey,
-    clock: Clock,
-    verifier: Arc<AccessTokenVerifier>,
-    active: ArcSwapOption<AccessTokenSigner>,
-    published: arc_swap::ArcSwap<String>,
-    reload: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for KeyRing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").finish_non_exhaustive()
-    }
-}
-
-impl KeyRing {
-    /// Returns a key ring over `db` keeping `verifier` in step.
-    pub fn new(
-        db: DatabaseConnection,
-        kek: KeyEncryptionKey,
-        clock: Clock,
-        verifier: Arc<AccessTokenVerifier>,
-    ) -> Self {
-        Self {
-            db,
-            kek,
-            clock,
-            verifier,
-            active: ArcSwapOption::empty(),
-            published: arc_swap::ArcSwap::from_pointee(String::new()),
-            reload: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// Returns the keys published now, refreshing the verifier when the set changed.
-    pub async fn published(&self) -> anyhow::Result<Vec<SigningKey>> {
-        let keys = published_keys(&self.db, self.clock.now()).await?;
-        let fingerprint = keys
-            .iter()
-            .map(|k| format!("{}:{}", k.kid, k.state.as_str()))
-            .collect::<Vec<_>>()
-            .join(",");
-        if **self.published.load() != fingerprint {
-            self.verifier.refresh().await?;
-            self.published.store(Arc::new(fingerprint));
-        }
-        Ok(keys)
-    }
-
-    /// Returns the signer of the active key.
-    pub async fn signer(&self) -> anyhow::Result<Arc<AccessTokenSigner>> {
-        let keys = self.published().await?;
-        let kid = keys
-            .iter()
-            .find(|k| k.is_active())
-            .map(|k| k.kid.clone())
-            .ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
-        if let Some(current) = self.active.load_full()
-            && current.kid() == kid
-        {
-            return Ok(current);
-        }
-        let _guard = self.reload.lock().await;
-        if let Some(current) = self.active.load_full()
-            && current.kid() == kid
-        {
-            return Ok(current);
-        }
-        let signer = Arc::new(load_signer(&self.db, &self.kek, &kid).await?);
-        self.active.store(Some(signer.clone()));
-        Ok(signer)
-    }
-
-    /// Keeps the verifier in step every `period` until `shutdown` completes.
-    pub async fn run_sync(
-        self: Arc<Self>,
-        period: std::time::Duration,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(period) => {
-                    if let Err(err) = self.published().await {
-                        tracing::warn!(error = %err, "signing key sync failed");
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// A [`KeySource`] reading the published keys from this service's schema, so
