@@ -280,6 +280,10 @@ impl<R: Message + Default> UnitOfWork<R> {
             self.now,
         )
         .await?;
+        self.recorded += 1;
+        if !change.publish {
+            return Ok(());
+        }
         let mut businesses = change.businesses;
         businesses.extend(acting_for);
         businesses.sort();
@@ -309,7 +313,6 @@ impl<R: Message + Default> UnitOfWork<R> {
             details_json: change.details_json,
         };
         enqueue_event(&self.txn, &self.writer.stream, &event, self.now).await?;
-        self.recorded += 1;
         Ok(())
     }
 
@@ -396,6 +399,7 @@ pub struct Change {
     revision: Option<String>,
     subject: Option<String>,
     details_json: String,
+    publish: bool,
 }
 
 impl Change {
@@ -417,6 +421,16 @@ impl Change {
             revision: None,
             subject: None,
             details_json: String::new(),
+            publish: true,
+        }
+    }
+
+    /// A change that is audited as `action` but publishes no event, because
+    /// nobody downstream reacts to it (a sign-in, a refresh, a lockout).
+    pub fn audit_only(action: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            publish: false,
+            ..Self::new(EventType::Unspecified, action, target)
         }
     }
 

@@ -6,7 +6,13 @@
 //! sign-out, refresh-family and credential revocations so the gateway stops
 //! accepting those tokens at once. It never decides who may do what: that is
 //! the gateway's policy. It never stores orphan status (R-ID-5).
+//!
+//! Rooms: `grpc` (tonic handlers, request parsing) calls `app` (the use
+//! cases; every write through the platform's unit of work), which uses
+//! `domain` (types and rules, no I/O) and `store` (sea-orm entities and
+//! repositories, migrations, the signing-key ring).
 
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod grpc;
@@ -33,7 +39,7 @@ pub const EVENT_STREAM: &str = "ccp.events.identity";
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
-    keys: Arc<store::keys::KeyRing>,
+    keys: Arc<app::keys::KeyRing>,
 }
 
 impl std::fmt::Debug for Application {
@@ -77,14 +83,14 @@ impl Application {
                 .with_source(source, std::time::Duration::from_millis(200)),
         );
         verifier.refresh().await?;
-        let keys = Arc::new(store::keys::KeyRing::new(
+        let keys = Arc::new(app::keys::KeyRing::new(
             db.clone(),
             kek,
             ctx.clock.clone(),
             verifier.clone(),
         ));
         keys.signer().await?;
-        let core = Arc::new(grpc::Core::new(
+        let core = Arc::new(app::Core::new(
             db,
             ctx.clone(),
             relay.clone(),

@@ -1,7 +1,11 @@
 //! Machine credentials (R-ID-4): a business's service account, its label,
 //! its expiry (at most two years away) and its lifecycle.
 
+use ccp_types::Bn9;
 use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::FieldRule;
 
 /// The longest a machine credential may live.
 pub fn max_lifetime() -> Duration {
@@ -9,38 +13,107 @@ pub fn max_lifetime() -> Duration {
 }
 
 /// Parses a display name: trimmed, 1–100 characters, no control characters.
-pub fn parse_display_name(value: &str) -> Result<String, String> {
+pub fn parse_display_name(value: &str) -> Result<String, FieldRule> {
     let v = value.trim();
     if v.is_empty() {
-        return Err("is required".to_owned());
+        return Err(FieldRule::Required);
     }
     if v.chars().count() > 100 {
-        return Err("must be at most 100 characters".to_owned());
+        return Err(FieldRule::TooLong(100));
     }
     if v.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
+        return Err(FieldRule::ControlCharacters);
     }
     Ok(v.to_owned())
 }
 
 /// Checks an expiry: after `now` and at most two years after it.
-pub fn check_expiry(expire: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+pub fn check_expiry(expire: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), FieldRule> {
     if expire <= now {
-        return Err("must be in the future".to_owned());
+        return Err(FieldRule::NotInFuture);
     }
     if expire > now + max_lifetime() {
-        return Err("must be at most 2 years away".to_owned());
+        return Err(FieldRule::TooFarAway);
     }
     Ok(())
 }
 
 /// Parses a revocation reason: at most 500 characters.
-pub fn parse_reason(value: &str) -> Result<String, String> {
+pub fn parse_reason(value: &str) -> Result<String, FieldRule> {
     let v = value.trim();
     if v.chars().count() > 500 {
-        return Err("must be at most 500 characters".to_owned());
+        return Err(FieldRule::TooLong(500));
     }
     Ok(v.to_owned())
+}
+
+/// A business's machine credential (its secret only as a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineCredential {
+    /// The credential's id, also its client id.
+    pub id: Uuid,
+    /// The business it acts for.
+    pub business: Bn9,
+    /// Its label.
+    pub display_name: String,
+    /// The argon2id PHC string of its secret.
+    pub secret_hash: String,
+    /// The principal who created it.
+    pub creator: String,
+    /// When it was created.
+    pub create_time: DateTime<Utc>,
+    /// When it expires.
+    pub expire_time: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoke_time: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<String>,
+    /// Its update counter (the etag).
+    pub version: i64,
+}
+
+impl MachineCredential {
+    /// Returns its resource name `businesses/{bn9}/machineCredentials/{id}`.
+    pub fn name(&self) -> String {
+        format!(
+            "businesses/{}/machineCredentials/{}",
+            self.business, self.id
+        )
+    }
+
+    /// Returns its principal `credential:{id}`.
+    pub fn principal(&self) -> String {
+        format!("credential:{}", self.id)
+    }
+
+    /// Returns its state at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> CredentialState {
+        CredentialState::at(self.expire_time, self.revoke_time, now)
+    }
+
+    /// Returns it revoked at `now` for `reason`, one version later.
+    pub fn revoked(&self, reason: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            revoke_time: Some(now),
+            revoke_reason: Some(reason.to_owned()),
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Returns what its audit records keep: never the secret or its hash.
+    pub fn audit_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name(),
+            "display_name": self.display_name,
+            "business": self.business.as_str(),
+            "creator": self.creator,
+            "create_time": self.create_time.to_rfc3339(),
+            "expire_time": self.expire_time.to_rfc3339(),
+            "revoke_time": self.revoke_time.map(|t| t.to_rfc3339()),
+            "revoke_reason": self.revoke_reason,
+        })
+    }
 }
 
 /// The lifecycle state of a credential at an instant.

@@ -1,7 +1,11 @@
 //! Personal profiles (R-ID-2): the fields a person keeps, each parsed.
 
-use ccp_platform::error::FieldViolation;
+use ccp_types::FieldViolation;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use uuid::Uuid;
+
+use super::FieldRule;
 
 /// A person's preferred language for correspondence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,6 +32,68 @@ impl Language {
             "en" => Some(Self::En),
             "fr" => Some(Self::Fr),
             _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = FieldRule;
+
+    fn from_str(code: &str) -> Result<Self, FieldRule> {
+        Self::from_code(code).ok_or(FieldRule::NoLanguage)
+    }
+}
+
+/// A person's stored profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The person (the profile's id is the person's).
+    pub id: Uuid,
+    /// The editable fields.
+    pub fields: ProfileFields,
+    /// When it was created.
+    pub create_time: DateTime<Utc>,
+    /// When it was last updated.
+    pub update_time: DateTime<Utc>,
+    /// Its update counter (the etag).
+    pub version: i64,
+}
+
+impl Profile {
+    /// Returns a new profile (version 1) of `person`.
+    pub fn new(person: Uuid, fields: ProfileFields, now: DateTime<Utc>) -> Self {
+        Self {
+            id: person,
+            fields,
+            create_time: now,
+            update_time: now,
+            version: 1,
+        }
+    }
+
+    /// Returns it with `fields`, updated at `now`, one version later.
+    pub fn updated(&self, fields: ProfileFields, now: DateTime<Utc>) -> Self {
+        Self {
+            fields,
+            update_time: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Returns its resource name `profiles/{id}`.
+    pub fn name(&self) -> String {
+        format!("profiles/{}", self.id)
+    }
+
+    /// Returns its raw fields, to patch.
+    pub fn raw(&self) -> RawProfileFields {
+        RawProfileFields {
+            legal_name: self.fields.legal_name.clone(),
+            email: self.fields.email.clone(),
+            phone: self.fields.phone.clone(),
+            preferred_language: Some(self.fields.preferred_language),
+            email_notifications: self.fields.email_notifications,
         }
     }
 }
@@ -63,31 +129,31 @@ pub struct RawProfileFields {
 }
 
 /// Parses a legal name: trimmed, inner white space collapsed, 1–200 characters, no control characters.
-pub fn parse_legal_name(value: &str) -> Result<String, String> {
+pub fn parse_legal_name(value: &str) -> Result<String, FieldRule> {
     let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.is_empty() {
-        return Err("is required".to_owned());
+        return Err(FieldRule::Required);
     }
     if collapsed.chars().count() > 200 {
-        return Err("must be at most 200 characters".to_owned());
+        return Err(FieldRule::TooLong(200));
     }
     if collapsed.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
+        return Err(FieldRule::ControlCharacters);
     }
     Ok(collapsed)
 }
 
 /// Parses an e-mail address: `local@domain`, at most 254 characters, a dotted domain.
-pub fn parse_email(value: &str) -> Result<String, String> {
+pub fn parse_email(value: &str) -> Result<String, FieldRule> {
     let value = value.trim();
     if value.is_empty() {
-        return Err("is required".to_owned());
+        return Err(FieldRule::Required);
     }
     if value.len() > 254 {
-        return Err("must be at most 254 characters".to_owned());
+        return Err(FieldRule::TooLong(254));
     }
     let Some((local, domain)) = value.rsplit_once('@') else {
-        return Err("must be an e-mail address (name@domain)".to_owned());
+        return Err(FieldRule::NotAnEmail);
     };
     let local_ok = !local.is_empty()
         && local.len() <= 64
@@ -102,14 +168,14 @@ pub fn parse_email(value: &str) -> Result<String, String> {
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
     if !local_ok || !domain_ok {
-        return Err("must be an e-mail address (name@domain)".to_owned());
+        return Err(FieldRule::NotAnEmail);
     }
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
 /// Parses a telephone number: empty, or digits, spaces, `+`, `-`, `(`, `)`,
 /// 7–20 characters with at least 7 digits.
-pub fn parse_phone(value: &str) -> Result<String, String> {
+pub fn parse_phone(value: &str) -> Result<String, FieldRule> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(String::new());
@@ -120,10 +186,7 @@ pub fn parse_phone(value: &str) -> Result<String, String> {
         .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'));
     let digits = value.chars().filter(char::is_ascii_digit).count();
     if !allowed || !(7..=20).contains(&len) || digits < 7 {
-        return Err(
-            "must be 7–20 characters of digits, spaces, +, -, ( and ) with at least 7 digits"
-                .to_owned(),
-        );
+        return Err(FieldRule::NotAPhone);
     }
     Ok(value.to_owned())
 }
@@ -132,10 +195,10 @@ impl RawProfileFields {
     /// Parses every field, collecting every violation (named under `prefix`).
     pub fn parse(&self, prefix: &str) -> Result<ProfileFields, Vec<FieldViolation>> {
         let mut violations = Vec::new();
-        let mut field = |name: &str, r: Result<String, String>| match r {
+        let mut field = |name: &str, r: Result<String, FieldRule>| match r {
             Ok(v) => Some(v),
             Err(why) => {
-                violations.push(FieldViolation::new(format!("{prefix}{name}"), why));
+                violations.push(why.on(format!("{prefix}{name}")));
                 None
             }
         };
@@ -146,7 +209,7 @@ impl RawProfileFields {
             "preferred_language",
             self.preferred_language
                 .map(|l| l.code().to_owned())
-                .ok_or_else(|| "must be LANGUAGE_EN or LANGUAGE_FR".to_owned()),
+                .ok_or(FieldRule::NoLanguage),
         );
         match (legal_name, email, phone, language) {
             (Some(legal_name), Some(email), Some(phone), Some(language))

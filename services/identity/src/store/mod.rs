@@ -1,20 +1,25 @@
-//! This service's schema: migrations, queries and the signing-key ring.
-//! Rows never leave this module as sea-orm types: callers get plain structs.
+//! This service's schema: migrations, sea-orm entities (one per table) and
+//! the repositories over them, plus the signing-key ring. Entities never
+//! leave this module: repositories take and return domain types, and a row
+//! that does not decode is an error naming its table and column.
 
+pub mod credentials;
+mod entity;
 pub mod keys;
 pub mod migration;
-pub mod repo;
+pub mod profiles;
+pub mod sessions;
 
 pub use migration::Migrator;
 
-use chrono::{DateTime, Utc};
-
-/// Returns an instant as microseconds since the epoch (the stored form).
-pub fn us(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-/// Returns the instant of stored microseconds.
-pub fn from_us(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(v).unwrap_or_default()
+/// Returns the instant an optional microseconds column holds (see
+/// [`ccp_platform::db::from_micros`]).
+fn optional_micros(
+    value: Option<i64>,
+    table: &str,
+    column: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sea_orm::DbErr> {
+    value
+        .map(|v| ccp_platform::db::from_micros(v, table, column))
+        .transpose()
 }

@@ -11,3 +11,4 @@ mod keys;
 mod profiles;
 mod sessions;
 mod sign_in;
+mod write_path;
