@@ -24,6 +24,7 @@
 //! stored in this schema (`consumer_positions`) in the transaction that
 //! applies each event, so a restart resumes after it.
 
+pub mod app;
 pub mod background;
 pub mod config;
 pub mod domain;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
-use ccp_platform::store::OutboxRelay;
+use ccp_platform::store::{OutboxRelay, Writer};
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::delegation::v1::delegation_server::DelegationServer;
 use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFactsServer;
@@ -50,7 +51,7 @@ pub const EVENT_STREAM: &str = "ccp.events.delegation";
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
-    core: grpc::Core,
+    core: app::Core,
     sweep_interval: std::time::Duration,
 }
 
@@ -98,10 +99,15 @@ impl Application {
             lazy_channel(&settings.accounts_endpoint, timeout)?,
             ctx.client_interceptor("service:delegation"),
         );
-        let core = grpc::Core {
-            db,
+        let core = app::Core {
+            writer: Writer::new(
+                db,
+                relay.clone(),
+                ctx.clock.clone(),
+                app::SERVICE,
+                EVENT_STREAM,
+            ),
             ctx: ctx.clone(),
-            relay: relay.clone(),
             accounts,
             pending_days: settings.pending_request_days,
             max_days: settings.max_relationship_days,
