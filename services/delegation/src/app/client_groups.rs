@@ -3,10 +3,11 @@
 
 use ccp_platform::error::{Error, FieldViolation, Result};
 use ccp_platform::paging::{decode_token, finish_page, page_size};
-use ccp_platform::store::{Begun, Change, WriteBy};
+use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
 use ccp_types::Bn9;
+use prost::Message;
 use sea_orm::ConnectionTrait;
 
 use super::convert::{group_to_proto, parse_clients, parse_name, parse_parent, request_id};
@@ -66,6 +67,27 @@ impl Core {
             .await?
             .filter(|g| g.provider == provider.as_str() && (!live || g.delete_time.is_none()))
             .ok_or_else(|| Error::not_found("client group not found"))
+    }
+
+    /// Checks the group is the provider's and live, bumps (and locks) the
+    /// provider's revision in the unit of work and re-reads the group; an
+    /// `etag` given must be its version. Returns it with the revision.
+    async fn lock_group<R: Message + Default>(
+        &self,
+        w: &mut UnitOfWork<R>,
+        provider: &Bn9,
+        id: &str,
+        etag: &str,
+    ) -> Result<(ClientGroup, String)> {
+        self.load_group(provider, id, true).await?;
+        let revision = w.bump_revision(provider.as_str()).await?;
+        let row = live_group(w.txn(), id).await?;
+        if !etag.is_empty() && etag != row.version.to_string() {
+            return Err(Error::aborted(
+                "the client group changed; read it again (stale etag)",
+            ));
+        }
+        Ok((row, revision))
     }
 
     /// CreateClientGroup.
@@ -220,14 +242,7 @@ impl Core {
             Begun::Replayed(r) => return Ok(r),
             Begun::Fresh(w) => *w,
         };
-        self.load_group(&provider, &id, true).await?;
-        let revision = w.bump_revision(provider.as_str()).await?;
-        let row = live_group(w.txn(), &id).await?;
-        if !group.etag.is_empty() && group.etag != row.version.to_string() {
-            return Err(Error::aborted(
-                "the client group changed; read it again (stale etag)",
-            ));
-        }
+        let (row, revision) = self.lock_group(&mut w, &provider, &id, &group.etag).await?;
         let mut next = row.clone();
         next.name_key = display.to_lowercase();
         next.display_name = display;
@@ -283,14 +298,7 @@ impl Core {
             Begun::Replayed(r) => return Ok(r),
             Begun::Fresh(w) => *w,
         };
-        self.load_group(&provider, &id, true).await?;
-        let revision = w.bump_revision(provider.as_str()).await?;
-        let row = live_group(w.txn(), &id).await?;
-        if !req.etag.is_empty() && req.etag != row.version.to_string() {
-            return Err(Error::aborted(
-                "the client group changed; read it again (stale etag)",
-            ));
-        }
+        let (row, revision) = self.lock_group(&mut w, &provider, &id, &req.etag).await?;
         let principals = group_assignees(w.txn(), &id).await?;
         let clients = store::group_clients(w.txn(), &id).await?;
         let mut next = row.clone();
@@ -356,9 +364,7 @@ impl Core {
             Begun::Replayed(r) => return Ok((r.group.unwrap_or_default(), r.revision)),
             Begun::Fresh(w) => *w,
         };
-        self.load_group(&provider, &id, true).await?;
-        let revision = w.bump_revision(provider.as_str()).await?;
-        let mut row = live_group(w.txn(), &id).await?;
+        let (mut row, revision) = self.lock_group(&mut w, &provider, &id, "").await?;
         let mut changed = Vec::new();
         for c in &clients {
             let did = if add {
