@@ -32,7 +32,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::domain::{EndReason, Relationship, RelationshipRequest, RequestState};
+use crate::domain::{EndReason, Party, Relationship, RelationshipRequest, RequestState};
 use crate::store::{self, Decision};
 
 /// The accounts facts client with internal tokens.
@@ -80,30 +80,31 @@ pub(crate) fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
-/// Returns the principals a change of the pair concerns: `actor` (if any)
-/// and every principal the provider assigned to the client (R-EV-1).
-pub(crate) async fn pair_principals<C: ConnectionTrait>(
-    txn: &C,
+/// Records `change` of the pair (`provider`, `client`) made on behalf of
+/// the `acting` party: both businesses and the pair named, the other party as
+/// the other business, and as principals `actor` (if any) and every principal
+/// the provider assigned to the client (R-EV-1).
+pub(crate) async fn record_pair<R: Message + Default>(
+    w: &mut UnitOfWork<R>,
     provider: &str,
     client: &str,
+    acting: Party,
     actor: Option<&str>,
-) -> Result<Vec<String>> {
+    change: Change,
+) -> Result<()> {
     let mut principals: Vec<String> = actor.into_iter().map(str::to_owned).collect();
-    principals.extend(store::assignees_of_pair(txn, provider, client).await?);
-    Ok(principals)
-}
-
-/// Returns the change of a pair: both businesses and the pair named.
-pub(crate) fn pair_change(
-    event: EventType,
-    action: &str,
-    target: impl Into<String>,
-    provider: &str,
-    client: &str,
-) -> Change {
-    Change::new(event, action, target)
+    principals.extend(store::assignees_of_pair(w.txn(), provider, client).await?);
+    let (acting_for, other) = match acting {
+        Party::Provider => (provider, client),
+        Party::Client => (client, provider),
+    };
+    let change = change
+        .acting_for(acting_for)
+        .other_business(other)
         .businesses([provider, client])
         .pairs([(provider.to_owned(), client.to_owned())])
+        .principals(principals);
+    w.record(change).await
 }
 
 impl Core {
@@ -226,22 +227,21 @@ impl Core {
             let visible = at.max(row.create_time);
             let expire = visible + Duration::days(self.pending_days);
             if store::make_visible(w.txn(), &row.id, visible, expire).await? {
-                let principals = pair_principals(w.txn(), &row.provider, &row.client, None).await?;
-                w.record(
-                    pair_change(
+                record_pair(
+                    w,
+                    &row.provider,
+                    &row.client,
+                    Party::Client,
+                    None,
+                    Change::new(
                         EventType::RelationshipRequestVisible,
                         "delegation.request.visible",
                         format!("businesses/{}/receivedRequests/{}", row.client, row.id),
-                        &row.provider,
-                        &row.client,
                     )
-                    .acting_for(&row.client)
-                    .other_business(&row.provider)
                     .after(serde_json::json!({
                         "visible_time": stored(visible).to_rfc3339(),
                         "expire_time": stored(expire).to_rfc3339(),
                     }))
-                    .principals(principals)
                     .revision(revision),
                 )
                 .await?;
@@ -272,20 +272,19 @@ impl Core {
         if !store::decide_request(w.txn(), &row.id, &decision).await? {
             return Ok(false);
         }
-        let principals = pair_principals(w.txn(), &row.provider, &row.client, None).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            w,
+            &row.provider,
+            &row.client,
+            Party::Provider,
+            None,
+            Change::new(
                 EventType::RelationshipRequestExpired,
                 "delegation.request.expire",
                 format!("businesses/{}/sentRequests/{}", row.provider, row.id),
-                &row.provider,
-                &row.client,
             )
-            .acting_for(&row.provider)
-            .other_business(&row.client)
             .before(r#"{"state":"PENDING"}"#)
             .after(r#"{"state":"EXPIRED"}"#)
-            .principals(principals)
             .revision(revision),
         )
         .await?;
@@ -310,21 +309,20 @@ impl Core {
         if !store::save_relationship(w.txn(), &ended, row.version).await? {
             return Ok(false);
         }
-        let principals = pair_principals(w.txn(), &row.provider, &row.client, None).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            w,
+            &row.provider,
+            &row.client,
+            Party::Client,
+            None,
+            Change::new(
                 EventType::RelationshipEnded,
                 "delegation.relationship.expire",
                 format!("businesses/{}/relationships/{}", row.client, row.id),
-                &row.provider,
-                &row.client,
             )
-            .acting_for(&row.client)
-            .other_business(&row.provider)
             .before(r#"{"state":"ACTIVE"}"#)
             .after(r#"{"state":"ENDED","end_reason":"EXPIRED"}"#)
             .details(r#"{"end_reason":"EXPIRED"}"#)
-            .principals(principals)
             .revision(revision),
         )
         .await?;

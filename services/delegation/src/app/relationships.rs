@@ -2,7 +2,7 @@
 
 use ccp_platform::error::{Error, FieldViolation, Result};
 use ccp_platform::paging::{decode_token, finish_page, page_size};
-use ccp_platform::store::{Begun, UnitOfWork, WriteBy};
+use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
 use prost::Message;
@@ -11,7 +11,7 @@ use super::convert::{
     level_from, parse_expiry, parse_name, parse_parent, parse_programs, parse_visibility,
     relationship_to_proto, request_id,
 };
-use super::{Core, pair_change, pair_principals, pair_scope, stored};
+use super::{Core, pair_scope, record_pair, stored};
 use crate::domain::{EndReason, Level, Party, Relationship, bounded_text, reminder_schedule};
 use crate::store::{self, RelationshipFilter};
 
@@ -261,21 +261,19 @@ impl Core {
             return Err(Error::aborted("the relationship changed; read it again"));
         }
         let proto = relationship_to_proto(&next, bn.as_str(), now);
-        let principals =
-            pair_principals(w.txn(), &row.provider, &row.client, Some(&principal)).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            Party::Client,
+            Some(&principal),
+            Change::new(
                 EventType::RelationshipUpdated,
                 "delegation.relationship.update",
                 &proto.name,
-                &row.provider,
-                &row.client,
             )
-            .acting_for(&row.client)
-            .other_business(&row.provider)
             .before(relationship_json(&row))
             .after(relationship_json(&next))
-            .principals(principals)
             .details(serde_json::json!({"update_mask": paths}))
             .revision(&revision),
         )
@@ -335,26 +333,24 @@ impl Core {
             return Err(Error::aborted("the relationship changed; try again"));
         }
         let proto = relationship_to_proto(&next, bn.as_str(), now);
-        let other = if reason == EndReason::EndedByClient {
-            &row.provider
+        let acting = if reason == EndReason::EndedByClient {
+            Party::Client
         } else {
-            &row.client
+            Party::Provider
         };
-        let principals =
-            pair_principals(w.txn(), &row.provider, &row.client, Some(&principal)).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            acting,
+            Some(&principal),
+            Change::new(
                 EventType::RelationshipEnded,
                 "delegation.relationship.end",
                 &proto.name,
-                &row.provider,
-                &row.client,
             )
-            .acting_for(bn.as_str())
-            .other_business(other)
             .before(relationship_json(&row))
             .after(relationship_json(&next))
-            .principals(principals)
             .details(serde_json::json!({"end_reason": reason.as_str()}))
             .revision(&revision),
         )

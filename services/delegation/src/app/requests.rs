@@ -2,7 +2,7 @@
 
 use ccp_platform::error::{Error, FieldViolation, Result};
 use ccp_platform::paging::{decode_token, finish_page, page_size};
-use ccp_platform::store::{Begun, UnitOfWork, WriteBy};
+use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
 use ccp_types::Bn9;
@@ -14,7 +14,7 @@ use super::convert::{
     relationship_to_proto, request_id, request_state_from, request_to_proto,
 };
 use super::relationships::relationship_json;
-use super::{Core, pair_change, pair_principals, pair_scope, stored};
+use super::{Core, pair_scope, record_pair, stored};
 use crate::domain::{
     Level, Party, Relationship, RelationshipRequest, RequestState, bounded_text, reminder_schedule,
 };
@@ -129,20 +129,18 @@ impl Core {
             return Err(err.into());
         }
         let proto = request_to_proto(&row, Party::Provider, now);
-        let principals =
-            pair_principals(w.txn(), &row.provider, &row.client, Some(&principal)).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            Party::Provider,
+            Some(&principal),
+            Change::new(
                 EventType::RelationshipRequestSent,
                 "delegation.request.send",
                 &proto.name,
-                &row.provider,
-                &row.client,
             )
-            .acting_for(&row.provider)
-            .other_business(&row.client)
             .after(request_json(&row))
-            .principals(principals)
             .details(serde_json::json!({"visible": registered})),
         )
         .await?;
@@ -174,38 +172,68 @@ impl Core {
             Begun::Replayed(r) => return Ok(r),
             Begun::Fresh(w) => *w,
         };
-        let (row, revision) = self
-            .lock_request(&mut w, &id, |r| r.provider == provider.as_str())
-            .await?;
-        let now = stored(w.now());
-        self.decide(&mut w, &row, RequestState::Withdrawn, &principal, "", "")
-            .await?;
-        let after = store::get_request(w.txn(), &id)
-            .await?
-            .ok_or_else(|| Error::not_found("request not found"))?;
-        let proto = request_to_proto(&after, Party::Provider, now);
-        let principals =
-            pair_principals(w.txn(), &row.provider, &row.client, Some(&principal)).await?;
-        w.record(
-            pair_change(
-                EventType::RelationshipRequestWithdrawn,
-                "delegation.request.withdraw",
-                &proto.name,
-                &row.provider,
-                &row.client,
+        let under = |r: &RelationshipRequest| r.provider == provider.as_str();
+        let (request, revision) = self
+            .close_request(
+                &mut w,
+                Closing {
+                    principal: &principal,
+                    id: &id,
+                    by: Party::Provider,
+                    state: RequestState::Withdrawn,
+                    reject_reason: "",
+                },
+                under,
             )
-            .acting_for(&row.provider)
-            .other_business(&row.client)
-            .before(request_json(&row))
-            .after(request_json(&after))
-            .principals(principals),
-        )
-        .await?;
+            .await?;
         let resp = pb::WithdrawRelationshipRequestResponse {
-            request: Some(proto),
+            request: Some(request),
             revision,
         };
         Ok(w.commit(resp).await?.into_inner())
+    }
+
+    /// Closes a pending request without a relationship (withdrawn by the
+    /// provider, rejected by the client) in the unit of work, with its audit
+    /// record and event; returns it as its closer names it, and the pair's
+    /// revision. NOT_FOUND unless `under` holds.
+    async fn close_request<R: Message + Default>(
+        &self,
+        w: &mut UnitOfWork<R>,
+        c: Closing<'_>,
+        under: impl Fn(&RelationshipRequest) -> bool,
+    ) -> Result<(pb::RelationshipRequest, String)> {
+        let (row, revision) = self.lock_request(w, c.id, under).await?;
+        let now = stored(w.now());
+        self.decide(w, &row, c.state, c.principal, c.reject_reason, "")
+            .await?;
+        let after = store::get_request(w.txn(), c.id)
+            .await?
+            .ok_or_else(|| Error::not_found("request not found"))?;
+        let proto = request_to_proto(&after, c.by, now);
+        let (event, action) = match c.by {
+            Party::Provider => (
+                EventType::RelationshipRequestWithdrawn,
+                "delegation.request.withdraw",
+            ),
+            Party::Client => (
+                EventType::RelationshipRequestRejected,
+                "delegation.request.reject",
+            ),
+        };
+        let change = Change::new(event, action, &proto.name)
+            .before(request_json(&row))
+            .after(request_json(&after));
+        record_pair(
+            w,
+            &row.provider,
+            &row.client,
+            c.by,
+            Some(c.principal),
+            change,
+        )
+        .await?;
+        Ok((proto, revision))
     }
 
     /// Records a decision (withdraw, approve, reject) on a request that must
@@ -497,21 +525,19 @@ impl Core {
             .await?
             .ok_or_else(|| Error::not_found("request not found"))?;
         let rel_proto = relationship_to_proto(&rel, &rel.client, now);
-        let principals =
-            pair_principals(w.txn(), &row.provider, &row.client, Some(&principal)).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            Party::Client,
+            Some(&principal),
+            Change::new(
                 EventType::RelationshipRequestApproved,
                 "delegation.request.approve",
                 &rel_proto.name,
-                &row.provider,
-                &row.client,
             )
-            .acting_for(&row.client)
-            .other_business(&row.provider)
             .before(request_json(&row))
             .after(relationship_json(&rel))
-            .principals(principals)
             .details(serde_json::json!({"relationship": rel.id}))
             .revision(&revision),
         )
@@ -589,48 +615,41 @@ impl Core {
             Begun::Replayed(r) => return Ok(r),
             Begun::Fresh(w) => *w,
         };
-        let (row, revision) = self
-            .lock_request(&mut w, &id, |r| {
-                r.client == client.as_str() && r.visible_time.is_some()
-            })
-            .await?;
-        let now = stored(w.now());
-        self.decide(
-            &mut w,
-            &row,
-            RequestState::Rejected,
-            &principal,
-            &reason,
-            "",
-        )
-        .await?;
-        let after = store::get_request(w.txn(), &id)
-            .await?
-            .ok_or_else(|| Error::not_found("request not found"))?;
-        let proto = request_to_proto(&after, Party::Client, now);
-        let principals =
-            pair_principals(w.txn(), &row.provider, &row.client, Some(&principal)).await?;
-        w.record(
-            pair_change(
-                EventType::RelationshipRequestRejected,
-                "delegation.request.reject",
-                &proto.name,
-                &row.provider,
-                &row.client,
+        let under =
+            |r: &RelationshipRequest| r.client == client.as_str() && r.visible_time.is_some();
+        let (request, revision) = self
+            .close_request(
+                &mut w,
+                Closing {
+                    principal: &principal,
+                    id: &id,
+                    by: Party::Client,
+                    state: RequestState::Rejected,
+                    reject_reason: &reason,
+                },
+                under,
             )
-            .acting_for(&row.client)
-            .other_business(&row.provider)
-            .before(request_json(&row))
-            .after(request_json(&after))
-            .principals(principals),
-        )
-        .await?;
+            .await?;
         let resp = pb::RejectRelationshipRequestResponse {
-            request: Some(proto),
+            request: Some(request),
             revision,
         };
         Ok(w.commit(resp).await?.into_inner())
     }
+}
+
+/// How a request closes without a relationship.
+struct Closing<'a> {
+    /// Who closes it.
+    principal: &'a str,
+    /// The request.
+    id: &'a str,
+    /// The side that closes it (the provider withdraws, the client rejects).
+    by: Party,
+    /// Withdrawn or rejected.
+    state: RequestState,
+    /// The client's reason (rejections).
+    reject_reason: &'a str,
 }
 
 /// Returns the audit JSON of a request.

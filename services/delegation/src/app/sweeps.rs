@@ -4,13 +4,14 @@
 //! several replicas sweeping at once record it (and emit its event) once.
 
 use ccp_platform::error::Result;
+use ccp_platform::store::Change;
 use ccp_platform::store::from_timestamp;
 use ccp_proto::common::v1::{DomainEvent, EventType};
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 
-use super::{Core, begin_system, finish_system, pair_change, pair_principals, pair_scope};
-use crate::domain::{REMINDER_DAYS, Relationship, RequestState};
+use super::{Core, begin_system, finish_system, pair_scope, record_pair};
+use crate::domain::{Party, REMINDER_DAYS, Relationship, RequestState};
 use crate::store;
 
 const BATCH: u64 = 200;
@@ -110,23 +111,22 @@ impl Core {
         let revision = self
             .pair_revision(w.txn(), &row.provider, &row.client)
             .await?;
-        let principals = pair_principals(w.txn(), &row.provider, &row.client, None).await?;
-        w.record(
-            pair_change(
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            Party::Client,
+            None,
+            Change::new(
                 EventType::RelationshipExpiryReminder,
                 "delegation.relationship.remind",
                 format!("businesses/{}/relationships/{}", row.client, row.id),
-                &row.provider,
-                &row.client,
             )
-            .acting_for(&row.client)
-            .other_business(&row.provider)
             .after(serde_json::json!({"days": days}))
             .details(serde_json::json!({
                 "days": days,
                 "expire_time": row.expire_time.to_rfc3339(),
             }))
-            .principals(principals)
             .revision(revision),
         )
         .await?;
