@@ -7,6 +7,11 @@
 //! do what (the gateway's policy) and asks accounts, never its tables, about
 //! businesses and members.
 //!
+//! Rooms: `grpc` (tonic handlers) calls `app` (the use cases, [`app::Core`]),
+//! which uses `domain` (records, rules, `DelegationError`; no I/O) and `store`
+//! (sea-orm entities and repositories). Every write is one unit of work of
+//! `ccp_platform::store::Writer`: its audit record and event commit with it.
+//!
 //! Revisions (R-GW-4): a change to a (provider, client) pair — a request or a
 //! relationship — bumps the scope `pair:<provider>:<client>` first (on
 //! PostgreSQL that row lock serializes every change to the pair: concurrent
