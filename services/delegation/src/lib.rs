@@ -7,6 +7,11 @@
 //! do what (the gateway's policy) and asks accounts, never its tables, about
 //! businesses and members.
 //!
+//! Rooms: `grpc` (tonic handlers) calls `app` (the use cases, [`app::Core`]),
+//! which uses `domain` (records, rules, `DelegationError`; no I/O) and `store`
+//! (sea-orm entities and repositories). Every write is one unit of work of
+//! `ccp_platform::store::Writer`: its audit record and event commit with it.
+//!
 //! Revisions (R-GW-4): a change to a (provider, client) pair — a request or a
 //! relationship — bumps the scope `pair:<provider>:<client>` first (on
 //! PostgreSQL that row lock serializes every change to the pair: concurrent
@@ -24,6 +29,7 @@
 //! stored in this schema (`consumer_positions`) in the transaction that
 //! applies each event, so a restart resumes after it.
 
+pub mod app;
 pub mod background;
 pub mod config;
 pub mod domain;
@@ -35,7 +41,7 @@ use std::sync::Arc;
 use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
-use ccp_platform::store::OutboxRelay;
+use ccp_platform::store::{OutboxRelay, Writer};
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::delegation::v1::delegation_server::DelegationServer;
 use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFactsServer;
@@ -50,7 +56,7 @@ pub const EVENT_STREAM: &str = "ccp.events.delegation";
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
-    core: grpc::Core,
+    core: app::Core,
     sweep_interval: std::time::Duration,
 }
 
@@ -98,10 +104,15 @@ impl Application {
             lazy_channel(&settings.accounts_endpoint, timeout)?,
             ctx.client_interceptor("service:delegation"),
         );
-        let core = grpc::Core {
-            db,
+        let core = app::Core {
+            writer: Writer::new(
+                db,
+                relay.clone(),
+                ctx.clock.clone(),
+                app::SERVICE,
+                EVENT_STREAM,
+            ),
             ctx: ctx.clone(),
-            relay: relay.clone(),
             accounts,
             pending_days: settings.pending_request_days,
             max_days: settings.max_relationship_days,

@@ -5,18 +5,34 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-/// Returns `text` when it is 1–`max` characters (after trimming), else a reason.
-pub fn bounded_text(text: &str, min: usize, max: usize) -> Result<String, String> {
+use super::DelegationError;
+
+/// Returns `text` trimmed when it is `min`–`max` characters after trimming.
+pub fn bounded_text(text: &str, min: usize, max: usize) -> Result<String, DelegationError> {
     let trimmed = text.trim();
     let len = trimmed.chars().count();
     if len < min {
-        return Err(format!("must be {min}–{max} characters"));
+        return Err(DelegationError::TooShort { min, max });
     }
     if len > max {
-        return Err(format!("must be at most {max} characters"));
+        return Err(DelegationError::TooLong { max });
     }
     Ok(trimmed.to_owned())
 }
+
+/// Implements `FromStr` from an enum's `parse` of its stored spelling.
+macro_rules! from_spelling {
+    ($($t:ty),*) => {$(
+        impl std::str::FromStr for $t {
+            type Err = ();
+            fn from_str(text: &str) -> Result<Self, ()> {
+                Self::parse(text).ok_or(())
+            }
+        }
+    )*};
+}
+
+from_spelling!(RequestState, Level, Visibility, EndReason, AssignmentRole);
 
 /// The lifecycle of a relationship request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +83,10 @@ impl RequestState {
     }
 
     /// Checks that a decision (approve, reject, withdraw) may be taken.
-    pub fn decide(self) -> Result<(), String> {
+    pub fn decide(self) -> Result<(), DelegationError> {
         match self {
             Self::Pending => Ok(()),
-            other => Err(format!(
-                "the request is {}, no longer pending",
-                other.as_str().to_lowercase()
-            )),
+            other => Err(DelegationError::NotPending(other)),
         }
     }
 }
@@ -144,12 +157,10 @@ pub struct VisibilityRules(BTreeSet<Visibility>);
 
 impl VisibilityRules {
     /// Returns the rules, or a reason when the provider's own submissions are missing.
-    pub fn new(items: impl IntoIterator<Item = Visibility>) -> Result<Self, String> {
+    pub fn new(items: impl IntoIterator<Item = Visibility>) -> Result<Self, DelegationError> {
         let set: BTreeSet<Visibility> = items.into_iter().collect();
         if !set.contains(&Visibility::SubmittedByProvider) {
-            return Err(
-                "must include VISIBILITY_SUBMITTED_BY_PROVIDER (it cannot be removed)".to_owned(),
-            );
+            return Err(DelegationError::ProviderVisibilityMissing);
         }
         Ok(Self(set))
     }
@@ -248,12 +259,12 @@ pub fn check_expiry(
     expire: DateTime<Utc>,
     now: DateTime<Utc>,
     max_days: i64,
-) -> Result<(), String> {
+) -> Result<(), DelegationError> {
     if expire <= now {
-        return Err("must be in the future".to_owned());
+        return Err(DelegationError::ExpiryNotInFuture);
     }
     if expire > now + Duration::days(max_days) {
-        return Err(format!("must be at most {max_days} days from now"));
+        return Err(DelegationError::ExpiryTooFar { max_days });
     }
     Ok(())
 }

@@ -1,21 +1,21 @@
 //! tonic handlers of `ccp.delegation.v1.Delegation` and `RelationshipFacts`:
-//! proto <-> domain conversion and errors to `Status`. The work is done by
-//! [`core::Core`] methods, one file per area.
+//! the caller's principal in, errors out as `Status`. The use cases are
+//! [`Core`] methods in `app`, one file per area.
 
-pub mod convert;
-pub mod core;
-mod facts;
-mod provider;
-mod relationships;
-mod requests;
-
+use ccp_platform::auth::Caller;
 use ccp_proto::delegation::v1 as pb;
 use ccp_proto::delegation::v1::delegation_server::Delegation;
 use ccp_proto::delegation::v1::relationship_facts_server::RelationshipFacts;
 use tonic::{Request, Response, Status};
 
-pub use self::core::Core;
-use self::core::principal_of;
+use crate::app::Core;
+use crate::app::client_groups::GroupClientsChange;
+
+/// Returns the caller's principal text.
+fn principal_of<T>(request: &Request<T>) -> Result<String, Status> {
+    let caller: &Caller = ccp_platform::auth::caller(request)?;
+    Ok(caller.principal.to_string())
+}
 
 /// The public `Delegation` service.
 #[derive(Debug, Clone)]
@@ -231,11 +231,10 @@ impl Delegation for DelegationApi {
             .core
             .change_group_clients(
                 principal,
-                "AddClientGroupClients",
-                req.request_id,
+                GroupClientsChange::Add,
+                &req.request_id,
                 req.group,
                 req.clients,
-                true,
             )
             .await?;
         Ok(Response::new(pb::AddClientGroupClientsResponse {
@@ -254,11 +253,10 @@ impl Delegation for DelegationApi {
             .core
             .change_group_clients(
                 principal,
-                "RemoveClientGroupClients",
-                req.request_id,
+                GroupClientsChange::Remove,
+                &req.request_id,
                 req.group,
                 req.clients,
-                false,
             )
             .await?;
         Ok(Response::new(pb::RemoveClientGroupClientsResponse {

@@ -10,3 +10,4 @@ mod helpers;
 mod provider;
 mod relationships;
 mod requests;
+mod write_path;

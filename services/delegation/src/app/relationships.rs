@@ -2,19 +2,18 @@
 
 use ccp_platform::error::{Error, FieldViolation, Result};
 use ccp_platform::paging::{decode_token, finish_page, page_size};
+use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
+use prost::Message;
 
 use super::convert::{
-    level_from, parse_name, parse_parent, parse_programs, relationship_status,
-    relationship_to_proto,
+    level_from, parse_expiry, parse_name, parse_parent, parse_programs, parse_visibility,
+    relationship_to_proto, request_id,
 };
-use super::core::{Change, Core, Write, check_request_id};
-use super::requests::{parse_expiry, parse_visibility};
-use crate::domain::{EndReason, Level, bounded_text, reminder_schedule};
-use crate::store::{
-    self, RelationshipFilter, RelationshipRow, decode_list, encode_list, from_us, us,
-};
+use super::{Core, pair_scope, record_pair, stored};
+use crate::domain::{EndReason, Level, Party, Relationship, bounded_text, reminder_schedule};
+use crate::store::{self, RelationshipFilter};
 
 impl Core {
     /// GetRelationship.
@@ -25,7 +24,7 @@ impl Core {
     ) -> Result<pb::Relationship> {
         let (bn, id) =
             parse_name("name", &req.name, "relationships").map_err(|e| Error::invalid(vec![e]))?;
-        let row = store::get_relationship(&self.db, &id)
+        let row = store::get_relationship(self.db(), &id)
             .await?
             .filter(|r| r.client == bn.as_str() || r.provider == bn.as_str())
             .ok_or_else(|| Error::not_found("relationship not found"))?;
@@ -41,10 +40,10 @@ impl Core {
         let bn = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let after = decode_token(&req.page_token)?;
-        let side_column = match pb::RelationshipSide::try_from(req.side) {
+        let side = match pb::RelationshipSide::try_from(req.side) {
             Ok(pb::RelationshipSide::Unspecified) => None,
-            Ok(pb::RelationshipSide::Client) => Some("client"),
-            Ok(pb::RelationshipSide::Provider) => Some("provider"),
+            Ok(pb::RelationshipSide::Client) => Some(Party::Client),
+            Ok(pb::RelationshipSide::Provider) => Some(Party::Provider),
             Err(_) => return Err(Error::invalid_field("side", "unknown side")),
         };
         let active = match pb::RelationshipState::try_from(req.state) {
@@ -55,12 +54,12 @@ impl Core {
         };
         let now = self.now();
         let rows = store::list_relationships(
-            &self.db,
+            self.db(),
             &RelationshipFilter {
                 business: bn.to_string(),
-                side_column,
+                side,
                 active,
-                now_us: us(now),
+                now,
                 after,
                 limit: size as u64 + 1,
             },
@@ -76,25 +75,28 @@ impl Core {
         })
     }
 
-    /// Opens a transaction that bumps (and locks) the relationship's pair and
-    /// its provider, and re-reads it. NOT_FOUND unless it lives under `bn`.
-    async fn lock_relationship(
+    /// Bumps (and locks) the relationship's pair and then its provider in the
+    /// unit of work, and re-reads it; returns it with the pair's revision.
+    /// NOT_FOUND unless it lives under `bn`.
+    async fn lock_relationship<R: Message + Default>(
         &self,
+        w: &mut UnitOfWork<R>,
         id: &str,
         bn: &str,
-    ) -> Result<(RelationshipRow, String, sea_orm::DatabaseTransaction)> {
+    ) -> Result<(Relationship, String)> {
         let not_found = || Error::not_found("relationship not found");
-        let first = store::get_relationship(&self.db, id)
+        let first = store::get_relationship(self.db(), id)
             .await?
             .filter(|r| r.client == bn || r.provider == bn)
             .ok_or_else(not_found)?;
-        let txn = self.begin().await?;
-        let revision = self.bump_pair(&txn, &first.provider, &first.client).await?;
-        self.bump_business(&txn, &first.provider).await?;
-        let row = store::get_relationship(&txn, id)
+        let revision = w
+            .bump_revision(&pair_scope(&first.provider, &first.client))
+            .await?;
+        w.bump_revision(&first.provider).await?;
+        let row = store::get_relationship(w.txn(), id)
             .await?
             .ok_or_else(not_found)?;
-        Ok((row, revision, txn))
+        Ok((row, revision))
     }
 
     /// UpdateRelationship (client side).
@@ -106,7 +108,7 @@ impl Core {
     ) -> Result<pb::UpdateRelationshipResponse> {
         let now = self.now();
         let mut v = Vec::new();
-        check_request_id(&req.request_id, &mut v);
+        let request_id = request_id(&req.request_id, &mut v);
         let Some(rel) = req.relationship.as_ref() else {
             v.push(FieldViolation::new("relationship", "is required"));
             return Err(Error::invalid(v));
@@ -171,18 +173,16 @@ impl Core {
                 )),
             }
         }
-        let (Some((bn, id)), true) = (name, v.is_empty()) else {
+        let (Some(request_id), Some((bn, id)), true) = (request_id, name, v.is_empty()) else {
             return Err(Error::invalid(v));
         };
-        let w = Write {
-            principal,
-            method: "UpdateRelationship",
-            request_id: req.request_id.clone(),
-        };
-        if let Some(r) = self.replay(&w).await? {
+        if let Some(r) = self
+            .answered(&principal, "UpdateRelationship", &request_id)
+            .await?
+        {
             return Ok(r);
         }
-        let current = store::get_relationship(&self.db, &id)
+        let current = store::get_relationship(self.db(), &id)
             .await?
             .filter(|r| r.client == bn.as_str() || r.provider == bn.as_str())
             .ok_or_else(|| Error::not_found("relationship not found"))?;
@@ -193,8 +193,8 @@ impl Core {
             ));
         }
         // The resulting scope must be consistent and the client's.
-        let new_level = level.unwrap_or(Level::parse(&current.level).unwrap_or(Level::Business));
-        let new_programs = match (new_level, programs.clone()) {
+        let new_level = level.unwrap_or(current.level);
+        let new_programs = match (new_level, programs) {
             (Level::Business, Some(p)) if !p.is_empty() => {
                 return Err(Error::invalid_field(
                     "relationship.program_accounts",
@@ -203,7 +203,7 @@ impl Core {
             }
             (Level::Business, _) => Vec::new(),
             (Level::Program, Some(p)) => p,
-            (Level::Program, None) => decode_list(&current.program_accounts),
+            (Level::Program, None) => current.program_accounts.clone(),
         };
         if new_level == Level::Program {
             if new_programs.is_empty() {
@@ -220,8 +220,21 @@ impl Core {
             )
             .await?;
         }
-        let (row, revision, txn) = self.lock_relationship(&id, bn.as_str()).await?;
-        if !relationship_status(&row, now).is_active() {
+        let mut w = match self
+            .writer
+            .begin(WriteBy::idempotent(
+                &principal,
+                "UpdateRelationship",
+                request_id,
+            ))
+            .await?
+        {
+            Begun::Replayed(r) => return Ok(r),
+            Begun::Fresh(w) => *w,
+        };
+        let now = stored(now);
+        let (row, revision) = self.lock_relationship(&mut w, &id, bn.as_str()).await?;
+        if !row.status_at(now).is_active() {
             return Err(Error::failed_precondition("the relationship has ended"));
         }
         if row.version.to_string() != rel.etag {
@@ -230,56 +243,46 @@ impl Core {
             ));
         }
         let mut next = row.clone();
-        next.level = new_level.as_str().to_owned();
-        next.program_accounts = encode_list(&new_programs);
+        next.level = new_level;
+        next.program_accounts = new_programs;
         if let Some(vis) = &visibility {
-            next.visibility = encode_list(
-                &vis.iter()
-                    .map(|v| v.as_str().to_owned())
-                    .collect::<Vec<_>>(),
-            );
+            next.visibility = vis.iter().collect();
         }
         if let Some(e) = expire {
-            next.expire_us = us(e);
+            next.expire_time = stored(e);
             // Moving the expiry re-arms the thresholds still ahead.
-            if next.expire_us != row.expire_us {
-                let s = reminder_schedule(e, now);
-                next.remind_30_us = s[0].map(us);
-                next.remind_7_us = s[1].map(us);
-                next.remind_1_us = s[2].map(us);
+            if next.expire_time != row.expire_time {
+                next.reminders = reminder_schedule(e, now).map(|d| d.map(stored));
             }
         }
-        next.update_us = us(now);
+        next.update_time = now;
         next.version = row.version + 1;
-        if !store::save_relationship(&txn, &next, row.version).await? {
+        if !store::save_relationship(w.txn(), &next, row.version).await? {
             return Err(Error::aborted("the relationship changed; read it again"));
         }
         let proto = relationship_to_proto(&next, bn.as_str(), now);
-        self.record(
-            &txn,
-            &w.principal,
-            &w.request_id,
-            &revision,
-            Change {
-                acting_for: row.client.clone(),
-                other_business: Some(row.provider.clone()),
-                action: "delegation.relationship.update".to_owned(),
-                target: proto.name.clone(),
-                before_json: relationship_json(&row),
-                after_json: relationship_json(&next),
-                event: EventType::RelationshipUpdated as i32,
-                businesses: vec![row.provider.clone(), row.client.clone()],
-                principals: vec![w.principal.clone()],
-                pairs: vec![(row.provider.clone(), row.client.clone())],
-                details_json: serde_json::json!({"update_mask": paths}).to_string(),
-            },
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            Party::Client,
+            Some(&principal),
+            Change::new(
+                EventType::RelationshipUpdated,
+                "delegation.relationship.update",
+                &proto.name,
+            )
+            .before(relationship_json(&row))
+            .after(relationship_json(&next))
+            .details(serde_json::json!({"update_mask": paths}))
+            .revision(&revision),
         )
         .await?;
         let resp = pb::UpdateRelationshipResponse {
             relationship: Some(proto),
             revision,
         };
-        self.commit(txn, &w, resp).await
+        Ok(w.commit(resp).await?.into_inner())
     }
 
     /// EndRelationship (either side).
@@ -290,27 +293,26 @@ impl Core {
         req: pb::EndRelationshipRequest,
     ) -> Result<pb::EndRelationshipResponse> {
         let mut v = Vec::new();
-        check_request_id(&req.request_id, &mut v);
+        let request_id = request_id(&req.request_id, &mut v);
         let name = parse_name("name", &req.name, "relationships")
             .map_err(|e| v.push(e))
             .ok();
         let note = bounded_text(&req.note, 0, 500)
-            .map_err(|why| v.push(FieldViolation::new("note", why)))
+            .map_err(|why| v.push(why.at("note")))
             .ok();
-        let (Some((bn, id)), Some(note), true) = (name, note, v.is_empty()) else {
+        let (Some(request_id), Some((bn, id)), Some(note), true) =
+            (request_id, name, note, v.is_empty())
+        else {
             return Err(Error::invalid(v));
         };
-        let w = Write {
-            principal,
-            method: "EndRelationship",
-            request_id: req.request_id.clone(),
+        let by = WriteBy::idempotent(&principal, "EndRelationship", request_id);
+        let mut w = match self.writer.begin(by).await? {
+            Begun::Replayed(r) => return Ok(r),
+            Begun::Fresh(w) => *w,
         };
-        if let Some(r) = self.replay(&w).await? {
-            return Ok(r);
-        }
-        let now = self.now();
-        let (row, revision, txn) = self.lock_relationship(&id, bn.as_str()).await?;
-        if !relationship_status(&row, now).is_active() {
+        let now = stored(w.now());
+        let (row, revision) = self.lock_relationship(&mut w, &id, bn.as_str()).await?;
+        if !row.status_at(now).is_active() {
             return Err(Error::failed_precondition(
                 "the relationship has already ended",
             ));
@@ -321,67 +323,60 @@ impl Core {
             EndReason::EndedByProvider
         };
         let mut next = row.clone();
-        next.end_us = Some(us(now));
-        next.end_reason = Some(reason.as_str().to_owned());
-        next.ended_by = w.principal.clone();
+        next.ended = Some((now, reason));
+        next.ended_by = principal.clone();
         next.end_note = note;
-        next.update_us = us(now);
+        next.update_time = now;
         next.version = row.version + 1;
-        next.remind_30_us = None;
-        next.remind_7_us = None;
-        next.remind_1_us = None;
-        if !store::save_relationship(&txn, &next, row.version).await? {
+        next.reminders = [None; 3];
+        if !store::save_relationship(w.txn(), &next, row.version).await? {
             return Err(Error::aborted("the relationship changed; try again"));
         }
         let proto = relationship_to_proto(&next, bn.as_str(), now);
-        let other = if reason == EndReason::EndedByClient {
-            &row.provider
+        let acting = if reason == EndReason::EndedByClient {
+            Party::Client
         } else {
-            &row.client
+            Party::Provider
         };
-        self.record(
-            &txn,
-            &w.principal,
-            &w.request_id,
-            &revision,
-            Change {
-                acting_for: bn.to_string(),
-                other_business: Some(other.clone()),
-                action: "delegation.relationship.end".to_owned(),
-                target: proto.name.clone(),
-                before_json: relationship_json(&row),
-                after_json: relationship_json(&next),
-                event: EventType::RelationshipEnded as i32,
-                businesses: vec![row.provider.clone(), row.client.clone()],
-                principals: vec![w.principal.clone()],
-                pairs: vec![(row.provider.clone(), row.client.clone())],
-                details_json: serde_json::json!({"end_reason": reason.as_str()}).to_string(),
-            },
+        record_pair(
+            &mut w,
+            &row.provider,
+            &row.client,
+            acting,
+            Some(&principal),
+            Change::new(
+                EventType::RelationshipEnded,
+                "delegation.relationship.end",
+                &proto.name,
+            )
+            .before(relationship_json(&row))
+            .after(relationship_json(&next))
+            .details(serde_json::json!({"end_reason": reason.as_str()}))
+            .revision(&revision),
         )
         .await?;
         let resp = pb::EndRelationshipResponse {
             relationship: Some(proto),
             revision,
         };
-        self.commit(txn, &w, resp).await
+        Ok(w.commit(resp).await?.into_inner())
     }
 }
 
 /// Returns the audit JSON of a relationship.
-pub(crate) fn relationship_json(r: &RelationshipRow) -> String {
+pub(crate) fn relationship_json(r: &Relationship) -> serde_json::Value {
     serde_json::json!({
         "id": r.id,
         "provider": r.provider,
         "client": r.client,
-        "level": r.level,
-        "program_accounts": decode_list(&r.program_accounts),
-        "visibility": decode_list(&r.visibility),
-        "start_time": from_us(r.start_us).to_rfc3339(),
-        "expire_time": from_us(r.expire_us).to_rfc3339(),
-        "end_time": r.end_us.map(|e| from_us(e).to_rfc3339()),
-        "end_reason": r.end_reason,
+        "level": r.level.as_str(),
+        "program_accounts": r.program_accounts,
+        "visibility": r.visibility.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+        "start_time": r.start_time.to_rfc3339(),
+        "expire_time": r.expire_time.to_rfc3339(),
+        "end_time": r.ended.map(|(at, _)| at.to_rfc3339()),
+        "end_reason": r.ended.map(|(_, why)| why.as_str()),
         "ended_by": r.ended_by,
         "end_note": r.end_note,
     })
-    .to_string()
 }

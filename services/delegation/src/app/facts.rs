@@ -1,25 +1,21 @@
-//! The internal RelationshipFacts: one indexed query per call, states as of
-//! the clock (never active at or after the expiry instant).
+//! The internal RelationshipFacts (one indexed query per call, states as of
+//! the clock: never active at or after the expiry instant) and the audit list.
 
 use std::collections::BTreeMap;
 
 use ccp_platform::auth::Principal;
 use ccp_platform::error::{Error, Result};
 use ccp_platform::paging::{decode_token, encode_token, page_size};
-use ccp_proto::common::v1::Role;
+use ccp_platform::store::{AuditScope, from_timestamp, list_audit};
 use ccp_proto::delegation::v1 as pb;
+use ccp_types::Bn9;
 
-use super::convert::{fact_to_proto, parse_name, request_state, request_state_to};
-use super::core::{Core, pair_scope};
-use crate::domain::{AssignmentRole, Bn9};
-use crate::store::{self, FactRow, decode_list};
+use super::convert::{fact_to_proto, parse_name, parse_parent, request_state_to, role_to};
+use super::{Core, pair_scope};
+use crate::store;
 
 fn bn(field: &str, text: &str) -> Result<Bn9> {
-    Bn9::parse(text).map_err(|why| Error::invalid_field(field, why))
-}
-
-fn fact(row: FactRow, now: chrono::DateTime<chrono::Utc>) -> Option<pb::RelationshipFact> {
-    fact_to_proto(&row, now)
+    Bn9::parse(text, field).map_err(|e| Error::invalid(vec![e]))
 }
 
 impl Core {
@@ -28,19 +24,18 @@ impl Core {
     pub async fn pair_facts(&self, req: pb::GetPairFactsRequest) -> Result<pb::PairFacts> {
         let provider = bn("provider", &req.provider)?;
         let client = bn("client", &req.client)?;
-        let rows = store::pair_facts(
-            &self.db,
+        let (revision, facts) = store::pair_facts(
+            self.db(),
             provider.as_str(),
             client.as_str(),
             &pair_scope(provider.as_str(), client.as_str()),
         )
         .await?;
         let now = self.now();
-        let revision = rows.first().and_then(|r| r.rev).unwrap_or(0);
         Ok(pb::PairFacts {
             provider: provider.to_string(),
             client: client.to_string(),
-            relationships: rows.into_iter().filter_map(|r| fact(r, now)).collect(),
+            relationships: facts.iter().map(|f| fact_to_proto(f, now)).collect(),
             revision,
         })
     }
@@ -57,17 +52,13 @@ impl Core {
                 .map_err(|e: ccp_platform::auth::PrincipalParseError| {
                     Error::invalid_field("principal", e.to_string())
                 })?;
-        let rows = store::assignment_facts(&self.db, &principal.to_string()).await?;
+        let rows = store::assignment_facts(self.db(), &principal.to_string()).await?;
         let mut revisions = BTreeMap::new();
         let mut by_client: BTreeMap<(String, String), pb::ClientAssignment> = BTreeMap::new();
         for r in rows {
-            revisions.insert(r.provider.clone(), r.rev.unwrap_or(0));
+            revisions.insert(r.provider.clone(), r.revision);
             let Some(client) = r.client else { continue };
-            let role = AssignmentRole::parse(&r.role).unwrap_or(AssignmentRole::Reader);
-            let role = match role {
-                AssignmentRole::Editor => Role::Editor,
-                AssignmentRole::Reader => Role::Reader,
-            } as i32;
+            let role = role_to(r.role) as i32;
             let entry = by_client
                 .entry((r.provider.clone(), client.clone()))
                 .or_insert_with(|| pb::ClientAssignment {
@@ -104,23 +95,19 @@ impl Core {
         let provider = bn("provider", &req.provider)?;
         let size = page_size(req.page_size, 500, 5000)?;
         let after = decode_token(&req.page_token)?.unwrap_or_default();
-        let rows =
-            store::client_facts(&self.db, provider.as_str(), &after, size as u64 + 1).await?;
+        let (revision, facts) =
+            store::client_facts(self.db(), provider.as_str(), &after, size as u64 + 1).await?;
         let now = self.now();
-        let revision = rows.first().and_then(|r| r.rev).unwrap_or(0);
         let mut clients: Vec<pb::ClientSummary> = Vec::new();
-        for r in rows {
-            let Some(client) = r.client.clone() else {
-                continue;
-            };
-            if clients.last().map(|c| c.client.as_str()) != Some(client.as_str()) {
+        for f in &facts {
+            if clients.last().map(|c| c.client.as_str()) != Some(f.client.as_str()) {
                 clients.push(pb::ClientSummary {
-                    client,
+                    client: f.client.clone(),
                     relationships: Vec::new(),
                 });
             }
-            if let (Some(f), Some(last)) = (fact(r, now), clients.last_mut()) {
-                last.relationships.push(f);
+            if let Some(last) = clients.last_mut() {
+                last.relationships.push(fact_to_proto(f, now));
             }
         }
         let next = if clients.len() > size {
@@ -163,7 +150,7 @@ impl Core {
             (None, id.to_string())
         };
         let not_found = || Error::not_found("relationship request not found");
-        let row = store::get_request(&self.db, &id)
+        let row = store::get_request(self.db(), &id)
             .await?
             .ok_or_else(not_found)?;
         if let Some((bn, sent)) = side {
@@ -172,13 +159,54 @@ impl Core {
                 return Err(not_found());
             }
         }
-        let state = request_state_to(request_state(&row, self.now()));
+        let state = request_state_to(row.state_at(self.now()));
         Ok(pb::RequestFacts {
             id: row.id.clone(),
             provider: row.provider.clone(),
             client: row.client.clone(),
-            program_accounts: decode_list(&row.program_accounts),
+            program_accounts: row.program_accounts.clone(),
             state: state as i32,
+        })
+    }
+
+    /// ListAuditEvents: records where the business is either party.
+    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    pub async fn list_audit_events(
+        &self,
+        req: pb::ListAuditEventsRequest,
+    ) -> Result<pb::ListAuditEventsResponse> {
+        let bn = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
+        let size = page_size(req.page_size, 50, 500)?;
+        let after = match decode_token(&req.page_token)? {
+            Some(t) => t.parse::<i64>().map_err(|_| {
+                Error::invalid_field("page_token", "is not a token this list returned")
+            })?,
+            None => 0,
+        };
+        let start = match &req.start_time {
+            Some(ts) => Some(
+                from_timestamp(ts)
+                    .ok_or_else(|| Error::invalid_field("start_time", "is not a valid instant"))?,
+            ),
+            None => None,
+        };
+        let rows = list_audit(
+            self.db(),
+            &AuditScope::Business(bn.to_string()),
+            after,
+            start,
+            size as u64 + 1,
+        )
+        .await?;
+        let more = rows.len() > size;
+        let rows: Vec<_> = rows.into_iter().take(size).collect();
+        let next = match (more, rows.last()) {
+            (true, Some(last)) => encode_token(&last.seq.to_string()),
+            _ => String::new(),
+        };
+        Ok(pb::ListAuditEventsResponse {
+            events: rows.iter().map(|r| r.to_proto(&req.parent)).collect(),
+            next_page_token: next,
         })
     }
 }
