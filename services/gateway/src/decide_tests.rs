@@ -5,6 +5,7 @@
 //! its expiry instant.
 
 use super::*;
+use ccp_types::{Bn9, Bn15};
 use chrono::{Duration, TimeZone};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -14,11 +15,11 @@ const PROVIDER: &str = "100000009";
 const OTHER: &str = "200000008";
 
 fn bn(s: &str) -> Bn9 {
-    Bn9::parse(s).expect("valid bn9")
+    Bn9::try_new(s).expect("valid bn9")
 }
 
 fn program(s: &str, n: u16) -> Bn15 {
-    Bn15::parse(&format!("{s}RM{n:04}")).expect("valid bn15")
+    Bn15::try_new(&format!("{s}RM{n:04}")).expect("valid bn15")
 }
 
 fn now() -> DateTime<Utc> {
@@ -85,8 +86,8 @@ fn check(
     submitted_by: Option<&str>,
     facts: &Facts,
 ) -> Decision {
-    let submitted_by = submitted_by.map(bn);
-    decide(p, action, &resource, submitted_by.as_ref(), facts, now())
+    let question = Question::new(action, resource).submitted_by(submitted_by.map(bn));
+    decide(p, &question, facts, now())
 }
 
 fn prog(n: u16) -> Resource {
@@ -103,16 +104,16 @@ fn allow(reason: AllowReason) -> impl Fn(Decision) -> bool {
 
 #[test]
 fn parses_business_and_program_numbers() {
-    assert!(Bn9::parse("123456782").is_some());
-    assert!(Bn9::parse("123456789").is_none());
-    assert!(Bn9::parse("12345678").is_none());
-    assert!(Bn15::parse("123456782RM0001").is_some());
-    assert!(Bn15::parse("123456782RM0000").is_none());
-    assert!(Bn15::parse("123456782RT0001").is_none());
-    assert!(Bn15::parse("123456789RM0001").is_none());
+    assert!(Bn9::try_new("123456782").is_some());
+    assert!(Bn9::try_new("123456789").is_none());
+    assert!(Bn9::try_new("12345678").is_none());
+    assert!(Bn15::try_new("123456782RM0001").is_some());
+    assert!(Bn15::try_new("123456782RM0000").is_none());
+    assert!(Bn15::try_new("123456782RT0001").is_none());
+    assert!(Bn15::try_new("123456789RM0001").is_none());
     assert_eq!(
         Resource::parse("123456782RM0001").unwrap().bn9(),
-        bn("123456782")
+        &bn("123456782")
     );
     assert!(Resource::parse("ééééééééé").is_none());
     assert!(Resource::parse("123456782RMé001").is_none());
@@ -660,7 +661,7 @@ fn arb_facts() -> impl Strategy<Value = Facts> {
         })
 }
 
-fn arb_question() -> impl Strategy<Value = (Principal, Action, Resource, Option<Bn9>)> {
+fn arb_question() -> impl Strategy<Value = (Principal, Question)> {
     (
         prop::sample::select(vec![person(), credential()]),
         prop::sample::select(vec![Action::View, Action::Edit, Action::Manage]),
@@ -670,6 +671,12 @@ fn arb_question() -> impl Strategy<Value = (Principal, Action, Resource, Option<
         ],
         prop::option::of(arb_bn9()),
     )
+        .prop_map(|(p, action, resource, submitted_by)| {
+            (
+                p,
+                Question::new(action, resource).submitted_by(submitted_by),
+            )
+        })
 }
 
 /// Every way to remove one fact from `facts`.
@@ -741,22 +748,22 @@ proptest! {
     #[test]
     fn r_az_6_decide_never_panics(
         facts in arb_facts(),
-        (p, action, resource, submitted_by) in arb_question(),
+        (p, q) in arb_question(),
         at in arb_instant(),
     ) {
-        let _ = decide(&p, action, &resource, submitted_by.as_ref(), &facts, at);
+        let _ = decide(&p, &q, &facts, at);
     }
 
     #[test]
     fn r_az_6_removing_a_fact_never_turns_a_deny_into_an_allow(
         facts in arb_facts(),
-        (p, action, resource, submitted_by) in arb_question(),
+        (p, q) in arb_question(),
         at in arb_instant(),
     ) {
-        let before = decide(&p, action, &resource, submitted_by.as_ref(), &facts, at);
+        let before = decide(&p, &q, &facts, at);
         if !before.is_allow() {
             for fewer in with_one_fact_removed(&facts) {
-                let after = decide(&p, action, &resource, submitted_by.as_ref(), &fewer, at);
+                let after = decide(&p, &q, &fewer, at);
                 prop_assert!(!after.is_allow(), "{before:?} became {after:?} with {fewer:?}");
             }
         }
@@ -765,12 +772,12 @@ proptest! {
     #[test]
     fn r_de_4_no_provider_allow_at_or_after_the_relationship_ends(
         facts in arb_facts(),
-        (p, action, resource, submitted_by) in arb_question(),
+        (p, q) in arb_question(),
         at in arb_instant(),
     ) {
-        let d = decide(&p, action, &resource, submitted_by.as_ref(), &facts, at);
+        let d = decide(&p, &q, &facts, at);
         if let Decision::Allow { reason: AllowReason::ProviderRelationship, .. } = d {
-            let target = resource.bn9();
+            let target = q.resource.bn9();
             let active = facts.roles.memberships.keys().any(|provider| {
                 facts.pairs.get(&(provider.clone(), target.clone())).is_some_and(|pair| {
                     pair.relationships.iter().any(|r| at < r.expire_time && r.end_time.is_none_or(|e| at < e))
@@ -779,7 +786,7 @@ proptest! {
             prop_assert!(active, "provider allow without an active relationship at {at}");
         }
         if let Decision::Allow { reason: AllowReason::ExpiredUserOwnSubmission, .. } = d {
-            prop_assert_eq!(action, Action::View);
+            prop_assert_eq!(q.action, Action::View);
         }
     }
 }

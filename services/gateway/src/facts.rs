@@ -38,9 +38,11 @@ use prost::Message as _;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+use ccp_types::{Bn9, Bn15};
+
 use crate::decide::{
-    AssignmentFacts, Bn9, Bn15, ClientAssignment, Membership, PairFacts, Relationship, Role,
-    RoleFacts, Scope, VisibilityRules,
+    AssignmentFacts, ClientAssignment, Membership, PairFacts, Relationship, Role, RoleFacts, Scope,
+    VisibilityRules,
 };
 
 /// A facts client: a channel with the gateway's internal token and trace context.
@@ -614,10 +616,10 @@ fn fresh_enough(value: &FactsValue, revision: Option<&Revision>) -> bool {
         return true;
     };
     match (rev.service.as_str(), value) {
-        ("accounts", FactsValue::Role(facts)) => Bn9::parse(&rev.scope)
+        ("accounts", FactsValue::Role(facts)) => Bn9::try_new(&rev.scope)
             .and_then(|bn| facts.memberships.get(&bn))
             .is_some_and(|m| m.revision >= rev.counter),
-        ("delegation", FactsValue::Assignments(facts)) => Bn9::parse(&rev.scope)
+        ("delegation", FactsValue::Assignments(facts)) => Bn9::try_new(&rev.scope)
             .and_then(|bn| facts.revisions.get(&bn))
             .is_some_and(|r| *r >= rev.counter),
         ("delegation", FactsValue::Pair(pair)) => pair.revision >= rev.counter,
@@ -677,17 +679,17 @@ pub fn role_from_proto(role: i32) -> Option<Role> {
 pub fn role_facts_from_proto(proto: &acc::RoleFacts) -> RoleFacts {
     let mut memberships = BTreeMap::new();
     for m in &proto.memberships {
-        let Some(bn) = Bn9::parse(&m.business) else {
+        let Some(bn) = Bn9::try_new(&m.business) else {
             continue;
         };
         let roles = m
             .roles
             .iter()
             .filter_map(|r| {
-                let program = Bn15::parse(&r.program_account)?;
+                let program = Bn15::try_new(&r.program_account)?;
                 // A program role is on the business's own programs, and never BAM.
                 let role = role_from_proto(r.role).filter(|role| *role != Role::Bam)?;
-                (program.bn9() == bn).then_some((program, role))
+                (*program.bn9() == bn).then_some((program, role))
             })
             .fold(BTreeMap::new(), |mut acc: BTreeMap<Bn15, Role>, (p, r)| {
                 let e = acc.entry(p).or_insert(r);
@@ -713,8 +715,8 @@ pub fn assignment_facts_from_proto(proto: &del::AssignmentFacts) -> AssignmentFa
         .iter()
         .filter_map(|a| {
             Some(ClientAssignment {
-                provider: Bn9::parse(&a.provider)?,
-                client: Bn9::parse(&a.client)?,
+                provider: Bn9::try_new(&a.provider)?,
+                client: Bn9::try_new(&a.client)?,
                 // A provider's assignment is Editor or Reader at most.
                 role: role_from_proto(a.role)?.min(Role::Editor),
             })
@@ -723,7 +725,7 @@ pub fn assignment_facts_from_proto(proto: &del::AssignmentFacts) -> AssignmentFa
     let revisions = proto
         .revisions
         .iter()
-        .filter_map(|r| Some((Bn9::parse(&r.provider)?, r.revision)))
+        .filter_map(|r| Some((Bn9::try_new(&r.provider)?, r.revision)))
         .collect();
     AssignmentFacts {
         assignments,
@@ -743,7 +745,7 @@ pub fn relationship_from_proto(r: &del::RelationshipFact) -> Option<Relationship
         del::RelationshipLevel::Program => Scope::Programs(
             r.program_accounts
                 .iter()
-                .filter_map(|p| Bn15::parse(p))
+                .filter_map(|p| Bn15::try_new(p))
                 .collect::<BTreeSet<_>>(),
         ),
         del::RelationshipLevel::Unspecified => return None,

@@ -15,8 +15,10 @@ use chrono::{DateTime, Utc};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+use ccp_types::{Bn9, Bn15};
+
 use crate::decide::{
-    Action, AssignmentFacts, Bn9, Bn15, Decision, DenyReason, FactSet, PairFacts, Resource, Role,
+    Action, AssignmentFacts, Decision, DenyReason, FactSet, PairFacts, Question, Resource, Role,
     RoleFacts, decide,
 };
 use crate::facts::{FactsCache, FactsError};
@@ -156,24 +158,16 @@ impl FactsView {
     pub async fn decide(
         &mut self,
         facts: &FactsCache,
-        action: Action,
-        resource: &Resource,
-        submitted_by: Option<&Bn9>,
+        question: &Question,
         now: DateTime<Utc>,
     ) -> Result<Decision, FactsError> {
-        let first = decide(&self.principal, action, resource, submitted_by, self, now);
+        let first = decide(&self.principal, question, self, now);
         if first.is_allow() {
             return Ok(first);
         }
-        self.load_relationships(facts, &resource.bn9()).await?;
-        Ok(decide(
-            &self.principal,
-            action,
-            resource,
-            submitted_by,
-            self,
-            now,
-        ))
+        self.load_relationships(facts, question.resource.bn9())
+            .await?;
+        Ok(decide(&self.principal, question, self, now))
     }
 
     /// Reads the assignment facts and the pair facts of each of the
@@ -398,7 +392,7 @@ impl Gate {
         for need in needs {
             let ok = match need {
                 Need::Act { action, resource } => view
-                    .decide(&self.facts, *action, resource, None, now)
+                    .decide(&self.facts, &Question::new(*action, resource.clone()), now)
                     .await?
                     .is_allow(),
                 Need::ManageSomeProgram(bn) => manages_some_program(principal, view.roles(), bn),
@@ -409,7 +403,7 @@ impl Gate {
                     let mut ok = true;
                     for (action, resource) in member_needs {
                         if !view
-                            .decide(&self.facts, action, &resource, None, now)
+                            .decide(&self.facts, &Question::new(action, resource), now)
                             .await?
                             .is_allow()
                         {
@@ -447,7 +441,7 @@ impl Gate {
     ) -> Result<bool, FactsError> {
         let business = Resource::Business(client.clone());
         if view
-            .decide(&self.facts, Action::Manage, &business, None, now)
+            .decide(&self.facts, &Question::new(Action::Manage, business), now)
             .await?
             .is_allow()
         {
@@ -479,9 +473,7 @@ impl Gate {
         if view
             .decide(
                 &self.facts,
-                Action::Manage,
-                &Resource::Business(business.clone()),
-                None,
+                &Question::new(Action::Manage, Resource::Business(business.clone())),
                 now,
             )
             .await?
@@ -515,16 +507,14 @@ impl Gate {
             return Ok(false);
         }
         for program in programs {
-            let Some(program) = Bn15::parse(program) else {
+            let Some(program) = Bn15::try_new(program) else {
                 return Ok(false);
             };
-            if program.bn9() != *business
+            if program.bn9() != business
                 || !view
                     .decide(
                         &self.facts,
-                        Action::Manage,
-                        &Resource::Program(program),
-                        None,
+                        &Question::new(Action::Manage, Resource::Program(program)),
                         now,
                     )
                     .await?

@@ -14,7 +14,9 @@ use ccp_proto::common::v1::{ProgramRole, RoleGrants};
 use ccp_proto::delegation::v1 as del;
 use ccp_proto::identity::v1 as idn;
 
-use crate::decide::{Action, Bn9, Bn15, Resource};
+use ccp_types::{Bn9, Bn15};
+
+use crate::decide::{Action, Resource};
 
 /// How an RPC is admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,11 +366,11 @@ fn bad(field: &str, why: &str) -> FieldViolation {
 }
 
 fn bn9(text: &str, field: &str) -> Result<Bn9, FieldViolation> {
-    Bn9::parse(text).ok_or_else(|| bad(field, "must be a valid 9-digit business number"))
+    Bn9::try_new(text).ok_or_else(|| bad(field, "must be a valid 9-digit business number"))
 }
 
 fn bn15(text: &str, field: &str) -> Result<Bn15, FieldViolation> {
-    Bn15::parse(text).ok_or_else(|| {
+    Bn15::try_new(text).ok_or_else(|| {
         bad(
             field,
             "must be a program account number such as 123456782RM0001",
@@ -611,11 +613,11 @@ mod tests {
             ..Default::default()
         };
         let needs = req.needs().unwrap();
-        let bn = Bn9::parse("123456782").unwrap();
+        let bn = Bn9::try_new("123456782").unwrap();
         assert!(needs.contains(&Need::ManageSomeProgram(bn.clone())));
         assert!(needs.contains(&manage(bn)));
         for p in ["123456782RM0001", "123456782RM0002"] {
-            assert!(needs.contains(&manage(Resource::Program(Bn15::parse(p).unwrap()))));
+            assert!(needs.contains(&manage(Resource::Program(Bn15::try_new(p).unwrap()))));
         }
     }
 
@@ -627,7 +629,7 @@ mod tests {
         };
         assert_eq!(
             req.needs().unwrap(),
-            vec![manage(Bn9::parse("100000009").unwrap())]
+            vec![manage(Bn9::try_new("100000009").unwrap())]
         );
         let wrong_side = del::WithdrawRelationshipRequestRequest {
             name: "businesses/100000009/receivedRequests/abc".into(),
@@ -639,7 +641,7 @@ mod tests {
 
     #[test]
     fn r_ac_6_changing_a_group_needs_the_groups_programs_and_those_of_the_new_roles() {
-        let bn = Bn9::parse("123456782").unwrap();
+        let bn = Bn9::try_new("123456782").unwrap();
         let name = "businesses/123456782/employeeGroups/g".to_owned();
         let group = Need::ManageEmployeeGroup {
             business: bn.clone(),
@@ -659,7 +661,7 @@ mod tests {
         assert_eq!(
             update.needs().unwrap(),
             vec![
-                manage(Resource::Program(Bn15::parse("123456782RM0002").unwrap())),
+                manage(Resource::Program(Bn15::try_new("123456782RM0002").unwrap())),
                 group.clone()
             ]
         );
