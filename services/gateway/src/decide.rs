@@ -83,6 +83,12 @@ impl Resource {
     }
 }
 
+impl From<Bn9> for Resource {
+    fn from(bn: Bn9) -> Self {
+        Self::Business(bn)
+    }
+}
+
 impl std::fmt::Display for Resource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

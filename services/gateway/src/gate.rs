@@ -1,6 +1,7 @@
 //! The gate every call passes: authentication (bearer access token or the
 //! internal token), the per-principal rate limit, and authorization of a
-//! policy entry's needs by [`decide`] over cached facts.
+//! policy entry's needs ([`crate::policy::needs`]) by [`decide`] over cached
+//! facts, read once per request ([`FactsView`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,11 +16,10 @@ use chrono::{DateTime, Utc};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
-use ccp_types::{Bn9, Bn15};
+use ccp_types::Bn9;
 
 use crate::decide::{
-    Action, AssignmentFacts, Decision, DenyReason, FactSet, PairFacts, Question, Resource, Role,
-    RoleFacts, decide,
+    AssignmentFacts, Decision, DenyReason, FactSet, PairFacts, Question, Role, RoleFacts, decide,
 };
 use crate::facts::{FactsCache, FactsError};
 use crate::policy::{Need, Policy, Rule};
@@ -145,6 +145,16 @@ impl FactsView {
             assignments: None,
             pairs: BTreeMap::new(),
         })
+    }
+
+    /// Returns the principal the facts are about.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Returns the revision the facts must reflect, if the call carried one.
+    pub fn revision(&self) -> Option<&Revision> {
+        self.revision.as_ref()
     }
 
     /// Returns the role facts.
@@ -380,7 +390,8 @@ impl Gate {
         }
     }
 
-    /// Returns true when every need is allowed for `principal`.
+    /// Returns true when every need is allowed for `principal`; the needs
+    /// are checked in order, and the first one not met denies.
     pub async fn allows(
         &self,
         principal: &Principal,
@@ -388,176 +399,14 @@ impl Gate {
         revision: Option<Revision>,
     ) -> Result<bool, FactsError> {
         let now = self.ctx.clock.now();
-        let mut view = FactsView::open(&self.facts, *principal, revision.clone()).await?;
+        let mut view = FactsView::open(&self.facts, *principal, revision).await?;
         for need in needs {
-            let ok = match need {
-                Need::Act { action, resource } => view
-                    .decide(&self.facts, &Question::new(*action, resource.clone()), now)
-                    .await?
-                    .is_allow(),
-                Need::ManageSomeProgram(bn) => manages_some_program(principal, view.roles(), bn),
-                Need::ManageMember { business, member } => {
-                    let member_needs = self
-                        .member_needs(business, member, revision.as_ref())
-                        .await?;
-                    let mut ok = true;
-                    for (action, resource) in member_needs {
-                        if !view
-                            .decide(&self.facts, &Question::new(action, resource), now)
-                            .await?
-                            .is_allow()
-                        {
-                            ok = false;
-                            break;
-                        }
-                    }
-                    ok
-                }
-                Need::RejectRelationshipRequest { client, name } => {
-                    self.allows_reject(&mut view, client, name, now).await?
-                }
-                Need::ManageEmployeeGroup { business, name } => {
-                    self.allows_group_change(&mut view, principal, business, name, now)
-                        .await?
-                }
-            };
-            if !ok {
+            if !need.is_met(&mut view, &self.facts, now).await? {
                 return Ok(false);
             }
         }
         Ok(true)
     }
-
-    /// Rejecting the received request `name` of `client` (R-DE-2): MANAGE of
-    /// the client (its BAM); else, for a request of `client` naming program
-    /// accounts, MANAGE of every one of them (a PAM of them all). A request
-    /// that is unknown, names no programs, or is not `client`'s is denied.
-    async fn allows_reject(
-        &self,
-        view: &mut FactsView,
-        client: &Bn9,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, FactsError> {
-        let business = Resource::Business(client.clone());
-        if view
-            .decide(&self.facts, &Question::new(Action::Manage, business), now)
-            .await?
-            .is_allow()
-        {
-            return Ok(true);
-        }
-        let Some(request) = self.facts.request_facts(name).await? else {
-            return Ok(false);
-        };
-        if request.client != client.as_str() {
-            return Ok(false);
-        }
-        self.manages_every_program(view, client, &request.program_accounts, now)
-            .await
-    }
-
-    /// Changing the employee group `name` of `business` (R-AC-6): MANAGE of
-    /// the business (its BAM); else MANAGE of every program the group covers
-    /// now, read from accounts' group facts (a PAM of them all). A group that
-    /// is unknown, covers no program, or is not `business`'s is denied; a
-    /// caller that is not even a PAM of the business is denied without asking.
-    async fn allows_group_change(
-        &self,
-        view: &mut FactsView,
-        principal: &Principal,
-        business: &Bn9,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, FactsError> {
-        if view
-            .decide(
-                &self.facts,
-                &Question::new(Action::Manage, Resource::Business(business.clone())),
-                now,
-            )
-            .await?
-            .is_allow()
-        {
-            return Ok(true);
-        }
-        if !manages_some_program(principal, view.roles(), business) {
-            return Ok(false);
-        }
-        let Some(group) = self.facts.employee_group_facts(name).await? else {
-            return Ok(false);
-        };
-        if group.business != business.as_str() {
-            return Ok(false);
-        }
-        self.manages_every_program(view, business, &group.program_accounts, now)
-            .await
-    }
-
-    /// True when `programs` is not empty and every one of them is a program
-    /// account of `business` that the view's principal may MANAGE.
-    async fn manages_every_program(
-        &self,
-        view: &mut FactsView,
-        business: &Bn9,
-        programs: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<bool, FactsError> {
-        if programs.is_empty() {
-            return Ok(false);
-        }
-        for program in programs {
-            let Some(program) = Bn15::try_new(program) else {
-                return Ok(false);
-            };
-            if program.bn9() != business
-                || !view
-                    .decide(
-                        &self.facts,
-                        &Question::new(Action::Manage, Resource::Program(program)),
-                        now,
-                    )
-                    .await?
-                    .is_allow()
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// What changing `member` of `business` needs: MANAGE of every program it
-    /// holds, and of the business when it is a BAM or a machine credential.
-    async fn member_needs(
-        &self,
-        business: &Bn9,
-        member: &Principal,
-        revision: Option<&Revision>,
-    ) -> Result<Vec<(Action, Resource)>, FactsError> {
-        let mut needs = Vec::new();
-        if !member.is_person() {
-            needs.push((Action::Manage, Resource::Business(business.clone())));
-        }
-        let facts = self.facts.role_facts(member, revision).await?;
-        if let Some(m) = facts.memberships.get(business) {
-            if m.business_manager {
-                needs.push((Action::Manage, Resource::Business(business.clone())));
-            }
-            for program in m.roles.keys() {
-                needs.push((Action::Manage, Resource::Program(program.clone())));
-            }
-        }
-        Ok(needs)
-    }
-}
-
-/// A BAM of `bn`, or a PAM of one of its programs; never a machine credential.
-fn manages_some_program(principal: &Principal, roles: &RoleFacts, bn: &Bn9) -> bool {
-    principal.is_person()
-        && roles
-            .memberships
-            .get(bn)
-            .is_some_and(|m| m.business_manager || m.roles.values().any(|r| *r >= Role::Pam))
 }
 
 /// Maps a decision to the proto's reasons, withholding nothing (R-AZ-6: the
