@@ -8,6 +8,7 @@ use super::*;
 use ccp_types::{Bn9, Bn15};
 use chrono::{Duration, TimeZone};
 use proptest::prelude::*;
+use rstest::rstest;
 use uuid::Uuid;
 
 const CLIENT: &str = "123456782";
@@ -155,44 +156,41 @@ fn r_az_1_every_member_may_view_the_business_but_not_its_unheld_programs() {
     );
 }
 
-#[test]
-fn r_az_1_reader_views_editor_edits_pam_manages_its_programs() {
-    for (role, allowed) in [
-        (Role::Reader, vec![Action::View]),
-        (Role::Editor, vec![Action::View, Action::Edit]),
-        (Role::Pam, vec![Action::View, Action::Edit, Action::Manage]),
-    ] {
-        let mut facts = Facts::default();
-        with_membership(
-            &mut facts,
-            CLIENT,
-            member(false, &[(program(CLIENT, 1), role)]),
-        );
-        for action in [Action::View, Action::Edit, Action::Manage] {
-            let d = check(&person(), action, prog(1), None, &facts);
-            if allowed.contains(&action) {
-                assert_eq!(
-                    d,
-                    Decision::Allow {
-                        reason: AllowReason::OwnRole,
-                        role
-                    },
-                    "{role:?} {action:?}"
-                );
-            } else {
-                assert_eq!(
-                    d,
-                    Decision::Deny(DenyReason::RoleTooLow),
-                    "{role:?} {action:?}"
-                );
-            }
+#[rstest]
+#[case::reader_views(Role::Reader, Action::View, true)]
+#[case::reader_does_not_edit(Role::Reader, Action::Edit, false)]
+#[case::reader_does_not_manage(Role::Reader, Action::Manage, false)]
+#[case::editor_views(Role::Editor, Action::View, true)]
+#[case::editor_edits(Role::Editor, Action::Edit, true)]
+#[case::editor_does_not_manage(Role::Editor, Action::Manage, false)]
+#[case::pam_views(Role::Pam, Action::View, true)]
+#[case::pam_edits(Role::Pam, Action::Edit, true)]
+#[case::pam_manages(Role::Pam, Action::Manage, true)]
+fn r_az_1_reader_views_editor_edits_pam_manages_its_programs(
+    #[case] role: Role,
+    #[case] action: Action,
+    #[case] allowed: bool,
+) {
+    let mut facts = Facts::default();
+    with_membership(
+        &mut facts,
+        CLIENT,
+        member(false, &[(program(CLIENT, 1), role)]),
+    );
+    let expected = if allowed {
+        Decision::Allow {
+            reason: AllowReason::OwnRole,
+            role,
         }
-        // A PAM does not manage the business itself (granting BAM is the BAM's).
-        assert_eq!(
-            check(&person(), Action::Manage, biz(), None, &facts),
-            Decision::Deny(DenyReason::RoleTooLow)
-        );
-    }
+    } else {
+        Decision::Deny(DenyReason::RoleTooLow)
+    };
+    assert_eq!(check(&person(), action, prog(1), None, &facts), expected);
+    // No program role manages the business itself (granting BAM is the BAM's).
+    assert_eq!(
+        check(&person(), Action::Manage, biz(), None, &facts),
+        Decision::Deny(DenyReason::RoleTooLow)
+    );
 }
 
 #[test]
@@ -416,48 +414,83 @@ fn r_az_3_a_provider_views_the_client_bn9_but_never_edits_it() {
     );
 }
 
-#[test]
-fn r_az_3_visibility_rules_decide_existing_transactions() {
-    let none = relationship(Scope::Business, VisibilityRules::default());
-    let facts = provider_facts(Some(Role::Editor), false, Some(none));
-    // Its own submissions are always visible, and editable by an Editor.
-    assert!(check(&person(), Action::View, prog(1), Some(PROVIDER), &facts).is_allow());
-    assert!(check(&person(), Action::Edit, prog(1), Some(PROVIDER), &facts).is_allow());
-    for submitter in [CLIENT, OTHER] {
-        for action in [Action::View, Action::Edit] {
-            assert_eq!(
-                check(&person(), action, prog(1), Some(submitter), &facts),
-                Decision::Deny(DenyReason::Visibility)
-            );
-        }
+const NONE_VISIBLE: VisibilityRules = VisibilityRules {
+    client: false,
+    other_businesses: false,
+};
+const CLIENT_VISIBLE: VisibilityRules = VisibilityRules {
+    client: true,
+    other_businesses: false,
+};
+const ALL_VISIBLE: VisibilityRules = VisibilityRules {
+    client: true,
+    other_businesses: true,
+};
+
+/// `expected` None is an allow.
+#[rstest]
+// Its own submissions are always visible, and editable by an Editor.
+#[case::own_viewed(NONE_VISIBLE, Role::Editor, Action::View, PROVIDER, None)]
+#[case::own_edited(NONE_VISIBLE, Role::Editor, Action::Edit, PROVIDER, None)]
+#[case::client_not_viewed(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::View,
+    CLIENT,
+    Some(DenyReason::Visibility)
+)]
+#[case::client_not_edited(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::Edit,
+    CLIENT,
+    Some(DenyReason::Visibility)
+)]
+#[case::other_not_viewed(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::View,
+    OTHER,
+    Some(DenyReason::Visibility)
+)]
+#[case::other_not_edited(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::Edit,
+    OTHER,
+    Some(DenyReason::Visibility)
+)]
+#[case::client_visible_edited(CLIENT_VISIBLE, Role::Editor, Action::Edit, CLIENT, None)]
+#[case::client_visible_other_not(
+    CLIENT_VISIBLE,
+    Role::Editor,
+    Action::View,
+    OTHER,
+    Some(DenyReason::Visibility)
+)]
+#[case::all_visible_viewed(ALL_VISIBLE, Role::Reader, Action::View, OTHER, None)]
+// EDIT of a visible transaction still needs the role.
+#[case::all_visible_edit_needs_the_role(
+    ALL_VISIBLE,
+    Role::Reader,
+    Action::Edit,
+    OTHER,
+    Some(DenyReason::RoleTooLow)
+)]
+fn r_az_3_visibility_rules_decide_existing_transactions(
+    #[case] visibility: VisibilityRules,
+    #[case] assigned: Role,
+    #[case] action: Action,
+    #[case] submitter: &str,
+    #[case] expected: Option<DenyReason>,
+) {
+    let rel = relationship(Scope::Business, visibility);
+    let facts = provider_facts(Some(assigned), false, Some(rel));
+    let d = check(&person(), action, prog(1), Some(submitter), &facts);
+    match expected {
+        None => assert!(d.is_allow(), "{d:?}"),
+        Some(reason) => assert_eq!(d, Decision::Deny(reason)),
     }
-    let client_only = relationship(
-        Scope::Business,
-        VisibilityRules {
-            client: true,
-            other_businesses: false,
-        },
-    );
-    let facts = provider_facts(Some(Role::Editor), false, Some(client_only));
-    assert!(check(&person(), Action::Edit, prog(1), Some(CLIENT), &facts).is_allow());
-    assert_eq!(
-        check(&person(), Action::View, prog(1), Some(OTHER), &facts),
-        Decision::Deny(DenyReason::Visibility)
-    );
-    let all = relationship(
-        Scope::Business,
-        VisibilityRules {
-            client: true,
-            other_businesses: true,
-        },
-    );
-    let facts = provider_facts(Some(Role::Reader), false, Some(all));
-    assert!(check(&person(), Action::View, prog(1), Some(OTHER), &facts).is_allow());
-    // EDIT of a visible transaction still needs the role.
-    assert_eq!(
-        check(&person(), Action::Edit, prog(1), Some(OTHER), &facts),
-        Decision::Deny(DenyReason::RoleTooLow)
-    );
 }
 
 #[test]
