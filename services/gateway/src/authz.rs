@@ -17,12 +17,10 @@ use ccp_types::{Bn9, Bn15};
 
 use crate::decide::{Action, Decision, Facts, Question, Resource, Scope, decide};
 use crate::facts::{
-    assignment_facts_from_proto, pair_facts_from_proto, relationship_from_proto,
+    FactsView, assignment_facts_from_proto, pair_facts_from_proto, relationship_from_proto,
     role_facts_from_proto,
 };
-use crate::gate::{
-    Asker, FactsView, Gate, allow_reason_to_proto, decision_to_proto, role_to_proto,
-};
+use crate::gate::{Asker, Gate, allow_reason_to_proto, decision_to_proto, role_to_proto};
 
 /// Most questions in one BatchCheck.
 pub const MAX_BATCH: usize = 100;

@@ -24,6 +24,7 @@ mod cache;
 mod convert;
 mod keys;
 mod loaders;
+mod view;
 
 use ccp_platform::auth::InternalClientInterceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -35,6 +36,7 @@ pub use convert::{
     role_facts_from_proto, role_from_proto,
 };
 pub use keys::{FactsKey, FactsValue};
+pub use view::FactsView;
 
 /// A facts client: a channel with the gateway's internal token and trace context.
 pub type FactsChannel = InterceptedService<Channel, InternalClientInterceptor>;

@@ -9,8 +9,7 @@ use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 
 use crate::decide::{Action, Question, Resource, Role, RoleFacts};
-use crate::facts::{FactsCache, FactsError};
-use crate::gate::FactsView;
+use crate::facts::{FactsCache, FactsError, FactsView};
 
 /// One thing a request needs to be allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
