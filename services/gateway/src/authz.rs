@@ -13,14 +13,14 @@ use ccp_proto::gateway::v1 as gw;
 use ccp_proto::gateway::v1::authorization_server::Authorization;
 use tonic::{Request, Response, Status};
 
-use crate::decide::{Action, Bn9, Bn15, Decision, Facts, Resource, Scope, decide};
+use ccp_types::{Bn9, Bn15};
+
+use crate::decide::{Action, Decision, Facts, Question, Resource, Scope, decide};
 use crate::facts::{
-    assignment_facts_from_proto, pair_facts_from_proto, relationship_from_proto,
+    FactsView, assignment_facts_from_proto, pair_facts_from_proto, relationship_from_proto,
     role_facts_from_proto,
 };
-use crate::gate::{
-    Asker, FactsView, Gate, allow_reason_to_proto, decision_to_proto, role_to_proto,
-};
+use crate::gate::{Asker, Gate, allow_reason_to_proto, decision_to_proto, role_to_proto};
 
 /// Most questions in one BatchCheck.
 pub const MAX_BATCH: usize = 100;
@@ -70,14 +70,6 @@ impl AuthorizationApi {
     }
 }
 
-/// A parsed question.
-#[derive(Debug, Clone)]
-struct Question {
-    action: Action,
-    resource: Resource,
-    submitted_by: Option<Bn9>,
-}
-
 fn action_from_proto(value: i32, field: &str) -> Result<Action, FieldViolation> {
     use ccp_proto::common::v1::Action as P;
     match P::try_from(value) {
@@ -106,7 +98,7 @@ fn question(item: Option<&gw::CheckItem>, field: &str) -> Result<Question, Vec<F
     let submitted_by = if item.submitted_by.is_empty() {
         None
     } else {
-        let bn = Bn9::parse(&item.submitted_by);
+        let bn = Bn9::try_new(&item.submitted_by);
         if bn.is_none() {
             violations.push(FieldViolation::new(
                 format!("{field}.submitted_by"),
@@ -143,15 +135,7 @@ impl Authorization for AuthorizationApi {
         let revision = Gate::revision(request.metadata(), &body.revision)?;
         let gate = &self.gate;
         let mut view = FactsView::open(&gate.facts, principal, revision).await?;
-        let decision = view
-            .decide(
-                &gate.facts,
-                q.action,
-                &q.resource,
-                q.submitted_by.as_ref(),
-                gate.ctx.clock.now(),
-            )
-            .await?;
+        let decision = view.decide(&gate.facts, &q, gate.ctx.clock.now()).await?;
         Ok(Response::new(decision_to_proto(&decision)))
     }
 
@@ -185,7 +169,7 @@ impl Authorization for AuthorizationApi {
         // One snapshot: every fact is read once, before any decision, and every
         // decision uses the same instant.
         let mut view = FactsView::open(&gate.facts, principal, revision).await?;
-        let mut clients: Vec<Bn9> = questions.iter().map(|q| q.resource.bn9()).collect();
+        let mut clients: Vec<Bn9> = questions.iter().map(|q| q.resource.bn9().clone()).collect();
         clients.sort();
         clients.dedup();
         for client in &clients {
@@ -194,16 +178,7 @@ impl Authorization for AuthorizationApi {
         let now = gate.ctx.clock.now();
         let results = questions
             .iter()
-            .map(|q| {
-                decision_to_proto(&decide(
-                    &principal,
-                    q.action,
-                    &q.resource,
-                    q.submitted_by.as_ref(),
-                    &view,
-                    now,
-                ))
-            })
+            .map(|q| decision_to_proto(&decide(&principal, q, &view, now)))
             .collect();
         Ok(Response::new(gw::BatchCheckResponse { results }))
     }
@@ -242,7 +217,7 @@ impl Authorization for AuthorizationApi {
         let role_proto = facts_cache.fetch_role_facts(&principal).await?;
         let assignment_proto = facts_cache.fetch_assignment_facts(&principal).await?;
         let roles = role_facts_from_proto(&role_proto);
-        let target = q.resource.bn9();
+        let target = q.resource.bn9().clone();
         let mut facts = Facts {
             roles,
             assignments: assignment_facts_from_proto(&assignment_proto),
@@ -264,14 +239,7 @@ impl Authorization for AuthorizationApi {
             pair_protos.push(proto);
         }
         let now = self.gate.ctx.clock.now();
-        let decision = decide(
-            &principal,
-            q.action,
-            &q.resource,
-            q.submitted_by.as_ref(),
-            &facts,
-            now,
-        );
+        let decision = decide(&principal, &q, &facts, now);
         Ok(Response::new(gw::ExplainResponse {
             decision: Some(decision_to_proto(&decision)),
             role_facts: Some(role_proto),
@@ -469,7 +437,7 @@ async fn list_accessible(
                     .await?
                     .program_accounts
                     .iter()
-                    .filter_map(|p| Bn15::parse(p))
+                    .filter_map(|p| Bn15::try_new(p))
                     .collect()
             } else {
                 m.roles.keys().cloned().collect()
@@ -480,8 +448,10 @@ async fn list_accessible(
                 if resource.to_string() <= cursor.last && !cursor.last.is_empty() {
                     continue;
                 }
-                let d = decide(&principal, action, &resource, None, &view, now);
-                if let Some(r) = accessible(&resource, &d, None)
+                let question = Question::new(action, resource);
+                let resource = &question.resource;
+                let d = decide(&principal, &question, &view, now);
+                if let Some(r) = accessible(resource, &d, None)
                     && !page.push(r, &cursor)
                 {
                     break 'own;
@@ -530,7 +500,7 @@ async fn list_accessible(
                         .iter()
                         .filter_map(|c| {
                             Some((
-                                Bn9::parse(&c.client)?,
+                                Bn9::try_new(&c.client)?,
                                 Some(
                                     c.relationships
                                         .iter()
@@ -584,7 +554,7 @@ async fn list_accessible(
                         resources.extend(
                             programs
                                 .iter()
-                                .filter_map(|p| Bn15::parse(p))
+                                .filter_map(|p| Bn15::try_new(p))
                                 .map(Resource::Program),
                         );
                     }
@@ -605,7 +575,9 @@ async fn list_accessible(
                     if !cursor.last.is_empty() && resource.to_string() <= cursor.last {
                         continue;
                     }
-                    let d = decide(&principal, action, &resource, None, &snapshot, now);
+                    let question = Question::new(action, resource);
+                    let resource = &question.resource;
+                    let d = decide(&principal, &question, &snapshot, now);
                     // Only what this provider's relationship gives is listed here.
                     if !matches!(
                         d,
@@ -616,7 +588,7 @@ async fn list_accessible(
                     ) {
                         continue;
                     }
-                    if let Some(r) = accessible(&resource, &d, Some(provider))
+                    if let Some(r) = accessible(resource, &d, Some(provider))
                         && !page.push(r, &here)
                     {
                         return Ok(finish(page));

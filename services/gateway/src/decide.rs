@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ccp_platform::auth::Principal;
+use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 
 /// What a principal wants to do with a business or a program account.
@@ -54,81 +55,6 @@ impl Role {
     }
 }
 
-/// A 9-digit business number with a valid Luhn check digit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Bn9(String);
-
-impl Bn9 {
-    /// Parses a BN9: nine ASCII digits, the last one a Luhn check digit.
-    pub fn parse(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 9 || !bytes.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let sum: u32 = bytes
-            .iter()
-            .rev()
-            .enumerate()
-            .map(|(i, b)| {
-                let d = u32::from(b - b'0');
-                if i % 2 == 1 {
-                    let twice = d * 2;
-                    if twice > 9 { twice - 9 } else { twice }
-                } else {
-                    d
-                }
-            })
-            .sum();
-        sum.is_multiple_of(10).then(|| Self(text.to_owned()))
-    }
-
-    /// Returns the digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Bn9 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A program account number: BN9 + `RM` + 4 digits (0001–9999).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Bn15(String);
-
-impl Bn15 {
-    /// Parses a BN15 such as `123456782RM0001`.
-    pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != 15 || !text.is_ascii() {
-            return None;
-        }
-        Bn9::parse(&text[..9])?;
-        let reference = &text[11..];
-        let ok = &text[9..11] == "RM"
-            && reference.bytes().all(|b| b.is_ascii_digit())
-            && reference != "0000";
-        ok.then(|| Self(text.to_owned()))
-    }
-
-    /// Returns the business it belongs to.
-    pub fn bn9(&self) -> Bn9 {
-        Bn9(self.0[..9].to_owned())
-    }
-
-    /// Returns the text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Bn15 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// What an action is about: a business or one of its program accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Resource {
@@ -142,18 +68,24 @@ impl Resource {
     /// Parses a BN9 or a BN15.
     pub fn parse(text: &str) -> Option<Self> {
         match text.len() {
-            9 => Bn9::parse(text).map(Self::Business),
-            15 => Bn15::parse(text).map(Self::Program),
+            9 => Bn9::try_new(text).map(Self::Business),
+            15 => Bn15::try_new(text).map(Self::Program),
             _ => None,
         }
     }
 
     /// Returns the business the resource belongs to.
-    pub fn bn9(&self) -> Bn9 {
+    pub fn bn9(&self) -> &Bn9 {
         match self {
-            Self::Business(bn) => bn.clone(),
+            Self::Business(bn) => bn,
             Self::Program(bn15) => bn15.bn9(),
         }
+    }
+}
+
+impl From<Bn9> for Resource {
+    fn from(bn: Bn9) -> Self {
+        Self::Business(bn)
     }
 }
 
@@ -375,12 +307,39 @@ impl Decision {
     }
 }
 
-/// Decides whether `principal` may perform `action` on `resource` (R-AZ-1..6).
+/// What a principal asks: may it perform `action` on `resource`?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The action.
+    pub action: Action,
+    /// The business or program account.
+    pub resource: Resource,
+    /// The BN9 that submitted the existing transaction concerned (R-AZ-3);
+    /// None means business or program details, or, with EDIT, a new submission.
+    pub submitted_by: Option<Bn9>,
+}
+
+impl Question {
+    /// Returns the question of `action` on `resource`, about no existing transaction.
+    pub fn new(action: Action, resource: Resource) -> Self {
+        Self {
+            action,
+            resource,
+            submitted_by: None,
+        }
+    }
+
+    /// Returns the same question about the existing transaction `submitted_by` submitted.
+    pub fn submitted_by(mut self, submitted_by: Option<Bn9>) -> Self {
+        self.submitted_by = submitted_by;
+        self
+    }
+}
+
+/// Decides whether `principal` may do what `question` asks (R-AZ-1..6).
 ///
-/// `submitted_by` names the BN9 that submitted the existing transaction
-/// concerned (R-AZ-3); None means business or program details, or, with EDIT,
-/// a new submission. Self-service RPCs (R-AZ-0) never reach this function:
-/// the policy table allows them by name.
+/// Self-service RPCs (R-AZ-0) never reach this function: the policy table
+/// allows them by name.
 ///
 /// Every allow path is a union of independent rules, so removing a fact can
 /// only remove allows (the property tests check it). The Expired-user rule
@@ -388,20 +347,18 @@ impl Decision {
 /// newer one is active: the provider keeps sight of its own filings either way.
 pub fn decide(
     principal: &Principal,
-    action: Action,
-    resource: &Resource,
-    submitted_by: Option<&Bn9>,
+    question: &Question,
     facts: &impl FactSet,
     now: DateTime<Utc>,
 ) -> Decision {
-    let target = resource.bn9();
+    let target = question.resource.bn9();
     let is_credential = matches!(principal, Principal::Credential(_));
     let mut reasons: Vec<DenyReason> = Vec::new();
 
     // R-AZ-1, R-AZ-5: the principal's own role in the resource's business.
     let roles = facts.roles();
-    if let Some(membership) = roles.memberships.get(&target).filter(|m| m.holds_a_role()) {
-        match own_role(membership, action, resource, is_credential) {
+    if let Some(membership) = roles.memberships.get(target).filter(|m| m.holds_a_role()) {
+        match own_role(membership, question, is_credential) {
             Ok(role) => {
                 return Decision::Allow {
                     reason: AllowReason::OwnRole,
@@ -416,22 +373,17 @@ pub fn decide(
     // R-AZ-2..4: acting for a client through each provider business it belongs to.
     let mut best: Option<Decision> = None;
     for (provider, membership) in &roles.memberships {
-        if provider == &target || !membership.holds_a_role() {
+        if provider == target || !membership.holds_a_role() {
             continue;
         }
-        let pair = facts.pair(provider, &target);
-        let outcome = as_provider(
+        let standpoint = Provider {
             provider,
-            &target,
+            client: target,
             membership,
-            facts.assignments().role(provider, &target),
-            pair,
-            action,
-            resource,
-            submitted_by,
-            now,
-        );
-        match outcome {
+            assigned: facts.assignments().role(provider, target),
+            pair: facts.pair(provider, target),
+        };
+        match standpoint.decide(question, now) {
             allow @ Decision::Allow { .. } => {
                 // Prefer an active relationship's allow over the Expired-user one.
                 if !matches!(
@@ -455,7 +407,7 @@ pub fn decide(
     }
     // A member of the target explains itself by its own role; otherwise the
     // provider path that came closest to an allow explains.
-    match roles.memberships.get(&target) {
+    match roles.memberships.get(target) {
         Some(m) if m.holds_a_role() => {
             Decision::Deny(reasons.first().copied().unwrap_or(DenyReason::NoRole))
         }
@@ -471,10 +423,10 @@ pub fn decide(
 /// R-AZ-1: what a member's own roles allow on its own business.
 fn own_role(
     membership: &Membership,
-    action: Action,
-    resource: &Resource,
+    question: &Question,
     is_credential: bool,
 ) -> Result<Role, DenyReason> {
+    let action = question.action;
     // R-AZ-5: a machine credential never MANAGEs (and is never a BAM).
     if is_credential && action == Action::Manage {
         return Err(DenyReason::RoleTooLow);
@@ -482,7 +434,7 @@ fn own_role(
     if membership.business_manager && !is_credential {
         return Ok(Role::Bam);
     }
-    match resource {
+    match &question.resource {
         Resource::Business(_) => {
             // Every member may VIEW its business; EDIT and MANAGE of a BN9 are the BAM's.
             let role = membership
@@ -505,124 +457,122 @@ fn own_role(
     }
 }
 
-/// R-AZ-2..4: what a member of `provider` may do for `client`.
-#[allow(clippy::too_many_arguments)]
-fn as_provider(
-    provider: &Bn9,
-    client: &Bn9,
-    membership: &Membership,
+/// The provider standpoint (R-AZ-2..4): a member of `provider` acting for `client`.
+struct Provider<'a> {
+    provider: &'a Bn9,
+    client: &'a Bn9,
+    /// The principal's membership in the provider.
+    membership: &'a Membership,
+    /// The highest role the principal is assigned to the client with, if any.
     assigned: Option<Role>,
-    pair: Option<&PairFacts>,
-    action: Action,
-    resource: &Resource,
-    submitted_by: Option<&Bn9>,
-    now: DateTime<Utc>,
-) -> Decision {
-    let relationships = pair.map(|p| p.relationships.as_slice()).unwrap_or_default();
-    if relationships.is_empty() {
-        return Decision::Deny(DenyReason::NoRelationship);
-    }
-    // The provider's BAM counts as assigned to every client as Editor (R-AZ-2);
-    // a machine credential is never a BAM, and its role never exceeds its assignment.
-    let role = if membership.business_manager {
-        Some(assigned.map_or(Role::Editor, |r| r.max(Role::Editor)))
-    } else {
-        assigned
-    };
-    let mut reasons = Vec::new();
-
-    // R-AZ-4: Expired user — an ended relationship, still a member, still assigned:
-    // VIEW of the provider's own submissions on the client's programs.
-    let expired_user = relationships.iter().any(|r| !r.is_active(now))
-        && role.is_some()
-        && action == Action::View
-        && submitted_by == Some(provider)
-        && matches!(resource, Resource::Program(_));
-
-    // At most one relationship of a pair is active; should the facts hold
-    // more, any of them allowing is an allow (so fewer facts never allow more).
-    let mut any_active = false;
-    for active in relationships.iter().filter(|r| r.is_active(now)) {
-        any_active = true;
-        match active_relationship(
-            active,
-            provider,
-            client,
-            role,
-            action,
-            resource,
-            submitted_by,
-        ) {
-            Ok(role) => {
-                return Decision::Allow {
-                    reason: AllowReason::ProviderRelationship,
-                    role,
-                };
-            }
-            Err(reason) => reasons.push(reason),
-        }
-    }
-    if !any_active {
-        reasons.push(if role.is_none() {
-            DenyReason::NotAssigned
-        } else {
-            DenyReason::RelationshipEnded
-        });
-    }
-    if expired_user {
-        return Decision::Allow {
-            reason: AllowReason::ExpiredUserOwnSubmission,
-            role: Role::Reader,
-        };
-    }
-    Decision::Deny(
-        reasons
-            .into_iter()
-            .max()
-            .unwrap_or(DenyReason::RelationshipEnded),
-    )
+    /// The pair's facts, if read.
+    pair: Option<&'a PairFacts>,
 }
 
-/// R-AZ-2, R-AZ-3: an active relationship's powers.
-fn active_relationship(
-    relationship: &Relationship,
-    provider: &Bn9,
-    client: &Bn9,
-    role: Option<Role>,
-    action: Action,
-    resource: &Resource,
-    submitted_by: Option<&Bn9>,
-) -> Result<Role, DenyReason> {
-    if !relationship.covers(resource) {
-        return Err(DenyReason::ProgramNotCovered);
+impl Provider<'_> {
+    /// R-AZ-2..4: what the principal may do for the client.
+    fn decide(&self, question: &Question, now: DateTime<Utc>) -> Decision {
+        let provider = self.provider;
+        let relationships = self
+            .pair
+            .map(|p| p.relationships.as_slice())
+            .unwrap_or_default();
+        if relationships.is_empty() {
+            return Decision::Deny(DenyReason::NoRelationship);
+        }
+        // The provider's BAM counts as assigned to every client as Editor (R-AZ-2);
+        // a machine credential is never a BAM, and its role never exceeds its assignment.
+        let role = if self.membership.business_manager {
+            Some(self.assigned.map_or(Role::Editor, |r| r.max(Role::Editor)))
+        } else {
+            self.assigned
+        };
+        let mut reasons = Vec::new();
+
+        // R-AZ-4: Expired user — an ended relationship, still a member, still assigned:
+        // VIEW of the provider's own submissions on the client's programs.
+        let expired_user = relationships.iter().any(|r| !r.is_active(now))
+            && role.is_some()
+            && question.action == Action::View
+            && question.submitted_by.as_ref() == Some(provider)
+            && matches!(question.resource, Resource::Program(_));
+
+        // At most one relationship of a pair is active; should the facts hold
+        // more, any of them allowing is an allow (so fewer facts never allow more).
+        let mut any_active = false;
+        for active in relationships.iter().filter(|r| r.is_active(now)) {
+            any_active = true;
+            match self.active_relationship(active, role, question) {
+                Ok(role) => {
+                    return Decision::Allow {
+                        reason: AllowReason::ProviderRelationship,
+                        role,
+                    };
+                }
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        if !any_active {
+            reasons.push(if role.is_none() {
+                DenyReason::NotAssigned
+            } else {
+                DenyReason::RelationshipEnded
+            });
+        }
+        if expired_user {
+            return Decision::Allow {
+                reason: AllowReason::ExpiredUserOwnSubmission,
+                role: Role::Reader,
+            };
+        }
+        Decision::Deny(
+            reasons
+                .into_iter()
+                .max()
+                .unwrap_or(DenyReason::RelationshipEnded),
+        )
     }
-    let role = role.ok_or(DenyReason::NotAssigned)?;
-    // A provider never MANAGEs; it may VIEW the client's BN9 but never EDIT it.
-    match (action, resource) {
-        (Action::Manage, _) | (Action::Edit, Resource::Business(_)) => {
+
+    /// R-AZ-2, R-AZ-3: an active relationship's powers, for a principal
+    /// assigned with `role` (None: not assigned).
+    fn active_relationship(
+        &self,
+        relationship: &Relationship,
+        role: Option<Role>,
+        question: &Question,
+    ) -> Result<Role, DenyReason> {
+        let (action, resource) = (question.action, &question.resource);
+        if !relationship.covers(resource) {
+            return Err(DenyReason::ProgramNotCovered);
+        }
+        let role = role.ok_or(DenyReason::NotAssigned)?;
+        // A provider never MANAGEs; it may VIEW the client's BN9 but never EDIT it.
+        match (action, resource) {
+            (Action::Manage, _) | (Action::Edit, Resource::Business(_)) => {
+                return Err(DenyReason::RoleTooLow);
+            }
+            _ => {}
+        }
+        // Its power is the assignment's role (Editor or Reader).
+        let power = role.min(Role::Editor);
+        if power < Role::needed_for(action) {
             return Err(DenyReason::RoleTooLow);
         }
-        _ => {}
-    }
-    // Its power is the assignment's role (Editor or Reader).
-    let power = role.min(Role::Editor);
-    if power < Role::needed_for(action) {
-        return Err(DenyReason::RoleTooLow);
-    }
-    // R-AZ-3: an existing transaction is visible by its submitter's class; EDIT needs VIEW of it.
-    if let Some(submitter) = submitted_by {
-        let visible = if submitter == provider {
-            true
-        } else if submitter == client {
-            relationship.visibility.client
-        } else {
-            relationship.visibility.other_businesses
-        };
-        if !visible {
-            return Err(DenyReason::Visibility);
+        // R-AZ-3: an existing transaction is visible by its submitter's class; EDIT needs VIEW of it.
+        if let Some(submitter) = &question.submitted_by {
+            let visible = if submitter == self.provider {
+                true
+            } else if submitter == self.client {
+                relationship.visibility.client
+            } else {
+                relationship.visibility.other_businesses
+            };
+            if !visible {
+                return Err(DenyReason::Visibility);
+            }
         }
+        Ok(power)
     }
-    Ok(power)
 }
 
 /// Returns the earliest instant at which a decision over `pairs` could change

@@ -5,8 +5,10 @@
 //! its expiry instant.
 
 use super::*;
+use ccp_types::{Bn9, Bn15};
 use chrono::{Duration, TimeZone};
 use proptest::prelude::*;
+use rstest::rstest;
 use uuid::Uuid;
 
 const CLIENT: &str = "123456782";
@@ -14,11 +16,11 @@ const PROVIDER: &str = "100000009";
 const OTHER: &str = "200000008";
 
 fn bn(s: &str) -> Bn9 {
-    Bn9::parse(s).expect("valid bn9")
+    Bn9::try_new(s).expect("valid bn9")
 }
 
 fn program(s: &str, n: u16) -> Bn15 {
-    Bn15::parse(&format!("{s}RM{n:04}")).expect("valid bn15")
+    Bn15::try_new(&format!("{s}RM{n:04}")).expect("valid bn15")
 }
 
 fn now() -> DateTime<Utc> {
@@ -85,8 +87,8 @@ fn check(
     submitted_by: Option<&str>,
     facts: &Facts,
 ) -> Decision {
-    let submitted_by = submitted_by.map(bn);
-    decide(p, action, &resource, submitted_by.as_ref(), facts, now())
+    let question = Question::new(action, resource).submitted_by(submitted_by.map(bn));
+    decide(p, &question, facts, now())
 }
 
 fn prog(n: u16) -> Resource {
@@ -103,16 +105,16 @@ fn allow(reason: AllowReason) -> impl Fn(Decision) -> bool {
 
 #[test]
 fn parses_business_and_program_numbers() {
-    assert!(Bn9::parse("123456782").is_some());
-    assert!(Bn9::parse("123456789").is_none());
-    assert!(Bn9::parse("12345678").is_none());
-    assert!(Bn15::parse("123456782RM0001").is_some());
-    assert!(Bn15::parse("123456782RM0000").is_none());
-    assert!(Bn15::parse("123456782RT0001").is_none());
-    assert!(Bn15::parse("123456789RM0001").is_none());
+    assert!(Bn9::try_new("123456782").is_some());
+    assert!(Bn9::try_new("123456789").is_none());
+    assert!(Bn9::try_new("12345678").is_none());
+    assert!(Bn15::try_new("123456782RM0001").is_some());
+    assert!(Bn15::try_new("123456782RM0000").is_none());
+    assert!(Bn15::try_new("123456782RT0001").is_none());
+    assert!(Bn15::try_new("123456789RM0001").is_none());
     assert_eq!(
         Resource::parse("123456782RM0001").unwrap().bn9(),
-        bn("123456782")
+        &bn("123456782")
     );
     assert!(Resource::parse("ééééééééé").is_none());
     assert!(Resource::parse("123456782RMé001").is_none());
@@ -154,44 +156,41 @@ fn r_az_1_every_member_may_view_the_business_but_not_its_unheld_programs() {
     );
 }
 
-#[test]
-fn r_az_1_reader_views_editor_edits_pam_manages_its_programs() {
-    for (role, allowed) in [
-        (Role::Reader, vec![Action::View]),
-        (Role::Editor, vec![Action::View, Action::Edit]),
-        (Role::Pam, vec![Action::View, Action::Edit, Action::Manage]),
-    ] {
-        let mut facts = Facts::default();
-        with_membership(
-            &mut facts,
-            CLIENT,
-            member(false, &[(program(CLIENT, 1), role)]),
-        );
-        for action in [Action::View, Action::Edit, Action::Manage] {
-            let d = check(&person(), action, prog(1), None, &facts);
-            if allowed.contains(&action) {
-                assert_eq!(
-                    d,
-                    Decision::Allow {
-                        reason: AllowReason::OwnRole,
-                        role
-                    },
-                    "{role:?} {action:?}"
-                );
-            } else {
-                assert_eq!(
-                    d,
-                    Decision::Deny(DenyReason::RoleTooLow),
-                    "{role:?} {action:?}"
-                );
-            }
+#[rstest]
+#[case::reader_views(Role::Reader, Action::View, true)]
+#[case::reader_does_not_edit(Role::Reader, Action::Edit, false)]
+#[case::reader_does_not_manage(Role::Reader, Action::Manage, false)]
+#[case::editor_views(Role::Editor, Action::View, true)]
+#[case::editor_edits(Role::Editor, Action::Edit, true)]
+#[case::editor_does_not_manage(Role::Editor, Action::Manage, false)]
+#[case::pam_views(Role::Pam, Action::View, true)]
+#[case::pam_edits(Role::Pam, Action::Edit, true)]
+#[case::pam_manages(Role::Pam, Action::Manage, true)]
+fn r_az_1_reader_views_editor_edits_pam_manages_its_programs(
+    #[case] role: Role,
+    #[case] action: Action,
+    #[case] allowed: bool,
+) {
+    let mut facts = Facts::default();
+    with_membership(
+        &mut facts,
+        CLIENT,
+        member(false, &[(program(CLIENT, 1), role)]),
+    );
+    let expected = if allowed {
+        Decision::Allow {
+            reason: AllowReason::OwnRole,
+            role,
         }
-        // A PAM does not manage the business itself (granting BAM is the BAM's).
-        assert_eq!(
-            check(&person(), Action::Manage, biz(), None, &facts),
-            Decision::Deny(DenyReason::RoleTooLow)
-        );
-    }
+    } else {
+        Decision::Deny(DenyReason::RoleTooLow)
+    };
+    assert_eq!(check(&person(), action, prog(1), None, &facts), expected);
+    // No program role manages the business itself (granting BAM is the BAM's).
+    assert_eq!(
+        check(&person(), Action::Manage, biz(), None, &facts),
+        Decision::Deny(DenyReason::RoleTooLow)
+    );
 }
 
 #[test]
@@ -415,48 +414,83 @@ fn r_az_3_a_provider_views_the_client_bn9_but_never_edits_it() {
     );
 }
 
-#[test]
-fn r_az_3_visibility_rules_decide_existing_transactions() {
-    let none = relationship(Scope::Business, VisibilityRules::default());
-    let facts = provider_facts(Some(Role::Editor), false, Some(none));
-    // Its own submissions are always visible, and editable by an Editor.
-    assert!(check(&person(), Action::View, prog(1), Some(PROVIDER), &facts).is_allow());
-    assert!(check(&person(), Action::Edit, prog(1), Some(PROVIDER), &facts).is_allow());
-    for submitter in [CLIENT, OTHER] {
-        for action in [Action::View, Action::Edit] {
-            assert_eq!(
-                check(&person(), action, prog(1), Some(submitter), &facts),
-                Decision::Deny(DenyReason::Visibility)
-            );
-        }
+const NONE_VISIBLE: VisibilityRules = VisibilityRules {
+    client: false,
+    other_businesses: false,
+};
+const CLIENT_VISIBLE: VisibilityRules = VisibilityRules {
+    client: true,
+    other_businesses: false,
+};
+const ALL_VISIBLE: VisibilityRules = VisibilityRules {
+    client: true,
+    other_businesses: true,
+};
+
+/// `expected` None is an allow.
+#[rstest]
+// Its own submissions are always visible, and editable by an Editor.
+#[case::own_viewed(NONE_VISIBLE, Role::Editor, Action::View, PROVIDER, None)]
+#[case::own_edited(NONE_VISIBLE, Role::Editor, Action::Edit, PROVIDER, None)]
+#[case::client_not_viewed(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::View,
+    CLIENT,
+    Some(DenyReason::Visibility)
+)]
+#[case::client_not_edited(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::Edit,
+    CLIENT,
+    Some(DenyReason::Visibility)
+)]
+#[case::other_not_viewed(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::View,
+    OTHER,
+    Some(DenyReason::Visibility)
+)]
+#[case::other_not_edited(
+    NONE_VISIBLE,
+    Role::Editor,
+    Action::Edit,
+    OTHER,
+    Some(DenyReason::Visibility)
+)]
+#[case::client_visible_edited(CLIENT_VISIBLE, Role::Editor, Action::Edit, CLIENT, None)]
+#[case::client_visible_other_not(
+    CLIENT_VISIBLE,
+    Role::Editor,
+    Action::View,
+    OTHER,
+    Some(DenyReason::Visibility)
+)]
+#[case::all_visible_viewed(ALL_VISIBLE, Role::Reader, Action::View, OTHER, None)]
+// EDIT of a visible transaction still needs the role.
+#[case::all_visible_edit_needs_the_role(
+    ALL_VISIBLE,
+    Role::Reader,
+    Action::Edit,
+    OTHER,
+    Some(DenyReason::RoleTooLow)
+)]
+fn r_az_3_visibility_rules_decide_existing_transactions(
+    #[case] visibility: VisibilityRules,
+    #[case] assigned: Role,
+    #[case] action: Action,
+    #[case] submitter: &str,
+    #[case] expected: Option<DenyReason>,
+) {
+    let rel = relationship(Scope::Business, visibility);
+    let facts = provider_facts(Some(assigned), false, Some(rel));
+    let d = check(&person(), action, prog(1), Some(submitter), &facts);
+    match expected {
+        None => assert!(d.is_allow(), "{d:?}"),
+        Some(reason) => assert_eq!(d, Decision::Deny(reason)),
     }
-    let client_only = relationship(
-        Scope::Business,
-        VisibilityRules {
-            client: true,
-            other_businesses: false,
-        },
-    );
-    let facts = provider_facts(Some(Role::Editor), false, Some(client_only));
-    assert!(check(&person(), Action::Edit, prog(1), Some(CLIENT), &facts).is_allow());
-    assert_eq!(
-        check(&person(), Action::View, prog(1), Some(OTHER), &facts),
-        Decision::Deny(DenyReason::Visibility)
-    );
-    let all = relationship(
-        Scope::Business,
-        VisibilityRules {
-            client: true,
-            other_businesses: true,
-        },
-    );
-    let facts = provider_facts(Some(Role::Reader), false, Some(all));
-    assert!(check(&person(), Action::View, prog(1), Some(OTHER), &facts).is_allow());
-    // EDIT of a visible transaction still needs the role.
-    assert_eq!(
-        check(&person(), Action::Edit, prog(1), Some(OTHER), &facts),
-        Decision::Deny(DenyReason::RoleTooLow)
-    );
 }
 
 #[test]
@@ -660,7 +694,7 @@ fn arb_facts() -> impl Strategy<Value = Facts> {
         })
 }
 
-fn arb_question() -> impl Strategy<Value = (Principal, Action, Resource, Option<Bn9>)> {
+fn arb_question() -> impl Strategy<Value = (Principal, Question)> {
     (
         prop::sample::select(vec![person(), credential()]),
         prop::sample::select(vec![Action::View, Action::Edit, Action::Manage]),
@@ -670,6 +704,12 @@ fn arb_question() -> impl Strategy<Value = (Principal, Action, Resource, Option<
         ],
         prop::option::of(arb_bn9()),
     )
+        .prop_map(|(p, action, resource, submitted_by)| {
+            (
+                p,
+                Question::new(action, resource).submitted_by(submitted_by),
+            )
+        })
 }
 
 /// Every way to remove one fact from `facts`.
@@ -741,22 +781,22 @@ proptest! {
     #[test]
     fn r_az_6_decide_never_panics(
         facts in arb_facts(),
-        (p, action, resource, submitted_by) in arb_question(),
+        (p, q) in arb_question(),
         at in arb_instant(),
     ) {
-        let _ = decide(&p, action, &resource, submitted_by.as_ref(), &facts, at);
+        let _ = decide(&p, &q, &facts, at);
     }
 
     #[test]
     fn r_az_6_removing_a_fact_never_turns_a_deny_into_an_allow(
         facts in arb_facts(),
-        (p, action, resource, submitted_by) in arb_question(),
+        (p, q) in arb_question(),
         at in arb_instant(),
     ) {
-        let before = decide(&p, action, &resource, submitted_by.as_ref(), &facts, at);
+        let before = decide(&p, &q, &facts, at);
         if !before.is_allow() {
             for fewer in with_one_fact_removed(&facts) {
-                let after = decide(&p, action, &resource, submitted_by.as_ref(), &fewer, at);
+                let after = decide(&p, &q, &fewer, at);
                 prop_assert!(!after.is_allow(), "{before:?} became {after:?} with {fewer:?}");
             }
         }
@@ -765,12 +805,12 @@ proptest! {
     #[test]
     fn r_de_4_no_provider_allow_at_or_after_the_relationship_ends(
         facts in arb_facts(),
-        (p, action, resource, submitted_by) in arb_question(),
+        (p, q) in arb_question(),
         at in arb_instant(),
     ) {
-        let d = decide(&p, action, &resource, submitted_by.as_ref(), &facts, at);
+        let d = decide(&p, &q, &facts, at);
         if let Decision::Allow { reason: AllowReason::ProviderRelationship, .. } = d {
-            let target = resource.bn9();
+            let target = q.resource.bn9();
             let active = facts.roles.memberships.keys().any(|provider| {
                 facts.pairs.get(&(provider.clone(), target.clone())).is_some_and(|pair| {
                     pair.relationships.iter().any(|r| at < r.expire_time && r.end_time.is_none_or(|e| at < e))
@@ -779,7 +819,7 @@ proptest! {
             prop_assert!(active, "provider allow without an active relationship at {at}");
         }
         if let Decision::Allow { reason: AllowReason::ExpiredUserOwnSubmission, .. } = d {
-            prop_assert_eq!(action, Action::View);
+            prop_assert_eq!(q.action, Action::View);
         }
     }
 }

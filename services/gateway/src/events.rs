@@ -17,9 +17,9 @@ use ccp_proto::common::v1::{DomainEvent, EventType};
 use futures::StreamExt as _;
 use prost::Message as _;
 
-use crate::decide::Bn9;
 use crate::facts::{FactsCache, FactsKey};
 use crate::tokens::Authenticator;
+use ccp_types::Bn9;
 
 /// Identity's stream (sessions, credentials, signing keys).
 pub const IDENTITY_STREAM: &str = "ccp.events.identity";
@@ -43,7 +43,7 @@ pub fn affected(event: &DomainEvent) -> Vec<FactsKey> {
     }
     for pair in &event.pairs {
         if let (Some(provider), Some(client)) =
-            (Bn9::parse(&pair.provider), Bn9::parse(&pair.client))
+            (Bn9::try_new(&pair.provider), Bn9::try_new(&pair.client))
         {
             keys.push(FactsKey::Pair(provider, client));
         }

@@ -1,8 +1,8 @@
 //! The gate every call passes: authentication (bearer access token or the
 //! internal token), the per-principal rate limit, and authorization of a
-//! policy entry's needs by [`decide`] over cached facts.
+//! policy entry's needs ([`crate::policy::needs`]) by [`crate::decide::decide`]
+//! over cached facts, read once per request ([`FactsView`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,15 +11,11 @@ use ccp_platform::auth::{Caller, INTERNAL_TOKEN_HEADER, Principal, REVISION_HEAD
 use ccp_platform::context::ServiceContext;
 use ccp_platform::error::Error;
 use ccp_platform::revision::Revision;
-use chrono::{DateTime, Utc};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
-use crate::decide::{
-    Action, AssignmentFacts, Bn9, Bn15, Decision, DenyReason, FactSet, PairFacts, Resource, Role,
-    RoleFacts, decide,
-};
-use crate::facts::{FactsCache, FactsError};
+use crate::decide::{Decision, DenyReason, Role};
+use crate::facts::{FactsCache, FactsError, FactsView};
 use crate::policy::{Need, Policy, Rule};
 use crate::tokens::Authenticator;
 
@@ -96,121 +92,6 @@ pub enum Asker {
     Internal,
     /// A person or machine credential, asking about itself.
     Caller(Arc<Caller>),
-}
-
-/// The facts one request decides from: read once, lazily, and then shared by
-/// every decision of the request (BatchCheck's single snapshot).
-#[derive(Debug)]
-pub struct FactsView {
-    principal: Principal,
-    revision: Option<Revision>,
-    roles: Arc<RoleFacts>,
-    assignments: Option<Arc<AssignmentFacts>>,
-    pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
-}
-
-static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
-    std::sync::LazyLock::new(AssignmentFacts::default);
-
-impl FactSet for FactsView {
-    fn roles(&self) -> &RoleFacts {
-        &self.roles
-    }
-
-    fn assignments(&self) -> &AssignmentFacts {
-        self.assignments.as_deref().unwrap_or(&NO_ASSIGNMENTS)
-    }
-
-    fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts> {
-        self.pairs
-            .get(&(provider.clone(), client.clone()))
-            .map(Arc::as_ref)
-    }
-}
-
-impl FactsView {
-    /// Reads the principal's role facts (the rest is read when a decision needs it).
-    pub async fn open(
-        facts: &FactsCache,
-        principal: Principal,
-        revision: Option<Revision>,
-    ) -> Result<Self, FactsError> {
-        let roles = facts.role_facts(&principal, revision.as_ref()).await?;
-        Ok(Self {
-            principal,
-            revision,
-            roles,
-            assignments: None,
-            pairs: BTreeMap::new(),
-        })
-    }
-
-    /// Returns the role facts.
-    pub fn role_facts(&self) -> &Arc<RoleFacts> {
-        &self.roles
-    }
-
-    /// Decides one question. Role facts alone decide most calls; since more
-    /// facts never turn an allow into a deny, an allow from them is final,
-    /// and the relationship facts are read only when it is not.
-    pub async fn decide(
-        &mut self,
-        facts: &FactsCache,
-        action: Action,
-        resource: &Resource,
-        submitted_by: Option<&Bn9>,
-        now: DateTime<Utc>,
-    ) -> Result<Decision, FactsError> {
-        let first = decide(&self.principal, action, resource, submitted_by, self, now);
-        if first.is_allow() {
-            return Ok(first);
-        }
-        self.load_relationships(facts, &resource.bn9()).await?;
-        Ok(decide(
-            &self.principal,
-            action,
-            resource,
-            submitted_by,
-            self,
-            now,
-        ))
-    }
-
-    /// Reads the assignment facts and the pair facts of each of the
-    /// principal's businesses with `client`.
-    pub async fn load_relationships(
-        &mut self,
-        facts: &FactsCache,
-        client: &Bn9,
-    ) -> Result<(), FactsError> {
-        let providers: Vec<Bn9> = self
-            .roles
-            .memberships
-            .iter()
-            .filter(|(bn, m)| *bn != client && m.holds_a_role())
-            .map(|(bn, _)| bn.clone())
-            .collect();
-        if providers.is_empty() {
-            return Ok(());
-        }
-        if self.assignments.is_none() {
-            self.assignments = Some(
-                facts
-                    .assignment_facts(&self.principal, self.revision.as_ref())
-                    .await?,
-            );
-        }
-        for provider in providers {
-            let key = (provider, client.clone());
-            if !self.pairs.contains_key(&key) {
-                let pair = facts
-                    .pair_facts(&key.0, &key.1, self.revision.as_ref())
-                    .await?;
-                self.pairs.insert(key, pair);
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Authentication, rate limit and authorization, shared by the decision API and forwarding.
@@ -386,7 +267,8 @@ impl Gate {
         }
     }
 
-    /// Returns true when every need is allowed for `principal`.
+    /// Returns true when every need is allowed for `principal`; the needs
+    /// are checked in order, and the first one not met denies.
     pub async fn allows(
         &self,
         principal: &Principal,
@@ -394,180 +276,14 @@ impl Gate {
         revision: Option<Revision>,
     ) -> Result<bool, FactsError> {
         let now = self.ctx.clock.now();
-        let mut view = FactsView::open(&self.facts, *principal, revision.clone()).await?;
+        let mut view = FactsView::open(&self.facts, *principal, revision).await?;
         for need in needs {
-            let ok = match need {
-                Need::Act { action, resource } => view
-                    .decide(&self.facts, *action, resource, None, now)
-                    .await?
-                    .is_allow(),
-                Need::ManageSomeProgram(bn) => manages_some_program(principal, view.roles(), bn),
-                Need::ManageMember { business, member } => {
-                    let member_needs = self
-                        .member_needs(business, member, revision.as_ref())
-                        .await?;
-                    let mut ok = true;
-                    for (action, resource) in member_needs {
-                        if !view
-                            .decide(&self.facts, action, &resource, None, now)
-                            .await?
-                            .is_allow()
-                        {
-                            ok = false;
-                            break;
-                        }
-                    }
-                    ok
-                }
-                Need::RejectRelationshipRequest { client, name } => {
-                    self.allows_reject(&mut view, client, name, now).await?
-                }
-                Need::ManageEmployeeGroup { business, name } => {
-                    self.allows_group_change(&mut view, principal, business, name, now)
-                        .await?
-                }
-            };
-            if !ok {
+            if !need.is_met(&mut view, &self.facts, now).await? {
                 return Ok(false);
             }
         }
         Ok(true)
     }
-
-    /// Rejecting the received request `name` of `client` (R-DE-2): MANAGE of
-    /// the client (its BAM); else, for a request of `client` naming program
-    /// accounts, MANAGE of every one of them (a PAM of them all). A request
-    /// that is unknown, names no programs, or is not `client`'s is denied.
-    async fn allows_reject(
-        &self,
-        view: &mut FactsView,
-        client: &Bn9,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, FactsError> {
-        let business = Resource::Business(client.clone());
-        if view
-            .decide(&self.facts, Action::Manage, &business, None, now)
-            .await?
-            .is_allow()
-        {
-            return Ok(true);
-        }
-        let Some(request) = self.facts.request_facts(name).await? else {
-            return Ok(false);
-        };
-        if request.client != client.as_str() {
-            return Ok(false);
-        }
-        self.manages_every_program(view, client, &request.program_accounts, now)
-            .await
-    }
-
-    /// Changing the employee group `name` of `business` (R-AC-6): MANAGE of
-    /// the business (its BAM); else MANAGE of every program the group covers
-    /// now, read from accounts' group facts (a PAM of them all). A group that
-    /// is unknown, covers no program, or is not `business`'s is denied; a
-    /// caller that is not even a PAM of the business is denied without asking.
-    async fn allows_group_change(
-        &self,
-        view: &mut FactsView,
-        principal: &Principal,
-        business: &Bn9,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, FactsError> {
-        if view
-            .decide(
-                &self.facts,
-                Action::Manage,
-                &Resource::Business(business.clone()),
-                None,
-                now,
-            )
-            .await?
-            .is_allow()
-        {
-            return Ok(true);
-        }
-        if !manages_some_program(principal, view.roles(), business) {
-            return Ok(false);
-        }
-        let Some(group) = self.facts.employee_group_facts(name).await? else {
-            return Ok(false);
-        };
-        if group.business != business.as_str() {
-            return Ok(false);
-        }
-        self.manages_every_program(view, business, &group.program_accounts, now)
-            .await
-    }
-
-    /// True when `programs` is not empty and every one of them is a program
-    /// account of `business` that the view's principal may MANAGE.
-    async fn manages_every_program(
-        &self,
-        view: &mut FactsView,
-        business: &Bn9,
-        programs: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<bool, FactsError> {
-        if programs.is_empty() {
-            return Ok(false);
-        }
-        for program in programs {
-            let Some(program) = Bn15::parse(program) else {
-                return Ok(false);
-            };
-            if program.bn9() != *business
-                || !view
-                    .decide(
-                        &self.facts,
-                        Action::Manage,
-                        &Resource::Program(program),
-                        None,
-                        now,
-                    )
-                    .await?
-                    .is_allow()
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// What changing `member` of `business` needs: MANAGE of every program it
-    /// holds, and of the business when it is a BAM or a machine credential.
-    async fn member_needs(
-        &self,
-        business: &Bn9,
-        member: &Principal,
-        revision: Option<&Revision>,
-    ) -> Result<Vec<(Action, Resource)>, FactsError> {
-        let mut needs = Vec::new();
-        if !member.is_person() {
-            needs.push((Action::Manage, Resource::Business(business.clone())));
-        }
-        let facts = self.facts.role_facts(member, revision).await?;
-        if let Some(m) = facts.memberships.get(business) {
-            if m.business_manager {
-                needs.push((Action::Manage, Resource::Business(business.clone())));
-            }
-            for program in m.roles.keys() {
-                needs.push((Action::Manage, Resource::Program(program.clone())));
-            }
-        }
-        Ok(needs)
-    }
-}
-
-/// A BAM of `bn`, or a PAM of one of its programs; never a machine credential.
-fn manages_some_program(principal: &Principal, roles: &RoleFacts, bn: &Bn9) -> bool {
-    principal.is_person()
-        && roles
-            .memberships
-            .get(bn)
-            .is_some_and(|m| m.business_manager || m.roles.values().any(|r| *r >= Role::Pam))
 }
 
 /// Maps a decision to the proto's reasons, withholding nothing (R-AZ-6: the

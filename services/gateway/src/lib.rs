@@ -7,7 +7,8 @@
 //! facts, never decisions, and fails closed. It has no database and never
 //! exposes the internal facts services.
 //!
-//! - [`policy`]: the table, RPC → anonymous / self / needs read from the request.
+//! - [`policy`]: the table, RPC → anonymous / self / requirements read from the
+//!   request, what each need asks of the facts, and the table in words.
 //! - [`decide`]: the pure decision function (R-AZ-0..6).
 //! - [`facts`]: the two-level facts cache (R-GW-2, R-GW-4, R-GW-5).
 //! - [`tokens`]: verified-token cache and the revocation set.

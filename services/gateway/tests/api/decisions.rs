@@ -513,6 +513,6 @@ fn bn9_with_check(n: u32) -> String {
     let base = format!("{n:08}");
     (0..10)
         .map(|d| format!("{base}{d}"))
-        .find(|c| ccp_gateway::decide::Bn9::parse(c).is_some())
+        .find(|c| ccp_types::Bn9::try_new(c).is_some())
         .unwrap()
 }

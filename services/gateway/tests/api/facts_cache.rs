@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ccp_gateway::decide::Bn9;
 use ccp_gateway::facts::{FactsError, Trust};
 use ccp_platform::auth::Principal;
 use ccp_platform::clock::Clock;
 use ccp_platform::context::ServiceContext;
 use ccp_platform::revision::Revision;
 use ccp_proto::common::v1::EventType;
+use ccp_types::Bn9;
 
 use crate::helpers::*;
 
@@ -39,7 +39,7 @@ async fn r_gw_2_concurrent_misses_for_one_key_make_one_lookup() {
             tokio::spawn(async move { cache.role_facts(&p, None).await.unwrap() })
         });
         for facts in futures::future::join_all(lookups).await {
-            assert!(facts.unwrap().memberships[&Bn9::parse(CLIENT).unwrap()].business_manager);
+            assert!(facts.unwrap().memberships[&Bn9::try_new(CLIENT).unwrap()].business_manager);
         }
         assert_eq!(upstream.role_calls.load(Ordering::SeqCst), 1, "{name}");
         assert!(
@@ -59,7 +59,10 @@ async fn r_gw_2_cached_pair_facts_expire_at_the_relationship_expiry_in_both_leve
         // Two replicas sharing the second level; a TTL far beyond the expiry.
         let a = facts_cache(&ctx, &server, trusted(), Duration::from_secs(3600));
         let b = facts_cache(&ctx, &server, trusted(), Duration::from_secs(3600));
-        let (provider, client) = (Bn9::parse(PROVIDER).unwrap(), Bn9::parse(CLIENT).unwrap());
+        let (provider, client) = (
+            Bn9::try_new(PROVIDER).unwrap(),
+            Bn9::try_new(CLIENT).unwrap(),
+        );
         a.pair_facts(&provider, &client, None).await.unwrap();
         a.pair_facts(&provider, &client, None).await.unwrap();
         b.pair_facts(&provider, &client, None).await.unwrap();
@@ -130,7 +133,7 @@ async fn r_gw_2_an_event_evicts_exactly_the_named_facts_on_every_replica() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             loop {
                 let facts = cache.role_facts(&p, None).await.unwrap();
-                if !facts.memberships[&Bn9::parse(CLIENT).unwrap()].business_manager {
+                if !facts.memberships[&Bn9::try_new(CLIENT).unwrap()].business_manager {
                     break;
                 }
                 assert!(
@@ -178,7 +181,7 @@ async fn r_gw_4_a_revision_newer_than_the_cached_facts_is_read_again() {
         let new = Revision::new("accounts", CLIENT, 6);
         let facts = cache.role_facts(&p, Some(&new)).await.unwrap();
         assert_eq!(
-            facts.memberships[&Bn9::parse(CLIENT).unwrap()].revision,
+            facts.memberships[&Bn9::try_new(CLIENT).unwrap()].revision,
             6,
             "{name}"
         );
@@ -187,7 +190,7 @@ async fn r_gw_4_a_revision_newer_than_the_cached_facts_is_read_again() {
         cache.role_facts(&p, Some(&new)).await.unwrap();
         let facts = cache.role_facts(&p, None).await.unwrap();
         assert_eq!(
-            facts.memberships[&Bn9::parse(CLIENT).unwrap()].revision,
+            facts.memberships[&Bn9::try_new(CLIENT).unwrap()].revision,
             6,
             "{name}"
         );

@@ -1,0 +1,396 @@
+//! The two-level cache itself: in-process entries with absolute expiry,
+//! single-flight loads, eviction epochs and floors, and the trust switch.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ccp_platform::auth::Principal;
+use ccp_platform::cache::Cache;
+use ccp_platform::clock::Clock;
+use ccp_platform::revision::Revision;
+use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
+use ccp_proto::delegation::v1::relationship_facts_client::RelationshipFactsClient;
+use ccp_types::Bn9;
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+
+use super::convert::{assignment_facts_from_proto, pair_facts_from_proto, role_facts_from_proto};
+use super::keys::{clamp_expiry, decode, encode, fresh_enough};
+use super::{FactsChannel, FactsError, FactsKey, FactsValue};
+use crate::decide::{AssignmentFacts, PairFacts, RoleFacts};
+
+#[derive(Debug)]
+struct Entry {
+    value: FactsValue,
+    /// Absolute expiry by the configured clock.
+    expires_at: DateTime<Utc>,
+    /// The eviction epoch when its load started.
+    started_epoch: u64,
+    /// Set when an eviction happened between the start of its load and its
+    /// insertion: the callers waiting for it are answered, then it is never
+    /// served again (the eviction may concern it).
+    discarded: AtomicBool,
+}
+
+impl Entry {
+    fn usable(&self, now: DateTime<Utc>) -> bool {
+        !self.discarded.load(Ordering::Acquire) && now < self.expires_at
+    }
+}
+
+/// Settings of the facts cache.
+#[derive(Debug, Clone)]
+pub struct FactsCacheSettings {
+    /// Longest life of a cached fact (events evict sooner).
+    pub ttl: Duration,
+    /// Most entries kept in process.
+    pub local_entries: u64,
+}
+
+/// Whether cached facts may be trusted: true only while every event stream
+/// the consumer reads is caught up.
+#[derive(Debug, Default)]
+pub struct Trust {
+    trusted: AtomicBool,
+}
+
+impl Trust {
+    /// Returns true when cached facts may be used.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    /// Sets the trust state (the event consumer calls it).
+    pub fn set(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::Release);
+    }
+}
+
+/// The two-level facts cache in front of accounts' and delegation's facts RPCs.
+#[derive(Clone)]
+pub struct FactsCache {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) accounts: AccountFactsClient<FactsChannel>,
+    pub(super) delegation: RelationshipFactsClient<FactsChannel>,
+    shared: Arc<dyn Cache>,
+    local: moka::future::Cache<String, Arc<Entry>>,
+    clock: Clock,
+    trust: Arc<Trust>,
+    /// Grows with every eviction; a fetch that saw it move is not kept.
+    epoch: AtomicU64,
+    /// Per evicted key, the instant before which a shared-level value may
+    /// predate the change (another replica may still write one it fetched
+    /// before the change, until its own consumer sees the event).
+    floors: moka::sync::Cache<String, DateTime<Utc>>,
+    ttl: chrono::Duration,
+    /// Reads answered from the in-process level (counted for benchmarks).
+    hits: AtomicU64,
+    /// Reads that had to load (shared level or facts service), trusted or not.
+    misses: AtomicU64,
+}
+
+/// Counters of the facts cache since it started (cheap relaxed atomics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FactsStats {
+    /// Reads answered from the in-process level.
+    pub hits: u64,
+    /// Reads that went to the shared level or the facts services.
+    pub misses: u64,
+}
+
+/// How much the clocks of two gateway replicas may disagree: a shared-level
+/// value fetched less than this after an eviction is not trusted.
+pub const CLOCK_SKEW_MARGIN: chrono::Duration = chrono::Duration::seconds(2);
+
+impl std::fmt::Debug for FactsCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FactsCache")
+            .field("trusted", &self.inner.trust.is_trusted())
+            .field("local_entries", &self.inner.local.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Expires each in-process entry at its own absolute instant (the value's
+/// clock instant is re-checked on every hit; this only frees memory).
+struct AbsoluteExpiry {
+    clock: Clock,
+}
+
+impl moka::Expiry<String, Arc<Entry>> for AbsoluteExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Arc<Entry>,
+        _at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(
+            (value.expires_at - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
+impl FactsCache {
+    /// Returns a cache over the facts services behind `accounts` and `delegation`.
+    pub fn new(
+        accounts: AccountFactsClient<FactsChannel>,
+        delegation: RelationshipFactsClient<FactsChannel>,
+        shared: Arc<dyn Cache>,
+        clock: Clock,
+        trust: Arc<Trust>,
+        settings: &FactsCacheSettings,
+    ) -> Self {
+        let local = moka::future::Cache::builder()
+            .max_capacity(settings.local_entries)
+            .expire_after(AbsoluteExpiry {
+                clock: clock.clone(),
+            })
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                accounts,
+                delegation,
+                shared,
+                local,
+                clock,
+                trust,
+                epoch: AtomicU64::new(0),
+                floors: moka::sync::Cache::builder()
+                    .max_capacity(settings.local_entries)
+                    // A stale shared value lives at most one TTL after the last
+                    // slow fetch that could write it.
+                    .time_to_live(settings.ttl * 2 + Duration::from_secs(10))
+                    .build(),
+                ttl: chrono::Duration::from_std(settings.ttl)
+                    .unwrap_or_else(|_| chrono::Duration::seconds(60)),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Returns the trust state shared with the event consumer.
+    pub fn trust(&self) -> &Arc<Trust> {
+        &self.inner.trust
+    }
+
+    /// Returns the hit and miss counters since the cache was made.
+    pub fn stats(&self) -> FactsStats {
+        FactsStats {
+            hits: self.inner.hits.load(Ordering::Relaxed),
+            misses: self.inner.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Returns a principal's role facts.
+    pub async fn role_facts(
+        &self,
+        principal: &Principal,
+        revision: Option<&Revision>,
+    ) -> Result<Arc<RoleFacts>, FactsError> {
+        match self.get(FactsKey::Role(*principal), revision).await? {
+            FactsValue::Role(v) => Ok(v),
+            _ => Err(FactsError::Unavailable("unexpected cached value".into())),
+        }
+    }
+
+    /// Returns a principal's assignment facts.
+    pub async fn assignment_facts(
+        &self,
+        principal: &Principal,
+        revision: Option<&Revision>,
+    ) -> Result<Arc<AssignmentFacts>, FactsError> {
+        match self
+            .get(FactsKey::Assignments(*principal), revision)
+            .await?
+        {
+            FactsValue::Assignments(v) => Ok(v),
+            _ => Err(FactsError::Unavailable("unexpected cached value".into())),
+        }
+    }
+
+    /// Returns a pair's facts.
+    pub async fn pair_facts(
+        &self,
+        provider: &Bn9,
+        client: &Bn9,
+        revision: Option<&Revision>,
+    ) -> Result<Arc<PairFacts>, FactsError> {
+        match self
+            .get(FactsKey::Pair(provider.clone(), client.clone()), revision)
+            .await?
+        {
+            FactsValue::Pair(v) => Ok(v),
+            _ => Err(FactsError::Unavailable("unexpected cached value".into())),
+        }
+    }
+
+    /// Evicts the entries in both levels. The in-process level first, so this
+    /// replica never serves the old value once the event was seen.
+    pub async fn evict(&self, keys: &[FactsKey]) {
+        if keys.is_empty() {
+            return;
+        }
+        let inner = &self.inner;
+        inner.epoch.fetch_add(1, Ordering::AcqRel);
+        let texts: Vec<String> = keys.iter().map(FactsKey::text).collect();
+        let floor = inner.clock.now() + CLOCK_SKEW_MARGIN;
+        for key in &texts {
+            inner.floors.insert(key.clone(), floor);
+            inner.local.invalidate(key).await;
+        }
+        let deleted = inner.shared.delete(&texts).await;
+        // Again after the shared delete: a load that read the shared level in
+        // between is not kept.
+        inner.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Err(err) = deleted {
+            // Others replicas evict too; and an unreachable shared level is not read
+            // (its reads fail), so a missed delete can only leave an entry that
+            // expires by its absolute TTL. Distrust it all the same.
+            tracing::warn!(error = %err, "shared facts cache eviction failed");
+        }
+    }
+
+    /// Forgets every in-process entry (after the event stream was broken).
+    pub fn evict_all_local(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        self.inner.local.invalidate_all();
+    }
+
+    async fn get(
+        &self,
+        key: FactsKey,
+        revision: Option<&Revision>,
+    ) -> Result<FactsValue, FactsError> {
+        let inner = &self.inner;
+        if !inner.trust.is_trusted() {
+            inner.misses.fetch_add(1, Ordering::Relaxed);
+            // Read through: nothing cached is trusted, and nothing read now is kept.
+            return Ok(self.fetch(&key).await?.0);
+        }
+        let text = key.text();
+        let now = inner.clock.now();
+        if let Some(entry) = inner.local.get(&text).await {
+            if entry.usable(now) && fresh_enough(&entry.value, revision) {
+                inner.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(entry.value.clone());
+            }
+            inner.local.invalidate(&text).await;
+        }
+        inner.misses.fetch_add(1, Ordering::Relaxed);
+        let entry = if revision.is_some() {
+            // A revision the cached entry does not prove: read it again (shared
+            // level if it proves it, else the facts service), outside single-flight.
+            let entry = self.load(&key, revision).await?;
+            inner.local.insert(text.clone(), entry.clone()).await;
+            entry
+        } else {
+            let this = self.clone();
+            let loader_key = key.clone();
+            inner
+                .local
+                .try_get_with(
+                    text.clone(),
+                    async move { this.load(&loader_key, None).await },
+                )
+                .await
+                .map_err(|e: Arc<FactsError>| (*e).clone())?
+        };
+        // An eviction since the load started may concern what was loaded: answer
+        // with it (the question came before the eviction was seen), never keep it.
+        if inner.epoch.load(Ordering::Acquire) != entry.started_epoch
+            || entry.discarded.load(Ordering::Acquire)
+        {
+            entry.discarded.store(true, Ordering::Release);
+            inner.local.invalidate(&text).await;
+        }
+        Ok(entry.value.clone())
+    }
+
+    /// Loads one entry on a miss: the shared level, then the facts service.
+    async fn load(
+        &self,
+        key: &FactsKey,
+        revision: Option<&Revision>,
+    ) -> Result<Arc<Entry>, FactsError> {
+        let inner = &self.inner;
+        let epoch = inner.epoch.load(Ordering::Acquire);
+        let text = key.text();
+        match inner.shared.get(&text).await {
+            Ok(Some(bytes)) => {
+                let floor = inner.floors.get(&text);
+                if let Some((value, expires_at, fetched_at)) = decode(key, &bytes)
+                    && inner.clock.now() < expires_at
+                    && floor.is_none_or(|floor| fetched_at > floor)
+                    && fresh_enough(&value, revision)
+                {
+                    return Ok(Arc::new(Entry {
+                        value,
+                        expires_at,
+                        started_epoch: epoch,
+                        discarded: AtomicBool::new(false),
+                    }));
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::debug!(error = %err, "shared facts cache read failed"),
+        }
+        let fetched_at = inner.clock.now();
+        let (value, bytes) = self.fetch(key).await?;
+        let now = inner.clock.now();
+        let expires_at = clamp_expiry(&value, now, now + inner.ttl);
+        let evicted_meanwhile = inner.epoch.load(Ordering::Acquire) != epoch;
+        if !evicted_meanwhile && expires_at > now {
+            let wall = Utc::now() + (expires_at - now);
+            let stored = encode(expires_at, fetched_at, &bytes);
+            if let Err(err) = inner.shared.set(&text, &stored, wall).await {
+                tracing::debug!(error = %err, "shared facts cache write failed");
+            } else if inner.epoch.load(Ordering::Acquire) != epoch {
+                // An eviction raced the write: undo it.
+                let _ = inner.shared.delete(std::slice::from_ref(&text)).await;
+            }
+        }
+        Ok(Arc::new(Entry {
+            value,
+            expires_at,
+            started_epoch: epoch,
+            discarded: AtomicBool::new(evicted_meanwhile || expires_at <= now),
+        }))
+    }
+
+    /// Fetches facts from the owning service (uncached); returns them with their proto bytes.
+    async fn fetch(&self, key: &FactsKey) -> Result<(FactsValue, Vec<u8>), FactsError> {
+        match key {
+            FactsKey::Role(p) => {
+                let proto = self.fetch_role_facts(p).await?;
+                let bytes = proto.encode_to_vec();
+                Ok((
+                    FactsValue::Role(Arc::new(role_facts_from_proto(&proto))),
+                    bytes,
+                ))
+            }
+            FactsKey::Assignments(p) => {
+                let proto = self.fetch_assignment_facts(p).await?;
+                let bytes = proto.encode_to_vec();
+                Ok((
+                    FactsValue::Assignments(Arc::new(assignment_facts_from_proto(&proto))),
+                    bytes,
+                ))
+            }
+            FactsKey::Pair(provider, client) => {
+                let proto = self.fetch_pair_facts(provider, client).await?;
+                let bytes = proto.encode_to_vec();
+                Ok((
+                    FactsValue::Pair(Arc::new(pair_facts_from_proto(&proto))),
+                    bytes,
+                ))
+            }
+        }
+    }
+}
