@@ -1,8 +1,10 @@
 //! Parsing of what people type: business numbers, programs, role grants,
-//! expiry instants and enum words. Only the shape is checked here; the
-//! services validate (check digits, ownership) and name the field.
+//! expiry instants and enum words. Business numbers are parsed with the
+//! shared vocabulary (`ccp_types::Bn9`, check digit included); the services
+//! validate the rest (program references, ownership) and name the field.
 
 use ccp_proto::common::v1::{Action, ProgramRole, Role, RoleGrants};
+use ccp_types::Bn9;
 use chrono::{DateTime, NaiveDate, Utc};
 use prost_types::Timestamp;
 
@@ -15,12 +17,16 @@ pub fn bn9(text: &str) -> Result<String, CliError> {
     let bn = text
         .strip_prefix("businesses/")
         .map_or(text, |rest| rest.split('/').next().unwrap_or(rest));
-    if bn.len() == 9 && bn.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(bn.to_owned())
-    } else {
-        Err(CliError::usage(format!(
+    match Bn9::parse(bn, "") {
+        Ok(bn9) => Ok(bn9.to_string()),
+        Err(_) if bn.is_empty() => Err(CliError::usage(format!(
             "`{text}` is not a business number: 9 digits (a BN9), e.g. 123456782"
-        )))
+        ))),
+        // The vocabulary's words: the shape, or the check digit that does not match.
+        Err(violation) => Err(CliError::usage(format!(
+            "`{text}` {}",
+            violation.description
+        ))),
     }
 }
 
@@ -182,6 +188,14 @@ mod tests {
         );
         assert!(bn9("12345678").is_err());
         assert!(bn9("12345678A").is_err());
+        let Err(CliError::Usage(message)) = bn9("123456789") else {
+            panic!("a wrong check digit is refused");
+        };
+        assert!(message.contains("check digit"), "{message}");
+        let Err(CliError::Usage(message)) = bn9("12345") else {
+            panic!("a short number is refused");
+        };
+        assert!(message.contains("9 digits"), "{message}");
         assert_eq!(program("123456782", "rm0001"), "123456782RM0001");
         assert_eq!(program("123456782", "888316171RM0001"), "888316171RM0001");
     }
