@@ -587,6 +587,23 @@ pub fn emit_part<M: prost::Message + prost::Name, P>(
     });
 }
 
+/// Prints `message` (JSON, `--quiet` name) or, for people, a `heading` line
+/// and then its nested `part` with `print` (e.g. "approved" and the member).
+pub fn emit_headed<M: prost::Message + prost::Name, P>(
+    ctx: &Ctx,
+    message: &M,
+    heading: &str,
+    part: Option<&P>,
+    print: impl FnOnce(&P),
+) {
+    emit(ctx, message, |_| {
+        println!("{heading}");
+        if let Some(part) = part {
+            print(part);
+        }
+    });
+}
+
 /// Prints `items` as a JSON array, their names (`--quiet`), or runs `human`
 /// to print them for people.
 pub fn emit_list<M: prost::Message + prost::Name>(

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::roles_text;
 use crate::client::output::{Table, enum_name, print_fields, time};
-use crate::client::{CliError, ClientOptions, Ctx, emit, emit_list, parse};
+use crate::client::{CliError, ClientOptions, Ctx, emit, emit_headed, emit_list, parse};
 
 /// `ccp terms`.
 #[derive(Debug, Args)]
@@ -299,12 +299,13 @@ pub(in crate::client) async fn business(
                     async |r| client.register_business(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |r| {
-                println!("registered; you are its Business Account Manager");
-                if let Some(b) = &r.business {
-                    print_business(b);
-                }
-            });
+            emit_headed(
+                ctx,
+                &response,
+                "registered; you are its Business Account Manager",
+                response.business.as_ref(),
+                print_business,
+            );
         }
         BusinessCommand::Show { business } => {
             let business = ctx

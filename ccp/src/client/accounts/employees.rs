@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::roles_text;
 use crate::client::output::{Table, enum_name, print_fields, time};
-use crate::client::{CliError, ClientOptions, Ctx, emit, emit_list, parse};
+use crate::client::{CliError, ClientOptions, Ctx, emit, emit_headed, emit_list, parse};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RequestState {
@@ -273,12 +273,13 @@ pub(in crate::client) async fn employee(
                     async |r| client.approve_employee_request(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |r| {
-                println!("approved");
-                if let Some(m) = &r.member {
-                    print_member(m);
-                }
-            });
+            emit_headed(
+                ctx,
+                &response,
+                "approved",
+                response.member.as_ref(),
+                print_member,
+            );
         }
         EmployeeCommand::Reject { request, reason } => {
             let response = ctx

@@ -6,7 +6,7 @@ use ccp_proto::delegation::v1::delegation_client::DelegationClient;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::client::output::{Table, enum_name, print_fields, time};
-use crate::client::{CliError, ClientOptions, Ctx, emit, emit_list, emit_part, parse};
+use crate::client::{CliError, ClientOptions, Ctx, emit, emit_headed, emit_list, emit_part, parse};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RequestStateArg {
@@ -373,12 +373,13 @@ pub(in crate::client) async fn relationship(
                     async |r| client.approve_relationship_request(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |r| {
-                println!("approved");
-                if let Some(rel) = &r.relationship {
-                    print_relationship(rel);
-                }
-            });
+            emit_headed(
+                ctx,
+                &response,
+                "approved",
+                response.relationship.as_ref(),
+                print_relationship,
+            );
         }
         RelationshipCommand::Reject { request, reason } => {
             let response = ctx
@@ -520,12 +521,13 @@ pub(in crate::client) async fn relationship(
                     async |r| client.end_relationship(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |r| {
-                println!("ended");
-                if let Some(rel) = &r.relationship {
-                    print_relationship(rel);
-                }
-            });
+            emit_headed(
+                ctx,
+                &response,
+                "ended",
+                response.relationship.as_ref(),
+                print_relationship,
+            );
         }
     }
     Ok(())
