@@ -297,38 +297,33 @@ impl TestBackend {
     }
 }
 
-/// A minimal temporary directory, removed on drop (avoids a dependency for one type).
+/// A temporary directory for one test, removed on drop (`tempfile` underneath).
 pub mod tempfile_dir {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     /// A directory under the system temporary directory, removed with its contents on drop.
     #[derive(Debug)]
-    pub struct TempDir(PathBuf);
+    pub struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         /// Creates a new empty directory.
         pub fn new() -> Self {
-            let path =
-                std::env::temp_dir().join(format!("ccp-test-{}", uuid::Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&path).expect("create a temporary directory");
-            Self(path)
+            let dir = tempfile::Builder::new()
+                .prefix("ccp-test-")
+                .tempdir()
+                .expect("create a temporary directory");
+            Self(dir)
         }
 
         /// Returns its path.
         pub fn path(&self) -> &Path {
-            &self.0
+            self.0.path()
         }
     }
 
     impl Default for TempDir {
         fn default() -> Self {
             Self::new()
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 }

@@ -17,6 +17,7 @@ use ccp_proto::accounts::v1 as acc;
 use ccp_proto::common::v1::{Address, ProgramRole, Role, RoleGrants};
 use ccp_proto::delegation::v1 as del;
 use ccp_proto::identity::v1 as idn;
+use ccp_types::Bn9;
 use tonic::Request;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -153,25 +154,10 @@ pub async fn channels(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Channel>
     Ok(out)
 }
 
-/// Returns the 9-digit BN with its Luhn check digit for an 8-digit base.
+/// Returns the 9-digit BN with its Luhn check digit for an 8-digit base
+/// (taken modulo 100,000,000).
 pub fn bn9(base: u32) -> String {
-    let digits: Vec<u32> = format!("{:08}", base % 100_000_000)
-        .chars()
-        .filter_map(|c| c.to_digit(10))
-        .collect();
-    let sum: u32 = digits
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                *d
-            }
-        })
-        .sum();
-    format!("{:08}{}", base % 100_000_000, (10 - sum % 10) % 10)
+    Bn9::from_base(base % 100_000_000).map_or_else(String::new, |bn| bn.to_string())
 }
 
 /// A signed-in person with a profile.

@@ -13,7 +13,7 @@ use ccp_proto::identity::v1::identity_client::IdentityClient;
 use clap::{Args, ValueEnum};
 
 use super::output::{self, Table, time};
-use super::{CliError, ClientOptions, Ctx, all_pages, parse};
+use super::{CliError, ClientOptions, Ctx, parse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -48,22 +48,18 @@ pub struct AuditArgs {
 }
 
 macro_rules! audit_of {
-    ($ctx:expr, $client:expr, $module:ident, $parent:expr, $since:expr) => {{
-        let parent: String = $parent;
-        all_pages!(
-            $ctx,
-            |token| $client.list_audit_events(
-                $ctx.request(ccp_proto::$module::v1::ListAuditEventsRequest {
-                    parent: parent.clone(),
-                    page_size: 500,
-                    page_token: token.clone(),
-                    start_time: $since,
-                })
-                .await?
-            ),
-            events
+    ($ctx:expr, $client:ident, $module:ident, $parent:expr, $since:expr) => {
+        $ctx.list(
+            ccp_proto::$module::v1::ListAuditEventsRequest {
+                parent: $parent,
+                page_size: 500,
+                start_time: $since,
+                ..Default::default()
+            },
+            async |r| $client.list_audit_events(r).await,
         )
-    }};
+        .await?
+    };
 }
 
 fn csv_field(text: &str) -> String {

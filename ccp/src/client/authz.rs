@@ -7,7 +7,7 @@ use ccp_proto::gateway::v1::authorization_client::AuthorizationClient;
 use clap::Args;
 
 use super::output::{self, Table, enum_name, print_fields};
-use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, parse};
+use super::{CliError, ClientOptions, Ctx, emit, emit_list, parse};
 
 /// `ccp check`.
 #[derive(Debug, Args)]
@@ -85,18 +85,20 @@ pub(super) async fn check(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliErro
             .transpose()?
             .unwrap_or_default(),
     };
-    let req = ctx
-        .request(pb::CheckRequest {
-            principal: args
-                .principal
-                .as_deref()
-                .map(parse::principal)
-                .unwrap_or_default(),
-            item: Some(item),
-            revision: args.revision.clone().unwrap_or_default(),
-        })
+    let response = ctx
+        .call(
+            pb::CheckRequest {
+                principal: args
+                    .principal
+                    .as_deref()
+                    .map(parse::principal)
+                    .unwrap_or_default(),
+                item: Some(item),
+                revision: args.revision.clone().unwrap_or_default(),
+            },
+            async |r| client.check(r).await,
+        )
         .await?;
-    let response = client.check(req).await?.into_inner();
     let (allowed, reason) = decision_words(&response);
     emit(ctx, &response, |_| {
         if allowed {
@@ -123,20 +125,17 @@ pub(super) async fn accessible(ctx: &mut Ctx, args: &AccessibleArgs) -> Result<(
         .map(parse::principal)
         .unwrap_or_default();
     let revision = args.revision.clone().unwrap_or_default();
-    let items = all_pages!(
-        ctx,
-        |token| client.list_accessible(
-            ctx.request(pb::ListAccessibleRequest {
+    let items = ctx
+        .list(
+            pb::ListAccessibleRequest {
                 principal: principal.clone(),
                 action,
-                page_size: 100,
-                page_token: token.clone(),
                 revision: revision.clone(),
-            })
-            .await?
-        ),
-        resources
-    );
+                ..Default::default()
+            },
+            async |r| client.list_accessible(r).await,
+        )
+        .await?;
     emit_list(ctx, &items, |items| {
         let mut table = Table::new(&["RESOURCE", "ROLE", "REASON", "VIA PROVIDER"]);
         for r in items {

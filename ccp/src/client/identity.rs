@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{self, Table, print_fields, time};
 use super::session::{SessionFile, SessionKind};
-use super::{CliError, ClientOptions, Ctx, all_pages, emit, emit_list, parse, read_text_file};
+use super::{CliError, ClientOptions, Ctx, emit, emit_list, parse, read_text_file};
 
 /// `ccp login`.
 #[derive(Debug, Args)]
@@ -347,20 +347,22 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             language,
             email_notifications,
         } => {
-            let request = ctx
-                .request(pb::CreateProfileRequest {
-                    request_id: ctx.request_id(),
-                    profile: Some(pb::Profile {
-                        legal_name: legal_name.clone(),
-                        email: email.clone(),
-                        phone: phone.clone(),
-                        preferred_language: language.proto(),
-                        email_notifications: *email_notifications,
-                        ..Default::default()
-                    }),
-                })
+            let response = ctx
+                .call(
+                    pb::CreateProfileRequest {
+                        request_id: ctx.request_id(),
+                        profile: Some(pb::Profile {
+                            legal_name: legal_name.clone(),
+                            email: email.clone(),
+                            phone: phone.clone(),
+                            preferred_language: language.proto(),
+                            email_notifications: *email_notifications,
+                            ..Default::default()
+                        }),
+                    },
+                    async |r| client.create_profile(r).await,
+                )
                 .await?;
-            let response = client.create_profile(request).await?.into_inner();
             if let Some(session) = &response.session {
                 let gateway = ctx.gateway_url();
                 ctx.store_session(session_from(&gateway, session))?;
@@ -373,8 +375,11 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             });
         }
         ProfileCommand::Show => {
-            let request = ctx.request(pb::GetMyProfileRequest {}).await?;
-            let profile = client.get_my_profile(request).await?.into_inner();
+            let profile = ctx
+                .call(pb::GetMyProfileRequest {}, async |r| {
+                    client.get_my_profile(r).await
+                })
+                .await?;
             emit(ctx, &profile, print_profile);
         }
         ProfileCommand::Update {
@@ -384,8 +389,11 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             language,
             email_notifications,
         } => {
-            let request = ctx.request(pb::GetMyProfileRequest {}).await?;
-            let mut profile = client.get_my_profile(request).await?.into_inner();
+            let mut profile = ctx
+                .call(pb::GetMyProfileRequest {}, async |r| {
+                    client.get_my_profile(r).await
+                })
+                .await?;
             let mut paths = Vec::new();
             if let Some(v) = legal_name {
                 profile.legal_name.clone_from(v);
@@ -412,14 +420,16 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                     "nothing to change: give --legal-name, --email, --phone, --language or --email-notifications",
                 ));
             }
-            let request = ctx
-                .request(pb::UpdateMyProfileRequest {
-                    request_id: ctx.request_id(),
-                    profile: Some(profile),
-                    update_mask: Some(prost_types::FieldMask { paths }),
-                })
+            let response = ctx
+                .call(
+                    pb::UpdateMyProfileRequest {
+                        request_id: ctx.request_id(),
+                        profile: Some(profile),
+                        update_mask: Some(prost_types::FieldMask { paths }),
+                    },
+                    async |r| client.update_my_profile(r).await,
+                )
                 .await?;
-            let response = client.update_my_profile(request).await?.into_inner();
             emit(ctx, &response, |r| {
                 println!("profile updated");
                 if let Some(profile) = &r.profile {
@@ -448,18 +458,17 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
                 .as_deref()
                 .map(|text| parse::instant(ctx.now(), text))
                 .transpose()?;
-            let request = ctx
-                .request(pb::CreateMachineCredentialRequest {
-                    request_id: ctx.request_id(),
-                    parent: parse::business(business)?,
-                    display_name: name.clone(),
-                    expire_time,
-                })
+            let response = ctx
+                .call(
+                    pb::CreateMachineCredentialRequest {
+                        request_id: ctx.request_id(),
+                        parent: parse::business(business)?,
+                        display_name: name.clone(),
+                        expire_time,
+                    },
+                    async |r| client.create_machine_credential(r).await,
+                )
                 .await?;
-            let response = client
-                .create_machine_credential(request)
-                .await?
-                .into_inner();
             if let Some(path) = secret_file {
                 super::session::save_secret(path, &response.client_secret)?;
             }
@@ -477,19 +486,16 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
         }
         CredentialCommand::List { business, all } => {
             let parent = parse::business(business)?;
-            let items = all_pages!(
-                ctx,
-                |token| client.list_machine_credentials(
-                    ctx.request(pb::ListMachineCredentialsRequest {
+            let items = ctx
+                .list(
+                    pb::ListMachineCredentialsRequest {
                         parent: parent.clone(),
-                        page_size: 100,
-                        page_token: token.clone(),
                         show_inactive: *all,
-                    })
-                    .await?
-                ),
-                credentials
-            );
+                        ..Default::default()
+                    },
+                    async |r| client.list_machine_credentials(r).await,
+                )
+                .await?;
             emit_list(ctx, &items, |items| {
                 let mut table =
                     Table::new(&["NAME", "DISPLAY NAME", "CLIENT ID", "STATE", "EXPIRES"]);
@@ -506,17 +512,16 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
             });
         }
         CredentialCommand::Revoke { credential, reason } => {
-            let request = ctx
-                .request(pb::RevokeMachineCredentialRequest {
-                    request_id: ctx.request_id(),
-                    name: credential.clone(),
-                    reason: reason.clone(),
-                })
+            let response = ctx
+                .call(
+                    pb::RevokeMachineCredentialRequest {
+                        request_id: ctx.request_id(),
+                        name: credential.clone(),
+                        reason: reason.clone(),
+                    },
+                    async |r| client.revoke_machine_credential(r).await,
+                )
                 .await?;
-            let response = client
-                .revoke_machine_credential(request)
-                .await?
-                .into_inner();
             emit(ctx, &response, |r| {
                 let c = r.credential.clone().unwrap_or_default();
                 println!("revoked {} ({})", c.name, credential_state(&c));

@@ -17,6 +17,7 @@ mod authz;
 mod delegation;
 mod identity;
 mod output;
+mod paging;
 mod parse;
 
 use std::path::PathBuf;
@@ -406,6 +407,41 @@ impl Ctx {
         Ok(request)
     }
 
+    /// Sends `message` with the session's access token through `rpc` (one
+    /// client method, e.g. `async |r| client.get_member(r).await`) and returns the answer.
+    pub async fn call<Req, Resp>(
+        &mut self,
+        message: Req,
+        rpc: impl AsyncFnOnce(tonic::Request<Req>) -> Result<tonic::Response<Resp>, tonic::Status>,
+    ) -> Result<Resp, CliError> {
+        let request = self.request(message).await?;
+        Ok(rpc(request).await?.into_inner())
+    }
+
+    /// Reads every page of the list `request` through `rpc` (one client
+    /// method, e.g. `async |r| client.list_employees(r).await`), at most
+    /// [`MAX_PAGES`] pages, and returns their items.
+    pub async fn list<Req: paging::Paged>(
+        &mut self,
+        request: Req,
+        mut rpc: impl AsyncFnMut(
+            tonic::Request<Req>,
+        ) -> Result<tonic::Response<Req::Response>, tonic::Status>,
+    ) -> Result<Vec<Req::Item>, CliError> {
+        let mut items = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.request(request.at(token)).await?;
+            let (page_items, next) = Req::split(rpc(page).await?.into_inner());
+            items.extend(page_items);
+            if next.is_empty() {
+                break;
+            }
+            token = next;
+        }
+        Ok(items)
+    }
+
     /// Exchanges the refresh token for a new session (once per command).
     async fn refresh(&mut self) -> Result<(), CliError> {
         self.refreshed = true;
@@ -522,24 +558,6 @@ async fn dispatch(ctx: &mut Ctx, command: &ClientCommand) -> Result<(), CliError
     }
 }
 
-/// Reads every page of a list RPC: `all_pages!(ctx, |token| client.list(req), field)`.
-macro_rules! all_pages {
-    ($ctx:expr, |$token:ident| $call:expr, $field:ident) => {{
-        let mut items = Vec::new();
-        let mut $token = String::new();
-        for _ in 0..$crate::client::MAX_PAGES {
-            let response = $call.await?.into_inner();
-            items.extend(response.$field);
-            if response.next_page_token.is_empty() {
-                break;
-            }
-            $token = response.next_page_token;
-        }
-        items
-    }};
-}
-pub(crate) use all_pages;
-
 /// Prints `message` as JSON, its primary name (`--quiet`), or runs `human`
 /// to print it for people.
 pub fn emit<M: prost::Message + prost::Name>(ctx: &Ctx, message: &M, human: impl FnOnce(&M)) {
@@ -563,6 +581,23 @@ pub fn emit_part<M: prost::Message + prost::Name, P>(
     print: impl FnOnce(&P),
 ) {
     emit(ctx, message, |_| {
+        if let Some(part) = part {
+            print(part);
+        }
+    });
+}
+
+/// Prints `message` (JSON, `--quiet` name) or, for people, a `heading` line
+/// and then its nested `part` with `print` (e.g. "approved" and the member).
+pub fn emit_headed<M: prost::Message + prost::Name, P>(
+    ctx: &Ctx,
+    message: &M,
+    heading: &str,
+    part: Option<&P>,
+    print: impl FnOnce(&P),
+) {
+    emit(ctx, message, |_| {
+        println!("{heading}");
         if let Some(part) = part {
             print(part);
         }

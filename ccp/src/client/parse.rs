@@ -1,8 +1,10 @@
 //! Parsing of what people type: business numbers, programs, role grants,
-//! expiry instants and enum words. Only the shape is checked here; the
-//! services validate (check digits, ownership) and name the field.
+//! expiry instants and enum words. Business numbers are parsed with the
+//! shared vocabulary (`ccp_types::Bn9`, check digit included); the services
+//! validate the rest (program references, ownership) and name the field.
 
 use ccp_proto::common::v1::{Action, ProgramRole, Role, RoleGrants};
+use ccp_types::Bn9;
 use chrono::{DateTime, NaiveDate, Utc};
 use prost_types::Timestamp;
 
@@ -15,12 +17,16 @@ pub fn bn9(text: &str) -> Result<String, CliError> {
     let bn = text
         .strip_prefix("businesses/")
         .map_or(text, |rest| rest.split('/').next().unwrap_or(rest));
-    if bn.len() == 9 && bn.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(bn.to_owned())
-    } else {
-        Err(CliError::usage(format!(
+    match Bn9::parse(bn, "") {
+        Ok(bn9) => Ok(bn9.to_string()),
+        Err(_) if bn.is_empty() => Err(CliError::usage(format!(
             "`{text}` is not a business number: 9 digits (a BN9), e.g. 123456782"
-        )))
+        ))),
+        // The vocabulary's words: the shape, or the check digit that does not match.
+        Err(violation) => Err(CliError::usage(format!(
+            "`{text}` {}",
+            violation.description
+        ))),
     }
 }
 
@@ -171,19 +177,35 @@ pub fn since(text: &str) -> Result<Timestamp, CliError> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use rstest::rstest;
+
     use super::*;
 
-    #[test]
-    fn business_numbers_come_bare_or_inside_names() {
-        assert_eq!(bn9("123456782").unwrap(), "123456782");
-        assert_eq!(
-            bn9("businesses/123456782/members/person:x").unwrap(),
-            "123456782"
-        );
-        assert!(bn9("12345678").is_err());
-        assert!(bn9("12345678A").is_err());
-        assert_eq!(program("123456782", "rm0001"), "123456782RM0001");
-        assert_eq!(program("123456782", "888316171RM0001"), "888316171RM0001");
+    #[rstest]
+    #[case::bare("123456782", "123456782")]
+    #[case::business_name("businesses/123456782", "123456782")]
+    #[case::inside_a_name("businesses/123456782/members/person:x", "123456782")]
+    fn business_numbers_come_bare_or_inside_names(#[case] text: &str, #[case] expected: &str) {
+        assert_eq!(bn9(text).unwrap(), expected);
+    }
+
+    #[rstest]
+    #[case::too_short("12345678", "9 digits")]
+    #[case::not_digits("12345678A", "9 digits")]
+    #[case::empty("", "9 digits")]
+    #[case::wrong_check_digit("123456789", "check digit")]
+    fn malformed_business_numbers_say_why(#[case] text: &str, #[case] why: &str) {
+        let Err(CliError::Usage(message)) = bn9(text) else {
+            panic!("`{text}` is refused as a usage error");
+        };
+        assert!(message.contains(why), "{message}");
+    }
+
+    #[rstest]
+    #[case::a_program_reference("rm0001", "123456782RM0001")]
+    #[case::a_bn15_is_kept("888316171RM0001", "888316171RM0001")]
+    fn programs_are_completed_with_the_business(#[case] text: &str, #[case] expected: &str) {
+        assert_eq!(program("123456782", text), expected);
     }
 
     #[test]
@@ -206,9 +228,14 @@ mod tests {
         assert_eq!(g.program_roles.len(), 2);
         assert_eq!(g.program_roles[0].program_account, "123456782RM0001");
         assert_eq!(g.program_roles[1].role, Role::Reader as i32);
-        assert!(grants("123456782", &["editor".into()]).is_err());
-        assert!(grants("123456782", &["bam:RM0001".into()]).is_err());
-        assert!(grants("123456782", &["owner:RM0001".into()]).is_err());
+    }
+
+    #[rstest]
+    #[case::a_role_without_a_program("editor")]
+    #[case::bam_on_a_program("bam:RM0001")]
+    #[case::an_unknown_role("owner:RM0001")]
+    fn grants_refuse_what_cannot_be_granted(#[case] grant: &str) {
+        assert!(grants("123456782", &[grant.to_owned()]).is_err());
     }
 
     #[test]
