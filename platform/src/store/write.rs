@@ -262,7 +262,7 @@ impl<R: Message + Default> UnitOfWork<R> {
     /// Appends the audit record and queues the event of one change, in this
     /// transaction.
     pub async fn record(&mut self, change: Change) -> Result<(), Error> {
-        let actor = self.by.actor.clone();
+        let actor = change.by.clone().unwrap_or_else(|| self.by.actor.clone());
         let acting_for = change.acting_for.clone();
         append_audit(
             &self.txn,
@@ -280,6 +280,10 @@ impl<R: Message + Default> UnitOfWork<R> {
             self.now,
         )
         .await?;
+        self.recorded += 1;
+        if !change.publish {
+            return Ok(());
+        }
         let mut businesses = change.businesses;
         businesses.extend(acting_for);
         businesses.sort();
@@ -309,7 +313,6 @@ impl<R: Message + Default> UnitOfWork<R> {
             details_json: change.details_json,
         };
         enqueue_event(&self.txn, &self.writer.stream, &event, self.now).await?;
-        self.recorded += 1;
         Ok(())
     }
 
@@ -325,6 +328,23 @@ impl<R: Message + Default> UnitOfWork<R> {
             )));
         }
         self.finish(response).await
+    }
+
+    /// Commits the recorded changes without storing an answer under the
+    /// request id, for a write that records what happened and then answers
+    /// with an error (a failed registration attempt, a request found expired
+    /// when approved): a retry is evaluated afresh. Refuses, rolling back,
+    /// when nothing was recorded.
+    pub async fn commit_without_answer(self) -> Result<(), Error> {
+        if self.recorded == 0 {
+            return Err(Error::internal(anyhow::anyhow!(
+                "{}: a write tried to commit without an audit record",
+                self.writer.service
+            )));
+        }
+        self.txn.commit().await?;
+        self.writer.relay.notify();
+        Ok(())
     }
 
     /// Commits a write that changed nothing (its answer is still stored
@@ -396,6 +416,8 @@ pub struct Change {
     revision: Option<String>,
     subject: Option<String>,
     details_json: String,
+    by: Option<String>,
+    publish: bool,
 }
 
 impl Change {
@@ -417,7 +439,25 @@ impl Change {
             revision: None,
             subject: None,
             details_json: String::new(),
+            by: None,
+            publish: true,
         }
+    }
+
+    /// A change that is audited as `action` on `target` but publishes no
+    /// event (an attempt that failed, an import's own summary, one step of a
+    /// write whose event another change of the unit carries).
+    pub fn audit(action: impl Into<String>, target: impl Into<String>) -> Self {
+        let mut change = Self::new(EventType::Unspecified, action, target);
+        change.publish = false;
+        change
+    }
+
+    /// The actor of this change when it is not the unit's (e.g. `system`
+    /// expiring a request inside a person's write).
+    pub fn by(mut self, actor: impl Into<String>) -> Self {
+        self.by = Some(actor.into());
+        self
     }
 
     /// The business the actor acted for (also named by the event).

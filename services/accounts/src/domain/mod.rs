@@ -2,12 +2,39 @@
 //! (R-AC-2), roles and their order (R-AC-4), employee request states (R-AC-3).
 //! No prost, no sea-orm.
 
-pub mod bn;
 pub mod matching;
 pub mod roles;
 
-pub use bn::{Bn9, Bn15, ProgramReference};
+pub use ccp_types::{Bn9, Bn15, ProgramReference};
 pub use roles::{Grants, RoleLevel};
+
+/// What a member is: a person, or a machine credential of the business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    /// A person (`person:<uuid>`).
+    Person,
+    /// A machine credential (`credential:<uuid>`).
+    Credential,
+}
+
+impl MemberKind {
+    /// Returns the stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "PERSON",
+            Self::Credential => "CREDENTIAL",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PERSON" => Some(Self::Person),
+            "CREDENTIAL" => Some(Self::Credential),
+            _ => None,
+        }
+    }
+}
 
 /// The state of an employee access request (R-AC-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
