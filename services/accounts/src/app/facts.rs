@@ -7,7 +7,7 @@ use ccp_platform::store as pstore;
 use ccp_proto::accounts::v1 as pb;
 
 use super::{Core, effective_of, parse_uuid_child, program_roles};
-use crate::domain::Bn9;
+use crate::domain::{AccountsError, Bn9};
 use crate::store;
 
 impl Core {
@@ -107,7 +107,7 @@ impl Core {
         let id = id.to_string();
         let rows = store::group_facts(&self.db, bn9, &id).await?;
         let Some(first) = rows.first() else {
-            return Err(Error::not_found("no such employee group"));
+            return Err(Error::from(AccountsError::NoSuchGroup));
         };
         Ok(pb::EmployeeGroupFacts {
             name: format!("businesses/{bn9}/employeeGroups/{id}"),

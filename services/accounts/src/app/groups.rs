@@ -4,7 +4,7 @@
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store::{self as pstore, Begun, Change, UnitOfWork, WriteBy};
+use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, ProgramRole};
 use ccp_types::RequestId;
@@ -16,7 +16,7 @@ use super::{
     Core, effective_of, page_after, parse_uuid_child, parsed, program_roles, reject, request_id,
 };
 use crate::domain::matching::normalize_text;
-use crate::domain::{Bn9, Grants, RoleLevel};
+use crate::domain::{AccountsError, Bn9, Grants, RoleLevel};
 use crate::store;
 
 fn parse_roles(
@@ -117,14 +117,10 @@ impl Core {
         for p in ps {
             match store::member(db, bn9, p).await? {
                 None => {
-                    return Err(Error::failed_precondition(format!(
-                        "{p} is not a member of the business"
-                    )));
+                    return Err(Error::from(AccountsError::NotAMember(p.clone())));
                 }
                 Some(m) if gives_pam && m.kind != "PERSON" => {
-                    return Err(Error::failed_precondition(format!(
-                        "{p} is a machine credential and the group gives PAM; credentials hold only Editor or Reader"
-                    )));
+                    return Err(Error::from(AccountsError::CredentialInPamGroup(p.clone())));
                 }
                 Some(_) => {}
             }
@@ -160,23 +156,15 @@ impl Core {
             return Err(Error::invalid_field("parent", "is invalid"));
         };
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::CreateEmployeeGroupResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let now = w.now();
         let revision = w.bump_revision(bn9).await?;
         if store::business(w.txn(), bn9).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         self.check_programs_raw(w.txn(), bn9, &roles, "group.roles")
             .await?;
@@ -193,9 +181,7 @@ impl Core {
         };
         if let Err(err) = store::upsert_group(w.txn(), &row).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "a group of this name exists (or existed) in the business",
-                ));
+                return Err(Error::from(AccountsError::GroupNameTaken));
             }
             return Err(err.into());
         }
@@ -232,7 +218,7 @@ impl Core {
             .map_err(|v| Error::invalid(vec![v]))?;
         let g = store::group(&self.db, bn9.as_str(), &id.to_string())
             .await?
-            .ok_or_else(|| Error::not_found("no such employee group"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchGroup))?;
         self.group_proto(&self.db, &g).await
     }
 
@@ -275,9 +261,9 @@ impl Core {
         let g = store::group(db, bn9, id)
             .await?
             .filter(|g| g.delete_time.is_none())
-            .ok_or_else(|| Error::not_found("no such employee group"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchGroup))?;
         if !etag.is_empty() && etag != g.version.to_string() {
-            return Err(Error::aborted("the group has changed; read it again"));
+            return Err(Error::from(AccountsError::GroupChanged));
         }
         Ok(g)
     }
@@ -330,25 +316,17 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "group.name")?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::UpdateEmployeeGroupResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut g = self
             .load_group_for_change(w.txn(), bn9, &id.to_string(), &group.etag)
             .await?;
         if group.etag.is_empty() {
-            return Err(Error::aborted("the group's etag is required"));
+            return Err(Error::from(AccountsError::GroupEtagRequired));
         }
         let before = self.group_proto(w.txn(), &g).await?;
         if set_name {
@@ -359,9 +337,7 @@ impl Core {
         g.version += 1;
         if let Err(err) = store::upsert_group(w.txn(), &g).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "a group of this name exists (or existed) in the business",
-                ));
+                return Err(Error::from(AccountsError::GroupNameTaken));
             }
             return Err(err.into());
         }
@@ -418,18 +394,10 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::DeleteEmployeeGroupResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut g = self
@@ -554,18 +522,10 @@ impl Core {
         let (request_id, bn9, id, principals) =
             Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::AddEmployeeGroupMembersResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let (group, revision) = self
             .change_group_members(&mut w, (&bn9, &id), &principals, true)
             .await?;
@@ -587,18 +547,10 @@ impl Core {
         let (request_id, bn9, id, principals) =
             Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::RemoveEmployeeGroupMembersResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let (group, revision) = self
             .change_group_members(&mut w, (&bn9, &id), &principals, false)
             .await?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store::{self as pstore, Begun, Change, UnitOfWork, WriteBy};
+use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, Role};
 use prost::Message;
@@ -17,7 +17,7 @@ use super::{
     Core, effective_of, page_after_pair, pair_key, parse_member_name, parsed, program_roles,
     reject, request_id,
 };
-use crate::domain::{Bn9, Bn15, Grants, MemberKind};
+use crate::domain::{AccountsError, Bn9, Bn15, Grants, MemberKind};
 use crate::store;
 
 fn member_json(m: &store::MemberRow, roles: &[(String, i32)]) -> serde_json::Value {
@@ -197,7 +197,8 @@ impl Core {
         let mut out = self
             .member_protos(db, std::slice::from_ref(m), profiles)
             .await?;
-        out.pop().ok_or_else(|| Error::not_found("no such member"))
+        out.pop()
+            .ok_or_else(|| Error::from(AccountsError::NoSuchMember))
     }
 
     /// Returns the contract's Members for rows of one business, with three
@@ -311,7 +312,7 @@ impl Core {
         };
         let after = page_after_pair(&req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows =
             store::list_members(&self.db, bn9.as_str(), after, &filter, size as u64 + 1).await?;
@@ -333,7 +334,7 @@ impl Core {
             parse_member_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
         let m = store::member(&self.db, bn9.as_str(), &principal.to_string())
             .await?
-            .ok_or_else(|| Error::not_found("no such member"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchMember))?;
         let profiles = self.profiles([m.principal.as_str()]).await?;
         self.member_proto(&self.db, &m, &profiles).await
     }
@@ -358,14 +359,10 @@ impl Core {
             .and_then(pstore::from_timestamp)
             .is_some_and(|t| t <= now);
         if !facts.exists || facts.business != bn9 {
-            return Err(Error::failed_precondition(
-                "the credential is not a machine credential of this business",
-            ));
+            return Err(Error::from(AccountsError::ForeignCredential));
         }
         if facts.revoked || expired {
-            return Err(Error::failed_precondition(
-                "the credential is revoked or expired",
-            ));
+            return Err(Error::from(AccountsError::InactiveCredential));
         }
         Ok(facts.display_name)
     }
@@ -409,18 +406,10 @@ impl Core {
             return Err(Error::invalid_field("name", "is invalid"));
         };
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::SetMemberRolesResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let target = principal.to_string();
         let label = if principal.is_person() {
@@ -431,16 +420,16 @@ impl Core {
         let profiles = self.profiles([target.as_str()]).await.unwrap_or_default();
         let revision = w.bump_revision(bn9).await?;
         if store::business(w.txn(), bn9).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let existing = store::member(w.txn(), bn9, &target).await?;
         match &existing {
-            None if principal.is_person() => return Err(Error::not_found("no such member")),
+            None if principal.is_person() => return Err(Error::from(AccountsError::NoSuchMember)),
             None if !req.etag.is_empty() => {
-                return Err(Error::aborted("the member has changed; read it again"));
+                return Err(Error::from(AccountsError::MemberChanged));
             }
             Some(m) if m.version.to_string() != req.etag => {
-                return Err(Error::aborted("the member has changed; read it again"));
+                return Err(Error::from(AccountsError::MemberChanged));
             }
             _ => {}
         }
@@ -456,9 +445,7 @@ impl Core {
             && !grants.business_manager
             && store::count_bams(w.txn(), bn9).await? <= 1
         {
-            return Err(Error::failed_precondition(
-                "this is the business's last active Business Account Manager (R-AC-5)",
-            ));
+            return Err(Error::from(AccountsError::LastBusinessManager));
         }
         let kind = if principal.is_person() {
             MemberKind::Person
@@ -506,31 +493,21 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, principal) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::RemoveMemberResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let target = principal.to_string();
         let revision = w.bump_revision(bn9).await?;
         let m = store::member(w.txn(), bn9, &target)
             .await?
-            .ok_or_else(|| Error::not_found("no such member"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchMember))?;
         if !req.etag.is_empty() && req.etag != m.version.to_string() {
-            return Err(Error::aborted("the member has changed; read it again"));
+            return Err(Error::from(AccountsError::MemberChanged));
         }
         if m.business_manager && store::count_bams(w.txn(), bn9).await? <= 1 {
-            return Err(Error::failed_precondition(
-                "this is the business's last active Business Account Manager (R-AC-5)",
-            ));
+            return Err(Error::from(AccountsError::LastBusinessManager));
         }
         let roles: Vec<(String, i32)> = store::direct_roles(w.txn(), bn9, &target)
             .await?

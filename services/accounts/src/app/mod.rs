@@ -4,6 +4,18 @@
 //! unit of work ([`Writer`]): replay, revision bump, change, audit record and
 //! event, idempotency record, commit. The background sweep calls here too.
 
+/// Starts an idempotent write on `$core`'s writer: answers a replayed
+/// request at once (returning from the use case), else yields the open unit
+/// of work.
+macro_rules! begin {
+    ($core:expr, $by:expr) => {
+        match $core.writer.begin($by).await? {
+            ccp_platform::store::Begun::Replayed(answer) => return Ok(answer),
+            ccp_platform::store::Begun::Fresh(unit) => *unit,
+        }
+    };
+}
+
 mod facts;
 mod groups;
 mod members;

@@ -4,14 +4,14 @@
 use ccp_platform::auth::Caller;
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store::{self as pstore, AuditScope, Begun, Change, WriteBy};
+use ccp_platform::store::{self as pstore, AuditScope, Change, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{Address as PbAddress, EventType};
 use serde_json::json;
 
 use super::{Core, effective_of, page_after, parsed, program_roles, reject, request_id};
 use crate::domain::matching::{Address, AnswerFormat, names_match};
-use crate::domain::{Bn9, Bn15, ProgramReference};
+use crate::domain::{AccountsError, Bn9, Bn15, ProgramReference};
 use crate::store;
 
 /// (BN9, legal name, BAM, role rows) while folding role facts into MyBusiness.
@@ -119,9 +119,7 @@ impl Core {
             .map_err(|v| Error::invalid(vec![v]))?;
         let bn9 = bn15.bn9().as_str();
         if store::business(&self.db, bn9).await?.is_some() {
-            return Err(Error::already_exists(
-                "this business is registered already; request access to it instead",
-            ));
+            return Err(Error::from(AccountsError::AlreadyRegistered));
         }
         let programs = store::registry_programs(&self.db, bn9).await?;
         if store::registry(&self.db, bn9).await?.is_none()
@@ -129,7 +127,7 @@ impl Core {
                 .iter()
                 .any(|p| p.reference == bn15.reference().as_str())
         {
-            return Err(Error::not_found("no such program account in the registry"));
+            return Err(Error::from(AccountsError::NotInRegistry));
         }
         let facts = store::registry_facts(&self.db, bn9).await?;
         Ok(pb::RegistrationChallenge {
@@ -167,30 +165,17 @@ impl Core {
         let bn15 = parsed(bn15, "program_account")?;
         who.require_profile()?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::RegisterBusinessResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let now = w.now();
         let bn9 = bn15.bn9().as_str().to_owned();
         if let Some(until) = store::locked_until(&self.db, &bn9, now).await? {
-            return Err(Error::resource_exhausted(format!(
-                "registration of this business number is locked after repeated failures until {}",
-                until.to_rfc3339()
-            )));
+            return Err(Error::from(AccountsError::RegistrationLocked(until)));
         }
         if store::business(&self.db, &bn9).await?.is_some() {
-            return Err(Error::already_exists(
-                "this business is registered already; request access to it instead",
-            ));
+            return Err(Error::from(AccountsError::AlreadyRegistered));
         }
         let record = store::registry(&self.db, &bn9).await?;
         let programs = store::registry_programs(&self.db, &bn9).await?;
@@ -199,7 +184,7 @@ impl Core {
                 .iter()
                 .any(|p| p.reference == bn15.reference().as_str())
         }) else {
-            return Err(Error::not_found("no such program account in the registry"));
+            return Err(Error::from(AccountsError::NotInRegistry));
         };
         if req.accepted_terms_version != self.settings.terms_version {
             return Err(Error::invalid_field(
@@ -304,9 +289,7 @@ impl Core {
 
         let revision = w.bump_revision(&bn9).await?;
         if store::business(w.txn(), &bn9).await?.is_some() {
-            return Err(Error::already_exists(
-                "this business is registered already; request access to it instead",
-            ));
+            return Err(Error::from(AccountsError::AlreadyRegistered));
         }
         let row = store::BusinessRow {
             bn9: bn9.clone(),
@@ -318,9 +301,7 @@ impl Core {
         };
         if let Err(err) = store::insert_business(w.txn(), &row, &actor).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "this business is registered already; request access to it instead",
-                ));
+                return Err(Error::from(AccountsError::AlreadyRegistered));
             }
             return Err(err.into());
         }
@@ -368,7 +349,7 @@ impl Core {
     ) -> Result<pb::Business, Error> {
         let b = store::business(db, bn9)
             .await?
-            .ok_or_else(|| Error::not_found("no such business"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchBusiness))?;
         let programs = store::programs(db, bn9, "", 10_000).await?;
         let bams = store::count_bams(db, bn9).await?;
         Ok(pb::Business {
@@ -402,7 +383,7 @@ impl Core {
         let size = page_size(req.page_size, 50, 500)?;
         let after = page_after(&req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows = store::programs(&self.db, bn9.as_str(), &after, size as u64 + 1).await?;
         let (rows, next) = finish_page(rows, size, |r| r.reference.clone());
@@ -512,14 +493,7 @@ impl Core {
         }
         reject(errs)?;
         let request_id = parsed(request_id, "request_id")?;
-        let mut w = match self
-            .writer
-            .begin::<pb::ImportRegistryResponse>(WriteBy::idempotent(subject, METHOD, request_id))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(self, WriteBy::idempotent(subject, METHOD, request_id));
         let mut rejected = Vec::new();
         let mut accepted = Vec::new();
         for (i, rec) in req.records.iter().enumerate() {

@@ -12,7 +12,7 @@ use ccp_proto::common::v1::{EventType, ProgramRole, RoleGrants};
 use serde_json::json;
 
 use super::{Core, page_after_pair, pair_key, parse_uuid_child, parsed, reject, request_id};
-use crate::domain::{Bn9, Grants, MemberKind, RequestState};
+use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RequestState};
 use crate::store;
 
 fn state_to_proto(s: &str) -> i32 {
@@ -132,28 +132,18 @@ impl Core {
         let bn9 = parsed(bn9, "parent")?;
         who.require_profile()?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::RequestEmployeeAccessResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let now = w.now();
         let revision = w.bump_revision(bn9).await?;
         let Some(business) = store::business(w.txn(), bn9).await? else {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         };
         if store::member(w.txn(), bn9, &actor).await?.is_some() {
-            return Err(Error::already_exists(
-                "you are a member of this business already",
-            ));
+            return Err(Error::from(AccountsError::AlreadyMember));
         }
         let row = store::RequestRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -171,9 +161,7 @@ impl Core {
         };
         if let Err(err) = store::insert_request(w.txn(), &row).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "you have a pending request to this business already",
-                ));
+                return Err(Error::from(AccountsError::AlreadyRequested));
             }
             return Err(err.into());
         }
@@ -205,7 +193,7 @@ impl Core {
     ) -> Result<store::RequestRow, Error> {
         store::request(db, bn9, id)
             .await?
-            .ok_or_else(|| Error::not_found("no such employee request"))
+            .ok_or_else(|| Error::from(AccountsError::NoSuchRequest))
     }
 
     /// Moves a request to a final state in the unit of work, with audit
@@ -235,9 +223,7 @@ impl Core {
         row.reject_reason = reason.to_owned();
         row.granted_json = granted.map(grants_json).unwrap_or_default();
         if !store::decide_request(w.txn(), row).await? {
-            return Err(Error::failed_precondition(
-                "the request is no longer pending",
-            ));
+            return Err(Error::from(AccountsError::NotPending));
         }
         let (action, kind) = match to {
             RequestState::Approved => ("approve", EventType::EmployeeRequestApproved),
@@ -276,32 +262,22 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::WithdrawEmployeeRequestResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
         if row.requester != actor {
-            return Err(Error::not_found("no such employee request"));
+            return Err(Error::from(AccountsError::NoSuchRequest));
         }
         let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
-        state
-            .decide(
-                RequestState::Withdrawn,
-                chrono::DateTime::<chrono::Utc>::MAX_UTC,
-                w.now(),
-            )
-            .map_err(Error::failed_precondition)?;
+        state.decide(
+            RequestState::Withdrawn,
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            w.now(),
+        )?;
         Self::decide(&mut w, &mut row, RequestState::Withdrawn, false, "", None).await?;
         let legal = self.legal_name(w.txn(), bn9).await?;
         let response = pb::WithdrawEmployeeRequestResponse {
@@ -329,25 +305,15 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::RejectEmployeeRequestResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
         let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
-        state
-            .decide(RequestState::Rejected, row.expire_time, w.now())
-            .map_err(Error::failed_precondition)?;
+        state.decide(RequestState::Rejected, row.expire_time, w.now())?;
         Self::decide(
             &mut w,
             &mut row,
@@ -406,18 +372,10 @@ impl Core {
             return Err(Error::invalid_field("name", "is invalid"));
         };
         let actor = who.principal.to_string();
-        let mut w = match self
-            .writer
-            .begin::<pb::ApproveEmployeeRequestResponse>(WriteBy::idempotent(
-                actor.clone(),
-                METHOD,
-                request_id,
-            ))
-            .await?
-        {
-            Begun::Replayed(r) => return Ok(r),
-            Begun::Fresh(w) => *w,
-        };
+        let mut w = begin!(
+            self,
+            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
+        );
         let bn9 = bn9.as_str();
         // Names come from identity before the transaction, so no row lock is
         // held across a network call.
@@ -436,11 +394,9 @@ impl Core {
             // Expiry is enforced at the moment of approval, too: record it.
             Self::decide(&mut w, &mut row, RequestState::Expired, true, "", None).await?;
             w.commit_without_answer().await?;
-            return Err(Error::failed_precondition("the request has expired"));
+            return Err(Error::from(AccountsError::Expired));
         }
-        state
-            .decide(RequestState::Approved, row.expire_time, now)
-            .map_err(Error::failed_precondition)?;
+        state.decide(RequestState::Approved, row.expire_time, now)?;
         self.check_programs(w.txn(), bn9, &grants, "grants.program_roles")
             .await?;
         let (member, audit) = Self::apply_grants(
@@ -482,7 +438,7 @@ impl Core {
         let after = page_after_pair(&req.page_token)?;
         let state = state_filter(req.state)?;
         let Some(business) = store::business(&self.db, bn9.as_str()).await? else {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         };
         let legal = business.legal_name;
         let rows = store::list_requests(

@@ -2,10 +2,12 @@
 //! (R-AC-2), roles and their order (R-AC-4), employee request states (R-AC-3).
 //! No prost, no sea-orm.
 
+pub mod error;
 pub mod matching;
 pub mod roles;
 
 pub use ccp_types::{Bn9, Bn15, ProgramReference};
+pub use error::AccountsError;
 pub use roles::{Grants, RoleLevel};
 
 /// What a member is: a person, or a machine credential of the business.
@@ -82,12 +84,12 @@ impl RequestState {
         to: RequestState,
         expire_time: chrono::DateTime<chrono::Utc>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<RequestState, &'static str> {
+    ) -> Result<RequestState, AccountsError> {
         if self != Self::Pending {
-            return Err("the request is no longer pending");
+            return Err(AccountsError::NotPending);
         }
         if now >= expire_time && to != Self::Expired {
-            return Err("the request has expired");
+            return Err(AccountsError::Expired);
         }
         Ok(to)
     }
