@@ -16,7 +16,7 @@ use super::{
     Core, effective_of, page_after, parse_uuid_child, parsed, program_roles, reject, request_id,
 };
 use crate::domain::matching::normalize_text;
-use crate::domain::{AccountsError, Bn9, Grants, RoleLevel};
+use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RoleLevel};
 use crate::store;
 
 fn parse_roles(
@@ -119,7 +119,7 @@ impl Core {
                 None => {
                     return Err(Error::from(AccountsError::NotAMember(p.clone())));
                 }
-                Some(m) if gives_pam && m.kind != "PERSON" => {
+                Some(m) if gives_pam && m.kind != MemberKind::Person => {
                     return Err(Error::from(AccountsError::CredentialInPamGroup(p.clone())));
                 }
                 Some(_) => {}

@@ -117,9 +117,7 @@ impl Core {
         let row = store::MemberRow {
             bn9: bn9.to_owned(),
             principal: principal.to_owned(),
-            kind: existing
-                .as_ref()
-                .map_or_else(|| kind.as_str().to_owned(), |m| m.kind.clone()),
+            kind: existing.as_ref().map_or(kind, |m| m.kind),
             display_name: if display_name.is_empty() {
                 existing
                     .as_ref()
@@ -241,7 +239,7 @@ impl Core {
         Ok(rows
             .iter()
             .map(|m| {
-                let person = m.kind == "PERSON";
+                let person = m.kind == MemberKind::Person;
                 let (name, email) = if person {
                     profiles.get(&m.principal).cloned().unwrap_or_default()
                 } else {

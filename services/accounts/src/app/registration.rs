@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Core, effective_of, page_after, parsed, program_roles, reject, request_id};
 use crate::domain::matching::{Address, AnswerFormat, names_match};
-use crate::domain::{AccountsError, Bn9, Bn15, ProgramReference};
+use crate::domain::{AccountsError, Bn9, Bn15, MemberKind, ProgramReference};
 use crate::store;
 
 /// (BN9, legal name, BAM, role rows) while folding role facts into MyBusiness.
@@ -44,10 +44,6 @@ pub(super) fn to_proto_address(a: &Address) -> PbAddress {
             a.country.clone()
         },
     }
-}
-
-fn parse_address_json(s: &str) -> Address {
-    serde_json::from_str(s).unwrap_or_default()
 }
 
 fn format_from_proto(n: i32) -> Option<AnswerFormat> {
@@ -200,13 +196,13 @@ impl Core {
                 "does not match the registry record",
             ));
         }
-        let expected_address = parse_address_json(&record.address_json);
+        let expected_address = &record.address;
         let given_address = req
             .address
             .as_ref()
             .map(to_domain_address)
             .unwrap_or_default();
-        if !given_address.matches(&expected_address) {
+        if !given_address.matches(expected_address) {
             mismatches.push(FieldViolation::new(
                 "address",
                 "does not match the registry record",
@@ -294,7 +290,7 @@ impl Core {
         let row = store::BusinessRow {
             bn9: bn9.clone(),
             legal_name: record.legal_name.clone(),
-            address_json: record.address_json.clone(),
+            address: record.address.clone(),
             register_time: now,
             terms_version: req.accepted_terms_version.clone(),
             terms_accept_time: now,
@@ -313,7 +309,7 @@ impl Core {
             &store::MemberRow {
                 bn9: bn9.clone(),
                 principal: actor.clone(),
-                kind: "PERSON".to_owned(),
+                kind: MemberKind::Person,
                 display_name: String::new(),
                 business_manager: true,
                 join_time: now,
@@ -356,7 +352,7 @@ impl Core {
             name: format!("businesses/{bn9}"),
             bn9: bn9.to_owned(),
             legal_name: b.legal_name.clone(),
-            address: Some(to_proto_address(&parse_address_json(&b.address_json))),
+            address: Some(to_proto_address(&b.address)),
             program_accounts: programs.iter().map(|p| program_proto(bn9, p)).collect(),
             business_manager_count: i32::try_from(bams).unwrap_or(i32::MAX),
             single_business_manager: bams == 1,
@@ -643,7 +639,7 @@ fn validate_record(rec: &pb::RegistryRecord) -> Result<ValidRecord, String> {
         head: store::RegistryRow {
             bn9: bn9.as_str().to_owned(),
             legal_name: rec.legal_name.trim().to_owned(),
-            address_json: serde_json::to_string(&domain_address).unwrap_or_default(),
+            address: domain_address,
         },
         programs,
         facts,

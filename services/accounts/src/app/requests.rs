@@ -15,28 +15,27 @@ use super::{Core, page_after_pair, pair_key, parse_uuid_child, parsed, reject, r
 use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RequestState};
 use crate::store;
 
-fn state_to_proto(s: &str) -> i32 {
+fn state_to_proto(s: RequestState) -> i32 {
     use pb::EmployeeRequestState as S;
-    (match RequestState::parse(s) {
-        Some(RequestState::Pending) => S::Pending,
-        Some(RequestState::Approved) => S::Approved,
-        Some(RequestState::Rejected) => S::Rejected,
-        Some(RequestState::Withdrawn) => S::Withdrawn,
-        Some(RequestState::Expired) => S::Expired,
-        None => S::Unspecified,
+    (match s {
+        RequestState::Pending => S::Pending,
+        RequestState::Approved => S::Approved,
+        RequestState::Rejected => S::Rejected,
+        RequestState::Withdrawn => S::Withdrawn,
+        RequestState::Expired => S::Expired,
     }) as i32
 }
 
-fn state_filter(n: i32) -> Result<Option<&'static str>, Error> {
+fn state_filter(n: i32) -> Result<Option<RequestState>, Error> {
     use pb::EmployeeRequestState as S;
     Ok(
         match S::try_from(n).map_err(|_| Error::invalid_field("state", "is not a known state"))? {
             S::Unspecified => None,
-            S::Pending => Some("PENDING"),
-            S::Approved => Some("APPROVED"),
-            S::Rejected => Some("REJECTED"),
-            S::Withdrawn => Some("WITHDRAWN"),
-            S::Expired => Some("EXPIRED"),
+            S::Pending => Some(RequestState::Pending),
+            S::Approved => Some(RequestState::Approved),
+            S::Rejected => Some(RequestState::Rejected),
+            S::Withdrawn => Some(RequestState::Withdrawn),
+            S::Expired => Some(RequestState::Expired),
         },
     )
 }
@@ -81,7 +80,7 @@ pub(super) fn request_proto(
         requester_name: name,
         requester_email: email,
         note: r.note.clone(),
-        state: state_to_proto(&r.state),
+        state: state_to_proto(r.state),
         create_time: Some(pstore::timestamp(r.create_time)),
         expire_time: Some(pstore::timestamp(r.expire_time)),
         decide_time: r.decide_time.map(pstore::timestamp),
@@ -150,7 +149,7 @@ impl Core {
             bn9: bn9.to_owned(),
             requester: actor.clone(),
             note: req.note.trim().to_owned(),
-            state: RequestState::Pending.as_str().to_owned(),
+            state: RequestState::Pending,
             create_time: now,
             expire_time: now
                 + chrono::Duration::days(i64::from(self.settings.employee_request_ttl_days)),
@@ -212,8 +211,8 @@ impl Core {
         } else {
             w.actor().to_owned()
         };
-        let before = json!({"state": row.state});
-        row.state = to.as_str().to_owned();
+        let before = json!({"state": row.state.as_str()});
+        row.state = to;
         row.decide_time = Some(w.now());
         row.decided_by = if matches!(to, RequestState::Approved | RequestState::Rejected) {
             actor.clone()
@@ -240,7 +239,7 @@ impl Core {
                 .acting_for(&row.bn9)
                 .principals([row.requester.clone()])
                 .before(before)
-                .after(json!({"state": row.state, "reason": row.reject_reason, "granted": row.granted_json})),
+                .after(json!({"state": row.state.as_str(), "reason": row.reject_reason, "granted": row.granted_json})),
         )
         .await
     }
@@ -272,7 +271,7 @@ impl Core {
         if row.requester != actor {
             return Err(Error::from(AccountsError::NoSuchRequest));
         }
-        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        let state = row.state;
         state.decide(
             RequestState::Withdrawn,
             chrono::DateTime::<chrono::Utc>::MAX_UTC,
@@ -312,7 +311,7 @@ impl Core {
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
-        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        let state = row.state;
         state.decide(RequestState::Rejected, row.expire_time, w.now())?;
         Self::decide(
             &mut w,
@@ -389,7 +388,7 @@ impl Core {
         let now = w.now();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
-        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        let state = row.state;
         if state == RequestState::Pending && now >= row.expire_time {
             // Expiry is enforced at the moment of approval, too: record it.
             Self::decide(&mut w, &mut row, RequestState::Expired, true, "", None).await?;

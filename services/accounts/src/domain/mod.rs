@@ -10,6 +10,26 @@ pub use ccp_types::{Bn9, Bn15, ProgramReference};
 pub use error::AccountsError;
 pub use roles::{Grants, RoleLevel};
 
+/// A stored spelling no state or kind has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownSpelling;
+
+impl std::str::FromStr for MemberKind {
+    type Err = UnknownSpelling;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or(UnknownSpelling)
+    }
+}
+
+impl std::str::FromStr for RequestState {
+    type Err = UnknownSpelling;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or(UnknownSpelling)
+    }
+}
+
 /// What a member is: a person, or a machine credential of the business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberKind {

@@ -1,10 +1,13 @@
 //! Registered businesses and their linked program accounts.
 
+use ccp_platform::db::{decode_json, encode_json};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
+
+use crate::domain::matching::Address;
 
 use super::entity::{business, member, program_account};
 
@@ -15,8 +18,8 @@ pub struct BusinessRow {
     pub bn9: String,
     /// Legal name.
     pub legal_name: String,
-    /// Address JSON.
-    pub address_json: String,
+    /// Address.
+    pub address: Address,
     /// When it registered.
     pub register_time: DateTime<Utc>,
     /// The accepted T&C version.
@@ -38,17 +41,17 @@ pub struct LinkedProgramRow {
 
 /// Returns a registered business.
 pub async fn business<C: ConnectionTrait>(db: &C, bn9: &str) -> Result<Option<BusinessRow>, DbErr> {
-    Ok(business::Entity::find_by_id(bn9.to_owned())
-        .one(db)
-        .await?
-        .map(|b| BusinessRow {
-            bn9: b.bn9,
-            legal_name: b.legal_name,
-            address_json: b.address_json,
-            register_time: b.register_time,
-            terms_version: b.terms_version,
-            terms_accept_time: b.terms_accept_time,
-        }))
+    let Some(b) = business::Entity::find_by_id(bn9.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(Some(BusinessRow {
+        address: decode_json(&b.address_json, "businesses", "address_json")?,
+        bn9: b.bn9,
+        legal_name: b.legal_name,
+        register_time: b.register_time,
+        terms_version: b.terms_version,
+        terms_accept_time: b.terms_accept_time,
+    }))
 }
 
 /// Inserts a business (a unique violation when it is registered already).
@@ -60,7 +63,7 @@ pub async fn insert_business<C: ConnectionTrait>(
     business::Entity::insert(business::ActiveModel {
         bn9: Set(row.bn9.clone()),
         legal_name: Set(row.legal_name.clone()),
-        address_json: Set(row.address_json.clone()),
+        address_json: Set(encode_json(&row.address)?),
         register_time: Set(row.register_time),
         registered_by: Set(registered_by.to_owned()),
         terms_version: Set(row.terms_version.clone()),

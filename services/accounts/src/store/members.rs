@@ -10,16 +10,17 @@ use sea_orm::{
 };
 
 use super::entity::{group_member, member, member_role};
+use crate::domain::MemberKind;
 
 /// A member of a business.
-#[derive(Debug, Clone, FromQueryResult)]
+#[derive(Debug, Clone)]
 pub struct MemberRow {
     /// BN9.
     pub bn9: String,
     /// Principal.
     pub principal: String,
-    /// `PERSON` or `CREDENTIAL`.
-    pub kind: String,
+    /// A person or a machine credential.
+    pub kind: MemberKind,
     /// Credential label (people's names come from identity).
     pub display_name: String,
     /// BAM.
@@ -30,17 +31,19 @@ pub struct MemberRow {
     pub version: i64,
 }
 
-impl From<member::Model> for MemberRow {
-    fn from(m: member::Model) -> Self {
-        Self {
+impl TryFrom<member::Model> for MemberRow {
+    type Error = DbErr;
+
+    fn try_from(m: member::Model) -> Result<Self, DbErr> {
+        Ok(Self {
+            kind: ccp_platform::db::decode_enum(&m.kind, "members", "kind")?,
             bn9: m.bn9,
             principal: m.principal,
-            kind: m.kind,
             display_name: m.display_name,
             business_manager: m.business_manager,
             join_time: m.join_time,
             version: m.version,
-        }
+        })
     }
 }
 
@@ -76,12 +79,11 @@ pub async fn member<C: ConnectionTrait>(
     bn9: &str,
     principal: &str,
 ) -> Result<Option<MemberRow>, DbErr> {
-    Ok(
-        member::Entity::find_by_id((bn9.to_owned(), principal.to_owned()))
-            .one(db)
-            .await?
-            .map(MemberRow::from),
-    )
+    member::Entity::find_by_id((bn9.to_owned(), principal.to_owned()))
+        .one(db)
+        .await?
+        .map(MemberRow::try_from)
+        .transpose()
 }
 
 /// Inserts or updates a member row (BAM flag, label, version).
@@ -89,7 +91,7 @@ pub async fn upsert_member<C: ConnectionTrait>(db: &C, m: &MemberRow) -> Result<
     member::Entity::insert(member::ActiveModel {
         bn9: Set(m.bn9.clone()),
         principal: Set(m.principal.clone()),
-        kind: Set(m.kind.clone()),
+        kind: Set(m.kind.as_str().to_owned()),
         display_name: Set(m.display_name.clone()),
         business_manager: Set(m.business_manager),
         join_time: Set(m.join_time),
@@ -341,5 +343,6 @@ pub async fn list_members<C: ConnectionTrait>(
     }
     let l = next(i64::try_from(limit).unwrap_or(i64::MAX).into(), &mut vals);
     sql.push_str(&format!(" ORDER BY m.join_time, m.principal LIMIT {l}"));
-    all(db, &sql, vals).await
+    let rows: Vec<member::Model> = all(db, &sql, vals).await?;
+    rows.into_iter().map(MemberRow::try_from).collect()
 }

@@ -1,10 +1,13 @@
 //! The CRA registry records: heads, listed program accounts, known facts.
 
+use ccp_platform::db::{decode_json, encode_json};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
+
+use crate::domain::matching::Address;
 
 use super::entity::{registry_fact, registry_program, registry_record};
 
@@ -15,8 +18,8 @@ pub struct RegistryRow {
     pub bn9: String,
     /// Legal name.
     pub legal_name: String,
-    /// Address as JSON.
-    pub address_json: String,
+    /// Address.
+    pub address: Address,
 }
 
 /// A program account listed by the registry.
@@ -56,7 +59,7 @@ pub async fn upsert_registry<C: ConnectionTrait>(
     registry_record::Entity::insert(registry_record::ActiveModel {
         bn9: Set(head.bn9.clone()),
         legal_name: Set(head.legal_name.clone()),
-        address_json: Set(head.address_json.clone()),
+        address_json: Set(encode_json(&head.address)?),
         update_time: Set(now),
     })
     .on_conflict(
@@ -105,14 +108,17 @@ pub async fn upsert_registry<C: ConnectionTrait>(
 
 /// Returns a registry record's head.
 pub async fn registry<C: ConnectionTrait>(db: &C, bn9: &str) -> Result<Option<RegistryRow>, DbErr> {
-    Ok(registry_record::Entity::find_by_id(bn9.to_owned())
+    let Some(r) = registry_record::Entity::find_by_id(bn9.to_owned())
         .one(db)
         .await?
-        .map(|r| RegistryRow {
-            bn9: r.bn9,
-            legal_name: r.legal_name,
-            address_json: r.address_json,
-        }))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RegistryRow {
+        address: decode_json(&r.address_json, "registry_records", "address_json")?,
+        bn9: r.bn9,
+        legal_name: r.legal_name,
+    }))
 }
 
 /// Returns the program accounts the registry lists for a BN9.

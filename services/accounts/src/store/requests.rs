@@ -8,9 +8,9 @@ use sea_orm::{
 };
 
 use super::entity::employee_request::{self, Column};
+use crate::domain::RequestState;
 
-/// The stored spelling of a pending request.
-const PENDING: &str = "PENDING";
+const TABLE: &str = "employee_requests";
 
 /// An employee access request.
 #[derive(Debug, Clone)]
@@ -23,8 +23,8 @@ pub struct RequestRow {
     pub requester: String,
     /// Justification.
     pub note: String,
-    /// State spelling.
-    pub state: String,
+    /// Where it stands.
+    pub state: RequestState,
     /// Created.
     pub create_time: DateTime<Utc>,
     /// Expires.
@@ -39,21 +39,23 @@ pub struct RequestRow {
     pub granted_json: String,
 }
 
-impl From<employee_request::Model> for RequestRow {
-    fn from(r: employee_request::Model) -> Self {
-        Self {
+impl TryFrom<employee_request::Model> for RequestRow {
+    type Error = DbErr;
+
+    fn try_from(r: employee_request::Model) -> Result<Self, DbErr> {
+        Ok(Self {
+            state: ccp_platform::db::decode_enum(&r.state, TABLE, "state")?,
             id: r.id,
             bn9: r.bn9,
             requester: r.requester,
             note: r.note,
-            state: r.state,
             create_time: r.create_time,
             expire_time: r.expire_time,
             decide_time: r.decide_time,
             decided_by: r.decided_by,
             reject_reason: r.reject_reason,
             granted_json: r.granted_json,
-        }
+        })
     }
 }
 
@@ -64,7 +66,7 @@ pub async fn insert_request<C: ConnectionTrait>(db: &C, r: &RequestRow) -> Resul
         bn9: Set(r.bn9.clone()),
         requester: Set(r.requester.clone()),
         note: Set(r.note.clone()),
-        state: Set(r.state.clone()),
+        state: Set(r.state.as_str().to_owned()),
         create_time: Set(r.create_time),
         expire_time: Set(r.expire_time),
         decide_time: Set(r.decide_time),
@@ -80,13 +82,13 @@ pub async fn insert_request<C: ConnectionTrait>(db: &C, r: &RequestRow) -> Resul
 /// Records a decision on a pending request; returns false when it was no longer pending.
 pub async fn decide_request<C: ConnectionTrait>(db: &C, r: &RequestRow) -> Result<bool, DbErr> {
     let updated = employee_request::Entity::update_many()
-        .col_expr(Column::State, Expr::value(r.state.clone()))
+        .col_expr(Column::State, Expr::value(r.state.as_str()))
         .col_expr(Column::DecideTime, Expr::value(r.decide_time))
         .col_expr(Column::DecidedBy, Expr::value(r.decided_by.clone()))
         .col_expr(Column::RejectReason, Expr::value(r.reject_reason.clone()))
         .col_expr(Column::GrantedJson, Expr::value(r.granted_json.clone()))
         .filter(Column::Id.eq(&r.id))
-        .filter(Column::State.eq(PENDING))
+        .filter(Column::State.eq(RequestState::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(updated.rows_affected > 0)
@@ -98,11 +100,12 @@ pub async fn request<C: ConnectionTrait>(
     bn9: &str,
     id: &str,
 ) -> Result<Option<RequestRow>, DbErr> {
-    Ok(employee_request::Entity::find_by_id(id.to_owned())
+    employee_request::Entity::find_by_id(id.to_owned())
         .filter(Column::Bn9.eq(bn9))
         .one(db)
         .await?
-        .map(RequestRow::from))
+        .map(RequestRow::try_from)
+        .transpose()
 }
 
 /// Lists requests of a business (oldest first) or of a requester (newest first).
@@ -110,7 +113,7 @@ pub async fn list_requests<C: ConnectionTrait>(
     db: &C,
     by_business: Option<&str>,
     by_requester: Option<&str>,
-    state: Option<&str>,
+    state: Option<RequestState>,
     after: Option<(DateTime<Utc>, String)>,
     limit: u64,
 ) -> Result<Vec<RequestRow>, DbErr> {
@@ -123,7 +126,7 @@ pub async fn list_requests<C: ConnectionTrait>(
         query = query.filter(Column::Requester.eq(r));
     }
     if let Some(s) = state {
-        query = query.filter(Column::State.eq(s));
+        query = query.filter(Column::State.eq(s.as_str()));
     }
     if let Some((t, id)) = after {
         let (time_past, id_past) = if newest_first {
@@ -146,13 +149,13 @@ pub async fn list_requests<C: ConnectionTrait>(
             .order_by_asc(Column::CreateTime)
             .order_by_asc(Column::Id)
     };
-    Ok(query
+    query
         .limit(limit)
         .all(db)
         .await?
         .into_iter()
-        .map(RequestRow::from)
-        .collect())
+        .map(RequestRow::try_from)
+        .collect()
 }
 
 /// Returns pending requests whose expiry has passed.
@@ -161,8 +164,8 @@ pub async fn expired_pending<C: ConnectionTrait>(
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<RequestRow>, DbErr> {
-    Ok(employee_request::Entity::find()
-        .filter(Column::State.eq(PENDING))
+    employee_request::Entity::find()
+        .filter(Column::State.eq(RequestState::Pending.as_str()))
         .filter(Column::ExpireTime.lte(now))
         .order_by_asc(Column::ExpireTime)
         .order_by_asc(Column::Id)
@@ -170,6 +173,6 @@ pub async fn expired_pending<C: ConnectionTrait>(
         .all(db)
         .await?
         .into_iter()
-        .map(RequestRow::from)
-        .collect())
+        .map(RequestRow::try_from)
+        .collect()
 }
