@@ -105,6 +105,17 @@ impl Writer {
         })))
     }
 
+    /// Returns the stored answer when `by`'s request was made before, without
+    /// opening a transaction: for a write that must call another service
+    /// before it begins (no transaction is held across a network call).
+    /// [`Writer::begin`] checks again.
+    pub async fn replayed<R: Message + Default>(&self, by: &WriteBy) -> Result<Option<R>, Error> {
+        match &by.key {
+            Some(key) => self.replay(&by.actor, key).await,
+            None => Ok(None),
+        }
+    }
+
     async fn replay<R: Message + Default>(
         &self,
         actor: &str,

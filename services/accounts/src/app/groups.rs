@@ -156,10 +156,8 @@ impl Core {
             return Err(Error::invalid_field("parent", "is invalid"));
         };
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let now = w.now();
         let revision = w.bump_revision(bn9).await?;
@@ -316,10 +314,8 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "group.name")?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut g = self
@@ -394,10 +390,8 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut g = self
@@ -522,10 +516,8 @@ impl Core {
         let (request_id, bn9, id, principals) =
             Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let (group, revision) = self
             .change_group_members(&mut w, (&bn9, &id), &principals, true)
             .await?;
@@ -547,10 +539,8 @@ impl Core {
         let (request_id, bn9, id, principals) =
             Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let (group, revision) = self
             .change_group_members(&mut w, (&bn9, &id), &principals, false)
             .await?;

@@ -404,10 +404,10 @@ impl Core {
             return Err(Error::invalid_field("name", "is invalid"));
         };
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        if let Some(answer) = self.writer.replayed(&by).await? {
+            return Ok(answer);
+        }
         let bn9 = bn9.as_str();
         let target = principal.to_string();
         let label = if principal.is_person() {
@@ -416,6 +416,9 @@ impl Core {
             self.check_credential(bn9, &principal).await?
         };
         let profiles = self.profiles([target.as_str()]).await.unwrap_or_default();
+        // Identity was asked before the transaction: none is held across a
+        // network call.
+        let mut w = begin!(self, by);
         let revision = w.bump_revision(bn9).await?;
         if store::business(w.txn(), bn9).await?.is_none() {
             return Err(Error::from(AccountsError::NoSuchBusiness));
@@ -491,10 +494,8 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, principal) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let target = principal.to_string();
         let revision = w.bump_revision(bn9).await?;

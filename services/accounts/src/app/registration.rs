@@ -161,11 +161,11 @@ impl Core {
         let bn15 = parsed(bn15, "program_account")?;
         who.require_profile()?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
-        let now = w.now();
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        if let Some(answer) = self.writer.replayed(&by).await? {
+            return Ok(answer);
+        }
+        let now = self.now();
         let bn9 = bn15.bn9().as_str().to_owned();
         if let Some(until) = store::locked_until(&self.db, &bn9, now).await? {
             return Err(Error::from(AccountsError::RegistrationLocked(until)));
@@ -249,6 +249,7 @@ impl Core {
                 ));
             }
         }
+        let mut w = begin!(self, by);
         if !mismatches.is_empty() {
             w.bump_revision(&bn9).await?;
             let since = now - chrono::Duration::hours(24);

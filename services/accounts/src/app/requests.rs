@@ -131,10 +131,8 @@ impl Core {
         let bn9 = parsed(bn9, "parent")?;
         who.require_profile()?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let now = w.now();
         let revision = w.bump_revision(bn9).await?;
@@ -261,10 +259,8 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
@@ -304,10 +300,8 @@ impl Core {
         let request_id = parsed(request_id, "request_id")?;
         let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
@@ -371,13 +365,13 @@ impl Core {
             return Err(Error::invalid_field("name", "is invalid"));
         };
         let actor = who.principal.to_string();
-        let mut w = begin!(
-            self,
-            WriteBy::idempotent(actor.clone(), METHOD, request_id,)
-        );
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        if let Some(answer) = self.writer.replayed(&by).await? {
+            return Ok(answer);
+        }
         let bn9 = bn9.as_str();
-        // Names come from identity before the transaction, so no row lock is
-        // held across a network call.
+        // Names come from identity before the transaction, so no transaction
+        // is held across a network call.
         let requester = store::request(&self.db, bn9, &id.to_string())
             .await?
             .map(|r| r.requester);
@@ -385,6 +379,7 @@ impl Core {
             Some(p) => self.profiles([p.as_str()]).await.unwrap_or_default(),
             None => HashMap::new(),
         };
+        let mut w = begin!(self, by);
         let now = w.now();
         let revision = w.bump_revision(bn9).await?;
         let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ccp_platform::error::FieldViolation;
+use ccp_types::FieldViolation;
 
 use ccp_types::{Bn9, Bn15, ProgramReference};
 
