@@ -105,6 +105,17 @@ impl Writer {
         })))
     }
 
+    /// Returns the stored answer when `by`'s request was made before, without
+    /// opening a transaction: for a write that must call another service
+    /// before it begins (no transaction is held across a network call).
+    /// [`Writer::begin`] checks again.
+    pub async fn replayed<R: Message + Default>(&self, by: &WriteBy) -> Result<Option<R>, Error> {
+        match &by.key {
+            Some(key) => self.replay(&by.actor, key).await,
+            None => Ok(None),
+        }
+    }
+
     async fn replay<R: Message + Default>(
         &self,
         actor: &str,
@@ -262,7 +273,7 @@ impl<R: Message + Default> UnitOfWork<R> {
     /// Appends the audit record and queues the event of one change, in this
     /// transaction.
     pub async fn record(&mut self, change: Change) -> Result<(), Error> {
-        let actor = self.by.actor.clone();
+        let actor = change.by.clone().unwrap_or_else(|| self.by.actor.clone());
         let acting_for = change.acting_for.clone();
         append_audit(
             &self.txn,
@@ -328,6 +339,23 @@ impl<R: Message + Default> UnitOfWork<R> {
             )));
         }
         self.finish(response).await
+    }
+
+    /// Commits the recorded changes without storing an answer under the
+    /// request id, for a write that records what happened and then answers
+    /// with an error (a failed registration attempt, a request found expired
+    /// when approved): a retry is evaluated afresh. Refuses, rolling back,
+    /// when nothing was recorded.
+    pub async fn commit_without_answer(self) -> Result<(), Error> {
+        if self.recorded == 0 {
+            return Err(Error::internal(anyhow::anyhow!(
+                "{}: a write tried to commit without an audit record",
+                self.writer.service
+            )));
+        }
+        self.txn.commit().await?;
+        self.writer.relay.notify();
+        Ok(())
     }
 
     /// Commits a write that changed nothing (its answer is still stored
@@ -399,6 +427,7 @@ pub struct Change {
     revision: Option<String>,
     subject: Option<String>,
     details_json: String,
+    by: Option<String>,
     publish: bool,
 }
 
@@ -421,17 +450,25 @@ impl Change {
             revision: None,
             subject: None,
             details_json: String::new(),
+            by: None,
             publish: true,
         }
     }
 
-    /// A change that is audited as `action` but publishes no event, because
-    /// nobody downstream reacts to it (a sign-in, a refresh, a lockout).
-    pub fn audit_only(action: impl Into<String>, target: impl Into<String>) -> Self {
-        Self {
-            publish: false,
-            ..Self::new(EventType::Unspecified, action, target)
-        }
+    /// A change that is audited as `action` on `target` but publishes no
+    /// event (an attempt that failed, an import's own summary, one step of a
+    /// write whose event another change of the unit carries).
+    pub fn audit(action: impl Into<String>, target: impl Into<String>) -> Self {
+        let mut change = Self::new(EventType::Unspecified, action, target);
+        change.publish = false;
+        change
+    }
+
+    /// The actor of this change when it is not the unit's (e.g. `system`
+    /// expiring a request inside a person's write).
+    pub fn by(mut self, actor: impl Into<String>) -> Self {
+        self.by = Some(actor.into());
+        self
     }
 
     /// The business the actor acted for (also named by the event).

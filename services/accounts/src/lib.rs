@@ -7,6 +7,7 @@
 //! who may do what (the gateway's policy) and never reads another service's
 //! tables: names and credentials come from identity's facts RPCs.
 
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod grpc;
@@ -31,7 +32,7 @@ pub const EVENT_STREAM: &str = "ccp.events.accounts";
 pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
-    core: grpc::Core,
+    core: app::Core,
     sweep_interval: std::time::Duration,
 }
 
@@ -70,7 +71,7 @@ impl Application {
                 lazy_channel(&settings.identity_endpoint, timeout)?,
                 ctx.client_interceptor("service:accounts"),
             );
-        let core = grpc::Core::new(
+        let core = app::Core::new(
             db.clone(),
             ctx.clone(),
             relay.clone(),
@@ -133,13 +134,13 @@ impl Application {
 
 /// Expires pending employee requests every `interval` until `shutdown` (R-AC-3).
 async fn run_sweep(
-    core: grpc::Core,
+    core: app::Core,
     interval: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     loop {
-        match grpc::sweep_expired_requests(&core).await {
+        match core.sweep_expired_requests().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "employee requests expired"),
             Err(err) => tracing::warn!(error = %err, "employee request sweep failed; will retry"),

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ccp_platform::error::FieldViolation;
+use ccp_types::FieldViolation;
 
-use super::bn::{Bn9, Bn15, ProgramReference};
+use ccp_types::{Bn9, Bn15, ProgramReference};
 
 /// A role held on a program account, ordered by power.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,3 +8,4 @@ mod members;
 mod outbox;
 mod registration;
 mod requests;
+mod write_path;

@@ -276,7 +276,7 @@ async fn lock(
     credentials::lock_client(w.txn(), client, until, now).await?;
     let target = row.map_or_else(|| format!("clients/{client}"), MachineCredential::name);
     let mut change =
-        Change::audit_only("identity.credential.lock", target).after(serde_json::json!({
+        Change::audit("identity.credential.lock", target).after(serde_json::json!({
             "locked_until": until.to_rfc3339(),
             "reason": "repeated bad secrets",
         }));

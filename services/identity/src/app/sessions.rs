@@ -267,7 +267,7 @@ pub async fn sign_in(core: &Core, id_token: &str) -> Result<pb::Session> {
     let mut w = w;
     let now = w.now();
     w.record(
-        Change::audit_only(
+        Change::audit(
             "identity.session.sign_in",
             format!("sessions/{}", family.family),
         )
@@ -330,7 +330,7 @@ pub async fn refresh(core: &Core, refresh_token: &str) -> Result<pb::Session> {
         family.expire_time,
     )
     .await?;
-    w.record(Change::audit_only(
+    w.record(Change::audit(
         "identity.session.refresh",
         family.name(),
     ))

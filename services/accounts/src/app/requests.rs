@@ -6,37 +6,36 @@ use std::collections::HashMap;
 use ccp_platform::auth::Caller;
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store as pstore;
+use ccp_platform::store::{self as pstore, Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, ProgramRole, RoleGrants};
 use serde_json::json;
 
-use super::{Core, check_request_id, page_after_pair, pair_key, parse_uuid_child, reject};
-use crate::domain::{Bn9, Grants, RequestState};
+use super::{Core, page_after_pair, pair_key, parse_uuid_child, parsed, reject, request_id};
+use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RequestState};
 use crate::store;
 
-fn state_to_proto(s: &str) -> i32 {
+fn state_to_proto(s: RequestState) -> i32 {
     use pb::EmployeeRequestState as S;
-    (match RequestState::parse(s) {
-        Some(RequestState::Pending) => S::Pending,
-        Some(RequestState::Approved) => S::Approved,
-        Some(RequestState::Rejected) => S::Rejected,
-        Some(RequestState::Withdrawn) => S::Withdrawn,
-        Some(RequestState::Expired) => S::Expired,
-        None => S::Unspecified,
+    (match s {
+        RequestState::Pending => S::Pending,
+        RequestState::Approved => S::Approved,
+        RequestState::Rejected => S::Rejected,
+        RequestState::Withdrawn => S::Withdrawn,
+        RequestState::Expired => S::Expired,
     }) as i32
 }
 
-fn state_filter(n: i32) -> Result<Option<&'static str>, Error> {
+fn state_filter(n: i32) -> Result<Option<RequestState>, Error> {
     use pb::EmployeeRequestState as S;
     Ok(
         match S::try_from(n).map_err(|_| Error::invalid_field("state", "is not a known state"))? {
             S::Unspecified => None,
-            S::Pending => Some("PENDING"),
-            S::Approved => Some("APPROVED"),
-            S::Rejected => Some("REJECTED"),
-            S::Withdrawn => Some("WITHDRAWN"),
-            S::Expired => Some("EXPIRED"),
+            S::Pending => Some(RequestState::Pending),
+            S::Approved => Some(RequestState::Approved),
+            S::Rejected => Some(RequestState::Rejected),
+            S::Withdrawn => Some(RequestState::Withdrawn),
+            S::Expired => Some(RequestState::Expired),
         },
     )
 }
@@ -81,7 +80,7 @@ pub(super) fn request_proto(
         requester_name: name,
         requester_email: email,
         note: r.note.clone(),
-        state: state_to_proto(&r.state),
+        state: state_to_proto(r.state),
         create_time: Some(pstore::timestamp(r.create_time)),
         expire_time: Some(pstore::timestamp(r.expire_time)),
         decide_time: r.decide_time.map(pstore::timestamp),
@@ -102,53 +101,53 @@ fn check_text(v: &str, field: &str, errs: &mut Vec<FieldViolation>) {
 }
 
 impl Core {
-    async fn legal_name(&self, bn9: &str) -> Result<String, Error> {
-        Ok(store::business(&self.db, bn9)
+    async fn legal_name<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        bn9: &str,
+    ) -> Result<String, Error> {
+        Ok(store::business(db, bn9)
             .await?
             .map(|b| b.legal_name)
             .unwrap_or_default())
     }
 
+    /// The `RequestEmployeeAccess` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub(super) async fn request_employee_access(
+    pub async fn request_employee_access(
         &self,
         who: &Caller,
         req: pb::RequestEmployeeAccessRequest,
     ) -> Result<pb::RequestEmployeeAccessResponse, Error> {
         const METHOD: &str = "RequestEmployeeAccess";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
+        let request_id = request_id(&req.request_id, &mut errs);
         let bn9 = Bn9::parse_name(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         check_text(&req.note, "note", &mut errs);
         reject(errs)?;
-        let Some(bn9) = bn9 else {
-            return Err(Error::invalid_field("parent", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let bn9 = parsed(bn9, "parent")?;
         who.require_profile()?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
-        let now = self.now();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let Some(business) = store::business(&txn, bn9).await? else {
-            return Err(Error::not_found("no such business"));
+        let now = w.now();
+        let revision = w.bump_revision(bn9).await?;
+        let Some(business) = store::business(w.txn(), bn9).await? else {
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         };
-        if store::member(&txn, bn9, &actor).await?.is_some() {
-            return Err(Error::already_exists(
-                "you are a member of this business already",
-            ));
+        if store::member(w.txn(), bn9, &actor).await?.is_some() {
+            return Err(Error::from(AccountsError::AlreadyMember));
         }
         let row = store::RequestRow {
             id: uuid::Uuid::now_v7().to_string(),
             bn9: bn9.to_owned(),
             requester: actor.clone(),
             note: req.note.trim().to_owned(),
-            state: RequestState::Pending.as_str().to_owned(),
+            state: RequestState::Pending,
             create_time: now,
             expire_time: now
                 + chrono::Duration::days(i64::from(self.settings.employee_request_ttl_days)),
@@ -157,44 +156,29 @@ impl Core {
             reject_reason: String::new(),
             granted_json: String::new(),
         };
-        if let Err(err) = store::insert_request(&txn, &row).await {
+        if let Err(err) = store::insert_request(w.txn(), &row).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "you have a pending request to this business already",
-                ));
+                return Err(Error::from(AccountsError::AlreadyRequested));
             }
             return Err(err.into());
         }
-        let revision = Self::revision(bn9, counter);
         let name = format!("businesses/{bn9}/employeeRequests/{}", row.id);
-        self.audit(
-            &txn,
-            &actor,
-            Some(bn9),
-            "accounts.employee_request.create",
-            &name,
-            serde_json::Value::Null,
-            json!({"note": row.note, "state": "PENDING"}),
-            &req.request_id,
-        )
-        .await?;
-        self.emit(
-            &txn,
-            EventType::EmployeeRequestCreated,
-            &[bn9],
-            vec![actor.clone()],
-            &revision,
-            &actor,
-            &name,
-            serde_json::Value::Null,
+        w.record(
+            Change::new(
+                EventType::EmployeeRequestCreated,
+                "accounts.employee_request.create",
+                &name,
+            )
+            .acting_for(bn9)
+            .principals([actor.clone()])
+            .after(json!({"note": row.note, "state": "PENDING"})),
         )
         .await?;
         let response = pb::RequestEmployeeAccessResponse {
             request: Some(request_proto(&row, &HashMap::new(), &business.legal_name)),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
     /// Loads a request under a business, NOT_FOUND when it lives elsewhere.
@@ -206,37 +190,37 @@ impl Core {
     ) -> Result<store::RequestRow, Error> {
         store::request(db, bn9, id)
             .await?
-            .ok_or_else(|| Error::not_found("no such employee request"))
+            .ok_or_else(|| Error::from(AccountsError::NoSuchRequest))
     }
 
-    /// Moves a request to a final state in the caller's transaction, with audit and event.
-    #[allow(clippy::too_many_arguments)]
-    async fn decide<C: sea_orm::ConnectionTrait>(
-        &self,
-        txn: &C,
+    /// Moves a request to a final state in the unit of work, with audit
+    /// and event; `system` when the system decides (expiry), else the
+    /// unit's actor.
+    async fn decide<R: prost::Message + Default>(
+        w: &mut UnitOfWork<R>,
         row: &mut store::RequestRow,
         to: RequestState,
-        actor: &str,
+        system: bool,
         reason: &str,
         granted: Option<&RoleGrants>,
-        revision: &str,
-        request_id: &str,
-        extra_principals: Vec<String>,
     ) -> Result<(), Error> {
-        let before = json!({"state": row.state});
-        row.state = to.as_str().to_owned();
-        row.decide_time = Some(self.now());
+        let actor = if system {
+            "system".to_owned()
+        } else {
+            w.actor().to_owned()
+        };
+        let before = json!({"state": row.state.as_str()});
+        row.state = to;
+        row.decide_time = Some(w.now());
         row.decided_by = if matches!(to, RequestState::Approved | RequestState::Rejected) {
-            actor.to_owned()
+            actor.clone()
         } else {
             String::new()
         };
         row.reject_reason = reason.to_owned();
         row.granted_json = granted.map(grants_json).unwrap_or_default();
-        if !store::decide_request(txn, row).await? {
-            return Err(Error::failed_precondition(
-                "the request is no longer pending",
-            ));
+        if !store::decide_request(w.txn(), row).await? {
+            return Err(Error::from(AccountsError::NotPending));
         }
         let (action, kind) = match to {
             RequestState::Approved => ("approve", EventType::EmployeeRequestApproved),
@@ -247,156 +231,114 @@ impl Core {
             }
         };
         let name = format!("businesses/{}/employeeRequests/{}", row.bn9, row.id);
-        self.audit(
-            txn,
-            actor,
-            Some(&row.bn9),
-            &format!("accounts.employee_request.{action}"),
-            &name,
-            before,
-            json!({"state": row.state, "reason": row.reject_reason, "granted": row.granted_json}),
-            request_id,
+        w.record(
+            Change::new(kind, format!("accounts.employee_request.{action}"), &name)
+                .by(actor)
+                .acting_for(&row.bn9)
+                .principals([row.requester.clone()])
+                .before(before)
+                .after(json!({"state": row.state.as_str(), "reason": row.reject_reason, "granted": row.granted_json})),
         )
-        .await?;
-        let mut principals = vec![row.requester.clone()];
-        principals.extend(extra_principals);
-        principals.dedup();
-        self.emit(
-            txn,
-            kind,
-            &[&row.bn9],
-            principals,
-            revision,
-            actor,
-            &name,
-            serde_json::Value::Null,
-        )
-        .await?;
-        Ok(())
+        .await
     }
 
+    /// The `WithdrawEmployeeRequest` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn withdraw_employee_request(
+    pub async fn withdraw_employee_request(
         &self,
         who: &Caller,
         req: pb::WithdrawEmployeeRequestRequest,
     ) -> Result<pb::WithdrawEmployeeRequestResponse, Error> {
         const METHOD: &str = "WithdrawEmployeeRequest";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_uuid_child(&req.name, "employeeRequests", "name")
+        let request_id = request_id(&req.request_id, &mut errs);
+        let parsed_name = parse_uuid_child(&req.name, "employeeRequests", "name")
             .map_err(|v| errs.push(v))
             .ok();
         reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("name", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let mut row = self.load_request(&txn, bn9, &id.to_string()).await?;
+        let revision = w.bump_revision(bn9).await?;
+        let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
         if row.requester != actor {
-            return Err(Error::not_found("no such employee request"));
+            return Err(Error::from(AccountsError::NoSuchRequest));
         }
-        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
-        state
-            .decide(
-                RequestState::Withdrawn,
-                chrono::DateTime::<chrono::Utc>::MAX_UTC,
-                self.now(),
-            )
-            .map_err(Error::failed_precondition)?;
-        let revision = Self::revision(bn9, counter);
-        self.decide(
-            &txn,
-            &mut row,
+        let state = row.state;
+        state.decide(
             RequestState::Withdrawn,
-            &actor,
-            "",
-            None,
-            &revision,
-            &req.request_id,
-            Vec::new(),
-        )
-        .await?;
-        let legal = self.legal_name(bn9).await?;
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            w.now(),
+        )?;
+        Self::decide(&mut w, &mut row, RequestState::Withdrawn, false, "", None).await?;
+        let legal = self.legal_name(w.txn(), bn9).await?;
         let response = pb::WithdrawEmployeeRequestResponse {
             request: Some(request_proto(&row, &HashMap::new(), &legal)),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `RejectEmployeeRequest` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn reject_employee_request(
+    pub async fn reject_employee_request(
         &self,
         who: &Caller,
         req: pb::RejectEmployeeRequestRequest,
     ) -> Result<pb::RejectEmployeeRequestResponse, Error> {
         const METHOD: &str = "RejectEmployeeRequest";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_uuid_child(&req.name, "employeeRequests", "name")
+        let request_id = request_id(&req.request_id, &mut errs);
+        let parsed_name = parse_uuid_child(&req.name, "employeeRequests", "name")
             .map_err(|v| errs.push(v))
             .ok();
         check_text(&req.reason, "reason", &mut errs);
         reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("name", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let mut row = self.load_request(&txn, bn9, &id.to_string()).await?;
-        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
-        state
-            .decide(RequestState::Rejected, row.expire_time, self.now())
-            .map_err(Error::failed_precondition)?;
-        let revision = Self::revision(bn9, counter);
-        self.decide(
-            &txn,
+        let revision = w.bump_revision(bn9).await?;
+        let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
+        let state = row.state;
+        state.decide(RequestState::Rejected, row.expire_time, w.now())?;
+        Self::decide(
+            &mut w,
             &mut row,
             RequestState::Rejected,
-            &actor,
+            false,
             req.reason.trim(),
             None,
-            &revision,
-            &req.request_id,
-            Vec::new(),
         )
         .await?;
-        let legal = self.legal_name(bn9).await?;
+        let legal = self.legal_name(w.txn(), bn9).await?;
         let response = pb::RejectEmployeeRequestResponse {
             request: Some(request_proto(&row, &HashMap::new(), &legal)),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `ApproveEmployeeRequest` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn approve_employee_request(
+    pub async fn approve_employee_request(
         &self,
         who: &Caller,
         req: pb::ApproveEmployeeRequestRequest,
     ) -> Result<pb::ApproveEmployeeRequestResponse, Error> {
         const METHOD: &str = "ApproveEmployeeRequest";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_uuid_child(&req.name, "employeeRequests", "name")
+        let request_id = request_id(&req.request_id, &mut errs);
+        let parsed_name = parse_uuid_child(&req.name, "employeeRequests", "name")
             .map_err(|v| errs.push(v))
             .ok();
         let mut grants = None;
-        match (&parsed, &req.grants) {
+        match (&parsed_name, &req.grants) {
             (_, None) => errs.push(FieldViolation::new("grants", "is required")),
             (Some((bn9, _)), Some(g)) => {
                 let raw: Vec<(String, i32)> = g
@@ -416,18 +358,20 @@ impl Core {
             (None, Some(_)) => {}
         }
         reject(errs)?;
+        let request_id = parsed(request_id, "request_id")?;
         let (Some((bn9, id)), Some(grants), Some(raw_grants)) =
-            (parsed, grants, req.grants.clone())
+            (parsed_name, grants, req.grants.clone())
         else {
             return Err(Error::invalid_field("name", "is invalid"));
         };
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        if let Some(answer) = self.writer.replayed(&by).await? {
+            return Ok(answer);
         }
         let bn9 = bn9.as_str();
-        // Names come from identity before the transaction, so no row lock is
-        // held across a network call.
+        // Names come from identity before the transaction, so no transaction
+        // is held across a network call.
         let requester = store::request(&self.db, bn9, &id.to_string())
             .await?
             .map(|r| r.requester);
@@ -435,72 +379,51 @@ impl Core {
             Some(p) => self.profiles([p.as_str()]).await.unwrap_or_default(),
             None => HashMap::new(),
         };
-        let now = self.now();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        let mut row = self.load_request(&txn, bn9, &id.to_string()).await?;
-        let state = RequestState::parse(&row.state).unwrap_or(RequestState::Expired);
+        let mut w = begin!(self, by);
+        let now = w.now();
+        let revision = w.bump_revision(bn9).await?;
+        let mut row = self.load_request(w.txn(), bn9, &id.to_string()).await?;
+        let state = row.state;
         if state == RequestState::Pending && now >= row.expire_time {
             // Expiry is enforced at the moment of approval, too: record it.
-            self.decide(
-                &txn,
-                &mut row,
-                RequestState::Expired,
-                "system",
-                "",
-                None,
-                &revision,
-                &req.request_id,
-                Vec::new(),
-            )
-            .await?;
-            self.commit(txn).await?;
-            return Err(Error::failed_precondition("the request has expired"));
+            Self::decide(&mut w, &mut row, RequestState::Expired, true, "", None).await?;
+            w.commit_without_answer().await?;
+            return Err(Error::from(AccountsError::Expired));
         }
-        state
-            .decide(RequestState::Approved, row.expire_time, now)
-            .map_err(Error::failed_precondition)?;
-        self.check_programs(&txn, bn9, &grants, "grants.program_roles")
+        state.decide(RequestState::Approved, row.expire_time, now)?;
+        self.check_programs(w.txn(), bn9, &grants, "grants.program_roles")
             .await?;
-        let member = self
-            .apply_grants(
-                &txn,
-                bn9,
-                &row.requester,
-                "PERSON",
-                "",
-                &grants,
-                true,
-                &actor,
-                &req.request_id,
-            )
-            .await?;
-        self.decide(
-            &txn,
-            &mut row,
-            RequestState::Approved,
-            &actor,
-            "",
-            Some(&raw_grants),
-            &revision,
-            &req.request_id,
-            Vec::new(),
+        let (member, audit) = Self::apply_grants(
+            &w,
+            (&row.requester, MemberKind::Person, ""),
+            bn9,
+            &grants,
+            true,
         )
         .await?;
-        let member = self.member_proto(&txn, &member, &profiles).await?;
-        let legal = self.legal_name(bn9).await?;
+        w.record(audit.change(None)).await?;
+        Self::decide(
+            &mut w,
+            &mut row,
+            RequestState::Approved,
+            false,
+            "",
+            Some(&raw_grants),
+        )
+        .await?;
+        let member = self.member_proto(w.txn(), &member, &profiles).await?;
+        let legal = self.legal_name(w.txn(), bn9).await?;
         let response = pb::ApproveEmployeeRequestResponse {
             request: Some(request_proto(&row, &profiles, &legal)),
             member: Some(member),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `ListEmployeeRequests` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub(super) async fn list_employee_requests(
+    pub async fn list_employee_requests(
         &self,
         req: pb::ListEmployeeRequestsRequest,
     ) -> Result<pb::ListEmployeeRequestsResponse, Error> {
@@ -509,7 +432,7 @@ impl Core {
         let after = page_after_pair(&req.page_token)?;
         let state = state_filter(req.state)?;
         let Some(business) = store::business(&self.db, bn9.as_str()).await? else {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         };
         let legal = business.legal_name;
         let rows = store::list_requests(
@@ -534,8 +457,9 @@ impl Core {
         })
     }
 
+    /// The `ListMyEmployeeRequests` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn list_my_employee_requests(
+    pub async fn list_my_employee_requests(
         &self,
         who: &Caller,
         req: pb::ListMyEmployeeRequestsRequest,
@@ -551,7 +475,7 @@ impl Core {
         let mut names: HashMap<String, String> = HashMap::new();
         for r in &rows {
             if !names.contains_key(&r.bn9) {
-                names.insert(r.bn9.clone(), self.legal_name(&r.bn9).await?);
+                names.insert(r.bn9.clone(), self.legal_name(&self.db, &r.bn9).await?);
             }
             out.push(request_proto(
                 r,
@@ -575,30 +499,18 @@ impl Core {
                 return Ok(expired);
             }
             for mut row in rows {
-                let txn = self.begin().await?;
-                let counter = pstore::bump_revision(&txn, &row.bn9).await?;
-                let revision = Self::revision(&row.bn9, counter);
-                let request_id = format!("sweep:{}", row.id);
-                match self
-                    .decide(
-                        &txn,
-                        &mut row,
-                        RequestState::Expired,
-                        "system",
-                        "",
-                        None,
-                        &revision,
-                        &request_id,
-                        Vec::new(),
-                    )
-                    .await
-                {
+                let mut w = match self.writer.begin::<()>(WriteBy::system()).await? {
+                    Begun::Replayed(()) => continue,
+                    Begun::Fresh(w) => *w,
+                };
+                w.bump_revision(&row.bn9).await?;
+                match Self::decide(&mut w, &mut row, RequestState::Expired, true, "", None).await {
                     Ok(()) => {
-                        self.commit(txn).await?;
+                        w.commit(()).await?;
                         expired += 1;
                     }
                     Err(e) if e.code() == ccp_platform::error::ErrorCode::FailedPrecondition => {
-                        txn.rollback().await?;
+                        drop(w);
                     }
                     Err(e) => return Err(e),
                 }

@@ -6,17 +6,18 @@ use std::collections::HashMap;
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store as pstore;
+use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, Role};
+use prost::Message;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::{
-    Core, check_request_id, effective_of, page_after_pair, pair_key, parse_member_name,
-    program_roles, reject,
+    Core, effective_of, page_after_pair, pair_key, parse_member_name, parsed, program_roles,
+    reject, request_id,
 };
-use crate::domain::{Bn9, Bn15, Grants};
+use crate::domain::{AccountsError, Bn9, Bn15, Grants, MemberKind};
 use crate::store;
 
 fn member_json(m: &store::MemberRow, roles: &[(String, i32)]) -> serde_json::Value {
@@ -25,6 +26,33 @@ fn member_json(m: &store::MemberRow, roles: &[(String, i32)]) -> serde_json::Val
         "business_manager": m.business_manager,
         "program_roles": roles.iter().map(|(r, l)| json!({"program_account": format!("{}{r}", m.bn9), "role": l})).collect::<Vec<_>>(),
     })
+}
+
+/// The audit of a member's roles set by [`Core::apply_grants`]: recorded on
+/// its own, or with the event of the write that set them.
+pub(super) struct GrantChange {
+    action: &'static str,
+    target: String,
+    principal: String,
+    bn9: String,
+    before: serde_json::Value,
+    after: serde_json::Value,
+}
+
+impl GrantChange {
+    /// Returns the change, publishing `event` naming the member when given.
+    pub(super) fn change(self, event: Option<EventType>) -> Change {
+        let change = match event {
+            Some(event) => {
+                Change::new(event, self.action, &self.target).principals([self.principal])
+            }
+            None => Change::audit(self.action, &self.target),
+        };
+        change
+            .acting_for(self.bn9)
+            .before(self.before)
+            .after(self.after)
+    }
 }
 
 impl Core {
@@ -49,22 +77,20 @@ impl Core {
         reject(errs)
     }
 
-    /// Sets (or, with `merge`, adds to) a member's direct roles, creating the
-    /// member when needed; audits the change. Returns the member row.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn apply_grants<C: ConnectionTrait>(
-        &self,
-        txn: &C,
+    /// Sets (or, with `merge`, adds to) the direct roles of `member` (a
+    /// principal of kind `kind`, labelled `display_name` when a credential),
+    /// creating the member when needed. Returns the member row and the audit
+    /// of the change, which the caller records.
+    pub(super) async fn apply_grants<R: Message + Default>(
+        w: &UnitOfWork<R>,
+        member: (&str, MemberKind, &str),
         bn9: &str,
-        principal: &str,
-        kind: &str,
-        display_name: &str,
         grants: &Grants,
         merge: bool,
-        actor: &str,
-        request_id: &str,
-    ) -> Result<store::MemberRow, Error> {
-        let now = self.now();
+    ) -> Result<(store::MemberRow, GrantChange), Error> {
+        let (principal, kind, display_name) = member;
+        let now = w.now();
+        let txn = w.txn();
         let existing = store::member(txn, bn9, principal).await?;
         let old_roles: Vec<(String, i32)> = match &existing {
             Some(_) => store::direct_roles(txn, bn9, principal)
@@ -91,9 +117,7 @@ impl Core {
         let row = store::MemberRow {
             bn9: bn9.to_owned(),
             principal: principal.to_owned(),
-            kind: existing
-                .as_ref()
-                .map_or_else(|| kind.to_owned(), |m| m.kind.clone()),
+            kind: existing.as_ref().map_or(kind, |m| m.kind),
             display_name: if display_name.is_empty() {
                 existing
                     .as_ref()
@@ -117,61 +141,43 @@ impl Core {
         } else {
             "accounts.member.add"
         };
-        self.audit(
-            txn,
-            actor,
-            Some(bn9),
-            action,
-            &target,
-            before,
-            member_json(&row, &roles),
-            request_id,
-        )
-        .await?;
-        Ok(row)
+        let after = member_json(&row, &roles);
+        Ok((
+            row,
+            GrantChange {
+                action,
+                target,
+                principal: principal.to_owned(),
+                bn9: bn9.to_owned(),
+                before,
+                after,
+            },
+        ))
     }
 
     /// Removes every given member left with no role at all (R-AC-7), with
     /// audit and events; returns the principals removed.
-    pub(super) async fn prune_roleless<C: ConnectionTrait>(
-        &self,
-        txn: &C,
+    pub(super) async fn prune_roleless<R: Message + Default>(
+        w: &mut UnitOfWork<R>,
         bn9: &str,
         principals: &[String],
-        actor: &str,
-        revision: &str,
-        request_id: &str,
     ) -> Result<Vec<String>, Error> {
         let mut removed = Vec::new();
         for p in principals {
-            let Some(m) = store::member(txn, bn9, p).await? else {
+            let Some(m) = store::member(w.txn(), bn9, p).await? else {
                 continue;
             };
-            if store::has_any_role(txn, bn9, p).await? {
+            if store::has_any_role(w.txn(), bn9, p).await? {
                 continue;
             }
-            store::delete_member(txn, bn9, p).await?;
+            store::delete_member(w.txn(), bn9, p).await?;
             let target = format!("businesses/{bn9}/members/{p}");
-            self.audit(
-                txn,
-                actor,
-                Some(bn9),
-                "accounts.member.remove",
-                &target,
-                member_json(&m, &[]),
-                serde_json::Value::Null,
-                request_id,
-            )
-            .await?;
-            self.emit(
-                txn,
-                EventType::MemberRemoved,
-                &[bn9],
-                vec![p.clone()],
-                revision,
-                actor,
-                &target,
-                json!({"reason": "no role left"}),
+            w.record(
+                Change::new(EventType::MemberRemoved, "accounts.member.remove", &target)
+                    .acting_for(bn9)
+                    .principals([p.clone()])
+                    .before(member_json(&m, &[]))
+                    .details(json!({"reason": "no role left"})),
             )
             .await?;
             removed.push(p.clone());
@@ -189,7 +195,8 @@ impl Core {
         let mut out = self
             .member_protos(db, std::slice::from_ref(m), profiles)
             .await?;
-        out.pop().ok_or_else(|| Error::not_found("no such member"))
+        out.pop()
+            .ok_or_else(|| Error::from(AccountsError::NoSuchMember))
     }
 
     /// Returns the contract's Members for rows of one business, with three
@@ -232,7 +239,7 @@ impl Core {
         Ok(rows
             .iter()
             .map(|m| {
-                let person = m.kind == "PERSON";
+                let person = m.kind == MemberKind::Person;
                 let (name, email) = if person {
                     profiles.get(&m.principal).cloned().unwrap_or_default()
                 } else {
@@ -266,8 +273,9 @@ impl Core {
             .collect())
     }
 
+    /// The `ListEmployees` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub(super) async fn list_employees(
+    pub async fn list_employees(
         &self,
         req: pb::ListEmployeesRequest,
     ) -> Result<pb::ListEmployeesResponse, Error> {
@@ -302,7 +310,7 @@ impl Core {
         };
         let after = page_after_pair(&req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows =
             store::list_members(&self.db, bn9.as_str(), after, &filter, size as u64 + 1).await?;
@@ -317,13 +325,14 @@ impl Core {
         })
     }
 
+    /// The `GetMember` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn get_member(&self, req: pb::GetMemberRequest) -> Result<pb::Member, Error> {
+    pub async fn get_member(&self, req: pb::GetMemberRequest) -> Result<pb::Member, Error> {
         let (bn9, principal) =
             parse_member_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
         let m = store::member(&self.db, bn9.as_str(), &principal.to_string())
             .await?
-            .ok_or_else(|| Error::not_found("no such member"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchMember))?;
         let profiles = self.profiles([m.principal.as_str()]).await?;
         self.member_proto(&self.db, &m, &profiles).await
     }
@@ -348,32 +357,29 @@ impl Core {
             .and_then(pstore::from_timestamp)
             .is_some_and(|t| t <= now);
         if !facts.exists || facts.business != bn9 {
-            return Err(Error::failed_precondition(
-                "the credential is not a machine credential of this business",
-            ));
+            return Err(Error::from(AccountsError::ForeignCredential));
         }
         if facts.revoked || expired {
-            return Err(Error::failed_precondition(
-                "the credential is revoked or expired",
-            ));
+            return Err(Error::from(AccountsError::InactiveCredential));
         }
         Ok(facts.display_name)
     }
 
+    /// The `SetMemberRoles` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn set_member_roles(
+    pub async fn set_member_roles(
         &self,
         who: &Caller,
         req: pb::SetMemberRolesRequest,
     ) -> Result<pb::SetMemberRolesResponse, Error> {
         const METHOD: &str = "SetMemberRoles";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_member_name(&req.name, "name")
+        let request_id = request_id(&req.request_id, &mut errs);
+        let parsed_name = parse_member_name(&req.name, "name")
             .map_err(|v| errs.push(v))
             .ok();
         let mut grants = None;
-        if let Some((bn9, principal)) = &parsed {
+        if let Some((bn9, principal)) = &parsed_name {
             let g = req.grants.clone().unwrap_or_default();
             let raw: Vec<(String, i32)> = g
                 .program_roles
@@ -393,12 +399,14 @@ impl Core {
             }
         }
         reject(errs)?;
-        let (Some((bn9, principal)), Some(grants)) = (parsed, grants) else {
+        let request_id = parsed(request_id, "request_id")?;
+        let (Some((bn9, principal)), Some(grants)) = (parsed_name, grants) else {
             return Err(Error::invalid_field("name", "is invalid"));
         };
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        if let Some(answer) = self.writer.replayed(&by).await? {
+            return Ok(answer);
         }
         let bn9 = bn9.as_str();
         let target = principal.to_string();
@@ -408,20 +416,21 @@ impl Core {
             self.check_credential(bn9, &principal).await?
         };
         let profiles = self.profiles([target.as_str()]).await.unwrap_or_default();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        if store::business(&txn, bn9).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+        // Identity was asked before the transaction: none is held across a
+        // network call.
+        let mut w = begin!(self, by);
+        let revision = w.bump_revision(bn9).await?;
+        if store::business(w.txn(), bn9).await?.is_none() {
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
-        let existing = store::member(&txn, bn9, &target).await?;
+        let existing = store::member(w.txn(), bn9, &target).await?;
         match &existing {
-            None if principal.is_person() => return Err(Error::not_found("no such member")),
+            None if principal.is_person() => return Err(Error::from(AccountsError::NoSuchMember)),
             None if !req.etag.is_empty() => {
-                return Err(Error::aborted("the member has changed; read it again"));
+                return Err(Error::from(AccountsError::MemberChanged));
             }
             Some(m) if m.version.to_string() != req.etag => {
-                return Err(Error::aborted("the member has changed; read it again"));
+                return Err(Error::from(AccountsError::MemberChanged));
             }
             _ => {}
         }
@@ -431,144 +440,90 @@ impl Core {
                 "must grant at least one role to add a credential",
             ));
         }
-        self.check_programs(&txn, bn9, &grants, "grants.program_roles")
+        self.check_programs(w.txn(), bn9, &grants, "grants.program_roles")
             .await?;
         if existing.as_ref().is_some_and(|m| m.business_manager)
             && !grants.business_manager
-            && store::count_bams(&txn, bn9).await? <= 1
+            && store::count_bams(w.txn(), bn9).await? <= 1
         {
-            return Err(Error::failed_precondition(
-                "this is the business's last active Business Account Manager (R-AC-5)",
-            ));
+            return Err(Error::from(AccountsError::LastBusinessManager));
         }
         let kind = if principal.is_person() {
-            "PERSON"
+            MemberKind::Person
         } else {
-            "CREDENTIAL"
+            MemberKind::Credential
         };
-        let row = self
-            .apply_grants(
-                &txn,
-                bn9,
-                &target,
-                kind,
-                &label,
-                &grants,
-                false,
-                &actor,
-                &req.request_id,
-            )
-            .await?;
-        let removed = self
-            .prune_roleless(
-                &txn,
-                bn9,
-                std::slice::from_ref(&target),
-                &actor,
-                &revision,
-                &req.request_id,
-            )
-            .await?;
-        let response = if removed.is_empty() {
-            self.emit(
-                &txn,
-                EventType::MemberRolesChanged,
-                &[bn9],
-                vec![target.clone()],
-                &revision,
-                &actor,
-                &format!("businesses/{bn9}/members/{target}"),
-                serde_json::Value::Null,
-            )
-            .await?;
+        let (row, audit) =
+            Self::apply_grants(&w, (&target, kind, &label), bn9, &grants, false).await?;
+        // A member left with no role at all is removed (R-AC-7); else the
+        // roles change is published with its audit record.
+        let response = if store::has_any_role(w.txn(), bn9, &target).await? {
+            w.record(audit.change(Some(EventType::MemberRolesChanged)))
+                .await?;
             pb::SetMemberRolesResponse {
-                member: Some(self.member_proto(&txn, &row, &profiles).await?),
+                member: Some(self.member_proto(w.txn(), &row, &profiles).await?),
                 removed: false,
                 revision,
             }
         } else {
+            w.record(audit.change(None)).await?;
+            Self::prune_roleless(&mut w, bn9, std::slice::from_ref(&target)).await?;
             pb::SetMemberRolesResponse {
                 member: None,
                 removed: true,
                 revision,
             }
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `RemoveMember` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn remove_member(
+    pub async fn remove_member(
         &self,
         who: &Caller,
         req: pb::RemoveMemberRequest,
     ) -> Result<pb::RemoveMemberResponse, Error> {
         const METHOD: &str = "RemoveMember";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_member_name(&req.name, "name")
+        let request_id = request_id(&req.request_id, &mut errs);
+        let parsed_name = parse_member_name(&req.name, "name")
             .map_err(|v| errs.push(v))
             .ok();
         reject(errs)?;
-        let Some((bn9, principal)) = parsed else {
-            return Err(Error::invalid_field("name", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let (bn9, principal) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
         let target = principal.to_string();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        let m = store::member(&txn, bn9, &target)
+        let revision = w.bump_revision(bn9).await?;
+        let m = store::member(w.txn(), bn9, &target)
             .await?
-            .ok_or_else(|| Error::not_found("no such member"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchMember))?;
         if !req.etag.is_empty() && req.etag != m.version.to_string() {
-            return Err(Error::aborted("the member has changed; read it again"));
+            return Err(Error::from(AccountsError::MemberChanged));
         }
-        if m.business_manager && store::count_bams(&txn, bn9).await? <= 1 {
-            return Err(Error::failed_precondition(
-                "this is the business's last active Business Account Manager (R-AC-5)",
-            ));
+        if m.business_manager && store::count_bams(w.txn(), bn9).await? <= 1 {
+            return Err(Error::from(AccountsError::LastBusinessManager));
         }
-        let roles: Vec<(String, i32)> = store::direct_roles(&txn, bn9, &target)
+        let roles: Vec<(String, i32)> = store::direct_roles(w.txn(), bn9, &target)
             .await?
             .into_iter()
             .map(|r| (r.reference, r.role))
             .collect();
-        store::delete_member(&txn, bn9, &target).await?;
+        store::delete_member(w.txn(), bn9, &target).await?;
         let name = format!("businesses/{bn9}/members/{target}");
-        self.audit(
-            &txn,
-            &actor,
-            Some(bn9),
-            "accounts.member.remove",
-            &name,
-            member_json(&m, &roles),
-            serde_json::Value::Null,
-            &req.request_id,
+        w.record(
+            Change::new(EventType::MemberRemoved, "accounts.member.remove", &name)
+                .acting_for(bn9)
+                .principals([target.clone()])
+                .before(member_json(&m, &roles)),
         )
         .await?;
-        self.emit(
-            &txn,
-            EventType::MemberRemoved,
-            &[bn9],
-            vec![target.clone()],
-            &revision,
-            &actor,
-            &name,
-            serde_json::Value::Null,
-        )
-        .await?;
-        self.finish(
-            txn,
-            &actor,
-            METHOD,
-            &req.request_id,
-            pb::RemoveMemberResponse { revision },
-        )
-        .await
+        Ok(w.commit(pb::RemoveMemberResponse { revision })
+            .await?
+            .into_inner())
     }
 }

@@ -4,14 +4,14 @@
 use ccp_platform::auth::Caller;
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store::{self as pstore, AuditScope};
+use ccp_platform::store::{self as pstore, AuditScope, Change, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{Address as PbAddress, EventType};
 use serde_json::json;
 
-use super::{Core, check_request_id, effective_of, page_after, program_roles, reject};
+use super::{Core, effective_of, page_after, parsed, program_roles, reject, request_id};
 use crate::domain::matching::{Address, AnswerFormat, names_match};
-use crate::domain::{Bn9, Bn15, ProgramReference};
+use crate::domain::{AccountsError, Bn9, Bn15, MemberKind, ProgramReference};
 use crate::store;
 
 /// (BN9, legal name, BAM, role rows) while folding role facts into MyBusiness.
@@ -44,10 +44,6 @@ pub(super) fn to_proto_address(a: &Address) -> PbAddress {
             a.country.clone()
         },
     }
-}
-
-fn parse_address_json(s: &str) -> Address {
-    serde_json::from_str(s).unwrap_or_default()
 }
 
 fn format_from_proto(n: i32) -> Option<AnswerFormat> {
@@ -96,7 +92,8 @@ fn address_violations(a: &PbAddress, field: &str) -> Vec<FieldViolation> {
 }
 
 impl Core {
-    pub(super) fn terms(&self) -> pb::TermsAndConditions {
+    /// Returns the current Terms & Conditions.
+    pub fn terms(&self) -> pb::TermsAndConditions {
         pb::TermsAndConditions {
             version: self.settings.terms_version.clone(),
             text_en: self.settings.terms_en().to_owned(),
@@ -108,8 +105,9 @@ impl Core {
         }
     }
 
+    /// The `GetRegistrationChallenge` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn get_registration_challenge(
+    pub async fn get_registration_challenge(
         &self,
         req: pb::GetRegistrationChallengeRequest,
     ) -> Result<pb::RegistrationChallenge, Error> {
@@ -117,9 +115,7 @@ impl Core {
             .map_err(|v| Error::invalid(vec![v]))?;
         let bn9 = bn15.bn9().as_str();
         if store::business(&self.db, bn9).await?.is_some() {
-            return Err(Error::already_exists(
-                "this business is registered already; request access to it instead",
-            ));
+            return Err(Error::from(AccountsError::AlreadyRegistered));
         }
         let programs = store::registry_programs(&self.db, bn9).await?;
         if store::registry(&self.db, bn9).await?.is_none()
@@ -127,7 +123,7 @@ impl Core {
                 .iter()
                 .any(|p| p.reference == bn15.reference().as_str())
         {
-            return Err(Error::not_found("no such program account in the registry"));
+            return Err(Error::from(AccountsError::NotInRegistry));
         }
         let facts = store::registry_facts(&self.db, bn9).await?;
         Ok(pb::RegistrationChallenge {
@@ -137,15 +133,16 @@ impl Core {
         })
     }
 
+    /// The `RegisterBusiness` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(program_account = %req.program_account), err)]
-    pub(super) async fn register_business(
+    pub async fn register_business(
         &self,
         who: &Caller,
         req: pb::RegisterBusinessRequest,
     ) -> Result<pb::RegisterBusinessResponse, Error> {
         const METHOD: &str = "RegisterBusiness";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
+        let request_id = request_id(&req.request_id, &mut errs);
         let bn15 = Bn15::parse(&req.program_account, "program_account")
             .map_err(|v| errs.push(v))
             .ok();
@@ -160,26 +157,21 @@ impl Core {
             errs.push(FieldViolation::new("accepted_terms_version", "is required"));
         }
         reject(errs)?;
-        let Some(bn15) = bn15 else {
-            return Err(Error::invalid_field("program_account", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let bn15 = parsed(bn15, "program_account")?;
         who.require_profile()?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        if let Some(answer) = self.writer.replayed(&by).await? {
+            return Ok(answer);
         }
         let now = self.now();
         let bn9 = bn15.bn9().as_str().to_owned();
         if let Some(until) = store::locked_until(&self.db, &bn9, now).await? {
-            return Err(Error::resource_exhausted(format!(
-                "registration of this business number is locked after repeated failures until {}",
-                until.to_rfc3339()
-            )));
+            return Err(Error::from(AccountsError::RegistrationLocked(until)));
         }
         if store::business(&self.db, &bn9).await?.is_some() {
-            return Err(Error::already_exists(
-                "this business is registered already; request access to it instead",
-            ));
+            return Err(Error::from(AccountsError::AlreadyRegistered));
         }
         let record = store::registry(&self.db, &bn9).await?;
         let programs = store::registry_programs(&self.db, &bn9).await?;
@@ -188,7 +180,7 @@ impl Core {
                 .iter()
                 .any(|p| p.reference == bn15.reference().as_str())
         }) else {
-            return Err(Error::not_found("no such program account in the registry"));
+            return Err(Error::from(AccountsError::NotInRegistry));
         };
         if req.accepted_terms_version != self.settings.terms_version {
             return Err(Error::invalid_field(
@@ -204,13 +196,13 @@ impl Core {
                 "does not match the registry record",
             ));
         }
-        let expected_address = parse_address_json(&record.address_json);
+        let expected_address = &record.address;
         let given_address = req
             .address
             .as_ref()
             .map(to_domain_address)
             .unwrap_or_default();
-        if !given_address.matches(&expected_address) {
+        if !given_address.matches(expected_address) {
             mismatches.push(FieldViolation::new(
                 "address",
                 "does not match the registry record",
@@ -257,86 +249,68 @@ impl Core {
                 ));
             }
         }
+        let mut w = begin!(self, by);
         if !mismatches.is_empty() {
-            let txn = self.begin().await?;
-            let counter = pstore::bump_revision(&txn, &bn9).await?;
+            w.bump_revision(&bn9).await?;
             let since = now - chrono::Duration::hours(24);
-            let failures = store::record_failure(&txn, &bn9, &actor, now, since).await?;
-            self.audit(
-                &txn,
-                &actor,
-                Some(&bn9),
-                "accounts.registration.fail",
-                &format!("businesses/{bn9}"),
-                serde_json::Value::Null,
-                json!({"failures_in_24h": failures, "parts": mismatches.iter().map(|m| m.field.clone()).collect::<Vec<_>>()}),
-                &req.request_id,
+            let failures = store::record_failure(w.txn(), &bn9, &actor, now, since).await?;
+            let name = format!("businesses/{bn9}");
+            w.record(
+                Change::audit("accounts.registration.fail", &name)
+                    .acting_for(&bn9)
+                    .after(json!({"failures_in_24h": failures, "parts": mismatches.iter().map(|m| m.field.clone()).collect::<Vec<_>>()})),
             )
             .await?;
             if failures >= i64::from(self.settings.registration_max_failures) {
                 let until =
                     now + chrono::Duration::hours(i64::from(self.settings.registration_lock_hours));
-                store::lock_registration(&txn, &bn9, until).await?;
-                self.audit(
-                    &txn,
-                    "system",
-                    Some(&bn9),
-                    "accounts.registration.lock",
-                    &format!("businesses/{bn9}"),
-                    serde_json::Value::Null,
-                    json!({"locked_until": until.to_rfc3339()}),
-                    &req.request_id,
-                )
-                .await?;
-                self.emit(
-                    &txn,
-                    EventType::RegistrationLocked,
-                    &[&bn9],
-                    Vec::new(),
-                    &Self::revision(&bn9, counter),
-                    &actor,
-                    &format!("businesses/{bn9}"),
-                    json!({"locked_until": until.to_rfc3339()}),
+                store::lock_registration(w.txn(), &bn9, until).await?;
+                let locked = json!({"locked_until": until.to_rfc3339()});
+                w.record(
+                    Change::new(
+                        EventType::RegistrationLocked,
+                        "accounts.registration.lock",
+                        &name,
+                    )
+                    .by("system")
+                    .acting_for(&bn9)
+                    .after(locked.clone())
+                    .details(locked),
                 )
                 .await?;
                 tracing::warn!(bn9 = %bn9, "registration locked after repeated failures");
             }
-            self.commit(txn).await?;
+            w.commit_without_answer().await?;
             return Err(Error::invalid(mismatches));
         }
 
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, &bn9).await?;
-        if store::business(&txn, &bn9).await?.is_some() {
-            return Err(Error::already_exists(
-                "this business is registered already; request access to it instead",
-            ));
+        let revision = w.bump_revision(&bn9).await?;
+        if store::business(w.txn(), &bn9).await?.is_some() {
+            return Err(Error::from(AccountsError::AlreadyRegistered));
         }
         let row = store::BusinessRow {
             bn9: bn9.clone(),
             legal_name: record.legal_name.clone(),
-            address_json: record.address_json.clone(),
+            address: record.address.clone(),
             register_time: now,
             terms_version: req.accepted_terms_version.clone(),
             terms_accept_time: now,
         };
-        if let Err(err) = store::insert_business(&txn, &row, &actor).await {
+        if let Err(err) = store::insert_business(w.txn(), &row, &actor).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "this business is registered already; request access to it instead",
-                ));
+                return Err(Error::from(AccountsError::AlreadyRegistered));
             }
             return Err(err.into());
         }
         for p in &programs {
-            store::link_program(&txn, &bn9, &p.reference, &p.display_name, now).await?;
+            store::link_program(w.txn(), &bn9, &p.reference, &p.display_name, now).await?;
         }
         store::upsert_member(
-            &txn,
+            w.txn(),
             &store::MemberRow {
                 bn9: bn9.clone(),
                 principal: actor.clone(),
-                kind: "PERSON".to_owned(),
+                kind: MemberKind::Person,
                 display_name: String::new(),
                 business_manager: true,
                 join_time: now,
@@ -344,42 +318,25 @@ impl Core {
             },
         )
         .await?;
-        let revision = Self::revision(&bn9, counter);
         let name = format!("businesses/{bn9}");
-        self.audit(
-            &txn,
-            &actor,
-            Some(&bn9),
-            "accounts.business.register",
-            &name,
-            serde_json::Value::Null,
-            json!({
-                "bn9": bn9, "legal_name": record.legal_name,
-                "program_accounts": programs.iter().map(|p| format!("{bn9}{}", p.reference)).collect::<Vec<_>>(),
-                "first_bam": actor, "terms_version": req.accepted_terms_version,
-                "terms_accept_time": now.to_rfc3339(),
-            }),
-            &req.request_id,
+        w.record(
+            Change::new(EventType::BusinessRegistered, "accounts.business.register", &name)
+                .acting_for(&bn9)
+                .principals([actor.clone()])
+                .after(json!({
+                    "bn9": bn9, "legal_name": record.legal_name,
+                    "program_accounts": programs.iter().map(|p| format!("{bn9}{}", p.reference)).collect::<Vec<_>>(),
+                    "first_bam": actor, "terms_version": req.accepted_terms_version,
+                    "terms_accept_time": now.to_rfc3339(),
+                })),
         )
         .await?;
-        self.emit(
-            &txn,
-            EventType::BusinessRegistered,
-            &[&bn9],
-            vec![actor.clone()],
-            &revision,
-            &actor,
-            &name,
-            serde_json::Value::Null,
-        )
-        .await?;
-        let business = self.business_proto(&txn, &bn9).await?;
+        let business = self.business_proto(w.txn(), &bn9).await?;
         let response = pb::RegisterBusinessResponse {
             business: Some(business),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
     pub(super) async fn business_proto<C: sea_orm::ConnectionTrait>(
@@ -389,14 +346,14 @@ impl Core {
     ) -> Result<pb::Business, Error> {
         let b = store::business(db, bn9)
             .await?
-            .ok_or_else(|| Error::not_found("no such business"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchBusiness))?;
         let programs = store::programs(db, bn9, "", 10_000).await?;
         let bams = store::count_bams(db, bn9).await?;
         Ok(pb::Business {
             name: format!("businesses/{bn9}"),
             bn9: bn9.to_owned(),
             legal_name: b.legal_name.clone(),
-            address: Some(to_proto_address(&parse_address_json(&b.address_json))),
+            address: Some(to_proto_address(&b.address)),
             program_accounts: programs.iter().map(|p| program_proto(bn9, p)).collect(),
             business_manager_count: i32::try_from(bams).unwrap_or(i32::MAX),
             single_business_manager: bams == 1,
@@ -406,17 +363,16 @@ impl Core {
         })
     }
 
+    /// The `GetBusiness` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn get_business(
-        &self,
-        req: pb::GetBusinessRequest,
-    ) -> Result<pb::Business, Error> {
+    pub async fn get_business(&self, req: pb::GetBusinessRequest) -> Result<pb::Business, Error> {
         let bn9 = Bn9::parse_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
         self.business_proto(&self.db, bn9.as_str()).await
     }
 
+    /// The `ListProgramAccounts` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn list_program_accounts(
+    pub async fn list_program_accounts(
         &self,
         req: pb::ListProgramAccountsRequest,
     ) -> Result<pb::ListProgramAccountsResponse, Error> {
@@ -424,7 +380,7 @@ impl Core {
         let size = page_size(req.page_size, 50, 500)?;
         let after = page_after(&req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows = store::programs(&self.db, bn9.as_str(), &after, size as u64 + 1).await?;
         let (rows, next) = finish_page(rows, size, |r| r.reference.clone());
@@ -437,8 +393,9 @@ impl Core {
         })
     }
 
+    /// The `ListMyBusinesses` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn list_my_businesses(
+    pub async fn list_my_businesses(
         &self,
         who: &Caller,
         req: pb::ListMyBusinessesRequest,
@@ -483,8 +440,9 @@ impl Core {
         })
     }
 
+    /// The `ListAuditEvents` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn list_audit_events(
+    pub async fn list_audit_events(
         &self,
         req: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse, Error> {
@@ -514,15 +472,16 @@ impl Core {
         })
     }
 
+    /// The `ImportRegistry` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(records = req.records.len()), err)]
-    pub(super) async fn import_registry(
+    pub async fn import_registry(
         &self,
         subject: &str,
         req: pb::ImportRegistryRequest,
     ) -> Result<pb::ImportRegistryResponse, Error> {
         const METHOD: &str = "ImportRegistry";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
+        let request_id = request_id(&req.request_id, &mut errs);
         if req.records.len() > MAX_IMPORT {
             errs.push(FieldViolation::new(
                 "records",
@@ -530,9 +489,8 @@ impl Core {
             ));
         }
         reject(errs)?;
-        if let Some(r) = self.replay(subject, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let request_id = parsed(request_id, "request_id")?;
+        let mut w = begin!(self, WriteBy::idempotent(subject, METHOD, request_id));
         let mut rejected = Vec::new();
         let mut accepted = Vec::new();
         for (i, rec) in req.records.iter().enumerate() {
@@ -545,72 +503,53 @@ impl Core {
                 }),
             }
         }
-        let now = self.now();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, "registry").await?;
+        let now = w.now();
+        let revision = w.bump_revision("registry").await?;
         let mut linked_all = Vec::new();
         for v in &accepted {
-            store::upsert_registry(&txn, &v.head, &v.programs, &v.facts, now).await?;
-            if store::business(&txn, &v.head.bn9).await?.is_some() {
+            store::upsert_registry(w.txn(), &v.head, &v.programs, &v.facts, now).await?;
+            if store::business(w.txn(), &v.head.bn9).await?.is_some() {
                 let mut linked = Vec::new();
                 for (reference, name) in &v.programs {
-                    if store::link_program(&txn, &v.head.bn9, reference, name, now).await? {
+                    if store::link_program(w.txn(), &v.head.bn9, reference, name, now).await? {
                         linked.push(format!("{}{reference}", v.head.bn9));
                     }
                 }
                 if !linked.is_empty() {
                     let bn9 = v.head.bn9.as_str();
-                    let c = pstore::bump_revision(&txn, bn9).await?;
+                    w.bump_revision(bn9).await?;
                     let name = format!("businesses/{bn9}");
-                    self.audit(
-                        &txn,
-                        "system",
-                        Some(bn9),
-                        "accounts.program_accounts.link",
-                        &name,
-                        serde_json::Value::Null,
-                        json!({"linked": linked}),
-                        &req.request_id,
-                    )
-                    .await?;
-                    self.emit(
-                        &txn,
-                        EventType::ProgramAccountsLinked,
-                        &[bn9],
-                        Vec::new(),
-                        &Self::revision(bn9, c),
-                        "system",
-                        &name,
-                        json!({"linked": linked}),
+                    w.record(
+                        Change::new(
+                            EventType::ProgramAccountsLinked,
+                            "accounts.program_accounts.link",
+                            &name,
+                        )
+                        .by("system")
+                        .acting_for(bn9)
+                        .after(json!({"linked": linked}))
+                        .details(json!({"linked": linked})),
                     )
                     .await?;
                     linked_all.extend(linked);
                 }
             }
         }
-        self.audit(
-            &txn,
-            subject,
-            None,
-            "accounts.registry.import",
-            "registry",
-            serde_json::Value::Null,
-            json!({
+        w.record(
+            Change::audit("accounts.registry.import", "registry").after(json!({
                 "accepted": accepted.iter().map(|v| v.head.bn9.clone()).collect::<Vec<_>>(),
                 "rejected": rejected.len(),
                 "linked": linked_all,
-            }),
-            &req.request_id,
+            })),
         )
         .await?;
         let response = pb::ImportRegistryResponse {
             accepted: i32::try_from(accepted.len()).unwrap_or(i32::MAX),
             rejected,
             linked_program_accounts: linked_all,
-            revision: Self::revision("registry", counter),
+            revision,
         };
-        self.finish(txn, subject, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 }
 
@@ -701,7 +640,7 @@ fn validate_record(rec: &pb::RegistryRecord) -> Result<ValidRecord, String> {
         head: store::RegistryRow {
             bn9: bn9.as_str().to_owned(),
             legal_name: rec.legal_name.trim().to_owned(),
-            address_json: serde_json::to_string(&domain_address).unwrap_or_default(),
+            address: domain_address,
         },
         programs,
         facts,

@@ -4,17 +4,19 @@
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::{finish_page, page_size};
-use ccp_platform::store as pstore;
+use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, ProgramRole};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use ccp_types::RequestId;
+use prost::Message;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::{
-    Core, check_request_id, effective_of, page_after, parse_uuid_child, program_roles, reject,
+    Core, effective_of, page_after, parse_uuid_child, parsed, program_roles, reject, request_id,
 };
 use crate::domain::matching::normalize_text;
-use crate::domain::{Bn9, Grants, RoleLevel};
+use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RoleLevel};
 use crate::store;
 
 fn parse_roles(
@@ -115,14 +117,10 @@ impl Core {
         for p in ps {
             match store::member(db, bn9, p).await? {
                 None => {
-                    return Err(Error::failed_precondition(format!(
-                        "{p} is not a member of the business"
-                    )));
+                    return Err(Error::from(AccountsError::NotAMember(p.clone())));
                 }
-                Some(m) if gives_pam && m.kind != "PERSON" => {
-                    return Err(Error::failed_precondition(format!(
-                        "{p} is a machine credential and the group gives PAM; credentials hold only Editor or Reader"
-                    )));
+                Some(m) if gives_pam && m.kind != MemberKind::Person => {
+                    return Err(Error::from(AccountsError::CredentialInPamGroup(p.clone())));
                 }
                 Some(_) => {}
             }
@@ -130,15 +128,16 @@ impl Core {
         Ok(())
     }
 
+    /// The `CreateEmployeeGroup` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub(super) async fn create_employee_group(
+    pub async fn create_employee_group(
         &self,
         who: &Caller,
         req: pb::CreateEmployeeGroupRequest,
     ) -> Result<pb::CreateEmployeeGroupResponse, Error> {
         const METHOD: &str = "CreateEmployeeGroup";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
+        let request_id = request_id(&req.request_id, &mut errs);
         let bn9 = Bn9::parse_name(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
@@ -152,24 +151,22 @@ impl Core {
         };
         let members = parse_principals(&group.members, &mut errs);
         reject(errs)?;
+        let request_id = parsed(request_id, "request_id")?;
         let (Some(bn9), Some(roles)) = (bn9, roles) else {
             return Err(Error::invalid_field("parent", "is invalid"));
         };
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
-        let now = self.now();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        if store::business(&txn, bn9).await?.is_none() {
-            return Err(Error::not_found("no such business"));
+        let now = w.now();
+        let revision = w.bump_revision(bn9).await?;
+        if store::business(w.txn(), bn9).await?.is_none() {
+            return Err(Error::from(AccountsError::NoSuchBusiness));
         }
-        self.check_programs_raw(&txn, bn9, &roles, "group.roles")
+        self.check_programs_raw(w.txn(), bn9, &roles, "group.roles")
             .await?;
-        self.check_members(&txn, bn9, &members, &roles).await?;
+        self.check_members(w.txn(), bn9, &members, &roles).await?;
         let row = store::GroupRow {
             id: uuid::Uuid::now_v7().to_string(),
             bn9: bn9.to_owned(),
@@ -180,51 +177,38 @@ impl Core {
             delete_time: None,
             version: 1,
         };
-        if let Err(err) = store::upsert_group(&txn, &row).await {
+        if let Err(err) = store::upsert_group(w.txn(), &row).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "a group of this name exists (or existed) in the business",
-                ));
+                return Err(Error::from(AccountsError::GroupNameTaken));
             }
             return Err(err.into());
         }
-        store::set_group_roles(&txn, &row.id, &roles).await?;
+        store::set_group_roles(w.txn(), &row.id, &roles).await?;
         for p in &members {
-            store::add_group_member(&txn, &row.id, bn9, p).await?;
+            store::add_group_member(w.txn(), &row.id, bn9, p).await?;
         }
-        let proto = self.group_proto(&txn, &row).await?;
-        self.audit(
-            &txn,
-            &actor,
-            Some(bn9),
-            "accounts.employee_group.create",
-            &proto.name,
-            serde_json::Value::Null,
-            json!({"display_name": row.display_name, "roles": roles, "members": members}),
-            &req.request_id,
-        )
-        .await?;
-        self.emit(
-            &txn,
-            EventType::EmployeeGroupCreated,
-            &[bn9],
-            members.clone(),
-            &revision,
-            &actor,
-            &proto.name,
-            serde_json::Value::Null,
+        let proto = self.group_proto(w.txn(), &row).await?;
+        w.record(
+            Change::new(
+                EventType::EmployeeGroupCreated,
+                "accounts.employee_group.create",
+                &proto.name,
+            )
+            .acting_for(bn9)
+            .principals(members.clone())
+            .after(json!({"display_name": row.display_name, "roles": roles, "members": members})),
         )
         .await?;
         let response = pb::CreateEmployeeGroupResponse {
             group: Some(proto),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `GetEmployeeGroup` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn get_employee_group(
+    pub async fn get_employee_group(
         &self,
         req: pb::GetEmployeeGroupRequest,
     ) -> Result<pb::EmployeeGroup, Error> {
@@ -232,12 +216,13 @@ impl Core {
             .map_err(|v| Error::invalid(vec![v]))?;
         let g = store::group(&self.db, bn9.as_str(), &id.to_string())
             .await?
-            .ok_or_else(|| Error::not_found("no such employee group"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchGroup))?;
         self.group_proto(&self.db, &g).await
     }
 
+    /// The `ListEmployeeGroups` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
-    pub(super) async fn list_employee_groups(
+    pub async fn list_employee_groups(
         &self,
         req: pb::ListEmployeeGroupsRequest,
     ) -> Result<pb::ListEmployeeGroupsResponse, Error> {
@@ -274,24 +259,25 @@ impl Core {
         let g = store::group(db, bn9, id)
             .await?
             .filter(|g| g.delete_time.is_none())
-            .ok_or_else(|| Error::not_found("no such employee group"))?;
+            .ok_or_else(|| Error::from(AccountsError::NoSuchGroup))?;
         if !etag.is_empty() && etag != g.version.to_string() {
-            return Err(Error::aborted("the group has changed; read it again"));
+            return Err(Error::from(AccountsError::GroupChanged));
         }
         Ok(g)
     }
 
+    /// The `UpdateEmployeeGroup` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, err)]
-    pub(super) async fn update_employee_group(
+    pub async fn update_employee_group(
         &self,
         who: &Caller,
         req: pb::UpdateEmployeeGroupRequest,
     ) -> Result<pb::UpdateEmployeeGroupResponse, Error> {
         const METHOD: &str = "UpdateEmployeeGroup";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
+        let request_id = request_id(&req.request_id, &mut errs);
         let group = req.group.clone().unwrap_or_default();
-        let parsed = parse_uuid_child(&group.name, "employeeGroups", "group.name")
+        let parsed_name = parse_uuid_child(&group.name, "employeeGroups", "group.name")
             .map_err(|v| errs.push(v))
             .ok();
         let paths: Vec<String> = req
@@ -318,146 +304,121 @@ impl Core {
         if set_name {
             check_name(&group.display_name, "group.display_name", &mut errs);
         }
-        let roles = match (&parsed, set_roles) {
+        let roles = match (&parsed_name, set_roles) {
             (Some((b, _)), true) => parse_roles(b, &group.roles, "group.roles")
                 .map_err(|v| errs.extend(v))
                 .ok(),
             _ => None,
         };
         reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("group.name", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let (bn9, id) = parsed(parsed_name, "group.name")?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
+        let revision = w.bump_revision(bn9).await?;
         let mut g = self
-            .load_group_for_change(&txn, bn9, &id.to_string(), &group.etag)
+            .load_group_for_change(w.txn(), bn9, &id.to_string(), &group.etag)
             .await?;
         if group.etag.is_empty() {
-            return Err(Error::aborted("the group's etag is required"));
+            return Err(Error::from(AccountsError::GroupEtagRequired));
         }
-        let before = self.group_proto(&txn, &g).await?;
+        let before = self.group_proto(w.txn(), &g).await?;
         if set_name {
             g.display_name = group.display_name.trim().to_owned();
             g.name_key = normalize_text(&group.display_name);
         }
-        g.update_time = self.now();
+        g.update_time = w.now();
         g.version += 1;
-        if let Err(err) = store::upsert_group(&txn, &g).await {
+        if let Err(err) = store::upsert_group(w.txn(), &g).await {
             if ccp_platform::db::is_unique_violation(&err) {
-                return Err(Error::already_exists(
-                    "a group of this name exists (or existed) in the business",
-                ));
+                return Err(Error::from(AccountsError::GroupNameTaken));
             }
             return Err(err.into());
         }
         if let Some(roles) = &roles {
-            self.check_programs_raw(&txn, bn9, roles, "group.roles")
+            self.check_programs_raw(w.txn(), bn9, roles, "group.roles")
                 .await?;
-            let members = store::group_members(&txn, &g.id).await?;
-            self.check_members(&txn, bn9, &members, roles).await?;
-            store::set_group_roles(&txn, &g.id, roles).await?;
+            let members = store::group_members(w.txn(), &g.id).await?;
+            self.check_members(w.txn(), bn9, &members, roles).await?;
+            store::set_group_roles(w.txn(), &g.id, roles).await?;
         }
-        let members = store::group_members(&txn, &g.id).await?;
-        let after = self.group_proto(&txn, &g).await?;
-        self.audit(&txn, &actor, Some(bn9), "accounts.employee_group.update", &after.name,
-            json!({"display_name": before.display_name, "roles": before.roles.iter().map(|r| (r.program_account.clone(), r.role)).collect::<Vec<_>>()}),
-            json!({"display_name": after.display_name, "roles": after.roles.iter().map(|r| (r.program_account.clone(), r.role)).collect::<Vec<_>>()}),
-            &req.request_id).await?;
-        self.emit(
-            &txn,
-            EventType::EmployeeGroupUpdated,
-            &[bn9],
-            members.clone(),
-            &revision,
-            &actor,
-            &after.name,
-            serde_json::Value::Null,
+        let members = store::group_members(w.txn(), &g.id).await?;
+        let after = self.group_proto(w.txn(), &g).await?;
+        let roles_of = |g: &pb::EmployeeGroup| {
+            g.roles
+                .iter()
+                .map(|r| (r.program_account.clone(), r.role))
+                .collect::<Vec<_>>()
+        };
+        w.record(
+            Change::new(
+                EventType::EmployeeGroupUpdated,
+                "accounts.employee_group.update",
+                &after.name,
+            )
+            .acting_for(bn9)
+            .principals(members.clone())
+            .before(json!({"display_name": before.display_name, "roles": roles_of(&before)}))
+            .after(json!({"display_name": after.display_name, "roles": roles_of(&after)})),
         )
         .await?;
-        self.prune_roleless(&txn, bn9, &members, &actor, &revision, &req.request_id)
-            .await?;
-        let after = self.group_proto(&txn, &g).await?;
+        Self::prune_roleless(&mut w, bn9, &members).await?;
+        let after = self.group_proto(w.txn(), &g).await?;
         let response = pb::UpdateEmployeeGroupResponse {
             group: Some(after),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `DeleteEmployeeGroup` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn delete_employee_group(
+    pub async fn delete_employee_group(
         &self,
         who: &Caller,
         req: pb::DeleteEmployeeGroupRequest,
     ) -> Result<pb::DeleteEmployeeGroupResponse, Error> {
         const METHOD: &str = "DeleteEmployeeGroup";
         let mut errs = Vec::new();
-        check_request_id(&req.request_id, &mut errs);
-        let parsed = parse_uuid_child(&req.name, "employeeGroups", "name")
+        let request_id = request_id(&req.request_id, &mut errs);
+        let parsed_name = parse_uuid_child(&req.name, "employeeGroups", "name")
             .map_err(|v| errs.push(v))
             .ok();
         reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("name", "is invalid"));
-        };
+        let request_id = parsed(request_id, "request_id")?;
+        let (bn9, id) = parsed(parsed_name, "name")?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let bn9 = bn9.as_str();
-        let txn = self.begin().await?;
-        let counter = pstore::bump_revision(&txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
+        let revision = w.bump_revision(bn9).await?;
         let mut g = self
-            .load_group_for_change(&txn, bn9, &id.to_string(), &req.etag)
+            .load_group_for_change(w.txn(), bn9, &id.to_string(), &req.etag)
             .await?;
-        let before = self.group_proto(&txn, &g).await?;
-        let now = self.now();
+        let before = self.group_proto(w.txn(), &g).await?;
+        let now = w.now();
         g.delete_time = Some(now);
         g.update_time = now;
         g.version += 1;
-        store::upsert_group(&txn, &g).await?;
-        let members = store::group_members(&txn, &g.id).await?;
-        self.audit(
-            &txn,
-            &actor,
-            Some(bn9),
-            "accounts.employee_group.delete",
-            &before.name,
-            json!({"display_name": before.display_name, "members": members}),
-            serde_json::Value::Null,
-            &req.request_id,
+        store::upsert_group(w.txn(), &g).await?;
+        let members = store::group_members(w.txn(), &g.id).await?;
+        w.record(
+            Change::new(
+                EventType::EmployeeGroupDeleted,
+                "accounts.employee_group.delete",
+                &before.name,
+            )
+            .acting_for(bn9)
+            .principals(members.clone())
+            .before(json!({"display_name": before.display_name, "members": members})),
         )
         .await?;
-        self.emit(
-            &txn,
-            EventType::EmployeeGroupDeleted,
-            &[bn9],
-            members.clone(),
-            &revision,
-            &actor,
-            &before.name,
-            serde_json::Value::Null,
-        )
-        .await?;
-        self.prune_roleless(&txn, bn9, &members, &actor, &revision, &req.request_id)
-            .await?;
-        self.finish(
-            txn,
-            &actor,
-            METHOD,
-            &req.request_id,
-            pb::DeleteEmployeeGroupResponse { revision },
-        )
-        .await
+        Self::prune_roleless(&mut w, bn9, &members).await?;
+        Ok(w.commit(pb::DeleteEmployeeGroupResponse { revision })
+            .await?
+            .into_inner())
     }
 
     /// Parses a membership change (group name, principals, request id),
@@ -466,10 +427,10 @@ impl Core {
         group: &str,
         principals: &[String],
         request_id: &str,
-    ) -> Result<(String, String, Vec<String>), Error> {
+    ) -> Result<(RequestId, String, String, Vec<String>), Error> {
         let mut errs = Vec::new();
-        check_request_id(request_id, &mut errs);
-        let parsed = parse_uuid_child(group, "employeeGroups", "group")
+        let request_id = self::request_id(request_id, &mut errs);
+        let parsed_group = parse_uuid_child(group, "employeeGroups", "group")
             .map_err(|v| errs.push(v))
             .ok();
         let parsed_principals = parse_principals(principals, &mut errs);
@@ -477,49 +438,49 @@ impl Core {
             errs.push(FieldViolation::new("principals", "is required"));
         }
         reject(errs)?;
-        let Some((bn9, id)) = parsed else {
-            return Err(Error::invalid_field("group", "is invalid"));
-        };
-        Ok((bn9.as_str().to_owned(), id.to_string(), parsed_principals))
+        let request_id = parsed(request_id, "request_id")?;
+        let (bn9, id) = parsed(parsed_group, "group")?;
+        Ok((
+            request_id,
+            bn9.as_str().to_owned(),
+            id.to_string(),
+            parsed_principals,
+        ))
     }
 
-    /// Adds members to (`adding`) or removes them from a group in `txn`: the
-    /// revision bump, the change, audit, the event naming the members changed
-    /// and, on removal, the members left with no role (R-AC-7). Returns the
-    /// group and the revision token.
-    #[allow(clippy::too_many_arguments)]
-    async fn change_group_members(
+    /// Adds members to (`adding`) or removes them from a group in the unit
+    /// of work: the revision bump, the change, audit, the event naming the
+    /// members changed and, on removal, the members left with no role
+    /// (R-AC-7). Returns the group and the revision token.
+    async fn change_group_members<R: Message + Default>(
         &self,
-        txn: &DatabaseTransaction,
-        actor: &str,
-        bn9: &str,
-        id: &str,
+        w: &mut UnitOfWork<R>,
+        group: (&str, &str),
         principals: &[String],
-        request_id: &str,
         adding: bool,
     ) -> Result<(pb::EmployeeGroup, String), Error> {
-        let counter = pstore::bump_revision(txn, bn9).await?;
-        let revision = Self::revision(bn9, counter);
-        let mut g = self.load_group_for_change(txn, bn9, id, "").await?;
+        let (bn9, id) = group;
+        let revision = w.bump_revision(bn9).await?;
+        let mut g = self.load_group_for_change(w.txn(), bn9, id, "").await?;
         if adding {
-            let roles = store::group_roles(txn, &g.id).await?;
-            self.check_members(txn, bn9, principals, &roles).await?;
+            let roles = store::group_roles(w.txn(), &g.id).await?;
+            self.check_members(w.txn(), bn9, principals, &roles).await?;
         }
         let mut changed = Vec::new();
         for p in principals {
             let did = if adding {
-                store::add_group_member(txn, &g.id, bn9, p).await?
+                store::add_group_member(w.txn(), &g.id, bn9, p).await?
             } else {
-                store::remove_group_member(txn, &g.id, p).await?
+                store::remove_group_member(w.txn(), &g.id, p).await?
             };
             if did {
                 changed.push(p.clone());
             }
         }
         g.version += 1;
-        g.update_time = self.now();
-        store::upsert_group(txn, &g).await?;
-        let proto = self.group_proto(txn, &g).await?;
+        g.update_time = w.now();
+        store::upsert_group(w.txn(), &g).await?;
+        let proto = self.group_proto(w.txn(), &g).await?;
         let (action, after) = if adding {
             (
                 "accounts.employee_group.add_members",
@@ -531,82 +492,62 @@ impl Core {
                 json!({"removed": changed}),
             )
         };
-        self.audit(
-            txn,
-            actor,
-            Some(bn9),
-            action,
-            &proto.name,
-            serde_json::Value::Null,
-            after,
-            request_id,
-        )
-        .await?;
-        self.emit(
-            txn,
-            EventType::EmployeeGroupMembersChanged,
-            &[bn9],
-            changed.clone(),
-            &revision,
-            actor,
-            &proto.name,
-            serde_json::Value::Null,
+        w.record(
+            Change::new(EventType::EmployeeGroupMembersChanged, action, &proto.name)
+                .acting_for(bn9)
+                .principals(changed.clone())
+                .after(after),
         )
         .await?;
         if !adding {
-            self.prune_roleless(txn, bn9, &changed, actor, &revision, request_id)
-                .await?;
+            Self::prune_roleless(w, bn9, &changed).await?;
         }
         Ok((proto, revision))
     }
 
+    /// The `AddEmployeeGroupMembers` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(group = %req.group), err)]
-    pub(super) async fn add_employee_group_members(
+    pub async fn add_employee_group_members(
         &self,
         who: &Caller,
         req: pb::AddEmployeeGroupMembersRequest,
     ) -> Result<pb::AddEmployeeGroupMembersResponse, Error> {
         const METHOD: &str = "AddEmployeeGroupMembers";
-        let (bn9, id, principals) =
+        let (request_id, bn9, id, principals) =
             Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
-        let txn = self.begin().await?;
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let (group, revision) = self
-            .change_group_members(&txn, &actor, &bn9, &id, &principals, &req.request_id, true)
+            .change_group_members(&mut w, (&bn9, &id), &principals, true)
             .await?;
         let response = pb::AddEmployeeGroupMembersResponse {
             group: Some(group),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 
+    /// The `RemoveEmployeeGroupMembers` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all, fields(group = %req.group), err)]
-    pub(super) async fn remove_employee_group_members(
+    pub async fn remove_employee_group_members(
         &self,
         who: &Caller,
         req: pb::RemoveEmployeeGroupMembersRequest,
     ) -> Result<pb::RemoveEmployeeGroupMembersResponse, Error> {
         const METHOD: &str = "RemoveEmployeeGroupMembers";
-        let (bn9, id, principals) =
+        let (request_id, bn9, id, principals) =
             Self::parse_member_change(&req.group, &req.principals, &req.request_id)?;
         let actor = who.principal.to_string();
-        if let Some(r) = self.replay(&actor, METHOD, &req.request_id).await? {
-            return Ok(r);
-        }
-        let txn = self.begin().await?;
+        let by = WriteBy::idempotent(actor.clone(), METHOD, request_id);
+        let mut w = begin!(self, by);
         let (group, revision) = self
-            .change_group_members(&txn, &actor, &bn9, &id, &principals, &req.request_id, false)
+            .change_group_members(&mut w, (&bn9, &id), &principals, false)
             .await?;
         let response = pb::RemoveEmployeeGroupMembersResponse {
             group: Some(group),
             revision,
         };
-        self.finish(txn, &actor, METHOD, &req.request_id, response)
-            .await
+        Ok(w.commit(response).await?.into_inner())
     }
 }

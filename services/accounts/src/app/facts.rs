@@ -7,13 +7,13 @@ use ccp_platform::store as pstore;
 use ccp_proto::accounts::v1 as pb;
 
 use super::{Core, effective_of, parse_uuid_child, program_roles};
-use crate::domain::Bn9;
+use crate::domain::{AccountsError, Bn9};
 use crate::store;
 
 impl Core {
     /// Every membership of a principal with effective roles, in one query.
     #[tracing::instrument(skip_all, fields(principal = %req.principal), err)]
-    pub(super) async fn get_role_facts(
+    pub async fn get_role_facts(
         &self,
         req: pb::GetRoleFactsRequest,
     ) -> Result<pb::RoleFacts, Error> {
@@ -59,7 +59,7 @@ impl Core {
 
     /// Whether a BN9 is registered, its program accounts and BAMs.
     #[tracing::instrument(skip_all, fields(business = %req.business), err)]
-    pub(super) async fn get_business_facts(
+    pub async fn get_business_facts(
         &self,
         req: pb::GetBusinessFactsRequest,
     ) -> Result<pb::BusinessFacts, Error> {
@@ -97,7 +97,7 @@ impl Core {
     /// group, in one query; NOT_FOUND when no such group lives under the
     /// business its name gives.
     #[tracing::instrument(skip_all, fields(name = %req.name), err)]
-    pub(super) async fn get_employee_group_facts(
+    pub async fn get_employee_group_facts(
         &self,
         req: pb::GetEmployeeGroupFactsRequest,
     ) -> Result<pb::EmployeeGroupFacts, Error> {
@@ -107,7 +107,7 @@ impl Core {
         let id = id.to_string();
         let rows = store::group_facts(&self.db, bn9, &id).await?;
         let Some(first) = rows.first() else {
-            return Err(Error::not_found("no such employee group"));
+            return Err(Error::from(AccountsError::NoSuchGroup));
         };
         Ok(pb::EmployeeGroupFacts {
             name: format!("businesses/{bn9}/employeeGroups/{id}"),
