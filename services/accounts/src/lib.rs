@@ -123,7 +123,11 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
-        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let relay = tokio::spawn(
+            self.relay
+                .with_health(self.server.health())
+                .run(shutdown.clone()),
+        );
         let sweep = tokio::spawn(run_sweep(self.core, self.sweep_interval, shutdown.clone()));
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;

@@ -161,7 +161,11 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
-        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let relay = tokio::spawn(
+            self.relay
+                .with_health(self.server.health())
+                .run(shutdown.clone()),
+        );
         let sweep = tokio::spawn(
             background::Sweeper::new(self.core.clone()).run(self.sweep_interval, shutdown.clone()),
         );

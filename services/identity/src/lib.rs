@@ -138,7 +138,11 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
-        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let relay = tokio::spawn(
+            self.relay
+                .with_health(self.server.health())
+                .run(shutdown.clone()),
+        );
         let keys = tokio::spawn(
             self.keys
                 .run_sync(std::time::Duration::from_secs(10), shutdown.clone()),

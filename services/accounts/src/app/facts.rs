@@ -12,7 +12,7 @@ use crate::store;
 
 impl Core {
     /// Every membership of a principal with effective roles, in one query.
-    #[tracing::instrument(skip_all, fields(principal = %req.principal), err)]
+    #[tracing::instrument(skip_all, fields(principal = %req.principal))]
     pub async fn get_role_facts(
         &self,
         req: pb::GetRoleFactsRequest,
@@ -58,7 +58,7 @@ impl Core {
     }
 
     /// Whether a BN9 is registered, its program accounts and BAMs.
-    #[tracing::instrument(skip_all, fields(business = %req.business), err)]
+    #[tracing::instrument(skip_all, fields(business = %req.business))]
     pub async fn get_business_facts(
         &self,
         req: pb::GetBusinessFactsRequest,
@@ -96,7 +96,7 @@ impl Core {
     /// The business, covered programs and deletion state of one employee
     /// group, in one query; NOT_FOUND when no such group lives under the
     /// business its name gives.
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn get_employee_group_facts(
         &self,
         req: pb::GetEmployeeGroupFactsRequest,

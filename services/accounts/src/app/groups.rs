@@ -129,7 +129,7 @@ impl Core {
     }
 
     /// The `CreateEmployeeGroup` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn create_employee_group(
         &self,
         who: &Caller,
@@ -207,7 +207,7 @@ impl Core {
     }
 
     /// The `GetEmployeeGroup` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn get_employee_group(
         &self,
         req: pb::GetEmployeeGroupRequest,
@@ -221,7 +221,7 @@ impl Core {
     }
 
     /// The `ListEmployeeGroups` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employee_groups(
         &self,
         req: pb::ListEmployeeGroupsRequest,
@@ -267,7 +267,7 @@ impl Core {
     }
 
     /// The `UpdateEmployeeGroup` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn update_employee_group(
         &self,
         who: &Caller,
@@ -374,7 +374,7 @@ impl Core {
     }
 
     /// The `DeleteEmployeeGroup` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn delete_employee_group(
         &self,
         who: &Caller,
@@ -506,7 +506,7 @@ impl Core {
     }
 
     /// The `AddEmployeeGroupMembers` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(group = %req.group), err)]
+    #[tracing::instrument(skip_all, fields(group = %req.group))]
     pub async fn add_employee_group_members(
         &self,
         who: &Caller,
@@ -529,7 +529,7 @@ impl Core {
     }
 
     /// The `RemoveEmployeeGroupMembers` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(group = %req.group), err)]
+    #[tracing::instrument(skip_all, fields(group = %req.group))]
     pub async fn remove_employee_group_members(
         &self,
         who: &Caller,

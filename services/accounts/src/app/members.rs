@@ -274,7 +274,7 @@ impl Core {
     }
 
     /// The `ListEmployees` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employees(
         &self,
         req: pb::ListEmployeesRequest,
@@ -326,7 +326,7 @@ impl Core {
     }
 
     /// The `GetMember` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn get_member(&self, req: pb::GetMemberRequest) -> Result<pb::Member, Error> {
         let (bn9, principal) =
             parse_member_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
@@ -366,7 +366,7 @@ impl Core {
     }
 
     /// The `SetMemberRoles` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn set_member_roles(
         &self,
         who: &Caller,
@@ -478,7 +478,7 @@ impl Core {
     }
 
     /// The `RemoveMember` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn remove_member(
         &self,
         who: &Caller,

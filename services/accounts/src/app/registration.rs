@@ -106,7 +106,7 @@ impl Core {
     }
 
     /// The `GetRegistrationChallenge` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn get_registration_challenge(
         &self,
         req: pb::GetRegistrationChallengeRequest,
@@ -134,7 +134,7 @@ impl Core {
     }
 
     /// The `RegisterBusiness` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(program_account = %req.program_account), err)]
+    #[tracing::instrument(skip_all, fields(program_account = %req.program_account))]
     pub async fn register_business(
         &self,
         who: &Caller,
@@ -364,14 +364,14 @@ impl Core {
     }
 
     /// The `GetBusiness` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn get_business(&self, req: pb::GetBusinessRequest) -> Result<pb::Business, Error> {
         let bn9 = Bn9::parse_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
         self.business_proto(&self.db, bn9.as_str()).await
     }
 
     /// The `ListProgramAccounts` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn list_program_accounts(
         &self,
         req: pb::ListProgramAccountsRequest,
@@ -394,7 +394,7 @@ impl Core {
     }
 
     /// The `ListMyBusinesses` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn list_my_businesses(
         &self,
         who: &Caller,
@@ -441,7 +441,7 @@ impl Core {
     }
 
     /// The `ListAuditEvents` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn list_audit_events(
         &self,
         req: pb::ListAuditEventsRequest,
@@ -473,7 +473,7 @@ impl Core {
     }
 
     /// The `ImportRegistry` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(records = req.records.len()), err)]
+    #[tracing::instrument(skip_all, fields(records = req.records.len()))]
     pub async fn import_registry(
         &self,
         subject: &str,

@@ -113,7 +113,7 @@ impl Core {
     }
 
     /// The `RequestEmployeeAccess` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn request_employee_access(
         &self,
         who: &Caller,
@@ -243,7 +243,7 @@ impl Core {
     }
 
     /// The `WithdrawEmployeeRequest` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn withdraw_employee_request(
         &self,
         who: &Caller,
@@ -283,7 +283,7 @@ impl Core {
     }
 
     /// The `RejectEmployeeRequest` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn reject_employee_request(
         &self,
         who: &Caller,
@@ -325,7 +325,7 @@ impl Core {
     }
 
     /// The `ApproveEmployeeRequest` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn approve_employee_request(
         &self,
         who: &Caller,
@@ -422,7 +422,7 @@ impl Core {
     }
 
     /// The `ListEmployeeRequests` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employee_requests(
         &self,
         req: pb::ListEmployeeRequestsRequest,
@@ -458,7 +458,7 @@ impl Core {
     }
 
     /// The `ListMyEmployeeRequests` use case (its rule: the contract and docs/rules.md).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn list_my_employee_requests(
         &self,
         who: &Caller,

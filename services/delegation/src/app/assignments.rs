@@ -80,7 +80,7 @@ impl Core {
     }
 
     /// AssignToClient.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn assign(
         &self,
         principal: String,
@@ -177,7 +177,7 @@ impl Core {
     }
 
     /// Unassign.
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn unassign(
         &self,
         principal: String,
@@ -223,7 +223,7 @@ impl Core {
     }
 
     /// ListAssignments.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_assignments(
         &self,
         req: pb::ListAssignmentsRequest,

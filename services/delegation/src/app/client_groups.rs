@@ -91,7 +91,7 @@ impl Core {
     }
 
     /// CreateClientGroup.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn create_group(
         &self,
         principal: String,
@@ -158,7 +158,7 @@ impl Core {
     }
 
     /// GetClientGroup.
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn get_group(&self, req: pb::GetClientGroupRequest) -> Result<pb::ClientGroup> {
         let (provider, id) =
             parse_name("name", &req.name, "clientGroups").map_err(|e| Error::invalid(vec![e]))?;
@@ -168,7 +168,7 @@ impl Core {
     }
 
     /// ListClientGroups, by name.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_groups(
         &self,
         req: pb::ListClientGroupsRequest,
@@ -206,7 +206,7 @@ impl Core {
     }
 
     /// UpdateClientGroup (rename).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn update_group(
         &self,
         principal: String,
@@ -278,7 +278,7 @@ impl Core {
     }
 
     /// DeleteClientGroup (soft; its assignments end).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn delete_group(
         &self,
         principal: String,
@@ -331,7 +331,7 @@ impl Core {
 
     /// AddClientGroupClients / RemoveClientGroupClients: returns the group
     /// and the revision.
-    #[tracing::instrument(skip_all, fields(group = %group_name), err)]
+    #[tracing::instrument(skip_all, fields(group = %group_name))]
     pub async fn change_group_clients(
         &self,
         principal: String,

@@ -20,7 +20,7 @@ fn bn(field: &str, text: &str) -> Result<Bn9> {
 
 impl Core {
     /// GetPairFacts.
-    #[tracing::instrument(skip_all, fields(provider = %req.provider, client = %req.client), err)]
+    #[tracing::instrument(skip_all, fields(provider = %req.provider, client = %req.client))]
     pub async fn pair_facts(&self, req: pb::GetPairFactsRequest) -> Result<pb::PairFacts> {
         let provider = bn("provider", &req.provider)?;
         let client = bn("client", &req.client)?;
@@ -41,7 +41,7 @@ impl Core {
     }
 
     /// GetAssignmentFacts.
-    #[tracing::instrument(skip_all, fields(principal = %req.principal), err)]
+    #[tracing::instrument(skip_all, fields(principal = %req.principal))]
     pub async fn assignment_facts(
         &self,
         req: pb::GetAssignmentFactsRequest,
@@ -87,7 +87,7 @@ impl Core {
     }
 
     /// ListClients.
-    #[tracing::instrument(skip_all, fields(provider = %req.provider), err)]
+    #[tracing::instrument(skip_all, fields(provider = %req.provider))]
     pub async fn list_clients(
         &self,
         req: pb::ListClientsRequest,
@@ -128,7 +128,7 @@ impl Core {
 
     /// GetRequestFacts: one query by primary key; NOT_FOUND when unknown or
     /// when the name's business is neither side of the request.
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn request_facts(&self, req: pb::GetRequestFactsRequest) -> Result<pb::RequestFacts> {
         let (side, id) = if req.name.starts_with("businesses/") {
             let sent = req.name.contains("/sentRequests/");
@@ -170,7 +170,7 @@ impl Core {
     }
 
     /// ListAuditEvents: records where the business is either party.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_audit_events(
         &self,
         req: pb::ListAuditEventsRequest,

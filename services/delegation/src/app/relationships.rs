@@ -17,7 +17,7 @@ use crate::store::{self, RelationshipFilter};
 
 impl Core {
     /// GetRelationship.
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn get_relationship(
         &self,
         req: pb::GetRelationshipRequest,
@@ -32,7 +32,7 @@ impl Core {
     }
 
     /// ListRelationships.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_relationships(
         &self,
         req: pb::ListRelationshipsRequest,
@@ -100,7 +100,7 @@ impl Core {
     }
 
     /// UpdateRelationship (client side).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn update_relationship(
         &self,
         principal: String,
@@ -286,7 +286,7 @@ impl Core {
     }
 
     /// EndRelationship (either side).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn end_relationship(
         &self,
         principal: String,

@@ -22,7 +22,7 @@ use crate::store::{self, Decision, RequestFilter};
 
 impl Core {
     /// SendRelationshipRequest.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn send_request(
         &self,
         principal: String,
@@ -152,7 +152,7 @@ impl Core {
     }
 
     /// WithdrawRelationshipRequest (provider side).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn withdraw_request(
         &self,
         principal: String,
@@ -290,7 +290,7 @@ impl Core {
     }
 
     /// ListReceivedRequests: visible requests only.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_received(
         &self,
         req: pb::ListReceivedRequestsRequest,
@@ -321,7 +321,7 @@ impl Core {
     }
 
     /// ListSentRequests.
-    #[tracing::instrument(skip_all, fields(parent = %req.parent), err)]
+    #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_sent(
         &self,
         req: pb::ListSentRequestsRequest,
@@ -381,7 +381,7 @@ impl Core {
     }
 
     /// ApproveRelationshipRequest (client side).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn approve_request(
         &self,
         principal: String,
@@ -577,7 +577,7 @@ impl Core {
     }
 
     /// RejectRelationshipRequest (client side).
-    #[tracing::instrument(skip_all, fields(name = %req.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %req.name))]
     pub async fn reject_request(
         &self,
         principal: String,

@@ -36,12 +36,12 @@ fn reply<T>(r: Result<T>) -> Reply<T> {
 
 #[tonic::async_trait]
 impl Identity for IdentityApi {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn sign_in(&self, request: Request<pb::SignInRequest>) -> Reply<pb::Session> {
         reply(sessions::sign_in(&self.core, &request.get_ref().id_token).await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn refresh_session(
         &self,
         request: Request<pb::RefreshSessionRequest>,
@@ -49,7 +49,7 @@ impl Identity for IdentityApi {
         reply(sessions::refresh(&self.core, &request.get_ref().refresh_token).await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn sign_out(&self, request: Request<pb::SignOutRequest>) -> Reply<pb::SignOutResponse> {
         let caller = caller(&request)?.clone();
         let r = async {
@@ -59,7 +59,7 @@ impl Identity for IdentityApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_signing_keys(
         &self,
         _request: Request<pb::GetSigningKeysRequest>,
@@ -67,7 +67,7 @@ impl Identity for IdentityApi {
         reply(keys::signing_keys(&self.core).await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_profile(
         &self,
         request: Request<pb::CreateProfileRequest>,
@@ -80,7 +80,7 @@ impl Identity for IdentityApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_my_profile(
         &self,
         request: Request<pb::GetMyProfileRequest>,
@@ -89,7 +89,7 @@ impl Identity for IdentityApi {
         reply(profiles::get_mine(&self.core, &caller).await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn update_my_profile(
         &self,
         request: Request<pb::UpdateMyProfileRequest>,
@@ -102,7 +102,7 @@ impl Identity for IdentityApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn create_machine_credential(
         &self,
         request: Request<pb::CreateMachineCredentialRequest>,
@@ -115,7 +115,7 @@ impl Identity for IdentityApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_machine_credentials(
         &self,
         request: Request<pb::ListMachineCredentialsRequest>,
@@ -128,7 +128,7 @@ impl Identity for IdentityApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn revoke_machine_credential(
         &self,
         request: Request<pb::RevokeMachineCredentialRequest>,
@@ -141,7 +141,7 @@ impl Identity for IdentityApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn issue_machine_token(
         &self,
         request: Request<pb::IssueMachineTokenRequest>,
@@ -150,7 +150,7 @@ impl Identity for IdentityApi {
         reply(credentials::issue_token(&self.core, &req.client_id, req.client_secret).await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn list_audit_events(
         &self,
         request: Request<pb::ListAuditEventsRequest>,
@@ -179,7 +179,7 @@ impl IdentityFactsApi {
 
 #[tonic::async_trait]
 impl IdentityFacts for IdentityFactsApi {
-    #[tracing::instrument(skip_all, fields(count = request.get_ref().profile_ids.len()), err)]
+    #[tracing::instrument(skip_all, fields(count = request.get_ref().profile_ids.len()))]
     async fn get_profiles(
         &self,
         request: Request<pb::GetProfilesRequest>,
@@ -191,7 +191,7 @@ impl IdentityFacts for IdentityFactsApi {
         reply(r.await)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_credential(
         &self,
         request: Request<pb::GetCredentialRequest>,
