@@ -275,11 +275,10 @@ async fn lock(
     };
     credentials::lock_client(w.txn(), client, until, now).await?;
     let target = row.map_or_else(|| format!("clients/{client}"), MachineCredential::name);
-    let mut change =
-        Change::audit("identity.credential.lock", target).after(serde_json::json!({
-            "locked_until": until.to_rfc3339(),
-            "reason": "repeated bad secrets",
-        }));
+    let mut change = Change::audit("identity.credential.lock", target).after(serde_json::json!({
+        "locked_until": until.to_rfc3339(),
+        "reason": "repeated bad secrets",
+    }));
     if let Some(r) = row {
         change = change.acting_for(r.business.as_str());
     }

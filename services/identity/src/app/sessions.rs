@@ -330,11 +330,8 @@ pub async fn refresh(core: &Core, refresh_token: &str) -> Result<pb::Session> {
         family.expire_time,
     )
     .await?;
-    w.record(Change::audit(
-        "identity.session.refresh",
-        family.name(),
-    ))
-    .await?;
+    w.record(Change::audit("identity.session.refresh", family.name()))
+        .await?;
     w.commit(()).await?;
     let profile = profiles::get(&core.db, family.person)
         .await?
