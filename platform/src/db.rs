@@ -1,5 +1,12 @@
 //! Database connection and migration for SQLite (embedded) and PostgreSQL
 //! (production), with a schema and a migration table per service.
+//!
+//! Services connect with [`DatabaseSettings::for_service`], so on PostgreSQL
+//! each one's tables live in a schema of its own name unless the
+//! configuration names another: several services may share one database
+//! (their tables `outbox_events`, `audit_events`, `idempotency_records` and
+//! `revisions` have the same names) without meeting. SQLite is a file per
+//! service already.
 
 use std::time::Duration;
 
@@ -36,10 +43,47 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     }
     let db = Database::connect(options).await?;
     if let (true, Some(schema)) = (settings.is_postgres(), &settings.schema) {
-        db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await?;
+        ensure_schema(&db, schema).await?;
     }
     Ok(db)
+}
+
+/// Creates the PostgreSQL schema when it is missing. An existing schema is
+/// left alone without asking for CREATE on the database (a serving role
+/// that only owns its schema connects fine), and a schema created by a
+/// concurrent process (two replicas, a migration job) between the check and
+/// the CREATE counts as created.
+async fn ensure_schema(db: &DatabaseConnection, schema: &str) -> anyhow::Result<()> {
+    use sea_orm::Statement;
+    anyhow::ensure!(
+        !schema.is_empty()
+            && schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "schema {schema:?} must be lowercase letters, digits and underscores"
+    );
+    let exists = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            [schema.into()],
+        ))
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    // The name is validated (lowercase letters, digits, underscores) and quoted.
+    match db
+        .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if is_unique_violation(&err) => Ok(()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!(
+            "cannot create schema {schema} (create it beforehand, owned by the service's role, or grant CREATE on the database)"
+        ))),
+    }
 }
 
 /// Connects and applies every pending migration of `M`.
