@@ -378,7 +378,23 @@ async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::R
 async fn migrate_with<M: MigratorTrait>(
     db: &sea_orm_migration::sea_orm::DatabaseConnection,
 ) -> anyhow::Result<usize> {
-    let pending = M::get_pending_migrations(db).await?.len();
+    let state = ccp_platform::db::migration_state::<M>(db).await?;
+    if !state.newer.is_empty() {
+        // A rolled-back release: the schema is ahead of this binary.
+        if state.pending.is_empty() {
+            println!(
+                "the schema has {} migration(s) newer than this release ({}); nothing to apply",
+                state.newer.len(),
+                state.newer.join(", ")
+            );
+            return Ok(0);
+        }
+        anyhow::bail!(
+            "the schema has migrations newer than this release ({}) and lacks some of its own ({}): migrate with the newest release",
+            state.newer.join(", "),
+            state.pending.join(", ")
+        );
+    }
     M::up(db, None).await?;
-    Ok(pending)
+    Ok(state.pending.len())
 }

@@ -191,3 +191,45 @@ async fn three_services_sharing_one_postgres_database_by_url_alone_do_not_collid
     }
     let _ = db.close().await;
 }
+
+/// Rolling back the application after a release migrated the schema: the
+/// older binary's `ccp migrate` has nothing to do and its services start on
+/// the expanded schema (sea-orm's own check would refuse a migration it does
+/// not know).
+async fn rolled_back_release_runs_on_a_newer_schema(backend: &TestBackend) {
+    let settings = backend.settings("accounts");
+    let db = ccp_platform::db::connect_and_migrate::<ccp_accounts::store::Migrator>(&settings)
+        .await
+        .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations_accounts (version, applied_at) VALUES ('m9999_from_a_newer_release', 0)",
+    )
+    .await
+    .unwrap();
+    let state = ccp_platform::db::migration_state::<ccp_accounts::store::Migrator>(&db)
+        .await
+        .unwrap();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.newer, ["m9999_from_a_newer_release"]);
+    let serving = DatabaseSettings {
+        migrate_on_start: false,
+        ..settings
+    };
+    ccp_platform::db::connect_for_service::<ccp_accounts::store::Migrator>(&serving)
+        .await
+        .expect("the older release starts on the newer schema");
+}
+
+#[tokio::test]
+async fn a_rolled_back_release_starts_on_a_newer_sqlite_schema() {
+    rolled_back_release_runs_on_a_newer_schema(&TestBackend::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_rolled_back_release_starts_on_a_newer_postgres_schema() {
+    let Some(backend) = TestBackend::postgres().await else {
+        eprintln!("skipped: CCP_TEST_DATABASE_URL not set");
+        return;
+    };
+    rolled_back_release_runs_on_a_newer_schema(&backend).await;
+}
