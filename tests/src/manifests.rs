@@ -109,8 +109,8 @@ pub fn dockerfile_entrypoint() -> anyhow::Result<Vec<String>> {
         .1;
     let line = runtime
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("ENTRYPOINT "))
-        .last()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("ENTRYPOINT "))
         .context("the runtime stage has an ENTRYPOINT")?;
     Ok(serde_json::from_str(line)?)
 }
