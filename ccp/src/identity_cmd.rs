@@ -57,7 +57,7 @@ pub enum TestIssuerCommand {
     /// again freely), writes DIR/jwks.json with its public key, and prints the
     /// `[[identity.issuers]]` entry that trusts it.
     ///
-    /// Example: ccp test-issuer init /var/lib/ccp-issuer
+    /// Example: ccp test-issuer init ./issuer
     Init {
         /// The directory for `test-issuer.key` (private, mode 0600) and `jwks.json`.
         dir: PathBuf,
@@ -68,7 +68,7 @@ pub enum TestIssuerCommand {
     /// Prints an ID token of the test-users issuer for USER, to sign in with
     /// (`ccp login --id-token-file FILE`).
     ///
-    /// Example: ccp test-issuer token alice --key /var/lib/ccp-issuer/test-issuer.key > alice.jwt
+    /// Example: ccp test-issuer token alice --key ./issuer/test-issuer.key > alice.jwt
     Token {
         /// The test user (the token's subject).
         user: String,
