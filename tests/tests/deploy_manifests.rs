@@ -184,6 +184,10 @@ fn every_service_has_a_probed_locked_down_deployment_a_service_an_hpa_and_a_pdb(
             hpa["spec"]["minReplicas"].as_u64().unwrap() >= 2,
             "{service}: HA by default"
         );
+        assert!(
+            deployment["spec"]["replicas"].is_null(),
+            "{service}: the HPA owns the replica count (replicas in the Deployment would reset it on every apply)"
+        );
 
         let pdb = m
             .get("PodDisruptionBudget", service)

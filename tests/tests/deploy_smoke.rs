@@ -308,7 +308,11 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
     let mut pods: Vec<Pod> = Vec::new();
     for service in SERVICES {
         let deployment = m.get("Deployment", service).unwrap();
-        let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+        // The HPA owns the replica count: at rest it holds minReplicas.
+        let replicas = m
+            .get("HorizontalPodAutoscaler", service)
+            .and_then(|hpa| hpa["spec"]["minReplicas"].as_u64())
+            .unwrap_or(1);
         let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             .as_u64()
             .unwrap_or(30);
