@@ -1,11 +1,17 @@
-//! `ccp dev-token` and `ccp keys rotate`: the identity commands.
+//! `ccp dev-token`, `ccp test-issuer` and `ccp keys rotate`: the identity commands.
 //!
 //! `dev-token` mints an ID token of the development issuer for a named test
 //! user (the same key the identity service trusts: `identity.dev_issuer.key`,
-//! or `<data_dir>/dev-issuer.key`). `keys rotate` adds a new active signing
-//! key in the identity database named by the configuration and retires the
-//! old one, which stays published until every token it signed has expired.
+//! or `<data_dir>/dev-issuer.key`). `test-issuer` is the same kind of
+//! Ed25519 issuer for deployments that refuse the development issuer
+//! (production): `init` keeps its key in a directory and writes the JWKS that
+//! identity trusts through an ordinary `[[identity.issuers]]` entry with
+//! `jwks_file`; `token` mints for a test user with that key. `keys rotate`
+//! adds a new active signing key in the identity database named by the
+//! configuration and retires the old one, which stays published until every
+//! token it signed has expired.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ccp_identity::oidc::DevIssuer;
@@ -22,6 +28,122 @@ pub enum KeysCommand {
     ///
     /// Example: ccp keys rotate --config prod.toml
     Rotate,
+}
+
+/// The `iss` of the test-users issuer unless `--issuer` says otherwise.
+pub const TEST_ISSUER: &str = "urn:ccp:test-users";
+/// The `aud` of the test-users issuer unless `--audience` says otherwise.
+pub const TEST_ISSUER_AUDIENCE: &str = "ccp";
+/// The key file `ccp test-issuer init` keeps in its directory.
+pub const TEST_ISSUER_KEY_FILE: &str = "test-issuer.key";
+/// The JWKS file `ccp test-issuer init` writes in its directory.
+pub const TEST_ISSUER_JWKS_FILE: &str = "jwks.json";
+
+/// The issuer and audience of a test-users issuer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestIssuerNames {
+    /// The issuer's `iss` (identity's `[[identity.issuers]]` entry must name it).
+    #[arg(long, default_value = TEST_ISSUER)]
+    pub issuer: String,
+    /// The audience (`aud`) of its tokens.
+    #[arg(long, default_value = TEST_ISSUER_AUDIENCE)]
+    pub audience: String,
+}
+
+/// `ccp test-issuer …`.
+#[derive(Debug, Subcommand)]
+pub enum TestIssuerCommand {
+    /// Creates the issuer's Ed25519 key in DIR (kept if it exists: run it
+    /// again freely), writes DIR/jwks.json with its public key, and prints the
+    /// `[[identity.issuers]]` entry that trusts it.
+    ///
+    /// Example: ccp test-issuer init ./issuer
+    Init {
+        /// The directory for `test-issuer.key` (private, mode 0600) and `jwks.json`.
+        dir: PathBuf,
+        /// The issuer's `iss` and `aud`.
+        #[command(flatten)]
+        names: TestIssuerNames,
+    },
+    /// Prints an ID token of the test-users issuer for USER, to sign in with
+    /// (`ccp login --id-token-file FILE`).
+    ///
+    /// Example: ccp test-issuer token alice --key ./issuer/test-issuer.key > alice.jwt
+    Token {
+        /// The test user (the token's subject).
+        user: String,
+        /// The key file `init` created.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The issuer's `iss` and `aud`.
+        #[command(flatten)]
+        names: TestIssuerNames,
+        /// How long the token is valid, in seconds.
+        #[arg(long, default_value_t = 300)]
+        ttl_secs: u64,
+    },
+}
+
+/// Returns the test-users issuer signing with the key in `key_file`.
+fn test_issuer(key_file: &Path, names: &TestIssuerNames) -> anyhow::Result<DevIssuer> {
+    let text = std::fs::read_to_string(key_file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", key_file.display()))?;
+    let seed: [u8; 32] = ccp_identity::secrets::decode_base64(text.trim())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("{} must hold base64 of 32 bytes", key_file.display()))?;
+    DevIssuer::from_seed(&names.issuer, &names.audience, &seed)
+}
+
+/// Runs `ccp test-issuer …` and prints its result.
+pub fn test_issuer_command(command: TestIssuerCommand) -> anyhow::Result<()> {
+    match command {
+        TestIssuerCommand::Init { dir, names } => {
+            let key_file = dir.join(TEST_ISSUER_KEY_FILE);
+            // base64 of 32 random bytes: an Ed25519 seed.
+            ccp_identity::secrets::read_or_create_key_file(
+                &key_file,
+                ccp_platform::auth::InternalTokens::generate_key,
+            )?;
+            let issuer = test_issuer(&key_file, &names)?;
+            let jwks = dir.join(TEST_ISSUER_JWKS_FILE);
+            std::fs::write(&jwks, issuer.jwks_json())
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", jwks.display()))?;
+            println!(
+                "# the test-users issuer: key {}, JWKS {}\n\
+                 [[identity.issuers]]\n\
+                 name = \"test-users\"\n\
+                 issuer = \"{}\"\n\
+                 audience = \"{}\"\n\
+                 jwks_file = \"{}\"\n\
+                 algorithms = [\"EdDSA\"]",
+                key_file.display(),
+                jwks.display(),
+                names.issuer,
+                names.audience,
+                jwks.display()
+            );
+            Ok(())
+        }
+        TestIssuerCommand::Token {
+            user,
+            key,
+            names,
+            ttl_secs,
+        } => {
+            let user = user.trim();
+            if user.is_empty() || user.len() > 255 {
+                anyhow::bail!("the user name must be 1–255 characters");
+            }
+            let issuer = test_issuer(&key, &names)?;
+            let token = issuer.mint(
+                user,
+                chrono::Utc::now(),
+                Duration::from_secs(ttl_secs.clamp(1, 3600)),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
 }
 
 /// Returns the identity settings with the embedded data directory filled in
@@ -60,9 +182,10 @@ pub async fn rotate_keys(settings: &SuiteSettings) -> anyhow::Result<Rotation> {
     if !identity.database.is_postgres() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    let db =
-        ccp_platform::db::connect_for_service::<ccp_identity::store::Migrator>(&identity.database)
-            .await?;
+    let db = ccp_platform::db::connect_for_service::<ccp_identity::store::Migrator>(
+        &identity.database.for_service("identity"),
+    )
+    .await?;
     let kek = ccp_identity::key_encryption_key(&identity, settings.common.environment)?;
     let clock = settings.common.clock.build(settings.common.environment)?;
     let lifetime =

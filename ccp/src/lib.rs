@@ -9,6 +9,7 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod embedded;
+pub mod health_cmd;
 pub mod identity_cmd;
 pub mod registry_cmd;
 pub mod settings;

@@ -76,6 +76,31 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// A test-users issuer for deployments that refuse the development
+    /// issuer (production): keeps an Ed25519 key, writes the JWKS identity
+    /// trusts as an ordinary issuer (`jwks_file`), and mints ID tokens for
+    /// named test users with it.
+    ///
+    /// Example: ccp test-issuer init ./issuer && ccp test-issuer token alice --key ./issuer/test-issuer.key
+    TestIssuer {
+        #[command(subcommand)]
+        command: ccp::identity_cmd::TestIssuerCommand,
+    },
+    /// Asks a service's grpc.health.v1 whether it is SERVING, as kubelet's
+    /// grpc probe does: exit 0 when it is, 1 otherwise. `--wait-secs` keeps
+    /// asking until it is (scripts waiting for a service to come up).
+    ///
+    /// Example: ccp health http://127.0.0.1:50050 --wait-secs 30
+    Health {
+        /// The service's endpoint.
+        endpoint: String,
+        /// The service to ask about; empty is the server as a whole.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Keep asking for up to this many seconds.
+        #[arg(long, default_value_t = 0)]
+        wait_secs: u64,
+    },
     /// Manages the identity service's signing keys.
     Keys {
         #[command(subcommand)]
@@ -213,6 +238,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Health {
+            endpoint,
+            service,
+            wait_secs,
+        } => {
+            ccp::health_cmd::run(
+                &endpoint,
+                &service,
+                std::time::Duration::from_secs(wait_secs.min(3600)),
+            )
+            .await
+        }
+        Command::TestIssuer { command } => ccp::identity_cmd::test_issuer_command(command),
         Command::Keys { command, data_dir } => {
             if let Some(dir) = data_dir {
                 settings.data_dir = dir;
@@ -331,7 +369,7 @@ async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::R
     if !db.is_postgres() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    let conn = ccp_platform::db::connect(db).await?;
+    let conn = ccp_platform::db::connect(&db.for_service(name)).await?;
     let pending = match service {
         DatabaseService::Identity => migrate_with::<ccp_identity::store::Migrator>(&conn).await?,
         DatabaseService::Accounts => migrate_with::<ccp_accounts::store::Migrator>(&conn).await?,
@@ -346,7 +384,23 @@ async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::R
 async fn migrate_with<M: MigratorTrait>(
     db: &sea_orm_migration::sea_orm::DatabaseConnection,
 ) -> anyhow::Result<usize> {
-    let pending = M::get_pending_migrations(db).await?.len();
+    let state = ccp_platform::db::migration_state::<M>(db).await?;
+    if !state.newer.is_empty() {
+        // A rolled-back release: the schema is ahead of this binary.
+        if state.pending.is_empty() {
+            println!(
+                "the schema has {} migration(s) newer than this release ({}); nothing to apply",
+                state.newer.len(),
+                state.newer.join(", ")
+            );
+            return Ok(0);
+        }
+        anyhow::bail!(
+            "the schema has migrations newer than this release ({}) and lacks some of its own ({}): migrate with the newest release",
+            state.newer.join(", "),
+            state.pending.join(", ")
+        );
+    }
     M::up(db, None).await?;
-    Ok(pending)
+    Ok(state.pending.len())
 }

@@ -44,14 +44,20 @@ fn production_without_an_internal_key_names_the_key() {
 }
 
 #[test]
-fn production_requires_identitys_key_encryption_key() {
+fn production_requires_identitys_key_encryption_key_where_identity_runs_only() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ccp.example.toml");
     let env = HashMap::from([(
         "CCP_INTERNAL_AUTH__KEY".to_owned(),
         "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_owned(),
     )]);
-    let err =
-        ccp_platform::config::load_with_env::<SuiteSettings>("", Some(&file), env).unwrap_err();
+    // The other services' processes (and `ccp migrate accounts`) load without it...
+    let settings =
+        ccp_platform::config::load_with_env::<SuiteSettings>("", Some(&file), env).unwrap();
+    // ...and identity refuses to run without it, naming the key.
+    let err = settings
+        .identity
+        .validate_for(settings.common.environment)
+        .unwrap_err();
     assert_eq!(err.key, "identity.key_encryption_key");
     assert_eq!(err.env_name(), "CCP_IDENTITY__KEY_ENCRYPTION_KEY");
 }

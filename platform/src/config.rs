@@ -293,6 +293,20 @@ impl DatabaseSettings {
         }
     }
 
+    /// Returns these settings for the service named `service`: without an
+    /// explicit `schema`, the service's own name is its PostgreSQL schema.
+    /// (A configuration that sets only `<service>.database.url` deserializes
+    /// the section from [`DatabaseSettings::default`], whose schema is None;
+    /// every service connects through this so its tables never land in
+    /// `public` next to another service's.)
+    pub fn for_service(&self, service: &str) -> Self {
+        let mut settings = self.clone();
+        if settings.schema.is_none() {
+            settings.schema = Some(service.to_owned());
+        }
+        settings
+    }
+
     /// Returns true when the URL names PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         let url = self.url.expose_secret();
@@ -478,6 +492,43 @@ mod tests {
         assert_eq!(
             env_name("identity.database.url"),
             "CCP_IDENTITY__DATABASE__URL"
+        );
+    }
+
+    #[test]
+    fn a_database_url_alone_still_gets_the_service_schema() {
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(default)]
+        struct Tree {
+            identity: Section,
+        }
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(default)]
+        struct Section {
+            database: DatabaseSettings,
+        }
+        impl Validate for Tree {
+            fn validate(&self) -> Result<(), ConfigError> {
+                Ok(())
+            }
+        }
+        let env = HashMap::from([(
+            "CCP_IDENTITY__DATABASE__URL".to_owned(),
+            "postgres://u@h:5432/shared".to_owned(),
+        )]);
+        let tree: Tree = load_with_env("", None, env).expect("the tree loads");
+        // The section comes from DatabaseSettings::default: no schema...
+        assert_eq!(tree.identity.database.schema, None);
+        // ...which connecting as the service fills with the service's name.
+        let settings = tree.identity.database.for_service("identity");
+        assert_eq!(settings.schema.as_deref(), Some("identity"));
+        let explicit = DatabaseSettings {
+            schema: Some("custom".to_owned()),
+            ..settings
+        };
+        assert_eq!(
+            explicit.for_service("identity").schema.as_deref(),
+            Some("custom")
         );
     }
 

@@ -200,6 +200,7 @@ impl Distributed {
     }
 }
 
+pub mod manifests;
 pub mod stories;
 
 /// How a [`World`] runs the suite.

@@ -62,8 +62,10 @@ impl Application {
         settings: &AccountsSettings,
         keys: Arc<dyn KeySource>,
     ) -> anyhow::Result<Self> {
-        let db =
-            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let db = ccp_platform::db::connect_for_service::<store::Migrator>(
+            &settings.database.for_service("accounts"),
+        )
+        .await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity =

@@ -89,8 +89,10 @@ impl Application {
         settings: &DelegationSettings,
         keys: Arc<dyn KeySource>,
     ) -> anyhow::Result<Self> {
-        let db =
-            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let db = ccp_platform::db::connect_for_service::<store::Migrator>(
+            &settings.database.for_service("delegation"),
+        )
+        .await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let verifier = AccessTokenVerifier::new(ctx.clock.clone())
             .with_source(keys, std::time::Duration::from_secs(1));

@@ -56,8 +56,10 @@ impl Application {
     /// public `Identity` and internal `IdentityFacts` services.
     pub async fn build(ctx: &ServiceContext, settings: &IdentitySettings) -> anyhow::Result<Self> {
         settings.validate_for(ctx.environment)?;
-        let db =
-            ccp_platform::db::connect_for_service::<store::Migrator>(&settings.database).await?;
+        let db = ccp_platform::db::connect_for_service::<store::Migrator>(
+            &settings.database.for_service("identity"),
+        )
+        .await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
         let kek = key_encryption_key(settings, ctx.environment)?;
         store::keys::ensure_active_key(&db, &kek, ctx.clock.now()).await?;
