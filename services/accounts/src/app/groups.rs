@@ -37,7 +37,9 @@ fn parse_roles(
 
 fn check_name(name: &str, field: &str, errs: &mut Vec<FieldViolation>) {
     let n = name.trim().chars().count();
-    if n == 0 {
+    if let Err(violation) = ccp_types::check_line(name, field) {
+        errs.push(violation);
+    } else if n == 0 {
         errs.push(FieldViolation::new(field, "is required"));
     } else if n > 100 {
         errs.push(FieldViolation::new(field, "must be at most 100 characters"));

@@ -93,7 +93,9 @@ pub(super) fn request_proto(
 
 fn check_text(v: &str, field: &str, errs: &mut Vec<FieldViolation>) {
     let n = v.trim().chars().count();
-    if n == 0 {
+    if let Err(violation) = ccp_types::check_multiline(v, field) {
+        errs.push(violation);
+    } else if n == 0 {
         errs.push(FieldViolation::new(field, "is required"));
     } else if v.chars().count() > 500 {
         errs.push(FieldViolation::new(field, "must be at most 500 characters"));

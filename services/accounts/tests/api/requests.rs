@@ -397,3 +397,52 @@ async fn r_ac_3_the_periodic_sweep_expires_pending_requests() {
         );
     }
 }
+
+#[tokio::test]
+async fn r_in_1_a_note_with_a_nul_is_refused_alike_on_both_backends_and_writes_nothing() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        app.import_registry().await;
+        let alice = app.person("Alice Martin").await;
+        app.register_abc(&alice).await;
+        let bob = app.person("Bob Tremblay").await;
+        for note in ["nul\u{0}inside", "bell\u{7}"] {
+            let err = app
+                .accounts()
+                .request_employee_access(app.req(
+                    pb::RequestEmployeeAccessRequest {
+                        request_id: rid(),
+                        parent: format!("businesses/{ABC}"),
+                        note: note.to_owned(),
+                    },
+                    &bob.token,
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.code(),
+                Code::InvalidArgument,
+                "{}: {err:?}",
+                backend.name()
+            );
+            assert_eq!(fields(&err), vec!["note".to_owned()], "{}", backend.name());
+        }
+        // Nothing was written: the one pending request per person is still free,
+        // and a note may span lines.
+        let r = app
+            .accounts()
+            .request_employee_access(app.req(
+                pb::RequestEmployeeAccessRequest {
+                    request_id: rid(),
+                    parent: format!("businesses/{ABC}"),
+                    note: "Customs clerk\nWindows division".to_owned(),
+                },
+                &bob.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let r = r.request.expect("the request");
+        assert_eq!(r.state, S::Pending as i32, "{}", backend.name());
+    }
+}

@@ -25,6 +25,10 @@ pub enum DelegationError {
         /// The most characters.
         max: usize,
     },
+    /// Free text holding NUL or another control character (line breaks and
+    /// tabs are allowed).
+    #[error("must not contain control characters")]
+    ControlCharacters,
     /// Visibility rules without the provider's own submissions.
     #[error("must include VISIBILITY_SUBMITTED_BY_PROVIDER (it cannot be removed)")]
     ProviderVisibilityMissing,
@@ -52,6 +56,7 @@ impl From<DelegationError> for Error {
             DelegationError::NotPending(_) => Error::failed_precondition(err.to_string()),
             DelegationError::TooShort { .. }
             | DelegationError::TooLong { .. }
+            | DelegationError::ControlCharacters
             | DelegationError::ProviderVisibilityMissing
             | DelegationError::ExpiryNotInFuture
             | DelegationError::ExpiryTooFar { .. } => Error::invalid(vec![err.at("")]),

@@ -7,9 +7,14 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::DelegationError;
 
-/// Returns `text` trimmed when it is `min`–`max` characters after trimming.
+/// Returns `text` trimmed when it is `min`–`max` characters after trimming
+/// and holds no control character but line breaks and tabs (R-IN-1: the same
+/// text is valid on SQLite and PostgreSQL, and no NUL reaches either).
 pub fn bounded_text(text: &str, min: usize, max: usize) -> Result<String, DelegationError> {
     let trimmed = text.trim();
+    if ccp_types::check_multiline(trimmed, "").is_err() {
+        return Err(DelegationError::ControlCharacters);
+    }
     let len = trimmed.chars().count();
     if len < min {
         return Err(DelegationError::TooShort { min, max });
@@ -303,6 +308,18 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn r_in_1_free_text_refuses_control_characters_but_not_line_breaks() {
+        assert_eq!(
+            bounded_text("a\u{0}b", 1, 500),
+            Err(DelegationError::ControlCharacters)
+        );
+        assert_eq!(
+            bounded_text(" two\nlines\t ", 1, 500),
+            Ok("two\nlines".to_owned())
+        );
     }
 
     #[test]

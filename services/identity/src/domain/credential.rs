@@ -38,11 +38,15 @@ pub fn check_expiry(expire: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Fie
     Ok(())
 }
 
-/// Parses a revocation reason: at most 500 characters.
+/// Parses a revocation reason: at most 500 characters, no control
+/// characters but line breaks and tabs.
 pub fn parse_reason(value: &str) -> Result<String, FieldRule> {
     let v = value.trim();
     if v.chars().count() > 500 {
         return Err(FieldRule::TooLong(500));
+    }
+    if ccp_types::check_multiline(v, "").is_err() {
+        return Err(FieldRule::ControlCharacters);
     }
     Ok(v.to_owned())
 }
@@ -172,6 +176,18 @@ pub fn throttle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_in_1_a_revocation_reason_refuses_control_characters() {
+        assert_eq!(
+            parse_reason("leaked\u{0}"),
+            Err(FieldRule::ControlCharacters)
+        );
+        assert_eq!(
+            parse_reason("leaked\nrotated"),
+            Ok("leaked\nrotated".to_owned())
+        );
+    }
 
     #[test]
     fn throttle_slows_then_locks() {
