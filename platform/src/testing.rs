@@ -348,3 +348,46 @@ mod url_tests {
         );
     }
 }
+
+/// Makes every insert into `table` fail (a trigger raising an error) until
+/// [`allow_inserts`]: injects a fault in the middle of a write, after the
+/// statements that come before that insert. SQLite and PostgreSQL alike.
+pub async fn refuse_inserts(
+    db: &sea_orm::DatabaseConnection,
+    table: &str,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait as _;
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared(&format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        ))
+        .await?;
+    } else {
+        db.execute_unprepared(
+            "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+        )
+        .await?;
+        db.execute_unprepared(&format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+             FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Undoes [`refuse_inserts`].
+pub async fn allow_inserts(
+    db: &sea_orm::DatabaseConnection,
+    table: &str,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait as _;
+    let sql = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        format!("DROP TRIGGER refuse_{table}")
+    } else {
+        format!("DROP TRIGGER refuse_{table} ON {table}")
+    };
+    db.execute_unprepared(&sql).await.map(|_| ())
+}

@@ -5,7 +5,9 @@
 
 use ccp_platform::testing::TestBackend;
 use ccp_proto::accounts::v1 as pb;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+use ccp_platform::testing::{allow_inserts, refuse_inserts};
 
 use crate::helpers::*;
 
@@ -20,43 +22,6 @@ async fn rows(db: &DatabaseConnection, table: &str) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get::<i64>("", "n").unwrap()
-}
-
-/// Makes every insert into `table` fail, until [`allow_inserts`].
-async fn refuse_inserts(db: &DatabaseConnection, table: &str) {
-    match db.get_database_backend() {
-        DatabaseBackend::Sqlite => {
-            db.execute_unprepared(&format!(
-                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-            ))
-            .await
-            .unwrap();
-        }
-        _ => {
-            db.execute_unprepared(
-                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS $$ \
-                 BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-            )
-            .await
-            .unwrap();
-            db.execute_unprepared(&format!(
-                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
-                 FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
-            ))
-            .await
-            .unwrap();
-        }
-    }
-}
-
-/// Undoes [`refuse_inserts`].
-async fn allow_inserts(db: &DatabaseConnection, table: &str) {
-    let sql = match db.get_database_backend() {
-        DatabaseBackend::Sqlite => format!("DROP TRIGGER refuse_{table}"),
-        _ => format!("DROP TRIGGER refuse_{table} ON {table}"),
-    };
-    db.execute_unprepared(&sql).await.unwrap();
 }
 
 fn access_request(request_id: &str) -> pb::RequestEmployeeAccessRequest {
@@ -87,13 +52,13 @@ async fn r_au_1_a_write_that_fails_after_its_audit_record_leaves_nothing() {
             let outbox = rows(&db, "outbox_events").await;
             let requests = rows(&db, "employee_requests").await;
             let request_id = rid();
-            refuse_inserts(&db, failing).await;
+            refuse_inserts(&db, failing).await.unwrap();
             let err = app
                 .accounts()
                 .request_employee_access(app.req(access_request(&request_id), &bob.token))
                 .await
                 .unwrap_err();
-            allow_inserts(&db, failing).await;
+            allow_inserts(&db, failing).await.unwrap();
             assert!(
                 matches!(err.code(), tonic::Code::Internal | tonic::Code::Aborted),
                 "{} {failing}: {err:?}",

@@ -17,9 +17,7 @@ use ccp_platform::auth::InternalClientInterceptor;
 use ccp_platform::context::ServiceContext;
 use ccp_platform::error::{Error, Result};
 use ccp_platform::revision::Revision;
-use ccp_platform::store::{
-    Begun, Change, UnitOfWork, WriteBy, Writer, current_revision, idempotent_response,
-};
+use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy, Writer, current_revision};
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::accounts::v1::{
     BusinessFacts, GetBusinessFactsRequest, GetRoleFactsRequest, RoleFacts,
@@ -114,13 +112,12 @@ impl Core {
     pub(crate) async fn answered<R: Message + Default>(
         &self,
         principal: &str,
-        method: &str,
+        method: &'static str,
         request_id: &RequestId,
     ) -> Result<Option<R>> {
-        match idempotent_response(self.db(), principal, method, request_id.as_str()).await? {
-            Some(bytes) => Ok(Some(R::decode(bytes.as_slice()).map_err(Error::internal)?)),
-            None => Ok(None),
-        }
+        self.writer
+            .replayed(&WriteBy::idempotent(principal, method, request_id.clone()))
+            .await
     }
 
     /// Returns the database (reads outside a unit of work).

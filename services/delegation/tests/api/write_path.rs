@@ -5,8 +5,10 @@
 
 use ccp_platform::testing::TestBackend;
 use ccp_proto::delegation::v1 as pb;
-use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use uuid::Uuid;
+
+use ccp_platform::testing::{allow_inserts, refuse_inserts};
 
 use crate::helpers::*;
 
@@ -21,43 +23,6 @@ async fn rows(db: &DatabaseConnection, table: &str) -> i64 {
     .unwrap()
     .try_get_by_index::<i64>(0)
     .unwrap()
-}
-
-/// Makes every insert into `table` fail, until [`allow_inserts`].
-async fn refuse_inserts(db: &DatabaseConnection, table: &str) {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            db.execute_unprepared(&format!(
-                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-            ))
-            .await
-            .unwrap();
-        }
-        _ => {
-            db.execute_unprepared(
-                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS $$ \
-                 BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-            )
-            .await
-            .unwrap();
-            db.execute_unprepared(&format!(
-                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
-                 FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
-            ))
-            .await
-            .unwrap();
-        }
-    }
-}
-
-/// Undoes [`refuse_inserts`].
-async fn allow_inserts(db: &DatabaseConnection, table: &str) {
-    let sql = match db.get_database_backend() {
-        DbBackend::Sqlite => format!("DROP TRIGGER refuse_{table}"),
-        _ => format!("DROP TRIGGER refuse_{table} ON {table}"),
-    };
-    db.execute_unprepared(&sql).await.unwrap();
 }
 
 fn send_request(request_id: &str) -> pb::SendRelationshipRequestRequest {
@@ -86,13 +51,13 @@ async fn r_au_1_a_write_that_fails_after_its_audit_record_leaves_nothing() {
             let outbox = rows(&db, "outbox_events").await;
             let requests = rows(&db, "relationship_requests").await;
             let request_id = Uuid::new_v4().to_string();
-            refuse_inserts(&db, failing).await;
+            refuse_inserts(&db, failing).await.unwrap();
             let err = app
                 .api()
                 .send_relationship_request(app.as_(&app.broker_bam, send_request(&request_id)))
                 .await
                 .unwrap_err();
-            allow_inserts(&db, failing).await;
+            allow_inserts(&db, failing).await.unwrap();
             assert!(
                 matches!(err.code(), tonic::Code::Internal | tonic::Code::Aborted),
                 "{} {failing}: {err:?}",

@@ -4,7 +4,9 @@
 //! audit record or event.
 
 use ccp_proto::identity::v1 as pb;
-use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+
+use ccp_platform::testing::{allow_inserts, refuse_inserts};
 
 use crate::helpers::*;
 
@@ -19,46 +21,6 @@ async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
         .unwrap()
 }
 
-async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_unprepared(sql).await.unwrap();
-}
-
-/// Makes every outbox insert fail: the failure comes after the audit record
-/// of the same write was inserted.
-async fn break_the_outbox(db: &DatabaseConnection) {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            exec(
-                db,
-                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox_events \
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-            )
-            .await;
-        }
-        _ => {
-            exec(
-                db,
-                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ \
-                 BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-            )
-            .await;
-            exec(
-                db,
-                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox_events \
-                 FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
-            )
-            .await;
-        }
-    }
-}
-
-async fn mend_the_outbox(db: &DatabaseConnection) {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => exec(db, "DROP TRIGGER fail_outbox").await,
-        _ => exec(db, "DROP TRIGGER fail_outbox ON outbox_events").await,
-    }
-}
-
 #[tokio::test]
 async fn r_au_1_a_write_that_fails_after_its_audit_record_leaves_nothing() {
     for backend in backends().await {
@@ -70,7 +32,7 @@ async fn r_au_1_a_write_that_fails_after_its_audit_record_leaves_nothing() {
         let events = count(&db, "SELECT COUNT(*) FROM outbox_events").await;
         let audit_rows = count(&db, "SELECT COUNT(*) FROM audit_events").await;
 
-        break_the_outbox(&db).await;
+        refuse_inserts(&db, "outbox_events").await.unwrap();
         let err = app
             .create_credential(&s.access_token, BN, "mc-1")
             .await
@@ -93,7 +55,7 @@ async fn r_au_1_a_write_that_fails_after_its_audit_record_leaves_nothing() {
         );
 
         // Nothing was stored under the request id either: the retry is fresh.
-        mend_the_outbox(&db).await;
+        allow_inserts(&db, "outbox_events").await.unwrap();
         let created = app
             .create_credential(&s.access_token, BN, "mc-1")
             .await
