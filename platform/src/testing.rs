@@ -328,27 +328,6 @@ pub mod tempfile_dir {
     }
 }
 
-#[cfg(test)]
-mod url_tests {
-    use super::replace_database;
-
-    #[test]
-    fn replaces_the_database_segment() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h:1", "x"),
-            "postgres://u@h:1/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h/db?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-    }
-}
-
 /// Makes every insert into `table` fail (a trigger raising an error) until
 /// [`allow_inserts`]: injects a fault in the middle of a write, after the
 /// statements that come before that insert. SQLite and PostgreSQL alike.
@@ -390,4 +369,25 @@ pub async fn allow_inserts(
         format!("DROP TRIGGER refuse_{table} ON {table}")
     };
     db.execute_unprepared(&sql).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::replace_database;
+
+    #[test]
+    fn replaces_the_database_segment() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:1", "x"),
+            "postgres://u@h:1/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
 }
