@@ -130,7 +130,7 @@ impl AccessTokenVerifier {
             clock,
             source: None,
             min_refresh_interval: Duration::from_secs(1),
-            max_key_age: Duration::from_secs(300),
+            max_key_age: Duration::from_secs(60),
             fetched_at: ArcSwap::from_pointee(None),
             last_refresh: tokio::sync::Mutex::new(None),
         }
@@ -138,7 +138,7 @@ impl AccessTokenVerifier {
 
     /// Fetches keys from `source` when a token names an unknown `kid`, at most
     /// once per `min_interval`, and when the keys at hand are older than the
-    /// maximum key age (5 minutes unless [`Self::with_max_key_age`] says
+    /// maximum key age (a minute unless [`Self::with_max_key_age`] says
     /// otherwise), so that a key identity stops publishing stops verifying.
     pub fn with_source(mut self, source: Arc<dyn KeySource>, min_interval: Duration) -> Self {
         self.source = Some(source);
@@ -204,7 +204,14 @@ impl AccessTokenVerifier {
         if data.claims.nbf > now {
             return Err(AuthError::NotYetValid);
         }
-        Caller::from_claims(data.claims)
+        let mut caller = Caller::from_claims(data.claims)?;
+        caller.key_id = kid;
+        Ok(caller)
+    }
+
+    /// Returns true while the keys at hand include `kid`.
+    pub fn has_key(&self, kid: &str) -> bool {
+        self.keys.load().keys.contains_key(kid)
     }
 
     /// Verifies a token, refreshing the keys first when they are older than

@@ -190,6 +190,9 @@ pub struct Caller {
     pub token_id: String,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// The `kid` of the key that signed it (a cache of verified tokens drops
+    /// it once identity withdraws that key).
+    pub key_id: String,
 }
 
 impl Caller {
@@ -233,6 +236,7 @@ impl Caller {
             business: claims.bn,
             session_family,
             token_id: claims.jti,
+            key_id: String::new(),
             expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::Invalid)?,
         })
     }

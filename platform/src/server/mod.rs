@@ -35,6 +35,9 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
     names: Vec<&'static str>,
+    /// Completes when the process may take traffic; health answers
+    /// NOT_SERVING until then (a gateway loading the revocations in force).
+    ready: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -62,6 +65,7 @@ impl GrpcServer {
             routes,
             health,
             names: Vec::new(),
+            ready: None,
         })
     }
 
@@ -83,6 +87,13 @@ impl GrpcServer {
     /// Returns the names of the services added so far.
     pub fn service_names(&self) -> &[&'static str] {
         &self.names
+    }
+
+    /// Reports every service NOT_SERVING until `ready` holds true (readiness:
+    /// a load balancer sends nothing before). The services answer meanwhile.
+    pub fn serve_when_ready(&mut self, ready: tokio::sync::watch::Receiver<bool>) -> &mut Self {
+        self.ready = Some(ready);
+        self
     }
 
     /// Adds a service; it is reported SERVING and listed by reflection.
@@ -115,6 +126,7 @@ impl GrpcServer {
             mut routes,
             health,
             names,
+            ready,
             ..
         } = self;
         // Both reflection versions: grpcurl and tonic speak v1, many stock
@@ -131,16 +143,38 @@ impl GrpcServer {
         };
         routes.add_service(reflection().build_v1()?);
         routes.add_service(reflection().build_v1alpha()?);
+        let initial = if ready.is_some() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
         for name in &names {
-            health
-                .set_service_status(*name, ServingStatus::Serving)
-                .await;
+            health.set_service_status(*name, initial).await;
         }
-        health.set_service_status("", ServingStatus::Serving).await;
+        health.set_service_status("", initial).await;
+        let report_serving = {
+            let (health, names) = (health.clone(), names.clone());
+            async move {
+                let Some(mut ready) = ready else { return };
+                if ready.wait_for(|r| *r).await.is_err() {
+                    return; // The readiness source went away: never ready.
+                }
+                for name in &names {
+                    health
+                        .set_service_status(*name, ServingStatus::Serving)
+                        .await;
+                }
+                health.set_service_status("", ServingStatus::Serving).await;
+            }
+        };
+        let ready_task = tokio::spawn(report_serving);
 
         let drain_delay = Duration::from_millis(settings.drain_delay_ms);
         let signal = async move {
             shutdown.await;
+            // Stopped before it reports SERVING, so NOT_SERVING below stays.
+            ready_task.abort();
+            let _ = ready_task.await;
             tracing::info!("shutting down: health NOT_SERVING, draining calls in flight");
             for name in &names {
                 health

@@ -11,16 +11,18 @@ use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::revision::Revision;
 use ccp_proto::gateway::v1 as gw;
 use ccp_proto::gateway::v1::authorization_server::Authorization;
+use std::time::Instant;
+
 use tonic::{Request, Response, Status};
 
 use ccp_types::{Bn9, Bn15};
 
-use crate::decide::{Action, Decision, Facts, Question, Resource, Scope, decide};
+use crate::decide::{Action, Decision, DenyReason, Facts, Question, Resource, Scope, decide};
 use crate::facts::{
     FactsView, assignment_facts_from_proto, pair_facts_from_proto, relationship_from_proto,
     role_facts_from_proto,
 };
-use crate::gate::{Asker, Gate, allow_reason_to_proto, decision_to_proto, role_to_proto};
+use crate::gate::{Asker, Gate, IDENTITY, allow_reason_to_proto, decision_to_proto, role_to_proto};
 
 /// Most questions in one BatchCheck.
 pub const MAX_BATCH: usize = 100;
@@ -45,6 +47,35 @@ impl AuthorizationApi {
         Ok(Asker::Caller(
             self.gate.authenticate(request.metadata()).await?,
         ))
+    }
+
+    /// Returns whether `principal` is a revoked credential, once the
+    /// revocations are known to be as fresh as the question requires
+    /// (R-GW-4): a question carrying an identity revision waits until that
+    /// write's revocations are applied (and the asker's own token is checked
+    /// again); a question about a credential needs revocations identity or
+    /// the bus vouches for. UNAVAILABLE when that cannot be had.
+    async fn revoked(
+        &self,
+        asker: &Asker,
+        principal: &Principal,
+        revision: Option<&Revision>,
+        arrived: Instant,
+    ) -> Result<bool, Status> {
+        let revocations = &self.gate.revocations;
+        if revision.is_some_and(|r| r.service == IDENTITY) {
+            revocations.catch_up(arrived).await?;
+            if let Asker::Caller(caller) = asker
+                && self.gate.tokens.is_revoked(caller)
+            {
+                return Err(Status::unauthenticated("invalid access token"));
+            }
+        } else if matches!(principal, Principal::Credential(_)) && !revocations.can_vouch() {
+            return Err(Status::unavailable(
+                "cannot confirm revocations (identity and the event bus are unreachable); try again",
+            ));
+        }
+        Ok(revocations.is_revoked(principal))
     }
 
     /// Returns the principal asked about: any for an internal caller (required
@@ -128,11 +159,20 @@ impl Authorization for AuthorizationApi {
         &self,
         request: Request<gw::CheckRequest>,
     ) -> Result<Response<gw::CheckResponse>, Status> {
+        let arrived = Instant::now();
         let asker = self.asker(&request).await?;
         let body = request.get_ref();
         let principal = Self::subject(&asker, &body.principal)?;
         let q = question(body.item.as_ref(), "item").map_err(invalid)?;
         let revision = Gate::revision(request.metadata(), &body.revision)?;
+        if self
+            .revoked(&asker, &principal, revision.as_ref(), arrived)
+            .await?
+        {
+            return Ok(Response::new(decision_to_proto(&Decision::Deny(
+                DenyReason::Revoked,
+            ))));
+        }
         let gate = &self.gate;
         let mut view = FactsView::open(&gate.facts, principal, revision).await?;
         let decision = view.decide(&gate.facts, &q, gate.ctx.clock.now()).await?;
@@ -144,6 +184,7 @@ impl Authorization for AuthorizationApi {
         &self,
         request: Request<gw::BatchCheckRequest>,
     ) -> Result<Response<gw::BatchCheckResponse>, Status> {
+        let arrived = Instant::now();
         let asker = self.asker(&request).await?;
         let body = request.get_ref();
         let principal = Self::subject(&asker, &body.principal)?;
@@ -165,6 +206,15 @@ impl Authorization for AuthorizationApi {
             return Err(invalid(violations));
         }
         let revision = Gate::revision(request.metadata(), &body.revision)?;
+        if self
+            .revoked(&asker, &principal, revision.as_ref(), arrived)
+            .await?
+        {
+            let denied = decision_to_proto(&Decision::Deny(DenyReason::Revoked));
+            return Ok(Response::new(gw::BatchCheckResponse {
+                results: vec![denied; questions.len()],
+            }));
+        }
         let gate = &self.gate;
         // One snapshot: every fact is read once, before any decision, and every
         // decision uses the same instant.
@@ -188,6 +238,7 @@ impl Authorization for AuthorizationApi {
         &self,
         request: Request<gw::ListAccessibleRequest>,
     ) -> Result<Response<gw::ListAccessibleResponse>, Status> {
+        let arrived = Instant::now();
         let asker = self.asker(&request).await?;
         let body = request.get_ref();
         let principal = Self::subject(&asker, &body.principal)?;
@@ -195,6 +246,13 @@ impl Authorization for AuthorizationApi {
         let size = ccp_platform::paging::page_size(body.page_size, 100, 1000)?;
         let cursor = Cursor::decode(&body.page_token)?;
         let revision = Gate::revision(request.metadata(), &body.revision)?;
+        if self
+            .revoked(&asker, &principal, revision.as_ref(), arrived)
+            .await?
+        {
+            // A revoked credential may touch nothing.
+            return Ok(Response::new(gw::ListAccessibleResponse::default()));
+        }
         let page = list_accessible(&self.gate, principal, action, size, cursor, revision).await?;
         Ok(Response::new(page))
     }
@@ -310,6 +368,7 @@ fn explain(
         Decision::Deny(D::Visibility) => {
             "R-AZ-3: denied, the visibility rules exclude the submitter".to_owned()
         }
+        Decision::Deny(D::Revoked) => "R-GW-4: denied, the credential is revoked".to_owned(),
     };
     format!("{rule}: {what}")
 }

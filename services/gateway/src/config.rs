@@ -25,6 +25,18 @@ pub struct GatewaySettings {
     pub token_cache_entries: u64,
     /// Shortest interval between two signing-key fetches on an unknown `kid`, in ms.
     pub key_refresh_interval_ms: u64,
+    /// How long fetched signing keys are trusted before they are fetched
+    /// again, in ms: a key identity withdraws stops verifying within this
+    /// bound (at most 60 s; cached tokens signed with it are dropped).
+    pub key_max_age_ms: u64,
+    /// How often identity's revocations are polled while the event bus cannot
+    /// vouch for them (down, or not yet confirmed after a reconnect), in ms (R-GW-4).
+    pub revocation_poll_ms: u64,
+    /// How often they are polled while the bus vouches for them, in ms.
+    pub revocation_poll_live_ms: u64,
+    /// Tokens are refused with UNAVAILABLE when neither the bus vouches for
+    /// the revocations nor a poll of identity succeeded within this many ms.
+    pub revocation_max_staleness_ms: u64,
     /// Calls per second each principal may make (sustained); 0 turns the limit off.
     pub rate_limit_per_second: u32,
     /// Calls a principal may make in a burst above the sustained rate.
@@ -52,6 +64,10 @@ impl Default for GatewaySettings {
             facts_local_entries: 100_000,
             token_cache_entries: 100_000,
             key_refresh_interval_ms: 1_000,
+            key_max_age_ms: 60_000,
+            revocation_poll_ms: 100,
+            revocation_poll_live_ms: 250,
+            revocation_max_staleness_ms: 250,
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
             max_message_bytes: 4 * 1024 * 1024,
@@ -80,6 +96,30 @@ impl GatewaySettings {
             return Err(ConfigError::new(
                 "gateway.token_cache_entries",
                 "must be positive",
+            ));
+        }
+        if !(100..=60_000).contains(&self.key_max_age_ms) {
+            return Err(ConfigError::new(
+                "gateway.key_max_age_ms",
+                "must be 100–60000",
+            ));
+        }
+        if !(10..=250).contains(&self.revocation_poll_ms) {
+            return Err(ConfigError::new(
+                "gateway.revocation_poll_ms",
+                "must be 10–250",
+            ));
+        }
+        if !(10..=10_000).contains(&self.revocation_poll_live_ms) {
+            return Err(ConfigError::new(
+                "gateway.revocation_poll_live_ms",
+                "must be 10–10000",
+            ));
+        }
+        if self.revocation_max_staleness_ms < self.revocation_poll_ms {
+            return Err(ConfigError::new(
+                "gateway.revocation_max_staleness_ms",
+                "must be at least revocation_poll_ms",
             ));
         }
         if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {
@@ -130,7 +170,14 @@ mod tests {
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(GatewaySettings::default().validate().is_ok());
         type Spoil = fn(&mut GatewaySettings);
-        let cases: [(&str, Spoil); 6] = [
+        let cases: [(&str, Spoil); 9] = [
+            ("gateway.key_max_age_ms", |s| s.key_max_age_ms = 120_000),
+            ("gateway.revocation_poll_ms", |s| {
+                s.revocation_poll_ms = 1_000
+            }),
+            ("gateway.revocation_max_staleness_ms", |s| {
+                s.revocation_max_staleness_ms = 50;
+            }),
             ("gateway.facts_ttl_secs", |s| s.facts_ttl_secs = 0),
             ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
             ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),

@@ -284,6 +284,8 @@ pub enum DenyReason {
     RoleTooLow,
     /// The visibility rules do not include the transaction's submitter.
     Visibility,
+    /// The principal is a revoked machine credential (R-GW-4).
+    Revoked,
 }
 
 /// The outcome of a decision, with its reason.

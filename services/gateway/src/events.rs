@@ -1,12 +1,11 @@
 //! The event consumer: reads accounts', delegation's and identity's domain
 //! events and evicts exactly the facts each names, in both cache levels;
-//! feeds identity's revocations to the [`Authenticator`]. Accounts' and
-//! delegation's streams are read from Latest; identity's from the start of
-//! what the bus holds, so a replica started after a sign-out or a credential
-//! revocation refuses those tokens too (the gateway authenticates nobody
-//! until that history is read). A resubscription resumes after the last
+//! applies identity's revocations at once (they are durable at identity and
+//! polled from it too: [`crate::revocations`]; the bus only speeds them up).
+//! Every stream is read from Latest; a resubscription resumes after the last
 //! event seen. While any stream is broken or behind (an `Err` until its next
-//! `CaughtUp`), cached facts are not trusted.
+//! `CaughtUp`), cached facts are not trusted, and while identity's is, the
+//! bus does not vouch for the revocations.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +17,7 @@ use futures::StreamExt as _;
 use prost::Message as _;
 
 use crate::facts::{FactsCache, FactsKey};
+use crate::revocations::Revocations;
 use crate::tokens::Authenticator;
 use ccp_types::Bn9;
 
@@ -62,9 +62,7 @@ pub async fn apply(event: &DomainEvent, facts: &FactsCache, tokens: &Authenticat
     facts.evict(&affected(event)).await;
 }
 
-/// Applies one event's token revocations only: what a replica replays of
-/// identity's history at start (other replicas made its evictions when it
-/// happened; this replica's own level is empty; keys are fetched anyway).
+/// Applies one event's token revocations.
 pub fn apply_revocations(event: &DomainEvent, tokens: &Authenticator) {
     match EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified) {
         EventType::SessionSignedOut | EventType::SessionFamilyRevoked => {
@@ -92,7 +90,12 @@ pub fn apply_revocations(event: &DomainEvent, tokens: &Authenticator) {
 /// every stream has caught up; a broken stream withdraws it and, when it
 /// comes back, the in-process level is dropped (events of the outage may be
 /// lost with the server) before trust returns.
-pub async fn run(bus: Arc<dyn EventBus>, facts: FactsCache, tokens: Authenticator) {
+pub async fn run(
+    bus: Arc<dyn EventBus>,
+    facts: FactsCache,
+    tokens: Authenticator,
+    revocations: Revocations,
+) {
     let caught_up = Arc::new(AtomicUsize::new(0));
     // Joined, not spawned: dropping this future stops every stream's consumer.
     futures::future::join_all(STREAMS.map(|stream| {
@@ -101,6 +104,7 @@ pub async fn run(bus: Arc<dyn EventBus>, facts: FactsCache, tokens: Authenticato
             stream,
             facts.clone(),
             tokens.clone(),
+            revocations.clone(),
             caught_up.clone(),
         )
     }))
@@ -112,6 +116,7 @@ async fn consume(
     stream: &'static str,
     facts: FactsCache,
     tokens: Authenticator,
+    revocations: Revocations,
     caught_up: Arc<AtomicUsize>,
 ) {
     let mut live = false;
@@ -125,6 +130,13 @@ async fn consume(
         } else {
             caught_up.fetch_sub(1, Ordering::AcqRel) - 1
         };
+        if stream == IDENTITY_STREAM {
+            if now_live {
+                revocations.bus_live();
+            } else {
+                revocations.bus_down();
+            }
+        }
         if !now_live {
             facts.trust().set(false);
         } else if n == STREAMS.len() {
@@ -136,15 +148,9 @@ async fn consume(
     // Where to resume after a broken subscription, so nothing published in
     // between is lost (a revocation above all).
     let mut last: Option<Position> = None;
-    // True while replaying identity's history at start (before its first catch-up).
-    let mut replaying = stream == IDENTITY_STREAM;
     loop {
         let start = match &last {
             Some(position) => StartFrom::After(position.clone()),
-            // Identity's stream is read from the start of what the bus holds:
-            // a replica started after a sign-out or a credential revocation
-            // must refuse those tokens too, and they live until their `exp`.
-            None if stream == IDENTITY_STREAM => StartFrom::Beginning,
             None => StartFrom::Latest,
         };
         let mut subscription = match bus.subscribe(stream, start).await {
@@ -160,18 +166,10 @@ async fn consume(
         backoff = std::time::Duration::from_millis(50);
         while let Some(item) = subscription.next().await {
             match item {
-                Ok(Delivery::CaughtUp) => {
-                    replaying = false;
-                    if stream == IDENTITY_STREAM {
-                        tokens.revocations_loaded();
-                    }
-                    set_live(&mut live, true);
-                }
+                Ok(Delivery::CaughtUp) => set_live(&mut live, true),
                 Ok(Delivery::Event(delivered)) => {
                     last = Some(delivered.position.clone());
                     match DomainEvent::decode(delivered.payload.as_slice()) {
-                        // Identity's history before the first catch-up.
-                        Ok(event) if replaying => apply_revocations(&event, &tokens),
                         Ok(event) => apply(&event, &facts, &tokens).await,
                         Err(err) => {
                             // What it named is unknown: forget everything kept here.

@@ -17,6 +17,7 @@ use tonic::metadata::MetadataMap;
 use crate::decide::{Decision, DenyReason, Role};
 use crate::facts::{FactsCache, FactsError, FactsView};
 use crate::policy::{Need, Policy, Rule};
+use crate::revocations::Revocations;
 use crate::tokens::Authenticator;
 
 /// A per-principal rate limit (GCRA: one atomic per principal, no lock).
@@ -101,6 +102,8 @@ pub struct Gate {
     pub ctx: ServiceContext,
     /// Access-token verification and revocation.
     pub tokens: Authenticator,
+    /// The revocations in force, in step with identity.
+    pub revocations: Revocations,
     /// The facts cache.
     pub facts: FactsCache,
     limiter: RateLimiter,
@@ -116,6 +119,9 @@ impl std::fmt::Debug for Gate {
     }
 }
 
+/// The service name identity's revision tokens carry.
+pub const IDENTITY: &str = "identity";
+
 /// The answer of a denied forwarded call: bare, never saying whether the target exists.
 pub fn denied() -> Status {
     Status::permission_denied("permission denied")
@@ -126,6 +132,7 @@ impl Gate {
     pub fn new(
         ctx: ServiceContext,
         tokens: Authenticator,
+        revocations: Revocations,
         facts: FactsCache,
         limiter: RateLimiter,
     ) -> Self {
@@ -136,6 +143,7 @@ impl Gate {
                 .build(),
             ctx,
             tokens,
+            revocations,
             facts,
             limiter,
         }
@@ -175,12 +183,13 @@ impl Gate {
                     .then_some(token.trim())
             })
             .ok_or_else(|| Status::unauthenticated("missing access token"))?;
-        // Until the revocations published before this replica started are
-        // known, the token may be a revoked one: wait a little for them, then
-        // fail closed (R-GW-4, R-GW-5). Past start-up this is one atomic load.
-        if !self.tokens.revocations_are_loaded() {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while !self.tokens.revocations_are_loaded() {
+        let arrived = Instant::now();
+        // Until the revocations in force at start are loaded, the token may
+        // be a revoked one: wait a little for them, then fail closed (R-GW-4).
+        // Past start-up this is one atomic load.
+        if !self.revocations.is_loaded() {
+            let deadline = arrived + Duration::from_secs(2);
+            while !self.revocations.is_loaded() {
                 if Instant::now() >= deadline {
                     return Err(Status::unavailable(
                         "the gateway is starting (loading revocations); try again",
@@ -188,6 +197,18 @@ impl Gate {
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+        }
+        // A call carrying an identity revision (a sign-out's, a credential
+        // revocation's) is answered only once that write's revocations are
+        // applied here.
+        if let Ok(Some(revision)) = Self::revision(metadata, "")
+            && revision.service == IDENTITY
+        {
+            self.revocations.catch_up(arrived).await?;
+        } else if !self.revocations.can_vouch() {
+            return Err(Status::unavailable(
+                "cannot confirm revocations (identity and the event bus are unreachable); try again",
+            ));
         }
         let caller = self
             .tokens
@@ -330,6 +351,7 @@ pub fn deny_reason_to_proto(reason: DenyReason) -> ccp_proto::gateway::v1::DenyR
         DenyReason::NoRole => P::NoRole,
         DenyReason::RoleTooLow => P::RoleTooLow,
         DenyReason::Visibility => P::Visibility,
+        DenyReason::Revoked => P::Revoked,
     }
 }
 

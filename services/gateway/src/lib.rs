@@ -12,6 +12,8 @@
 //! - [`decide`]: the pure decision function (R-AZ-0..6).
 //! - [`facts`]: the two-level facts cache (R-GW-2, R-GW-4, R-GW-5).
 //! - [`tokens`]: verified-token cache and the revocation set.
+//! - [`revocations`]: the revocations in force, loaded from identity before
+//!   any token is accepted and polled after (R-GW-4); signing-key refresh.
 //! - [`events`]: the event consumer (evictions, revocations, trust).
 //! - [`gate`]: authentication, rate limit, authorization of a policy entry.
 //! - [`authz`]: the decision API; [`forward`]: the forwarded public services.
@@ -24,6 +26,7 @@ pub mod facts;
 pub mod forward;
 pub mod gate;
 pub mod policy;
+pub mod revocations;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -64,30 +67,56 @@ impl Application {
     pub async fn build(ctx: &ServiceContext, settings: &GatewaySettings) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.server.request_timeout_ms);
         let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
-        let keys = RemoteKeySource::new(identity, ctx.client_interceptor("service:gateway"));
-        Self::build_with_key_source(ctx, settings, Arc::new(keys)).await
+        let interceptor = ctx.client_interceptor("service:gateway");
+        let keys = RemoteKeySource::new(identity.clone(), interceptor.clone());
+        let revocations = revocations::RemoteRevocations::new(identity, interceptor);
+        Self::build_with_sources(ctx, settings, Arc::new(keys), Arc::new(revocations)).await
     }
 
     /// Builds like [`Application::build`] but verifies access tokens with keys
-    /// from `keys` (tests pass the keys of a `TokenMinter`).
+    /// from `keys` (tests pass the keys of a `TokenMinter`) and knows only the
+    /// revocations the bus brings (the test double has no facts API).
     pub async fn build_with_key_source(
         ctx: &ServiceContext,
         settings: &GatewaySettings,
         keys: Arc<dyn KeySource>,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_sources(ctx, settings, keys, Arc::new(revocations::NoRevocations)).await
+    }
+
+    /// Builds with the given sources of signing keys and of revocations.
+    pub async fn build_with_sources(
+        ctx: &ServiceContext,
+        settings: &GatewaySettings,
+        keys: Arc<dyn KeySource>,
+        revocation_source: Arc<dyn revocations::RevocationSource>,
     ) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.server.request_timeout_ms);
         let channel = |endpoint: &str| lazy_channel(endpoint, timeout);
         let interceptor = ctx.client_interceptor("service:gateway");
         let limit = settings.max_message_bytes;
 
-        let verifier = AccessTokenVerifier::new(ctx.clock.clone()).with_source(
-            keys,
-            Duration::from_millis(settings.key_refresh_interval_ms),
-        );
+        let key_max_age = Duration::from_millis(settings.key_max_age_ms);
+        let verifier = AccessTokenVerifier::new(ctx.clock.clone())
+            .with_source(
+                keys,
+                Duration::from_millis(settings.key_refresh_interval_ms),
+            )
+            .with_max_key_age(key_max_age);
         let tokens = tokens::Authenticator::new(
             Arc::new(verifier),
             ctx.clock.clone(),
             settings.token_cache_entries,
+        );
+        let revocations = revocations::Revocations::new(
+            revocation_source,
+            tokens.clone(),
+            revocations::RevocationTiming {
+                poll: Duration::from_millis(settings.revocation_poll_ms),
+                poll_live: Duration::from_millis(settings.revocation_poll_live_ms),
+                max_staleness: Duration::from_millis(settings.revocation_max_staleness_ms),
+                key_max_age,
+            },
         );
         let facts = facts::FactsCache::new(
             AccountFactsClient::with_interceptor(
@@ -110,7 +139,7 @@ impl Application {
         );
         let limiter =
             gate::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst);
-        let gate = gate::Gate::new(ctx.clone(), tokens, facts, limiter);
+        let gate = gate::Gate::new(ctx.clone(), tokens, revocations, facts, limiter);
         let clients = forward::PublicClients {
             identity: IdentityClient::with_interceptor(
                 channel(&settings.identity_endpoint)?,
@@ -134,6 +163,7 @@ impl Application {
 
         let request_limit = settings.server.max_message_bytes.min(limit);
         let mut server = GrpcServer::bind(&settings.server).await?;
+        server.serve_when_ready(gate.revocations.ready());
         let decisions = authz::AuthorizationApi::new(gate.clone());
         let forwarding = forward::ForwardingApi::new(gate.clone(), clients);
         server.add_service(
@@ -171,7 +201,13 @@ impl Application {
         self.gate.facts.clone()
     }
 
-    /// Serves until `shutdown` completes, then drains. The event consumer runs alongside.
+    /// Returns the revocations in force (tests wait until they are loaded).
+    pub fn revocations(&self) -> revocations::Revocations {
+        self.gate.revocations.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains. The event consumer and
+    /// the revocation poller run alongside.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -180,9 +216,12 @@ impl Application {
             self.gate.ctx.bus.clone(),
             self.gate.facts.clone(),
             self.gate.tokens.clone(),
+            self.gate.revocations.clone(),
         ));
+        let revocations = tokio::spawn(self.gate.revocations.clone().run());
         let served = self.server.run_until_stopped(shutdown).await;
         consumer.abort();
+        revocations.abort();
         served
     }
 }

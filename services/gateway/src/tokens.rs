@@ -22,9 +22,6 @@ pub struct Authenticator {
     verified: moka::sync::Cache<Arc<str>, Arc<Caller>>,
     revoked_families: moka::sync::Cache<Uuid, ()>,
     revoked_principals: moka::sync::Cache<Principal, ()>,
-    /// Set once identity's stream has been read up to its end: before that,
-    /// a token may belong to a session revoked before this replica started.
-    loaded: Arc<std::sync::atomic::AtomicBool>,
     clock: Clock,
 }
 
@@ -68,20 +65,8 @@ impl Authenticator {
             verifier,
             revoked_families: Self::revocations(),
             revoked_principals: Self::revocations(),
-            loaded: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock,
         }
-    }
-
-    /// Records that every revocation identity's stream holds has been applied.
-    pub fn revocations_loaded(&self) {
-        self.loaded
-            .store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Returns true once every revocation the bus held at start has been applied.
-    pub fn revocations_are_loaded(&self) -> bool {
-        self.loaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Returns the verifier (the event consumer refreshes its keys on rotation).
@@ -96,7 +81,11 @@ impl Authenticator {
                 self.verified.invalidate(token);
                 return Err(AuthError::Expired);
             }
-            return self.not_revoked(caller);
+            if self.verifier.has_key(&caller.key_id) {
+                return self.not_revoked(caller);
+            }
+            // Its key was withdrawn: verify again (refused unless it is back).
+            self.verified.invalidate(token);
         }
         let caller = Arc::new(self.verifier.verify(token).await?);
         self.verified.insert(Arc::from(token), caller.clone());
@@ -118,6 +107,16 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         }
         Ok(caller)
+    }
+
+    /// Returns true when `caller`'s session family or credential is revoked.
+    pub fn is_revoked(&self, caller: &Caller) -> bool {
+        self.not_revoked(Arc::new(caller.clone())).is_err()
+    }
+
+    /// Returns true when every token of `principal` is refused (a revoked credential).
+    pub fn is_principal_revoked(&self, principal: &Principal) -> bool {
+        self.revoked_principals.contains_key(principal)
     }
 
     /// Refuses every token of a session family from now on (sign-out, reuse).
@@ -182,6 +181,22 @@ mod tests {
             auth.revoke_principal(Principal::Credential(cred));
             assert!(auth.authenticate(&token).await.is_err());
             assert!(auth.authenticate(&machine).await.is_err());
+        });
+    }
+
+    #[test]
+    fn r_gw_4_a_cached_token_whose_key_identity_withdrew_is_refused() {
+        let (auth, minter, clock) = setup();
+        let token = minter.person(Uuid::new_v4()).unwrap();
+        let successor = TokenMinter::new(clock).unwrap();
+        futures::executor::block_on(async {
+            assert!(auth.authenticate(&token).await.is_ok());
+            auth.verifier()
+                .set_keys(KeySet::from_jwks_json(&successor.signer().jwks_json()).unwrap());
+            assert_eq!(
+                auth.authenticate(&token).await.unwrap_err(),
+                AuthError::UnknownKey
+            );
         });
     }
 

@@ -105,7 +105,8 @@ async fn r_gw_2_an_event_evicts_exactly_the_named_facts_on_every_replica() {
                 tokio::spawn(ccp_gateway::events::run(
                     ctx.bus.clone(),
                     cache.clone(),
-                    tokens,
+                    tokens.clone(),
+                    revocations(tokens),
                 ));
                 (cache, trust)
             })
@@ -257,10 +258,12 @@ async fn r_gw_2_cached_facts_are_not_trusted_while_the_bus_is_broken() {
     let server = spawn_upstream(upstream.clone()).await;
     let trust = Arc::new(Trust::default());
     let cache = facts_cache(&ctx, &server, trust.clone(), Duration::from_secs(3600));
+    let tokens = authenticator(&ctx);
     let consumer = tokio::spawn(ccp_gateway::events::run(
         ctx.bus.clone(),
         cache.clone(),
-        authenticator(&ctx),
+        tokens.clone(),
+        revocations(tokens),
     ));
     wait_for("the consumer is live", || trust.is_trusted()).await;
     cache.role_facts(&p, None).await.unwrap();
@@ -292,6 +295,17 @@ async fn r_gw_2_cached_facts_are_not_trusted_while_the_bus_is_broken() {
         "caching resumes"
     );
     consumer.abort();
+}
+
+/// Revocations from the bus only (the double has no identity facts API).
+pub fn revocations(
+    tokens: ccp_gateway::tokens::Authenticator,
+) -> ccp_gateway::revocations::Revocations {
+    ccp_gateway::revocations::Revocations::new(
+        Arc::new(ccp_gateway::revocations::NoRevocations),
+        tokens,
+        ccp_gateway::revocations::RevocationTiming::default(),
+    )
 }
 
 pub fn authenticator(ctx: &ServiceContext) -> ccp_gateway::tokens::Authenticator {

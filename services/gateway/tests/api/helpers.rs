@@ -30,6 +30,7 @@ use ccp_proto::delegation::v1::relationship_facts_server::{
 };
 use ccp_proto::gateway::v1::authorization_client::AuthorizationClient;
 use ccp_proto::identity::v1 as idn;
+use ccp_proto::identity::v1::identity_facts_server::{IdentityFacts, IdentityFactsServer};
 use ccp_proto::identity::v1::identity_server::{Identity, IdentityServer};
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::oneshot;
@@ -55,6 +56,8 @@ pub struct FactsState {
     pub clients: BTreeMap<String, Vec<del::ClientSummary>>,
     /// Metadata of the last forwarded public call.
     pub last_forwarded: Option<tonic::metadata::MetadataMap>,
+    /// The revocations in force (IdentityFacts.ListRevocations).
+    pub revocations: Vec<idn::Revocation>,
 }
 
 /// The in-test double of every upstream service.
@@ -319,6 +322,30 @@ impl RelationshipFacts for Upstream {
 }
 
 #[tonic::async_trait]
+impl IdentityFacts for Upstream {
+    async fn list_revocations(
+        &self,
+        request: Request<idn::ListRevocationsRequest>,
+    ) -> Result<Response<idn::ListRevocationsResponse>, Status> {
+        self.check_internal(&request)?;
+        let after = request.get_ref().after;
+        let state = self.state.lock().unwrap();
+        let revocations: Vec<_> = state
+            .revocations
+            .iter()
+            .filter(|r| r.sequence > after)
+            .cloned()
+            .collect();
+        let cursor = revocations.iter().map(|r| r.sequence).fold(after, i64::max);
+        Ok(Response::new(idn::ListRevocationsResponse {
+            revocations,
+            cursor,
+            more: false,
+        }))
+    }
+}
+
+#[tonic::async_trait]
 impl Identity for Upstream {
     async fn get_signing_keys(
         &self,
@@ -433,6 +460,7 @@ pub async fn spawn_upstream(upstream: Upstream) -> UpstreamServer {
             .add_service(AccountFactsServer::new(upstream.clone()))
             .add_service(RelationshipFactsServer::new(upstream.clone()))
             .add_service(IdentityServer::new(upstream.clone()))
+            .add_service(IdentityFactsServer::new(upstream.clone()))
             .add_service(AccountsServer::new(upstream.clone()))
             .add_service(DelegationServer::new(upstream))
             .serve_with_incoming_shutdown(

@@ -15,6 +15,7 @@ use crate::domain::IdentityError;
 use crate::domain::credential::{self, CredentialState, MachineCredential, Throttle};
 use crate::secrets;
 use crate::store::credentials;
+use crate::store::revocations::{self, Revoked};
 
 /// A credential to create.
 #[derive(Debug, Clone)]
@@ -170,6 +171,7 @@ pub async fn revoke(
         return Err(IdentityError::CredentialRevoked.into());
     }
     let after = current.revoked(&reason, now);
+    revocations::record(w.txn(), Revoked::Principal(after.principal()), now).await?;
     w.record(
         Change::new(
             EventType::CredentialRevoked,

@@ -19,6 +19,7 @@ use crate::domain::IdentityError;
 use crate::domain::credential::CredentialState;
 use crate::domain::session::SessionFamily;
 use crate::secrets;
+use crate::store::revocations::{self, Revoked};
 use crate::store::{credentials, profiles, sessions};
 
 /// A session family just started (or rotated): its refresh token in clear,
@@ -186,6 +187,7 @@ impl Core {
             // Revoked meanwhile: nothing to record, the unit rolls back.
             return Ok(());
         }
+        revocations::record(w.txn(), Revoked::Family(family.id.clone()), now).await?;
         w.record(
             Change::new(
                 EventType::SessionFamilyRevoked,
@@ -372,6 +374,9 @@ pub async fn sign_out(
     };
     let revision = w.bump_revision(&principal).await?;
     let revoked = sessions::revoke_family(w.txn(), &family, "signed out", w.now()).await?;
+    if revoked {
+        revocations::record(w.txn(), Revoked::Family(family.clone()), w.now()).await?;
+    }
     w.record(
         Change::new(
             EventType::SessionSignedOut,

@@ -202,4 +202,13 @@ impl IdentityFacts for IdentityFactsApi {
         };
         reply(r.await)
     }
+
+    #[tracing::instrument(skip_all, fields(after = request.get_ref().after))]
+    async fn list_revocations(
+        &self,
+        request: Request<pb::ListRevocationsRequest>,
+    ) -> Reply<pb::ListRevocationsResponse> {
+        let body = request.get_ref();
+        reply(facts::list_revocations(&self.core, body.after, body.page_size).await)
+    }
 }

@@ -8,6 +8,7 @@ mod entity;
 pub mod keys;
 pub mod migration;
 pub mod profiles;
+pub mod revocations;
 pub mod sessions;
 
 pub use migration::Migrator;
