@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use ccp_platform::config::{ClockMode, Environment};
 use ccp_platform::context::{CommonSettings, RedisAtStart, ServiceContext};
 use ccp_platform::store::OutboxRelay;
@@ -99,14 +98,14 @@ async fn r_ev_1_each_service_starts_with_redis_unreachable_accepts_a_write_and_p
     let mut redis_server = redis_server_on_spare_port().await;
     redis_server.stop().await;
     let prefix = unique_prefix();
-    let mut settings = CommonSettings::default();
-    settings.environment = Environment::Test;
+    let mut settings = CommonSettings {
+        environment: Environment::Test,
+        ..CommonSettings::default()
+    };
     settings.redis.url = redis_server.url();
     settings.redis.key_prefix = prefix.clone();
     settings.clock.mode = ClockMode::Settable;
     settings.clock.start = Some("2026-11-27T12:00:00Z".to_owned());
-    settings.internal_auth.key =
-        secrecy::SecretString::from(base64::engine::general_purpose::STANDARD.encode([9u8; 32]));
     let ctx = ServiceContext::from_settings_with(&settings, RedisAtStart::Optional)
         .await
         .expect("services start while Redis is unreachable");
