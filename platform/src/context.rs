@@ -169,13 +169,22 @@ pub fn lazy_channel(
     endpoint: &str,
     timeout: Duration,
 ) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(upstream_endpoint(endpoint, timeout)?.connect_lazy())
+}
+
+/// Returns the endpoint [`lazy_channel`] connects to, configured alike (connect
+/// timeout, call timeout, no Nagle, adaptive window), for a caller that makes
+/// connections of its own (the gateway's retry on a fresh connection).
+pub fn upstream_endpoint(
+    endpoint: &str,
+    timeout: Duration,
+) -> anyhow::Result<tonic::transport::Endpoint> {
     Ok(
         tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
             .connect_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .tcp_nodelay(true)
-            .http2_adaptive_window(true)
-            .connect_lazy(),
+            .http2_adaptive_window(true),
     )
 }
 

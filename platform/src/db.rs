@@ -223,8 +223,9 @@ pub fn is_transient(err: &DbErr) -> bool {
             let code = db.code().unwrap_or_default();
             code.starts_with("08")
                 || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "40001" | "40P01")
-                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
-                || matches!(code.as_ref(), "5" | "6" | "261" | "517" | "262")
+                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes
+                // (BUSY_RECOVERY 261, BUSY_SNAPSHOT 517, BUSY_TIMEOUT 773, LOCKED_SHAREDCACHE 262).
+                || matches!(code.as_ref(), "5" | "6" | "261" | "517" | "773" | "262")
         }
         _ => is_retryable(err),
     }

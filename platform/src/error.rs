@@ -23,7 +23,9 @@ pub enum ErrorCode {
     /// The system is not in a state that allows the operation (last BAM,
     /// request no longer pending, relationship already active).
     FailedPrecondition,
-    /// A concurrent change won (stale etag, serialization failure); retry.
+    /// A concurrent change won (a stale etag, a state changed under the
+    /// caller); re-read, then retry. (A database serialization failure or
+    /// deadlock is UNAVAILABLE: the same request may simply be sent again.)
     Aborted,
     /// The caller is authenticated but not allowed.
     PermissionDenied,
@@ -235,6 +237,70 @@ impl From<sea_orm::DbErr> for Error {
             return out;
         }
         Self::internal(err)
+    }
+}
+
+impl Error {
+    /// Maps the failure of a call this service made to another one (accounts
+    /// asking identity for facts, delegation asking accounts, ...) to this
+    /// service's answer: a transport failure ([`is_transport_failure`]) or an
+    /// answer a retry may clear (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED,
+    /// RESOURCE_EXHAUSTED) is UNAVAILABLE naming `service`; anything else means
+    /// one side has a bug (a request we should not have built, a refused
+    /// internal token) and is INTERNAL. The upstream's status is logged, never
+    /// returned.
+    pub fn upstream(service: &str, status: Status) -> Self {
+        let transient = is_transport_failure(&status)
+            || matches!(
+                status.code(),
+                Code::Unavailable
+                    | Code::DeadlineExceeded
+                    | Code::Cancelled
+                    | Code::ResourceExhausted
+            );
+        let cause = anyhow::anyhow!(
+            "{service} answered {:?}: {}",
+            status.code(),
+            status.message()
+        );
+        if transient {
+            let mut out = Self::unavailable(format!("{service} is unavailable; retry"));
+            out.cause = Some(cause);
+            return out;
+        }
+        Self::internal(cause)
+    }
+}
+
+/// Returns true when `status` is what this side's gRPC client made of a
+/// transport failure (connection refused, reset or closed while the call was
+/// in flight or before it was sent, a keep-alive that timed out) rather than a
+/// status the peer answered: tonic keeps the transport error as the status's
+/// source, and a status read from the peer's trailers has none. tonic answers
+/// such a failure UNKNOWN ("transport error"), UNAVAILABLE, or CANCELLED (the
+/// connection closed before the request went out); CCP answers UNAVAILABLE.
+/// A call that ran out of its own time (CANCELLED by the client's timeout) is
+/// not one.
+pub fn is_transport_failure(status: &Status) -> bool {
+    use std::error::Error as _;
+    let Some(source) = status.source() else {
+        return false;
+    };
+    match status.code() {
+        Code::Unknown | Code::Unavailable => true,
+        Code::Cancelled => {
+            let mut cause = Some(source);
+            // A source chain is a few errors deep; 16 bounds the walk.
+            for _ in 0..16 {
+                match cause {
+                    Some(err) if err.is::<tonic::TimeoutExpired>() => return false,
+                    Some(err) => cause = err.source(),
+                    None => break,
+                }
+            }
+            true
+        }
+        _ => false,
     }
 }
 

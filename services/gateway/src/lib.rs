@@ -36,13 +36,10 @@ use ccp_platform::auth::{AccessTokenVerifier, KeySource};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
 use ccp_platform::server::GrpcServer;
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
-use ccp_proto::accounts::v1::accounts_client::AccountsClient;
 use ccp_proto::accounts::v1::accounts_server::AccountsServer;
-use ccp_proto::delegation::v1::delegation_client::DelegationClient;
 use ccp_proto::delegation::v1::delegation_server::DelegationServer;
 use ccp_proto::delegation::v1::relationship_facts_client::RelationshipFactsClient;
 use ccp_proto::gateway::v1::authorization_server::AuthorizationServer;
-use ccp_proto::identity::v1::identity_client::IdentityClient;
 use ccp_proto::identity::v1::identity_server::IdentityServer;
 
 pub use config::GatewaySettings;
@@ -140,26 +137,7 @@ impl Application {
         let limiter =
             gate::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst);
         let gate = gate::Gate::new(ctx.clone(), tokens, revocations, facts, limiter);
-        let clients = forward::PublicClients {
-            identity: IdentityClient::with_interceptor(
-                channel(&settings.identity_endpoint)?,
-                interceptor.clone(),
-            )
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
-            accounts: AccountsClient::with_interceptor(
-                channel(&settings.accounts_endpoint)?,
-                interceptor.clone(),
-            )
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
-            delegation: DelegationClient::with_interceptor(
-                channel(&settings.delegation_endpoint)?,
-                interceptor,
-            )
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
-        };
+        let clients = forward::PublicClients::new(settings, interceptor)?;
 
         let request_limit = settings.server.max_message_bytes.min(limit);
         let mut server = GrpcServer::bind(&settings.server).await?;

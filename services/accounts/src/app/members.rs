@@ -345,10 +345,7 @@ impl Core {
                 credential_id: principal.id().to_string(),
             })
             .await
-            .map_err(|status| {
-                tracing::warn!(code = ?status.code(), "identity get_credential failed");
-                Error::unavailable("identity is unavailable")
-            })?
+            .map_err(|status| Error::upstream("identity", status))?
             .into_inner();
         let now = self.now();
         let expired = facts

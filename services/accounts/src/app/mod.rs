@@ -114,10 +114,7 @@ impl Core {
         let response = client
             .get_profiles(ccp_proto::identity::v1::GetProfilesRequest { profile_ids: ids })
             .await
-            .map_err(|status| {
-                tracing::warn!(code = ?status.code(), "identity get_profiles failed");
-                Error::unavailable("identity is unavailable")
-            })?
+            .map_err(|status| Error::upstream("identity", status))?
             .into_inner();
         Ok(response
             .profiles

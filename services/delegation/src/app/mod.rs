@@ -139,10 +139,7 @@ impl Core {
             })
             .await
             .map(tonic::Response::into_inner)
-            .map_err(|status| {
-                tracing::warn!(code = ?status.code(), "accounts business facts failed");
-                Error::unavailable("accounts is unavailable; try again")
-            })
+            .map_err(|status| Error::upstream("accounts", status))
     }
 
     /// Returns accounts' role facts of a principal; UNAVAILABLE when accounts cannot answer.
@@ -154,10 +151,7 @@ impl Core {
             })
             .await
             .map(tonic::Response::into_inner)
-            .map_err(|status| {
-                tracing::warn!(code = ?status.code(), "accounts role facts failed");
-                Error::unavailable("accounts is unavailable; try again")
-            })
+            .map_err(|status| Error::upstream("accounts", status))
     }
 
     /// Returns true when the business has registered: from what this service

@@ -233,7 +233,13 @@ impl Suite {
 
     /// Starts one more gateway replica and waits until it trusts its cache.
     pub async fn add_gateway(&mut self) -> usize {
-        let settings = GatewaySettings {
+        self.add_gateway_with(|_| {}).await
+    }
+
+    /// Starts one more gateway replica with its settings changed by `tweak`
+    /// (e.g. an upstream behind a faulty proxy) and waits until it trusts its cache.
+    pub async fn add_gateway_with(&mut self, tweak: impl FnOnce(&mut GatewaySettings)) -> usize {
+        let mut settings = GatewaySettings {
             server: listen(),
             identity_endpoint: http(self.identity_addr),
             accounts_endpoint: http(self.accounts_addr),
@@ -241,6 +247,7 @@ impl Suite {
             rate_limit_per_second: 0,
             ..GatewaySettings::default()
         };
+        tweak(&mut settings);
         let app = ccp_gateway::Application::build(&self.ctx, &settings)
             .await
             .expect("gateway builds");

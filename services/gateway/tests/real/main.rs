@@ -2,12 +2,15 @@
 //! The gateway against the real identity, accounts and delegation services
 //! (SQLite; the services' own tests cover PostgreSQL): the authorization
 //! matrix, revocation across replicas on one Redis, faults, token attacks,
-//! employee groups changed by a PAM (R-AC-6).
+//! employee groups changed by a PAM (R-AC-6), retries of forwarded calls, and the
+//! services starting while Redis is unreachable (R-EV-1).
 
 mod faults;
 mod groups;
 mod harness;
 mod matrix;
+mod redis_outage;
+mod retry;
 mod revocation;
 mod token_attacks;
 mod world;
