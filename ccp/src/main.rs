@@ -324,12 +324,9 @@ fn require_database(db: &DatabaseSettings, key: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> {
-    // A service publishes through its outbox and starts while Redis is down;
-    // the gateway must see every revocation, so it waits for Redis.
-    let redis = match service {
-        Service::Gateway => ccp_platform::context::RedisAtStart::Required,
-        _ => ccp_platform::context::RedisAtStart::Optional,
-    };
+    // Every process starts while Redis is down: a service publishes through
+    // its outbox, and the gateway confirms revocations with identity (R-GW-4).
+    let redis = ccp_platform::context::RedisAtStart::Optional;
     let context = ServiceContext::from_settings_with(&settings.common, redis).await?;
     let shutdown = ccp_platform::server::shutdown_signal();
     match service {

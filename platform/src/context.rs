@@ -71,10 +71,11 @@ impl std::fmt::Debug for ServiceContext {
 /// Whether a process needs Redis reachable to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisAtStart {
-    /// Refuse to start while Redis is unreachable (the gateway).
+    /// Refuse to start while Redis is unreachable.
     Required,
-    /// Start anyway and connect when Redis answers (services that publish
-    /// through their outbox: events wait until it is back).
+    /// Start anyway and connect when Redis answers (services publish through
+    /// their outbox, so events wait until it is back; the gateway confirms
+    /// revocations with identity meanwhile and trusts no cached fact).
     Optional,
 }
 
@@ -87,9 +88,7 @@ impl ServiceContext {
     }
 
     /// Builds the runtime as [`Self::from_settings`] does, connecting to Redis
-    /// as `redis` says: a service that only publishes through its outbox
-    /// starts without Redis ([`RedisAtStart::Optional`]); the gateway, which
-    /// must see every revocation, requires it.
+    /// as `redis` says ([`RedisAtStart::Optional`]: start without it).
     pub async fn from_settings_with(
         settings: &CommonSettings,
         redis: RedisAtStart,

@@ -8,7 +8,11 @@ async fn main() -> anyhow::Result<()> {
     let file = ccp_platform::config::config_file_arg(std::env::args());
     let settings: Settings = ccp_platform::config::load("", file.as_deref())?;
     let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
-    let ctx = ccp_platform::context::ServiceContext::from_settings(&settings.common).await?;
+    let ctx = ccp_platform::context::ServiceContext::from_settings_with(
+        &settings.common,
+        ccp_platform::context::RedisAtStart::Optional,
+    )
+    .await?;
     let app = ccp_gateway::Application::build(&ctx, &settings.gateway).await?;
     tracing::info!(addr = %app.local_addr(), "gateway serving");
     app.run_until_stopped(ccp_platform::server::shutdown_signal())

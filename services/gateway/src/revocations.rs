@@ -306,8 +306,11 @@ impl Revocations {
                 }
             }
         }
-        let key_every = self.inner.timing.key_max_age / 2;
-        let mut keys_at = Instant::now();
+        futures::future::join(self.clone().poll_forever(), self.clone().refresh_keys_forever())
+            .await;
+    }
+
+    async fn poll_forever(self) {
         let mut failing = false;
         loop {
             let pause = if self.bus_vouches() {
@@ -328,12 +331,18 @@ impl Revocations {
                 }
                 Err(_) => {}
             }
-            if keys_at.elapsed() >= key_every {
-                keys_at = Instant::now();
-                // Cached tokens signed with a withdrawn key are refused on their next use.
-                if let Err(err) = self.inner.tokens.verifier().refresh().await {
-                    tracing::warn!(error = %err, "signing key refresh failed");
-                }
+        }
+    }
+
+    /// Fetches the signing keys every half key age: a cached token signed
+    /// with a key identity withdrew is refused on its next use.
+    async fn refresh_keys_forever(self) {
+        let mut every = tokio::time::interval(self.inner.timing.key_max_age / 2);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(err) = self.inner.tokens.verifier().refresh().await {
+                tracing::warn!(error = %err, "signing key refresh failed");
             }
         }
     }
