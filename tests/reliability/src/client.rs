@@ -31,7 +31,7 @@ pub enum Purpose {
 }
 
 /// One answered call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CallRecord {
     /// What it was for.
     pub purpose: Purpose,
@@ -41,13 +41,34 @@ pub struct CallRecord {
     pub ended: Instant,
     /// Its status code (OK included).
     pub code: Code,
+    /// The status message, unless OK.
+    pub message: Option<String>,
 }
 
 /// Every call of a scenario and every process kill.
 #[derive(Debug, Default)]
 pub struct Recorder {
     calls: Mutex<Vec<CallRecord>>,
-    kills: Mutex<Vec<(String, Instant)>>,
+    kills: Mutex<Vec<Kill>>,
+}
+
+/// A SIGKILL of a process: when it was sent, and when the process was gone.
+#[derive(Debug, Clone)]
+pub struct Kill {
+    /// The process.
+    pub process: String,
+    /// When SIGKILL was sent.
+    pub sent: Instant,
+    /// When the process was gone.
+    pub gone: Instant,
+}
+
+impl Kill {
+    /// Returns true when `call` was in flight on the killed process: sent
+    /// before it was gone and answered after the kill was sent.
+    pub fn caught(&self, call: &CallRecord) -> bool {
+        call.started < self.gone && call.ended >= self.sent
+    }
 }
 
 impl Recorder {
@@ -59,12 +80,12 @@ impl Recorder {
             .push(record);
     }
 
-    /// Records that `process` was sent SIGKILL at `at`.
-    pub fn kill(&self, process: &str, at: Instant) {
+    /// Records a kill.
+    pub fn kill(&self, kill: Kill) {
         self.kills
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((process.to_owned(), at));
+            .push(kill);
     }
 
     /// Returns the calls recorded so far.
@@ -76,7 +97,7 @@ impl Recorder {
     }
 
     /// Returns the kills recorded so far.
-    pub fn kills(&self) -> Vec<(String, Instant)> {
+    pub fn kills(&self) -> Vec<Kill> {
         self.kills
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -212,6 +233,7 @@ impl Caller {
             started,
             ended,
             code: answer.as_ref().map_or_else(Status::code, |_| Code::Ok),
+            message: answer.as_ref().err().map(|s| s.message().to_owned()),
         });
         answer.map(Response::into_inner)
     }

@@ -13,8 +13,10 @@ use anyhow::Context as _;
 use ccp::bench::distributed::BenchDatabases;
 use ccp_e2e::ServiceProcess;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::backends::spare_port;
+use crate::client::Kill;
 
 /// The processes of a deployment, in start order.
 pub const PROCESSES: [&str; 4] = ["identity", "accounts", "delegation", "gateway"];
@@ -63,6 +65,8 @@ impl Deployment {
                 format!("ccp-reliability:{}:", uuid::Uuid::new_v4().simple()),
             ),
             ("CCP_TELEMETRY__LOG_FILTER".into(), "warn".into()),
+            // Plain log files.
+            ("NO_COLOR".into(), "1".into()),
             (
                 "CCP_IDENTITY__KEY_ENCRYPTION_KEY".into(),
                 ccp_platform::auth::InternalTokens::generate_key(),
@@ -139,15 +143,36 @@ impl Deployment {
             .with_context(|| format!("start {process} (log in {})", self.log_dir.display()))
     }
 
-    /// Kills `process` with SIGKILL and waits until it is gone.
-    pub async fn kill(&self, process: &str) -> anyhow::Result<()> {
+    /// Kills `process` with SIGKILL and waits until it is gone; returns when
+    /// the signal was sent and when the process was gone.
+    pub async fn kill(&self, process: &str) -> anyhow::Result<Kill> {
         let victim = self
             .running
             .lock()
             .await
             .remove(process)
             .with_context(|| format!("{process} is not running"))?;
-        victim.kill().await
+        let sent = Instant::now();
+        victim.kill().await?;
+        Ok(Kill {
+            process: process.to_owned(),
+            sent,
+            gone: Instant::now(),
+        })
+    }
+
+    /// Returns true when `process` runs (was started and not killed).
+    pub async fn is_running(&self, process: &str) -> bool {
+        self.running.lock().await.contains_key(process)
+    }
+
+    /// Returns the last line `process` logged (for a note on why it stopped).
+    pub fn last_log_line(&self, process: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.log_dir.join(format!("{process}.log"))).ok()?;
+        text.lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .map(str::to_owned)
     }
 
     /// Stops every process gracefully (gateway first) and drops the databases.

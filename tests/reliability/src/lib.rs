@@ -136,6 +136,9 @@ impl Report {
                     .map(|e| format!("; error: {e}"))
                     .unwrap_or_default()
             ));
+            for note in &o.notes {
+                lines.push(format!("  - {note}"));
+            }
         }
         lines.join("\n")
     }
@@ -159,6 +162,7 @@ impl Report {
                 "codes": o.codes,
                 "in_flight_on_killed": o.in_flight,
                 "internal_or_unknown": o.internal_or_unknown(),
+                "notes": o.notes,
                 "error": o.error,
                 "seconds": o.seconds,
             })).collect::<Vec<_>>(),

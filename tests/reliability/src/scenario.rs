@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::backends::{PrivatePostgres, PrivateRedis};
 use crate::client::{Auth, Caller, Purpose, Recorder, code_name};
 use crate::deployment::Deployment;
-use crate::workload::{self, LoadResults, Setup};
+use crate::workload::{self, LoadResults, Probe, RevocationKind, Setup};
 
 /// A fault a scenario injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +139,9 @@ pub struct Outcome {
     pub codes: BTreeMap<&'static str, u64>,
     /// Codes of the calls in flight on a killed process (sent before the kill, answered after).
     pub in_flight: BTreeMap<&'static str, u64>,
+    /// What else was seen: breakdowns by revocation kind, a sample message
+    /// of each error code, how processes behaved.
+    pub notes: Vec<String>,
     /// The scenario could not be run or measured.
     pub error: Option<String>,
     /// Wall time of the scenario, seconds.
@@ -320,7 +323,16 @@ async fn measure(
                 Instant::now() + Duration::from_millis(100),
             ));
         }
-        if let Err(err) = inject(backends, deployment, fault, form.down, &recorder).await {
+        if let Err(err) = inject(
+            backends,
+            deployment,
+            fault,
+            form.down,
+            &recorder,
+            &mut outcome.notes,
+        )
+        .await
+        {
             fault_error = Some(err);
             break;
         }
@@ -364,37 +376,77 @@ async fn measure(
     outcome.revoked_accepted = probes.iter().filter(|p| p.revoked_token_accepted()).count() as u64;
     outcome.stale_allows = probes.iter().filter(|p| p.stale_allow()).count() as u64;
 
+    for (what, count) in [
+        (
+            "revoked tokens accepted",
+            Probe::revoked_token_accepted as fn(&Probe) -> bool,
+        ),
+        ("stale allows", Probe::stale_allow),
+    ] {
+        let by_kind = breakdown(&probes, count);
+        if !by_kind.is_empty() {
+            outcome.notes.push(format!("{what}: {by_kind}"));
+        }
+    }
+    let unacked = results
+        .unacked
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if !unacked.is_empty() {
+        let codes: Vec<&str> = unacked.iter().map(|c| code_name(*c)).collect();
+        outcome
+            .notes
+            .push(format!("writes never acknowledged: {}", codes.join(", ")));
+    }
+
     let kills = recorder.kills();
+    let mut samples: BTreeMap<(bool, &'static str), String> = BTreeMap::new();
     for call in recorder.calls() {
         if call.purpose == Purpose::Setup {
             continue;
         }
-        let in_flight = kills
-            .iter()
-            .any(|(_, at)| call.started < *at && call.ended >= *at);
+        let in_flight = kills.iter().any(|kill| kill.caught(&call));
+        let name = code_name(call.code);
         let map = if in_flight {
             &mut outcome.in_flight
         } else {
             &mut outcome.codes
         };
-        *map.entry(code_name(call.code)).or_default() += 1;
+        *map.entry(name).or_default() += 1;
+        if let Some(message) = call.message
+            && call.code != tonic::Code::Unauthenticated
+        {
+            samples.entry((in_flight, name)).or_insert(message);
+        }
+    }
+    for ((in_flight, code), message) in samples {
+        let message: String = message.chars().take(160).collect();
+        outcome.notes.push(format!(
+            "{code}{}: \"{message}\"",
+            if in_flight {
+                " (in flight on a killed process)"
+            } else {
+                ""
+            }
+        ));
     }
     Ok(())
 }
 
-/// Injects `fault` once and recovers from it.
+/// Injects `fault` once and recovers from it; notes what it saw.
 async fn inject(
     backends: &mut Backends,
     deployment: &Deployment,
     fault: Fault,
     down: Duration,
     recorder: &Recorder,
+    notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     match fault {
         Fault::Baseline => Ok(()),
         Fault::Kill(process) => {
-            recorder.kill(process, Instant::now());
-            deployment.kill(process).await?;
+            recorder.kill(deployment.kill(process).await?);
             tokio::time::sleep(down).await;
             deployment.restart(process).await
         }
@@ -412,26 +464,61 @@ async fn inject(
         Fault::GatewayRestartDuringRedisOutage => {
             backends.redis.kill().await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            recorder.kill("gateway", Instant::now());
-            deployment.kill("gateway").await?;
-            let started = tokio::sync::Notify::new();
-            let restart = async {
-                let result = deployment.restart("gateway").await;
-                started.notify_one();
-                result
-            };
-            let redis = &mut backends.redis;
-            let outage = async {
-                // Redis stays down while the gateway starts and `down` longer
-                // (at most 20 s, should the gateway need Redis to start).
-                tokio::select! {
-                    () = started.notified() => tokio::time::sleep(down).await,
-                    () = tokio::time::sleep(Duration::from_secs(20)) => {}
+            recorder.kill(deployment.kill("gateway").await?);
+            // The gateway is started while Redis is down; Redis comes back
+            // `down` after it listens, or after a bounded wait when it cannot
+            // start without Redis.
+            match tokio::time::timeout(Duration::from_secs(20), deployment.restart("gateway")).await
+            {
+                Ok(Ok(())) => {
+                    notes.push("the gateway started while Redis was down".to_owned());
+                    tokio::time::sleep(down).await;
                 }
-                redis.start_empty().await;
-            };
-            let (restarted, ()) = tokio::join!(restart, outage);
-            restarted
+                Ok(Err(err)) => notes.push(format!(
+                    "the gateway did not start while Redis was down ({err}; it logged: {})",
+                    deployment
+                        .last_log_line("gateway")
+                        .unwrap_or_else(|| "nothing".to_owned())
+                )),
+                Err(_) => notes
+                    .push("the gateway did not listen within 20 s while Redis was down".to_owned()),
+            }
+            backends.redis.start_empty().await;
+            if !deployment.is_running("gateway").await {
+                deployment.restart("gateway").await?;
+            }
+            Ok(())
         }
     }
+}
+
+/// Returns how many probes `count` picks, by revocation kind and revision
+/// (`sign-out 12 (with revision 3)`), empty when none.
+fn breakdown(probes: &[Probe], count: fn(&Probe) -> bool) -> String {
+    let mut parts = Vec::new();
+    for (kind, name) in [
+        (RevocationKind::SignOut, "sign-out"),
+        (RevocationKind::CredentialRevoked, "credential revoked"),
+        (RevocationKind::MemberRemoved, "member removed"),
+    ] {
+        let picked: Vec<&Probe> = probes
+            .iter()
+            .filter(|p| p.kind == kind && count(p))
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        let with_revision = picked.iter().filter(|p| p.with_revision).count();
+        let latest = picked
+            .iter()
+            .map(|p| p.after_ack)
+            .max()
+            .unwrap_or_default()
+            .as_millis();
+        parts.push(format!(
+            "{name} {} (with revision {with_revision}; last {latest} ms after the ack)",
+            picked.len()
+        ));
+    }
+    parts.join(", ")
 }
