@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report.json())?);
     }
     let mut broken = report.violations();
-    broken.extend(report.revoked_accepted());
+    broken.extend(report.revocation_failures());
     if broken.is_empty() {
         Ok(())
     } else {

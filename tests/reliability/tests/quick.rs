@@ -31,12 +31,18 @@ async fn r_gw_4_r_gw_5_r_ev_1_reliability_quick_form_on_private_postgres_and_red
     println!("{}\n\n{}", report.table(), report.notes());
     println!("{}", report.json());
 
+    // No acknowledged write lost, no INTERNAL/UNKNOWN answer caused by a
+    // fault (calls in flight on a killed process excepted), every scenario
+    // run and every revocation acknowledged.
     let mut failures = report.violations();
-    // R-GW-4: no revoked token is accepted past 250 ms, nor ever with the
-    // revocation's revision. This is the assertion that fails until the
-    // gateway re-reads revocations from identity when its bus lost events
-    // (docs/rules.md, R-GW-4 "Not yet enforced as written").
-    failures.extend(report.revoked_accepted());
+    // R-GW-4: no revoked token accepted and no stale allow (an ALLOW more
+    // than 250 ms after the revoking write's acknowledgement, or carrying
+    // its revision). KNOWN TO FAIL until the gateway treats revocations as
+    // durable facts of identity (docs/rules.md, R-GW-4, "Not yet enforced as
+    // written"): after a Redis empty restart, a gateway restart while Redis
+    // is down, and with the revision while an event is late (see
+    // docs/reliability.md). Kept as it is: it is the bar.
+    failures.extend(report.revocation_failures());
     if !failures.is_empty() {
         // Keep the process logs for a look.
         let kept = logs.keep();
