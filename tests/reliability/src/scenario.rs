@@ -474,12 +474,17 @@ async fn inject(
                     notes.push("the gateway started while Redis was down".to_owned());
                     tokio::time::sleep(down).await;
                 }
-                Ok(Err(err)) => notes.push(format!(
-                    "the gateway did not start while Redis was down ({err}; it logged: {})",
-                    deployment
-                        .last_log_line("gateway")
-                        .unwrap_or_else(|| "nothing".to_owned())
-                )),
+                Ok(Err(_)) => {
+                    let said = deployment.last_log_line("gateway");
+                    let note = format!(
+                        "the gateway did not start while Redis was down (it said: {})",
+                        said.as_deref().unwrap_or("nothing")
+                    );
+                    // Once per scenario, however many times the fault is injected.
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
                 Err(_) => notes
                     .push("the gateway did not listen within 20 s while Redis was down".to_owned()),
             }
