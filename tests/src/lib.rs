@@ -24,17 +24,23 @@ pub fn ccp_binary() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("test binary has no parent directory")?;
-    let candidate = dir.join(if cfg!(windows) { "ccp.exe" } else { "ccp" });
-    anyhow::ensure!(
-        candidate.exists(),
-        "{} not found: build it with `cargo build -p ccp` or set CCP_BIN",
-        candidate.display()
-    );
-    Ok(candidate)
+    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
+    // A binary of the workspace (`target/<profile>/x`) has `ccp` beside it;
+    // a test binary (`target/<profile>/deps/x-…`) one directory up.
+    let own = exe.parent().context("binary has no parent directory")?;
+    let candidates = [Some(own), own.parent()];
+    if let Some(found) = candidates
+        .iter()
+        .flatten()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+    {
+        return Ok(found);
+    }
+    anyhow::bail!(
+        "{name} not found beside {}: build it with `cargo build -p ccp` (same profile) or set CCP_BIN",
+        exe.display()
+    )
 }
 
 /// One `ccp serve <service>` process.
@@ -50,13 +56,23 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `ccp serve <service>` with `env` and waits (bounded) until it prints its address.
     pub async fn start(service: &'static str, env: &[(String, String)]) -> anyhow::Result<Self> {
+        Self::start_with_stderr(service, env, Stdio::inherit()).await
+    }
+
+    /// Starts `ccp serve <service>` like [`ServiceProcess::start`], its log
+    /// lines (stderr) going to `stderr` (a file, or null).
+    pub async fn start_with_stderr(
+        service: &'static str,
+        env: &[(String, String)],
+        stderr: Stdio,
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(ccp_binary()?)
             .arg("serve")
             .arg(service)
             .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("start ccp serve {service}"))?;
@@ -84,6 +100,21 @@ impl ServiceProcess {
     /// Returns the endpoint URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Returns the process id (None once it has been waited for).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (no drain, as a crash would) and waits
+    /// (bounded) until it is gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .with_context(|| format!("{} did not die within 10 s of SIGKILL", self.service))??;
+        Ok(())
     }
 
     /// Stops the process with SIGTERM and waits (bounded) for it to drain.
