@@ -124,7 +124,7 @@ struct Inner {
     epoch: Instant,
     /// Identity's cursor; the lock makes polls one at a time.
     cursor: tokio::sync::Mutex<i64>,
-    /// When (µs since `epoch`) the last successful poll began; NEVER if none.
+    /// When (µs since `epoch`, at least 1) the last successful poll began; 0 if none.
     last_ok: AtomicU64,
     /// When identity's stream last became live; NEVER while it is not.
     live_since: AtomicU64,
@@ -161,7 +161,7 @@ impl Revocations {
                 timing,
                 epoch: Instant::now(),
                 cursor: tokio::sync::Mutex::new(0),
-                last_ok: AtomicU64::new(NEVER),
+                last_ok: AtomicU64::new(0),
                 live_since: AtomicU64::new(NEVER),
                 loaded: AtomicBool::new(false),
                 ready: tokio::sync::watch::Sender::new(false),
@@ -192,7 +192,7 @@ impl Revocations {
             return false;
         }
         let last_ok = self.inner.last_ok.load(Ordering::Acquire);
-        if last_ok == NEVER {
+        if last_ok == 0 {
             return false;
         }
         let live_since = self.inner.live_since.load(Ordering::Acquire);
@@ -242,7 +242,7 @@ impl Revocations {
 
     /// Reads every revocation after the cursor (the caller holds the lock).
     async fn poll_locked(&self, cursor: &mut i64) -> Result<(), Status> {
-        let began = self.micros(Instant::now());
+        let began = self.micros(Instant::now()).max(1);
         for _ in 0..MAX_PAGES_PER_POLL {
             let page = self.inner.source.list(*cursor).await?;
             for revocation in &page.revocations {
@@ -273,7 +273,7 @@ impl Revocations {
         let since = self.micros(since);
         let mut cursor = self.inner.cursor.lock().await;
         let last_ok = self.inner.last_ok.load(Ordering::Acquire);
-        if last_ok != NEVER && last_ok >= since {
+        if last_ok != 0 && last_ok >= since {
             return Ok(());
         }
         self.poll_locked(&mut cursor).await.map_err(|err| {
@@ -337,7 +337,9 @@ impl Revocations {
     /// Fetches the signing keys every half key age: a cached token signed
     /// with a key identity withdrew is refused on its next use.
     async fn refresh_keys_forever(self) {
-        let mut every = tokio::time::interval(self.inner.timing.key_max_age / 2);
+        let period = self.inner.timing.key_max_age / 2;
+        // The first fetch happens on the first token (an unknown `kid`).
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;

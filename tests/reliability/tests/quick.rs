@@ -37,11 +37,7 @@ async fn r_gw_4_r_gw_5_r_ev_1_reliability_quick_form_on_private_postgres_and_red
     let mut failures = report.violations();
     // R-GW-4: no revoked token accepted and no stale allow (an ALLOW more
     // than 250 ms after the revoking write's acknowledgement, or carrying
-    // its revision). KNOWN TO FAIL until the gateway treats revocations as
-    // durable facts of identity (docs/rules.md, R-GW-4, "Not yet enforced as
-    // written"): after a Redis empty restart, a gateway restart while Redis
-    // is down, and with the revision while an event is late (see
-    // docs/reliability.md). Kept as it is: it is the bar.
+    // its revision), whatever happened to Redis or the gateway.
     failures.extend(report.revocation_failures());
     if !failures.is_empty() {
         // Keep the process logs for a look.

@@ -50,6 +50,46 @@ async fn r_id_3_keys_are_fetched_from_identity_and_refreshed_when_they_rotate() 
 }
 
 #[tokio::test]
+async fn r_gw_4_a_withdrawn_signing_key_stops_verifying_within_the_key_max_age() {
+    let ctx = ServiceContext::in_memory(Clock::settable(t0()));
+    let upstream = Upstream::with_internal(ctx.internal.clone());
+    let old = TokenMinter::new(ctx.clock.clone()).unwrap();
+    *upstream.jwks.lock().unwrap() = old.signer().jwks_json();
+    let server = spawn_upstream(upstream.clone()).await;
+    let bound = std::time::Duration::from_millis(400);
+    let mut s = settings(&server);
+    s.key_max_age_ms = 400;
+    let gateway = spawn_gateway_with_remote_keys(&ctx, s).await;
+    let token = old.person(uuid::Uuid::new_v4()).unwrap();
+    profile(&gateway, &token).await.unwrap();
+    profile(&gateway, &token).await.unwrap(); // now a cached token
+    // An emergency withdrawal: identity publishes only its successor.
+    let successor = TokenMinter::new(ctx.clock.clone()).unwrap();
+    *upstream.jwks.lock().unwrap() = successor.signer().jwks_json();
+    let withdrawn = std::time::Instant::now();
+    loop {
+        let began = std::time::Instant::now();
+        match profile(&gateway, &token).await {
+            Err(err) => {
+                assert_eq!(err.code(), Code::Unauthenticated);
+                break;
+            }
+            Ok(_) => assert!(
+                began - withdrawn <= bound,
+                "a token signed with a withdrawn key verified {:?} after the withdrawal",
+                began - withdrawn
+            ),
+        }
+        assert!(withdrawn.elapsed() < std::time::Duration::from_secs(5), "never refused");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    eprintln!("withdrawn key refused after {:?}", withdrawn.elapsed());
+    profile(&gateway, &successor.person(uuid::Uuid::new_v4()).unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn r_id_3_unknown_kids_refresh_the_keys_at_a_bounded_rate() {
     let ctx = ServiceContext::in_memory(Clock::settable(t0()));
     let upstream = Upstream::with_internal(ctx.internal.clone());
