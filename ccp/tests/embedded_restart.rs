@@ -42,8 +42,13 @@ async fn gateway(suite: &Suite) -> IdentityClient<Channel> {
 }
 
 /// Signs `subject` in through the gateway and creates a profile; returns the access token.
-async fn person(settings: &SuiteSettings, gw: &mut IdentityClient<Channel>, subject: &str) -> String {
-    let id_token = ccp::identity_cmd::dev_token(settings, subject, Duration::from_secs(60)).unwrap();
+async fn person(
+    settings: &SuiteSettings,
+    gw: &mut IdentityClient<Channel>,
+    subject: &str,
+) -> String {
+    let id_token =
+        ccp::identity_cmd::dev_token(settings, subject, Duration::from_secs(60)).unwrap();
     let first = gw
         .sign_in(tonic::Request::new(pb::SignInRequest { id_token }))
         .await

@@ -71,9 +71,7 @@ impl AuthorizationApi {
                 return Err(Status::unauthenticated("invalid access token"));
             }
         } else if matches!(principal, Principal::Credential(_)) && !revocations.can_vouch() {
-            return Err(Status::unavailable(
-                "cannot confirm revocations (identity and the event bus are unreachable); try again",
-            ));
+            revocations.catch_up(arrived).await?;
         }
         Ok(revocations.is_revoked(principal))
     }

@@ -201,14 +201,15 @@ impl Gate {
         // A call carrying an identity revision (a sign-out's, a credential
         // revocation's) is answered only once that write's revocations are
         // applied here.
-        if let Ok(Some(revision)) = Self::revision(metadata, "")
-            && revision.service == IDENTITY
-        {
+        // Without one, the revocations must be vouched for by the bus or a
+        // recent poll, else confirmed with identity now (UNAVAILABLE when it
+        // cannot be asked: a token is never trusted unconfirmed).
+        let has_identity_revision = matches!(
+            Self::revision(metadata, ""),
+            Ok(Some(revision)) if revision.service == IDENTITY
+        );
+        if has_identity_revision || !self.revocations.can_vouch() {
             self.revocations.catch_up(arrived).await?;
-        } else if !self.revocations.can_vouch() {
-            return Err(Status::unavailable(
-                "cannot confirm revocations (identity and the event bus are unreachable); try again",
-            ));
         }
         let caller = self
             .tokens

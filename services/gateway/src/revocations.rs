@@ -10,9 +10,11 @@
 //!   identity's stream is live *and* a poll has succeeded since the stream
 //!   (re)connected: events published while it was away (Redis restarted,
 //!   flushed, trimmed, a lost connection) are then known from identity.
-//! - A token is accepted only while the bus vouches or the last successful
-//!   poll began at most `revocation_max_staleness_ms` ago; otherwise the
-//!   call is answered UNAVAILABLE — never trusted unconfirmed.
+//! - A token is accepted while the bus vouches or the last successful poll
+//!   began at most `revocation_max_staleness_ms` ago; otherwise the call
+//!   first confirms with identity (one poll shared by the calls waiting) and
+//!   is answered UNAVAILABLE when identity cannot be asked — a token is never
+//!   trusted unconfirmed.
 //! - A call carrying an identity revision first catches up with identity
 //!   (one poll shared by the calls waiting), so the token a sign-out or
 //!   credential revocation revoked is never answered after its revision.
@@ -306,8 +308,11 @@ impl Revocations {
                 }
             }
         }
-        futures::future::join(self.clone().poll_forever(), self.clone().refresh_keys_forever())
-            .await;
+        futures::future::join(
+            self.clone().poll_forever(),
+            self.clone().refresh_keys_forever(),
+        )
+        .await;
     }
 
     async fn poll_forever(self) {

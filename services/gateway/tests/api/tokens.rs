@@ -80,7 +80,10 @@ async fn r_gw_4_a_withdrawn_signing_key_stops_verifying_within_the_key_max_age()
                 began - withdrawn
             ),
         }
-        assert!(withdrawn.elapsed() < std::time::Duration::from_secs(5), "never refused");
+        assert!(
+            withdrawn.elapsed() < std::time::Duration::from_secs(5),
+            "never refused"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     eprintln!("withdrawn key refused after {:?}", withdrawn.elapsed());

@@ -67,13 +67,17 @@ async fn r_gw_4_revocations_hold_through_a_redis_outage_an_empty_redis_and_a_gat
     let machine = w.machine.who.clone();
     let rm1 = rm(ABC, 1);
     for who in [&editor, &reader, &machine] {
-        view(suite.gw(), who).await.expect("works before the outage");
+        view(suite.gw(), who)
+            .await
+            .expect("works before the outage");
     }
 
     redis.stop().await;
     // Unrevoked tokens keep working for the whole outage (identity vouches).
     for _ in 0..10 {
-        view(suite.gw(), &editor).await.expect("unrevoked during the outage");
+        view(suite.gw(), &editor)
+            .await
+            .expect("unrevoked during the outage");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -91,7 +95,17 @@ async fn r_gw_4_revocations_hold_through_a_redis_outage_an_empty_redis_and_a_gat
 
     // A credential revoked during the outage: its token refused, and a Check
     // about it (internal asker) denied.
-    assert!(check_on(&suite, suite.gw(), &machine.principal, Action::View, &rm1, "").await);
+    assert!(
+        check_on(
+            &suite,
+            suite.gw(),
+            &machine.principal,
+            Action::View,
+            &rm1,
+            ""
+        )
+        .await
+    );
     suite
         .gw()
         .identity()
@@ -110,7 +124,15 @@ async fn r_gw_4_revocations_hold_through_a_redis_outage_an_empty_redis_and_a_gat
     eprintln!("revoked credential's token refused {took:?} after the revocation, Redis down");
     tokio::time::sleep(BOUND).await;
     assert!(
-        !check_on(&suite, suite.gw(), &machine.principal, Action::View, &rm1, "").await,
+        !check_on(
+            &suite,
+            suite.gw(),
+            &machine.principal,
+            Action::View,
+            &rm1,
+            ""
+        )
+        .await,
         "a Check about a revoked credential is denied"
     );
     view(suite.gw(), &editor).await.expect("still unrevoked");
@@ -144,6 +166,24 @@ async fn r_gw_5_a_call_carrying_a_revocations_revision_is_refused_1000_times_of_
     let w = world::build(&suite).await;
     let editor = w.who[&Kind::Editor].clone();
     let subject = format!("revision-{}", rid());
+    let first = world::sign_in(&suite, suite.gw(), &subject).await;
+    suite
+        .gw()
+        .identity()
+        .create_profile(req(
+            &first,
+            idn::CreateProfileRequest {
+                request_id: rid(),
+                profile: Some(idn::Profile {
+                    legal_name: "Rita Revision".into(),
+                    email: "rita@example.ca".into(),
+                    preferred_language: idn::Language::En as i32,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap();
     let mut refused = 0;
     const TRIES: usize = 1000;
     for i in 0..TRIES {
@@ -172,8 +212,7 @@ async fn r_gw_5_a_call_carrying_a_revocations_revision_is_refused_1000_times_of_
     // denied, and its token carrying R is refused.
     let bam = w.who[&Kind::Bam].clone();
     let rm1 = rm(ABC, 1);
-    let revision = suite
-        .gateways[0]
+    let revision = suite.gateways[0]
         .identity()
         .revoke_machine_credential(req(
             &bam,
@@ -196,7 +235,10 @@ async fn r_gw_5_a_call_carrying_a_revocations_revision_is_refused_1000_times_of_
         &revision,
     )
     .await;
-    assert!(!answer, "a Check carrying the revocation's revision is denied");
+    assert!(
+        !answer,
+        "a Check carrying the revocation's revision is denied"
+    );
     let mut call = req(
         &w.machine.who,
         gw::CheckRequest {
@@ -217,5 +259,7 @@ async fn r_gw_5_a_call_carrying_a_revocations_revision_is_refused_1000_times_of_
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    view(&suite.gateways[1], &editor).await.expect("others unaffected");
+    view(&suite.gateways[1], &editor)
+        .await
+        .expect("others unaffected");
 }
