@@ -354,3 +354,131 @@ impl Revocations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Mutex;
+
+    use ccp_platform::auth::{AccessTokenVerifier, AuthError, KeySet, TokenMinter};
+    use ccp_platform::clock::Clock;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// Identity's revocations in memory; `down` makes it unreachable.
+    #[derive(Default)]
+    struct Identity {
+        revocations: Mutex<Vec<idn::Revocation>>,
+        down: AtomicBool,
+    }
+
+    #[tonic::async_trait]
+    impl RevocationSource for Arc<Identity> {
+        async fn list(&self, after: i64) -> Result<idn::ListRevocationsResponse, Status> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(Status::unavailable("identity is down"));
+            }
+            let found: Vec<_> = self
+                .revocations
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.sequence > after)
+                .cloned()
+                .collect();
+            let cursor = found.iter().map(|r| r.sequence).fold(after, i64::max);
+            Ok(idn::ListRevocationsResponse {
+                revocations: found,
+                cursor,
+                more: false,
+            })
+        }
+    }
+
+    fn setup() -> (Arc<Identity>, Revocations, Authenticator, TokenMinter) {
+        let clock = Clock::system();
+        let minter = TokenMinter::new(clock.clone()).unwrap();
+        let verifier = AccessTokenVerifier::new(clock.clone());
+        verifier.set_keys(KeySet::from_jwks_json(&minter.signer().jwks_json()).unwrap());
+        let tokens = Authenticator::new(Arc::new(verifier), clock, 100);
+        let identity = Arc::new(Identity::default());
+        let timing = RevocationTiming {
+            max_staleness: Duration::from_millis(50),
+            ..RevocationTiming::default()
+        };
+        let revocations = Revocations::new(Arc::new(identity.clone()), tokens.clone(), timing);
+        (identity, revocations, tokens, minter)
+    }
+
+    fn family_revoked(sequence: i64, family: Uuid) -> idn::Revocation {
+        idn::Revocation {
+            sequence,
+            subject: Some(idn::revocation::Subject::TokenFamily(family.to_string())),
+            expire_time: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn r_gw_4_nothing_is_vouched_for_before_the_load_and_a_poll_applies_revocations() {
+        let (identity, revocations, tokens, minter) = setup();
+        assert!(!revocations.can_vouch(), "nothing before the load");
+        let claims = minter.claims(Principal::Person(Uuid::new_v4()));
+        let family: Uuid = claims.sid.as_deref().unwrap().parse().unwrap();
+        let token = minter.sign(&claims).unwrap();
+        identity
+            .revocations
+            .lock()
+            .unwrap()
+            .push(family_revoked(1, family));
+        let credential = Principal::Credential(Uuid::new_v4());
+        identity.revocations.lock().unwrap().push(idn::Revocation {
+            sequence: 2,
+            subject: Some(idn::revocation::Subject::Principal(credential.to_string())),
+            expire_time: None,
+        });
+        revocations.poll().await.unwrap();
+        assert_eq!(
+            tokens.authenticate(&token).await.unwrap_err(),
+            AuthError::Invalid
+        );
+        assert!(revocations.is_revoked(&credential));
+        assert!(!revocations.is_revoked(&Principal::Credential(Uuid::new_v4())));
+    }
+
+    #[tokio::test]
+    async fn r_gw_4_without_the_bus_a_stale_poll_is_not_vouched_for_and_catch_up_needs_identity() {
+        let (identity, revocations, _tokens, _minter) = setup();
+        revocations.poll().await.unwrap();
+        revocations.inner.loaded.store(true, Ordering::Release);
+        assert!(revocations.can_vouch(), "a poll just now");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(!revocations.can_vouch(), "older than the staleness bound");
+        identity.down.store(true, Ordering::SeqCst);
+        let refused = revocations.catch_up(Instant::now()).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable);
+        identity.down.store(false, Ordering::SeqCst);
+        revocations.catch_up(Instant::now()).await.unwrap();
+        assert!(revocations.can_vouch());
+    }
+
+    #[tokio::test]
+    async fn r_gw_4_the_bus_vouches_only_after_a_poll_begun_after_it_reconnected() {
+        let (_identity, revocations, _tokens, _minter) = setup();
+        revocations.poll().await.unwrap();
+        revocations.inner.loaded.store(true, Ordering::Release);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        revocations.bus_live();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(
+            !revocations.can_vouch(),
+            "events may have been lost before the reconnection"
+        );
+        revocations.poll().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(revocations.can_vouch(), "the bus vouches from then on");
+        revocations.bus_down();
+        assert!(!revocations.can_vouch());
+    }
+}
