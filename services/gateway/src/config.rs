@@ -66,7 +66,7 @@ impl Default for GatewaySettings {
             key_refresh_interval_ms: 1_000,
             key_max_age_ms: 60_000,
             revocation_poll_ms: 100,
-            revocation_poll_live_ms: 250,
+            revocation_poll_live_ms: 200,
             revocation_max_staleness_ms: 250,
             rate_limit_per_second: 200,
             rate_limit_burst: 400,

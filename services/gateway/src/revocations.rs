@@ -110,7 +110,7 @@ impl Default for RevocationTiming {
     fn default() -> Self {
         Self {
             poll: Duration::from_millis(100),
-            poll_live: Duration::from_millis(250),
+            poll_live: Duration::from_millis(200),
             max_staleness: Duration::from_millis(250),
             key_max_age: Duration::from_secs(60),
         }
