@@ -44,17 +44,26 @@ async fn listed_services(channel: Channel) -> BTreeSet<String> {
     }
 }
 
+/// Returns the health of `service`, once SERVING or after 10 s (readiness:
+/// the gateway is NOT_SERVING for the moment it loads the revocations in force).
 async fn health(channel: Channel, service: &str) -> ServingStatus {
     let mut client = HealthClient::new(channel);
-    let status = client
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .expect("health check")
-        .into_inner()
-        .status;
-    ServingStatus::try_from(status).expect("known status")
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = client
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        let status = ServingStatus::try_from(status).expect("known status");
+        if status == ServingStatus::Serving || std::time::Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn expected(name: &str) -> Vec<&'static str> {

@@ -322,3 +322,19 @@ pub fn decode_enum<T: std::str::FromStr>(
 pub fn corrupt(table: &str, column: &str, what: &str) -> DbErr {
     DbErr::Type(format!("{table}.{column} holds {what}"))
 }
+
+/// Returns a readiness probe of `db` for [`crate::server::GrpcServer::readiness`]:
+/// true while the database answers a ping within two seconds.
+pub fn readiness_probe(
+    db: sea_orm::DatabaseConnection,
+) -> impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static {
+    move || {
+        let db = db.clone();
+        Box::pin(async move {
+            matches!(
+                tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await,
+                Ok(Ok(()))
+            )
+        })
+    }
+}

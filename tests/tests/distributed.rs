@@ -28,14 +28,22 @@ async fn distributed_deployment_on_postgres_and_redis_starts_healthy_and_stops_g
             .await
             .unwrap();
         let mut health = HealthClient::new(channel);
-        let status = health
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
+        // Ready within a bounded time (a gateway loads the revocations in force first).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status;
+            if status == ServingStatus::Serving as i32 || std::time::Instant::now() >= deadline {
+                break status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
         assert_eq!(status, ServingStatus::Serving as i32, "{}", process.service);
     }
     deployment.stop().await.unwrap();

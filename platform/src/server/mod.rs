@@ -35,10 +35,13 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
     names: Vec<&'static str>,
-    /// Completes when the process may take traffic; health answers
-    /// NOT_SERVING until then (a gateway loading the revocations in force).
-    ready: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Whether the process can serve now (readiness), asked periodically;
+    /// health answers NOT_SERVING while it says no.
+    ready: Option<(Duration, Probe)>,
 }
+
+/// A readiness probe: true while the process has what it needs to serve.
+pub type Probe = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 impl std::fmt::Debug for GrpcServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,10 +92,15 @@ impl GrpcServer {
         &self.names
     }
 
-    /// Reports every service NOT_SERVING until `ready` holds true (readiness:
-    /// a load balancer sends nothing before). The services answer meanwhile.
-    pub fn serve_when_ready(&mut self, ready: tokio::sync::watch::Receiver<bool>) -> &mut Self {
-        self.ready = Some(ready);
+    /// Makes health follow `probe`, asked every `every` (readiness: a load
+    /// balancer sends nothing to a replica that cannot serve): NOT_SERVING
+    /// until it first says yes, again whenever it says no, SERVING when it
+    /// says yes. The services answer meanwhile; liveness is the process.
+    pub fn readiness<F>(&mut self, every: Duration, probe: F) -> &mut Self
+    where
+        F: Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static,
+    {
+        self.ready = Some((every, Box::new(probe)));
         self
     }
 
@@ -143,10 +151,11 @@ impl GrpcServer {
         };
         routes.add_service(reflection().build_v1()?);
         routes.add_service(reflection().build_v1alpha()?);
-        let initial = if ready.is_some() {
-            ServingStatus::NotServing
-        } else {
-            ServingStatus::Serving
+        // The first answer of the probe is had before serving, so a healthy
+        // process is SERVING from its first health check.
+        let initial = match &ready {
+            Some((_, probe)) if !probe().await => ServingStatus::NotServing,
+            _ => ServingStatus::Serving,
         };
         for name in &names {
             health.set_service_status(*name, initial).await;
@@ -155,16 +164,26 @@ impl GrpcServer {
         let report_serving = {
             let (health, names) = (health.clone(), names.clone());
             async move {
-                let Some(mut ready) = ready else { return };
-                if ready.wait_for(|r| *r).await.is_err() {
-                    return; // The readiness source went away: never ready.
+                let Some((every, probe)) = ready else { return };
+                let mut serving = initial == ServingStatus::Serving;
+                loop {
+                    tokio::time::sleep(every).await;
+                    let ok = probe().await;
+                    if ok != serving {
+                        serving = ok;
+                        let status = if ok {
+                            tracing::info!("ready: health SERVING");
+                            ServingStatus::Serving
+                        } else {
+                            tracing::warn!("not ready: health NOT_SERVING");
+                            ServingStatus::NotServing
+                        };
+                        for name in &names {
+                            health.set_service_status(*name, status).await;
+                        }
+                        health.set_service_status("", status).await;
+                    }
                 }
-                for name in &names {
-                    health
-                        .set_service_status(*name, ServingStatus::Serving)
-                        .await;
-                }
-                health.set_service_status("", ServingStatus::Serving).await;
             }
         };
         let ready_task = tokio::spawn(report_serving);

@@ -88,6 +88,11 @@ impl Application {
         let limit = settings.server.max_message_bytes;
 
         let mut server = GrpcServer::bind(&settings.server).await?;
+        // Readiness: NOT_SERVING while the database does not answer.
+        server.readiness(
+            std::time::Duration::from_secs(1),
+            ccp_platform::db::readiness_probe(db.clone()),
+        );
         server.add_service(
             public.wrap(
                 AccountsServer::new(grpc::AccountsApi::new(core.clone()))

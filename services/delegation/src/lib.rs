@@ -108,7 +108,7 @@ impl Application {
         );
         let core = app::Core {
             writer: Writer::new(
-                db,
+                db.clone(),
                 relay.clone(),
                 ctx.clock.clone(),
                 app::SERVICE,
@@ -121,6 +121,11 @@ impl Application {
         };
 
         let mut server = GrpcServer::bind(&settings.server).await?;
+        // Readiness: NOT_SERVING while the database does not answer.
+        server.readiness(
+            std::time::Duration::from_secs(1),
+            ccp_platform::db::readiness_probe(db.clone()),
+        );
         server.add_service(
             public.wrap(
                 DelegationServer::new(grpc::DelegationApi::new(core.clone()))

@@ -141,7 +141,11 @@ impl Application {
 
         let request_limit = settings.server.max_message_bytes.min(limit);
         let mut server = GrpcServer::bind(&settings.server).await?;
-        server.serve_when_ready(gate.revocations.ready());
+        let revocations = gate.revocations.clone();
+        server.readiness(Duration::from_millis(200), move || {
+            let ready = revocations.is_ready();
+            Box::pin(async move { ready })
+        });
         let decisions = authz::AuthorizationApi::new(gate.clone());
         let forwarding = forward::ForwardingApi::new(gate.clone(), clients);
         server.add_service(

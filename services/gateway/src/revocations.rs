@@ -131,7 +131,6 @@ struct Inner {
     /// When identity's stream last became live; NEVER while it is not.
     live_since: AtomicU64,
     loaded: AtomicBool,
-    ready: tokio::sync::watch::Sender<bool>,
 }
 
 /// The revocations in force and whether they can be vouched for now.
@@ -166,7 +165,6 @@ impl Revocations {
                 last_ok: AtomicU64::new(0),
                 live_since: AtomicU64::new(NEVER),
                 loaded: AtomicBool::new(false),
-                ready: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -174,12 +172,6 @@ impl Revocations {
     fn micros(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.inner.epoch).as_micros())
             .unwrap_or(NEVER - 1)
-    }
-
-    /// Returns a receiver that turns true once every revocation in force at
-    /// start has been loaded (the server's readiness).
-    pub fn ready(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.inner.ready.subscribe()
     }
 
     /// Returns true once every revocation in force at start has been loaded.
@@ -204,6 +196,20 @@ impl Revocations {
         let now = self.micros(Instant::now());
         let staleness = u64::try_from(self.inner.timing.max_staleness.as_micros()).unwrap_or(0);
         now.saturating_sub(last_ok) <= staleness
+    }
+
+    /// Readiness: loaded, and the bus vouches or identity answered a poll
+    /// within the last second (a replica that can confirm no token is
+    /// taken out of the load balancer's set; it would answer UNAVAILABLE).
+    pub fn is_ready(&self) -> bool {
+        if !self.is_loaded() {
+            return false;
+        }
+        if self.bus_vouches() {
+            return true;
+        }
+        let last_ok = self.inner.last_ok.load(Ordering::Acquire);
+        last_ok != 0 && self.micros(Instant::now()).saturating_sub(last_ok) <= 1_000_000
     }
 
     /// Records that identity's stream is live (caught up) from now on; it
@@ -298,7 +304,6 @@ impl Revocations {
             match self.poll().await {
                 Ok(()) => {
                     self.inner.loaded.store(true, Ordering::Release);
-                    self.inner.ready.send_replace(true);
                     tracing::info!("revocations in force loaded from identity");
                 }
                 Err(err) => {

@@ -93,7 +93,7 @@ impl Application {
         ));
         keys.signer().await?;
         let core = Arc::new(app::Core::new(
-            db,
+            db.clone(),
             ctx.clone(),
             relay.clone(),
             issuers,
@@ -105,6 +105,11 @@ impl Application {
         let limit = settings.server.max_message_bytes;
 
         let mut server = GrpcServer::bind(&settings.server).await?;
+        // Readiness: NOT_SERVING while the database does not answer.
+        server.readiness(
+            std::time::Duration::from_secs(1),
+            ccp_platform::db::readiness_probe(db.clone()),
+        );
         server.add_service(
             public.wrap(
                 IdentityServer::new(grpc::IdentityApi::new(core.clone()))

@@ -120,3 +120,85 @@ async fn r_id_3_unknown_kids_refresh_the_keys_at_a_bounded_rate() {
         "no fetch storm"
     );
 }
+
+/// Identity's revocations, unreachable until `up` is set.
+struct Flaky {
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[tonic::async_trait]
+impl ccp_gateway::revocations::RevocationSource for Flaky {
+    async fn list(&self, after: i64) -> Result<idn::ListRevocationsResponse, tonic::Status> {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("identity is down"));
+        }
+        Ok(idn::ListRevocationsResponse {
+            revocations: vec![],
+            cursor: after,
+            more: false,
+        })
+    }
+}
+
+#[tokio::test]
+async fn r_gw_4_the_gateway_is_not_serving_and_refuses_tokens_until_the_revocations_are_loaded() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let ctx = ServiceContext::in_memory(Clock::settable(t0()));
+    let upstream = Upstream::with_internal(ctx.internal.clone());
+    let server = spawn_upstream(upstream.clone()).await;
+    let minter = TokenMinter::new(ctx.clock.clone()).unwrap();
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = ccp_gateway::Application::build_with_sources(
+        &ctx,
+        &settings(&server),
+        std::sync::Arc::new(ccp_platform::auth::StaticKeySource(
+            minter.signer().jwks_json(),
+        )),
+        std::sync::Arc::new(Flaky { up: up.clone() }),
+    )
+    .await
+    .unwrap();
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let status = |h: &mut HealthClient<tonic::transport::Channel>| {
+        let mut h = h.clone();
+        async move {
+            h.check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+        }
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(status(&mut health).await, ServingStatus::NotServing as i32);
+    let token = minter.person(uuid::Uuid::new_v4()).unwrap();
+    let mut identity = IdentityClient::new(channel);
+    let mut call = tonic::Request::new(idn::GetMyProfileRequest {});
+    call.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let refused = identity.get_my_profile(call).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+
+    up.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status(&mut health).await != ServingStatus::Serving as i32 {
+        assert!(std::time::Instant::now() < deadline, "never SERVING");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+}
