@@ -473,6 +473,9 @@ async fn r_ac_2_twenty_failures_across_business_numbers_lock_all_of_a_persons_re
     }
 }
 
+/// Spoils one field of a registration.
+type Spoil = fn(&mut pb::RegisterBusinessRequest);
+
 #[tokio::test]
 async fn r_in_1_registration_text_with_control_characters_is_refused_alike_on_both_backends_and_writes_nothing()
  {
@@ -482,7 +485,7 @@ async fn r_in_1_registration_text_with_control_characters_is_refused_alike_on_bo
         let alice = app.person("Alice Martin").await;
         let mut c = app.accounts();
         // Six attempts: more than the lock allows, were they counted as failures.
-        let bad: [(&str, fn(&mut pb::RegisterBusinessRequest)); 6] = [
+        let bad: [(&str, Spoil); 6] = [
             ("legal_name", |r| r.legal_name.push('\0')),
             ("address.line1", |r| {
                 r.address.as_mut().unwrap().line1.insert(3, '\0')
