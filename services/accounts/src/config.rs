@@ -37,9 +37,14 @@ pub struct AccountsSettings {
     pub employee_request_ttl_days: u32,
     /// Seconds between sweeps that expire pending employee requests (default 60).
     pub expiry_sweep_interval_secs: u64,
-    /// Failed registration attempts on one BN within 24 h that lock it (default 5, R-AC-2).
+    /// Failed registration attempts by one person on one BN within 24 h that
+    /// lock that person's registration of that BN (default 5, R-AC-2).
     pub registration_max_failures: u32,
-    /// Hours a BN's registration stays locked (default 24).
+    /// Failed registration attempts by one person on any BNs within 24 h that
+    /// lock all of that person's registrations (default 20, R-AC-2; against
+    /// enumeration).
+    pub registration_max_failures_per_person: u32,
+    /// Hours a registration lock lasts (default 24).
     pub registration_lock_hours: u32,
     /// The current Terms & Conditions version (default `2026-01`).
     pub terms_version: String,
@@ -64,6 +69,7 @@ impl Default for AccountsSettings {
             employee_request_ttl_days: 30,
             expiry_sweep_interval_secs: 60,
             registration_max_failures: 5,
+            registration_max_failures_per_person: 20,
             registration_lock_hours: 24,
             terms_version: DEFAULT_TERMS_VERSION.to_owned(),
             terms_text_en: String::new(),
@@ -93,6 +99,18 @@ impl AccountsSettings {
         if self.registration_max_failures == 0 {
             return Err(ConfigError::new(
                 "accounts.registration_max_failures",
+                "must be at least 1",
+            ));
+        }
+        if self.registration_max_failures_per_person == 0 {
+            return Err(ConfigError::new(
+                "accounts.registration_max_failures_per_person",
+                "must be at least 1",
+            ));
+        }
+        if self.registration_lock_hours == 0 {
+            return Err(ConfigError::new(
+                "accounts.registration_lock_hours",
                 "must be at least 1",
             ));
         }

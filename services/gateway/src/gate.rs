@@ -20,6 +20,17 @@ use crate::policy::{Need, Policy, Rule};
 use crate::revocations::Revocations;
 use crate::tokens::Authenticator;
 
+/// The google.rpc.ErrorInfo reason of a call refused by the per-principal
+/// rate limit (RESOURCE_EXHAUSTED, with RetryInfo).
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
+
+/// The google.rpc.ErrorInfo reason of a self-service call by a person who
+/// has no profile yet (FAILED_PRECONDITION, R-ID-2).
+pub const PROFILE_REQUIRED: &str = "PROFILE_REQUIRED";
+
+/// What a person without a profile is told (as `Caller::require_profile` says).
+const PROFILE_REQUIRED_MESSAGE: &str = "create your profile first";
+
 /// A per-principal rate limit (GCRA: one atomic per principal, no lock).
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -60,8 +71,14 @@ impl RateLimiter {
 
     /// Returns true when `principal` may make one more call now.
     pub fn allow(&self, principal: &Principal) -> bool {
+        self.check(principal).is_ok()
+    }
+
+    /// Counts one more call of `principal` now, or returns how long it must
+    /// wait before the next one would be allowed.
+    pub fn check(&self, principal: &Principal) -> Result<(), Duration> {
         if self.interval == 0 {
-            return true;
+            return Ok(());
         }
         let now = i64::try_from(self.start.elapsed().as_nanos()).unwrap_or(i64::MAX);
         let state = self
@@ -71,7 +88,8 @@ impl RateLimiter {
         loop {
             let base = tat.max(now);
             if base - now + self.interval > self.tolerance {
-                return false;
+                let wait = base - now + self.interval - self.tolerance;
+                return Err(Duration::from_nanos(u64::try_from(wait).unwrap_or(0)));
             }
             match state.compare_exchange_weak(
                 tat,
@@ -79,7 +97,7 @@ impl RateLimiter {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Ok(()),
                 Err(actual) => tat = actual,
             }
         }
@@ -125,6 +143,13 @@ pub const IDENTITY: &str = "identity";
 /// The answer of a denied forwarded call: bare, never saying whether the target exists.
 pub fn denied() -> Status {
     Status::permission_denied("permission denied")
+}
+
+/// The answer to a person without a profile calling on itself (R-ID-2):
+/// FAILED_PRECONDITION, as the services themselves answer (identity.proto,
+/// GetMyProfile), with ErrorInfo `PROFILE_REQUIRED`.
+pub fn profile_required() -> Status {
+    Status::from(Error::failed_precondition(PROFILE_REQUIRED_MESSAGE).with_reason(PROFILE_REQUIRED))
 }
 
 impl Gate {
@@ -216,8 +241,12 @@ impl Gate {
             .authenticate(token)
             .await
             .map_err(Status::from)?;
-        if !self.limiter.allow(&caller.principal) {
-            return Err(Status::resource_exhausted("rate limit exceeded; slow down"));
+        if let Err(wait) = self.limiter.check(&caller.principal) {
+            return Err(Status::from(
+                Error::resource_exhausted("rate limit exceeded; slow down")
+                    .with_reason(RATE_LIMITED)
+                    .retry_after(wait),
+            ));
         }
         Ok(caller)
     }
@@ -263,20 +292,23 @@ impl Gate {
             Rule::ProfileCreation if caller.principal.is_person() => Ok(Some(caller)),
             Rule::ProfileCreation => Err(denied()),
             Rule::SelfService if has_profile => Ok(Some(caller)),
+            // R-ID-2: a person without a profile is told to create it first;
+            // a machine credential has no self to serve.
+            Rule::SelfService if caller.principal.is_person() => Err(profile_required()),
             Rule::SelfService => Err(denied()),
             Rule::Checked => {
                 let needs = request.get_ref().needs().map_err(Status::from)?;
+                if needs.is_empty() {
+                    // The request names the caller itself (e.g. `profiles/me`).
+                    return match (has_profile, caller.principal.is_person()) {
+                        (true, _) => Ok(Some(caller)),
+                        (false, true) => Err(profile_required()),
+                        (false, false) => Err(denied()),
+                    };
+                }
                 // A person must have a profile for anything but creating it.
                 if caller.principal.is_person() && !has_profile {
                     return Err(denied());
-                }
-                if needs.is_empty() {
-                    // The request names the caller itself (e.g. `profiles/me`).
-                    return if has_profile {
-                        Ok(Some(caller))
-                    } else {
-                        Err(denied())
-                    };
                 }
                 let revision = Self::revision(request.metadata(), "")?;
                 let allowed = self.allows(&caller.principal, &needs, revision).await?;

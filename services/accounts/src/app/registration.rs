@@ -73,22 +73,47 @@ fn question(f: &store::FactRow) -> pb::KnownFactQuestion {
     }
 }
 
+/// Names each required address line left blank and each line holding a
+/// control character (R-IN-1).
 fn address_violations(a: &PbAddress, field: &str) -> Vec<FieldViolation> {
     let mut errs = Vec::new();
-    for (name, v) in [
-        ("line1", &a.line1),
-        ("city", &a.city),
-        ("province", &a.province),
-        ("postal_code", &a.postal_code),
+    for (name, v, required) in [
+        ("line1", &a.line1, true),
+        ("line2", &a.line2, false),
+        ("city", &a.city, true),
+        ("province", &a.province, true),
+        ("postal_code", &a.postal_code, true),
+        ("country", &a.country, false),
     ] {
-        if v.trim().is_empty() {
-            errs.push(FieldViolation::new(
-                format!("{field}.{name}"),
-                "is required",
-            ));
+        let path = format!("{field}.{name}");
+        if let Err(violation) = ccp_types::check_line(v, &path) {
+            errs.push(violation);
+        } else if required && v.trim().is_empty() {
+            errs.push(FieldViolation::new(path, "is required"));
         }
     }
     errs
+}
+
+/// Names a free-text line holding a control character (R-IN-1).
+fn check_line(v: &str, field: &str, errs: &mut Vec<FieldViolation>) {
+    if let Err(violation) = ccp_types::check_line(v, field) {
+        errs.push(violation);
+    }
+}
+
+/// The answer to a caller whose registration is locked (R-AC-2):
+/// RESOURCE_EXHAUSTED with ErrorInfo `REGISTRATION_LOCKED` and RetryInfo.
+fn locked(lock: &store::RegistrationLock, now: chrono::DateTime<chrono::Utc>) -> Error {
+    let left = (lock.locked_until - now)
+        .to_std()
+        .unwrap_or_default()
+        .max(std::time::Duration::from_secs(1));
+    Error::from(AccountsError::RegistrationLocked {
+        until: lock.locked_until,
+        retry_after: left,
+        all_bns: lock.bn9 == store::ALL_BNS,
+    })
 }
 
 impl Core {
@@ -146,15 +171,31 @@ impl Core {
         let bn15 = Bn15::parse(&req.program_account, "program_account")
             .map_err(|v| errs.push(v))
             .ok();
-        if req.legal_name.trim().is_empty() {
+        if let Err(violation) = ccp_types::check_line(&req.legal_name, "legal_name") {
+            errs.push(violation);
+        } else if req.legal_name.trim().is_empty() {
             errs.push(FieldViolation::new("legal_name", "is required"));
         }
         match &req.address {
             None => errs.push(FieldViolation::new("address", "is required")),
             Some(a) => errs.extend(address_violations(a, "address")),
         }
+        for (i, answer) in req.answers.iter().enumerate() {
+            check_line(
+                &answer.question_id,
+                &format!("answers[{i}].question_id"),
+                &mut errs,
+            );
+            check_line(&answer.answer, &format!("answers[{i}].answer"), &mut errs);
+        }
         if req.accepted_terms_version.is_empty() {
             errs.push(FieldViolation::new("accepted_terms_version", "is required"));
+        } else {
+            check_line(
+                &req.accepted_terms_version,
+                "accepted_terms_version",
+                &mut errs,
+            );
         }
         reject(errs)?;
         let request_id = parsed(request_id, "request_id")?;
@@ -167,8 +208,8 @@ impl Core {
         }
         let now = self.now();
         let bn9 = bn15.bn9().as_str().to_owned();
-        if let Some(until) = store::locked_until(&self.db, &bn9, now).await? {
-            return Err(Error::from(AccountsError::RegistrationLocked(until)));
+        if let Some(lock) = store::locked_until(&self.db, &actor, &bn9, now).await? {
+            return Err(locked(&lock, now));
         }
         if store::business(&self.db, &bn9).await?.is_some() {
             return Err(Error::from(AccountsError::AlreadyRegistered));
@@ -258,14 +299,38 @@ impl Core {
             w.record(
                 Change::audit("accounts.registration.fail", &name)
                     .acting_for(&bn9)
-                    .after(json!({"failures_in_24h": failures, "parts": mismatches.iter().map(|m| m.field.clone()).collect::<Vec<_>>()})),
+                    .after(json!({
+                        "failures_in_24h": failures.on_bn,
+                        "failures_in_24h_all_bns": failures.all_bns,
+                        "parts": mismatches.iter().map(|m| m.field.clone()).collect::<Vec<_>>(),
+                    })),
             )
             .await?;
-            if failures >= i64::from(self.settings.registration_max_failures) {
-                let until =
-                    now + chrono::Duration::hours(i64::from(self.settings.registration_lock_hours));
-                store::lock_registration(w.txn(), &bn9, until).await?;
-                let locked = json!({"locked_until": until.to_rfc3339()});
+            // R-AC-2: the lock binds the person who failed, never the business.
+            let until =
+                now + chrono::Duration::hours(i64::from(self.settings.registration_lock_hours));
+            let locks = [
+                (
+                    bn9.as_str(),
+                    failures.on_bn >= i64::from(self.settings.registration_max_failures),
+                ),
+                (
+                    store::ALL_BNS,
+                    failures.all_bns
+                        >= i64::from(self.settings.registration_max_failures_per_person),
+                ),
+            ];
+            for (scope, reached) in locks {
+                if !reached {
+                    continue;
+                }
+                store::lock_registration(w.txn(), &actor, scope, now, until).await?;
+                let all_bns = scope == store::ALL_BNS;
+                let locked = json!({
+                    "principal": actor,
+                    "all_business_numbers": all_bns,
+                    "locked_until": until.to_rfc3339(),
+                });
                 w.record(
                     Change::new(
                         EventType::RegistrationLocked,
@@ -278,7 +343,12 @@ impl Core {
                     .details(locked),
                 )
                 .await?;
-                tracing::warn!(bn9 = %bn9, "registration locked after repeated failures");
+                tracing::warn!(
+                    bn9 = %bn9,
+                    principal = %actor,
+                    all_bns,
+                    "registration locked for a person after repeated failures"
+                );
             }
             w.commit_without_answer().await?;
             return Err(Error::invalid(mismatches));
@@ -570,6 +640,7 @@ struct ValidRecord {
 
 fn validate_record(rec: &pb::RegistryRecord) -> Result<ValidRecord, String> {
     let bn9 = Bn9::parse(&rec.bn9, "bn9").map_err(|v| v.to_string())?;
+    ccp_types::check_line(&rec.legal_name, "legal_name").map_err(|v| v.to_string())?;
     if rec.legal_name.trim().is_empty() {
         return Err("legal_name: is required".to_owned());
     }
@@ -590,8 +661,10 @@ fn validate_record(rec: &pb::RegistryRecord) -> Result<ValidRecord, String> {
         {
             return Err(format!("{field}: is listed more than once"));
         }
+        let display = format!("program_accounts[{i}].display_name");
+        ccp_types::check_line(&p.display_name, &display).map_err(|v| v.to_string())?;
         if p.display_name.trim().is_empty() {
-            return Err(format!("program_accounts[{i}].display_name: is required"));
+            return Err(format!("{display}: is required"));
         }
         programs.push((
             reference.as_str().to_owned(),
@@ -608,6 +681,14 @@ fn validate_record(rec: &pb::RegistryRecord) -> Result<ValidRecord, String> {
             .question
             .as_ref()
             .ok_or_else(|| format!("{field}.question: is required"))?;
+        for (part, text) in [
+            ("question.id", &q.id),
+            ("question.text_en", &q.text_en),
+            ("question.text_fr", &q.text_fr),
+            ("answer", &f.answer),
+        ] {
+            ccp_types::check_line(text, &format!("{field}.{part}")).map_err(|v| v.to_string())?;
+        }
         if q.id.trim().is_empty() {
             return Err(format!("{field}.question.id: is required"));
         }

@@ -3,6 +3,14 @@
 
 use chrono::{DateTime, Utc};
 
+/// The google.rpc.ErrorInfo reason of a registration refused while the
+/// caller is locked out (R-AC-2); RetryInfo says when to try again.
+pub const REGISTRATION_LOCKED: &str = "REGISTRATION_LOCKED";
+
+/// The google.rpc.ErrorInfo reason of a change that would leave a business
+/// without an active BAM (R-AC-5).
+pub const LAST_BUSINESS_MANAGER: &str = "LAST_BUSINESS_MANAGER";
+
 /// A refusal of an accounts rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountsError {
@@ -24,12 +32,23 @@ pub enum AccountsError {
     /// The business is registered already (R-AC-2).
     #[error("this business is registered already; request access to it instead")]
     AlreadyRegistered,
-    /// Registration of the BN9 is locked after repeated failures (R-AC-2).
+    /// The caller's registration of this BN9 (or, `all_bns`, of any BN9) is
+    /// locked after the caller's repeated failures (R-AC-2); `retry_after` is
+    /// the time left until `until`.
     #[error(
-        "registration of this business number is locked after repeated failures until {}",
-        .0.to_rfc3339()
+        "{} locked after your repeated failed attempts until {}",
+        if *.all_bns { "your registration of any business number is" }
+        else { "your registration of this business number is" },
+        .until.to_rfc3339()
     )]
-    RegistrationLocked(DateTime<Utc>),
+    RegistrationLocked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+        /// The time left until then.
+        retry_after: std::time::Duration,
+        /// True for the lock on every BN9 (too many failures across BNs).
+        all_bns: bool,
+    },
     /// The requester is a member already (R-AC-3).
     #[error("you are a member of this business already")]
     AlreadyMember,
@@ -87,11 +106,15 @@ impl From<AccountsError> for ccp_platform::error::Error {
             E::AlreadyRegistered | E::AlreadyMember | E::AlreadyRequested | E::GroupNameTaken => {
                 Error::already_exists(message)
             }
-            E::RegistrationLocked(_) => Error::resource_exhausted(message),
+            E::RegistrationLocked { retry_after, .. } => Error::resource_exhausted(message)
+                .with_reason(REGISTRATION_LOCKED)
+                .retry_after(retry_after),
             E::MemberChanged | E::GroupChanged | E::GroupEtagRequired => Error::aborted(message),
+            E::LastBusinessManager => {
+                Error::failed_precondition(message).with_reason(LAST_BUSINESS_MANAGER)
+            }
             E::NotPending
             | E::Expired
-            | E::LastBusinessManager
             | E::NotAMember(_)
             | E::CredentialInPamGroup(_)
             | E::ForeignCredential

@@ -29,7 +29,9 @@ pub use members::{
     set_direct_roles, upsert_member,
 };
 pub use migration::Migrator;
-pub use registration::{lock_registration, locked_until, record_failure};
+pub use registration::{
+    ALL_BNS, FailureCounts, RegistrationLock, lock_registration, locked_until, record_failure,
+};
 pub use registry::{
     FactRow, ProgramRow, RegistryRow, registry, registry_facts, registry_programs, upsert_registry,
 };

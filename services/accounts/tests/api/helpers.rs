@@ -683,3 +683,17 @@ pub fn fields(status: &Status) -> Vec<String> {
         .map(|v| v.field)
         .collect()
 }
+
+/// Returns the google.rpc.ErrorInfo reason of a status, checking its domain.
+pub fn reason(status: &Status) -> Option<String> {
+    use tonic_types::StatusExt as _;
+    let info = status.get_details_error_info()?;
+    assert_eq!(info.domain, ccp_platform::error::ERROR_DOMAIN);
+    Some(info.reason)
+}
+
+/// Returns the google.rpc.RetryInfo delay of a status.
+pub fn retry_delay(status: &Status) -> Option<std::time::Duration> {
+    use tonic_types::StatusExt as _;
+    status.get_details_retry_info()?.retry_delay
+}

@@ -181,6 +181,7 @@ async fn r_ac_5_the_last_bam_cannot_be_demoted_or_removed() {
         .await
         .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&err).as_deref(), Some("LAST_BUSINESS_MANAGER"));
         let err = app
             .accounts()
             .remove_member(app.req(
@@ -194,6 +195,7 @@ async fn r_ac_5_the_last_bam_cannot_be_demoted_or_removed() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&err).as_deref(), Some("LAST_BUSINESS_MANAGER"));
         // A stale etag is ABORTED.
         let err = set_roles(&app, &alice, &alice.principal, bam(), "999")
             .await
@@ -221,6 +223,12 @@ async fn r_ac_5_the_last_bam_cannot_be_demoted_or_removed() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&err).as_deref(), Some("LAST_BUSINESS_MANAGER"));
+        // Other refusals of the same code carry no such reason.
+        let stale = set_roles(&app, &alice, &alice.principal, bam(), "999")
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&stale), None);
     }
 }
 

@@ -311,6 +311,11 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::ResourceExhausted, "{}", backend.name());
+        assert_eq!(reason(&err).as_deref(), Some("REGISTRATION_LOCKED"));
+        assert_eq!(
+            retry_delay(&err),
+            Some(std::time::Duration::from_secs(24 * 3600))
+        );
         // Restart: stop the app, build a new one on the same database.
         let (ctx, clock, identity, settings) = app.stop().await;
         let app = start(ctx, clock, identity, settings).await;
@@ -339,6 +344,7 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::ResourceExhausted);
+        assert_eq!(retry_delay(&err), Some(std::time::Duration::from_secs(1)));
         app.clock.advance(chrono::Duration::seconds(1));
         c.register_business(app.req(abc_registration(), &alice.token))
             .await
@@ -352,6 +358,191 @@ async fn r_ac_2_five_failures_lock_registration_for_24_hours_and_the_lock_surviv
             5
         );
         assert!(actions.contains(&"accounts.registration.lock".to_owned()));
+    }
+}
+
+/// A failed registration of `bn15` by `who` (a wrong first answer).
+async fn fail_once(app: &TestApp, who: &Person, bn15: &str) -> tonic::Status {
+    let mut r = abc_registration();
+    r.program_account = bn15.to_owned();
+    r.answers[0].answer = "0.01".to_owned();
+    app.accounts()
+        .register_business(app.req(r, &who.token))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn r_ac_2_a_strangers_failures_do_not_lock_the_owner_out() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        app.import_registry().await;
+        let mallory = app.person("Mallory Stranger").await;
+        let alice = app.person("Alice Martin").await;
+        let abc = format!("{ABC}RM0001");
+        for _ in 0..5 {
+            let err = fail_once(&app, &mallory, &abc).await;
+            assert_eq!(err.code(), Code::InvalidArgument, "{}", backend.name());
+        }
+        // The stranger is locked out of ABC…
+        let err = app
+            .accounts()
+            .register_business(app.req(abc_registration(), &mallory.token))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted);
+        assert_eq!(reason(&err).as_deref(), Some("REGISTRATION_LOCKED"));
+        assert!(err.message().contains("this business number"), "{err:?}");
+        // …and ABC's owner is not: her own failures are her own, and she registers.
+        let err = fail_once(&app, &alice, &abc).await;
+        assert_eq!(err.code(), Code::InvalidArgument);
+        let business = app.register_abc(&alice).await;
+        assert_eq!(business.bn9, ABC);
+        let facts = app.role_facts(&alice.principal).await;
+        assert_eq!(facts.memberships.len(), 1, "{}", backend.name());
+    }
+}
+
+/// Returns a valid BN9 (its Luhn check digit found by trying each).
+fn bn9_from(prefix: u32) -> String {
+    (0..10)
+        .map(|d| format!("{prefix:08}{d}"))
+        .find(|bn| ccp_accounts::domain::Bn9::parse(bn, "bn9").is_ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn r_ac_2_twenty_failures_across_business_numbers_lock_all_of_a_persons_registrations() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        app.import_registry().await;
+        // Five more businesses in the registry, each with ABC's facts.
+        let extra: Vec<String> = (0..5).map(|i| bn9_from(40_000_000 + i)).collect();
+        let records = extra
+            .iter()
+            .map(|bn9| {
+                let mut r = registry().remove(0);
+                r.bn9 = bn9.clone();
+                r
+            })
+            .collect();
+        let imported = app
+            .facts()
+            .import_registry(app.internal(pb::ImportRegistryRequest {
+                request_id: rid(),
+                records,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(imported.accepted, 5);
+        let mallory = app.person("Mallory Enumerator").await;
+        // Four failures on each of five BNs: never five on one, twenty in all.
+        for (i, bn9) in extra.iter().enumerate() {
+            for j in 0..4 {
+                let err = fail_once(&app, &mallory, &format!("{bn9}RM0001")).await;
+                assert_eq!(
+                    err.code(),
+                    Code::InvalidArgument,
+                    "{} attempt {i}/{j}",
+                    backend.name()
+                );
+            }
+        }
+        // Now every BN is locked for her, ABC included, where she never failed.
+        let err = app
+            .accounts()
+            .register_business(app.req(abc_registration(), &mallory.token))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{}", backend.name());
+        assert_eq!(reason(&err).as_deref(), Some("REGISTRATION_LOCKED"));
+        assert_eq!(
+            retry_delay(&err),
+            Some(std::time::Duration::from_secs(24 * 3600))
+        );
+        assert!(err.message().contains("any business number"), "{err:?}");
+        // Nobody else is: Alice registers ABC.
+        let alice = app.person("Alice Martin").await;
+        app.register_abc(&alice).await;
+        // 24 hours later Mallory may try again (and fails on the answers).
+        app.clock.advance(chrono::Duration::hours(24));
+        let mallory = app.renew(&mallory).await;
+        let err = fail_once(&app, &mallory, &format!("{}RM0001", extra[0])).await;
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+}
+
+/// Spoils one field of a registration.
+type Spoil = fn(&mut pb::RegisterBusinessRequest);
+
+#[tokio::test]
+async fn r_in_1_registration_text_with_control_characters_is_refused_alike_on_both_backends_and_writes_nothing()
+ {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        app.import_registry().await;
+        let alice = app.person("Alice Martin").await;
+        let mut c = app.accounts();
+        // Six attempts: more than the lock allows, were they counted as failures.
+        let bad: [(&str, Spoil); 6] = [
+            ("legal_name", |r| r.legal_name.push('\0')),
+            ("address.line1", |r| {
+                r.address.as_mut().unwrap().line1.insert(3, '\0')
+            }),
+            ("address.line2", |r| {
+                r.address.as_mut().unwrap().line2.push('\u{7}')
+            }),
+            ("address.city", |r| {
+                r.address.as_mut().unwrap().city.push('\n')
+            }),
+            ("address.postal_code", |r| {
+                r.address.as_mut().unwrap().postal_code.push('\u{1b}')
+            }),
+            ("answers[1].answer", |r| r.answers[1].answer.push('\0')),
+        ];
+        for (field, spoil) in bad {
+            let mut r = abc_registration();
+            spoil(&mut r);
+            let err = c
+                .register_business(app.req(r, &alice.token))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.code(),
+                Code::InvalidArgument,
+                "{field} {}",
+                backend.name()
+            );
+            assert_eq!(fields(&err), vec![field.to_owned()], "{}", backend.name());
+            assert!(err.message().contains("control character"), "{err:?}");
+        }
+        // An import holding a NUL is refused for that record, naming the field.
+        let mut record = registry().remove(1);
+        record.legal_name.push('\0');
+        let imported = app
+            .facts()
+            .import_registry(app.internal(pb::ImportRegistryRequest {
+                request_id: rid(),
+                records: vec![record],
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(imported.accepted, 0);
+        assert_eq!(imported.rejected.len(), 1);
+        assert!(
+            format!("{:?}", imported.rejected[0]).contains("legal_name"),
+            "{:?}",
+            imported.rejected
+        );
+        // Nothing was written: no failure was counted, and Alice registers.
+        app.register_abc(&alice).await;
+        let actions = app.audit_actions(&alice, ABC).await;
+        assert!(
+            !actions.iter().any(|a| a == "accounts.registration.fail"),
+            "{actions:?}"
+        );
     }
 }
 

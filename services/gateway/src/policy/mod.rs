@@ -29,7 +29,8 @@ pub use words::render_markdown;
 pub enum Rule {
     /// No access token needed (the RPCs that establish authentication, and the T&C).
     Anonymous,
-    /// A signed-in person acting on itself (R-AZ-0); needs a profile.
+    /// A signed-in person acting on itself (R-AZ-0); needs a profile (a person
+    /// without one is answered FAILED_PRECONDITION, R-ID-2).
     SelfService,
     /// A signed-in person without a profile yet may call it (CreateProfile only, R-ID-2).
     ProfileCreation,

@@ -98,7 +98,9 @@ pub fn render_markdown() -> String {
          are the rows' requirements in words (`services/gateway/src/policy/words.rs`).\n\n\
          Every public RPC is admitted by one rule. `anonymous`: no token needed. \
          `self`: a signed-in person with a profile acting on itself (R-AZ-0); \
-         a session without a profile may only call CreateProfile (R-ID-2). \
+         a session without a profile may only call CreateProfile (R-ID-2), and \
+         its other self-service calls answer FAILED_PRECONDITION (create the \
+         profile first). \
          `checked`: every need listed must be allowed by the decision function \
          (R-AZ-1..6) from role and relationship facts; several needs must all \
          hold. Anything else is denied. A denied call answers a bare \

@@ -130,14 +130,35 @@ async fn per_principal_rate_limit_and_message_size_limit_are_enforced() {
     let mut identity = IdentityClient::new(w.gateway.channel().await);
     let token = w.minter.person(w.bam.id()).unwrap();
     let mut codes = Vec::new();
+    let mut limited = None;
     for _ in 0..6 {
         let r = identity
             .get_my_profile(w.gateway.bearer(&token, idn::GetMyProfileRequest {}))
             .await;
-        codes.push(r.err().map(|e| e.code()));
+        codes.push(r.as_ref().err().map(|e| e.code()));
+        if let Err(e) = r {
+            limited.get_or_insert(e);
+        }
     }
     assert!(codes.contains(&Some(Code::ResourceExhausted)), "{codes:?}");
     assert_eq!(codes[0], None);
+    // The refusal says why (ErrorInfo) and when to try again (RetryInfo):
+    // within the one second a call costs at 1 per second.
+    let limited = limited.unwrap();
+    use tonic_types::StatusExt as _;
+    let info = limited.get_details_error_info().expect("error info");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("RATE_LIMITED", "ccp")
+    );
+    let delay = limited
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("retry info");
+    assert!(
+        delay > std::time::Duration::ZERO && delay <= std::time::Duration::from_secs(1),
+        "{delay:?}"
+    );
     // Another principal has its own budget.
     let other = w.minter.person(uuid::Uuid::new_v4()).unwrap();
     identity

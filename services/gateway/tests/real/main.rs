@@ -10,6 +10,7 @@ mod faults;
 mod groups;
 mod harness;
 mod matrix;
+mod no_profile;
 mod redis_outage;
 mod retry;
 mod revocation;

@@ -7,6 +7,8 @@
 //! How an answer is classified:
 //! - `denied`: PERMISSION_DENIED with the gateway's bare message — the
 //!   gateway refused it (R-GW-1, R-AZ-6);
+//! - `profile required`: FAILED_PRECONDITION "create your profile first" —
+//!   a self-service call of a person without a profile (R-ID-2);
 //! - `unauthenticated`: UNAUTHENTICATED (no token, R-GW-1);
 //! - `forwarded`: anything else the service itself answered — OK, or its own
 //!   business error (writes are sent with an empty `request_id`, so an
@@ -35,6 +37,8 @@ use crate::world::{self, ABC, ITN, Kind, MAPLE, PACIFIQUE, Who, World, grants, r
 pub enum Outcome {
     Forwarded,
     Denied,
+    /// FAILED_PRECONDITION from the gateway: create your profile first (R-ID-2).
+    ProfileRequired,
     Unauthenticated,
 }
 
@@ -43,6 +47,7 @@ impl Outcome {
         match self {
             Outcome::Forwarded => "✓",
             Outcome::Denied => "·",
+            Outcome::ProfileRequired => "P",
             Outcome::Unauthenticated => "U",
         }
     }
@@ -97,8 +102,10 @@ fn expected(admit: Admit, kind: Kind) -> Outcome {
         Admit::Anonymous => Forwarded,
         _ if kind == Kind::Anonymous => Unauthenticated,
         Admit::SelfService => {
-            if is_machine(kind) || PERSONS_WITHOUT_PROFILE.contains(&kind) {
+            if is_machine(kind) {
                 Denied
+            } else if PERSONS_WITHOUT_PROFILE.contains(&kind) {
+                ProfileRequired
             } else {
                 Forwarded
             }
@@ -935,6 +942,12 @@ fn classify(label: &str, kind: Kind, answer: &Result<(), Status>) -> Outcome {
         }
         Err(s) if s.code() == Code::Unauthenticated => Outcome::Unauthenticated,
         Err(s)
+            if s.code() == Code::FailedPrecondition
+                && s.message() == "create your profile first" =>
+        {
+            Outcome::ProfileRequired
+        }
+        Err(s)
             if matches!(
                 s.code(),
                 Code::Unavailable | Code::Internal | Code::Unknown | Code::DeadlineExceeded
@@ -1121,7 +1134,9 @@ fn render() -> String {
          (`businesses/888316171`). `✓`: the gateway forwarded the call and the service \
          answered (OK or its own business error; writes are sent with an empty \
          `request_id`, so they are answered INVALID_ARGUMENT by the service and change \
-         nothing); `·`: PERMISSION_DENIED from the gateway (bare, R-AZ-6); `U`: \
+         nothing); `·`: PERMISSION_DENIED from the gateway (bare, R-AZ-6); `P`: \
+         FAILED_PRECONDITION from the gateway, create your profile first (a self-service \
+         call of a person without a profile, R-ID-2); `U`: \
          UNAUTHENTICATED (no token, R-GW-1). The relationship of prov-expired has \
          passed its expiry instant when the matrix runs.\n\n| RPC |",
     );
