@@ -9,6 +9,7 @@ mod durable_revocation;
 mod faults;
 mod groups;
 mod harness;
+mod hostile;
 mod matrix;
 mod redis_outage;
 mod retry;

@@ -3,6 +3,7 @@
 //! errors into `Status`.
 
 mod convert;
+mod limits;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ fn reply<T>(r: Result<T>) -> Reply<T> {
 impl Identity for IdentityApi {
     #[tracing::instrument(skip_all)]
     async fn sign_in(&self, request: Request<pb::SignInRequest>) -> Reply<pb::Session> {
+        limits::check(request.get_ref())?;
         reply(sessions::sign_in(&self.core, &request.get_ref().id_token).await)
     }
 
@@ -46,11 +48,13 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::RefreshSessionRequest>,
     ) -> Reply<pb::Session> {
+        limits::check(request.get_ref())?;
         reply(sessions::refresh(&self.core, &request.get_ref().refresh_token).await)
     }
 
     #[tracing::instrument(skip_all)]
     async fn sign_out(&self, request: Request<pb::SignOutRequest>) -> Reply<pb::SignOutResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let request_id = convert::sign_out(request.get_ref())?;
@@ -72,6 +76,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::CreateProfileRequest>,
     ) -> Reply<pb::CreateProfileResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let (request_id, fields) = convert::create_profile(request.get_ref())?;
@@ -94,6 +99,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::UpdateMyProfileRequest>,
     ) -> Reply<pb::UpdateMyProfileResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let update = convert::update_profile(request.into_inner())?;
@@ -107,6 +113,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::CreateMachineCredentialRequest>,
     ) -> Reply<pb::CreateMachineCredentialResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let new = convert::create_credential(request.get_ref(), self.core.now())?;
@@ -120,6 +127,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::ListMachineCredentialsRequest>,
     ) -> Reply<pb::ListMachineCredentialsResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let page = convert::list_credentials(request.get_ref())?;
@@ -133,6 +141,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::RevokeMachineCredentialRequest>,
     ) -> Reply<pb::RevokeMachineCredentialResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let (request_id, bn, id, reason) = convert::revoke_credential(request.get_ref())?;
@@ -146,6 +155,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::IssueMachineTokenRequest>,
     ) -> Reply<pb::MachineToken> {
+        limits::check(request.get_ref())?;
         let req = request.into_inner();
         reply(credentials::issue_token(&self.core, &req.client_id, req.client_secret).await)
     }
@@ -155,6 +165,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Reply<pb::ListAuditEventsResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let page = convert::list_audit(request.get_ref(), &caller.principal.to_string())?;
