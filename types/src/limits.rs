@@ -7,8 +7,8 @@
 //! limit names the field once and skips the entries; a string is measured
 //! only up to its limit (never the whole of a huge string).
 
-use crate::text::{check_line, check_multiline};
 use crate::FieldViolation;
+use crate::text::{check_line, check_multiline};
 
 /// The most characters of a resource name, a principal or a program account.
 pub const NAME_MAX_CHARS: usize = 256;

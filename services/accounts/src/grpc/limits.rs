@@ -7,12 +7,12 @@ use ccp_platform::error::Error;
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{Address, RoleGrants};
 use ccp_types::Limits;
+use ccp_types::REQUEST_ID_MAX_CHARS;
 use ccp_types::limits::{
     ADDRESS_CODE_MAX_CHARS, ADDRESS_LINE_MAX_CHARS, ANSWER_MAX_CHARS, DISPLAY_NAME_MAX_CHARS,
     ETAG_MAX_CHARS, LEGAL_NAME_MAX_CHARS, MAX_ANSWERS, MAX_MASK_PATHS, MAX_PRINCIPALS,
     MAX_PROGRAM_ROLES, NAME_MAX_CHARS, NOTE_MAX_CHARS, PAGE_TOKEN_MAX_CHARS, TOKEN_MAX_CHARS,
 };
-use ccp_types::REQUEST_ID_MAX_CHARS;
 use tonic::Status;
 
 /// A request whose limits are known.
@@ -65,7 +65,12 @@ fn program_roles(l: &mut Limits, field: &str, roles: &[ccp_proto::common::v1::Pr
 
 fn mask(l: &mut Limits, mask: Option<&prost_types::FieldMask>) {
     if let Some(m) = mask {
-        l.lines("update_mask.paths", &m.paths, MAX_MASK_PATHS, TOKEN_MAX_CHARS);
+        l.lines(
+            "update_mask.paths",
+            &m.paths,
+            MAX_MASK_PATHS,
+            TOKEN_MAX_CHARS,
+        );
     }
 }
 
@@ -85,7 +90,11 @@ pub(crate) fn address(l: &mut Limits, field: &str, a: &Address) {
 fn group(l: &mut Limits, g: Option<&pb::EmployeeGroup>) {
     if let Some(g) = g {
         name(l, "group.name", &g.name);
-        l.line("group.display_name", &g.display_name, DISPLAY_NAME_MAX_CHARS);
+        l.line(
+            "group.display_name",
+            &g.display_name,
+            DISPLAY_NAME_MAX_CHARS,
+        );
         program_roles(l, "group.roles", &g.roles);
         l.lines("group.members", &g.members, MAX_PRINCIPALS, NAME_MAX_CHARS);
         l.line("group.etag", &g.etag, ETAG_MAX_CHARS);
@@ -254,7 +263,12 @@ impl Bounded for pb::AddEmployeeGroupMembersRequest {
     fn limits(&self, l: &mut Limits) {
         request_id(l, &self.request_id);
         name(l, "group", &self.group);
-        l.lines("principals", &self.principals, MAX_PRINCIPALS, NAME_MAX_CHARS);
+        l.lines(
+            "principals",
+            &self.principals,
+            MAX_PRINCIPALS,
+            NAME_MAX_CHARS,
+        );
     }
 }
 
@@ -262,7 +276,12 @@ impl Bounded for pb::RemoveEmployeeGroupMembersRequest {
     fn limits(&self, l: &mut Limits) {
         request_id(l, &self.request_id);
         name(l, "group", &self.group);
-        l.lines("principals", &self.principals, MAX_PRINCIPALS, NAME_MAX_CHARS);
+        l.lines(
+            "principals",
+            &self.principals,
+            MAX_PRINCIPALS,
+            NAME_MAX_CHARS,
+        );
     }
 }
 

@@ -53,14 +53,23 @@ fn visibility(l: &mut Limits, field: &str, items: &[i32]) {
 
 fn mask(l: &mut Limits, mask: Option<&prost_types::FieldMask>) {
     if let Some(m) = mask {
-        l.lines("update_mask.paths", &m.paths, MAX_MASK_PATHS, TOKEN_MAX_CHARS);
+        l.lines(
+            "update_mask.paths",
+            &m.paths,
+            MAX_MASK_PATHS,
+            TOKEN_MAX_CHARS,
+        );
     }
 }
 
 fn group(l: &mut Limits, g: Option<&pb::ClientGroup>) {
     if let Some(g) = g {
         name(l, "group.name", &g.name);
-        l.line("group.display_name", &g.display_name, DISPLAY_NAME_MAX_CHARS);
+        l.line(
+            "group.display_name",
+            &g.display_name,
+            DISPLAY_NAME_MAX_CHARS,
+        );
         l.lines("group.clients", &g.clients, MAX_CLIENTS, NAME_MAX_CHARS);
         l.line("group.etag", &g.etag, ETAG_MAX_CHARS);
     }
@@ -244,7 +253,11 @@ mod tests {
         };
         let status = check(&request).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert!(status.message().contains("group.clients"), "{}", status.message());
+        assert!(
+            status.message().contains("group.clients"),
+            "{}",
+            status.message()
+        );
         let ok = pb::CreateClientGroupRequest {
             group: Some(pb::ClientGroup {
                 clients: vec!["123456782".into(); MAX_CLIENTS],

@@ -77,7 +77,12 @@ impl Bounded for pb::UpdateMyProfileRequest {
         request_id(l, &self.request_id);
         profile(l, self.profile.as_ref());
         if let Some(m) = &self.update_mask {
-            l.lines("update_mask.paths", &m.paths, MAX_MASK_PATHS, TOKEN_MAX_CHARS);
+            l.lines(
+                "update_mask.paths",
+                &m.paths,
+                MAX_MASK_PATHS,
+                TOKEN_MAX_CHARS,
+            );
         }
     }
 }
