@@ -40,6 +40,11 @@ pub const ID_TOKEN_MAX_CHARS: usize = 16 * 1024;
 /// The most characters of an opaque secret (a refresh token, a client secret).
 pub const SECRET_MAX_CHARS: usize = 1024;
 
+/// The earliest timestamp a request may carry: 0001-01-01T00:00:00Z.
+pub const TIMESTAMP_MIN_SECONDS: i64 = -62_135_596_800;
+/// The latest timestamp a request may carry: 9999-12-31T23:59:59Z.
+pub const TIMESTAMP_MAX_SECONDS: i64 = 253_402_300_799;
+
 /// The most known-fact answers of one registration.
 pub const MAX_ANSWERS: usize = 50;
 /// The most program roles of one grant or group.
@@ -86,6 +91,21 @@ impl Limits {
     pub fn chars(&mut self, field: &str, text: &str, max: usize) -> &mut Self {
         if too_long(text, max) {
             self.violations.push(long(field, max));
+        }
+        self
+    }
+
+    /// Checks a timestamp's parts against protobuf's own range for one:
+    /// years 1 to 9999 and nanos 0 to 999,999,999 (so no date arithmetic
+    /// downstream can overflow and both databases store the same instant).
+    pub fn timestamp(&mut self, field: &str, seconds: i64, nanos: i32) -> &mut Self {
+        if !(TIMESTAMP_MIN_SECONDS..=TIMESTAMP_MAX_SECONDS).contains(&seconds)
+            || !(0..1_000_000_000).contains(&nanos)
+        {
+            self.violations.push(FieldViolation::new(
+                field,
+                "must be a valid timestamp (years 1 to 9999, nanos 0 to 999,999,999)",
+            ));
         }
         self
     }
@@ -187,6 +207,24 @@ mod tests {
             .map(|v| v.field)
             .collect();
         assert_eq!(fields, ["b", "c", "e"]);
+    }
+
+    #[test]
+    fn r_in_1_timestamps_stay_within_protobufs_range() {
+        let mut limits = Limits::new();
+        limits
+            .timestamp("ok", 0, 0)
+            .timestamp("max", TIMESTAMP_MAX_SECONDS, 999_999_999)
+            .timestamp("year0", TIMESTAMP_MIN_SECONDS - 1, 0)
+            .timestamp("year10000", TIMESTAMP_MAX_SECONDS + 1, 0)
+            .timestamp("nanos", 0, -1)
+            .timestamp("huge", i64::MAX, 0);
+        let fields: Vec<_> = limits
+            .into_violations()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["year0", "year10000", "nanos", "huge"]);
     }
 
     #[test]

@@ -63,6 +63,12 @@ fn program_roles(l: &mut Limits, field: &str, roles: &[ccp_proto::common::v1::Pr
     }
 }
 
+fn time(l: &mut Limits, field: &str, t: Option<&prost_types::Timestamp>) {
+    if let Some(t) = t {
+        l.timestamp(field, t.seconds, t.nanos);
+    }
+}
+
 fn mask(l: &mut Limits, mask: Option<&prost_types::FieldMask>) {
     if let Some(m) = mask {
         l.lines(
@@ -138,8 +144,15 @@ listed!(
     ListProgramAccountsRequest,
     ListEmployeeRequestsRequest,
     ListEmployeeGroupsRequest,
-    ListAuditEventsRequest,
 );
+
+impl Bounded for pb::ListAuditEventsRequest {
+    fn limits(&self, l: &mut Limits) {
+        name(l, "parent", &self.parent);
+        page(l, &self.page_token);
+        time(l, "start_time", self.start_time.as_ref());
+    }
+}
 
 impl Bounded for pb::ListEmployeesRequest {
     fn limits(&self, l: &mut Limits) {

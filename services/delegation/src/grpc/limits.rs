@@ -51,6 +51,12 @@ fn visibility(l: &mut Limits, field: &str, items: &[i32]) {
     l.count(field, items, MAX_VISIBILITY);
 }
 
+fn time(l: &mut Limits, field: &str, t: Option<&prost_types::Timestamp>) {
+    if let Some(t) = t {
+        l.timestamp(field, t.seconds, t.nanos);
+    }
+}
+
 fn mask(l: &mut Limits, mask: Option<&prost_types::FieldMask>) {
     if let Some(m) = mask {
         l.lines(
@@ -119,8 +125,15 @@ listed!(
     ListSentRequestsRequest,
     ListRelationshipsRequest,
     ListClientGroupsRequest,
-    ListAuditEventsRequest,
 );
+
+impl Bounded for pb::ListAuditEventsRequest {
+    fn limits(&self, l: &mut Limits) {
+        name(l, "parent", &self.parent);
+        page(l, &self.page_token);
+        time(l, "start_time", self.start_time.as_ref());
+    }
+}
 
 impl Bounded for pb::ListAssignmentsRequest {
     fn limits(&self, l: &mut Limits) {
@@ -147,6 +160,7 @@ impl Bounded for pb::ApproveRelationshipRequestRequest {
         name(l, "name", &self.name);
         programs(l, "program_accounts", &self.program_accounts);
         visibility(l, "visibility", &self.visibility);
+        time(l, "expire_time", self.expire_time.as_ref());
     }
 }
 
@@ -167,6 +181,7 @@ impl Bounded for pb::UpdateRelationshipRequest {
             visibility(l, "relationship.visibility", &r.visibility);
             l.multiline("relationship.end_note", &r.end_note, NOTE_MAX_CHARS);
             l.line("relationship.etag", &r.etag, ETAG_MAX_CHARS);
+            time(l, "relationship.expire_time", r.expire_time.as_ref());
         }
         mask(l, self.update_mask.as_ref());
     }

@@ -1769,12 +1769,21 @@ fn corpus(b: &Base) -> Vec<Case> {
         }
     }
     for (target, make) in time_targets() {
+        // The field is the target's last part after the RPC: `expire_time`, ….
+        let field = target.split_once('.').map_or(target, |(_, f)| f);
+        let field = field.strip_prefix("ListAuditEvents.").unwrap_or(field);
         for (what, t) in absurd_times() {
+            let in_range = (-62_135_596_800..=253_402_300_799).contains(&t.seconds)
+                && (0..1_000_000_000).contains(&t.nanos);
             cases.push(Case {
                 rpc: target,
                 mutation: what.to_owned(),
                 call: make(b, t),
-                expect: Expect::Any,
+                expect: if in_range {
+                    Expect::Any
+                } else {
+                    Expect::OverLimit(field)
+                },
             });
         }
     }

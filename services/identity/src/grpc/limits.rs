@@ -7,9 +7,8 @@
 use ccp_platform::error::Error;
 use ccp_proto::identity::v1 as pb;
 use ccp_types::limits::{
-    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_CHARS, ETAG_MAX_CHARS, ID_TOKEN_MAX_CHARS,
-    LEGAL_NAME_MAX_CHARS, MAX_MASK_PATHS, NAME_MAX_CHARS, NOTE_MAX_CHARS, PAGE_TOKEN_MAX_CHARS,
-    PHONE_MAX_CHARS, SECRET_MAX_CHARS, TOKEN_MAX_CHARS,
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_CHARS, ETAG_MAX_CHARS, LEGAL_NAME_MAX_CHARS, MAX_MASK_PATHS,
+    NAME_MAX_CHARS, NOTE_MAX_CHARS, PAGE_TOKEN_MAX_CHARS, PHONE_MAX_CHARS, TOKEN_MAX_CHARS,
 };
 use ccp_types::{Limits, REQUEST_ID_MAX_CHARS};
 use tonic::Status;
@@ -47,15 +46,24 @@ fn profile(l: &mut Limits, p: Option<&pb::Profile>) {
     }
 }
 
-impl Bounded for pb::SignInRequest {
-    fn limits(&self, l: &mut Limits) {
-        l.chars("id_token", &self.id_token, ID_TOKEN_MAX_CHARS);
+fn time(l: &mut Limits, field: &str, t: Option<&prost_types::Timestamp>) {
+    if let Some(t) = t {
+        l.timestamp(field, t.seconds, t.nanos);
     }
 }
 
-impl Bounded for pb::RefreshSessionRequest {
-    fn limits(&self, l: &mut Limits) {
-        l.chars("refresh_token", &self.refresh_token, SECRET_MAX_CHARS);
+/// A credential over its limit (an ID token, a refresh token, a client id
+/// or secret) is one no issuer made: UNAUTHENTICATED like any other bad
+/// credential (R-ID-1), refused before it is parsed.
+pub(crate) fn credential(text: &str, max: usize) -> Result<(), Status> {
+    let mut limits = Limits::new();
+    limits.chars("credential", text, max);
+    if limits.is_empty() {
+        Ok(())
+    } else {
+        Err(Status::unauthenticated(format!(
+            "the credential is not valid (at most {max} characters)"
+        )))
     }
 }
 
@@ -92,6 +100,7 @@ impl Bounded for pb::CreateMachineCredentialRequest {
         request_id(l, &self.request_id);
         l.line("parent", &self.parent, NAME_MAX_CHARS);
         l.line("display_name", &self.display_name, DISPLAY_NAME_MAX_CHARS);
+        time(l, "expire_time", self.expire_time.as_ref());
     }
 }
 
@@ -110,16 +119,10 @@ impl Bounded for pb::RevokeMachineCredentialRequest {
     }
 }
 
-impl Bounded for pb::IssueMachineTokenRequest {
-    fn limits(&self, l: &mut Limits) {
-        l.line("client_id", &self.client_id, NAME_MAX_CHARS);
-        l.chars("client_secret", &self.client_secret, SECRET_MAX_CHARS);
-    }
-}
-
 impl Bounded for pb::ListAuditEventsRequest {
     fn limits(&self, l: &mut Limits) {
         l.line("parent", &self.parent, NAME_MAX_CHARS);
         l.line("page_token", &self.page_token, PAGE_TOKEN_MAX_CHARS);
+        time(l, "start_time", self.start_time.as_ref());
     }
 }

@@ -5,6 +5,8 @@
 mod convert;
 mod limits;
 
+use ccp_types::limits::{ID_TOKEN_MAX_CHARS, NAME_MAX_CHARS, SECRET_MAX_CHARS};
+
 use std::sync::Arc;
 
 use ccp_platform::auth::caller;
@@ -39,7 +41,7 @@ fn reply<T>(r: Result<T>) -> Reply<T> {
 impl Identity for IdentityApi {
     #[tracing::instrument(skip_all)]
     async fn sign_in(&self, request: Request<pb::SignInRequest>) -> Reply<pb::Session> {
-        limits::check(request.get_ref())?;
+        limits::credential(&request.get_ref().id_token, ID_TOKEN_MAX_CHARS)?;
         reply(sessions::sign_in(&self.core, &request.get_ref().id_token).await)
     }
 
@@ -48,7 +50,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::RefreshSessionRequest>,
     ) -> Reply<pb::Session> {
-        limits::check(request.get_ref())?;
+        limits::credential(&request.get_ref().refresh_token, SECRET_MAX_CHARS)?;
         reply(sessions::refresh(&self.core, &request.get_ref().refresh_token).await)
     }
 
@@ -155,7 +157,8 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::IssueMachineTokenRequest>,
     ) -> Reply<pb::MachineToken> {
-        limits::check(request.get_ref())?;
+        limits::credential(&request.get_ref().client_id, NAME_MAX_CHARS)?;
+        limits::credential(&request.get_ref().client_secret, SECRET_MAX_CHARS)?;
         let req = request.into_inner();
         reply(credentials::issue_token(&self.core, &req.client_id, req.client_secret).await)
     }
