@@ -34,7 +34,10 @@ pub fn decode_token(token: &str) -> Result<Option<String>, Error> {
         .decode(token)
         .map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    // A key with a control character (a NUL) is none this list returned, and
+    // PostgreSQL would refuse it in a query where SQLite would not.
     raw.strip_prefix("p1|")
+        .filter(|k| !k.chars().any(char::is_control))
         .map(|k| Some(k.to_owned()))
         .ok_or_else(bad)
 }

@@ -9,11 +9,13 @@
 //! the bench and the tests all depend on it and nothing here depends on them.
 
 mod bn;
+pub mod limits;
 mod names;
 mod text;
 mod violation;
 
 pub use bn::{Bn9, Bn15, ProgramReference, luhn_check_digit, luhn_valid};
+pub use limits::Limits;
 pub use names::{
     BusinessChild, parse_business_child, parse_business_name, parse_program_account_name,
 };

@@ -11,6 +11,8 @@ use tonic::{Request, Response, Status};
 
 use crate::app::Core;
 
+mod limits;
+
 /// The public `Accounts` service.
 #[derive(Debug, Clone)]
 pub struct AccountsApi {
@@ -46,12 +48,16 @@ fn done<T>(r: Result<T, Error>) -> Rsp<T> {
 macro_rules! with_caller {
     ($self:ident, $request:ident, $method:ident) => {{
         let who = caller(&$request)?.clone();
+        limits::check($request.get_ref())?;
         done($self.core.$method(&who, $request.into_inner()).await)
     }};
 }
 
 macro_rules! plain {
-    ($self:ident, $request:ident, $method:ident) => {{ done($self.core.$method($request.into_inner()).await) }};
+    ($self:ident, $request:ident, $method:ident) => {{
+        limits::check($request.get_ref())?;
+        done($self.core.$method($request.into_inner()).await)
+    }};
 }
 
 #[tonic::async_trait]

@@ -11,6 +11,8 @@ use tonic::{Request, Response, Status};
 use crate::app::Core;
 use crate::app::client_groups::GroupClientsChange;
 
+mod limits;
+
 /// Returns the caller's principal text.
 fn principal_of<T>(request: &Request<T>) -> Result<String, Status> {
     let caller: &Caller = ccp_platform::auth::caller(request)?;
@@ -38,6 +40,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::SendRelationshipRequestRequest>,
     ) -> R<pb::SendRelationshipRequestResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -49,6 +52,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::WithdrawRelationshipRequestRequest>,
     ) -> R<pb::WithdrawRelationshipRequestResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -60,6 +64,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ListReceivedRequestsRequest>,
     ) -> R<pb::ListReceivedRequestsResponse> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.list_received(request.into_inner()).await?,
@@ -69,6 +74,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ListSentRequestsRequest>,
     ) -> R<pb::ListSentRequestsResponse> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.list_sent(request.into_inner()).await?,
@@ -78,6 +84,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ApproveRelationshipRequestRequest>,
     ) -> R<pb::ApproveRelationshipRequestResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -89,6 +96,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::RejectRelationshipRequestRequest>,
     ) -> R<pb::RejectRelationshipRequestResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -100,6 +108,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::GetRelationshipRequest>,
     ) -> R<pb::Relationship> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.get_relationship(request.into_inner()).await?,
@@ -109,6 +118,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ListRelationshipsRequest>,
     ) -> R<pb::ListRelationshipsResponse> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.list_relationships(request.into_inner()).await?,
@@ -118,6 +128,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::UpdateRelationshipRequest>,
     ) -> R<pb::UpdateRelationshipResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -129,6 +140,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::EndRelationshipRequest>,
     ) -> R<pb::EndRelationshipResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -140,6 +152,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::CreateClientGroupRequest>,
     ) -> R<pb::CreateClientGroupResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -151,6 +164,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::GetClientGroupRequest>,
     ) -> R<pb::ClientGroup> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.get_group(request.into_inner()).await?,
@@ -160,6 +174,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ListClientGroupsRequest>,
     ) -> R<pb::ListClientGroupsResponse> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.list_groups(request.into_inner()).await?,
@@ -169,6 +184,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::UpdateClientGroupRequest>,
     ) -> R<pb::UpdateClientGroupResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -180,6 +196,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::DeleteClientGroupRequest>,
     ) -> R<pb::DeleteClientGroupResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core
@@ -191,12 +208,14 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::AssignToClientRequest>,
     ) -> R<pb::AssignToClientResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core.assign(principal, request.into_inner()).await?,
         ))
     }
     async fn unassign(&self, request: Request<pb::UnassignRequest>) -> R<pb::UnassignResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         Ok(Response::new(
             self.core.unassign(principal, request.into_inner()).await?,
@@ -206,6 +225,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ListAssignmentsRequest>,
     ) -> R<pb::ListAssignmentsResponse> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.list_assignments(request.into_inner()).await?,
@@ -215,6 +235,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> R<pb::ListAuditEventsResponse> {
+        limits::check(request.get_ref())?;
         principal_of(&request)?;
         Ok(Response::new(
             self.core.list_audit_events(request.into_inner()).await?,
@@ -225,6 +246,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::AddClientGroupClientsRequest>,
     ) -> R<pb::AddClientGroupClientsResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         let req = request.into_inner();
         let (group, revision) = self
@@ -247,6 +269,7 @@ impl Delegation for DelegationApi {
         &self,
         request: Request<pb::RemoveClientGroupClientsRequest>,
     ) -> R<pb::RemoveClientGroupClientsResponse> {
+        limits::check(request.get_ref())?;
         let principal = principal_of(&request)?;
         let req = request.into_inner();
         let (group, revision) = self

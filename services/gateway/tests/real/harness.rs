@@ -85,6 +85,8 @@ impl Drop for Running {
 pub struct Replica {
     pub trust: Arc<Trust>,
     pub channel: Channel,
+    /// Its address, `http://127.0.0.1:port`, for callers of their own connection.
+    pub url: String,
     /// Held: dropping it stops the replica.
     _running: Running,
 }
@@ -162,7 +164,12 @@ pub async fn redis_context(url: &str) -> ServiceContext {
 impl Suite {
     /// Starts the services and `replicas` gateways on `ctx`, imports the registry.
     pub async fn start(ctx: ServiceContext, replicas: usize) -> Self {
-        let backend = TestBackend::sqlite();
+        Self::start_on(ctx, replicas, TestBackend::sqlite()).await
+    }
+
+    /// As [`Suite::start`], the services' databases on `backend` (SQLite or
+    /// a PostgreSQL database of the test's own).
+    pub async fn start_on(ctx: ServiceContext, replicas: usize, backend: TestBackend) -> Self {
         let clock = ctx.clock.clone();
         let kek = KeyEncryptionKey::generate();
         let mut identity_settings = IdentitySettings {
@@ -263,6 +270,7 @@ impl Suite {
         self.gateways.push(Replica {
             trust,
             channel,
+            url: http(addr),
             _running: running,
         });
         self.gateways.len() - 1

@@ -9,6 +9,7 @@ mod durable_revocation;
 mod faults;
 mod groups;
 mod harness;
+mod hostile;
 mod matrix;
 mod no_profile;
 mod redis_outage;

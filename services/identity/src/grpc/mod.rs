@@ -3,6 +3,9 @@
 //! errors into `Status`.
 
 mod convert;
+mod limits;
+
+use ccp_types::limits::{ID_TOKEN_MAX_CHARS, NAME_MAX_CHARS, SECRET_MAX_CHARS};
 
 use std::sync::Arc;
 
@@ -38,6 +41,7 @@ fn reply<T>(r: Result<T>) -> Reply<T> {
 impl Identity for IdentityApi {
     #[tracing::instrument(skip_all)]
     async fn sign_in(&self, request: Request<pb::SignInRequest>) -> Reply<pb::Session> {
+        limits::credential(&request.get_ref().id_token, ID_TOKEN_MAX_CHARS)?;
         reply(sessions::sign_in(&self.core, &request.get_ref().id_token).await)
     }
 
@@ -46,11 +50,13 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::RefreshSessionRequest>,
     ) -> Reply<pb::Session> {
+        limits::credential(&request.get_ref().refresh_token, SECRET_MAX_CHARS)?;
         reply(sessions::refresh(&self.core, &request.get_ref().refresh_token).await)
     }
 
     #[tracing::instrument(skip_all)]
     async fn sign_out(&self, request: Request<pb::SignOutRequest>) -> Reply<pb::SignOutResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let request_id = convert::sign_out(request.get_ref())?;
@@ -72,6 +78,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::CreateProfileRequest>,
     ) -> Reply<pb::CreateProfileResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let (request_id, fields) = convert::create_profile(request.get_ref())?;
@@ -94,6 +101,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::UpdateMyProfileRequest>,
     ) -> Reply<pb::UpdateMyProfileResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let update = convert::update_profile(request.into_inner())?;
@@ -107,6 +115,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::CreateMachineCredentialRequest>,
     ) -> Reply<pb::CreateMachineCredentialResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let new = convert::create_credential(request.get_ref(), self.core.now())?;
@@ -120,6 +129,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::ListMachineCredentialsRequest>,
     ) -> Reply<pb::ListMachineCredentialsResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let page = convert::list_credentials(request.get_ref())?;
@@ -133,6 +143,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::RevokeMachineCredentialRequest>,
     ) -> Reply<pb::RevokeMachineCredentialResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let (request_id, bn, id, reason) = convert::revoke_credential(request.get_ref())?;
@@ -146,6 +157,8 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::IssueMachineTokenRequest>,
     ) -> Reply<pb::MachineToken> {
+        limits::credential(&request.get_ref().client_id, NAME_MAX_CHARS)?;
+        limits::credential(&request.get_ref().client_secret, SECRET_MAX_CHARS)?;
         let req = request.into_inner();
         reply(credentials::issue_token(&self.core, &req.client_id, req.client_secret).await)
     }
@@ -155,6 +168,7 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Reply<pb::ListAuditEventsResponse> {
+        limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
             let page = convert::list_audit(request.get_ref(), &caller.principal.to_string())?;
