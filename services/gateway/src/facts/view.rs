@@ -1,12 +1,12 @@
 //! The facts one request decides from ([`FactsView`]): the principal's role
 //! facts read once, the relationship facts only when a decision needs them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ccp_platform::auth::Principal;
 use ccp_platform::revision::Revision;
-use ccp_types::Bn9;
+use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 
 use super::{FactsCache, FactsError};
@@ -21,6 +21,7 @@ pub struct FactsView {
     roles: Arc<RoleFacts>,
     assignments: Option<Arc<AssignmentFacts>>,
     pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
+    programs: BTreeMap<Bn9, BTreeSet<Bn15>>,
 }
 
 static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
@@ -40,6 +41,10 @@ impl FactSet for FactsView {
             .get(&(provider.clone(), client.clone()))
             .map(Arc::as_ref)
     }
+
+    fn program_accounts(&self, business: &Bn9) -> Option<&BTreeSet<Bn15>> {
+        self.programs.get(business)
+    }
 }
 
 impl FactsView {
@@ -56,6 +61,7 @@ impl FactsView {
             roles,
             assignments: None,
             pairs: BTreeMap::new(),
+            programs: BTreeMap::new(),
         })
     }
 
@@ -74,9 +80,11 @@ impl FactsView {
         &self.roles
     }
 
-    /// Decides one question. Role facts alone decide most calls; since more
-    /// facts never turn an allow into a deny, an allow from them is final,
-    /// and the relationship facts are read only when it is not.
+    /// Decides one question. Role facts alone decide most calls: an allow
+    /// from them is the principal's own role, which no further fact takes
+    /// away, so it is final; otherwise the relationship facts and, for a
+    /// program account, the business's program accounts are read and the
+    /// question decided again.
     pub async fn decide(
         &mut self,
         facts: &FactsCache,
@@ -87,9 +95,33 @@ impl FactsView {
         if first.is_allow() {
             return Ok(first);
         }
-        self.load_relationships(facts, question.resource.bn9())
-            .await?;
+        let business = question.resource.bn9();
+        self.load_relationships(facts, business).await?;
+        if matches!(question.resource, crate::decide::Resource::Program(_)) {
+            self.load_program_accounts(facts, business).await?;
+        }
         Ok(decide(&self.principal, question, self, now))
+    }
+
+    /// Reads the program accounts of `business` (once per request; uncached,
+    /// so a program account created a moment ago is known).
+    pub async fn load_program_accounts(
+        &mut self,
+        facts: &FactsCache,
+        business: &Bn9,
+    ) -> Result<&BTreeSet<Bn15>, FactsError> {
+        if !self.programs.contains_key(business) {
+            let listed = facts
+                .business_facts(business)
+                .await?
+                .program_accounts
+                .iter()
+                .filter_map(|p| Bn15::try_new(p))
+                .filter(|p| p.bn9() == business)
+                .collect();
+            self.programs.insert(business.clone(), listed);
+        }
+        Ok(self.programs.entry(business.clone()).or_default())
     }
 
     /// Reads the assignment facts and the pair facts of each of the
