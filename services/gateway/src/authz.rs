@@ -223,6 +223,17 @@ impl Authorization for AuthorizationApi {
         for client in &clients {
             view.load_relationships(&gate.facts, client).await?;
         }
+        // The program accounts of each business a question names a program of.
+        let mut businesses: Vec<Bn9> = questions
+            .iter()
+            .filter(|q| matches!(q.resource, Resource::Program(_)))
+            .map(|q| q.resource.bn9().clone())
+            .collect();
+        businesses.sort();
+        businesses.dedup();
+        for business in &businesses {
+            view.load_program_accounts(&gate.facts, business).await?;
+        }
         let now = gate.ctx.clock.now();
         let results = questions
             .iter()
