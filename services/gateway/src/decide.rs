@@ -239,10 +239,11 @@ pub trait FactSet {
     fn assignments(&self) -> &AssignmentFacts;
     /// The facts of one (provider, client) pair, if read.
     fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts>;
-    /// The program accounts of `business`, if read. A program account not
-    /// shown here exists for a decision only through a role the principal
-    /// holds on it (an unread list proves nothing: fewer facts never allow more).
-    fn program_accounts(&self, business: &Bn9) -> Option<&BTreeSet<Bn15>>;
+    /// True when the facts show that `program`'s business has it (accounts'
+    /// business facts). Otherwise the program account exists for a decision
+    /// only through a role the principal holds on it (an unread list proves
+    /// nothing: fewer facts never allow more).
+    fn has_program_account(&self, program: &Bn15) -> bool;
 }
 
 impl FactSet for Facts {
@@ -258,8 +259,10 @@ impl FactSet for Facts {
         self.pairs.get(&(provider.clone(), client.clone()))
     }
 
-    fn program_accounts(&self, business: &Bn9) -> Option<&BTreeSet<Bn15>> {
-        self.programs.get(business)
+    fn has_program_account(&self, program: &Bn15) -> bool {
+        self.programs
+            .get(program.bn9())
+            .is_some_and(|listed| listed.contains(program))
     }
 }
 
@@ -397,13 +400,12 @@ pub fn decide(
 ) -> Decision {
     let target = question.resource.bn9();
     let is_credential = matches!(principal, Principal::Credential(_));
-    let programs = facts.program_accounts(target);
 
     // R-AZ-1, R-AZ-5: the principal's own role in the resource's business.
     let roles = facts.roles();
     let mut reason = match roles.memberships.get(target).filter(|m| m.holds_a_role()) {
         None => DenyReason::NotAMember,
-        Some(membership) => match own_role(membership, question, is_credential, programs) {
+        Some(membership) => match own_role(membership, question, is_credential, facts) {
             Ok(role) => {
                 return Decision::Allow {
                     reason: AllowReason::OwnRole,
@@ -426,7 +428,7 @@ pub fn decide(
             membership,
             assigned: facts.assignments().role(provider, target),
             pair: facts.pair(provider, target),
-            programs,
+            facts,
         };
         match standpoint.decide(question, now) {
             // An active relationship's allow before the Expired-user one, then the highest role.
@@ -445,11 +447,6 @@ pub fn decide(
     }
 }
 
-/// True when `programs` (a business's program accounts, if read) lists `bn15`.
-fn listed(programs: Option<&BTreeSet<Bn15>>, bn15: &Bn15) -> bool {
-    programs.is_some_and(|p| p.contains(bn15))
-}
-
 /// R-AZ-1, R-AZ-5: what a member's own roles allow on its own business,
 /// checked in R-AZ-6's order: a BN9 (VIEW for every member, EDIT and MANAGE
 /// for a BAM), then a role on the program (a BAM's role is on every program
@@ -459,7 +456,7 @@ fn own_role(
     membership: &Membership,
     question: &Question,
     is_credential: bool,
-    programs: Option<&BTreeSet<Bn15>>,
+    facts: &impl FactSet,
 ) -> Result<Role, DenyReason> {
     let action = question.action;
     let bam = membership.business_manager && !is_credential;
@@ -478,7 +475,9 @@ fn own_role(
         Resource::Business(_) => return Err(DenyReason::RoleTooLow),
         Resource::Program(bn15) => match membership.roles.get(bn15) {
             // A BAM holds every program account the business has, and no other.
-            _ if bam && (listed(programs, bn15) || membership.roles.contains_key(bn15)) => {
+            _ if bam
+                && (facts.has_program_account(bn15) || membership.roles.contains_key(bn15)) =>
+            {
                 return Ok(Role::Bam);
             }
             None => return Err(DenyReason::NoRole),
@@ -497,7 +496,7 @@ fn own_role(
 }
 
 /// The provider standpoint (R-AZ-2..4): a member of `provider` acting for `client`.
-struct Provider<'a> {
+struct Provider<'a, F> {
     provider: &'a Bn9,
     client: &'a Bn9,
     /// The principal's membership in the provider.
@@ -506,11 +505,11 @@ struct Provider<'a> {
     assigned: Option<Role>,
     /// The pair's facts, if read.
     pair: Option<&'a PairFacts>,
-    /// The client's program accounts, if read.
-    programs: Option<&'a BTreeSet<Bn15>>,
+    /// The facts (which program accounts the client has).
+    facts: &'a F,
 }
 
-impl Provider<'_> {
+impl<F: FactSet> Provider<'_, F> {
     /// R-AZ-2..4: what the principal may do for the client, checked in
     /// R-AZ-6's order: a relationship exists, the principal is assigned, one
     /// is active (else the Expired-user rule), then the active one's powers.
@@ -542,7 +541,7 @@ impl Provider<'_> {
                 Resource::Program(bn15)
                     if question.action == Action::View
                         && question.submitted_by.as_ref() == Some(self.provider)
-                        && listed(self.programs, bn15) =>
+                        && self.facts.has_program_account(bn15) =>
                 {
                     Ok((AllowReason::ExpiredUserOwnSubmission, Role::Reader))
                 }
@@ -579,7 +578,7 @@ impl Provider<'_> {
             // Only the client's program accounts are covered: a business-level
             // relationship covers every one it has, and none it does not.
             Resource::Program(bn15) => {
-                if !relationship.covers(resource) || !listed(self.programs, bn15) {
+                if !relationship.covers(resource) || !self.facts.has_program_account(bn15) {
                     return Err(DenyReason::ProgramNotCovered);
                 }
             }

@@ -293,7 +293,9 @@ impl Gate {
     /// action on a program account the business does not have, asked by a
     /// principal who may VIEW the business, is [`Admission::NoSuchProgram`]
     /// (NOT_FOUND, what the service would answer); anyone else is denied as
-    /// for any business it cannot see (R-GW-1).
+    /// for any business it cannot see (R-GW-1). A caller allowed on every
+    /// program of the business is forwarded without reading its program
+    /// accounts ([`FactsView::forwarding`]): the service answers NOT_FOUND.
     pub async fn allows(
         &self,
         principal: &Principal,
@@ -301,7 +303,9 @@ impl Gate {
         revision: Option<Revision>,
     ) -> Result<Admission, FactsError> {
         let now = self.ctx.clock.now();
-        let mut view = FactsView::open(&self.facts, *principal, revision).await?;
+        let mut view = FactsView::open(&self.facts, *principal, revision)
+            .await?
+            .forwarding();
         for need in needs {
             if need.is_met(&mut view, &self.facts, now).await? {
                 continue;

@@ -10,7 +10,9 @@ use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 
 use super::{FactsCache, FactsError};
-use crate::decide::{AssignmentFacts, Decision, FactSet, PairFacts, Question, RoleFacts, decide};
+use crate::decide::{
+    AllowReason, AssignmentFacts, Decision, FactSet, PairFacts, Question, RoleFacts, decide,
+};
 
 /// The facts one request decides from: read once, lazily, and then shared by
 /// every decision of the request (BatchCheck's single snapshot).
@@ -22,6 +24,8 @@ pub struct FactsView {
     assignments: Option<Arc<AssignmentFacts>>,
     pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
     programs: BTreeMap<Bn9, BTreeSet<Bn15>>,
+    /// Forwarding: a program account whose business's list is unread counts as existing.
+    unread_programs_exist: bool,
 }
 
 static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
@@ -42,8 +46,11 @@ impl FactSet for FactsView {
             .map(Arc::as_ref)
     }
 
-    fn program_accounts(&self, business: &Bn9) -> Option<&BTreeSet<Bn15>> {
-        self.programs.get(business)
+    fn has_program_account(&self, program: &Bn15) -> bool {
+        match self.programs.get(program.bn9()) {
+            Some(listed) => listed.contains(program),
+            None => self.unread_programs_exist,
+        }
     }
 }
 
@@ -62,7 +69,20 @@ impl FactsView {
             assignments: None,
             pairs: BTreeMap::new(),
             programs: BTreeMap::new(),
+            unread_programs_exist: false,
         })
+    }
+
+    /// Returns the view for admitting a forwarded call: a program account
+    /// of a business whose list is unread counts as existing, so a call
+    /// allowed on every program of a business (its BAM, a business-level
+    /// provider) costs no read of the list. Such a caller may VIEW the
+    /// business, and the service answers NOT_FOUND for a program account it
+    /// does not have (R-AZ-6); the Expired-user rule, which gives no VIEW of
+    /// the business, still reads the list.
+    pub fn forwarding(mut self) -> Self {
+        self.unread_programs_exist = true;
+        self
     }
 
     /// Returns the principal the facts are about.
@@ -83,8 +103,8 @@ impl FactsView {
     /// Decides one question. Role facts alone decide most calls: an allow
     /// from them is the principal's own role, which no further fact takes
     /// away, so it is final; otherwise the relationship facts and, for a
-    /// program account, the business's program accounts are read and the
-    /// question decided again.
+    /// program account, the business's program accounts (unless forwarding,
+    /// see [`FactsView::forwarding`]) are read and the question decided again.
     pub async fn decide(
         &mut self,
         facts: &FactsCache,
@@ -97,10 +117,25 @@ impl FactsView {
         }
         let business = question.resource.bn9();
         self.load_relationships(facts, business).await?;
-        if matches!(question.resource, crate::decide::Resource::Program(_)) {
+        let is_program = matches!(question.resource, crate::decide::Resource::Program(_));
+        if is_program && !self.unread_programs_exist {
             self.load_program_accounts(facts, business).await?;
         }
-        Ok(decide(&self.principal, question, self, now))
+        let decision = decide(&self.principal, question, self, now);
+        if is_program
+            && matches!(
+                decision,
+                Decision::Allow {
+                    reason: AllowReason::ExpiredUserOwnSubmission,
+                    ..
+                }
+            )
+            && !self.programs.contains_key(business)
+        {
+            self.load_program_accounts(facts, business).await?;
+            return Ok(decide(&self.principal, question, self, now));
+        }
+        Ok(decision)
     }
 
     /// Reads the program accounts of `business` (once per request; uncached,

@@ -325,7 +325,8 @@ async fn r_gw_1_a_program_account_the_business_does_not_have_is_denied_and_not_f
         assert_eq!(answer.deny_reason, reason as i32, "{program}");
     }
     // Forwarded: granting a role on RM0009 is NOT_FOUND to those who may view
-    // the business, and PERMISSION_DENIED, as for anything unseen, to others.
+    // the business but not act on it, and PERMISSION_DENIED, as for anything
+    // unseen, to others.
     let accounts = AccountsClient::new(w.gateway.channel().await);
     let grant = |program: &str| acc::SetMemberRolesRequest {
         request_id: "r9".into(),
@@ -343,7 +344,12 @@ async fn r_gw_1_a_program_account_the_business_does_not_have_is_denied_and_not_f
         code(&w.bam, "123456782RM0002").await.code(),
         Code::Unimplemented
     );
-    assert_eq!(code(&w.bam, "123456782RM0009").await.code(), Code::NotFound);
+    // The BAM is allowed on every program of its business: its call is
+    // forwarded unread, and the service answers NOT_FOUND (the double: UNIMPLEMENTED).
+    assert_eq!(
+        code(&w.bam, "123456782RM0009").await.code(),
+        Code::Unimplemented
+    );
     assert_eq!(code(&pam, "123456782RM0009").await.code(), Code::NotFound);
     // The PAM may not grant RM0002 (it does not manage it): denied as before.
     assert_eq!(
