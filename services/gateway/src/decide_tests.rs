@@ -135,6 +135,13 @@ fn parses_business_and_program_numbers() {
 }
 
 #[test]
+fn actions_are_named_as_the_policy_table_and_the_docs_write_them() {
+    assert_eq!(Action::View.as_str(), "VIEW");
+    assert_eq!(Action::Edit.as_str(), "EDIT");
+    assert_eq!(Action::Manage.as_str(), "MANAGE");
+}
+
+#[test]
 fn r_az_0_an_orphan_is_not_a_member() {
     let facts = Facts::default();
     for action in [Action::View, Action::Edit, Action::Manage] {
