@@ -130,6 +130,15 @@ fn parses_business_and_program_numbers() {
         Resource::parse("123456782RM0001").unwrap().bn9(),
         &bn("123456782")
     );
+    assert_eq!(
+        Resource::parse("123456782"),
+        Some(Resource::Business(bn("123456782")))
+    );
+    assert_eq!(
+        Resource::parse("123456782RM0001"),
+        Some(Resource::Program(program(CLIENT, 1)))
+    );
+    assert!(Resource::parse("1234567820").is_none());
     assert!(Resource::parse("ééééééééé").is_none());
     assert!(Resource::parse("123456782RMé001").is_none());
 }
