@@ -223,6 +223,17 @@ impl Authorization for AuthorizationApi {
         for client in &clients {
             view.load_relationships(&gate.facts, client).await?;
         }
+        // The program accounts of each business a question names a program of.
+        let mut businesses: Vec<Bn9> = questions
+            .iter()
+            .filter(|q| matches!(q.resource, Resource::Program(_)))
+            .map(|q| q.resource.bn9().clone())
+            .collect();
+        businesses.sort();
+        businesses.dedup();
+        for business in &businesses {
+            view.load_program_accounts(&gate.facts, business).await?;
+        }
         let now = gate.ctx.clock.now();
         let results = questions
             .iter()
@@ -278,6 +289,7 @@ impl Authorization for AuthorizationApi {
             roles,
             assignments: assignment_facts_from_proto(&assignment_proto),
             pairs: Default::default(),
+            programs: Default::default(),
         };
         let mut pair_protos = Vec::new();
         let providers: Vec<Bn9> = facts
@@ -293,6 +305,17 @@ impl Authorization for AuthorizationApi {
                 .pairs
                 .insert((provider, target.clone()), pair_facts_from_proto(&proto));
             pair_protos.push(proto);
+        }
+        if let Resource::Program(_) = &q.resource {
+            let listed = facts_cache
+                .business_facts(&target)
+                .await?
+                .program_accounts
+                .iter()
+                .filter_map(|p| Bn15::try_new(p))
+                .filter(|p| p.bn9() == &target)
+                .collect();
+            facts.programs.insert(target.clone(), listed);
         }
         let now = self.gate.ctx.clock.now();
         let decision = decide(&principal, &q, &facts, now);
@@ -347,7 +370,7 @@ fn explain(
         Decision::Deny(D::NotAMember) => {
             "R-AZ-0/R-AZ-6: denied, the principal is a member of no business".to_owned()
         }
-        Decision::Deny(D::NoRole) => "R-AZ-1: denied, no role on the program account".to_owned(),
+        Decision::Deny(D::NoRole) => "R-AZ-1: denied, no role on the program account (or no such program account)".to_owned(),
         Decision::Deny(D::RoleTooLow) => {
             "R-AZ-1/R-AZ-2: denied, the role does not allow the action".to_owned()
         }
@@ -358,7 +381,8 @@ fn explain(
             "R-AZ-2/R-AZ-4: denied, the relationship has ended or expired".to_owned()
         }
         Decision::Deny(D::ProgramNotCovered) => {
-            "R-AZ-2: denied, the relationship does not cover the program".to_owned()
+            "R-AZ-2: denied, the relationship does not cover the program (or no such program account)"
+                .to_owned()
         }
         Decision::Deny(D::NotAssigned) => {
             "R-AZ-2: denied, the principal is not assigned to the client".to_owned()
@@ -474,7 +498,7 @@ async fn list_accessible(
 ) -> Result<gw::ListAccessibleResponse, Status> {
     let now = gate.ctx.clock.now();
     let facts = &gate.facts;
-    let view = FactsView::open(facts, principal, revision.clone()).await?;
+    let mut view = FactsView::open(facts, principal, revision.clone()).await?;
     let roles = view.role_facts().clone();
     let mut page = Page {
         size,
@@ -489,12 +513,11 @@ async fn list_accessible(
         'own: for (bn, m) in roles.memberships.iter().filter(|(_, m)| m.holds_a_role()) {
             let mut resources = vec![Resource::Business(bn.clone())];
             let programs: Vec<Bn15> = if m.business_manager && principal.is_person() {
-                facts
-                    .business_facts(bn)
+                // Read into the view: a BAM holds the programs the business has (R-AZ-1).
+                view.load_program_accounts(facts, bn)
                     .await?
-                    .program_accounts
                     .iter()
-                    .filter_map(|p| Bn15::try_new(p))
+                    .cloned()
                     .collect()
             } else {
                 m.roles.keys().cloned().collect()
@@ -540,6 +563,7 @@ async fn list_accessible(
         roles: (*roles).clone(),
         assignments: (*assignments).clone(),
         pairs: Default::default(),
+        programs: Default::default(),
     };
     while cursor.provider < providers.len() {
         let (provider, is_bam) = &providers[cursor.provider];
@@ -605,20 +629,25 @@ async fn list_accessible(
                     continue;
                 };
                 let mut resources = vec![Resource::Business(client.clone())];
+                // The client's program accounts: a relationship covers only those (R-AZ-2).
+                let client_programs: std::collections::BTreeSet<Bn15> = facts
+                    .business_facts(&client)
+                    .await?
+                    .program_accounts
+                    .iter()
+                    .filter_map(|p| Bn15::try_new(p))
+                    .filter(|p| p.bn9() == &client)
+                    .collect();
                 match &active.scope {
                     Scope::Business => {
-                        let programs = facts.business_facts(&client).await?.program_accounts;
-                        resources.extend(
-                            programs
-                                .iter()
-                                .filter_map(|p| Bn15::try_new(p))
-                                .map(Resource::Program),
-                        );
+                        resources.extend(client_programs.iter().cloned().map(Resource::Program));
                     }
                     Scope::Programs(programs) => {
                         resources.extend(programs.iter().cloned().map(Resource::Program));
                     }
                 }
+                snapshot.programs.clear();
+                snapshot.programs.insert(client.clone(), client_programs);
                 resources.sort_by_key(ToString::to_string);
                 snapshot.pairs.clear();
                 snapshot.pairs.insert(

@@ -215,8 +215,9 @@ pub struct PairFacts {
     pub revision: i64,
 }
 
-/// Everything a decision reads: the principal's role and assignment facts and
-/// the pair facts of each of its businesses with the resource's business.
+/// Everything a decision reads: the principal's role and assignment facts,
+/// the pair facts of each of its businesses with the resource's business, and
+/// the program accounts of the businesses asked about.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facts {
     /// The principal's memberships.
@@ -225,6 +226,8 @@ pub struct Facts {
     pub assignments: AssignmentFacts,
     /// Pair facts by (provider, client).
     pub pairs: BTreeMap<(Bn9, Bn9), PairFacts>,
+    /// The program accounts of each business whose list was read (accounts' business facts).
+    pub programs: BTreeMap<Bn9, BTreeSet<Bn15>>,
 }
 
 /// Read access to the facts a decision needs (implemented by [`Facts`] and by
@@ -236,6 +239,11 @@ pub trait FactSet {
     fn assignments(&self) -> &AssignmentFacts;
     /// The facts of one (provider, client) pair, if read.
     fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts>;
+    /// True when the facts show that `program`'s business has it (accounts'
+    /// business facts). Otherwise the program account exists for a decision
+    /// only through a role the principal holds on it (an unread list proves
+    /// nothing: fewer facts never allow more).
+    fn has_program_account(&self, program: &Bn15) -> bool;
 }
 
 impl FactSet for Facts {
@@ -249,6 +257,12 @@ impl FactSet for Facts {
 
     fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts> {
         self.pairs.get(&(provider.clone(), client.clone()))
+    }
+
+    fn has_program_account(&self, program: &Bn15) -> bool {
+        self.programs
+            .get(program.bn9())
+            .is_some_and(|listed| listed.contains(program))
     }
 }
 
@@ -286,6 +300,34 @@ pub enum DenyReason {
     Visibility,
     /// The principal is a revoked machine credential (R-GW-4).
     Revoked,
+}
+
+impl DenyReason {
+    /// Returns the reason's place in R-AZ-6's fixed ranking (lower wins): the
+    /// reason of the standpoint that got furthest is the answer.
+    pub fn rank(self) -> u8 {
+        match self {
+            // Never decided here: a revoked credential is refused before any decision.
+            Self::Revoked => 0,
+            Self::Visibility => 1,
+            Self::RoleTooLow => 2,
+            Self::ProgramNotCovered => 3,
+            Self::RelationshipEnded => 4,
+            Self::NotAssigned => 5,
+            Self::NoRole => 6,
+            Self::NoRelationship => 7,
+            Self::NotAMember => 8,
+        }
+    }
+
+    /// Returns the better-ranked of two reasons (R-AZ-6).
+    fn or_better(self, other: Self) -> Self {
+        if other.rank() < self.rank() {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// The outcome of a decision, with its reason.
@@ -343,10 +385,13 @@ impl Question {
 /// Self-service RPCs (R-AZ-0) never reach this function: the policy table
 /// allows them by name.
 ///
-/// Every allow path is a union of independent rules, so removing a fact can
-/// only remove allows (the property tests check it). The Expired-user rule
-/// (R-AZ-4) applies whenever the pair has an ended relationship, also while a
-/// newer one is active: the provider keeps sight of its own filings either way.
+/// The question is looked at from standpoints: the principal's own
+/// membership in the resource's business, and, as a provider, each other
+/// business it holds a role in. Any standpoint allowing is an allow (the own
+/// role first, then an active relationship with the highest role, then the
+/// Expired-user rule). Otherwise each standpoint stops at its first failing
+/// check and the best-ranked of their reasons is the answer
+/// ([`DenyReason::rank`]), so the reason is a function of the facts alone.
 pub fn decide(
     principal: &Principal,
     question: &Question,
@@ -355,25 +400,24 @@ pub fn decide(
 ) -> Decision {
     let target = question.resource.bn9();
     let is_credential = matches!(principal, Principal::Credential(_));
-    let mut reasons: Vec<DenyReason> = Vec::new();
 
     // R-AZ-1, R-AZ-5: the principal's own role in the resource's business.
     let roles = facts.roles();
-    if let Some(membership) = roles.memberships.get(target).filter(|m| m.holds_a_role()) {
-        match own_role(membership, question, is_credential) {
+    let mut reason = match roles.memberships.get(target).filter(|m| m.holds_a_role()) {
+        None => DenyReason::NotAMember,
+        Some(membership) => match own_role(membership, question, is_credential, facts) {
             Ok(role) => {
                 return Decision::Allow {
                     reason: AllowReason::OwnRole,
                     role,
                 };
             }
-            // A member's own-role answer is the most telling reason.
-            Err(reason) => reasons.push(reason),
-        }
-    }
+            Err(reason) => reason,
+        },
+    };
 
-    // R-AZ-2..4: acting for a client through each provider business it belongs to.
-    let mut best: Option<Decision> = None;
+    // R-AZ-2..4: acting for the client through each provider business it holds a role in.
+    let mut best: Option<(AllowReason, Role)> = None;
     for (provider, membership) in &roles.memberships {
         if provider == target || !membership.holds_a_role() {
             continue;
@@ -384,83 +428,75 @@ pub fn decide(
             membership,
             assigned: facts.assignments().role(provider, target),
             pair: facts.pair(provider, target),
+            facts,
         };
         match standpoint.decide(question, now) {
-            allow @ Decision::Allow { .. } => {
-                // Prefer an active relationship's allow over the Expired-user one.
-                if !matches!(
-                    best,
-                    Some(Decision::Allow {
-                        reason: AllowReason::ProviderRelationship,
-                        ..
-                    })
-                ) {
-                    best = Some(allow);
-                }
+            // An active relationship's allow before the Expired-user one, then the highest role.
+            Ok(allow) => {
+                let key = |(reason, role): (AllowReason, Role)| {
+                    (reason == AllowReason::ProviderRelationship, role)
+                };
+                best = Some(best.map_or(allow, |b| if key(allow) > key(b) { allow } else { b }));
             }
-            Decision::Deny(reason) => reasons.push(reason),
+            Err(denied) => reason = reason.or_better(denied),
         }
     }
-    if let Some(allow) = best {
-        return allow;
-    }
-    if roles.memberships.values().all(|m| !m.holds_a_role()) {
-        return Decision::Deny(DenyReason::NotAMember);
-    }
-    // A member of the target explains itself by its own role; otherwise the
-    // provider path that came closest to an allow explains.
-    match roles.memberships.get(target) {
-        Some(m) if m.holds_a_role() => {
-            Decision::Deny(reasons.first().copied().unwrap_or(DenyReason::NoRole))
-        }
-        _ => Decision::Deny(
-            reasons
-                .into_iter()
-                .max()
-                .unwrap_or(DenyReason::NoRelationship),
-        ),
+    match best {
+        Some((reason, role)) => Decision::Allow { reason, role },
+        None => Decision::Deny(reason),
     }
 }
 
-/// R-AZ-1: what a member's own roles allow on its own business.
+/// R-AZ-1, R-AZ-5: what a member's own roles allow on its own business,
+/// checked in R-AZ-6's order: a BN9 (VIEW for every member, EDIT and MANAGE
+/// for a BAM), then a role on the program (a BAM's role is on every program
+/// account the business has), then a role high enough (never MANAGE for a
+/// machine credential).
 fn own_role(
     membership: &Membership,
     question: &Question,
     is_credential: bool,
+    facts: &impl FactSet,
 ) -> Result<Role, DenyReason> {
     let action = question.action;
-    // R-AZ-5: a machine credential never MANAGEs (and is never a BAM).
-    if is_credential && action == Action::Manage {
-        return Err(DenyReason::RoleTooLow);
-    }
-    if membership.business_manager && !is_credential {
-        return Ok(Role::Bam);
-    }
-    match &question.resource {
-        Resource::Business(_) => {
-            // Every member may VIEW its business; EDIT and MANAGE of a BN9 are the BAM's.
-            let role = membership
+    let bam = membership.business_manager && !is_credential;
+    let role = match &question.resource {
+        Resource::Business(_) if bam => return Ok(Role::Bam),
+        Resource::Business(_) if action == Action::View => {
+            // Every member may VIEW its business.
+            return Ok(membership
                 .roles
                 .values()
                 .max()
                 .copied()
-                .unwrap_or(Role::Reader);
-            if action == Action::View {
-                Ok(role)
-            } else {
-                Err(DenyReason::RoleTooLow)
-            }
+                .unwrap_or(Role::Reader));
         }
+        // EDIT and MANAGE of a BN9 are the BAM's.
+        Resource::Business(_) => return Err(DenyReason::RoleTooLow),
         Resource::Program(bn15) => match membership.roles.get(bn15) {
-            None => Err(DenyReason::NoRole),
-            Some(&role) if role >= Role::needed_for(action) => Ok(role),
-            Some(_) => Err(DenyReason::RoleTooLow),
+            // A BAM holds every program account the business has, and no other.
+            _ if bam
+                && (facts.has_program_account(bn15) || membership.roles.contains_key(bn15)) =>
+            {
+                return Ok(Role::Bam);
+            }
+            None => return Err(DenyReason::NoRole),
+            Some(&role) => role,
         },
+    };
+    // R-AZ-5: a machine credential never MANAGEs (and is never a BAM).
+    if is_credential && action == Action::Manage {
+        return Err(DenyReason::RoleTooLow);
+    }
+    if role >= Role::needed_for(action) {
+        Ok(role)
+    } else {
+        Err(DenyReason::RoleTooLow)
     }
 }
 
 /// The provider standpoint (R-AZ-2..4): a member of `provider` acting for `client`.
-struct Provider<'a> {
+struct Provider<'a, F> {
     provider: &'a Bn9,
     client: &'a Bn9,
     /// The principal's membership in the provider.
@@ -469,95 +505,86 @@ struct Provider<'a> {
     assigned: Option<Role>,
     /// The pair's facts, if read.
     pair: Option<&'a PairFacts>,
+    /// The facts (which program accounts the client has).
+    facts: &'a F,
 }
 
-impl Provider<'_> {
-    /// R-AZ-2..4: what the principal may do for the client.
-    fn decide(&self, question: &Question, now: DateTime<Utc>) -> Decision {
-        let provider = self.provider;
+impl<F: FactSet> Provider<'_, F> {
+    /// R-AZ-2..4: what the principal may do for the client, checked in
+    /// R-AZ-6's order: a relationship exists, the principal is assigned, one
+    /// is active (else the Expired-user rule), then the active one's powers.
+    fn decide(
+        &self,
+        question: &Question,
+        now: DateTime<Utc>,
+    ) -> Result<(AllowReason, Role), DenyReason> {
         let relationships = self
             .pair
             .map(|p| p.relationships.as_slice())
             .unwrap_or_default();
         if relationships.is_empty() {
-            return Decision::Deny(DenyReason::NoRelationship);
+            return Err(DenyReason::NoRelationship);
         }
         // The provider's BAM counts as assigned to every client as Editor (R-AZ-2);
         // a machine credential is never a BAM, and its role never exceeds its assignment.
         let role = if self.membership.business_manager {
-            Some(self.assigned.map_or(Role::Editor, |r| r.max(Role::Editor)))
+            self.assigned.map_or(Role::Editor, |r| r.max(Role::Editor))
         } else {
-            self.assigned
+            self.assigned.ok_or(DenyReason::NotAssigned)?
         };
-        let mut reasons = Vec::new();
-
-        // R-AZ-4: Expired user — an ended relationship, still a member, still assigned:
-        // VIEW of the provider's own submissions on the client's programs.
-        let expired_user = relationships.iter().any(|r| !r.is_active(now))
-            && role.is_some()
-            && question.action == Action::View
-            && question.submitted_by.as_ref() == Some(provider)
-            && matches!(question.resource, Resource::Program(_));
-
-        // At most one relationship of a pair is active; should the facts hold
-        // more, any of them allowing is an allow (so fewer facts never allow more).
-        let mut any_active = false;
-        for active in relationships.iter().filter(|r| r.is_active(now)) {
-            any_active = true;
-            match self.active_relationship(active, role, question) {
-                Ok(role) => {
-                    return Decision::Allow {
-                        reason: AllowReason::ProviderRelationship,
-                        role,
-                    };
+        let mut active = relationships.iter().filter(|r| r.is_active(now)).peekable();
+        if active.peek().is_none() {
+            // R-AZ-4: Expired user — no relationship of the pair is active and one
+            // has ended (all of them have): VIEW of the provider's own submissions
+            // on the client's program accounts, nothing else.
+            return match &question.resource {
+                Resource::Program(bn15)
+                    if question.action == Action::View
+                        && question.submitted_by.as_ref() == Some(self.provider)
+                        && self.facts.has_program_account(bn15) =>
+                {
+                    Ok((AllowReason::ExpiredUserOwnSubmission, Role::Reader))
                 }
-                Err(reason) => reasons.push(reason),
-            }
-        }
-        if !any_active {
-            reasons.push(if role.is_none() {
-                DenyReason::NotAssigned
-            } else {
-                DenyReason::RelationshipEnded
-            });
-        }
-        if expired_user {
-            return Decision::Allow {
-                reason: AllowReason::ExpiredUserOwnSubmission,
-                role: Role::Reader,
+                _ => Err(DenyReason::RelationshipEnded),
             };
         }
-        Decision::Deny(
-            reasons
-                .into_iter()
-                .max()
-                .unwrap_or(DenyReason::RelationshipEnded),
-        )
+        // At most one relationship of a pair is active; should the facts hold
+        // more, any of them allowing is an allow, and the best reason explains.
+        let mut reason: Option<DenyReason> = None;
+        for relationship in active {
+            match self.active_relationship(relationship, role, question) {
+                Ok(power) => return Ok((AllowReason::ProviderRelationship, power)),
+                Err(denied) => reason = Some(reason.map_or(denied, |r| r.or_better(denied))),
+            }
+        }
+        Err(reason.unwrap_or(DenyReason::RelationshipEnded))
     }
 
     /// R-AZ-2, R-AZ-3: an active relationship's powers, for a principal
-    /// assigned with `role` (None: not assigned).
+    /// assigned with `role`.
     fn active_relationship(
         &self,
         relationship: &Relationship,
-        role: Option<Role>,
+        role: Role,
         question: &Question,
     ) -> Result<Role, DenyReason> {
         let (action, resource) = (question.action, &question.resource);
-        if !relationship.covers(resource) {
-            return Err(DenyReason::ProgramNotCovered);
-        }
-        let role = role.ok_or(DenyReason::NotAssigned)?;
-        // A provider never MANAGEs; it may VIEW the client's BN9 but never EDIT it.
-        match (action, resource) {
-            (Action::Manage, _) | (Action::Edit, Resource::Business(_)) => {
+        match resource {
+            // A provider may VIEW the client's BN9 but never EDIT or MANAGE it.
+            Resource::Business(_) if action != Action::View => {
                 return Err(DenyReason::RoleTooLow);
             }
-            _ => {}
+            Resource::Business(_) => {}
+            // Only the client's program accounts are covered: a business-level
+            // relationship covers every one it has, and none it does not.
+            Resource::Program(bn15) => {
+                if !relationship.covers(resource) || !self.facts.has_program_account(bn15) {
+                    return Err(DenyReason::ProgramNotCovered);
+                }
+            }
         }
-        // Its power is the assignment's role (Editor or Reader).
-        let power = role.min(Role::Editor);
-        if power < Role::needed_for(action) {
+        // A provider never MANAGEs anything of the client's.
+        if action == Action::Manage {
             return Err(DenyReason::RoleTooLow);
         }
         // R-AZ-3: an existing transaction is visible by its submitter's class; EDIT needs VIEW of it.
@@ -572,6 +599,11 @@ impl Provider<'_> {
             if !visible {
                 return Err(DenyReason::Visibility);
             }
+        }
+        // Its power is the assignment's role (Editor or Reader).
+        let power = role.min(Role::Editor);
+        if power < Role::needed_for(action) {
+            return Err(DenyReason::RoleTooLow);
         }
         Ok(power)
     }

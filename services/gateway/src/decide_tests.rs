@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Unit tests of `decide`, one or more per rule (names carry the rule ids),
 //! and property tests: it never panics, removing a fact never turns a deny
-//! into an allow, and nothing is allowed through a relationship at or after
-//! its expiry instant.
+//! into an allow (but for R-AZ-4 once the pair's active relationship is
+//! gone), nothing is allowed through a relationship at or after its expiry
+//! instant, the Expired-user rule never applies while a relationship of the
+//! pair is active, and the reason is a function of the facts (R-AZ-6).
 
 use super::*;
 use ccp_types::{Bn9, Bn15};
@@ -56,8 +58,20 @@ fn relationship(scope: Scope, visibility: VisibilityRules) -> Relationship {
     }
 }
 
+/// The client's program accounts in the facts: RM0001, RM0002, RM0003 and RM0007 (never RM0009).
+fn with_client_programs(facts: &mut Facts) {
+    facts.programs.insert(
+        bn(CLIENT),
+        [1, 2, 3, 7]
+            .into_iter()
+            .map(|n| program(CLIENT, n))
+            .collect(),
+    );
+}
+
 fn provider_facts(role: Option<Role>, bam: bool, rel: Option<Relationship>) -> Facts {
     let mut facts = Facts::default();
+    with_client_programs(&mut facts);
     with_membership(
         &mut facts,
         PROVIDER,
@@ -116,8 +130,24 @@ fn parses_business_and_program_numbers() {
         Resource::parse("123456782RM0001").unwrap().bn9(),
         &bn("123456782")
     );
+    assert_eq!(
+        Resource::parse("123456782"),
+        Some(Resource::Business(bn("123456782")))
+    );
+    assert_eq!(
+        Resource::parse("123456782RM0001"),
+        Some(Resource::Program(program(CLIENT, 1)))
+    );
+    assert!(Resource::parse("1234567820").is_none());
     assert!(Resource::parse("ééééééééé").is_none());
     assert!(Resource::parse("123456782RMé001").is_none());
+}
+
+#[test]
+fn actions_are_named_as_the_policy_table_and_the_docs_write_them() {
+    assert_eq!(Action::View.as_str(), "VIEW");
+    assert_eq!(Action::Edit.as_str(), "EDIT");
+    assert_eq!(Action::Manage.as_str(), "MANAGE");
 }
 
 #[test]
@@ -196,9 +226,10 @@ fn r_az_1_reader_views_editor_edits_pam_manages_its_programs(
 #[test]
 fn r_az_1_bam_does_everything_on_every_program_and_manages_the_business() {
     let mut facts = Facts::default();
+    with_client_programs(&mut facts);
     with_membership(&mut facts, CLIENT, member(true, &[]));
     for action in [Action::View, Action::Edit, Action::Manage] {
-        for resource in [biz(), prog(1), prog(9999)] {
+        for resource in [biz(), prog(1), prog(7)] {
             assert_eq!(
                 check(&person(), action, resource, Some(OTHER), &facts),
                 Decision::Allow {
@@ -571,7 +602,288 @@ fn r_az_4_an_expired_user_must_still_be_assigned_and_a_member() {
 }
 
 #[test]
-fn r_az_6_reasons_prefer_the_own_business_answer() {
+fn r_az_1_a_program_account_the_business_does_not_have_is_denied_even_to_its_bam() {
+    let mut facts = Facts::default();
+    with_membership(&mut facts, CLIENT, member(true, &[]));
+    // The business's program accounts not read: nothing shows RM0009 exists.
+    assert_eq!(
+        check(&person(), Action::View, prog(9), None, &facts),
+        Decision::Deny(DenyReason::NoRole)
+    );
+    with_client_programs(&mut facts);
+    for action in [Action::View, Action::Edit, Action::Manage] {
+        assert_eq!(
+            check(&person(), action, prog(9), None, &facts),
+            Decision::Deny(DenyReason::NoRole)
+        );
+    }
+    assert!(allow(AllowReason::OwnRole)(check(
+        &person(),
+        Action::View,
+        prog(7),
+        None,
+        &facts
+    )));
+    // A role held on a program account shows it exists, read list or not.
+    let mut facts = Facts::default();
+    with_membership(
+        &mut facts,
+        CLIENT,
+        member(true, &[(program(CLIENT, 9), Role::Reader)]),
+    );
+    assert_eq!(
+        check(&person(), Action::Manage, prog(9), None, &facts),
+        Decision::Allow {
+            reason: AllowReason::OwnRole,
+            role: Role::Bam
+        }
+    );
+}
+
+#[test]
+fn r_az_2_a_business_level_relationship_covers_only_the_programs_the_client_has() {
+    let rel = relationship(Scope::Business, ALL_VISIBLE);
+    let facts = provider_facts(Some(Role::Editor), false, Some(rel));
+    for action in [Action::View, Action::Edit] {
+        assert_eq!(
+            check(&person(), action, prog(9), None, &facts),
+            Decision::Deny(DenyReason::ProgramNotCovered)
+        );
+        assert!(check(&person(), action, prog(7), None, &facts).is_allow());
+    }
+    // Unread, the client's program accounts cover nothing either.
+    let mut facts = facts;
+    facts.programs.clear();
+    assert_eq!(
+        check(&person(), Action::View, prog(1), None, &facts),
+        Decision::Deny(DenyReason::ProgramNotCovered)
+    );
+    assert!(check(&person(), Action::View, biz(), None, &facts).is_allow());
+}
+
+#[test]
+fn r_az_2_an_assignment_to_another_client_or_by_another_provider_does_not_count() {
+    let rel = relationship(Scope::Business, VisibilityRules::default());
+    let mut facts = provider_facts(None, false, Some(rel));
+    facts.assignments.assignments.extend([
+        ClientAssignment {
+            provider: bn(PROVIDER),
+            client: bn(OTHER),
+            role: Role::Editor,
+        },
+        ClientAssignment {
+            provider: bn(OTHER),
+            client: bn(CLIENT),
+            role: Role::Editor,
+        },
+    ]);
+    assert_eq!(facts.assignments.role(&bn(PROVIDER), &bn(CLIENT)), None);
+    assert_eq!(
+        facts.assignments.role(&bn(PROVIDER), &bn(OTHER)),
+        Some(Role::Editor)
+    );
+    assert_eq!(
+        check(&person(), Action::View, prog(1), None, &facts),
+        Decision::Deny(DenyReason::NotAssigned)
+    );
+    // The highest of several assignments to the client is the role.
+    facts.assignments.assignments.extend([
+        ClientAssignment {
+            provider: bn(PROVIDER),
+            client: bn(CLIENT),
+            role: Role::Editor,
+        },
+        ClientAssignment {
+            provider: bn(PROVIDER),
+            client: bn(CLIENT),
+            role: Role::Reader,
+        },
+    ]);
+    assert_eq!(
+        facts.assignments.role(&bn(PROVIDER), &bn(CLIENT)),
+        Some(Role::Editor)
+    );
+    assert_eq!(
+        check(&person(), Action::Edit, prog(1), None, &facts),
+        Decision::Allow {
+            reason: AllowReason::ProviderRelationship,
+            role: Role::Editor
+        }
+    );
+}
+
+#[test]
+fn r_az_4_an_active_relationship_of_the_pair_replaces_the_expired_user_rule() {
+    let mut ended = relationship(Scope::Business, ALL_VISIBLE);
+    ended.end_time = Some(now() - Duration::days(10));
+    let current = relationship(
+        Scope::Programs([program(CLIENT, 1)].into_iter().collect()),
+        NONE_VISIBLE,
+    );
+    let mut facts = provider_facts(Some(Role::Reader), false, Some(ended.clone()));
+    // Alone, the ended relationship lets it VIEW its own submissions on RM0002.
+    assert!(allow(AllowReason::ExpiredUserOwnSubmission)(check(
+        &person(),
+        Action::View,
+        prog(2),
+        Some(PROVIDER),
+        &facts
+    )));
+    // The pair's active relationship covers only RM0001: RM0002 is not covered.
+    let pair = facts.pairs.get_mut(&(bn(PROVIDER), bn(CLIENT))).unwrap();
+    pair.relationships.push(current.clone());
+    assert_eq!(
+        check(&person(), Action::View, prog(2), Some(PROVIDER), &facts),
+        Decision::Deny(DenyReason::ProgramNotCovered)
+    );
+    assert_eq!(
+        check(&person(), Action::View, prog(1), Some(PROVIDER), &facts),
+        Decision::Allow {
+            reason: AllowReason::ProviderRelationship,
+            role: Role::Reader
+        }
+    );
+    // The order the relationships are listed in changes nothing.
+    let pair = facts.pairs.get_mut(&(bn(PROVIDER), bn(CLIENT))).unwrap();
+    pair.relationships = vec![current, ended];
+    assert_eq!(
+        check(&person(), Action::View, prog(2), Some(PROVIDER), &facts),
+        Decision::Deny(DenyReason::ProgramNotCovered)
+    );
+}
+
+#[test]
+fn r_az_4_only_the_client_s_program_accounts_and_only_its_own_provider_s_submissions() {
+    let mut ended = relationship(Scope::Business, ALL_VISIBLE);
+    ended.expire_time = now() - Duration::days(1);
+    let facts = provider_facts(Some(Role::Reader), true, Some(ended));
+    assert_eq!(
+        check(&person(), Action::View, prog(9), Some(PROVIDER), &facts),
+        Decision::Deny(DenyReason::RelationshipEnded)
+    );
+    assert_eq!(
+        check(&person(), Action::View, prog(2), Some(OTHER), &facts),
+        Decision::Deny(DenyReason::RelationshipEnded)
+    );
+    // The provider's BAM counts as assigned here too.
+    assert!(allow(AllowReason::ExpiredUserOwnSubmission)(check(
+        &person(),
+        Action::View,
+        prog(2),
+        Some(PROVIDER),
+        &facts
+    )));
+}
+
+#[test]
+fn r_az_6_the_ranking_is_fixed() {
+    let ranked = [
+        DenyReason::Visibility,
+        DenyReason::RoleTooLow,
+        DenyReason::ProgramNotCovered,
+        DenyReason::RelationshipEnded,
+        DenyReason::NotAssigned,
+        DenyReason::NoRole,
+        DenyReason::NoRelationship,
+        DenyReason::NotAMember,
+    ];
+    for pair in ranked.windows(2) {
+        assert!(pair[0].rank() < pair[1].rank(), "{pair:?}");
+        assert_eq!(pair[0].or_better(pair[1]), pair[0]);
+        assert_eq!(pair[1].or_better(pair[0]), pair[0]);
+    }
+    assert!(DenyReason::Revoked.rank() < DenyReason::Visibility.rank());
+}
+
+#[test]
+fn r_az_6_a_credential_with_no_role_on_the_program_asking_manage_is_no_role() {
+    let mut facts = Facts::default();
+    with_client_programs(&mut facts);
+    with_membership(
+        &mut facts,
+        CLIENT,
+        member(true, &[(program(CLIENT, 1), Role::Editor)]),
+    );
+    assert_eq!(
+        check(&credential(), Action::Manage, prog(2), None, &facts),
+        Decision::Deny(DenyReason::NoRole)
+    );
+    assert_eq!(
+        check(&credential(), Action::Manage, prog(1), None, &facts),
+        Decision::Deny(DenyReason::RoleTooLow)
+    );
+}
+
+#[test]
+fn r_az_6_the_standpoint_that_got_furthest_explains() {
+    // A Reader of RM0001 in the client, and a provider employee whose relationship ended.
+    let mut ended = relationship(Scope::Business, VisibilityRules::default());
+    ended.expire_time = now() - Duration::days(1);
+    let mut facts = provider_facts(Some(Role::Reader), false, Some(ended));
+    with_membership(
+        &mut facts,
+        CLIENT,
+        member(false, &[(program(CLIENT, 1), Role::Reader)]),
+    );
+    // Own: NO_ROLE; provider: RELATIONSHIP_ENDED, which ranks first.
+    assert_eq!(
+        check(&person(), Action::View, prog(2), None, &facts),
+        Decision::Deny(DenyReason::RelationshipEnded)
+    );
+    // Own: ROLE_TOO_LOW ranks before the provider's RELATIONSHIP_ENDED.
+    assert_eq!(
+        check(&person(), Action::Edit, prog(1), None, &facts),
+        Decision::Deny(DenyReason::RoleTooLow)
+    );
+}
+
+#[test]
+fn r_az_6_the_provider_checks_run_in_their_fixed_order() {
+    let programs = [program(CLIENT, 1)].into_iter().collect();
+    let active = relationship(Scope::Programs(programs), NONE_VISIBLE);
+    // Not assigned comes before not covered.
+    let facts = provider_facts(None, false, Some(active.clone()));
+    assert_eq!(
+        check(&person(), Action::View, prog(2), None, &facts),
+        Decision::Deny(DenyReason::NotAssigned)
+    );
+    // Not covered comes before never MANAGE and before visibility.
+    let facts = provider_facts(Some(Role::Reader), false, Some(active.clone()));
+    assert_eq!(
+        check(&person(), Action::Manage, prog(2), None, &facts),
+        Decision::Deny(DenyReason::ProgramNotCovered)
+    );
+    assert_eq!(
+        check(&person(), Action::View, prog(2), Some(CLIENT), &facts),
+        Decision::Deny(DenyReason::ProgramNotCovered)
+    );
+    // Visibility comes before the role: a Reader editing an invisible transaction.
+    assert_eq!(
+        check(&person(), Action::Edit, prog(1), Some(CLIENT), &facts),
+        Decision::Deny(DenyReason::Visibility)
+    );
+    // On a BN9 only VIEW, before anything about submitters.
+    assert_eq!(
+        check(&person(), Action::Edit, biz(), Some(CLIENT), &facts),
+        Decision::Deny(DenyReason::RoleTooLow)
+    );
+    // An ended relationship comes after the assignment.
+    let mut ended = active;
+    ended.end_time = Some(now());
+    let facts = provider_facts(None, false, Some(ended.clone()));
+    assert_eq!(
+        check(&person(), Action::View, prog(1), Some(PROVIDER), &facts),
+        Decision::Deny(DenyReason::NotAssigned)
+    );
+    let facts = provider_facts(Some(Role::Reader), false, Some(ended));
+    assert_eq!(
+        check(&person(), Action::View, prog(1), None, &facts),
+        Decision::Deny(DenyReason::RelationshipEnded)
+    );
+}
+
+#[test]
+fn r_az_6_own_and_provider_reasons_agree_when_both_deny_edit() {
     let rel = relationship(Scope::Business, VisibilityRules::default());
     let mut facts = provider_facts(Some(Role::Reader), false, Some(rel));
     with_membership(
@@ -683,14 +995,22 @@ fn arb_facts() -> impl Strategy<Value = Facts> {
             }),
             0..4,
         ),
+        prop::collection::btree_map(arb_bn9(), prop::collection::btree_set(1u16..4, 0..3), 0..3),
     )
-        .prop_map(|(memberships, assignments, pairs)| Facts {
+        .prop_map(|(memberships, assignments, pairs, programs)| Facts {
             roles: RoleFacts { memberships },
             assignments: AssignmentFacts {
                 assignments,
                 revisions: BTreeMap::new(),
             },
             pairs,
+            programs: programs
+                .into_iter()
+                .map(|(b, ns)| {
+                    let listed = ns.into_iter().map(|n| program(b.as_str(), n)).collect();
+                    (b, listed)
+                })
+                .collect(),
         })
 }
 
@@ -712,9 +1032,20 @@ fn arb_question() -> impl Strategy<Value = (Principal, Question)> {
         })
 }
 
-/// Every way to remove one fact from `facts`.
-fn with_one_fact_removed(facts: &Facts) -> Vec<Facts> {
+/// Every way to remove one fact from `facts`, each with the relationship it
+/// removes, if it removes one.
+fn with_one_fact_removed(facts: &Facts) -> Vec<(Facts, Option<Relationship>)> {
     let mut out = Vec::new();
+    for (business, listed) in &facts.programs {
+        let mut f = facts.clone();
+        f.programs.remove(business);
+        out.push(f);
+        for p in listed {
+            let mut f = facts.clone();
+            f.programs.get_mut(business).unwrap().remove(p);
+            out.push(f);
+        }
+    }
     for key in facts.roles.memberships.keys() {
         let mut f = facts.clone();
         f.roles.memberships.remove(key);
@@ -741,6 +1072,7 @@ fn with_one_fact_removed(facts: &Facts) -> Vec<Facts> {
         f.assignments.assignments.remove(i);
         out.push(f);
     }
+    let mut removed = Vec::new();
     for (key, pair) in &facts.pairs {
         let mut f = facts.clone();
         f.pairs.remove(key);
@@ -748,7 +1080,7 @@ fn with_one_fact_removed(facts: &Facts) -> Vec<Facts> {
         for (i, r) in pair.relationships.iter().enumerate() {
             let mut f = facts.clone();
             f.pairs.get_mut(key).unwrap().relationships.remove(i);
-            out.push(f);
+            removed.push((f, r.clone()));
             if let Scope::Programs(programs) = &r.scope {
                 for p in programs {
                     let mut f = facts.clone();
@@ -772,7 +1104,43 @@ fn with_one_fact_removed(facts: &Facts) -> Vec<Facts> {
             }
         }
     }
-    out
+    out.into_iter()
+        .map(|f| (f, None))
+        .chain(removed.into_iter().map(|(f, r)| (f, Some(r))))
+        .collect()
+}
+
+/// `facts` with every list in it reversed and rotated by `k`.
+fn relisted(facts: &Facts, k: usize) -> Facts {
+    fn reorder<T>(v: &mut [T], k: usize) {
+        v.reverse();
+        if !v.is_empty() {
+            let len = v.len();
+            v.rotate_left(k % len);
+        }
+    }
+    let mut f = facts.clone();
+    reorder(&mut f.assignments.assignments, k);
+    for pair in f.pairs.values_mut() {
+        reorder(&mut pair.relationships, k);
+    }
+    f
+}
+
+/// `facts` seen from one standpoint: the principal's membership in `keep`
+/// only (R-AZ-6).
+fn one_standpoint(facts: &Facts, keep: &Bn9) -> Facts {
+    let mut f = facts.clone();
+    f.roles.memberships.retain(|bn, _| bn == keep);
+    f
+}
+
+/// True when some relationship of the pair (`provider`, `client`) is active at `at`.
+fn pair_active(facts: &Facts, provider: &Bn9, client: &Bn9, at: DateTime<Utc>) -> bool {
+    facts
+        .pairs
+        .get(&(provider.clone(), client.clone()))
+        .is_some_and(|p| p.relationships.iter().any(|r| r.is_active(at)))
 }
 
 proptest! {
@@ -795,9 +1163,18 @@ proptest! {
     ) {
         let before = decide(&p, &q, &facts, at);
         if !before.is_allow() {
-            for fewer in with_one_fact_removed(&facts) {
+            for (fewer, removed) in with_one_fact_removed(&facts) {
                 let after = decide(&p, &q, &fewer, at);
-                prop_assert!(!after.is_allow(), "{before:?} became {after:?} with {fewer:?}");
+                // R-AZ-4: removing the pair's active relationship may leave only
+                // ended ones, and the Expired-user rule then applies.
+                let expired_user = matches!(
+                    after,
+                    Decision::Allow { reason: AllowReason::ExpiredUserOwnSubmission, .. }
+                ) && removed.is_some_and(|r| r.is_active(at));
+                prop_assert!(
+                    !after.is_allow() || expired_user,
+                    "{before:?} became {after:?} with {fewer:?}"
+                );
             }
         }
     }
@@ -821,5 +1198,80 @@ proptest! {
         if let Decision::Allow { reason: AllowReason::ExpiredUserOwnSubmission, .. } = d {
             prop_assert_eq!(q.action, Action::View);
         }
+    }
+
+    #[test]
+    fn r_az_6_the_decision_does_not_depend_on_the_order_facts_are_listed_in(
+        facts in arb_facts(),
+        (p, q) in arb_question(),
+        at in arb_instant(),
+        k in 0usize..4,
+    ) {
+        let d = decide(&p, &q, &facts, at);
+        prop_assert_eq!(decide(&p, &q, &relisted(&facts, k), at), d);
+        prop_assert_eq!(decide(&p, &q, &facts, at), d);
+    }
+
+    #[test]
+    fn r_az_6_the_best_ranked_standpoint_reason_is_the_answer(
+        facts in arb_facts(),
+        (p, q) in arb_question(),
+        at in arb_instant(),
+    ) {
+        // Each standpoint alone: the resource's business, and each other business.
+        let alone: Vec<Decision> = facts
+            .roles
+            .memberships
+            .keys()
+            .map(|keep| decide(&p, &q, &one_standpoint(&facts, keep), at))
+            .collect();
+        let d = decide(&p, &q, &facts, at);
+        prop_assert_eq!(d.is_allow(), alone.iter().any(Decision::is_allow));
+        if let Decision::Deny(reason) = d {
+            let best = alone
+                .iter()
+                .filter_map(|a| match a {
+                    Decision::Deny(r) => Some(*r),
+                    Decision::Allow { .. } => None,
+                })
+                .min_by_key(|r| r.rank())
+                .unwrap_or(DenyReason::NotAMember);
+            prop_assert_eq!(reason, best);
+        }
+    }
+
+    #[test]
+    fn r_az_4_the_expired_user_rule_never_applies_while_a_relationship_of_the_pair_is_active(
+        facts in arb_facts(),
+        (p, q) in arb_question(),
+        at in arb_instant(),
+    ) {
+        let target = q.resource.bn9().clone();
+        let d = decide(&p, &q, &facts, at);
+        if let Decision::Allow { reason: AllowReason::ExpiredUserOwnSubmission, .. } = d {
+            // Its provider is a member with a pair whose relationships have all ended.
+            let provider = q.submitted_by.clone().unwrap();
+            prop_assert!(facts.roles.memberships.get(&provider).is_some_and(Membership::holds_a_role));
+            prop_assert!(!pair_active(&facts, &provider, &target, at));
+            prop_assert!(!facts.pairs[&(provider, target.clone())].relationships.is_empty());
+        }
+        // Give every pair with the target an active relationship covering nothing:
+        // the rule then never applies, whatever else the facts say.
+        let mut covered = facts.clone();
+        for ((_, client), pair) in covered.pairs.iter_mut() {
+            if client == &target {
+                pair.relationships.push(Relationship {
+                    scope: Scope::Programs(BTreeSet::new()),
+                    visibility: VisibilityRules::default(),
+                    expire_time: at + Duration::days(1),
+                    end_time: None,
+                });
+            }
+        }
+        let after = decide(&p, &q, &covered, at);
+        prop_assert!(
+            !matches!(after, Decision::Allow { reason: AllowReason::ExpiredUserOwnSubmission, .. }),
+            "{after:?}"
+        );
     }
 }

@@ -14,7 +14,7 @@ use ccp_platform::revision::Revision;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
-use crate::decide::{Decision, DenyReason, Role};
+use crate::decide::{Action, Decision, DenyReason, Question, Resource, Role};
 use crate::facts::{FactsCache, FactsError, FactsView};
 use crate::policy::{Need, Policy, Rule};
 use crate::revocations::Revocations;
@@ -311,33 +311,68 @@ impl Gate {
                     return Err(denied());
                 }
                 let revision = Self::revision(request.metadata(), "")?;
-                let allowed = self.allows(&caller.principal, &needs, revision).await?;
-                if allowed {
-                    Ok(Some(caller))
-                } else {
-                    Err(denied())
+                match self.allows(&caller.principal, &needs, revision).await? {
+                    Admission::Allowed => Ok(Some(caller)),
+                    Admission::Denied => Err(denied()),
+                    Admission::NoSuchProgram => Err(Status::not_found("no such program account")),
                 }
             }
         }
     }
 
-    /// Returns true when every need is allowed for `principal`; the needs
-    /// are checked in order, and the first one not met denies.
+    /// Returns whether every need is allowed for `principal`; the needs are
+    /// checked in order, and the first one not met denies. A need of an
+    /// action on a program account the business does not have, asked by a
+    /// principal who may VIEW the business, is [`Admission::NoSuchProgram`]
+    /// (NOT_FOUND, what the service would answer); anyone else is denied as
+    /// for any business it cannot see (R-GW-1). A caller allowed on every
+    /// program of the business is forwarded without reading its program
+    /// accounts ([`FactsView::forwarding`]): the service answers NOT_FOUND.
     pub async fn allows(
         &self,
         principal: &Principal,
         needs: &[Need],
         revision: Option<Revision>,
-    ) -> Result<bool, FactsError> {
+    ) -> Result<Admission, FactsError> {
         let now = self.ctx.clock.now();
-        let mut view = FactsView::open(&self.facts, *principal, revision).await?;
+        let mut view = FactsView::open(&self.facts, *principal, revision)
+            .await?
+            .forwarding();
         for need in needs {
-            if !need.is_met(&mut view, &self.facts, now).await? {
-                return Ok(false);
+            if need.is_met(&mut view, &self.facts, now).await? {
+                continue;
             }
+            if let Need::Act {
+                resource: Resource::Program(program),
+                ..
+            } = need
+            {
+                let business = program.bn9();
+                let absent = !view
+                    .load_program_accounts(&self.facts, business)
+                    .await?
+                    .contains(program);
+                let sees = Question::new(Action::View, Resource::Business(business.clone()));
+                if absent && view.decide(&self.facts, &sees, now).await?.is_allow() {
+                    return Ok(Admission::NoSuchProgram);
+                }
+            }
+            return Ok(Admission::Denied);
         }
-        Ok(true)
+        Ok(Admission::Allowed)
     }
+}
+
+/// What [`Gate::allows`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Every need is met.
+    Allowed,
+    /// A need is not met.
+    Denied,
+    /// A need names a program account its business does not have, and the
+    /// principal may VIEW that business.
+    NoSuchProgram,
 }
 
 /// Maps a decision to the proto's reasons, withholding nothing (R-AZ-6: the

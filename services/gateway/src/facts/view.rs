@@ -1,16 +1,18 @@
 //! The facts one request decides from ([`FactsView`]): the principal's role
 //! facts read once, the relationship facts only when a decision needs them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ccp_platform::auth::Principal;
 use ccp_platform::revision::Revision;
-use ccp_types::Bn9;
+use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 
 use super::{FactsCache, FactsError};
-use crate::decide::{AssignmentFacts, Decision, FactSet, PairFacts, Question, RoleFacts, decide};
+use crate::decide::{
+    AllowReason, AssignmentFacts, Decision, FactSet, PairFacts, Question, RoleFacts, decide,
+};
 
 /// The facts one request decides from: read once, lazily, and then shared by
 /// every decision of the request (BatchCheck's single snapshot).
@@ -21,6 +23,9 @@ pub struct FactsView {
     roles: Arc<RoleFacts>,
     assignments: Option<Arc<AssignmentFacts>>,
     pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
+    programs: BTreeMap<Bn9, BTreeSet<Bn15>>,
+    /// Forwarding: a program account whose business's list is unread counts as existing.
+    unread_programs_exist: bool,
 }
 
 static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
@@ -40,6 +45,13 @@ impl FactSet for FactsView {
             .get(&(provider.clone(), client.clone()))
             .map(Arc::as_ref)
     }
+
+    fn has_program_account(&self, program: &Bn15) -> bool {
+        match self.programs.get(program.bn9()) {
+            Some(listed) => listed.contains(program),
+            None => self.unread_programs_exist,
+        }
+    }
 }
 
 impl FactsView {
@@ -56,7 +68,21 @@ impl FactsView {
             roles,
             assignments: None,
             pairs: BTreeMap::new(),
+            programs: BTreeMap::new(),
+            unread_programs_exist: false,
         })
+    }
+
+    /// Returns the view for admitting a forwarded call: a program account
+    /// of a business whose list is unread counts as existing, so a call
+    /// allowed on every program of a business (its BAM, a business-level
+    /// provider) costs no read of the list. Such a caller may VIEW the
+    /// business, and the service answers NOT_FOUND for a program account it
+    /// does not have (R-AZ-6); the Expired-user rule, which gives no VIEW of
+    /// the business, still reads the list.
+    pub fn forwarding(mut self) -> Self {
+        self.unread_programs_exist = true;
+        self
     }
 
     /// Returns the principal the facts are about.
@@ -74,9 +100,11 @@ impl FactsView {
         &self.roles
     }
 
-    /// Decides one question. Role facts alone decide most calls; since more
-    /// facts never turn an allow into a deny, an allow from them is final,
-    /// and the relationship facts are read only when it is not.
+    /// Decides one question. Role facts alone decide most calls: an allow
+    /// from them is the principal's own role, which no further fact takes
+    /// away, so it is final; otherwise the relationship facts and, for a
+    /// program account, the business's program accounts (unless forwarding,
+    /// see [`FactsView::forwarding`]) are read and the question decided again.
     pub async fn decide(
         &mut self,
         facts: &FactsCache,
@@ -87,9 +115,48 @@ impl FactsView {
         if first.is_allow() {
             return Ok(first);
         }
-        self.load_relationships(facts, question.resource.bn9())
-            .await?;
-        Ok(decide(&self.principal, question, self, now))
+        let business = question.resource.bn9();
+        self.load_relationships(facts, business).await?;
+        let is_program = matches!(question.resource, crate::decide::Resource::Program(_));
+        if is_program && !self.unread_programs_exist {
+            self.load_program_accounts(facts, business).await?;
+        }
+        let decision = decide(&self.principal, question, self, now);
+        if is_program
+            && matches!(
+                decision,
+                Decision::Allow {
+                    reason: AllowReason::ExpiredUserOwnSubmission,
+                    ..
+                }
+            )
+            && !self.programs.contains_key(business)
+        {
+            self.load_program_accounts(facts, business).await?;
+            return Ok(decide(&self.principal, question, self, now));
+        }
+        Ok(decision)
+    }
+
+    /// Reads the program accounts of `business` (once per request; uncached,
+    /// so a program account created a moment ago is known).
+    pub async fn load_program_accounts(
+        &mut self,
+        facts: &FactsCache,
+        business: &Bn9,
+    ) -> Result<&BTreeSet<Bn15>, FactsError> {
+        if !self.programs.contains_key(business) {
+            let listed = facts
+                .business_facts(business)
+                .await?
+                .program_accounts
+                .iter()
+                .filter_map(|p| Bn15::try_new(p))
+                .filter(|p| p.bn9() == business)
+                .collect();
+            self.programs.insert(business.clone(), listed);
+        }
+        Ok(self.programs.entry(business.clone()).or_default())
     }
 
     /// Reads the assignment facts and the pair facts of each of the

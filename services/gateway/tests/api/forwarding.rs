@@ -27,7 +27,7 @@ async fn world(
     let upstream = Upstream::with_internal(ctx.internal.clone());
     let bam = Principal::Person(uuid::Uuid::new_v4());
     upstream.set_roles(&bam.to_string(), vec![membership(CLIENT, true, &[], 1)]);
-    upstream.set_business(CLIENT, &["123456782RM0001"]);
+    upstream.set_business(CLIENT, &["123456782RM0001", "123456782RM0002"]);
     let server = spawn_upstream(upstream.clone()).await;
     let minter = TokenMinter::new(ctx.clock.clone()).unwrap();
     let mut s = settings(&server);
@@ -289,4 +289,99 @@ async fn r_gw_4_a_forwarded_call_carrying_a_revision_is_authorized_from_facts_th
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn r_gw_1_a_program_account_the_business_does_not_have_is_denied_and_not_found_to_its_viewers()
+ {
+    use ccp_proto::common::v1::{Action, Role};
+    use ccp_proto::gateway::v1 as gw;
+    let w = world(ServiceContext::in_memory(Clock::settable(t0())), |_| {}).await;
+    let (pam, outsider) = (
+        Principal::Person(uuid::Uuid::new_v4()),
+        Principal::Person(uuid::Uuid::new_v4()),
+    );
+    w.upstream.set_roles(
+        &pam.to_string(),
+        vec![membership(
+            CLIENT,
+            false,
+            &[("123456782RM0001", Role::Pam as i32)],
+            1,
+        )],
+    );
+    w.upstream
+        .set_roles(&outsider.to_string(), vec![membership(OTHER, true, &[], 1)]);
+    let bam = w.minter.person(w.bam.id()).unwrap();
+    // Check: the BAM may VIEW every program its business has, and no other.
+    let mut api = w.gateway.authorization().await;
+    for (program, decision, reason) in [
+        (
+            "123456782RM0002",
+            gw::Decision::Allow,
+            gw::DenyReason::Unspecified,
+        ),
+        (
+            "123456782RM0009",
+            gw::Decision::Deny,
+            gw::DenyReason::NoRole,
+        ),
+    ] {
+        let answer = api
+            .check(w.gateway.bearer(
+                &bam,
+                gw::CheckRequest {
+                    item: Some(gw::CheckItem {
+                        action: Action::View as i32,
+                        resource: program.into(),
+                        submitted_by: String::new(),
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.decision, decision as i32, "{program}");
+        assert_eq!(answer.deny_reason, reason as i32, "{program}");
+    }
+    // Forwarded: granting a role on RM0009 is NOT_FOUND to those who may view
+    // the business but not act on it, and PERMISSION_DENIED, as for anything
+    // unseen, to others.
+    let accounts = AccountsClient::new(w.gateway.channel().await);
+    let grant = |program: &str| acc::SetMemberRolesRequest {
+        request_id: "r9".into(),
+        name: format!("businesses/{CLIENT}/members/{pam}"),
+        grants: grants(false, &[program]),
+        etag: "1".into(),
+    };
+    let code = |who: &Principal, program: &'static str| {
+        let token = w.minter.person(who.id()).unwrap();
+        let request = w.gateway.bearer(&token, grant(program));
+        let mut accounts = accounts.clone();
+        async move { accounts.set_member_roles(request).await.unwrap_err() }
+    };
+    assert_eq!(
+        code(&w.bam, "123456782RM0002").await.code(),
+        Code::Unimplemented
+    );
+    // The BAM is allowed on every program of its business: its call is
+    // forwarded unread, and the service answers NOT_FOUND (the double: UNIMPLEMENTED).
+    assert_eq!(
+        code(&w.bam, "123456782RM0009").await.code(),
+        Code::Unimplemented
+    );
+    assert_eq!(code(&pam, "123456782RM0009").await.code(), Code::NotFound);
+    // The PAM may not grant RM0002 (it does not manage it): denied as before.
+    assert_eq!(
+        code(&pam, "123456782RM0002").await.code(),
+        Code::PermissionDenied
+    );
+    let unseen = code(&outsider, "123456782RM0009").await;
+    let seen = code(&outsider, "123456782RM0001").await;
+    assert_eq!(unseen.code(), Code::PermissionDenied);
+    assert_eq!(
+        (unseen.code(), unseen.message()),
+        (seen.code(), seen.message())
+    );
 }
