@@ -63,6 +63,15 @@ fn facts_calls() -> Vec<(&'static str, &'static str, Call)> {
             ),
         ),
         (
+            "identity",
+            "ListRevocations",
+            rpc!(
+                IdentityFactsClient<Channel>,
+                list_revocations,
+                identity::ListRevocationsRequest::default()
+            ),
+        ),
+        (
             "accounts",
             "GetRoleFacts",
             rpc!(
