@@ -412,7 +412,8 @@ struct Cursor {
 impl Cursor {
     fn encode(&self) -> String {
         ccp_platform::paging::encode_token(&format!(
-            "{}\n{}\n{}\n{}",
+            // Spaces: a token's text holds no control character (paging).
+            "{} {} {} {}",
             if self.clients_phase { "c" } else { "o" },
             self.provider,
             self.clients_token,
@@ -430,7 +431,7 @@ impl Cursor {
                 "is not a token this list returned",
             ))
         };
-        let parts: Vec<&str> = raw.splitn(4, '\n').collect();
+        let parts: Vec<&str> = raw.splitn(4, ' ').collect();
         let [phase, provider, clients_token, last] = parts.as_slice() else {
             return Err(bad());
         };

@@ -28,6 +28,8 @@ pub const NORTHERN: &str = "102938479";
 pub const DENY: i32 = 10;
 /// Exit code of PERMISSION_DENIED.
 pub const PERMISSION_DENIED: i32 = 5;
+/// Exit code of FAILED_PRECONDITION (and ALREADY_EXISTS, ABORTED): e.g. no profile yet.
+pub const FAILED_PRECONDITION: i32 = 7;
 /// Exit code of INVALID_ARGUMENT.
 pub const INVALID_ARGUMENT: i32 = 3;
 /// Exit code of UNAUTHENTICATED (not signed in, session expired).

@@ -6,8 +6,9 @@ use serde_json::Value;
 use crate::World;
 
 use super::{
-    ABC, INVALID_ARGUMENT, PERMISSION_DENIED, abc_registration, allowed, ask, cast, demo, denied,
-    import_registry, items, my_pending_request, newcomer, number, terms_version, text,
+    ABC, FAILED_PRECONDITION, INVALID_ARGUMENT, PERMISSION_DENIED, abc_registration, allowed, ask,
+    cast, demo, denied, import_registry, items, my_pending_request, newcomer, number,
+    terms_version, text,
 };
 
 // ---------------------------------------------------------------------------
@@ -34,7 +35,7 @@ pub async fn story_1_steps(world: &World) -> (String, String) {
     );
     let alice = text(&session, "/principal");
     world
-        .fails(PERMISSION_DENIED, "alice", &["business", "list"])
+        .fails(FAILED_PRECONDITION, "alice", &["business", "list"])
         .await;
     world
         .fails(
