@@ -237,7 +237,8 @@ impl CliError {
     }
 }
 
-fn code_name(code: tonic::Code) -> &'static str {
+/// Returns the canonical gRPC name of a code (`UNAVAILABLE`).
+pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",
