@@ -70,9 +70,16 @@ pub struct Error {
     message: String,
     violations: Vec<FieldViolation>,
     reason: Option<&'static str>,
+    /// The ErrorInfo metadata that goes with the reason.
+    info: Vec<(&'static str, String)>,
     retry_after: Option<std::time::Duration>,
     cause: Option<anyhow::Error>,
 }
+
+/// The ErrorInfo reason of a forwarded write refused because a fact the
+/// gateway decided on changed before it landed (R-GW-1); the metadata key
+/// `revision` holds the revision token of what the write saw.
+pub const FACTS_CHANGED: &str = "FACTS_CHANGED";
 
 /// The most field violations one error carries; the message counts the rest,
 /// so no answer grows with the caller's input.
@@ -89,6 +96,7 @@ impl Error {
             message: message.into(),
             violations: Vec::new(),
             reason: None,
+            info: Vec::new(),
             retry_after: None,
             cause: None,
         }
@@ -120,6 +128,7 @@ impl Error {
             message,
             violations,
             reason: None,
+            info: Vec::new(),
             retry_after: None,
             cause: None,
         }
@@ -130,6 +139,21 @@ impl Error {
     pub fn with_reason(mut self, reason: &'static str) -> Self {
         self.reason = Some(reason);
         self
+    }
+
+    /// Returns the error with one more ErrorInfo metadata entry (sent with its reason).
+    pub fn with_info(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.info.push((key, value.into()));
+        self
+    }
+
+    /// Returns ABORTED (`FACTS_CHANGED`): a scope this write changes moved
+    /// past the revision the gateway decided on; `now` is the revision token
+    /// of what the write found. Safe to retry: nothing was written.
+    pub fn facts_changed(now: &crate::revision::Revision) -> Self {
+        Self::aborted("the facts this call was authorized on changed; try again")
+            .with_reason(FACTS_CHANGED)
+            .with_info("revision", now.encode())
     }
 
     /// Returns the error telling the caller when it may try again
@@ -192,6 +216,7 @@ impl Error {
             message: "internal error".to_owned(),
             violations: Vec::new(),
             reason: None,
+            info: Vec::new(),
             retry_after: None,
             cause: Some(cause.into()),
         }
@@ -331,7 +356,12 @@ impl From<Error> for Status {
             details.add_bad_request_violation(v.field.clone(), v.description.clone());
         }
         if let Some(reason) = err.reason {
-            details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+            let info = err.info.into_iter().map(|(k, v)| (k.to_owned(), v));
+            details.set_error_info(
+                reason,
+                ERROR_DOMAIN,
+                info.collect::<std::collections::HashMap<_, _>>(),
+            );
         }
         if let Some(delay) = err.retry_after {
             details.set_retry_info(Some(delay));

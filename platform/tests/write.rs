@@ -223,3 +223,69 @@ async fn r_au_1_of_two_concurrent_writes_with_one_request_id_the_second_gets_the
         assert_eq!(count(&db, "audit_events").await, 1, "{}", backend.name());
     }
 }
+
+/// R-GW-1: a write the gateway decided on an older revision of the scope it
+/// changes is refused (ABORTED, FACTS_CHANGED, naming what it found) and
+/// leaves nothing; decided on the current revision — or on another
+/// service's or scope's — it lands; a second bump of the scope in the same
+/// write is not mistaken for a change under it.
+#[tokio::test]
+async fn r_gw_1_a_write_decided_on_facts_that_moved_is_refused_and_leaves_nothing() {
+    use ccp_platform::revision::Revision;
+    use ccp_platform::store::deciding_on;
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        let mut w = fresh(&writer, "req-0").await;
+        make_thing(&mut w, "first").await; // the scope is at 1
+        w.commit(SignOutResponse::default()).await.expect("commit");
+
+        let decided = |counter| vec![Revision::new("test", "123456782", counter)];
+        let refused = deciding_on(decided(0), async {
+            let mut w = fresh(&writer, "req-1").await;
+            w.bump_revision("123456782").await.map(|_| ())
+        })
+        .await
+        .expect_err("decided on revision 0, the scope is at 1");
+        assert_eq!(refused.code(), ErrorCode::Aborted, "{}", backend.name());
+        assert_eq!(refused.reason(), Some("FACTS_CHANGED"));
+        let status = tonic::Status::from(refused);
+        let found = ccp_gateway_facts_changed(&status);
+        assert_eq!(
+            found.as_deref(),
+            Some(Revision::new("test", "123456782", 1).encode().as_str())
+        );
+        assert_eq!(count(&db, "things").await, 1, "{}", backend.name());
+
+        for (case, decided_on) in [
+            ("the current revision", decided(1)),
+            (
+                "another service's",
+                vec![Revision::new("other", "123456782", 0)],
+            ),
+            (
+                "another scope's",
+                vec![Revision::new("test", "999999998", 0)],
+            ),
+        ] {
+            let request_id = format!("req-{case}").replace([' ', '\''], "-");
+            deciding_on(decided_on, async {
+                let mut w = fresh(&writer, &request_id).await;
+                let revision = make_thing(&mut w, &request_id).await;
+                // A second bump of the same scope sees this write's own first.
+                w.bump_revision("123456782").await.expect("second bump");
+                w.commit(SignOutResponse { revision })
+                    .await
+                    .expect("commit");
+            })
+            .await;
+        }
+        assert_eq!(count(&db, "things").await, 4, "{}", backend.name());
+    }
+}
+
+/// Reads the `revision` of a FACTS_CHANGED ErrorInfo as a client does.
+fn ccp_gateway_facts_changed(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt as _;
+    let info = status.get_details_error_info()?;
+    (info.reason == "FACTS_CHANGED").then(|| info.metadata.get("revision").cloned())?
+}

@@ -43,6 +43,10 @@ pub use server::{Authenticated, ServerAuth, bearer};
 pub const INTERNAL_TOKEN_HEADER: &str = "x-ccp-internal-token";
 /// Metadata key of a revision token a read must be at least as fresh as.
 pub const REVISION_HEADER: &str = "x-ccp-revision";
+/// Metadata key of the facts revisions the gateway decided a forwarded call
+/// on: revision tokens separated by commas (R-GW-1). A write refuses with
+/// ABORTED (`FACTS_CHANGED`) when a scope it changes moved past them.
+pub const DECIDED_ON_HEADER: &str = "x-ccp-decided-on";
 /// Metadata key of the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Issuer of access tokens.

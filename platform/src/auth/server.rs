@@ -74,6 +74,18 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// Returns the facts revisions of the [`DECIDED_ON_HEADER`]; a token that
+/// does not parse is ignored (the write then has nothing to be checked against).
+fn decided_on(headers: &http::HeaderMap) -> Vec<crate::revision::Revision> {
+    headers
+        .get_all(DECIDED_ON_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| t.trim().parse().ok())
+        .collect()
+}
+
 /// A generated server wrapped by [`ServerAuth::wrap`].
 #[derive(Clone)]
 pub struct Authenticated<S> {
@@ -115,7 +127,10 @@ where
                     if let Some(caller) = caller {
                         request.extensions_mut().insert(caller);
                     }
-                    inner.call(request).await
+                    // Only a holder of the internal token gets here, so the
+                    // revisions it says it decided on are the gateway's.
+                    let decided_on = decided_on(request.headers());
+                    crate::store::deciding_on(decided_on, inner.call(request)).await
                 }
                 Err(err) => Ok(Status::from(err).into_http()),
             }

@@ -19,7 +19,9 @@ mod write;
 
 pub use audit::{AuditRecord, AuditRow, AuditScope, append_audit, list_audit};
 pub use outbox::{OutboxRelay, enqueue_event};
-pub use write::{Begun, Change, ToJson, UnitOfWork, WriteBy, Writer, Written};
+pub use write::{
+    Begun, Change, ToJson, UnitOfWork, WriteBy, Writer, Written, decided_on, deciding_on,
+};
 
 pub(crate) fn t(name: &str) -> Alias {
     Alias::new(name)

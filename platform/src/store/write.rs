@@ -9,6 +9,12 @@
 //! and [`UnitOfWork::commit_unchanged`] refuses when a revision was bumped.
 //! Dropping a unit of work without committing rolls everything back.
 //!
+//! A forwarded write carries the facts revisions the gateway decided it on
+//! (R-GW-1, [`crate::auth::DECIDED_ON_HEADER`]); bumping a scope that moved
+//! past its decided revision refuses the write with ABORTED
+//! ([`Error::facts_changed`]), inside the transaction that holds the scope's
+//! row lock, so no write lands on facts the gateway did not see.
+//!
 //! ```ignore
 //! let mut w = match core.writer.begin(WriteBy::idempotent(&actor, "SetMemberRoles", request_id)).await? {
 //!     Begun::Replayed(response) => return Ok(response),
@@ -20,7 +26,9 @@
 //! Ok(w.commit(response).await?.into_inner())
 //! ```
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use ccp_proto::common::v1::{BusinessPair, DomainEvent, EventType};
 use ccp_types::RequestId;
@@ -35,6 +43,26 @@ use super::{
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::revision::Revision;
+
+tokio::task_local! {
+    // The revisions travel with the call like its deadline: a task-local set
+    // by the server's auth wrapper, rather than one more argument on every use case.
+    static DECIDED_ON: Arc<[Revision]>;
+}
+
+/// Runs `call` (a request's handling) with the facts revisions the gateway
+/// decided it on; every unit of work begun inside checks its bumps against them.
+pub async fn deciding_on<F: Future>(revisions: Vec<Revision>, call: F) -> F::Output {
+    DECIDED_ON.scope(revisions.into(), call).await
+}
+
+/// Returns the facts revisions of the call being handled (empty outside one,
+/// or when it came with none).
+pub fn decided_on() -> Arc<[Revision]> {
+    DECIDED_ON
+        .try_with(Arc::clone)
+        .unwrap_or_else(|_| Arc::from(Vec::new()))
+}
 
 /// The write path of one service: its database, its outbox relay, its clock
 /// and the names its audit records and events carry.
@@ -100,6 +128,8 @@ impl Writer {
             by,
             revision: None,
             bumped: false,
+            checked: Vec::new(),
+            decided_on: decided_on(),
             recorded: 0,
             response: PhantomData,
         })))
@@ -218,6 +248,11 @@ pub struct UnitOfWork<R> {
     by: WriteBy,
     revision: Option<String>,
     bumped: bool,
+    /// The scopes already checked against the decided revisions (a second
+    /// bump of one scope sees this write's own first bump).
+    checked: Vec<String>,
+    /// What the gateway decided this write on (R-GW-1).
+    decided_on: Arc<[Revision]>,
     recorded: usize,
     response: PhantomData<fn() -> R>,
 }
@@ -257,8 +292,26 @@ impl<R: Message + Default> UnitOfWork<R> {
     /// pair) and returns its revision token; events recorded afterwards carry
     /// it. On PostgreSQL the row stays locked until commit, serializing
     /// concurrent changes to one scope: bump before reading what you change.
+    ///
+    /// Refuses with ABORTED (`FACTS_CHANGED`) when the gateway decided this
+    /// write on an older revision of `scope` (R-GW-1): a change landed
+    /// between its decision and this write.
     pub async fn bump_revision(&mut self, scope: &str) -> Result<String, Error> {
         let counter = bump_revision(&self.txn, scope).await?;
+        if !self.checked.iter().any(|s| s == scope) {
+            self.checked.push(scope.to_owned());
+            let before = counter - 1;
+            let stale = self.decided_on.iter().any(|d| {
+                d.service == self.writer.service && d.scope == scope && d.counter < before
+            });
+            if stale {
+                return Err(Error::facts_changed(&Revision::new(
+                    self.writer.service,
+                    scope,
+                    before,
+                )));
+            }
+        }
         let token = Revision::new(self.writer.service, scope, counter).encode();
         self.bumped = true;
         self.revision = Some(token.clone());

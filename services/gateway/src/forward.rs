@@ -9,12 +9,22 @@
 //! UNKNOWN. An idempotent call — a read, or a write carrying a `request_id`,
 //! which the services deduplicate — is first tried once more on a fresh
 //! connection within the call's deadline ([`Retry`]).
+//!
+//! A forwarded write carries the facts revisions the gateway decided it on
+//! (R-GW-1); the service refuses it with ABORTED `FACTS_CHANGED` when one of
+//! them moved before the write landed, and the gateway then decides again on
+//! facts at least as fresh as what the write found and forwards it again
+//! (at most [`REDECISIONS`] times) — so a write never lands on facts the
+//! gateway did not see.
 
 use std::time::{Duration, Instant};
 
-use ccp_platform::auth::{InternalClientInterceptor, REQUEST_ID_HEADER, REVISION_HEADER};
+use ccp_platform::auth::{
+    DECIDED_ON_HEADER, InternalClientInterceptor, REQUEST_ID_HEADER, REVISION_HEADER,
+};
 use ccp_platform::context::upstream_endpoint;
-use ccp_platform::error::{Error, is_transport_failure};
+use ccp_platform::error::{Error, FACTS_CHANGED, is_transport_failure};
+use ccp_platform::revision::Revision;
 use ccp_proto::accounts::v1 as acc;
 use ccp_proto::accounts::v1::accounts_client::AccountsClient;
 use ccp_proto::delegation::v1 as del;
@@ -179,25 +189,57 @@ const FORWARDED_HEADERS: &[&str] = &[
     "tracestate",
 ];
 
+/// How many times a write refused because a fact moved (`FACTS_CHANGED`)
+/// is decided and forwarded again before the caller gets the ABORTED.
+pub const REDECISIONS: usize = 3;
+
 /// Builds the forwarded request: the same message, the forwarded headers, and
 /// the caller's remaining deadline.
 pub fn outgoing<T>(request: tonic::Request<T>) -> tonic::Request<T> {
     let (metadata, _extensions, message) = request.into_parts();
-    outgoing_parts(&metadata, message)
+    outgoing_parts(&metadata, message, &[])
 }
 
-/// Builds the forwarded request from the caller's metadata and the message.
-fn outgoing_parts<T>(metadata: &MetadataMap, message: T) -> tonic::Request<T> {
+/// Builds the forwarded request from the caller's metadata and the message,
+/// with the facts revisions the gateway decided it on.
+fn outgoing_parts<T>(
+    metadata: &MetadataMap,
+    message: T,
+    decided_on: &[Revision],
+) -> tonic::Request<T> {
     let mut out = tonic::Request::new(message);
     for key in FORWARDED_HEADERS {
         if let Some(value) = metadata.get(*key) {
             out.metadata_mut().insert(*key, value.clone());
         }
     }
+    if !decided_on.is_empty() {
+        let tokens = decided_on
+            .iter()
+            .map(Revision::encode)
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(value) = tokens.parse() {
+            out.metadata_mut().insert(DECIDED_ON_HEADER, value);
+        }
+    }
     if let Some(timeout) = deadline_of(metadata) {
         out.set_timeout(timeout);
     }
     out
+}
+
+/// Returns the revision a write found when the service refused it because a
+/// fact the gateway decided on moved (ErrorInfo `FACTS_CHANGED`).
+pub fn facts_changed(status: &tonic::Status) -> Option<Revision> {
+    use tonic_types::StatusExt as _;
+    if status.code() != tonic::Code::Aborted {
+        return None;
+    }
+    let info = status.get_details_error_info()?;
+    (info.reason == FACTS_CHANGED)
+        .then(|| info.metadata.get("revision")?.parse().ok())
+        .flatten()
 }
 
 /// Returns the caller's deadline (`grpc-timeout`), if it set one.
@@ -258,29 +300,54 @@ macro_rules! forward_service {
                     &self,
                     request: tonic::Request<$module::$req>,
                 ) -> Result<tonic::Response<$module::$resp>, tonic::Status> {
-                    self.gate.admit(&request).await?;
+                    let mut admitted = self.gate.admit(&request, None).await?;
                     let started = Instant::now();
                     let (metadata, _extensions, message) = request.into_parts();
                     let again = may_resend!($retry, message).then(|| message.clone());
                     let mut client = self.clients.$client.clone();
-                    let failed = match client.$method(outgoing_parts(&metadata, message)).await {
-                        Err(status) if is_transport_failure(&status) => status,
-                        answered => return answered,
-                    };
+                    let mut answer = client
+                        .$method(outgoing_parts(&metadata, message, &admitted.decided_on))
+                        .await;
+                    let (mut redecided, mut reconnected) = (0, false);
                     let unavailable =
                         |status| tonic::Status::from(Error::upstream($service, status));
-                    let (Some(message), Some(left)) = (again, self.time_left(&metadata, started))
-                    else {
-                        return Err(unavailable(failed));
-                    };
-                    tracing::info!(error = %failed, "the upstream connection failed; retrying once on a fresh connection");
-                    // A connection made for the retry alone: it cannot be the one that just failed.
-                    let Some(mut client) = self.clients.$fresh(left).await else {
-                        return Err(unavailable(failed));
-                    };
-                    let mut retry = outgoing_parts(&metadata, message);
-                    retry.set_timeout(self.time_left(&metadata, started).unwrap_or(left));
-                    client.$method(retry).await.map_err(|status| {
+                    // Bounded: at most REDECISIONS decisions again and one new connection.
+                    loop {
+                        let (Err(status), Some(message)) = (&answer, &again) else {
+                            break answer;
+                        };
+                        if let Some(found) = facts_changed(status).filter(|_| redecided < REDECISIONS) {
+                            // R-GW-1: a write refused because a fact moved under it is
+                            // decided again on facts at least as fresh as what it found.
+                            redecided += 1;
+                            tracing::info!(revision = %found, "a fact moved between the decision and the write; deciding again");
+                            let request = tonic::Request::from_parts(
+                                metadata.clone(),
+                                tonic::Extensions::default(),
+                                message.clone(),
+                            );
+                            admitted = self.gate.admit(&request, Some(found)).await?;
+                        } else if is_transport_failure(status) && !reconnected {
+                            reconnected = true;
+                            let Some(left) = self.time_left(&metadata, started) else {
+                                break answer.map_err(unavailable);
+                            };
+                            tracing::info!(error = %status, "the upstream connection failed; retrying once on a fresh connection");
+                            // A connection made for the retry alone: it cannot be the one that just failed.
+                            let Some(fresh) = self.clients.$fresh(left).await else {
+                                break answer.map_err(unavailable);
+                            };
+                            client = fresh;
+                        } else {
+                            break answer;
+                        }
+                        let mut retry = outgoing_parts(&metadata, message.clone(), &admitted.decided_on);
+                        if let Some(left) = self.time_left(&metadata, started) {
+                            retry.set_timeout(left);
+                        }
+                        answer = client.$method(retry).await;
+                    }
+                    .map_err(|status| {
                         if is_transport_failure(&status) {
                             unavailable(status)
                         } else {

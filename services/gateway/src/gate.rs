@@ -274,24 +274,33 @@ impl Gate {
     }
 
     /// Admits a call of a public RPC by its policy entry; returns its caller
-    /// (None for an anonymous RPC). UNAUTHENTICATED without a token,
-    /// INVALID_ARGUMENT for a request naming no resource, PERMISSION_DENIED
-    /// when not allowed, UNAVAILABLE when the facts cannot be had.
+    /// (None for an anonymous RPC) and the facts revisions the decision read
+    /// (R-GW-1: a forwarded write carries them). `fresher`, when set, is a
+    /// revision the facts must reflect (a write refused because a fact moved
+    /// is decided again on facts at least that fresh). UNAUTHENTICATED
+    /// without a token, INVALID_ARGUMENT for a request naming no resource,
+    /// PERMISSION_DENIED when not allowed, UNAVAILABLE when the facts cannot
+    /// be had.
     pub async fn admit<T: Policy>(
         &self,
         request: &tonic::Request<T>,
-    ) -> Result<Option<Arc<Caller>>, Status> {
+        fresher: Option<Revision>,
+    ) -> Result<Admitted, Status> {
+        let admitted = |caller| Admitted {
+            caller: Some(caller),
+            decided_on: Vec::new(),
+        };
         if T::RULE == Rule::Anonymous {
-            return Ok(None);
+            return Ok(Admitted::default());
         }
         let caller = self.authenticate(request.metadata()).await?;
         let has_profile = caller.principal.is_person() && caller.profile.is_some();
         match T::RULE {
-            Rule::Anonymous => Ok(None),
+            Rule::Anonymous => Ok(Admitted::default()),
             // R-ID-2: a session without a profile may only create it.
-            Rule::ProfileCreation if caller.principal.is_person() => Ok(Some(caller)),
+            Rule::ProfileCreation if caller.principal.is_person() => Ok(admitted(caller)),
             Rule::ProfileCreation => Err(denied()),
-            Rule::SelfService if has_profile => Ok(Some(caller)),
+            Rule::SelfService if has_profile => Ok(admitted(caller)),
             // R-ID-2: a person without a profile is told to create it first;
             // a machine credential has no self to serve.
             Rule::SelfService if caller.principal.is_person() => Err(profile_required()),
@@ -301,7 +310,7 @@ impl Gate {
                 if needs.is_empty() {
                     // The request names the caller itself (e.g. `profiles/me`).
                     return match (has_profile, caller.principal.is_person()) {
-                        (true, _) => Ok(Some(caller)),
+                        (true, _) => Ok(admitted(caller)),
                         (false, true) => Err(profile_required()),
                         (false, false) => Err(denied()),
                     };
@@ -310,9 +319,15 @@ impl Gate {
                 if caller.principal.is_person() && !has_profile {
                     return Err(denied());
                 }
-                let revision = Self::revision(request.metadata(), "")?;
+                let revision = match fresher {
+                    Some(fresher) => Some(fresher),
+                    None => Self::revision(request.metadata(), "")?,
+                };
                 match self.allows(&caller.principal, &needs, revision).await? {
-                    Admission::Allowed => Ok(Some(caller)),
+                    Admission::Allowed(decided_on) => Ok(Admitted {
+                        caller: Some(caller),
+                        decided_on,
+                    }),
                     Admission::Denied => Err(denied()),
                     Admission::NoSuchProgram => Err(Status::not_found("no such program account")),
                 }
@@ -337,7 +352,8 @@ impl Gate {
         let now = self.ctx.clock.now();
         let mut view = FactsView::open(&self.facts, *principal, revision)
             .await?
-            .forwarding();
+            .forwarding()
+            .recording();
         for need in needs {
             if need.is_met(&mut view, &self.facts, now).await? {
                 continue;
@@ -359,15 +375,24 @@ impl Gate {
             }
             return Ok(Admission::Denied);
         }
-        Ok(Admission::Allowed)
+        Ok(Admission::Allowed(view.decided_on()))
     }
 }
 
+/// A call the gate let through.
+#[derive(Debug, Clone, Default)]
+pub struct Admitted {
+    /// Who calls (None for an anonymous RPC).
+    pub caller: Option<Arc<Caller>>,
+    /// The facts revisions its decision read (empty unless checked).
+    pub decided_on: Vec<Revision>,
+}
+
 /// What [`Gate::allows`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Every need is met.
-    Allowed,
+    /// Every need is met, decided on facts of these revisions.
+    Allowed(Vec<Revision>),
     /// A need is not met.
     Denied,
     /// A need names a program account its business does not have, and the

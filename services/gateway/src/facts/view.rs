@@ -26,6 +26,9 @@ pub struct FactsView {
     programs: BTreeMap<Bn9, BTreeSet<Bn15>>,
     /// Forwarding: a program account whose business's list is unread counts as existing.
     unread_programs_exist: bool,
+    /// Forwarding a write: the oldest revision of each scope whose facts a
+    /// decision read, by (service, scope) (R-GW-1); None when not recorded.
+    decided: Option<BTreeMap<(&'static str, String), i64>>,
 }
 
 static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
@@ -70,6 +73,7 @@ impl FactsView {
             pairs: BTreeMap::new(),
             programs: BTreeMap::new(),
             unread_programs_exist: false,
+            decided: None,
         })
     }
 
@@ -83,6 +87,42 @@ impl FactsView {
     pub fn forwarding(mut self) -> Self {
         self.unread_programs_exist = true;
         self
+    }
+
+    /// Returns the view recording the revision of every fact a decision
+    /// reads ([`FactsView::decided_on`]), for a forwarded write (R-GW-1).
+    pub fn recording(mut self) -> Self {
+        self.decided = Some(BTreeMap::new());
+        self
+    }
+
+    /// Returns the oldest revision of each scope whose facts the decisions
+    /// so far read: the write is refused when one of them moved before it
+    /// landed. Empty when not recording.
+    pub fn decided_on(&self) -> Vec<Revision> {
+        self.decided
+            .iter()
+            .flatten()
+            .map(|((service, scope), counter)| Revision::new(*service, scope.clone(), *counter))
+            .collect()
+    }
+
+    /// Records that a decision read facts of `scope` at `counter`.
+    fn saw(&mut self, service: &'static str, scope: &str, counter: i64) {
+        if let Some(decided) = &mut self.decided {
+            decided
+                .entry((service, scope.to_owned()))
+                .and_modify(|c| *c = (*c).min(counter))
+                .or_insert(counter);
+        }
+    }
+
+    /// Records that a decision read `roles`' membership of `business` (the
+    /// caller's own, or a member's being changed); nothing when it has none.
+    pub fn saw_membership(&mut self, roles: &RoleFacts, business: &Bn9) {
+        if let Some(m) = roles.memberships.get(business) {
+            self.saw("accounts", business.as_str(), m.revision);
+        }
     }
 
     /// Returns the principal the facts are about.
@@ -111,6 +151,10 @@ impl FactsView {
         question: &Question,
         now: DateTime<Utc>,
     ) -> Result<Decision, FactsError> {
+        if self.decided.is_some() {
+            let roles = Arc::clone(&self.roles);
+            self.saw_membership(&roles, question.resource.bn9());
+        }
         let first = decide(&self.principal, question, self, now);
         if first.is_allow() {
             return Ok(first);
@@ -176,6 +220,12 @@ impl FactsView {
         if providers.is_empty() {
             return Ok(());
         }
+        if self.decided.is_some() {
+            let roles = Arc::clone(&self.roles);
+            for provider in &providers {
+                self.saw_membership(&roles, provider);
+            }
+        }
         if self.assignments.is_none() {
             self.assignments = Some(
                 facts
@@ -189,7 +239,20 @@ impl FactsView {
                 let pair = facts
                     .pair_facts(&key.0, &key.1, self.revision.as_ref())
                     .await?;
-                self.pairs.insert(key, pair);
+                self.pairs.insert(key.clone(), pair);
+            }
+            if self.decided.is_some() {
+                let assigned = self
+                    .assignments
+                    .as_ref()
+                    .and_then(|a| a.revisions.get(&key.0).copied());
+                if let Some(counter) = assigned {
+                    self.saw("delegation", key.0.as_str(), counter);
+                }
+                if let Some(pair) = self.pairs.get(&key).map(|p| p.revision) {
+                    // Delegation's scope of a pair (its `pair_scope`).
+                    self.saw("delegation", &format!("pair:{}:{}", key.0, key.1), pair);
+                }
             }
         }
         Ok(())

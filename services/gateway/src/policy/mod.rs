@@ -50,6 +50,38 @@ impl Rule {
     }
 }
 
+/// What a write's decision depends on (R-GW-1): declared by every write's
+/// row (a test walks the descriptors: every RPC whose request has a
+/// `request_id` declares one, and only those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Admitted without facts (the caller acts on itself): nothing to depend on.
+    NoFacts,
+    /// Decided on the writing service's own facts (accounts' role and group
+    /// facts of the business for an accounts write): the forwarded write
+    /// carries their revisions, and the service refuses it (ABORTED,
+    /// `FACTS_CHANGED`) in the transaction that changes the business when
+    /// the business moved past them; the gateway then decides again.
+    OwnFacts,
+    /// Decided on accounts' role facts while identity or delegation writes:
+    /// the write carries their revisions, but the writing service cannot
+    /// lock another service's rows, so a role change that lands in accounts
+    /// after the decision takes effect from the next call (as a revocation
+    /// does, R-GW-4).
+    AccountsFacts,
+}
+
+impl Writes {
+    /// Returns the declaration as the rendered table writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoFacts => "no facts",
+            Self::OwnFacts => "its own facts, checked in the write",
+            Self::AccountsFacts => "accounts' facts",
+        }
+    }
+}
+
 /// One row of the policy table.
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyEntry {
@@ -59,6 +91,8 @@ pub struct PolicyEntry {
     pub method: &'static str,
     /// How it is admitted.
     pub rule: Rule,
+    /// For a write, what its decision depends on; None for a read.
+    pub writes: Option<Writes>,
     /// Returns what it needs, in words (rendered into `docs/policy.md`).
     pub needs: fn() -> String,
     /// The Rust type of its request message.

@@ -105,7 +105,7 @@ fn manages_some_program(principal: &Principal, roles: &RoleFacts, bn: &Bn9) -> b
 /// holds, and of the business when it is a BAM or a machine credential.
 async fn member_needs(
     facts: &FactsCache,
-    view: &FactsView,
+    view: &mut FactsView,
     business: &Bn9,
     member: &Principal,
 ) -> Result<Vec<Question>, FactsError> {
@@ -115,6 +115,7 @@ async fn member_needs(
         needs.push(manage(Resource::Business(business.clone())));
     }
     let roles = facts.role_facts(member, view.revision()).await?;
+    view.saw_membership(&roles, business);
     if let Some(m) = roles.memberships.get(business) {
         if m.business_manager {
             needs.push(manage(Resource::Business(business.clone())));

@@ -9,7 +9,7 @@ use ccp_proto::delegation::v1 as del;
 use ccp_proto::identity::v1 as idn;
 
 use super::require::{Condition, Field, Flag, List, Place, Require};
-use super::{Policy, PolicyEntry, Rule, words};
+use super::{Policy, PolicyEntry, Rule, Writes, words};
 use crate::decide::Action;
 
 const IDENTITY: &str = "ccp.identity.v1.Identity";
@@ -58,14 +58,25 @@ macro_rules! flag {
     };
 }
 
+/// A row's write declaration: None for a read.
+macro_rules! writes {
+    () => {
+        None
+    };
+    ($writes:ident) => {
+        Some(Writes::$writes)
+    };
+}
+
 macro_rules! policy_table {
-    ( $( $service:ident $method:literal $req:ty => $rule:ident [ $( $require:expr ),* $(,)? ] ; )* ) => {
+    ( $( $service:ident $method:literal $req:ty => $rule:ident $( writes $writes:ident )? [ $( $require:expr ),* $(,)? ] ; )* ) => {
         /// The policy table: one row per public RPC.
         pub static POLICY: &[PolicyEntry] = &[
             $( PolicyEntry {
                 service: $service,
                 method: $method,
                 rule: Rule::$rule,
+                writes: writes!($( $writes )?),
                 needs: words::row::<$req>,
                 request_type: std::any::type_name::<$req>,
             }, )*
@@ -92,14 +103,14 @@ policy_table! {
     // ---- identity
     IDENTITY "SignIn" idn::SignInRequest => Anonymous [];
     IDENTITY "RefreshSession" idn::RefreshSessionRequest => Anonymous [];
-    IDENTITY "SignOut" idn::SignOutRequest => SelfService [itself("the caller's own session")];
+    IDENTITY "SignOut" idn::SignOutRequest => SelfService writes NoFacts [itself("the caller's own session")];
     IDENTITY "GetSigningKeys" idn::GetSigningKeysRequest => Anonymous [];
-    IDENTITY "CreateProfile" idn::CreateProfileRequest => ProfileCreation [itself("the caller's own profile")];
+    IDENTITY "CreateProfile" idn::CreateProfileRequest => ProfileCreation writes NoFacts [itself("the caller's own profile")];
     IDENTITY "GetMyProfile" idn::GetMyProfileRequest => SelfService [itself("the caller's own profile")];
-    IDENTITY "UpdateMyProfile" idn::UpdateMyProfileRequest => SelfService [itself("the caller's own profile")];
-    IDENTITY "CreateMachineCredential" idn::CreateMachineCredentialRequest => Checked [manage(business(field!(parent)))];
+    IDENTITY "UpdateMyProfile" idn::UpdateMyProfileRequest => SelfService writes NoFacts [itself("the caller's own profile")];
+    IDENTITY "CreateMachineCredential" idn::CreateMachineCredentialRequest => Checked writes AccountsFacts [manage(business(field!(parent)))];
     IDENTITY "ListMachineCredentials" idn::ListMachineCredentialsRequest => Checked [manage(business(field!(parent)))];
-    IDENTITY "RevokeMachineCredential" idn::RevokeMachineCredentialRequest => Checked
+    IDENTITY "RevokeMachineCredential" idn::RevokeMachineCredentialRequest => Checked writes AccountsFacts
         [manage(child(field!(name), "machineCredentials"))];
     IDENTITY "IssueMachineToken" idn::IssueMachineTokenRequest => Anonymous [];
     IDENTITY "ListAuditEvents" idn::ListAuditEventsRequest => Checked [Require::Either {
@@ -111,38 +122,38 @@ policy_table! {
     // ---- accounts
     ACCOUNTS "GetTermsAndConditions" acc::GetTermsAndConditionsRequest => Anonymous [];
     ACCOUNTS "GetRegistrationChallenge" acc::GetRegistrationChallengeRequest => SelfService [itself("registering a business")];
-    ACCOUNTS "RegisterBusiness" acc::RegisterBusinessRequest => SelfService [itself("registering a business")];
+    ACCOUNTS "RegisterBusiness" acc::RegisterBusinessRequest => SelfService writes NoFacts [itself("registering a business")];
     ACCOUNTS "GetBusiness" acc::GetBusinessRequest => Checked [view(business(field!(name)))];
     ACCOUNTS "ListProgramAccounts" acc::ListProgramAccountsRequest => Checked [view(business(field!(parent)))];
     ACCOUNTS "ListMyBusinesses" acc::ListMyBusinessesRequest => SelfService [itself("the caller's own businesses")];
-    ACCOUNTS "RequestEmployeeAccess" acc::RequestEmployeeAccessRequest => SelfService [itself("the caller's own request")];
-    ACCOUNTS "WithdrawEmployeeRequest" acc::WithdrawEmployeeRequestRequest => SelfService
+    ACCOUNTS "RequestEmployeeAccess" acc::RequestEmployeeAccessRequest => SelfService writes NoFacts [itself("the caller's own request")];
+    ACCOUNTS "WithdrawEmployeeRequest" acc::WithdrawEmployeeRequestRequest => SelfService writes NoFacts
         [itself("the caller's own request (accounts checks the requester)")];
     ACCOUNTS "ListEmployeeRequests" acc::ListEmployeeRequestsRequest => Checked [some_program(business(field!(parent)))];
     ACCOUNTS "ListMyEmployeeRequests" acc::ListMyEmployeeRequestsRequest => SelfService [itself("the caller's own requests")];
-    ACCOUNTS "ApproveEmployeeRequest" acc::ApproveEmployeeRequestRequest => Checked [
+    ACCOUNTS "ApproveEmployeeRequest" acc::ApproveEmployeeRequestRequest => Checked writes OwnFacts [
         some_program(child(field!(name), "employeeRequests")),
         Require::ManageBusinessIf(child(field!(name), "employeeRequests"), flag!(grants.business_manager)),
         Require::ManageEachProgramRole(list!(grants.program_roles)),
     ];
-    ACCOUNTS "RejectEmployeeRequest" acc::RejectEmployeeRequestRequest => Checked
+    ACCOUNTS "RejectEmployeeRequest" acc::RejectEmployeeRequestRequest => Checked writes OwnFacts
         [some_program(child(field!(name), "employeeRequests"))];
     ACCOUNTS "ListEmployees" acc::ListEmployeesRequest => Checked [
         some_program(business(field!(parent))),
         Require::ManageProgramIfSet(field!(program_account)),
     ];
     ACCOUNTS "GetMember" acc::GetMemberRequest => Checked [some_program(Place::Member(field!(name)))];
-    ACCOUNTS "SetMemberRoles" acc::SetMemberRolesRequest => Checked [
+    ACCOUNTS "SetMemberRoles" acc::SetMemberRolesRequest => Checked writes OwnFacts [
         some_program(Place::Member(field!(name))),
         Require::ManageBusinessIf(Place::Member(field!(name)), flag!(grants.business_manager)),
         Require::ManageEachProgramRole(list!(grants.program_roles)),
         Require::ManageMember(field!(name)),
     ];
-    ACCOUNTS "RemoveMember" acc::RemoveMemberRequest => Checked [
+    ACCOUNTS "RemoveMember" acc::RemoveMemberRequest => Checked writes OwnFacts [
         some_program(Place::Member(field!(name))),
         Require::ManageMember(field!(name)),
     ];
-    ACCOUNTS "CreateEmployeeGroup" acc::CreateEmployeeGroupRequest => Checked [
+    ACCOUNTS "CreateEmployeeGroup" acc::CreateEmployeeGroupRequest => Checked writes OwnFacts [
         some_program(business(field!(parent))),
         Require::ManageEachProgramRole(list!(group.roles)),
     ];
@@ -150,31 +161,31 @@ policy_table! {
     ACCOUNTS "ListEmployeeGroups" acc::ListEmployeeGroupsRequest => Checked [some_program(business(field!(parent)))];
     // Changing an existing group touches the programs it holds now, which the
     // request does not name: they are read from accounts' group facts.
-    ACCOUNTS "UpdateEmployeeGroup" acc::UpdateEmployeeGroupRequest => Checked [
+    ACCOUNTS "UpdateEmployeeGroup" acc::UpdateEmployeeGroupRequest => Checked writes OwnFacts [
         Require::ManageEachProgramRole(list!(group.roles)),
         Require::ManageEmployeeGroup(field!(group.name)),
     ];
-    ACCOUNTS "DeleteEmployeeGroup" acc::DeleteEmployeeGroupRequest => Checked [Require::ManageEmployeeGroup(field!(name))];
-    ACCOUNTS "AddEmployeeGroupMembers" acc::AddEmployeeGroupMembersRequest => Checked [
+    ACCOUNTS "DeleteEmployeeGroup" acc::DeleteEmployeeGroupRequest => Checked writes OwnFacts [Require::ManageEmployeeGroup(field!(name))];
+    ACCOUNTS "AddEmployeeGroupMembers" acc::AddEmployeeGroupMembersRequest => Checked writes OwnFacts [
         Require::ManageBusinessIfCredential { group: field!(group), principals: list!(principals) },
         Require::ManageEmployeeGroup(field!(group)),
     ];
-    ACCOUNTS "RemoveEmployeeGroupMembers" acc::RemoveEmployeeGroupMembersRequest => Checked [
+    ACCOUNTS "RemoveEmployeeGroupMembers" acc::RemoveEmployeeGroupMembersRequest => Checked writes OwnFacts [
         Require::ManageBusinessIfCredential { group: field!(group), principals: list!(principals) },
         Require::ManageEmployeeGroup(field!(group)),
     ];
     ACCOUNTS "ListAuditEvents" acc::ListAuditEventsRequest => Checked [manage(business(field!(parent)))];
 
     // ---- delegation
-    DELEGATION "SendRelationshipRequest" del::SendRelationshipRequestRequest => Checked
+    DELEGATION "SendRelationshipRequest" del::SendRelationshipRequestRequest => Checked writes AccountsFacts
         [manage(business_as(field!(parent), "provider"))];
-    DELEGATION "WithdrawRelationshipRequest" del::WithdrawRelationshipRequestRequest => Checked
+    DELEGATION "WithdrawRelationshipRequest" del::WithdrawRelationshipRequestRequest => Checked writes AccountsFacts
         [manage(child_as(field!(name), "sentRequests", "provider"))];
     DELEGATION "ListReceivedRequests" del::ListReceivedRequestsRequest => Checked
         [some_program(business_as(field!(parent), "client"))];
     DELEGATION "ListSentRequests" del::ListSentRequestsRequest => Checked
         [manage(business_as(field!(parent), "provider"))];
-    DELEGATION "ApproveRelationshipRequest" del::ApproveRelationshipRequestRequest => Checked [Require::Either {
+    DELEGATION "ApproveRelationshipRequest" del::ApproveRelationshipRequestRequest => Checked writes AccountsFacts [Require::Either {
         when: Condition {
             words: "`level` is PROGRAM and `program_accounts` is not empty",
             holds: |r: &R| r.level == del::RelationshipLevel::Program as i32 && !r.program_accounts.is_empty(),
@@ -185,32 +196,32 @@ policy_table! {
         ],
         otherwise: vec![manage(child_as(field!(name), "receivedRequests", "client"))],
     }];
-    DELEGATION "RejectRelationshipRequest" del::RejectRelationshipRequestRequest => Checked
+    DELEGATION "RejectRelationshipRequest" del::RejectRelationshipRequestRequest => Checked writes AccountsFacts
         [Require::RejectRelationshipRequest(field!(name))];
     DELEGATION "GetRelationship" del::GetRelationshipRequest => Checked
         [some_program(child_as(field!(name), "relationships", "party (client or provider)"))];
     DELEGATION "ListRelationships" del::ListRelationshipsRequest => Checked [some_program(business(field!(parent)))];
-    DELEGATION "UpdateRelationship" del::UpdateRelationshipRequest => Checked
+    DELEGATION "UpdateRelationship" del::UpdateRelationshipRequest => Checked writes AccountsFacts
         [manage(child_as(field!(relationship.name), "relationships", "client"))];
-    DELEGATION "EndRelationship" del::EndRelationshipRequest => Checked
+    DELEGATION "EndRelationship" del::EndRelationshipRequest => Checked writes AccountsFacts
         [manage(child_as(field!(name), "relationships", "party (client or provider)"))];
-    DELEGATION "CreateClientGroup" del::CreateClientGroupRequest => Checked
+    DELEGATION "CreateClientGroup" del::CreateClientGroupRequest => Checked writes AccountsFacts
         [manage(business_as(field!(parent), "provider"))];
     DELEGATION "GetClientGroup" del::GetClientGroupRequest => Checked
         [manage(child_as(field!(name), "clientGroups", "provider"))];
     DELEGATION "ListClientGroups" del::ListClientGroupsRequest => Checked
         [manage(business_as(field!(parent), "provider"))];
-    DELEGATION "UpdateClientGroup" del::UpdateClientGroupRequest => Checked
+    DELEGATION "UpdateClientGroup" del::UpdateClientGroupRequest => Checked writes AccountsFacts
         [manage(child_as(field!(group.name), "clientGroups", "provider"))];
-    DELEGATION "DeleteClientGroup" del::DeleteClientGroupRequest => Checked
+    DELEGATION "DeleteClientGroup" del::DeleteClientGroupRequest => Checked writes AccountsFacts
         [manage(child_as(field!(name), "clientGroups", "provider"))];
-    DELEGATION "AddClientGroupClients" del::AddClientGroupClientsRequest => Checked
+    DELEGATION "AddClientGroupClients" del::AddClientGroupClientsRequest => Checked writes AccountsFacts
         [manage(child_as(field!(group), "clientGroups", "provider"))];
-    DELEGATION "RemoveClientGroupClients" del::RemoveClientGroupClientsRequest => Checked
+    DELEGATION "RemoveClientGroupClients" del::RemoveClientGroupClientsRequest => Checked writes AccountsFacts
         [manage(child_as(field!(group), "clientGroups", "provider"))];
-    DELEGATION "AssignToClient" del::AssignToClientRequest => Checked
+    DELEGATION "AssignToClient" del::AssignToClientRequest => Checked writes AccountsFacts
         [manage(business_as(field!(parent), "provider"))];
-    DELEGATION "Unassign" del::UnassignRequest => Checked
+    DELEGATION "Unassign" del::UnassignRequest => Checked writes AccountsFacts
         [manage(child_as(field!(name), "assignments", "provider"))];
     DELEGATION "ListAssignments" del::ListAssignmentsRequest => Checked
         [manage(business_as(field!(parent), "provider"))];

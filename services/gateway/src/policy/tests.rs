@@ -271,3 +271,43 @@ fn r_gw_1_every_row_says_in_words_what_it_needs() {
          when `grants.business_manager` is set; MANAGE each program of `grants.program_roles`"
     );
 }
+
+/// The fully qualified names of the request messages that carry a `request_id` (the writes).
+fn write_requests() -> BTreeSet<String> {
+    let set = prost_types::FileDescriptorSet::decode(ccp_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut writes = BTreeSet::new();
+    for file in &set.file {
+        for message in &file.message_type {
+            if message.field.iter().any(|f| f.name() == "request_id") {
+                writes.insert(format!("{}.{}", file.package(), message.name()));
+            }
+        }
+    }
+    writes
+}
+
+#[test]
+fn r_gw_1_every_write_declares_the_facts_its_decision_depends_on() {
+    let writes = write_requests();
+    let mut seen = 0;
+    for (service, method, input) in public_rpcs() {
+        let entry = entry(&service, &method).unwrap();
+        if !writes.contains(&input) {
+            assert_eq!(entry.writes, None, "{service}/{method} is a read");
+            continue;
+        }
+        seen += 1;
+        let declared = entry
+            .writes
+            .unwrap_or_else(|| panic!("{service}/{method} writes and declares no facts"));
+        // Admitted from facts: the facts are accounts', checked in the write
+        // when accounts is the one writing.
+        let want = match (entry.rule, service.as_str()) {
+            (Rule::Checked, ACCOUNTS_SERVICE) => Writes::OwnFacts,
+            (Rule::Checked, _) => Writes::AccountsFacts,
+            _ => Writes::NoFacts,
+        };
+        assert_eq!(declared, want, "{service}/{method}");
+    }
+    assert!(seen >= 30, "the descriptor walk found only {seen} writes");
+}

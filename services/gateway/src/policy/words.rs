@@ -105,15 +105,22 @@ pub fn render_markdown() -> String {
          (R-AZ-1..6) from role and relationship facts; several needs must all \
          hold. Anything else is denied. A denied call answers a bare \
          PERMISSION_DENIED.\n\n\
-         | service | RPC | rule | needs |\n|---|---|---|---|\n",
+         `write decided on` (writes only, R-GW-1): `its own facts, checked in the write` — \
+         the forwarded write carries the revisions of the facts the gateway decided on, and \
+         the service refuses it (ABORTED, FACTS_CHANGED) when the business moved past them \
+         before it landed; the gateway then decides again on fresher facts. `accounts' facts` — \
+         decided on accounts' role facts while another service writes: a role change landing \
+         after the decision takes effect from the next call. `no facts` — the caller acts on itself.\n\n\
+         | service | RPC | rule | needs | write decided on |\n|---|---|---|---|---|\n",
     );
     for e in POLICY {
         let service = e.service.rsplit('.').next().unwrap_or(e.service);
         out.push_str(&format!(
-            "| {service} | {} | {} | {} |\n",
+            "| {service} | {} | {} | {} | {} |\n",
             e.method,
             e.rule.as_str(),
-            (e.needs)().replace('|', "\\|")
+            (e.needs)().replace('|', "\\|"),
+            e.writes.map_or("", super::Writes::as_str)
         ));
     }
     out

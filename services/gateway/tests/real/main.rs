@@ -5,6 +5,7 @@
 //! employee groups changed by a PAM (R-AC-6), retries of forwarded calls, and the
 //! services starting while Redis is unreachable (R-EV-1).
 
+mod decided_on;
 mod durable_revocation;
 mod faults;
 mod groups;
