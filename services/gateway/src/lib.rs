@@ -9,7 +9,7 @@
 //!
 //! - [`policy`]: the table, RPC → anonymous / self / requirements read from the
 //!   request, what each need asks of the facts, and the table in words.
-//! - [`decide`]: the pure decision function (R-AZ-0..6).
+//! - [`decide`]: the pure decision function (R-AZ-0..6), the `ccp-decision` crate.
 //! - [`facts`]: the two-level facts cache (R-GW-2, R-GW-4, R-GW-5).
 //! - [`tokens`]: verified-token cache and the revocation set.
 //! - [`revocations`]: the revocations in force, loaded from identity before
@@ -20,7 +20,7 @@
 
 pub mod authz;
 pub mod config;
-pub mod decide;
+pub use ccp_decision as decide;
 pub mod events;
 pub mod facts;
 pub mod forward;

@@ -1,7 +1,11 @@
 //! The decision function (R-AZ-0..6): a pure function of role facts,
 //! relationship facts and the clock. No I/O, no prost: facts arrive as the
-//! plain domain types below (converted from the proto facts at the edge, see
-//! [`crate::facts`]).
+//! plain domain types below (the gateway converts the proto facts at its
+//! edge, in its `facts` module, and re-exports this crate as `decide`).
+//!
+//! It owns what a principal may do and why not; it never reads a fact
+//! itself. A crate of its own so that mutation testing rebuilds only it
+//! (CONTRIBUTING.md, "Mutation testing").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -624,5 +628,4 @@ pub fn earliest_expiry<'a>(
 }
 
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;
