@@ -631,14 +631,8 @@ async fn list_accessible(
                 };
                 let mut resources = vec![Resource::Business(client.clone())];
                 // The client's program accounts: a relationship covers only those (R-AZ-2).
-                let client_programs: std::collections::BTreeSet<Bn15> = facts
-                    .business_facts(&client)
-                    .await?
-                    .program_accounts
-                    .iter()
-                    .filter_map(|p| Bn15::try_new(p))
-                    .filter(|p| p.bn9() == &client)
-                    .collect();
+                let listed = facts.program_accounts(&client, None).await?;
+                let client_programs = &listed.programs;
                 match &active.scope {
                     Scope::Business => {
                         resources.extend(client_programs.iter().cloned().map(Resource::Program));
@@ -648,7 +642,9 @@ async fn list_accessible(
                     }
                 }
                 snapshot.programs.clear();
-                snapshot.programs.insert(client.clone(), client_programs);
+                snapshot
+                    .programs
+                    .insert(client.clone(), client_programs.clone());
                 resources.sort_by_key(ToString::to_string);
                 snapshot.pairs.clear();
                 snapshot.pairs.insert(

@@ -32,9 +32,21 @@ pub const STREAMS: [&str; 3] = [
 ];
 
 /// Returns the facts an event makes stale: the role and assignment facts of
-/// every principal it names and the facts of every pair it names.
+/// every principal it names, the facts of every pair it names, and the
+/// program accounts of every business an accounts event names (registration
+/// and the registry import link them; evicting on any accounts change keeps
+/// that true for any event that may come to link them).
 pub fn affected(event: &DomainEvent) -> Vec<FactsKey> {
     let mut keys = Vec::new();
+    if event.service == "accounts" {
+        keys.extend(
+            event
+                .businesses
+                .iter()
+                .filter_map(|b| Bn9::try_new(b))
+                .map(FactsKey::Programs),
+        );
+    }
     for p in &event.principals {
         if let Ok(p) = p.parse::<Principal>() {
             keys.push(FactsKey::Role(p));

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 
 use super::convert::{assignment_facts_from_proto, pair_facts_from_proto, role_facts_from_proto};
-use super::keys::{clamp_expiry, decode, encode, fresh_enough};
+use super::keys::{ProgramAccounts, clamp_expiry, decode, encode, fresh_enough};
 use super::{FactsChannel, FactsError, FactsKey, FactsValue};
 use crate::decide::{AssignmentFacts, PairFacts, RoleFacts};
 
@@ -231,6 +231,21 @@ impl FactsCache {
         }
     }
 
+    /// Returns a business's program accounts (accounts' business facts).
+    pub async fn program_accounts(
+        &self,
+        business: &Bn9,
+        revision: Option<&Revision>,
+    ) -> Result<Arc<ProgramAccounts>, FactsError> {
+        match self
+            .get(FactsKey::Programs(business.clone()), revision)
+            .await?
+        {
+            FactsValue::Programs(v) => Ok(v),
+            _ => Err(FactsError::Unavailable("unexpected cached value".into())),
+        }
+    }
+
     /// Evicts the entries in both levels. The in-process level first, so this
     /// replica never serves the old value once the event was seen.
     pub async fn evict(&self, keys: &[FactsKey]) {
@@ -388,6 +403,14 @@ impl FactsCache {
                 let bytes = proto.encode_to_vec();
                 Ok((
                     FactsValue::Pair(Arc::new(pair_facts_from_proto(&proto))),
+                    bytes,
+                ))
+            }
+            FactsKey::Programs(business) => {
+                let proto = self.business_facts(business).await?;
+                let bytes = proto.encode_to_vec();
+                Ok((
+                    FactsValue::Programs(Arc::new(ProgramAccounts::from_proto(&proto))),
                     bytes,
                 ))
             }

@@ -2,13 +2,14 @@
 //! input, under a format version), the shared-level encoding, the expiry
 //! clamp and the revision proof (R-GW-2, R-GW-4).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ccp_platform::auth::Principal;
 use ccp_platform::revision::Revision;
 use ccp_proto::accounts::v1 as acc;
 use ccp_proto::delegation::v1 as del;
-use ccp_types::Bn9;
+use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 
@@ -27,6 +28,8 @@ pub enum FactsKey {
     Assignments(Principal),
     /// A (provider, client) pair's facts (delegation).
     Pair(Bn9, Bn9),
+    /// A business's program accounts (accounts).
+    Programs(Bn9),
 }
 
 impl FactsKey {
@@ -36,6 +39,7 @@ impl FactsKey {
             Self::Role(p) => format!("{KEY_VERSION}role:{p}"),
             Self::Assignments(p) => format!("{KEY_VERSION}asg:{p}"),
             Self::Pair(provider, client) => format!("{KEY_VERSION}pair:{provider}:{client}"),
+            Self::Programs(bn) => format!("{KEY_VERSION}prog:{bn}"),
         }
     }
 }
@@ -49,6 +53,33 @@ pub enum FactsValue {
     Assignments(Arc<AssignmentFacts>),
     /// Pair facts.
     Pair(Arc<PairFacts>),
+    /// A business's program accounts.
+    Programs(Arc<ProgramAccounts>),
+}
+
+/// The program accounts of one business, as accounts' business facts list them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgramAccounts {
+    /// The program accounts (only those of the business itself).
+    pub programs: BTreeSet<Bn15>,
+    /// The business's revision when they were read.
+    pub revision: i64,
+}
+
+impl ProgramAccounts {
+    /// Returns the program accounts of `facts` (those of its own business).
+    pub fn from_proto(facts: &acc::BusinessFacts) -> Self {
+        let business = Bn9::try_new(&facts.business);
+        Self {
+            programs: facts
+                .program_accounts
+                .iter()
+                .filter_map(|p| Bn15::try_new(p))
+                .filter(|p| business.as_ref() == Some(p.bn9()))
+                .collect(),
+            revision: facts.revision,
+        }
+    }
 }
 
 /// Returns the absolute expiry of freshly read facts: `default`, clamped to the
@@ -79,6 +110,7 @@ pub(super) fn fresh_enough(value: &FactsValue, revision: Option<&Revision>) -> b
             .and_then(|bn| facts.revisions.get(&bn))
             .is_some_and(|r| *r >= rev.counter),
         ("delegation", FactsValue::Pair(pair)) => pair.revision >= rev.counter,
+        ("accounts", FactsValue::Programs(listed)) => listed.revision >= rev.counter,
         // Identity's revisions concern sessions (the revocation set), not facts;
         // accounts' revisions say nothing of delegation's facts and back.
         _ => true,
@@ -119,6 +151,9 @@ pub(super) fn decode(
         ))),
         FactsKey::Pair(..) => FactsValue::Pair(Arc::new(pair_facts_from_proto(
             &del::PairFacts::decode(body).ok()?,
+        ))),
+        FactsKey::Programs(_) => FactsValue::Programs(Arc::new(ProgramAccounts::from_proto(
+            &acc::BusinessFacts::decode(body).ok()?,
         ))),
     };
     Some((value, expires_at, fetched_at))

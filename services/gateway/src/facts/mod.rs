@@ -1,10 +1,11 @@
 //! The facts cache (R-GW-2): role facts per principal, assignment facts per
-//! principal and pair facts per (provider, client) — facts, never decisions —
+//! principal, pair facts per (provider, client) and program accounts per
+//! business — facts, never decisions —
 //! in two levels: in-process (moka) and the shared [`Cache`] (Redis in the
 //! distributed mode, memory in the embedded one).
 //!
 //! - Keys hold every input (`role:<principal>`, `asg:<principal>`,
-//!   `pair:<provider>:<client>`, under a format version).
+//!   `pair:<provider>:<client>`, `prog:<bn9>`, under a format version).
 //! - Expiry is absolute: an entry lives until `read time + ttl`, clamped to
 //!   the earliest end of a relationship it holds, measured by the configured
 //!   clock and checked on every hit (reads never extend it).
@@ -35,7 +36,7 @@ pub use convert::{
     assignment_facts_from_proto, pair_facts_from_proto, relationship_from_proto,
     role_facts_from_proto, role_from_proto,
 };
-pub use keys::{FactsKey, FactsValue};
+pub use keys::{FactsKey, FactsValue, ProgramAccounts};
 pub use view::FactsView;
 
 /// A facts client: a channel with the gateway's internal token and trace context.

@@ -9,7 +9,7 @@ use ccp_platform::revision::Revision;
 use ccp_types::{Bn9, Bn15};
 use chrono::{DateTime, Utc};
 
-use super::{FactsCache, FactsError};
+use super::{FactsCache, FactsError, ProgramAccounts};
 use crate::decide::{
     AllowReason, AssignmentFacts, Decision, FactSet, PairFacts, Question, RoleFacts, decide,
 };
@@ -23,7 +23,7 @@ pub struct FactsView {
     roles: Arc<RoleFacts>,
     assignments: Option<Arc<AssignmentFacts>>,
     pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
-    programs: BTreeMap<Bn9, BTreeSet<Bn15>>,
+    programs: BTreeMap<Bn9, Arc<ProgramAccounts>>,
     /// Forwarding: a program account whose business's list is unread counts as existing.
     unread_programs_exist: bool,
     /// Forwarding a write: the oldest revision of each scope whose facts a
@@ -51,7 +51,7 @@ impl FactSet for FactsView {
 
     fn has_program_account(&self, program: &Bn15) -> bool {
         match self.programs.get(program.bn9()) {
-            Some(listed) => listed.contains(program),
+            Some(listed) => listed.programs.contains(program),
             None => self.unread_programs_exist,
         }
     }
@@ -182,8 +182,9 @@ impl FactsView {
         Ok(decision)
     }
 
-    /// Reads the program accounts of `business` (once per request; uncached,
-    /// so a program account created a moment ago is known).
+    /// Reads the program accounts of `business` (once per request; cached
+    /// until accounts names the business in an event, and read again when the
+    /// call carries a newer revision of it).
     pub async fn load_program_accounts(
         &mut self,
         facts: &FactsCache,
@@ -191,16 +192,14 @@ impl FactsView {
     ) -> Result<&BTreeSet<Bn15>, FactsError> {
         if !self.programs.contains_key(business) {
             let listed = facts
-                .business_facts(business)
-                .await?
-                .program_accounts
-                .iter()
-                .filter_map(|p| Bn15::try_new(p))
-                .filter(|p| p.bn9() == business)
-                .collect();
+                .program_accounts(business, self.revision.as_ref())
+                .await?;
+            if self.decided.is_some() {
+                self.saw("accounts", business.as_str(), listed.revision);
+            }
             self.programs.insert(business.clone(), listed);
         }
-        Ok(self.programs.entry(business.clone()).or_default())
+        Ok(&self.programs.entry(business.clone()).or_default().programs)
     }
 
     /// Reads the assignment facts and the pair facts of each of the

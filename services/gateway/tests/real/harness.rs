@@ -84,6 +84,8 @@ impl Drop for Running {
 /// One gateway replica.
 pub struct Replica {
     pub trust: Arc<Trust>,
+    /// Its facts cache (for its hit and miss counters).
+    pub facts: ccp_gateway::facts::FactsCache,
     pub channel: Channel,
     /// Its address, `http://127.0.0.1:port`, for callers of their own connection.
     pub url: String,
@@ -260,6 +262,7 @@ impl Suite {
             .expect("gateway builds");
         let addr = app.local_addr();
         let trust = app.trust();
+        let facts = app.facts();
         let running = Running::spawn(|s| app.run_until_stopped(s));
         let channel = Channel::from_shared(http(addr))
             .unwrap()
@@ -269,6 +272,7 @@ impl Suite {
         wait_for("gateway trusts its cache", || trust.is_trusted()).await;
         self.gateways.push(Replica {
             trust,
+            facts,
             channel,
             url: http(addr),
             _running: running,

@@ -13,6 +13,7 @@ mod harness;
 mod hostile;
 mod matrix;
 mod no_profile;
+mod programs;
 mod redis_outage;
 mod retry;
 mod revocation;
