@@ -8,6 +8,7 @@
 
 use ccp_platform::auth::Principal;
 use ccp_platform::error::{Error, FieldViolation};
+use ccp_platform::paging::PageScope;
 use ccp_platform::revision::Revision;
 use ccp_proto::gateway::v1 as gw;
 use ccp_proto::gateway::v1::authorization_server::Authorization;
@@ -253,7 +254,17 @@ impl Authorization for AuthorizationApi {
         let principal = Self::subject(&asker, &body.principal)?;
         let action = action_from_proto(body.action, "action").map_err(|v| invalid(vec![v]))?;
         let size = ccp_platform::paging::page_size(body.page_size, 100, 1000)?;
-        let cursor = Cursor::decode(&body.page_token)?;
+        let pages = PageScope {
+            key: self.gate.ctx.internal.page_key().clone(),
+            rpc: "gateway.ListAccessible",
+            parent: principal.to_string(),
+            filter: format!("action={}", action.as_str()),
+            caller: match &asker {
+                Asker::Internal => "internal".to_owned(),
+                Asker::Caller(caller) => caller.principal.to_string(),
+            },
+        };
+        let cursor = Cursor::decode(&pages, &body.page_token)?;
         let revision = Gate::revision(request.metadata(), &body.revision)?;
         if self
             .revoked(&asker, &principal, revision.as_ref(), arrived)
@@ -262,7 +273,10 @@ impl Authorization for AuthorizationApi {
             // A revoked credential may touch nothing.
             return Ok(Response::new(gw::ListAccessibleResponse::default()));
         }
-        let page = list_accessible(&self.gate, principal, action, size, cursor, revision).await?;
+        let page = list_accessible(
+            &self.gate, principal, action, size, cursor, revision, &pages,
+        )
+        .await?;
         Ok(Response::new(page))
     }
 
@@ -410,8 +424,8 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
-        ccp_platform::paging::encode_token(&format!(
+    fn encode(&self, pages: &PageScope) -> String {
+        pages.encode(&format!(
             // Spaces: a token's text holds no control character (paging).
             "{} {} {} {}",
             if self.clients_phase { "c" } else { "o" },
@@ -421,8 +435,8 @@ impl Cursor {
         ))
     }
 
-    fn decode(token: &str) -> Result<Option<Self>, Status> {
-        let Some(raw) = ccp_platform::paging::decode_token(token)? else {
+    fn decode(pages: &PageScope, token: &str) -> Result<Option<Self>, Status> {
+        let Some(raw) = pages.decode(token)? else {
             return Ok(None);
         };
         let bad = || {
@@ -496,6 +510,7 @@ async fn list_accessible(
     size: usize,
     cursor: Option<Cursor>,
     revision: Option<Revision>,
+    pages: &PageScope,
 ) -> Result<gw::ListAccessibleResponse, Status> {
     let now = gate.ctx.clock.now();
     let facts = &gate.facts;
@@ -540,7 +555,7 @@ async fn list_accessible(
             }
         }
         if page.next.is_some() {
-            return Ok(finish(page));
+            return Ok(finish(page, pages));
         }
         cursor = Cursor {
             clients_phase: true,
@@ -678,7 +693,7 @@ async fn list_accessible(
                     if let Some(r) = accessible(resource, &d, Some(provider))
                         && !page.push(r, &here)
                     {
-                        return Ok(finish(page));
+                        return Ok(finish(page, pages));
                     }
                 }
             }
@@ -695,12 +710,12 @@ async fn list_accessible(
         };
         page.phase_last.clear();
     }
-    Ok(finish(page))
+    Ok(finish(page, pages))
 }
 
-fn finish(page: Page) -> gw::ListAccessibleResponse {
+fn finish(page: Page, pages: &PageScope) -> gw::ListAccessibleResponse {
     gw::ListAccessibleResponse {
         resources: page.out,
-        next_page_token: page.next.map(|c| c.encode()).unwrap_or_default(),
+        next_page_token: page.next.map(|c| c.encode(pages)).unwrap_or_default(),
     }
 }

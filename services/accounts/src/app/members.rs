@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
-use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, Role};
@@ -277,6 +277,7 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employees(
         &self,
+        who: &Caller,
         req: pb::ListEmployeesRequest,
     ) -> Result<pb::ListEmployeesResponse, Error> {
         let mut errs = Vec::new();
@@ -308,13 +309,22 @@ impl Core {
         let (Some(bn9), Some(size)) = (bn9, size) else {
             return Err(Error::invalid_field("parent", "is invalid"));
         };
-        let after = page_after_pair(&req.page_token)?;
+        let pages = self.pages(
+            "accounts.ListEmployees",
+            bn9.as_str(),
+            format!(
+                "program_account={:?} role={:?}",
+                filter.reference, filter.role
+            ),
+            who,
+        );
+        let after = page_after_pair(&pages, &req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
             return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows =
             store::list_members(&self.db, bn9.as_str(), after, &filter, size as u64 + 1).await?;
-        let (rows, next) = finish_page(rows, size, |m| pair_key(m.join_time, &m.principal));
+        let (rows, next) = pages.finish_page(rows, size, |m| pair_key(m.join_time, &m.principal));
         let profiles = self
             .profiles(rows.iter().map(|m| m.principal.as_str()))
             .await?;

@@ -3,7 +3,7 @@
 
 use ccp_platform::auth::Caller;
 use ccp_platform::error::{Error, FieldViolation};
-use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{self as pstore, AuditScope, Change, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{Address as PbAddress, EventType};
@@ -444,16 +444,23 @@ impl Core {
     #[tracing::instrument(skip_all)]
     pub async fn list_program_accounts(
         &self,
+        who: &Caller,
         req: pb::ListProgramAccountsRequest,
     ) -> Result<pb::ListProgramAccountsResponse, Error> {
         let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let pages = self.pages(
+            "accounts.ListProgramAccounts",
+            bn9.as_str(),
+            String::new(),
+            who,
+        );
+        let after = page_after(&pages, &req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
             return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows = store::programs(&self.db, bn9.as_str(), &after, size as u64 + 1).await?;
-        let (rows, next) = finish_page(rows, size, |r| r.reference.clone());
+        let (rows, next) = pages.finish_page(rows, size, |r| r.reference.clone());
         Ok(pb::ListProgramAccountsResponse {
             program_accounts: rows
                 .iter()
@@ -471,7 +478,8 @@ impl Core {
         req: pb::ListMyBusinessesRequest,
     ) -> Result<pb::ListMyBusinessesResponse, Error> {
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let pages = self.pages("accounts.ListMyBusinesses", "", String::new(), who);
+        let after = page_after(&pages, &req.page_token)?;
         let rows = store::role_facts(&self.db, &who.principal.to_string()).await?;
         let mut out: Vec<pb::MyBusiness> = Vec::new();
         let mut current: Option<MyRow> = None;
@@ -501,7 +509,7 @@ impl Core {
             }
         }
         flush(current.take(), &mut out);
-        let (businesses, next) = finish_page(out, size, |b| {
+        let (businesses, next) = pages.finish_page(out, size, |b| {
             b.business.trim_start_matches("businesses/").to_owned()
         });
         Ok(pb::ListMyBusinessesResponse {
@@ -514,11 +522,17 @@ impl Core {
     #[tracing::instrument(skip_all)]
     pub async fn list_audit_events(
         &self,
+        who: &Caller,
         req: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse, Error> {
         let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let filter = format!(
+            "start_time={:?}",
+            req.start_time.as_ref().map(|t| (t.seconds, t.nanos))
+        );
+        let pages = self.pages("accounts.ListAuditEvents", bn9.as_str(), filter, who);
+        let after = page_after(&pages, &req.page_token)?;
         let after_seq: i64 = if after.is_empty() {
             0
         } else {
@@ -535,7 +549,7 @@ impl Core {
             size as u64 + 1,
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |r| r.seq.to_string());
+        let (rows, next) = pages.finish_page(rows, size, |r| r.seq.to_string());
         Ok(pb::ListAuditEventsResponse {
             events: rows.iter().map(|r| r.to_proto(&req.parent)).collect(),
             next_page_token: next,
