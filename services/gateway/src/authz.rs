@@ -110,6 +110,23 @@ fn action_from_proto(value: i32, field: &str) -> Result<Action, FieldViolation> 
     }
 }
 
+/// Returns the business or program account `text` names, bare (`123456782`,
+/// `123456782RM0001`) or as a resource name (`businesses/123456782`,
+/// `businesses/123456782/programAccounts/RM0001`).
+fn resource_ref(text: &str) -> Option<Resource> {
+    if text.contains("/programAccounts/") {
+        ccp_types::ProgramAccountRef::parse(text, "")
+            .ok()
+            .map(Resource::Program)
+    } else if text.starts_with("businesses/") {
+        ccp_types::BusinessRef::parse(text, "")
+            .ok()
+            .map(Resource::Business)
+    } else {
+        Resource::parse(text)
+    }
+}
+
 fn question(item: Option<&gw::CheckItem>, field: &str) -> Result<Question, Vec<FieldViolation>> {
     let Some(item) = item else {
         return Err(vec![FieldViolation::new(field, "is required")]);
@@ -118,24 +135,19 @@ fn question(item: Option<&gw::CheckItem>, field: &str) -> Result<Question, Vec<F
     let action = action_from_proto(item.action, &format!("{field}.action"))
         .map_err(|v| violations.push(v))
         .ok();
-    let resource = Resource::parse(&item.resource);
+    let resource = resource_ref(&item.resource);
     if resource.is_none() {
         violations.push(FieldViolation::new(
             format!("{field}.resource"),
-            "must be a BN9 or a BN15",
+            "must be a BN9 or a BN15, bare or as its resource name",
         ));
     }
     let submitted_by = if item.submitted_by.is_empty() {
         None
     } else {
-        let bn = Bn9::try_new(&item.submitted_by);
-        if bn.is_none() {
-            violations.push(FieldViolation::new(
-                format!("{field}.submitted_by"),
-                "must be a valid BN9",
-            ));
-        }
-        bn
+        ccp_types::BusinessRef::parse(&item.submitted_by, &format!("{field}.submitted_by"))
+            .map_err(|v| violations.push(v))
+            .ok()
     };
     match (action, resource, violations.is_empty()) {
         (Some(action), Some(resource), true) => Ok(Question {

@@ -140,7 +140,7 @@ impl Core {
         const METHOD: &str = "CreateEmployeeGroup";
         let mut errs = Vec::new();
         let request_id = request_id(&req.request_id, &mut errs);
-        let bn9 = Bn9::parse_name(&req.parent, "parent")
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         let group = req.group.clone().unwrap_or_default();
@@ -229,7 +229,8 @@ impl Core {
         who: &Caller,
         req: pb::ListEmployeeGroupsRequest,
     ) -> Result<pb::ListEmployeeGroupsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let pages = self.pages(
             "accounts.ListEmployeeGroups",

@@ -17,7 +17,7 @@ use super::{
     Core, effective_of, page_after_pair, pair_key, parse_member_name, parsed, program_roles,
     reject, request_id,
 };
-use crate::domain::{AccountsError, Bn9, Bn15, Grants, MemberKind};
+use crate::domain::{AccountsError, Grants, MemberKind};
 use crate::store;
 
 fn member_json(m: &store::MemberRow, roles: &[(String, i32)]) -> serde_json::Value {
@@ -281,12 +281,12 @@ impl Core {
         req: pb::ListEmployeesRequest,
     ) -> Result<pb::ListEmployeesResponse, Error> {
         let mut errs = Vec::new();
-        let bn9 = Bn9::parse_name(&req.parent, "parent")
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         let mut filter = store::MemberFilter::default();
         if !req.program_account.is_empty() {
-            match Bn15::parse(&req.program_account, "program_account") {
+            match ccp_types::ProgramAccountRef::parse(&req.program_account, "program_account") {
                 Ok(p) if bn9.as_ref().is_some_and(|b| b != p.bn9()) => {
                     errs.push(FieldViolation::new(
                         "program_account",

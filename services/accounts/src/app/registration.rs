@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Core, effective_of, page_after, parsed, program_roles, reject, request_id};
 use crate::domain::matching::{Address, AnswerFormat, names_match};
-use crate::domain::{AccountsError, Bn9, Bn15, MemberKind, ProgramReference};
+use crate::domain::{AccountsError, Bn9, MemberKind, ProgramReference};
 use crate::store;
 
 /// (BN9, legal name, BAM, role rows) while folding role facts into MyBusiness.
@@ -136,7 +136,7 @@ impl Core {
         &self,
         req: pb::GetRegistrationChallengeRequest,
     ) -> Result<pb::RegistrationChallenge, Error> {
-        let bn15 = Bn15::parse(&req.program_account, "program_account")
+        let bn15 = ccp_types::ProgramAccountRef::parse(&req.program_account, "program_account")
             .map_err(|v| Error::invalid(vec![v]))?;
         let bn9 = bn15.bn9().as_str();
         if store::business(&self.db, bn9).await?.is_some() {
@@ -168,7 +168,7 @@ impl Core {
         const METHOD: &str = "RegisterBusiness";
         let mut errs = Vec::new();
         let request_id = request_id(&req.request_id, &mut errs);
-        let bn15 = Bn15::parse(&req.program_account, "program_account")
+        let bn15 = ccp_types::ProgramAccountRef::parse(&req.program_account, "program_account")
             .map_err(|v| errs.push(v))
             .ok();
         if let Err(violation) = ccp_types::check_line(&req.legal_name, "legal_name") {
@@ -436,7 +436,8 @@ impl Core {
     /// The `GetBusiness` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all)]
     pub async fn get_business(&self, req: pb::GetBusinessRequest) -> Result<pb::Business, Error> {
-        let bn9 = Bn9::parse_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.name, "name")
+            .map_err(|v| Error::invalid(vec![v]))?;
         self.business_proto(&self.db, bn9.as_str()).await
     }
 
@@ -447,7 +448,8 @@ impl Core {
         who: &Caller,
         req: pb::ListProgramAccountsRequest,
     ) -> Result<pb::ListProgramAccountsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let pages = self.pages(
             "accounts.ListProgramAccounts",
@@ -525,7 +527,8 @@ impl Core {
         who: &Caller,
         req: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let filter = format!(
             "start_time={:?}",
@@ -551,7 +554,10 @@ impl Core {
         .await?;
         let (rows, next) = pages.finish_page(rows, size, |r| r.seq.to_string());
         Ok(pb::ListAuditEventsResponse {
-            events: rows.iter().map(|r| r.to_proto(&req.parent)).collect(),
+            events: rows
+                .iter()
+                .map(|r| r.to_proto(&bn9.resource_name()))
+                .collect(),
             next_page_token: next,
         })
     }

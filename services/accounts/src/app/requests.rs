@@ -12,7 +12,7 @@ use ccp_proto::common::v1::{EventType, ProgramRole, RoleGrants};
 use serde_json::json;
 
 use super::{Core, page_after_pair, pair_key, parse_uuid_child, parsed, reject, request_id};
-use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RequestState};
+use crate::domain::{AccountsError, Grants, MemberKind, RequestState};
 use crate::store;
 
 fn state_to_proto(s: RequestState) -> i32 {
@@ -124,7 +124,7 @@ impl Core {
         const METHOD: &str = "RequestEmployeeAccess";
         let mut errs = Vec::new();
         let request_id = request_id(&req.request_id, &mut errs);
-        let bn9 = Bn9::parse_name(&req.parent, "parent")
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         check_text(&req.note, "note", &mut errs);
@@ -430,7 +430,8 @@ impl Core {
         who: &Caller,
         req: pb::ListEmployeeRequestsRequest,
     ) -> Result<pb::ListEmployeeRequestsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
         let state = state_filter(req.state)?;
         let pages = self.pages(

@@ -15,7 +15,7 @@ use super::{Core, pair_scope};
 use crate::store;
 
 fn bn(field: &str, text: &str) -> Result<Bn9> {
-    Bn9::parse(text, field).map_err(|e| Error::invalid(vec![e]))
+    ccp_types::BusinessRef::parse(text, field).map_err(|e| Error::invalid(vec![e]))
 }
 
 impl Core {
@@ -222,7 +222,10 @@ impl Core {
             _ => String::new(),
         };
         Ok(pb::ListAuditEventsResponse {
-            events: rows.iter().map(|r| r.to_proto(&req.parent)).collect(),
+            events: rows
+                .iter()
+                .map(|r| r.to_proto(&bn.resource_name()))
+                .collect(),
             next_page_token: next,
         })
     }

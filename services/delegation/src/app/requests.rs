@@ -5,7 +5,6 @@ use ccp_platform::paging::page_size;
 use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
-use ccp_types::Bn9;
 use chrono::Duration;
 use prost::Message;
 
@@ -33,7 +32,7 @@ impl Core {
         let provider = parse_parent("parent", &req.parent)
             .map_err(|e| v.push(e))
             .ok();
-        let client = Bn9::parse(&req.client, "client")
+        let client = ccp_types::BusinessRef::parse(&req.client, "client")
             .map_err(|e| v.push(e))
             .ok();
         if let (Some(p), Some(c)) = (&provider, &client)

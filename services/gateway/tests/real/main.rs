@@ -13,6 +13,7 @@ mod hostile;
 mod matrix;
 mod no_profile;
 mod redis_outage;
+mod references;
 mod retry;
 mod revocation;
 mod token_attacks;

@@ -5,7 +5,7 @@ use ccp_platform::error::{Error, FieldViolation, Result};
 use ccp_platform::paging::{PageKey, PageScope};
 use ccp_platform::store::{AuditScope, from_timestamp};
 use ccp_proto::identity::v1 as pb;
-use ccp_types::{Bn9, RequestId, parse_business_child, parse_business_name};
+use ccp_types::{Bn9, RequestId, parse_business_child};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -133,7 +133,7 @@ pub fn create_credential(
 ) -> Result<NewCredential> {
     let mut v = Violations::default();
     let request_id = v.check(RequestId::parse(&req.request_id));
-    let business = v.check(parse_business_name(&req.parent, "parent"));
+    let business = v.check(ccp_types::BusinessRef::parse(&req.parent, "parent"));
     let display_name = v
         .check(credential::parse_display_name(&req.display_name).map_err(|e| e.on("display_name")));
     let expire_time = match req.expire_time.as_ref().map(from_timestamp) {
@@ -172,7 +172,7 @@ pub fn list_credentials(
     caller: &str,
 ) -> Result<CredentialPage> {
     let mut v = Violations::default();
-    let business = v.check(parse_business_name(&req.parent, "parent"));
+    let business = v.check(ccp_types::BusinessRef::parse(&req.parent, "parent"));
     let size = v.check_all(ccp_platform::paging::page_size(req.page_size, 50, 500));
     let pages = PageScope {
         key: key.clone(),
@@ -234,10 +234,13 @@ pub fn list_audit(
     let scope = if req.parent == "profiles/me" {
         Some(AuditScope::Actor(caller.to_owned()))
     } else {
-        match parse_business_name(&req.parent, "parent") {
+        match ccp_types::BusinessRef::parse(&req.parent, "parent") {
             Ok(bn) => Some(AuditScope::Business(bn.to_string())),
             Err(_) => {
-                v.push("parent", "must be businesses/{bn9} or profiles/me");
+                v.push(
+                    "parent",
+                    "must be businesses/{bn9}, the bare BN9 or profiles/me",
+                );
                 None
             }
         }
@@ -281,9 +284,14 @@ pub fn list_audit(
     let (Some(scope), Some(size), Some(after)) = (scope, size, after) else {
         return Err(incomplete());
     };
+    // Records are named under the canonical parent, whichever form was asked.
+    let parent = match &scope {
+        AuditScope::Business(bn) => format!("businesses/{bn}"),
+        AuditScope::Actor(_) => req.parent.clone(),
+    };
     Ok(AuditPage {
         scope,
-        parent: req.parent.clone(),
+        parent,
         size,
         after,
         start,
