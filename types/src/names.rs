@@ -19,6 +19,50 @@ pub fn parse_program_account_name(name: &str, field: &str) -> Result<Bn15, Field
     Ok(Bn15::new(child.business, reference))
 }
 
+/// A request field that names a business: the resource name
+/// `businesses/{bn9}` or the bare BN9 `123456782`, the same business either
+/// way (R-IN-1, one vocabulary).
+#[derive(Debug, Clone, Copy)]
+pub struct BusinessRef;
+
+impl BusinessRef {
+    /// Returns the BN9 `text` names in either form, or a violation naming `field`.
+    pub fn parse(text: &str, field: &str) -> Result<Bn9, FieldViolation> {
+        if text.starts_with("businesses/") {
+            parse_business_name(text, field)
+        } else if text.contains('/') {
+            Err(FieldViolation::new(
+                field,
+                "must be businesses/{bn9} or the bare BN9",
+            ))
+        } else {
+            Bn9::parse(text, field)
+        }
+    }
+}
+
+/// A request field that names a program account: the resource name
+/// `businesses/{bn9}/programAccounts/{RMnnnn}` or the bare BN15
+/// `123456782RM0001`, the same program account either way.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramAccountRef;
+
+impl ProgramAccountRef {
+    /// Returns the BN15 `text` names in either form, or a violation naming `field`.
+    pub fn parse(text: &str, field: &str) -> Result<Bn15, FieldViolation> {
+        if text.starts_with("businesses/") {
+            parse_program_account_name(text, field)
+        } else if text.contains('/') {
+            Err(FieldViolation::new(
+                field,
+                "must be businesses/{bn9}/programAccounts/{RMnnnn} or the bare BN15",
+            ))
+        } else {
+            Bn15::parse(text, field)
+        }
+    }
+}
+
 /// A resource that lives under a business: `businesses/{bn9}/{collection}/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusinessChild {
@@ -92,6 +136,51 @@ mod tests {
             valid,
             "{name}"
         );
+    }
+
+    #[rstest]
+    #[case("businesses/123456782", Some("123456782"))]
+    #[case("123456782", Some("123456782"))]
+    #[case("123456789", None)]
+    #[case("businesses/123456789", None)]
+    #[case("businesses/123456782/", None)]
+    #[case("/123456782", None)]
+    #[case("", None)]
+    #[case("businesses/123456782/programAccounts/RM0001", None)]
+    #[case("123456782RM0001", None)]
+    fn r_in_1_a_business_is_named_by_its_resource_name_or_its_bare_bn9(
+        #[case] text: &str,
+        #[case] bn9: Option<&str>,
+    ) {
+        let parsed = BusinessRef::parse(text, "parent");
+        assert_eq!(parsed.as_ref().ok().map(Bn9::as_str), bn9, "{text}");
+        if let Err(v) = parsed {
+            assert_eq!(v.field, "parent");
+        }
+    }
+
+    #[rstest]
+    #[case("businesses/123456782/programAccounts/RM0001", Some("123456782RM0001"))]
+    #[case("123456782RM0001", Some("123456782RM0001"))]
+    #[case("123456782RM0000", None)]
+    #[case("businesses/123456782/programAccounts/RM0000", None)]
+    #[case("businesses/123456782", None)]
+    #[case("123456782", None)]
+    #[case("123456782/RM0001", None)]
+    #[case("", None)]
+    fn r_in_1_a_program_account_is_named_by_its_resource_name_or_its_bare_bn15(
+        #[case] text: &str,
+        #[case] bn15: Option<&str>,
+    ) {
+        let parsed = ProgramAccountRef::parse(text, "program_account");
+        assert_eq!(
+            parsed.as_ref().ok().map(ToString::to_string).as_deref(),
+            bn15,
+            "{text}"
+        );
+        if let Err(v) = parsed {
+            assert_eq!(v.field, "program_account");
+        }
     }
 
     #[test]

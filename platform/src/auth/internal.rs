@@ -27,6 +27,7 @@ pub struct InternalTokens {
     validation: Validation,
     ttl: Duration,
     clock: Clock,
+    pages: crate::paging::PageKey,
 }
 
 impl fmt::Debug for InternalTokens {
@@ -53,7 +54,14 @@ impl InternalTokens {
             validation,
             ttl,
             clock,
+            pages: crate::paging::PageKey::derive(key),
         }
+    }
+
+    /// Returns the key page tokens are signed with, derived from the same
+    /// internal key (`ccp_platform::paging::PageScope`).
+    pub fn page_key(&self) -> &crate::paging::PageKey {
+        &self.pages
     }
 
     /// Returns a random 32-byte key (base64) for the embedded mode and tests.

@@ -8,6 +8,7 @@
 
 use ccp_platform::auth::Principal;
 use ccp_platform::error::{Error, FieldViolation};
+use ccp_platform::paging::PageScope;
 use ccp_platform::revision::Revision;
 use ccp_proto::gateway::v1 as gw;
 use ccp_proto::gateway::v1::authorization_server::Authorization;
@@ -23,6 +24,10 @@ use crate::facts::{
     role_facts_from_proto,
 };
 use crate::gate::{Asker, Gate, IDENTITY, allow_reason_to_proto, decision_to_proto, role_to_proto};
+
+mod accessible;
+
+use accessible::{Cursor, list_accessible};
 
 /// Most questions in one BatchCheck.
 pub const MAX_BATCH: usize = 100;
@@ -109,6 +114,23 @@ fn action_from_proto(value: i32, field: &str) -> Result<Action, FieldViolation> 
     }
 }
 
+/// Returns the business or program account `text` names, bare (`123456782`,
+/// `123456782RM0001`) or as a resource name (`businesses/123456782`,
+/// `businesses/123456782/programAccounts/RM0001`).
+fn resource_ref(text: &str) -> Option<Resource> {
+    if text.contains("/programAccounts/") {
+        ccp_types::ProgramAccountRef::parse(text, "")
+            .ok()
+            .map(Resource::Program)
+    } else if text.starts_with("businesses/") {
+        ccp_types::BusinessRef::parse(text, "")
+            .ok()
+            .map(Resource::Business)
+    } else {
+        Resource::parse(text)
+    }
+}
+
 fn question(item: Option<&gw::CheckItem>, field: &str) -> Result<Question, Vec<FieldViolation>> {
     let Some(item) = item else {
         return Err(vec![FieldViolation::new(field, "is required")]);
@@ -117,24 +139,19 @@ fn question(item: Option<&gw::CheckItem>, field: &str) -> Result<Question, Vec<F
     let action = action_from_proto(item.action, &format!("{field}.action"))
         .map_err(|v| violations.push(v))
         .ok();
-    let resource = Resource::parse(&item.resource);
+    let resource = resource_ref(&item.resource);
     if resource.is_none() {
         violations.push(FieldViolation::new(
             format!("{field}.resource"),
-            "must be a BN9 or a BN15",
+            "must be a BN9 or a BN15, bare or as its resource name",
         ));
     }
     let submitted_by = if item.submitted_by.is_empty() {
         None
     } else {
-        let bn = Bn9::try_new(&item.submitted_by);
-        if bn.is_none() {
-            violations.push(FieldViolation::new(
-                format!("{field}.submitted_by"),
-                "must be a valid BN9",
-            ));
-        }
-        bn
+        ccp_types::BusinessRef::parse(&item.submitted_by, &format!("{field}.submitted_by"))
+            .map_err(|v| violations.push(v))
+            .ok()
     };
     match (action, resource, violations.is_empty()) {
         (Some(action), Some(resource), true) => Ok(Question {
@@ -253,7 +270,17 @@ impl Authorization for AuthorizationApi {
         let principal = Self::subject(&asker, &body.principal)?;
         let action = action_from_proto(body.action, "action").map_err(|v| invalid(vec![v]))?;
         let size = ccp_platform::paging::page_size(body.page_size, 100, 1000)?;
-        let cursor = Cursor::decode(&body.page_token)?;
+        let pages = PageScope {
+            key: self.gate.ctx.internal.page_key().clone(),
+            rpc: "gateway.ListAccessible",
+            parent: principal.to_string(),
+            filter: format!("action={}", action.as_str()),
+            caller: match &asker {
+                Asker::Internal => "internal".to_owned(),
+                Asker::Caller(caller) => caller.principal.to_string(),
+            },
+        };
+        let cursor = Cursor::decode(&pages, &body.page_token)?;
         let revision = Gate::revision(request.metadata(), &body.revision)?;
         if self
             .revoked(&asker, &principal, revision.as_ref(), arrived)
@@ -262,7 +289,10 @@ impl Authorization for AuthorizationApi {
             // A revoked credential may touch nothing.
             return Ok(Response::new(gw::ListAccessibleResponse::default()));
         }
-        let page = list_accessible(&self.gate, principal, action, size, cursor, revision).await?;
+        let page = list_accessible(
+            &self.gate, principal, action, size, cursor, revision, &pages,
+        )
+        .await?;
         Ok(Response::new(page))
     }
 
@@ -393,310 +423,4 @@ fn explain(
         Decision::Deny(D::Revoked) => "R-GW-4: denied, the credential is revoked".to_owned(),
     };
     format!("{rule}: {what}")
-}
-
-// ------------------------------------------------------------ ListAccessible
-
-/// Where a ListAccessible page resumes: after `last` (a resource; resources
-/// are emitted in ascending text order within a phase), in the own phase or in
-/// the clients of the `provider`-th provider business, whose delegation page
-/// `clients_token` holds the resume point.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Cursor {
-    clients_phase: bool,
-    provider: usize,
-    clients_token: String,
-    last: String,
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        ccp_platform::paging::encode_token(&format!(
-            // Spaces: a token's text holds no control character (paging).
-            "{} {} {} {}",
-            if self.clients_phase { "c" } else { "o" },
-            self.provider,
-            self.clients_token,
-            self.last
-        ))
-    }
-
-    fn decode(token: &str) -> Result<Option<Self>, Status> {
-        let Some(raw) = ccp_platform::paging::decode_token(token)? else {
-            return Ok(None);
-        };
-        let bad = || {
-            Status::from(Error::invalid_field(
-                "page_token",
-                "is not a token this list returned",
-            ))
-        };
-        let parts: Vec<&str> = raw.splitn(4, ' ').collect();
-        let [phase, provider, clients_token, last] = parts.as_slice() else {
-            return Err(bad());
-        };
-        Ok(Some(Self {
-            clients_phase: match *phase {
-                "o" => false,
-                "c" => true,
-                _ => return Err(bad()),
-            },
-            provider: provider.parse().map_err(|_| bad())?,
-            clients_token: (*clients_token).to_owned(),
-            last: (*last).to_owned(),
-        }))
-    }
-}
-
-struct Page {
-    size: usize,
-    out: Vec<gw::AccessibleResource>,
-    next: Option<Cursor>,
-    /// The last resource emitted in the current phase and provider.
-    phase_last: String,
-}
-
-impl Page {
-    /// Adds a resource; returns false once the page is full (the resource
-    /// that did not fit proves that more remain, so the token is set).
-    fn push(&mut self, resource: gw::AccessibleResource, cursor: &Cursor) -> bool {
-        if self.out.len() == self.size {
-            self.next = Some(Cursor {
-                last: self.phase_last.clone(),
-                ..cursor.clone()
-            });
-            return false;
-        }
-        self.phase_last.clone_from(&resource.resource);
-        self.out.push(resource);
-        true
-    }
-}
-
-fn accessible(
-    resource: &Resource,
-    decision: &Decision,
-    via: Option<&Bn9>,
-) -> Option<gw::AccessibleResource> {
-    match decision {
-        Decision::Allow { reason, role } => Some(gw::AccessibleResource {
-            resource: resource.to_string(),
-            reason: allow_reason_to_proto(*reason) as i32,
-            role: role_to_proto(*role) as i32,
-            via_provider: via.map(ToString::to_string).unwrap_or_default(),
-        }),
-        Decision::Deny(_) => None,
-    }
-}
-
-async fn list_accessible(
-    gate: &Gate,
-    principal: Principal,
-    action: Action,
-    size: usize,
-    cursor: Option<Cursor>,
-    revision: Option<Revision>,
-) -> Result<gw::ListAccessibleResponse, Status> {
-    let now = gate.ctx.clock.now();
-    let facts = &gate.facts;
-    let mut view = FactsView::open(facts, principal, revision.clone()).await?;
-    let roles = view.role_facts().clone();
-    let mut page = Page {
-        size,
-        out: Vec::new(),
-        next: None,
-        phase_last: String::new(),
-    };
-    let mut cursor = cursor.unwrap_or_default();
-
-    // Own businesses first: the BN9, then its programs (BAM: every program).
-    if !cursor.clients_phase {
-        'own: for (bn, m) in roles.memberships.iter().filter(|(_, m)| m.holds_a_role()) {
-            let mut resources = vec![Resource::Business(bn.clone())];
-            let programs: Vec<Bn15> = if m.business_manager && principal.is_person() {
-                // Read into the view: a BAM holds the programs the business has (R-AZ-1).
-                view.load_program_accounts(facts, bn)
-                    .await?
-                    .iter()
-                    .cloned()
-                    .collect()
-            } else {
-                m.roles.keys().cloned().collect()
-            };
-            resources.extend(programs.into_iter().map(Resource::Program));
-            resources.sort_by_key(ToString::to_string);
-            for resource in resources {
-                if resource.to_string() <= cursor.last && !cursor.last.is_empty() {
-                    continue;
-                }
-                let question = Question::new(action, resource);
-                let resource = &question.resource;
-                let d = decide(&principal, &question, &view, now);
-                if let Some(r) = accessible(resource, &d, None)
-                    && !page.push(r, &cursor)
-                {
-                    break 'own;
-                }
-            }
-        }
-        if page.next.is_some() {
-            return Ok(finish(page));
-        }
-        cursor = Cursor {
-            clients_phase: true,
-            ..Cursor::default()
-        };
-        page.phase_last.clear();
-    }
-
-    // Then clients, provider by provider, by BN9.
-    let providers: Vec<(Bn9, bool)> = roles
-        .memberships
-        .iter()
-        .filter(|(_, m)| m.holds_a_role())
-        .map(|(bn, m)| (bn.clone(), m.business_manager && principal.is_person()))
-        .collect();
-    let assignments = facts
-        .assignment_facts(&principal, revision.as_ref())
-        .await?;
-    // One pair at a time: only what this provider's relationship gives is listed.
-    let mut snapshot = Facts {
-        roles: (*roles).clone(),
-        assignments: (*assignments).clone(),
-        pairs: Default::default(),
-        programs: Default::default(),
-    };
-    while cursor.provider < providers.len() {
-        let (provider, is_bam) = &providers[cursor.provider];
-        let mut token = cursor.clients_token.clone();
-        loop {
-            // A BAM acts for every client; others for their assigned clients.
-            // An assigned client's pair facts are read only when the page
-            // reaches it (None below), so a page costs what it lists, not
-            // every client after the cursor.
-            type Listed = Vec<(Bn9, Option<Vec<crate::decide::Relationship>>)>;
-            let (clients, next_token): (Listed, String) = if *is_bam {
-                let resp = facts.list_clients(provider, 500, token.clone()).await?;
-                (
-                    resp.clients
-                        .iter()
-                        .filter_map(|c| {
-                            Some((
-                                Bn9::try_new(&c.client)?,
-                                Some(
-                                    c.relationships
-                                        .iter()
-                                        .filter_map(relationship_from_proto)
-                                        .collect(),
-                                ),
-                            ))
-                        })
-                        .collect(),
-                    resp.next_page_token,
-                )
-            } else {
-                let mut assigned: Vec<Bn9> = assignments
-                    .assignments
-                    .iter()
-                    .filter(|a| &a.provider == provider)
-                    .map(|a| a.client.clone())
-                    .collect();
-                assigned.sort();
-                assigned.dedup();
-                let out = assigned
-                    .into_iter()
-                    .filter(|client| {
-                        cursor.last.is_empty()
-                            || client.as_str() >= &cursor.last[..9.min(cursor.last.len())]
-                    })
-                    .map(|client| (client, None))
-                    .collect();
-                (out, String::new())
-            };
-            let here = Cursor {
-                clients_token: token.clone(),
-                ..cursor.clone()
-            };
-            for (client, relationships) in clients {
-                let relationships = match relationships {
-                    Some(relationships) => relationships,
-                    None => facts
-                        .pair_facts(provider, &client, revision.as_ref())
-                        .await?
-                        .relationships
-                        .clone(),
-                };
-                let Some(active) = relationships.iter().find(|r| r.is_active(now)) else {
-                    continue;
-                };
-                let mut resources = vec![Resource::Business(client.clone())];
-                // The client's program accounts: a relationship covers only those (R-AZ-2).
-                let listed = facts.program_accounts(&client, None).await?;
-                let client_programs = &listed.programs;
-                match &active.scope {
-                    Scope::Business => {
-                        resources.extend(client_programs.iter().cloned().map(Resource::Program));
-                    }
-                    Scope::Programs(programs) => {
-                        resources.extend(programs.iter().cloned().map(Resource::Program));
-                    }
-                }
-                snapshot.programs.clear();
-                snapshot
-                    .programs
-                    .insert(client.clone(), client_programs.clone());
-                resources.sort_by_key(ToString::to_string);
-                snapshot.pairs.clear();
-                snapshot.pairs.insert(
-                    (provider.clone(), client.clone()),
-                    crate::decide::PairFacts {
-                        relationships: relationships.clone(),
-                        revision: 0,
-                    },
-                );
-                for resource in resources {
-                    if !cursor.last.is_empty() && resource.to_string() <= cursor.last {
-                        continue;
-                    }
-                    let question = Question::new(action, resource);
-                    let resource = &question.resource;
-                    let d = decide(&principal, &question, &snapshot, now);
-                    // Only what this provider's relationship gives is listed here.
-                    if !matches!(
-                        d,
-                        Decision::Allow {
-                            reason: crate::decide::AllowReason::ProviderRelationship,
-                            ..
-                        }
-                    ) {
-                        continue;
-                    }
-                    if let Some(r) = accessible(resource, &d, Some(provider))
-                        && !page.push(r, &here)
-                    {
-                        return Ok(finish(page));
-                    }
-                }
-            }
-            if next_token.is_empty() {
-                break;
-            }
-            token = next_token;
-        }
-        cursor = Cursor {
-            clients_phase: true,
-            provider: cursor.provider + 1,
-            clients_token: String::new(),
-            last: String::new(),
-        };
-        page.phase_last.clear();
-    }
-    Ok(finish(page))
-}
-
-fn finish(page: Page) -> gw::ListAccessibleResponse {
-    gw::ListAccessibleResponse {
-        resources: page.out,
-        next_page_token: page.next.map(|c| c.encode()).unwrap_or_default(),
-    }
 }

@@ -7,7 +7,7 @@ use ccp_platform::store as pstore;
 use ccp_proto::accounts::v1 as pb;
 
 use super::{Core, effective_of, parse_uuid_child, program_roles};
-use crate::domain::{AccountsError, Bn9};
+use crate::domain::AccountsError;
 use crate::store;
 
 impl Core {
@@ -63,7 +63,8 @@ impl Core {
         &self,
         req: pb::GetBusinessFactsRequest,
     ) -> Result<pb::BusinessFacts, Error> {
-        let bn9 = Bn9::parse(&req.business, "business").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.business, "business")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let bn9 = bn9.as_str();
         let rows = store::business_facts(&self.db, bn9).await?;
         let Some(first) = rows.first() else {

@@ -3,7 +3,7 @@
 
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
-use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, ProgramRole};
@@ -140,7 +140,7 @@ impl Core {
         const METHOD: &str = "CreateEmployeeGroup";
         let mut errs = Vec::new();
         let request_id = request_id(&req.request_id, &mut errs);
-        let bn9 = Bn9::parse_name(&req.parent, "parent")
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         let group = req.group.clone().unwrap_or_default();
@@ -226,11 +226,19 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employee_groups(
         &self,
+        who: &Caller,
         req: pb::ListEmployeeGroupsRequest,
     ) -> Result<pb::ListEmployeeGroupsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let pages = self.pages(
+            "accounts.ListEmployeeGroups",
+            bn9.as_str(),
+            format!("show_deleted={}", req.show_deleted),
+            who,
+        );
+        let after = page_after(&pages, &req.page_token)?;
         let rows = store::list_groups(
             &self.db,
             bn9.as_str(),
@@ -239,7 +247,7 @@ impl Core {
             size as u64 + 1,
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |g| g.name_key.clone());
+        let (rows, next) = pages.finish_page(rows, size, |g| g.name_key.clone());
         let mut groups = Vec::new();
         for g in &rows {
             groups.push(self.group_proto(&self.db, g).await?);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use ccp_platform::auth::{Caller, Principal};
 use ccp_platform::error::{Error, FieldViolation};
-use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{self as pstore, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, Role};
@@ -17,7 +17,7 @@ use super::{
     Core, effective_of, page_after_pair, pair_key, parse_member_name, parsed, program_roles,
     reject, request_id,
 };
-use crate::domain::{AccountsError, Bn9, Bn15, Grants, MemberKind};
+use crate::domain::{AccountsError, Grants, MemberKind};
 use crate::store;
 
 fn member_json(m: &store::MemberRow, roles: &[(String, i32)]) -> serde_json::Value {
@@ -277,15 +277,16 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employees(
         &self,
+        who: &Caller,
         req: pb::ListEmployeesRequest,
     ) -> Result<pb::ListEmployeesResponse, Error> {
         let mut errs = Vec::new();
-        let bn9 = Bn9::parse_name(&req.parent, "parent")
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         let mut filter = store::MemberFilter::default();
         if !req.program_account.is_empty() {
-            match Bn15::parse(&req.program_account, "program_account") {
+            match ccp_types::ProgramAccountRef::parse(&req.program_account, "program_account") {
                 Ok(p) if bn9.as_ref().is_some_and(|b| b != p.bn9()) => {
                     errs.push(FieldViolation::new(
                         "program_account",
@@ -308,13 +309,22 @@ impl Core {
         let (Some(bn9), Some(size)) = (bn9, size) else {
             return Err(Error::invalid_field("parent", "is invalid"));
         };
-        let after = page_after_pair(&req.page_token)?;
+        let pages = self.pages(
+            "accounts.ListEmployees",
+            bn9.as_str(),
+            format!(
+                "program_account={:?} role={:?}",
+                filter.reference, filter.role
+            ),
+            who,
+        );
+        let after = page_after_pair(&pages, &req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
             return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows =
             store::list_members(&self.db, bn9.as_str(), after, &filter, size as u64 + 1).await?;
-        let (rows, next) = finish_page(rows, size, |m| pair_key(m.join_time, &m.principal));
+        let (rows, next) = pages.finish_page(rows, size, |m| pair_key(m.join_time, &m.principal));
         let profiles = self
             .profiles(rows.iter().map(|m| m.principal.as_str()))
             .await?;

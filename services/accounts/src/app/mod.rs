@@ -25,9 +25,10 @@ mod requests;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ccp_platform::auth::{InternalClientInterceptor, Principal};
+use ccp_platform::auth::{Caller, InternalClientInterceptor, Principal};
 use ccp_platform::context::ServiceContext;
 use ccp_platform::error::{Error, FieldViolation};
+use ccp_platform::paging::PageScope;
 use ccp_platform::store::{OutboxRelay, Writer};
 use ccp_proto::common::v1::ProgramRole;
 use ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient;
@@ -202,13 +203,31 @@ fn effective_of(
     out
 }
 
-fn page_after(token: &str) -> Result<String, Error> {
-    Ok(ccp_platform::paging::decode_token(token)?.unwrap_or_default())
+impl Core {
+    /// Returns the page scope of `rpc` over `parent`, filtered by `filter`,
+    /// for `who` (every binding of a page token, R-IN-1).
+    fn pages(&self, rpc: &'static str, parent: &str, filter: String, who: &Caller) -> PageScope {
+        PageScope {
+            key: self.ctx.internal.page_key().clone(),
+            rpc,
+            parent: parent.to_owned(),
+            filter,
+            caller: who.principal.to_string(),
+        }
+    }
+}
+
+/// Returns the sort key a page token resumes after ("" for the first page).
+fn page_after(scope: &PageScope, token: &str) -> Result<String, Error> {
+    Ok(scope.decode(token)?.unwrap_or_default())
 }
 
 /// Returns (time, id) of a keyset token `rfc3339|id`.
-fn page_after_pair(token: &str) -> Result<Option<(DateTime<Utc>, String)>, Error> {
-    let Some(raw) = ccp_platform::paging::decode_token(token)? else {
+fn page_after_pair(
+    scope: &PageScope,
+    token: &str,
+) -> Result<Option<(DateTime<Utc>, String)>, Error> {
+    let Some(raw) = scope.decode(token)? else {
         return Ok(None);
     };
     let bad = || Error::invalid_field("page_token", "is not a token this list returned");

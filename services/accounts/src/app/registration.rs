@@ -3,7 +3,7 @@
 
 use ccp_platform::auth::Caller;
 use ccp_platform::error::{Error, FieldViolation};
-use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{self as pstore, AuditScope, Change, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{Address as PbAddress, EventType};
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Core, effective_of, page_after, parsed, program_roles, reject, request_id};
 use crate::domain::matching::{Address, AnswerFormat, names_match};
-use crate::domain::{AccountsError, Bn9, Bn15, MemberKind, ProgramReference};
+use crate::domain::{AccountsError, Bn9, MemberKind, ProgramReference};
 use crate::store;
 
 /// (BN9, legal name, BAM, role rows) while folding role facts into MyBusiness.
@@ -136,7 +136,7 @@ impl Core {
         &self,
         req: pb::GetRegistrationChallengeRequest,
     ) -> Result<pb::RegistrationChallenge, Error> {
-        let bn15 = Bn15::parse(&req.program_account, "program_account")
+        let bn15 = ccp_types::ProgramAccountRef::parse(&req.program_account, "program_account")
             .map_err(|v| Error::invalid(vec![v]))?;
         let bn9 = bn15.bn9().as_str();
         if store::business(&self.db, bn9).await?.is_some() {
@@ -168,7 +168,7 @@ impl Core {
         const METHOD: &str = "RegisterBusiness";
         let mut errs = Vec::new();
         let request_id = request_id(&req.request_id, &mut errs);
-        let bn15 = Bn15::parse(&req.program_account, "program_account")
+        let bn15 = ccp_types::ProgramAccountRef::parse(&req.program_account, "program_account")
             .map_err(|v| errs.push(v))
             .ok();
         if let Err(violation) = ccp_types::check_line(&req.legal_name, "legal_name") {
@@ -436,7 +436,8 @@ impl Core {
     /// The `GetBusiness` use case (its rule: the contract and docs/rules.md).
     #[tracing::instrument(skip_all)]
     pub async fn get_business(&self, req: pb::GetBusinessRequest) -> Result<pb::Business, Error> {
-        let bn9 = Bn9::parse_name(&req.name, "name").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.name, "name")
+            .map_err(|v| Error::invalid(vec![v]))?;
         self.business_proto(&self.db, bn9.as_str()).await
     }
 
@@ -444,16 +445,24 @@ impl Core {
     #[tracing::instrument(skip_all)]
     pub async fn list_program_accounts(
         &self,
+        who: &Caller,
         req: pb::ListProgramAccountsRequest,
     ) -> Result<pb::ListProgramAccountsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let pages = self.pages(
+            "accounts.ListProgramAccounts",
+            bn9.as_str(),
+            String::new(),
+            who,
+        );
+        let after = page_after(&pages, &req.page_token)?;
         if store::business(&self.db, bn9.as_str()).await?.is_none() {
             return Err(Error::from(AccountsError::NoSuchBusiness));
         }
         let rows = store::programs(&self.db, bn9.as_str(), &after, size as u64 + 1).await?;
-        let (rows, next) = finish_page(rows, size, |r| r.reference.clone());
+        let (rows, next) = pages.finish_page(rows, size, |r| r.reference.clone());
         Ok(pb::ListProgramAccountsResponse {
             program_accounts: rows
                 .iter()
@@ -471,7 +480,8 @@ impl Core {
         req: pb::ListMyBusinessesRequest,
     ) -> Result<pb::ListMyBusinessesResponse, Error> {
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let pages = self.pages("accounts.ListMyBusinesses", "", String::new(), who);
+        let after = page_after(&pages, &req.page_token)?;
         let rows = store::role_facts(&self.db, &who.principal.to_string()).await?;
         let mut out: Vec<pb::MyBusiness> = Vec::new();
         let mut current: Option<MyRow> = None;
@@ -501,7 +511,7 @@ impl Core {
             }
         }
         flush(current.take(), &mut out);
-        let (businesses, next) = finish_page(out, size, |b| {
+        let (businesses, next) = pages.finish_page(out, size, |b| {
             b.business.trim_start_matches("businesses/").to_owned()
         });
         Ok(pb::ListMyBusinessesResponse {
@@ -514,11 +524,18 @@ impl Core {
     #[tracing::instrument(skip_all)]
     pub async fn list_audit_events(
         &self,
+        who: &Caller,
         req: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after(&req.page_token)?;
+        let filter = format!(
+            "start_time={:?}",
+            req.start_time.as_ref().map(|t| (t.seconds, t.nanos))
+        );
+        let pages = self.pages("accounts.ListAuditEvents", bn9.as_str(), filter, who);
+        let after = page_after(&pages, &req.page_token)?;
         let after_seq: i64 = if after.is_empty() {
             0
         } else {
@@ -535,9 +552,12 @@ impl Core {
             size as u64 + 1,
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |r| r.seq.to_string());
+        let (rows, next) = pages.finish_page(rows, size, |r| r.seq.to_string());
         Ok(pb::ListAuditEventsResponse {
-            events: rows.iter().map(|r| r.to_proto(&req.parent)).collect(),
+            events: rows
+                .iter()
+                .map(|r| r.to_proto(&bn9.resource_name()))
+                .collect(),
             next_page_token: next,
         })
     }

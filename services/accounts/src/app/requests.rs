@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use ccp_platform::auth::Caller;
 use ccp_platform::error::{Error, FieldViolation};
-use ccp_platform::paging::{finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{self as pstore, Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::common::v1::{EventType, ProgramRole, RoleGrants};
 use serde_json::json;
 
 use super::{Core, page_after_pair, pair_key, parse_uuid_child, parsed, reject, request_id};
-use crate::domain::{AccountsError, Bn9, Grants, MemberKind, RequestState};
+use crate::domain::{AccountsError, Grants, MemberKind, RequestState};
 use crate::store;
 
 fn state_to_proto(s: RequestState) -> i32 {
@@ -124,7 +124,7 @@ impl Core {
         const METHOD: &str = "RequestEmployeeAccess";
         let mut errs = Vec::new();
         let request_id = request_id(&req.request_id, &mut errs);
-        let bn9 = Bn9::parse_name(&req.parent, "parent")
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
             .map_err(|v| errs.push(v))
             .ok();
         check_text(&req.note, "note", &mut errs);
@@ -427,12 +427,20 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_employee_requests(
         &self,
+        who: &Caller,
         req: pb::ListEmployeeRequestsRequest,
     ) -> Result<pb::ListEmployeeRequestsResponse, Error> {
-        let bn9 = Bn9::parse_name(&req.parent, "parent").map_err(|v| Error::invalid(vec![v]))?;
+        let bn9 = ccp_types::BusinessRef::parse(&req.parent, "parent")
+            .map_err(|v| Error::invalid(vec![v]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after_pair(&req.page_token)?;
         let state = state_filter(req.state)?;
+        let pages = self.pages(
+            "accounts.ListEmployeeRequests",
+            bn9.as_str(),
+            format!("state={}", req.state),
+            who,
+        );
+        let after = page_after_pair(&pages, &req.page_token)?;
         let Some(business) = store::business(&self.db, bn9.as_str()).await? else {
             return Err(Error::from(AccountsError::NoSuchBusiness));
         };
@@ -446,7 +454,7 @@ impl Core {
             size as u64 + 1,
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |r| pair_key(r.create_time, &r.id));
+        let (rows, next) = pages.finish_page(rows, size, |r| pair_key(r.create_time, &r.id));
         let profiles = self
             .profiles(rows.iter().map(|r| r.requester.as_str()))
             .await?;
@@ -467,12 +475,18 @@ impl Core {
         req: pb::ListMyEmployeeRequestsRequest,
     ) -> Result<pb::ListMyEmployeeRequestsResponse, Error> {
         let size = page_size(req.page_size, 50, 500)?;
-        let after = page_after_pair(&req.page_token)?;
         let state = state_filter(req.state)?;
+        let pages = self.pages(
+            "accounts.ListMyEmployeeRequests",
+            "",
+            format!("state={}", req.state),
+            who,
+        );
+        let after = page_after_pair(&pages, &req.page_token)?;
         let me = who.principal.to_string();
         let rows =
             store::list_requests(&self.db, None, Some(&me), state, after, size as u64 + 1).await?;
-        let (rows, next) = finish_page(rows, size, |r| pair_key(r.create_time, &r.id));
+        let (rows, next) = pages.finish_page(rows, size, |r| pair_key(r.create_time, &r.id));
         let mut out = Vec::new();
         let mut names: HashMap<String, String> = HashMap::new();
         for r in &rows {

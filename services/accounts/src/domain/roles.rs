@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ccp_types::FieldViolation;
 
-use ccp_types::{Bn9, Bn15, ProgramReference};
+use ccp_types::{Bn9, ProgramReference};
 
 /// A role held on a program account, ordered by power.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,7 +63,7 @@ impl Grants {
         let mut programs = BTreeMap::new();
         for (i, (program, role)) in roles.iter().enumerate() {
             let f = format!("{field}[{i}]");
-            match Bn15::parse(program, &format!("{f}.program_account")) {
+            match ccp_types::ProgramAccountRef::parse(program, &format!("{f}.program_account")) {
                 Ok(bn15) if bn15.bn9() != bn9 => errs.push(FieldViolation::new(
                     format!("{f}.program_account"),
                     "is not a program account of this business",

@@ -92,7 +92,7 @@ impl Accounts for AccountsApi {
         &self,
         request: Request<pb::ListProgramAccountsRequest>,
     ) -> Rsp<pb::ListProgramAccountsResponse> {
-        plain!(self, request, list_program_accounts)
+        with_caller!(self, request, list_program_accounts)
     }
 
     async fn list_my_businesses(
@@ -120,7 +120,7 @@ impl Accounts for AccountsApi {
         &self,
         request: Request<pb::ListEmployeeRequestsRequest>,
     ) -> Rsp<pb::ListEmployeeRequestsResponse> {
-        plain!(self, request, list_employee_requests)
+        with_caller!(self, request, list_employee_requests)
     }
 
     async fn list_my_employee_requests(
@@ -148,7 +148,7 @@ impl Accounts for AccountsApi {
         &self,
         request: Request<pb::ListEmployeesRequest>,
     ) -> Rsp<pb::ListEmployeesResponse> {
-        plain!(self, request, list_employees)
+        with_caller!(self, request, list_employees)
     }
 
     async fn get_member(&self, request: Request<pb::GetMemberRequest>) -> Rsp<pb::Member> {
@@ -187,7 +187,7 @@ impl Accounts for AccountsApi {
         &self,
         request: Request<pb::ListEmployeeGroupsRequest>,
     ) -> Rsp<pb::ListEmployeeGroupsResponse> {
-        plain!(self, request, list_employee_groups)
+        with_caller!(self, request, list_employee_groups)
     }
 
     async fn update_employee_group(
@@ -222,7 +222,7 @@ impl Accounts for AccountsApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Rsp<pb::ListAuditEventsResponse> {
-        plain!(self, request, list_audit_events)
+        with_caller!(self, request, list_audit_events)
     }
 }
 

@@ -6,6 +6,7 @@
 mod helpers;
 mod members;
 mod outbox;
+mod paging;
 mod registration;
 mod requests;
 mod write_path;

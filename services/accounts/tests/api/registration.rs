@@ -55,7 +55,9 @@ async fn r_ac_1_invalid_bns_are_rejected_with_the_field_named_and_nothing_writte
             "businesses/123456789",
             "businesses/12345678",
             "businesses/12345678a",
-            "123456782",
+            // The bare BN9 names the business too (R-IN-1); these do not.
+            "123456789",
+            "/123456782",
         ] {
             let err = c
                 .request_employee_access(app.req(

@@ -3,7 +3,7 @@
 
 use ccp_platform::auth::Principal;
 use ccp_platform::error::{Error, FieldViolation, Result};
-use ccp_platform::paging::{decode_token, finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{Begun, Change, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
@@ -21,20 +21,22 @@ fn parse_target(
     v: &mut Vec<FieldViolation>,
 ) -> Option<AssignmentTarget> {
     match target {
-        Some(pb::assignment::Target::Client(c)) => match Bn9::parse(c, "assignment.client") {
-            Ok(bn) if provider == Some(&bn) => {
-                v.push(FieldViolation::new(
-                    "assignment.client",
-                    "must be a client, not the provider itself",
-                ));
-                None
+        Some(pb::assignment::Target::Client(c)) => {
+            match ccp_types::BusinessRef::parse(c, "assignment.client") {
+                Ok(bn) if provider == Some(&bn) => {
+                    v.push(FieldViolation::new(
+                        "assignment.client",
+                        "must be a client, not the provider itself",
+                    ));
+                    None
+                }
+                Ok(bn) => Some(AssignmentTarget::Client(bn.to_string())),
+                Err(e) => {
+                    v.push(e);
+                    None
+                }
             }
-            Ok(bn) => Some(AssignmentTarget::Client(bn.to_string())),
-            Err(e) => {
-                v.push(e);
-                None
-            }
-        },
+        }
         Some(pb::assignment::Target::ClientGroup(g)) => {
             match parse_name("assignment.client_group", g, "clientGroups") {
                 Ok((bn, id)) if provider == Some(&bn) => Some(AssignmentTarget::Group(id)),
@@ -226,22 +228,42 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_assignments(
         &self,
+        caller: &str,
         req: pb::ListAssignmentsRequest,
     ) -> Result<pb::ListAssignmentsResponse> {
         let provider = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
+        // The client filter names a business in either form.
+        let client = match req.client.as_str() {
+            "" => None,
+            text => Some(
+                ccp_types::BusinessRef::parse(text, "client")
+                    .map_err(|e| Error::invalid(vec![e]))?,
+            ),
+        };
+        let pages = self.pages(
+            "delegation.ListAssignments",
+            provider.as_str(),
+            format!(
+                "assignee={:?} client={:?}",
+                req.assignee,
+                client.as_ref().map(Bn9::as_str)
+            ),
+            caller,
+        );
+        let after = pages.decode(&req.page_token)?;
         let rows = store::list_assignments(
             self.db(),
             &AssignmentFilter {
                 provider: provider.as_str(),
                 assignee: (!req.assignee.is_empty()).then_some(req.assignee.as_str()),
-                client: (!req.client.is_empty()).then_some(req.client.as_str()),
-                after: decode_token(&req.page_token)?,
+                client: client.as_ref().map(Bn9::as_str),
+                after,
                 limit: size as u64 + 1,
             },
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |a| a.id.clone());
+        let (rows, next) = pages.finish_page(rows, size, |a| a.id.clone());
         Ok(pb::ListAssignmentsResponse {
             assignments: rows.iter().map(assignment_to_proto).collect(),
             next_page_token: next,

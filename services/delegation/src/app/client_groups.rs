@@ -2,7 +2,7 @@
 //! remove clients.
 
 use ccp_platform::error::{Error, FieldViolation, Result};
-use ccp_platform::paging::{decode_token, finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
@@ -171,11 +171,18 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_groups(
         &self,
+        caller: &str,
         req: pb::ListClientGroupsRequest,
     ) -> Result<pb::ListClientGroupsResponse> {
         let provider = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = match decode_token(&req.page_token)? {
+        let pages = self.pages(
+            "delegation.ListClientGroups",
+            provider.as_str(),
+            format!("show_deleted={}", req.show_deleted),
+            caller,
+        );
+        let after = match pages.decode(&req.page_token)? {
             Some(t) => Some(serde_json::from_str::<(String, String)>(&t).map_err(|_| {
                 Error::invalid_field("page_token", "is not a token this list returned")
             })?),
@@ -189,7 +196,7 @@ impl Core {
             size as u64 + 1,
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |g| {
+        let (rows, next) = pages.finish_page(rows, size, |g| {
             serde_json::to_string(&(g.name_key.clone(), g.id.clone())).unwrap_or_default()
         });
         let mut groups = Vec::new();

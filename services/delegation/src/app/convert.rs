@@ -6,7 +6,7 @@ use ccp_platform::error::FieldViolation;
 use ccp_platform::store::{from_timestamp, timestamp};
 use ccp_proto::common::v1::Role;
 use ccp_proto::delegation::v1 as pb;
-use ccp_types::{Bn9, Bn15, RequestId, parse_business_child, parse_business_name};
+use ccp_types::{Bn9, RequestId, parse_business_child};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
@@ -22,7 +22,7 @@ pub fn request_id(text: &str, v: &mut Vec<FieldViolation>) -> Option<RequestId> 
 
 /// Parses `businesses/{bn9}`.
 pub fn parse_parent(field: &str, name: &str) -> Result<Bn9, FieldViolation> {
-    parse_business_name(name, field)
+    ccp_types::BusinessRef::parse(name, field)
 }
 
 /// Parses `businesses/{bn9}/{collection}/{uuid}`.
@@ -46,7 +46,7 @@ pub fn parse_programs(
     let mut out = Vec::new();
     for (i, text) in items.iter().enumerate() {
         let f = format!("{field}[{i}]");
-        match Bn15::parse(text, &f) {
+        match ccp_types::ProgramAccountRef::parse(text, &f) {
             Ok(p) => match client {
                 Some(c) if p.bn9() != c => violations.push(FieldViolation::new(
                     f,
@@ -66,7 +66,7 @@ pub fn parse_programs(
 pub fn parse_clients(field: &str, items: &[String], v: &mut Vec<FieldViolation>) -> Vec<String> {
     let mut out = Vec::new();
     for (i, c) in items.iter().enumerate() {
-        match Bn9::parse(c, &format!("{field}[{i}]")) {
+        match ccp_types::BusinessRef::parse(c, &format!("{field}[{i}]")) {
             Ok(bn) => out.push(bn.to_string()),
             Err(e) => v.push(e),
         }
@@ -253,6 +253,8 @@ pub fn request_to_proto(
         } else {
             format!("businesses/{bn}/relationships/{}", row.relationship_id)
         },
+        received_name: format!("businesses/{}/receivedRequests/{}", row.client, row.id),
+        sent_name: format!("businesses/{}/sentRequests/{}", row.provider, row.id),
     }
 }
 
@@ -298,6 +300,8 @@ pub fn relationship_to_proto(row: &Relationship, bn: &str, now: DateTime<Utc>) -
         request_id: row.request_id.clone(),
         update_time: Some(timestamp(row.update_time)),
         etag: row.version.to_string(),
+        client_name: format!("businesses/{}/relationships/{}", row.client, row.id),
+        provider_name: format!("businesses/{}/relationships/{}", row.provider, row.id),
     }
 }
 

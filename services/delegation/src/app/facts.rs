@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ccp_platform::auth::Principal;
 use ccp_platform::error::{Error, Result};
-use ccp_platform::paging::{decode_token, encode_token, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{AuditScope, from_timestamp, list_audit};
 use ccp_proto::delegation::v1 as pb;
 use ccp_types::Bn9;
@@ -15,7 +15,7 @@ use super::{Core, pair_scope};
 use crate::store;
 
 fn bn(field: &str, text: &str) -> Result<Bn9> {
-    Bn9::parse(text, field).map_err(|e| Error::invalid(vec![e]))
+    ccp_types::BusinessRef::parse(text, field).map_err(|e| Error::invalid(vec![e]))
 }
 
 impl Core {
@@ -90,11 +90,18 @@ impl Core {
     #[tracing::instrument(skip_all, fields(provider = %req.provider))]
     pub async fn list_clients(
         &self,
+        caller: &str,
         req: pb::ListClientsRequest,
     ) -> Result<pb::ListClientsResponse> {
         let provider = bn("provider", &req.provider)?;
         let size = page_size(req.page_size, 500, 5000)?;
-        let after = decode_token(&req.page_token)?.unwrap_or_default();
+        let pages = self.pages(
+            "delegation.ListClients",
+            provider.as_str(),
+            String::new(),
+            caller,
+        );
+        let after = pages.decode(&req.page_token)?.unwrap_or_default();
         let (revision, facts) =
             store::client_facts(self.db(), provider.as_str(), &after, size as u64 + 1).await?;
         let now = self.now();
@@ -114,7 +121,7 @@ impl Core {
             clients.truncate(size);
             clients
                 .last()
-                .map(|c| encode_token(&c.client))
+                .map(|c| pages.encode(&c.client))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -173,11 +180,21 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_audit_events(
         &self,
+        caller: &str,
         req: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse> {
         let bn = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = match decode_token(&req.page_token)? {
+        let pages = self.pages(
+            "delegation.ListAuditEvents",
+            bn.as_str(),
+            format!(
+                "start_time={:?}",
+                req.start_time.as_ref().map(|t| (t.seconds, t.nanos))
+            ),
+            caller,
+        );
+        let after = match pages.decode(&req.page_token)? {
             Some(t) => t.parse::<i64>().map_err(|_| {
                 Error::invalid_field("page_token", "is not a token this list returned")
             })?,
@@ -201,11 +218,14 @@ impl Core {
         let more = rows.len() > size;
         let rows: Vec<_> = rows.into_iter().take(size).collect();
         let next = match (more, rows.last()) {
-            (true, Some(last)) => encode_token(&last.seq.to_string()),
+            (true, Some(last)) => pages.encode(&last.seq.to_string()),
             _ => String::new(),
         };
         Ok(pb::ListAuditEventsResponse {
-            events: rows.iter().map(|r| r.to_proto(&req.parent)).collect(),
+            events: rows
+                .iter()
+                .map(|r| r.to_proto(&bn.resource_name()))
+                .collect(),
             next_page_token: next,
         })
     }

@@ -130,6 +130,24 @@ impl Core {
         self.ctx.clock.now()
     }
 
+    /// Returns the page scope of `rpc` over `parent`, filtered by `filter`,
+    /// for `caller` (every binding of a page token, R-IN-1).
+    pub(crate) fn pages(
+        &self,
+        rpc: &'static str,
+        parent: &str,
+        filter: String,
+        caller: &str,
+    ) -> ccp_platform::paging::PageScope {
+        ccp_platform::paging::PageScope {
+            key: self.ctx.internal.page_key().clone(),
+            rpc,
+            parent: parent.to_owned(),
+            filter,
+            caller: caller.to_owned(),
+        }
+    }
+
     /// Returns accounts' facts of a business; UNAVAILABLE when accounts cannot answer.
     pub async fn business_facts(&self, bn: &str) -> Result<BusinessFacts> {
         let mut client = self.accounts.clone();

@@ -1,7 +1,7 @@
 //! Relationships (R-DE-3, R-DE-4): get, list, update, end.
 
 use ccp_platform::error::{Error, FieldViolation, Result};
-use ccp_platform::paging::{decode_token, finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
@@ -35,11 +35,18 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_relationships(
         &self,
+        caller: &str,
         req: pb::ListRelationshipsRequest,
     ) -> Result<pb::ListRelationshipsResponse> {
         let bn = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let size = page_size(req.page_size, 50, 500)?;
-        let after = decode_token(&req.page_token)?;
+        let pages = self.pages(
+            "delegation.ListRelationships",
+            bn.as_str(),
+            format!("side={} state={}", req.side, req.state),
+            caller,
+        );
+        let after = pages.decode(&req.page_token)?;
         let side = match pb::RelationshipSide::try_from(req.side) {
             Ok(pb::RelationshipSide::Unspecified) => None,
             Ok(pb::RelationshipSide::Client) => Some(Party::Client),
@@ -65,7 +72,7 @@ impl Core {
             },
         )
         .await?;
-        let (rows, next) = finish_page(rows, size, |r| r.id.clone());
+        let (rows, next) = pages.finish_page(rows, size, |r| r.id.clone());
         Ok(pb::ListRelationshipsResponse {
             relationships: rows
                 .iter()

@@ -1,11 +1,10 @@
 //! Relationship requests (R-DE-1, R-DE-2): send, withdraw, list, approve, reject.
 
 use ccp_platform::error::{Error, FieldViolation, Result};
-use ccp_platform::paging::{decode_token, finish_page, page_size};
+use ccp_platform::paging::page_size;
 use ccp_platform::store::{Begun, Change, UnitOfWork, WriteBy};
 use ccp_proto::common::v1::EventType;
 use ccp_proto::delegation::v1 as pb;
-use ccp_types::Bn9;
 use chrono::Duration;
 use prost::Message;
 
@@ -33,7 +32,7 @@ impl Core {
         let provider = parse_parent("parent", &req.parent)
             .map_err(|e| v.push(e))
             .ok();
-        let client = Bn9::parse(&req.client, "client")
+        let client = ccp_types::BusinessRef::parse(&req.client, "client")
             .map_err(|e| v.push(e))
             .ok();
         if let (Some(p), Some(c)) = (&provider, &client)
@@ -293,6 +292,7 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_received(
         &self,
+        caller: &str,
         req: pb::ListReceivedRequestsRequest,
     ) -> Result<pb::ListReceivedRequestsResponse> {
         let client = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
@@ -303,6 +303,7 @@ impl Core {
         }
         let (rows, next) = self
             .list_requests_of(
+                caller,
                 client.as_str(),
                 Party::Client,
                 req.state,
@@ -324,11 +325,13 @@ impl Core {
     #[tracing::instrument(skip_all, fields(parent = %req.parent))]
     pub async fn list_sent(
         &self,
+        caller: &str,
         req: pb::ListSentRequestsRequest,
     ) -> Result<pb::ListSentRequestsResponse> {
         let provider = parse_parent("parent", &req.parent).map_err(|e| Error::invalid(vec![e]))?;
         let (rows, next) = self
             .list_requests_of(
+                caller,
                 provider.as_str(),
                 Party::Provider,
                 req.state,
@@ -349,6 +352,7 @@ impl Core {
     /// Lists a business's requests on one side; the client sees visible ones only.
     async fn list_requests_of(
         &self,
+        caller: &str,
         bn: &str,
         side: Party,
         state: i32,
@@ -356,7 +360,12 @@ impl Core {
         token: &str,
     ) -> Result<(Vec<RelationshipRequest>, String)> {
         let size = page_size(size, 50, 500)?;
-        let after = decode_token(token)?;
+        let rpc = match side {
+            Party::Client => "delegation.ListReceivedRequests",
+            Party::Provider => "delegation.ListSentRequests",
+        };
+        let pages = self.pages(rpc, bn, format!("state={state}"), caller);
+        let after = pages.decode(token)?;
         let state = match state {
             0 => None,
             s => Some(
@@ -377,7 +386,7 @@ impl Core {
             },
         )
         .await?;
-        Ok(finish_page(rows, size, |r| r.id.clone()))
+        Ok(pages.finish_page(rows, size, |r| r.id.clone()))
     }
 
     /// ApproveRelationshipRequest (client side).

@@ -65,9 +65,11 @@ impl Delegation for DelegationApi {
         request: Request<pb::ListReceivedRequestsRequest>,
     ) -> R<pb::ListReceivedRequestsResponse> {
         limits::check(request.get_ref())?;
-        principal_of(&request)?;
+        let principal = principal_of(&request)?;
         Ok(Response::new(
-            self.core.list_received(request.into_inner()).await?,
+            self.core
+                .list_received(&principal, request.into_inner())
+                .await?,
         ))
     }
     async fn list_sent_requests(
@@ -75,9 +77,11 @@ impl Delegation for DelegationApi {
         request: Request<pb::ListSentRequestsRequest>,
     ) -> R<pb::ListSentRequestsResponse> {
         limits::check(request.get_ref())?;
-        principal_of(&request)?;
+        let principal = principal_of(&request)?;
         Ok(Response::new(
-            self.core.list_sent(request.into_inner()).await?,
+            self.core
+                .list_sent(&principal, request.into_inner())
+                .await?,
         ))
     }
     async fn approve_relationship_request(
@@ -119,9 +123,11 @@ impl Delegation for DelegationApi {
         request: Request<pb::ListRelationshipsRequest>,
     ) -> R<pb::ListRelationshipsResponse> {
         limits::check(request.get_ref())?;
-        principal_of(&request)?;
+        let principal = principal_of(&request)?;
         Ok(Response::new(
-            self.core.list_relationships(request.into_inner()).await?,
+            self.core
+                .list_relationships(&principal, request.into_inner())
+                .await?,
         ))
     }
     async fn update_relationship(
@@ -175,9 +181,11 @@ impl Delegation for DelegationApi {
         request: Request<pb::ListClientGroupsRequest>,
     ) -> R<pb::ListClientGroupsResponse> {
         limits::check(request.get_ref())?;
-        principal_of(&request)?;
+        let principal = principal_of(&request)?;
         Ok(Response::new(
-            self.core.list_groups(request.into_inner()).await?,
+            self.core
+                .list_groups(&principal, request.into_inner())
+                .await?,
         ))
     }
     async fn update_client_group(
@@ -226,9 +234,11 @@ impl Delegation for DelegationApi {
         request: Request<pb::ListAssignmentsRequest>,
     ) -> R<pb::ListAssignmentsResponse> {
         limits::check(request.get_ref())?;
-        principal_of(&request)?;
+        let principal = principal_of(&request)?;
         Ok(Response::new(
-            self.core.list_assignments(request.into_inner()).await?,
+            self.core
+                .list_assignments(&principal, request.into_inner())
+                .await?,
         ))
     }
     async fn list_audit_events(
@@ -236,9 +246,11 @@ impl Delegation for DelegationApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> R<pb::ListAuditEventsResponse> {
         limits::check(request.get_ref())?;
-        principal_of(&request)?;
+        let principal = principal_of(&request)?;
         Ok(Response::new(
-            self.core.list_audit_events(request.into_inner()).await?,
+            self.core
+                .list_audit_events(&principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -323,8 +335,15 @@ impl RelationshipFacts for RelationshipFactsApi {
         &self,
         request: Request<pb::ListClientsRequest>,
     ) -> R<pb::ListClientsResponse> {
+        // The internal caller's subject binds its page tokens (R-IN-1).
+        let subject = request
+            .extensions()
+            .get::<ccp_platform::auth::InternalClaims>()
+            .map_or_else(|| "internal".to_owned(), |c| c.sub.clone());
         Ok(Response::new(
-            self.core.list_clients(request.into_inner()).await?,
+            self.core
+                .list_clients(&subject, request.into_inner())
+                .await?,
         ))
     }
 

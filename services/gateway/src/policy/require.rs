@@ -5,7 +5,7 @@
 
 use ccp_platform::auth::Principal;
 use ccp_proto::common::v1::ProgramRole;
-use ccp_types::{Bn9, Bn15, FieldViolation, parse_business_child, parse_business_name};
+use ccp_types::{Bn9, Bn15, FieldViolation, ProgramAccountRef, parse_business_child};
 
 use super::Need;
 use crate::decide::{Action, Resource};
@@ -65,7 +65,9 @@ impl<R> Place<R> {
     /// Returns the business the request names here.
     pub fn read(&self, request: &R) -> Result<Bn9, FieldViolation> {
         match self {
-            Self::Business(field, _) => parse_business_name((field.get)(request), field.name),
+            Self::Business(field, _) => {
+                ccp_types::BusinessRef::parse((field.get)(request), field.name)
+            }
             Self::Child {
                 field, collection, ..
             } => Ok(parse_business_child((field.get)(request), collection, field.name)?.business),
@@ -223,7 +225,7 @@ fn manage_program(program: Bn15) -> Need {
 }
 
 fn bn15(text: &str, field: &str) -> Result<Bn15, FieldViolation> {
-    Bn15::parse(text, field)
+    ProgramAccountRef::parse(text, field)
 }
 
 /// Parses `businesses/{bn9}/members/{principal}`.

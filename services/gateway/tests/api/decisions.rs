@@ -516,3 +516,91 @@ fn bn9_with_check(n: u32) -> String {
         .find(|c| ccp_types::Bn9::try_new(c).is_some())
         .unwrap()
 }
+
+#[tokio::test]
+async fn r_gw_3_r_in_1_a_list_accessible_token_is_bound_to_its_principal_action_and_caller() {
+    for (name, ctx) in contexts(Clock::settable(t0())).await {
+        let w = world(ctx).await;
+        let mut api = w.gateway.authorization().await;
+        let list = |principal: &str, action: Action, page_token: &str| gw::ListAccessibleRequest {
+            principal: principal.to_owned(),
+            action: action as i32,
+            page_size: 2,
+            page_token: page_token.to_owned(),
+            ..Default::default()
+        };
+        let bam = token(&w, &w.broker_bam);
+        let first = api
+            .list_accessible(w.gateway.bearer(&bam, list("", Action::View, "")))
+            .await
+            .unwrap()
+            .into_inner();
+        let t = first.next_page_token;
+        assert!(!t.is_empty(), "{name}");
+        // Its own caller continues.
+        api.list_accessible(w.gateway.bearer(&bam, list("", Action::View, &t)))
+            .await
+            .unwrap();
+        let refused = |r: Result<tonic::Response<gw::ListAccessibleResponse>, tonic::Status>,
+                       what: &str| {
+            let err = r.expect_err(what);
+            assert_eq!(err.code(), Code::InvalidArgument, "{name}: {what}: {err:?}");
+            let fields: Vec<String> = ccp_platform::error::field_violations(&err)
+                .into_iter()
+                .map(|v| v.field)
+                .collect();
+            assert_eq!(fields, vec!["page_token".to_owned()], "{name}: {what}");
+        };
+        // Another caller asking about itself.
+        let reader = token(&w, &w.broker_reader);
+        refused(
+            api.list_accessible(w.gateway.bearer(&reader, list("", Action::View, &t)))
+                .await,
+            "another caller",
+        );
+        // Another action (the filter).
+        refused(
+            api.list_accessible(w.gateway.bearer(&bam, list("", Action::Edit, &t)))
+                .await,
+            "another action",
+        );
+        // An internal caller: the person's token is not its own, and its own
+        // token for one principal does not page another principal's list.
+        let bam_text = w.broker_bam.to_string();
+        refused(
+            api.list_accessible(w.gateway.internal(list(&bam_text, Action::View, &t)))
+                .await,
+            "an internal caller",
+        );
+        let internal = api
+            .list_accessible(w.gateway.internal(list(&bam_text, Action::View, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .next_page_token;
+        assert!(!internal.is_empty(), "{name}");
+        api.list_accessible(w.gateway.internal(list(&bam_text, Action::View, &internal)))
+            .await
+            .unwrap();
+        refused(
+            api.list_accessible(w.gateway.internal(list(
+                &w.broker_reader.to_string(),
+                Action::View,
+                &internal,
+            )))
+            .await,
+            "another principal",
+        );
+        // Tampered, character by character.
+        for i in 0..t.len() {
+            let mut b = t.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(b).unwrap();
+            refused(
+                api.list_accessible(w.gateway.bearer(&bam, list("", Action::View, &tampered)))
+                    .await,
+                &format!("character {i} changed"),
+            );
+        }
+    }
+}

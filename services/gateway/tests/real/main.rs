@@ -15,6 +15,7 @@ mod matrix;
 mod no_profile;
 mod programs;
 mod redis_outage;
+mod references;
 mod retry;
 mod revocation;
 mod token_attacks;

@@ -21,6 +21,8 @@ pub struct AuditPage {
     pub after: i64,
     /// Not before this instant.
     pub start: Option<DateTime<Utc>>,
+    /// What its page tokens are bound to.
+    pub pages: ccp_platform::paging::PageScope,
 }
 
 /// Lists audit records of a business (members with a profile) or of the
@@ -42,7 +44,9 @@ pub async fn list(
         page.size as u64 + 1,
     )
     .await?;
-    let (rows, next) = ccp_platform::paging::finish_page(rows, page.size, |r| r.seq.to_string());
+    let (rows, next) = page
+        .pages
+        .finish_page(rows, page.size, |r| r.seq.to_string());
     Ok(pb::ListAuditEventsResponse {
         events: rows.iter().map(|r| r.to_proto(&page.parent)).collect(),
         next_page_token: next,

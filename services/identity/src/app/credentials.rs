@@ -120,6 +120,8 @@ pub struct CredentialPage {
     pub size: usize,
     /// After this credential id.
     pub after: Option<String>,
+    /// What its page tokens are bound to.
+    pub pages: ccp_platform::paging::PageScope,
     /// Revoked and expired ones too.
     pub show_inactive: bool,
 }
@@ -140,7 +142,9 @@ pub async fn list(
         page.size as u64 + 1,
     )
     .await?;
-    let (rows, next) = ccp_platform::paging::finish_page(rows, page.size, |c| c.id.to_string());
+    let (rows, next) = page
+        .pages
+        .finish_page(rows, page.size, |c| c.id.to_string());
     Ok(pb::ListMachineCredentialsResponse {
         credentials: rows.iter().map(|c| wire::credential(c, now)).collect(),
         next_page_token: next,

@@ -84,6 +84,11 @@ impl Core {
         self.ctx.clock.now()
     }
 
+    /// Returns the key page tokens are signed with (R-IN-1).
+    pub fn page_key(&self) -> &ccp_platform::paging::PageKey {
+        self.ctx.internal.page_key()
+    }
+
     fn access_ttl(&self) -> Duration {
         Duration::seconds(i64::try_from(self.settings.access_token_ttl_secs).unwrap_or(900))
     }

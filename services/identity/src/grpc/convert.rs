@@ -2,9 +2,10 @@
 //! bad field named.
 
 use ccp_platform::error::{Error, FieldViolation, Result};
+use ccp_platform::paging::{PageKey, PageScope};
 use ccp_platform::store::{AuditScope, from_timestamp};
 use ccp_proto::identity::v1 as pb;
-use ccp_types::{Bn9, RequestId, parse_business_child, parse_business_name};
+use ccp_types::{Bn9, RequestId, parse_business_child};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -132,7 +133,7 @@ pub fn create_credential(
 ) -> Result<NewCredential> {
     let mut v = Violations::default();
     let request_id = v.check(RequestId::parse(&req.request_id));
-    let business = v.check(parse_business_name(&req.parent, "parent"));
+    let business = v.check(ccp_types::BusinessRef::parse(&req.parent, "parent"));
     let display_name = v
         .check(credential::parse_display_name(&req.display_name).map_err(|e| e.on("display_name")));
     let expire_time = match req.expire_time.as_ref().map(from_timestamp) {
@@ -165,13 +166,29 @@ pub fn create_credential(
 }
 
 /// Parses a ListMachineCredentials request.
-pub fn list_credentials(req: &pb::ListMachineCredentialsRequest) -> Result<CredentialPage> {
+pub fn list_credentials(
+    req: &pb::ListMachineCredentialsRequest,
+    key: &PageKey,
+    caller: &str,
+) -> Result<CredentialPage> {
     let mut v = Violations::default();
-    let business = v.check(parse_business_name(&req.parent, "parent"));
+    let business = v.check(ccp_types::BusinessRef::parse(&req.parent, "parent"));
     let size = v.check_all(ccp_platform::paging::page_size(req.page_size, 50, 500));
-    let after = v
-        .check_all(ccp_platform::paging::decode_token(&req.page_token))
-        .flatten();
+    let pages = PageScope {
+        key: key.clone(),
+        rpc: "identity.ListMachineCredentials",
+        parent: business
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        filter: format!("show_inactive={}", req.show_inactive),
+        caller: caller.to_owned(),
+    };
+    // A token is checked against the parent it names only once that parses.
+    let after = match &business {
+        Some(_) => v.check_all(pages.decode(&req.page_token)).flatten(),
+        None => None,
+    };
     v.finish()?;
     let (Some(business), Some(size)) = (business, size) else {
         return Err(incomplete());
@@ -181,6 +198,7 @@ pub fn list_credentials(req: &pb::ListMachineCredentialsRequest) -> Result<Crede
         size,
         after,
         show_inactive: req.show_inactive,
+        pages,
     })
 }
 
@@ -207,23 +225,45 @@ pub fn revoke_credential(
 }
 
 /// Parses a ListAuditEvents request of `caller` (principal).
-pub fn list_audit(req: &pb::ListAuditEventsRequest, caller: &str) -> Result<AuditPage> {
+pub fn list_audit(
+    req: &pb::ListAuditEventsRequest,
+    key: &PageKey,
+    caller: &str,
+) -> Result<AuditPage> {
     let mut v = Violations::default();
     let scope = if req.parent == "profiles/me" {
         Some(AuditScope::Actor(caller.to_owned()))
     } else {
-        match parse_business_name(&req.parent, "parent") {
+        match ccp_types::BusinessRef::parse(&req.parent, "parent") {
             Ok(bn) => Some(AuditScope::Business(bn.to_string())),
             Err(_) => {
-                v.push("parent", "must be businesses/{bn9} or profiles/me");
+                v.push(
+                    "parent",
+                    "must be businesses/{bn9}, the bare BN9 or profiles/me",
+                );
                 None
             }
         }
     };
     let size = v.check_all(ccp_platform::paging::page_size(req.page_size, 50, 500));
-    let after = v
-        .check_all(ccp_platform::paging::decode_token(&req.page_token))
-        .flatten();
+    let pages = PageScope {
+        key: key.clone(),
+        rpc: "identity.ListAuditEvents",
+        parent: match &scope {
+            Some(AuditScope::Business(bn)) => bn.clone(),
+            _ => req.parent.clone(),
+        },
+        filter: format!(
+            "start_time={:?}",
+            req.start_time.as_ref().map(|t| (t.seconds, t.nanos))
+        ),
+        caller: caller.to_owned(),
+    };
+    // A token is checked against the parent it names only once that parses.
+    let after = match &scope {
+        Some(_) => v.check_all(pages.decode(&req.page_token)).flatten(),
+        None => None,
+    };
     let after = match after.map(|a| a.parse::<i64>()) {
         None => Some(0),
         Some(Ok(seq)) => Some(seq),
@@ -244,12 +284,18 @@ pub fn list_audit(req: &pb::ListAuditEventsRequest, caller: &str) -> Result<Audi
     let (Some(scope), Some(size), Some(after)) = (scope, size, after) else {
         return Err(incomplete());
     };
+    // Records are named under the canonical parent, whichever form was asked.
+    let parent = match &scope {
+        AuditScope::Business(bn) => format!("businesses/{bn}"),
+        AuditScope::Actor(_) => req.parent.clone(),
+    };
     Ok(AuditPage {
         scope,
-        parent: req.parent.clone(),
+        parent,
         size,
         after,
         start,
+        pages,
     })
 }
 

@@ -132,7 +132,11 @@ impl Identity for IdentityApi {
         limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
-            let page = convert::list_credentials(request.get_ref())?;
+            let page = convert::list_credentials(
+                request.get_ref(),
+                self.core.page_key(),
+                &caller.principal.to_string(),
+            )?;
             credentials::list(&self.core, &caller, page).await
         };
         reply(r.await)
@@ -171,7 +175,11 @@ impl Identity for IdentityApi {
         limits::check(request.get_ref())?;
         let caller = caller(&request)?.clone();
         let r = async {
-            let page = convert::list_audit(request.get_ref(), &caller.principal.to_string())?;
+            let page = convert::list_audit(
+                request.get_ref(),
+                self.core.page_key(),
+                &caller.principal.to_string(),
+            )?;
             audit::list(&self.core, &caller, page).await
         };
         reply(r.await)
