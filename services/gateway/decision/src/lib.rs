@@ -326,11 +326,8 @@ impl DenyReason {
 
     /// Returns the better-ranked of two reasons (R-AZ-6).
     fn or_better(self, other: Self) -> Self {
-        if other.rank() < self.rank() {
-            other
-        } else {
-            self
-        }
+        // Ranks are distinct, so which of two equals is kept cannot matter.
+        std::cmp::min_by_key(self, other, |r| r.rank())
     }
 }
 

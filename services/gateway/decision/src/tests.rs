@@ -365,6 +365,26 @@ fn r_az_2_a_removed_provider_member_is_denied() {
 }
 
 #[test]
+fn r_az_2_a_provider_member_left_without_roles_acts_for_no_one() {
+    // Member of the provider without any role left, and the pair has an
+    // active relationship and an assignment: it is not acting for the
+    // provider at all, so it stands as a stranger to the client.
+    let rel = relationship(Scope::Business, VisibilityRules::default());
+    let mut facts = provider_facts(Some(Role::Editor), false, Some(rel));
+    with_membership(&mut facts, PROVIDER, member(false, &[]));
+    assert_eq!(
+        check(&person(), Action::View, prog(1), None, &facts),
+        Decision::Deny(DenyReason::NotAMember)
+    );
+}
+
+#[test]
+fn resources_are_written_as_their_bn9_or_bn15() {
+    assert_eq!(biz().to_string(), CLIENT);
+    assert_eq!(prog(7).to_string(), format!("{CLIENT}RM0007"));
+}
+
+#[test]
 fn r_az_2_program_level_covers_its_programs_only() {
     let programs = [program(CLIENT, 1)].into_iter().collect();
     let rel = relationship(Scope::Programs(programs), VisibilityRules::default());

@@ -26,6 +26,27 @@ pub struct List<R, T: 'static> {
     pub get: fn(&R) -> &[T],
 }
 
+/// The most entries of a repeated field the table reads (R-IN-1): the limit
+/// every service applies to each of them (program roles, principals, program
+/// accounts), checked here too, before the gateway reads one fact, so a
+/// request of 100,000 entries costs one comparison at the gateway as well.
+pub const MAX_LIST: usize = 1000;
+
+impl<R, T> List<R, T> {
+    /// Returns the field's entries, or the violation naming it when it has
+    /// more than [`MAX_LIST`] (the entries are not looked at).
+    pub fn items<'r>(&self, request: &'r R) -> Result<&'r [T], FieldViolation> {
+        let items = (self.get)(request);
+        if items.len() > MAX_LIST {
+            return Err(FieldViolation::new(
+                self.name,
+                format!("must have at most {MAX_LIST} entries (has {})", items.len()),
+            ));
+        }
+        Ok(items)
+    }
+}
+
 /// A boolean field of the request `R`: its path and how to read it.
 pub struct Flag<R> {
     /// The field's path, e.g. `grants.business_manager`.
@@ -142,12 +163,12 @@ impl<R> Require<R> {
                 }
             }
             Self::ManageEachProgram(list) => {
-                for (i, text) in (list.get)(request).iter().enumerate() {
+                for (i, text) in list.items(request)?.iter().enumerate() {
                     needs.push(manage_program(bn15(text, &format!("{}[{i}]", list.name))?));
                 }
             }
             Self::ManageEachProgramRole(list) => {
-                for (i, role) in (list.get)(request).iter().enumerate() {
+                for (i, role) in list.items(request)?.iter().enumerate() {
                     let field = format!("{}[{i}].program_account", list.name);
                     needs.push(manage_program(bn15(&role.program_account, &field)?));
                 }
@@ -164,7 +185,7 @@ impl<R> Require<R> {
                 let business =
                     parse_business_child((group.get)(request), "employeeGroups", group.name)?
                         .business;
-                for (i, text) in (principals.get)(request).iter().enumerate() {
+                for (i, text) in principals.items(request)?.iter().enumerate() {
                     let principal: Principal = text.parse().map_err(|_| {
                         FieldViolation::new(
                             format!("{}[{i}]", principals.name),

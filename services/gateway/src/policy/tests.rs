@@ -311,3 +311,55 @@ fn r_gw_1_every_write_declares_the_facts_its_decision_depends_on() {
     }
     assert!(seen >= 30, "the descriptor walk found only {seen} writes");
 }
+
+#[test]
+fn r_in_1_the_gateway_refuses_an_oversized_list_before_reading_one_entry() {
+    // The same limit every service applies to the lists the table reads.
+    for limit in [
+        ccp_types::limits::MAX_PROGRAM_ROLES,
+        ccp_types::limits::MAX_PRINCIPALS,
+        ccp_types::limits::MAX_PROGRAM_ACCOUNTS,
+    ] {
+        assert_eq!(require::MAX_LIST, limit);
+    }
+    // 100,000 entries, every one of them malformed: one violation naming the
+    // field, not one per entry (no entry was parsed).
+    let role = ProgramRole {
+        program_account: "nope".into(),
+        role: 2,
+    };
+    let huge = acc::ApproveEmployeeRequestRequest {
+        name: "businesses/123456782/employeeRequests/x".into(),
+        grants: Some(RoleGrants {
+            business_manager: false,
+            program_roles: vec![role.clone(); 100_000],
+        }),
+        ..Default::default()
+    };
+    let err = huge.needs().unwrap_err();
+    assert_eq!(err.violations().len(), 1, "{err:?}");
+    assert_eq!(err.violations()[0].field, "grants.program_roles");
+    assert!(err.message().contains("at most 1000"), "{}", err.message());
+    let members = acc::AddEmployeeGroupMembersRequest {
+        group: "businesses/123456782/employeeGroups/g".into(),
+        principals: vec!["nobody".into(); require::MAX_LIST + 1],
+        ..Default::default()
+    };
+    assert_eq!(
+        members.needs().unwrap_err().violations()[0].field,
+        "principals"
+    );
+    // At the limit, the entries are read (and a bad one is named).
+    let at_limit = acc::ApproveEmployeeRequestRequest {
+        name: "businesses/123456782/employeeRequests/x".into(),
+        grants: Some(RoleGrants {
+            business_manager: false,
+            program_roles: vec![role; require::MAX_LIST],
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        at_limit.needs().unwrap_err().violations()[0].field,
+        "grants.program_roles[0].program_account"
+    );
+}
