@@ -1,8 +1,9 @@
 //! The README's walkthrough, run verbatim: the fenced block after the
 //! `<!-- walkthrough … -->` marker is executed by bash (`set -euo pipefail`)
-//! against a fresh `ccp up` started from the built binary, in a directory
-//! laid out like a checkout (`deploy/demo/registry.json`, `./.ccp`), so the
-//! documented commands cannot go stale.
+//! against a fresh `ccp up` started from the built binary in a directory of
+//! its own, from a directory laid out like a checkout
+//! (`deploy/demo/registry.json`) that finds the suite through the state file
+//! `ccp up` wrote, so the documented commands cannot go stale.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,6 +49,7 @@ async fn the_readme_walkthrough_runs_verbatim_against_a_fresh_embedded_suite() {
 
     let dir = std::env::temp_dir().join(format!("ccp-walkthrough-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(dir.join("deploy/demo")).unwrap();
+    std::fs::create_dir_all(dir.join("suite")).unwrap();
     std::fs::copy(
         repo_root().join("deploy/demo/registry.json"),
         dir.join("deploy/demo/registry.json"),
@@ -57,12 +59,14 @@ async fn the_readme_walkthrough_runs_verbatim_against_a_fresh_embedded_suite() {
     let binary = ccp_binary().unwrap();
     let mut up = Command::new(&binary)
         .args(["up", "--data-dir", ".ccp"])
-        .current_dir(&dir)
+        // The suite runs in a directory of its own, the walkthrough elsewhere.
+        .current_dir(dir.join("suite"))
         .env("CCP_GATEWAY__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_IDENTITY__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_TELEMETRY__LOG_FILTER", "warn")
+        .env("CCP_STATE_DIR", dir.join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -71,14 +75,11 @@ async fn the_readme_walkthrough_runs_verbatim_against_a_fresh_embedded_suite() {
         .unwrap();
     let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
     let mut gateway = None;
-    let mut accounts = None;
     tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let words: Vec<_> = line.split_whitespace().collect();
-            match words.as_slice() {
-                ["gateway", url, ..] => gateway = Some((*url).to_owned()),
-                ["accounts", url, ..] => accounts = Some((*url).to_owned()),
-                _ => {}
+            if let ["gateway", url, ..] = words.as_slice() {
+                gateway = Some((*url).to_owned());
             }
             if line.starts_with("Press Ctrl-C") {
                 break;
@@ -88,8 +89,7 @@ async fn the_readme_walkthrough_runs_verbatim_against_a_fresh_embedded_suite() {
     .await
     .expect("ccp up printed its endpoints within 60 s");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let gateway = gateway.expect("gateway endpoint");
-    let accounts = accounts.expect("accounts endpoint");
+    assert!(gateway.is_some(), "ccp up printed the gateway's endpoint");
 
     let path = format!(
         "{}:{}",
@@ -103,13 +103,11 @@ async fn the_readme_walkthrough_runs_verbatim_against_a_fresh_embedded_suite() {
             .arg(format!("set -euo pipefail\n{script}"))
             .current_dir(&dir)
             .env("PATH", path)
-            // The walkthrough runs in a second terminal next to `ccp up`; here
-            // the ports are the ones this suite bound.
-            .env("CCP_GATEWAY_URL", &gateway)
-            .env(
-                "CCP_ACCOUNTS__SERVER__LISTEN",
-                accounts.trim_start_matches("http://"),
-            )
+            // A second terminal finds the running suite (its ports, its keys)
+            // through the state file `ccp up` wrote; nothing else is set.
+            .env("CCP_STATE_DIR", dir.join("state"))
+            .env_remove("CCP_GATEWAY_URL")
+            .env_remove("CCP_DATA_DIR")
             .env("CCP_SESSION", dir.join("session.json"))
             .stdin(Stdio::null())
             .output(),

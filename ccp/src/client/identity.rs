@@ -220,6 +220,17 @@ fn print_session(ctx: &Ctx, session: &SessionFile, verb: &str) {
 }
 
 pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliError> {
+    ctx.sign_in_at_the_running_suite();
+    // The development token first: without a suite there is nothing to call.
+    let dev_token = match &args.dev {
+        Some(user) => Some(crate::identity_cmd::dev_token(
+            ctx.settings(),
+            args.data_dir.as_deref(),
+            user,
+            Duration::from_secs(300),
+        )?),
+        None => None,
+    };
     let gateway = ctx.gateway_url();
     let mut client = IdentityClient::new(ctx.channel().await?);
     let session = if let Some(client_id) = &args.client_id {
@@ -250,12 +261,8 @@ pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliErro
             refresh_expire_time: None,
         }
     } else {
-        let id_token = if let Some(user) = &args.dev {
-            let mut settings = ctx.settings().clone();
-            if let Some(dir) = &args.data_dir {
-                settings.data_dir = dir.clone();
-            }
-            crate::identity_cmd::dev_token(&settings, user, Duration::from_secs(300))?
+        let id_token = if let Some(token) = dev_token {
+            token
         } else if let Some(file) = &args.id_token_file {
             read_text_file(file)?
         } else {

@@ -71,6 +71,7 @@ pub enum ClientCommand {
     ///   ccp login --dev alice                      # development issuer (ccp up)
     ///   ccp login --id-token-file token.jwt        # a token from a trusted issuer
     ///   ccp login --client-id ID --client-secret-file secret.txt   # a machine credential
+    #[command(verbatim_doc_comment)]
     Login(LoginArgs),
     /// Signs out (revokes the session) and forgets it.
     ///
@@ -107,6 +108,7 @@ pub enum ClientCommand {
     /// Examples:
     ///   ccp check view 123456782RM0001 --submitted-by 888316171
     ///   ccp check manage 123456782
+    #[command(verbatim_doc_comment)]
     Check(CheckArgs),
     /// Lists every business and program you (or a principal) may act on.
     ///
@@ -121,6 +123,7 @@ pub enum ClientCommand {
     /// Examples:
     ///   ccp audit export 123456782 --format csv --output abc-audit.csv
     ///   ccp audit export --mine --format json
+    #[command(verbatim_doc_comment)]
     Audit(AuditArgs),
 }
 
@@ -347,13 +350,32 @@ impl Ctx {
         &self.settings
     }
 
-    /// Returns the gateway URL: `--gateway`, else the session's, else the default.
+    /// Returns the gateway URL: `--gateway`, else the session's, else the
+    /// running suite's (the state file of `ccp up`), else the default.
     pub fn gateway_url(&self) -> String {
         if let Some(url) = &self.gateway_flag {
             return url.clone();
         }
         if let Some(session) = &self.session {
             return session.gateway.clone();
+        }
+        self.suite_gateway_url()
+    }
+
+    /// Makes the command call the gateway to sign in at: `--gateway`, else
+    /// the running suite's (the state file of `ccp up`), else the session's,
+    /// else the default — a new session belongs to the suite that runs now.
+    pub fn sign_in_at_the_running_suite(&mut self) {
+        if self.gateway_flag.is_none()
+            && let Ok(Some(state)) = crate::suite_state::running()
+        {
+            self.gateway_flag = Some(state.gateway);
+        }
+    }
+
+    fn suite_gateway_url(&self) -> String {
+        if let Ok(Some(state)) = crate::suite_state::running() {
+            return state.gateway;
         }
         let listen = &self.settings.gateway.server.listen;
         let listen = listen.replace("0.0.0.0", "127.0.0.1");
