@@ -73,6 +73,24 @@ impl Validate for SuiteSettings {
         delegation.validate()?;
         self.gateway.validate()
     }
+
+    fn known_keys() -> Vec<String> {
+        use ccp_platform::config_keys::keys_of;
+        // The shared sections are flattened into the top level, which the
+        // key walk cannot see through: list them and each section apart.
+        let mut keys = keys_of::<CommonSettings>();
+        keys.push("data_dir".to_owned());
+        for (section, fields) in [
+            ("identity", keys_of::<IdentitySettings>()),
+            ("accounts", keys_of::<AccountsSettings>()),
+            ("delegation", keys_of::<DelegationSettings>()),
+            ("gateway", keys_of::<GatewaySettings>()),
+        ] {
+            keys.push(section.to_owned());
+            keys.extend(fields.into_iter().map(|key| format!("{section}.{key}")));
+        }
+        keys
+    }
 }
 
 impl SuiteSettings {

@@ -293,6 +293,7 @@ pub struct Ctx {
     session_path: PathBuf,
     session: Option<SessionFile>,
     channel: Option<Channel>,
+    connected_to: Option<String>,
     refreshed: bool,
 }
 
@@ -321,6 +322,7 @@ impl Ctx {
             session_path,
             session,
             channel: None,
+            connected_to: None,
             refreshed: false,
         })
     }
@@ -392,13 +394,30 @@ impl Ctx {
             .map_err(|_| CliError::usage(format!("`{url}` is not a gateway URL")))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60));
-        let channel = endpoint.connect().await.map_err(|err| {
-            CliError::Status(tonic::Status::unavailable(format!(
-                "cannot reach the gateway at {url}: {err}"
-            )))
-        })?;
+        // Connected at the first call, so that a command checks what was
+        // typed (a business number's check digit) before it needs the gateway.
+        let channel = endpoint.connect_lazy();
         self.channel = Some(channel.clone());
+        self.connected_to = Some(url);
         Ok(channel)
+    }
+
+    /// Says which gateway could not be reached when the connection itself
+    /// failed (a status made by the client's transport carries its cause; one
+    /// the gateway answered does not).
+    fn name_the_unreachable_gateway(&self, err: CliError) -> CliError {
+        match (&err, &self.connected_to) {
+            (CliError::Status(status), Some(url))
+                if status.code() == tonic::Code::Unavailable
+                    && std::error::Error::source(status).is_some() =>
+            {
+                CliError::Status(tonic::Status::unavailable(format!(
+                    "cannot reach the gateway at {url}: {}",
+                    status.message()
+                )))
+            }
+            _ => err,
+        }
     }
 
     /// Returns the session, refreshing it first when its access token
@@ -554,6 +573,7 @@ pub async fn run(settings: SuiteSettings, command: ClientCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            let err = ctx.name_the_unreachable_gateway(err);
             err.report(ctx.json);
             ExitCode::from(err.exit_code())
         }
