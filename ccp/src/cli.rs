@@ -120,6 +120,16 @@ pub enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Prints a completion script for bash, zsh or fish.
+    ///
+    /// Load it in the current shell (`source <(ccp completions bash)`,
+    /// `ccp completions fish | source`) or install it where the shell looks.
+    ///
+    /// Example: ccp completions bash > ~/.local/share/bash-completion/completions/ccp
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     #[allow(missing_docs)] // the client commands, documented each in `client`
     #[command(flatten)]
     Client(crate::client::ClientCommand),
@@ -186,4 +196,63 @@ pub enum DatabaseService {
     Accounts,
     /// The delegation service's schema.
     Delegation,
+}
+
+/// The commands that run and operate the suite; every other command is a
+/// client of the gateway. `ccp --help` lists them under two headings.
+pub const SUITE_COMMANDS: &[&str] = &[
+    "up",
+    "serve",
+    "migrate",
+    "dev-token",
+    "test-issuer",
+    "health",
+    "keys",
+    "bench",
+    "registry",
+    "demo",
+    "completions",
+];
+
+/// Returns the `ccp` command line with its subcommands grouped in
+/// `ccp --help`: the suite's commands, then the client's.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let command = Cli::command();
+    let width = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().len())
+        .max()
+        .unwrap_or(0);
+    let (mut suite, mut client) = (String::new(), String::new());
+    for sub in command.get_subcommands() {
+        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+        let about = summary(&about);
+        let line = format!("  {:<width$}  {about}\n", sub.get_name());
+        if SUITE_COMMANDS.contains(&sub.get_name()) {
+            suite.push_str(&line);
+        } else {
+            client.push_str(&line);
+        }
+    }
+    command.help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n\
+         Suite commands (run and operate CCP):\n{suite}\n\
+         Client commands (call the gateway; sign in with `ccp login`):\n{client}\n\
+         Options:\n{{options}}{{after-help}}"
+    ))
+}
+
+/// Returns the first sentence of a command's about, at most 76 characters.
+fn summary(about: &str) -> String {
+    let first = about
+        .split_once(". ")
+        .map_or(about, |(sentence, _)| sentence)
+        .trim_end_matches('.');
+    if first.chars().count() <= 76 {
+        return first.to_owned();
+    }
+    let mut short: String = first.chars().take(75).collect();
+    short.push('…');
+    short
 }

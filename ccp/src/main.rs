@@ -16,7 +16,11 @@ use sea_orm_migration::MigratorTrait;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = <Cli as clap::Parser>::parse();
+    let matches = ccp::cli::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     if let Command::Client(command) = cli.command {
         // Client commands print their own errors and choose their exit codes.
         let settings = match SuiteSettings::load(cli.config.as_deref()) {
@@ -89,6 +93,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ccp::identity_cmd::keys(&settings, command).await
         }
         Command::Bench(args) => ccp::bench::run_and_print(&args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut ccp::cli::command(),
+                "ccp",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Registry {
             command: RegistryCommand::Import { file, endpoint },
         } => {

@@ -326,15 +326,27 @@ async fn logout_revokes_the_session_and_forgets_it() {
     let stored = std::fs::read_to_string(world.session("frank")).unwrap();
     let out = world.ok("frank", &["whoami", "-q"]).await;
     assert!(out.trim().starts_with("person:"), "{out}");
+    let out = world.ok("frank", &["whoami"]).await;
+    assert!(
+        out.contains("frank Example"),
+        "the profile, from the server: {out}"
+    );
+    let (code, _, err) = world.run("nobody", &["whoami"]).await;
+    assert_eq!(code, 4);
+    assert!(err.contains("not signed in"), "{err}");
     world.ok("frank", &["logout"]).await;
     assert!(!world.session("frank").exists());
     let (code, _, _) = world.run("frank", &["whoami"]).await;
     assert_eq!(code, 4);
 
-    // The old session file, put back, no longer works: its family is revoked.
+    // The old session file, put back, no longer works: its family is revoked,
+    // and whoami asks the server rather than the file.
     std::fs::write(world.session("frank"), stored).unwrap();
     let (code, _, err) = world.run("frank", &["profile", "show"]).await;
     assert_eq!(code, 4, "{err}");
+    let (code, out, err) = world.run("frank", &["whoami"]).await;
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(err.contains("revoked"), "{err}");
     world.stop().await;
 }
 

@@ -164,3 +164,87 @@ fn the_multi_line_examples_are_printed_as_written() {
     let login = examples(&help_of(&["login".into()]));
     assert_eq!(login.len(), 3, "{login:?}");
 }
+
+#[test]
+fn ccp_help_groups_the_suite_commands_apart_from_the_client_commands() {
+    let help = help_of(&[]);
+    let suite = help
+        .find("Suite commands")
+        .unwrap_or_else(|| panic!("{help}"));
+    let client = help
+        .find("Client commands")
+        .unwrap_or_else(|| panic!("{help}"));
+    assert!(suite < client, "{help}");
+    let section = |from: usize, to: usize| -> Vec<String> {
+        help[from..to]
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("  "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    };
+    let options = help.find("Options:").unwrap();
+    let suite_names = section(suite, client);
+    let client_names = section(client, options);
+    for name in [
+        "up",
+        "serve",
+        "migrate",
+        "keys",
+        "registry",
+        "demo",
+        "bench",
+        "completions",
+    ] {
+        assert!(suite_names.iter().any(|n| n == name), "{name}: {help}");
+    }
+    for name in [
+        "login",
+        "whoami",
+        "business",
+        "employee",
+        "relationship",
+        "check",
+        "audit",
+    ] {
+        assert!(client_names.iter().any(|n| n == name), "{name}: {help}");
+    }
+    // Every subcommand is listed once.
+    let all: Vec<String> = ccp::cli::Cli::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    let mut listed = [suite_names, client_names].concat();
+    listed.sort();
+    let mut expected = all;
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn completion_scripts_are_printed_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ccp"))
+            .args(["completions", shell])
+            .env("CCP_STATE_DIR", std::env::temp_dir().join("ccp-no-state"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("relationship"), "{shell}: {script}");
+        if shell == "bash" {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &script).unwrap();
+            let check = Command::new("bash")
+                .arg("-n")
+                .arg(file.path())
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+}
