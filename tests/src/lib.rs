@@ -16,31 +16,73 @@ use ccp_platform::testing::{TestDatabase, postgres_url, redis_url, unique_prefix
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Returns the path of the built `ccp` binary: `CCP_BIN` when set, else the
-/// `ccp` next to this test binary's `deps/` directory (cargo builds it for
-/// `cargo test --workspace`).
+/// Returns the path of the `ccp` binary the tests run: `CCP_BIN` when set,
+/// else the `ccp` of this workspace, built once per test process with
+/// `cargo build -p ccp` into this test binary's target directory and
+/// profile (a no-op when it is up to date), so `cargo test -p ccp-e2e` needs
+/// no build beforehand and never runs a stale binary.
 pub fn ccp_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("CCP_BIN") {
         return Ok(PathBuf::from(path));
     }
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| build_ccp().map_err(|err| format!("{err:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// The longest a build of `ccp` may take (a cold build on a 2-core machine).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+
+fn build_ccp() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
-    // A binary of the workspace (`target/<profile>/x`) has `ccp` beside it;
-    // a test binary (`target/<profile>/deps/x-…`) one directory up.
-    let own = exe.parent().context("binary has no parent directory")?;
-    let candidates = [Some(own), own.parent()];
-    if let Some(found) = candidates
-        .iter()
-        .flatten()
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-    {
-        return Ok(found);
+    // A test binary is `<target>/<profile>/deps/x-…`; a workspace binary `<target>/<profile>/x`.
+    let mut profile_dir = exe.parent().context("binary has no parent directory")?;
+    if profile_dir.ends_with("deps") {
+        profile_dir = profile_dir.parent().context("deps has no parent")?;
     }
-    anyhow::bail!(
-        "{name} not found beside {}: build it with `cargo build -p ccp` (same profile) or set CCP_BIN",
-        exe.display()
-    )
+    let target_dir = profile_dir
+        .parent()
+        .context("the profile directory has no parent")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => anyhow::bail!("cannot tell the profile of {}", exe.display()),
+    };
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = std::process::Command::new(cargo)
+        .args(["build", "-p", "ccp", "--bin", "ccp", "--profile", profile])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("start `cargo build -p ccp`")?;
+    let deadline = std::time::Instant::now() + BUILD_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            anyhow::bail!("`cargo build -p ccp` did not finish within {BUILD_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if !status.success() {
+        anyhow::bail!("`cargo build -p ccp` failed ({status}); set CCP_BIN to a built ccp instead");
+    }
+    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
+    let path = profile_dir.join(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "{} not found after the build",
+        path.display()
+    );
+    Ok(path)
 }
 
 /// One `ccp serve <service>` process.

@@ -75,7 +75,7 @@ impl LanguageArg {
 enum ProfileCommand {
     /// Creates your profile (once, after the first sign-in).
     ///
-    /// Example: ccp profile create --legal-name "Alice Martin" --email alice@abc.example
+    /// Example: ccp profile create --legal-name "Alice Martin" --email alice.martin@abcwindows.example
     Create {
         /// Your legal name.
         #[arg(long)]
