@@ -60,7 +60,33 @@ pub struct ClientOptions {
     /// with the same key to retry it safely.
     #[arg(long, global = true, value_name = "ID")]
     pub request_id: Option<String>,
+    /// List commands: print the one page at this token (`""` for the first)
+    /// and say the next page's token on stderr.
+    #[arg(long, global = true, value_name = "TOKEN", conflicts_with = "all")]
+    pub page_token: Option<String>,
+    /// List commands: read every page (by default a list stops after
+    /// 10,000 items and says how to read on).
+    #[arg(long, global = true)]
+    pub all: bool,
+    /// List commands: items per page asked of the server (1–1000; default 100).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub page_size: Option<i32>,
 }
+
+/// How many pages a list command reads.
+#[derive(Debug, Clone)]
+enum Pages {
+    /// Up to [`MAX_PAGES`] from the first.
+    Default,
+    /// One page, from this token.
+    One(String),
+    /// Every page (bounded by [`ALL_PAGES`]).
+    All,
+}
+
+/// The most pages `--all` reads (a bound, not a limit anyone meets: 100
+/// million items at the default page size).
+const ALL_PAGES: usize = 1_000_000;
 
 /// The client commands (flattened into `ccp`'s own).
 #[derive(Debug, Subcommand)]
@@ -294,6 +320,8 @@ pub struct Ctx {
     session: Option<SessionFile>,
     channel: Option<Channel>,
     connected_to: Option<String>,
+    pages: Pages,
+    page_size: Option<i32>,
     refreshed: bool,
 }
 
@@ -323,6 +351,12 @@ impl Ctx {
             session,
             channel: None,
             connected_to: None,
+            pages: match (&options.page_token, options.all) {
+                (Some(token), _) => Pages::One(token.clone()),
+                (None, true) => Pages::All,
+                (None, false) => Pages::Default,
+            },
+            page_size: options.page_size,
             refreshed: false,
         })
     }
@@ -460,9 +494,11 @@ impl Ctx {
         Ok(rpc(request).await?.into_inner())
     }
 
-    /// Reads every page of the list `request` through `rpc` (one client
-    /// method, e.g. `async |r| client.list_employees(r).await`), at most
-    /// [`MAX_PAGES`] pages, and returns their items.
+    /// Reads the pages of the list `request` through `rpc` (one client
+    /// method, e.g. `async |r| client.list_employees(r).await`) and returns
+    /// their items: up to [`MAX_PAGES`] pages, one page with `--page-token`,
+    /// every page with `--all`. When pages remain, says on stderr how to
+    /// read on.
     pub async fn list<Req: paging::Paged>(
         &mut self,
         request: Req,
@@ -470,16 +506,33 @@ impl Ctx {
             tonic::Request<Req>,
         ) -> Result<tonic::Response<Req::Response>, tonic::Status>,
     ) -> Result<Vec<Req::Item>, CliError> {
+        let (mut token, max_pages) = match &self.pages {
+            Pages::Default => (String::new(), MAX_PAGES),
+            Pages::One(token) => (token.clone(), 1),
+            Pages::All => (String::new(), ALL_PAGES),
+        };
+        let request = match self.page_size {
+            Some(size) => request.sized(size),
+            None => request,
+        };
         let mut items = Vec::new();
-        let mut token = String::new();
-        for _ in 0..MAX_PAGES {
+        for _ in 0..max_pages {
             let page = self.request(request.at(token)).await?;
             let (page_items, next) = Req::split(rpc(page).await?.into_inner());
             items.extend(page_items);
-            if next.is_empty() {
+            token = next;
+            if token.is_empty() {
                 break;
             }
-            token = next;
+        }
+        if !token.is_empty() {
+            match self.pages {
+                Pages::One(_) => eprintln!("next page: --page-token {token}"),
+                _ => eprintln!(
+                    "more items remain after {}: read them all with --all, or on with --page-token {token}",
+                    items.len()
+                ),
+            }
         }
         Ok(items)
     }
