@@ -17,10 +17,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Returns the path of the `ccp` binary the tests run: `CCP_BIN` when set,
-/// else the `ccp` of this workspace, built once per test process with
-/// `cargo build -p ccp` into this test binary's target directory and
-/// profile (a no-op when it is up to date), so `cargo test -p ccp-e2e` needs
-/// no build beforehand and never runs a stale binary.
+/// else the `ccp` of this workspace in this test binary's target directory
+/// and profile: the one there when no source is newer (`cargo test
+/// --workspace` builds it), else built once per test process with `cargo
+/// build -p ccp`, so `cargo test -p ccp-e2e` needs no build beforehand and
+/// never runs a stale binary.
 pub fn ccp_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("CCP_BIN") {
         return Ok(PathBuf::from(path));
@@ -34,6 +35,42 @@ pub fn ccp_binary() -> anyhow::Result<PathBuf> {
 
 /// The longest a build of `ccp` may take (a cold build on a 2-core machine).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+
+/// Returns the newest modification time of the sources `ccp` is built
+/// from (bounded walk), to tell whether a binary is up to date.
+fn newest_source(root: &std::path::Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut pending: Vec<PathBuf> = ["ccp", "platform", "services", "types", "proto"]
+        .iter()
+        .map(|dir| root.join(dir))
+        .collect();
+    pending.push(root.join("Cargo.lock"));
+    let mut visited = 0;
+    while let Some(path) = pending.pop() {
+        visited += 1;
+        if visited > 50_000 {
+            // Too many files to tell: treat the sources as new.
+            return std::time::SystemTime::now();
+        }
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "tests")
+            {
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(modified) = meta.modified() {
+            newest = newest.max(modified);
+        }
+    }
+    newest
+}
 
 fn build_ccp() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
@@ -50,7 +87,16 @@ fn build_ccp() -> anyhow::Result<PathBuf> {
         Some(name) => name,
         None => anyhow::bail!("cannot tell the profile of {}", exe.display()),
     };
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
+    let path = profile_dir.join(name);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `cargo test --workspace` has built it already: use it when no source is newer.
+    if let Ok(built) = std::fs::metadata(&path).and_then(|m| m.modified())
+        && built >= newest_source(&root)
+    {
+        return Ok(path);
+    }
+    let manifest = root.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = std::process::Command::new(cargo)
         .args(["build", "-p", "ccp", "--bin", "ccp", "--profile", profile])
@@ -75,8 +121,6 @@ fn build_ccp() -> anyhow::Result<PathBuf> {
     if !status.success() {
         anyhow::bail!("`cargo build -p ccp` failed ({status}); set CCP_BIN to a built ccp instead");
     }
-    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
-    let path = profile_dir.join(name);
     anyhow::ensure!(
         path.is_file(),
         "{} not found after the build",

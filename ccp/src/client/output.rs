@@ -105,8 +105,8 @@ const WIDTH_OFF_TERMINAL: u16 = 100;
 
 /// A table of text cells (comfy-table, no borders), its columns fitted to
 /// the terminal's width (100 columns when stdout is not a terminal): long
-/// cells wrap within their column, except in the first (the names people
-/// copy into the next command).
+/// cells of prose wrap within their column; a column of single words
+/// (names, principals, actions) never does.
 #[derive(Debug, Default)]
 pub struct Table {
     header: Vec<String>,
@@ -146,9 +146,16 @@ impl Table {
         for column in table.column_iter_mut() {
             column.set_padding((0, 2));
         }
-        // The first column is the name people copy into the next command: it never wraps.
-        if let Some(first) = table.column_mut(0) {
-            first.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        // A column of single words (names, principals, actions) never wraps:
+        // people copy them into the next command and scripts grep them.
+        for (i, column) in table.column_iter_mut().enumerate() {
+            let words_only = self.rows.iter().all(|row| {
+                row.get(i)
+                    .is_none_or(|cell| !cell.contains(char::is_whitespace))
+            });
+            if words_only {
+                column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
         }
         let mut out = String::new();
         for line in table.lines() {
