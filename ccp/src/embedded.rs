@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use ccp_platform::context::ServiceContext;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use crate::settings::SuiteSettings;
 
@@ -43,6 +44,12 @@ pub struct Suite {
     tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
 
+/// The span a service starts and runs in: its log lines (start, stop,
+/// background jobs) say which of the four services wrote them.
+fn service_span(service: &'static str) -> tracing::Span {
+    tracing::info_span!("service", service)
+}
+
 fn http(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
@@ -64,22 +71,30 @@ impl Suite {
         let (stop, _) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let identity = ccp_identity::Application::build(&context, &settings.identity).await?;
+        let identity = ccp_identity::Application::build(&context, &settings.identity)
+            .instrument(service_span("identity"))
+            .await?;
         let identity_addr = identity.local_addr();
 
         settings.accounts.identity_endpoint = http(identity_addr);
-        let accounts = ccp_accounts::Application::build(&context, &settings.accounts).await?;
+        let accounts = ccp_accounts::Application::build(&context, &settings.accounts)
+            .instrument(service_span("accounts"))
+            .await?;
         let accounts_addr = accounts.local_addr();
 
         settings.delegation.identity_endpoint = http(identity_addr);
         settings.delegation.accounts_endpoint = http(accounts_addr);
-        let delegation = ccp_delegation::Application::build(&context, &settings.delegation).await?;
+        let delegation = ccp_delegation::Application::build(&context, &settings.delegation)
+            .instrument(service_span("delegation"))
+            .await?;
         let delegation_addr = delegation.local_addr();
 
         settings.gateway.identity_endpoint = http(identity_addr);
         settings.gateway.accounts_endpoint = http(accounts_addr);
         settings.gateway.delegation_endpoint = http(delegation_addr);
-        let gateway = ccp_gateway::Application::build(&context, &settings.gateway).await?;
+        let gateway = ccp_gateway::Application::build(&context, &settings.gateway)
+            .instrument(service_span("gateway"))
+            .await?;
         let gateway_addr = gateway.local_addr();
 
         let signal = |stop: &watch::Sender<bool>| {
@@ -90,19 +105,35 @@ impl Suite {
         };
         tasks.push((
             "gateway",
-            tokio::spawn(gateway.run_until_stopped(signal(&stop))),
+            tokio::spawn(
+                gateway
+                    .run_until_stopped(signal(&stop))
+                    .instrument(service_span("gateway")),
+            ),
         ));
         tasks.push((
             "identity",
-            tokio::spawn(identity.run_until_stopped(signal(&stop))),
+            tokio::spawn(
+                identity
+                    .run_until_stopped(signal(&stop))
+                    .instrument(service_span("identity")),
+            ),
         ));
         tasks.push((
             "accounts",
-            tokio::spawn(accounts.run_until_stopped(signal(&stop))),
+            tokio::spawn(
+                accounts
+                    .run_until_stopped(signal(&stop))
+                    .instrument(service_span("accounts")),
+            ),
         ));
         tasks.push((
             "delegation",
-            tokio::spawn(delegation.run_until_stopped(signal(&stop))),
+            tokio::spawn(
+                delegation
+                    .run_until_stopped(signal(&stop))
+                    .instrument(service_span("delegation")),
+            ),
         ));
 
         Ok(Self {

@@ -156,9 +156,19 @@ fn identity_settings(settings: &SuiteSettings) -> ccp_identity::IdentitySettings
     identity
 }
 
-/// Mints an ID token of the development issuer for test user `user`.
-/// Refused when the configuration turns the issuer off or runs in production.
-pub fn dev_token(settings: &SuiteSettings, user: &str, ttl: Duration) -> anyhow::Result<String> {
+/// Mints an ID token of the development issuer for test user `user`, with
+/// the key of the suite the client talks to: `identity.dev_issuer.key` when
+/// configured, else `dev-issuer.key` in the data directory `given`
+/// (`--data-dir`), configured, or recorded by the running `ccp up` (see
+/// [`crate::suite_state::data_dir`]). Never creates a key: a token signed
+/// with a key no suite trusts would only fail later. Refused when the
+/// configuration turns the issuer off or runs in production.
+pub fn dev_token(
+    settings: &SuiteSettings,
+    given: Option<&Path>,
+    user: &str,
+    ttl: Duration,
+) -> anyhow::Result<String> {
     if settings.common.environment == ccp_platform::config::Environment::Production {
         anyhow::bail!("the development issuer is refused in production");
     }
@@ -169,8 +179,31 @@ pub fn dev_token(settings: &SuiteSettings, user: &str, ttl: Duration) -> anyhow:
     if user.is_empty() || user.len() > 255 {
         anyhow::bail!("the user name must be 1–255 characters");
     }
-    let identity = identity_settings(settings);
-    let issuer = DevIssuer::from_settings(&identity.dev_issuer, identity.data_dir.as_deref())?;
+    let dev = &settings.identity.dev_issuer;
+    let configured = secrecy::ExposeSecret::expose_secret(&dev.key)
+        .trim()
+        .to_owned();
+    let text = if configured.is_empty() {
+        let dir = crate::suite_state::data_dir(settings, given)?;
+        let file = ccp_identity::secrets::dev_issuer_key_file(&dir);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => text.trim().to_owned(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "no development issuer key in {} ({} is missing): is `ccp up` running with that data directory? \
+                 Start `ccp up --data-dir {}`, or pass the --data-dir of the suite you run",
+                dir.display(),
+                file.display(),
+                dir.display()
+            ),
+            Err(err) => anyhow::bail!("cannot read {}: {err}", file.display()),
+        }
+    } else {
+        configured
+    };
+    let seed: [u8; 32] = ccp_identity::secrets::decode_base64(&text)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("the development issuer key must be base64 of 32 bytes"))?;
+    let issuer = DevIssuer::from_seed(&dev.issuer, &dev.audience, &seed)?;
     let clock = settings.common.clock.build(settings.common.environment)?;
     issuer.mint(user, clock.now(), ttl)
 }

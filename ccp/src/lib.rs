@@ -6,10 +6,13 @@
 //! shared runtime), never what they do.
 
 pub mod bench;
+pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod embedded;
 pub mod health_cmd;
 pub mod identity_cmd;
+pub mod private_file;
 pub mod registry_cmd;
 pub mod settings;
+pub mod suite_state;

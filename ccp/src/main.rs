@@ -7,183 +7,20 @@
 //! `ccp login`, `ccp business …`, `ccp employee …`, `ccp relationship …` and
 //! the other client commands (see `ccp --help`) talk to a running gateway.
 
-use std::path::PathBuf;
-
+use ccp::cli::{Cli, Command, DatabaseService, DemoCommand, RegistryCommand, Service};
 use ccp::embedded::Suite;
 use ccp::settings::SuiteSettings;
 use ccp_platform::config::DatabaseSettings;
 use ccp_platform::context::ServiceContext;
-use clap::{Parser, Subcommand, ValueEnum};
 use sea_orm_migration::MigratorTrait;
-
-/// The CCP command: identity, business accounts and delegation of authority
-/// for a customs client portal.
-#[derive(Debug, Parser)]
-#[command(name = "ccp", version, about, long_about = None)]
-struct Cli {
-    /// A TOML configuration file; `CCP_…` environment variables override it.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-// Parsed once per process: the size of the largest variant does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Runs all four services in one process on the embedded default (SQLite
-    /// files under the data directory, in-memory cache and event bus) and
-    /// prints each endpoint. Stops gracefully on Ctrl-C.
-    ///
-    /// Example: ccp up
-    Up {
-        /// The data directory (default `.ccp`, or `data_dir` from the configuration).
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Loads the guide's demo (ABC Windows & Doors, ITN Logistics and their
-        /// people) once the suite is up, and prints who is who.
-        #[arg(long)]
-        demo: bool,
-    },
-    /// Runs one service with the database and Redis from the configuration
-    /// (the distributed mode).
-    ///
-    /// Example: CCP_ACCOUNTS__DATABASE__URL=postgres://ccp@db/accounts ccp serve accounts
-    Serve {
-        /// The service to run.
-        service: Service,
-    },
-    /// Applies a service's pending database migrations and exits.
-    ///
-    /// Example: ccp migrate identity --config prod.toml
-    Migrate {
-        /// The service whose schema to migrate.
-        service: DatabaseService,
-    },
-    /// Prints an ID token of the development issuer for a named test user,
-    /// to exchange with SignIn (the issuer must be on, as in `ccp up`).
-    ///
-    /// Example: ccp dev-token alice
-    DevToken {
-        /// The test user (the token's subject).
-        user: String,
-        /// How long the token is valid, in seconds.
-        #[arg(long, default_value_t = 300)]
-        ttl_secs: u64,
-        /// The data directory of `ccp up` (default `.ccp`, or `data_dir` from the configuration).
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-    },
-    /// A test-users issuer for deployments that refuse the development
-    /// issuer (production): keeps an Ed25519 key, writes the JWKS identity
-    /// trusts as an ordinary issuer (`jwks_file`), and mints ID tokens for
-    /// named test users with it.
-    ///
-    /// Example: ccp test-issuer init ./issuer && ccp test-issuer token alice --key ./issuer/test-issuer.key
-    TestIssuer {
-        #[command(subcommand)]
-        command: ccp::identity_cmd::TestIssuerCommand,
-    },
-    /// Asks a service's grpc.health.v1 whether it is SERVING, as kubelet's
-    /// grpc probe does: exit 0 when it is, 1 otherwise. `--wait-secs` keeps
-    /// asking until it is (scripts waiting for a service to come up).
-    ///
-    /// Example: ccp health http://127.0.0.1:50050 --wait-secs 30
-    Health {
-        /// The service's endpoint.
-        endpoint: String,
-        /// The service to ask about; empty is the server as a whole.
-        #[arg(long, default_value = "")]
-        service: String,
-        /// Keep asking for up to this many seconds.
-        #[arg(long, default_value_t = 0)]
-        wait_secs: u64,
-    },
-    /// Manages the identity service's signing keys.
-    Keys {
-        #[command(subcommand)]
-        command: ccp::identity_cmd::KeysCommand,
-        /// The data directory of `ccp up` (default `.ccp`, or `data_dir` from the configuration).
-        #[arg(long, value_name = "DIR", global = true)]
-        data_dir: Option<PathBuf>,
-    },
-    /// Runs a benchmark scenario (see BENCHMARKS.md): it starts what it
-    /// measures, measures a baseline in the same run, and prints a table
-    /// (and one JSON object on the last line with `--json`).
-    ///
-    /// Example: ccp bench check --quick --json
-    Bench(ccp::bench::BenchArgs),
-    /// Works with the CRA registry records that registrations are checked against.
-    Registry {
-        #[command(subcommand)]
-        command: RegistryCommand,
-    },
-    /// Works with the guide's demo data.
-    Demo {
-        #[command(subcommand)]
-        command: DemoCommand,
-    },
-    #[command(flatten)]
-    Client(ccp::client::ClientCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum DemoCommand {
-    /// Loads the guide's demo into a running suite: the demo registry, ITN
-    /// Logistics (customs broker) and its request to ABC Windows & Doors, ABC
-    /// with two BAMs, a PAM and pending employee requests. Loading twice is
-    /// harmless.
-    ///
-    /// Example: ccp demo load --data-dir .ccp
-    Load {
-        /// The gateway (default: `gateway.server.listen`).
-        #[arg(long, env = "CCP_GATEWAY_URL", value_name = "URL")]
-        gateway: Option<String>,
-        /// The accounts service, for the registry import (default: `accounts.server.listen`).
-        #[arg(long, value_name = "URL")]
-        accounts: Option<String>,
-        /// The data directory of `ccp up` (its internal and dev-issuer keys).
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum RegistryCommand {
-    /// Upserts registry records from a CSV or JSON file through the accounts
-    /// service (of a running `ccp up`, or `--endpoint`) and prints the records
-    /// accepted and rejected with reasons.
-    ///
-    /// Example: ccp registry import deploy/demo/registry.json
-    Import {
-        /// The file (`.csv`, or JSON otherwise).
-        file: PathBuf,
-        /// The accounts endpoint (default: `accounts.server.listen`).
-        #[arg(long, value_name = "URL")]
-        endpoint: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Service {
-    Identity,
-    Accounts,
-    Delegation,
-    Gateway,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DatabaseService {
-    Identity,
-    Accounts,
-    Delegation,
-}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = ccp::cli::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     if let Command::Client(command) = cli.command {
         // Client commands print their own errors and choose their exit codes.
         let settings = match SuiteSettings::load(cli.config.as_deref()) {
@@ -227,11 +64,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl_secs,
             data_dir,
         } => {
-            if let Some(dir) = data_dir {
-                settings.data_dir = dir;
-            }
             let token = ccp::identity_cmd::dev_token(
                 &settings,
+                data_dir.as_deref(),
                 &user,
                 std::time::Duration::from_secs(ttl_secs),
             )?;
@@ -258,9 +93,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ccp::identity_cmd::keys(&settings, command).await
         }
         Command::Bench(args) => ccp::bench::run_and_print(&args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut ccp::cli::command(),
+                "ccp",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Registry {
             command: RegistryCommand::Import { file, endpoint },
-        } => ccp::registry_cmd::import(settings, &file, endpoint).await,
+        } => {
+            let settings = ccp::suite_state::settings_for_suite(&settings, None)?;
+            ccp::registry_cmd::import(settings, &file, endpoint).await
+        }
         Command::Demo {
             command:
                 DemoCommand::Load {
@@ -269,9 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir,
                 },
         } => {
-            if let Some(dir) = data_dir {
-                settings.data_dir = dir;
-            }
+            let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
             ccp::demo::load_command(&settings, gateway, accounts).await
         }
         Command::Client(_) => anyhow::bail!("client commands are dispatched before `run`"),
@@ -303,13 +148,35 @@ async fn up(mut settings: SuiteSettings, demo: bool) -> anyhow::Result<()> {
             "Development issuer ON: `ccp dev-token <user>` prints a sign-in token for a test user."
         );
     }
+    // Client commands in any directory find this suite through the state file.
+    let state = ccp::suite_state::SuiteState {
+        data_dir: std::path::absolute(&data_dir)?,
+        gateway: format!("http://{}", endpoints.gateway),
+        identity: format!("http://{}", endpoints.identity),
+        accounts: format!("http://{}", endpoints.accounts),
+        delegation: format!("http://{}", endpoints.delegation),
+        pid: std::process::id(),
+    };
+    match state.record() {
+        Ok(path) => println!(
+            "Client commands find this suite through {}.",
+            path.display()
+        ),
+        Err(err) => eprintln!(
+            "warning: cannot record this suite for client commands ({err:#}); pass them --data-dir {} and --gateway {}",
+            state.data_dir.display(),
+            state.gateway
+        ),
+    }
     if demo && let Err(err) = ccp::demo::up_demo(&settings, &suite).await {
+        state.forget();
         let _ = suite.stop().await;
         return Err(err);
     }
     println!("Press Ctrl-C to stop.");
     ccp_platform::server::shutdown_signal().await;
     println!("stopping: draining calls in flight");
+    state.forget();
     suite.stop().await
 }
 

@@ -119,43 +119,28 @@ impl From<JsonRecord> for pb::RegistryRecord {
     }
 }
 
-/// Parses CSV text (RFC 4180 quoting) into rows of fields.
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
+/// Parses CSV text (RFC 4180 quoting, the `csv` crate) into rows of
+/// fields, leaving out blank rows.
+fn csv_rows(text: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
+    for (line, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("CSV record {} is malformed", line + 1))?;
+        let row: Vec<String> = record.iter().map(str::to_owned).collect();
+        if row.iter().any(|field| !field.trim().is_empty()) {
+            rows.push(row);
         }
     }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows.retain(|r| !(r.len() == 1 && r[0].trim().is_empty()));
-    rows
+    Ok(rows)
 }
 
 /// Parses the CSV form; a malformed row becomes a record that the service
 /// rejects with a reason naming the field.
 fn parse_csv(text: &str) -> anyhow::Result<Vec<pb::RegistryRecord>> {
-    let rows = csv_rows(text);
+    let rows = csv_rows(text)?;
     let Some((header, body)) = rows.split_first() else {
         return Ok(Vec::new());
     };

@@ -73,6 +73,24 @@ impl Validate for SuiteSettings {
         delegation.validate()?;
         self.gateway.validate()
     }
+
+    fn known_keys() -> Vec<String> {
+        use ccp_platform::config_keys::keys_of;
+        // The shared sections are flattened into the top level, which the
+        // key walk cannot see through: list them and each section apart.
+        let mut keys = keys_of::<CommonSettings>();
+        keys.push("data_dir".to_owned());
+        for (section, fields) in [
+            ("identity", keys_of::<IdentitySettings>()),
+            ("accounts", keys_of::<AccountsSettings>()),
+            ("delegation", keys_of::<DelegationSettings>()),
+            ("gateway", keys_of::<GatewaySettings>()),
+        ] {
+            keys.push(section.to_owned());
+            keys.extend(fields.into_iter().map(|key| format!("{section}.{key}")));
+        }
+        keys
+    }
 }
 
 impl SuiteSettings {
@@ -95,8 +113,12 @@ impl SuiteSettings {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && create => {
                 std::fs::create_dir_all(&self.data_dir)?;
                 let key = ccp_platform::auth::InternalTokens::generate_key();
-                write_private(&path, &key)?;
-                key
+                if crate::private_file::create_new(&path, key.as_bytes())? {
+                    key
+                } else {
+                    // Another process created it first: use its key.
+                    std::fs::read_to_string(&path)?.trim().to_owned()
+                }
             }
             Err(err) => {
                 anyhow::bail!(
@@ -156,24 +178,5 @@ impl SuiteSettings {
         fill(&mut self.accounts.database, "accounts");
         fill(&mut self.delegation.database, "delegation");
         self
-    }
-}
-
-/// Writes a secret file readable by its owner only.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        file.write_all(contents.as_bytes())
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(path, contents)
     }
 }

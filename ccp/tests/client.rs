@@ -326,15 +326,27 @@ async fn logout_revokes_the_session_and_forgets_it() {
     let stored = std::fs::read_to_string(world.session("frank")).unwrap();
     let out = world.ok("frank", &["whoami", "-q"]).await;
     assert!(out.trim().starts_with("person:"), "{out}");
+    let out = world.ok("frank", &["whoami"]).await;
+    assert!(
+        out.contains("frank Example"),
+        "the profile, from the server: {out}"
+    );
+    let (code, _, err) = world.run("nobody", &["whoami"]).await;
+    assert_eq!(code, 4);
+    assert!(err.contains("not signed in"), "{err}");
     world.ok("frank", &["logout"]).await;
     assert!(!world.session("frank").exists());
     let (code, _, _) = world.run("frank", &["whoami"]).await;
     assert_eq!(code, 4);
 
-    // The old session file, put back, no longer works: its family is revoked.
+    // The old session file, put back, no longer works: its family is revoked,
+    // and whoami asks the server rather than the file.
     std::fs::write(world.session("frank"), stored).unwrap();
     let (code, _, err) = world.run("frank", &["profile", "show"]).await;
     assert_eq!(code, 4, "{err}");
+    let (code, out, err) = world.run("frank", &["whoami"]).await;
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(err.contains("revoked"), "{err}");
     world.stop().await;
 }
 
@@ -855,5 +867,50 @@ async fn registration_asks_for_missing_answers_and_the_terms_on_a_terminal() {
     assert!(shown.contains("businesses/123456782"), "{shown}");
     let out = world.ok("alice", &["business", "list", "-q"]).await;
     assert_eq!(out.trim(), "businesses/123456782");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn list_commands_read_one_page_at_a_token_or_every_page() {
+    let world = World::start().await;
+    world.sign_up("alice").await;
+    let (code, _, err) = world.register_abc("alice").await;
+    assert_eq!(code, 0, "{err}");
+    let names = |out: &str| out.lines().map(str::to_owned).collect::<Vec<_>>();
+    let programs = [
+        "business",
+        "programs",
+        "123456782",
+        "-q",
+        "--page-size",
+        "1",
+    ];
+
+    // By default every page (up to 10,000 items): ABC's RM0001 and RM0002.
+    let all = names(&world.ok("alice", &programs).await);
+    assert_eq!(all.len(), 2, "{all:?}");
+
+    // One page at a time: the first page names the next one on stderr.
+    let mut first_page = programs.to_vec();
+    first_page.extend(["--page-token", ""]);
+    let (code, out, err) = world.run("alice", &first_page).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(names(&out), all[..1], "{out}");
+    let token = err
+        .lines()
+        .find_map(|l| l.strip_prefix("next page: --page-token "))
+        .unwrap_or_else(|| panic!("the next page's token: {err}"))
+        .to_owned();
+    let mut second_page = programs.to_vec();
+    second_page.extend(["--page-token", &token]);
+    let (code, out, err) = world.run("alice", &second_page).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(names(&out), all[1..], "{out}");
+    assert!(!err.contains("next page"), "the last page: {err}");
+
+    // --all reads every page.
+    let mut every = programs.to_vec();
+    every.push("--all");
+    assert_eq!(names(&world.ok("alice", &every).await), all);
     world.stop().await;
 }

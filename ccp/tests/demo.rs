@@ -44,6 +44,8 @@ async fn up_demo(data_dir: &Path) -> Up {
         .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_TELEMETRY__LOG_FILTER", "warn")
+        // Its state file stays in the test's directory, not the user's.
+        .env("CCP_STATE_DIR", data_dir.join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -108,7 +110,8 @@ async fn sign_in(channel: &Channel, data_dir: &Path, user: &str) -> (String, Str
         data_dir: data_dir.to_owned(),
         ..SuiteSettings::default()
     };
-    let id_token = ccp::identity_cmd::dev_token(&settings, user, Duration::from_secs(300)).unwrap();
+    let id_token =
+        ccp::identity_cmd::dev_token(&settings, None, user, Duration::from_secs(300)).unwrap();
     let session = IdentityClient::new(channel.clone())
         .sign_in(idn::SignInRequest { id_token })
         .await

@@ -51,7 +51,7 @@ async fn person(
     subject: &str,
 ) -> String {
     let id_token =
-        ccp::identity_cmd::dev_token(settings, subject, Duration::from_secs(60)).unwrap();
+        ccp::identity_cmd::dev_token(settings, None, subject, Duration::from_secs(60)).unwrap();
     let first = gw
         .sign_in(tonic::Request::new(pb::SignInRequest { id_token }))
         .await

@@ -54,7 +54,8 @@ async fn r_id_1_ccp_dev_token_signs_in_to_the_embedded_suite_and_keys_rotate() {
         .unwrap();
     let mut identity = IdentityClient::new(channel);
 
-    let token = ccp::identity_cmd::dev_token(&settings, "alice", Duration::from_secs(60)).unwrap();
+    let token =
+        ccp::identity_cmd::dev_token(&settings, None, "alice", Duration::from_secs(60)).unwrap();
     let session = identity
         .sign_in(req(&suite, pb::SignInRequest { id_token: token }))
         .await
@@ -76,7 +77,8 @@ async fn r_id_1_ccp_dev_token_signs_in_to_the_embedded_suite_and_keys_rotate() {
     let kids: Vec<_> = keys.keys.iter().map(|k| k.kid.clone()).collect();
     assert_eq!(kids, [before, rotation.new_kid.clone()]);
 
-    let token = ccp::identity_cmd::dev_token(&settings, "alice", Duration::from_secs(60)).unwrap();
+    let token =
+        ccp::identity_cmd::dev_token(&settings, None, "alice", Duration::from_secs(60)).unwrap();
     let again = identity
         .sign_in(req(&suite, pb::SignInRequest { id_token: token }))
         .await
@@ -96,14 +98,22 @@ async fn r_id_1_dev_token_is_refused_when_the_development_issuer_is_off() {
     let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
     let mut settings = settings(dir.path());
     settings.identity.dev_issuer.enabled = Some(false);
-    assert!(ccp::identity_cmd::dev_token(&settings, "alice", Duration::from_secs(60)).is_err());
+    assert!(
+        ccp::identity_cmd::dev_token(&settings, None, "alice", Duration::from_secs(60)).is_err()
+    );
     // And the embedded suite then trusts no development token.
     let suite = Suite::start(settings.clone(), ServiceContext::in_memory(Clock::system()))
         .await
         .expect("suite starts");
     let mut on = settings.clone();
     on.identity.dev_issuer.enabled = None;
-    let token = ccp::identity_cmd::dev_token(&on, "alice", Duration::from_secs(60)).unwrap();
+    // `ccp dev-token` never makes a key: one a suite does not trust is put by hand.
+    std::fs::write(
+        dir.path().join("dev-issuer.key"),
+        ccp_platform::auth::InternalTokens::generate_key(),
+    )
+    .unwrap();
+    let token = ccp::identity_cmd::dev_token(&on, None, "alice", Duration::from_secs(60)).unwrap();
     let channel = Channel::from_shared(format!("http://{}", suite.endpoints().identity))
         .unwrap()
         .connect()

@@ -213,7 +213,7 @@ async fn signed_in_access_token(
 ) -> String {
     let settings = suite_settings(dir);
     let id_token =
-        ccp::identity_cmd::dev_token(&settings, "alice", Duration::from_secs(300)).unwrap();
+        ccp::identity_cmd::dev_token(&settings, None, "alice", Duration::from_secs(300)).unwrap();
     let channel = Channel::from_shared(format!("http://{}", suite.endpoints().identity))
         .unwrap()
         .connect()

@@ -84,3 +84,70 @@ fn a_wrong_port_in_the_environment_names_the_key() {
     let err = ccp_platform::config::load_with_env::<SuiteSettings>("", None, env).unwrap_err();
     assert_eq!(err.key, "gateway.server.listen");
 }
+
+/// Returns every key the README's configuration tables name (`| \`key\` | \`CCP_…\` |`).
+fn readme_keys() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    readme
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let key = cells
+                .next()?
+                .strip_prefix('`')?
+                .split('`')
+                .next()?
+                .to_owned();
+            let env = cells.next()?;
+            env.starts_with("`CCP_").then_some(key)
+        })
+        .collect()
+}
+
+#[test]
+fn every_documented_key_is_known_so_a_misspelt_variable_can_be_refused() {
+    use ccp_platform::config::Validate as _;
+    let known = SuiteSettings::known_keys();
+    let documented = readme_keys();
+    assert!(documented.len() > 50, "{documented:?}");
+    let missing: Vec<_> = documented.iter().filter(|k| !known.contains(k)).collect();
+    assert!(missing.is_empty(), "keys the walk missed: {missing:?}");
+}
+
+#[test]
+fn an_unknown_ccp_variable_names_the_closest_key() {
+    let env = HashMap::from([("CCP_GATEWAY__SERVER__LISTN".to_owned(), "x".to_owned())]);
+    let err = ccp_platform::config::load_with_env::<SuiteSettings>("", None, env).unwrap_err();
+    assert_eq!(err.key, "gateway.server.listn");
+    assert!(
+        err.to_string().contains("CCP_GATEWAY__SERVER__LISTEN"),
+        "{err}"
+    );
+    // The command's own variables are not configuration keys.
+    let env = HashMap::from([
+        ("CCP_SESSION".to_owned(), "s.json".to_owned()),
+        (
+            "CCP_GATEWAY_URL".to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+        ),
+        ("CCP_STATE_DIR".to_owned(), "state".to_owned()),
+        (
+            "CCP_TEST_DATABASE_URL".to_owned(),
+            "postgres://x".to_owned(),
+        ),
+    ]);
+    ccp_platform::config::load_with_env::<SuiteSettings>("", None, env).unwrap();
+}
+
+#[test]
+fn an_unknown_environment_names_the_key_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ccp.toml");
+    std::fs::write(&file, "environment = \"prod\"\n").unwrap();
+    let err = ccp_platform::config::load_with_env::<SuiteSettings>("", Some(&file), HashMap::new())
+        .unwrap_err();
+    assert_eq!(err.key, "environment", "{err}");
+    assert!(err.to_string().contains("production"), "{err}");
+}

@@ -96,6 +96,8 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
         .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_TELEMETRY__LOG_FILTER", "warn")
+        // Its state file stays in the test's directory, not the user's.
+        .env("CCP_STATE_DIR", data_dir.path().join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -83,6 +83,85 @@ pub fn env_name(key: &str) -> String {
 pub trait Validate {
     /// Returns an error naming the wrong key, if any.
     fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Returns every dotted key the configuration accepts (see
+    /// [`crate::config_keys::keys_of`]); when not empty, an environment
+    /// variable that sets none of them is refused, naming the closest.
+    fn known_keys() -> Vec<String>
+    where
+        Self: Sized,
+    {
+        Vec::new()
+    }
+}
+
+/// Refuses a `CCP_…` variable that sets no key of `known`, naming the
+/// closest key. A variable with a section (`__`) is a key by its name; one
+/// without is taken for a key only when it is within two edits of a
+/// top-level one (`CCP_ENVIRONMNT`), since commands read variables of their
+/// own (`CCP_SESSION`, `CCP_GATEWAY_URL`).
+pub fn check_env_keys<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    known: &[String],
+) -> Result<(), ConfigError> {
+    if known.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<&String> = names.into_iter().collect();
+    names.sort();
+    for name in names {
+        let Some(rest) = name.strip_prefix(&format!("{ENV_PREFIX}_")) else {
+            continue;
+        };
+        let key = rest.to_lowercase().replace("__", ".");
+        if known.contains(&key) {
+            continue;
+        }
+        let sectioned = rest.contains("__");
+        let candidates = known.iter().filter(|k| sectioned || !k.contains('.'));
+        let Some((distance, closest)) = candidates.map(|k| (strsim::levenshtein(k, &key), k)).min()
+        else {
+            continue;
+        };
+        if sectioned || distance <= 2 {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "{name} sets no configuration key; did you mean {} (`{closest}`)?",
+                    env_name(closest)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Returns the dotted key whose value is the string `value`, when exactly
+/// one key has it (serde names no key for an unknown enum variant).
+fn key_with_value(built: &config::Config, value: &str) -> Option<String> {
+    fn walk(path: &str, node: &config::Value, value: &str, found: &mut Vec<String>) {
+        match &node.kind {
+            config::ValueKind::Table(table) => {
+                for (name, child) in table {
+                    let path = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    walk(&path, child, value, found);
+                }
+            }
+            config::ValueKind::String(text) if text == value => found.push(path.to_owned()),
+            _ => {}
+        }
+    }
+    let root: config::Value = built.clone().try_deserialize().ok()?;
+    let mut found = Vec::new();
+    walk("", &root, value, &mut found);
+    match found.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
 }
 
 /// Loads `T` from compiled-in `defaults` (TOML), the optional `file`, and the
@@ -116,6 +195,7 @@ pub fn load_with_env<T: DeserializeOwned + Validate>(
         .into_iter()
         .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_")))
         .collect();
+    check_env_keys(env.keys(), &T::known_keys())?;
     builder = builder.add_source(
         config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("_")
@@ -124,7 +204,24 @@ pub fn load_with_env<T: DeserializeOwned + Validate>(
             .source(Some(env)),
     );
     let built = builder.build().map_err(from_config_error)?;
-    let value: T = built.try_deserialize().map_err(from_config_error)?;
+    let value: T = match built.clone().try_deserialize() {
+        Ok(value) => value,
+        Err(err) => {
+            let mut err = from_config_error(err);
+            // "unknown variant `prod`, expected one of …": name the key that says `prod`.
+            if err.key.is_empty()
+                && let Some(variant) = err
+                    .message
+                    .split_once("unknown variant `")
+                    .and_then(|(_, rest)| rest.split_once('`'))
+                    .map(|(variant, _)| variant.to_owned())
+                && let Some(key) = key_with_value(&built, &variant)
+            {
+                err.key = key;
+            }
+            return Err(err);
+        }
+    };
     value.validate()?;
     Ok(value)
 }

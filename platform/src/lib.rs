@@ -12,6 +12,7 @@ pub mod bus;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod config_keys;
 pub mod context;
 pub mod db;
 pub mod error;

@@ -73,7 +73,9 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Fmt,
-            log_filter: "info,opentelemetry=warn,opentelemetry_sdk=warn".to_owned(),
+            // Applying a migration is a detail (`ccp migrate` prints its own summary).
+            log_filter: "info,sea_orm_migration=warn,opentelemetry=warn,opentelemetry_sdk=warn"
+                .to_owned(),
             otlp_endpoint: None,
             service_name: "ccp".to_owned(),
         }
@@ -151,7 +153,12 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
         .with_filter(exporter_transport_excluded());
     let subscriber = tracing_subscriber::registry()
-        .with(fmt_layer(settings.log_format, std::io::stderr))
+        .with(fmt_layer_on(
+            settings.log_format,
+            std::io::stderr,
+            // Colours only for a person at a terminal, never in a file or a pipe.
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ))
         .with(otel_layer)
         .with(filter);
 
@@ -179,7 +186,22 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    fmt_layer_on(format, writer, false)
+}
+
+/// Returns the log-line layer for `format` on `writer`, with ANSI colours when `ansi`.
+fn fmt_layer_on<S, W>(
+    format: LogFormat,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi);
     match format {
         LogFormat::Fmt => layer.boxed(),
         LogFormat::Json => layer.json().boxed(),

@@ -16,31 +16,117 @@ use ccp_platform::testing::{TestDatabase, postgres_url, redis_url, unique_prefix
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Returns the path of the built `ccp` binary: `CCP_BIN` when set, else the
-/// `ccp` next to this test binary's `deps/` directory (cargo builds it for
-/// `cargo test --workspace`).
+/// Returns the path of the `ccp` binary the tests run: `CCP_BIN` when set,
+/// else the `ccp` of this workspace in this test binary's target directory
+/// and profile: the one there when no source is newer (`cargo test
+/// --workspace` builds it), else built once per test process with `cargo
+/// build -p ccp`, so `cargo test -p ccp-e2e` needs no build beforehand and
+/// never runs a stale binary.
 pub fn ccp_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("CCP_BIN") {
         return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe()?;
-    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
-    // A binary of the workspace (`target/<profile>/x`) has `ccp` beside it;
-    // a test binary (`target/<profile>/deps/x-…`) one directory up.
-    let own = exe.parent().context("binary has no parent directory")?;
-    let candidates = [Some(own), own.parent()];
-    if let Some(found) = candidates
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| build_ccp().map_err(|err| format!("{err:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// The longest a build of `ccp` may take (a cold build on a 2-core machine).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+
+/// Returns the newest modification time of the sources `ccp` is built
+/// from (bounded walk), to tell whether a binary is up to date.
+fn newest_source(root: &std::path::Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut pending: Vec<PathBuf> = ["ccp", "platform", "services", "types", "proto"]
         .iter()
-        .flatten()
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-    {
-        return Ok(found);
+        .map(|dir| root.join(dir))
+        .collect();
+    pending.push(root.join("Cargo.lock"));
+    let mut visited = 0;
+    while let Some(path) = pending.pop() {
+        visited += 1;
+        if visited > 50_000 {
+            // Too many files to tell: treat the sources as new.
+            return std::time::SystemTime::now();
+        }
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "tests")
+            {
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(modified) = meta.modified() {
+            newest = newest.max(modified);
+        }
     }
-    anyhow::bail!(
-        "{name} not found beside {}: build it with `cargo build -p ccp` (same profile) or set CCP_BIN",
-        exe.display()
-    )
+    newest
+}
+
+fn build_ccp() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // A test binary is `<target>/<profile>/deps/x-…`; a workspace binary `<target>/<profile>/x`.
+    let mut profile_dir = exe.parent().context("binary has no parent directory")?;
+    if profile_dir.ends_with("deps") {
+        profile_dir = profile_dir.parent().context("deps has no parent")?;
+    }
+    let target_dir = profile_dir
+        .parent()
+        .context("the profile directory has no parent")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => anyhow::bail!("cannot tell the profile of {}", exe.display()),
+    };
+    let name = if cfg!(windows) { "ccp.exe" } else { "ccp" };
+    let path = profile_dir.join(name);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `cargo test --workspace` has built it already: use it when no source is newer.
+    if let Ok(built) = std::fs::metadata(&path).and_then(|m| m.modified())
+        && built >= newest_source(&root)
+    {
+        return Ok(path);
+    }
+    let manifest = root.join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = std::process::Command::new(cargo)
+        .args(["build", "-p", "ccp", "--bin", "ccp", "--profile", profile])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("start `cargo build -p ccp`")?;
+    let deadline = std::time::Instant::now() + BUILD_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            anyhow::bail!("`cargo build -p ccp` did not finish within {BUILD_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if !status.success() {
+        anyhow::bail!("`cargo build -p ccp` failed ({status}); set CCP_BIN to a built ccp instead");
+    }
+    anyhow::ensure!(
+        path.is_file(),
+        "{} not found after the build",
+        path.display()
+    );
+    Ok(path)
 }
 
 /// One `ccp serve <service>` process.

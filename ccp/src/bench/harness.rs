@@ -277,7 +277,12 @@ impl Seeder {
 
     /// Signs `user` in through the development issuer and creates its profile.
     pub async fn person(&self, user: &str) -> anyhow::Result<Person> {
-        let id_token = crate::identity_cmd::dev_token(&self.settings, user, SETTLE * 60)?;
+        let id_token = crate::identity_cmd::dev_token(
+            &self.settings,
+            Some(&self.settings.data_dir),
+            user,
+            SETTLE * 60,
+        )?;
         let mut client = idn::identity_client::IdentityClient::new(self.identity.clone());
         let session = client
             .sign_in(self.req(idn::SignInRequest { id_token }, None)?)

@@ -62,12 +62,18 @@ macro_rules! audit_of {
     };
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
+/// Returns the CSV text (RFC 4180, the `csv` crate) of a header and rows.
+fn csv_text(header: &[&str], rows: &[Vec<String>]) -> Result<String, CliError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |err: csv::Error| CliError::Other(err.into());
+    writer.write_record(header).map_err(fail)?;
+    for row in rows {
+        writer.write_record(row).map_err(fail)?;
     }
+    let bytes = writer
+        .into_inner()
+        .map_err(|err| CliError::Other(anyhow::anyhow!("write CSV: {err}")))?;
+    String::from_utf8(bytes).map_err(|err| CliError::Other(err.into()))
 }
 
 fn rfc3339(event: &AuditEvent) -> String {
@@ -126,27 +132,38 @@ pub(super) async fn export(ctx: &mut Ctx, args: &AuditArgs) -> Result<(), CliErr
             text
         }
         Format::Csv => {
-            let mut text = String::from(
-                "time,service,actor,acting_for,action,target,request_id,trace_id,before_json,after_json\n",
-            );
-            for (service, e) in &events {
-                let fields = [
-                    rfc3339(e),
-                    (*service).to_owned(),
-                    e.actor.clone(),
-                    e.acting_for.clone(),
-                    e.action.clone(),
-                    e.target.clone(),
-                    e.request_id.clone(),
-                    e.trace_id.clone(),
-                    e.before_json.clone(),
-                    e.after_json.clone(),
-                ];
-                let line: Vec<_> = fields.iter().map(|f| csv_field(f)).collect();
-                text.push_str(&line.join(","));
-                text.push('\n');
-            }
-            text
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|(service, e)| {
+                    vec![
+                        rfc3339(e),
+                        (*service).to_owned(),
+                        e.actor.clone(),
+                        e.acting_for.clone(),
+                        e.action.clone(),
+                        e.target.clone(),
+                        e.request_id.clone(),
+                        e.trace_id.clone(),
+                        e.before_json.clone(),
+                        e.after_json.clone(),
+                    ]
+                })
+                .collect();
+            csv_text(
+                &[
+                    "time",
+                    "service",
+                    "actor",
+                    "acting_for",
+                    "action",
+                    "target",
+                    "request_id",
+                    "trace_id",
+                    "before_json",
+                    "after_json",
+                ],
+                &rows,
+            )?
         }
         Format::Table => {
             let mut table = Table::new(&["TIME", "SERVICE", "ACTOR", "ACTION", "TARGET"]);
@@ -182,9 +199,16 @@ mod tests {
 
     #[test]
     fn csv_fields_with_separators_are_quoted() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("{\"a\":1}"), "\"{\"\"a\"\":1}\"");
+        #![allow(clippy::unwrap_used)]
+        let rows = vec![vec![
+            "plain".to_owned(),
+            "a,b".to_owned(),
+            "say \"hi\"".to_owned(),
+            "{\"a\":1}".to_owned(),
+        ]];
+        assert_eq!(
+            csv_text(&["w", "x", "y", "z"], &rows).unwrap(),
+            "w,x,y,z\nplain,\"a,b\",\"say \"\"hi\"\"\",\"{\"\"a\"\":1}\"\n"
+        );
     }
 }

@@ -152,10 +152,8 @@ pub(super) async fn accessible(ctx: &mut Ctx, args: &AccessibleArgs) -> Result<(
 }
 
 pub(super) async fn explain(ctx: &mut Ctx, args: &ExplainArgs) -> Result<(), CliError> {
-    let mut settings = ctx.settings().clone();
-    if let Some(dir) = &args.data_dir {
-        settings.data_dir = dir.clone();
-    }
+    let settings =
+        crate::suite_state::settings_for_suite(ctx.settings(), args.data_dir.as_deref())?;
     let tokens = settings.internal_tokens().map_err(|err| {
         CliError::usage(format!(
             "explain needs the internal key (--data-dir of `ccp up`, or CCP_INTERNAL_AUTH__KEY): {err:#}"

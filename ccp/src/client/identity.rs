@@ -75,7 +75,7 @@ impl LanguageArg {
 enum ProfileCommand {
     /// Creates your profile (once, after the first sign-in).
     ///
-    /// Example: ccp profile create --legal-name "Alice Martin" --email alice@abc.example
+    /// Example: ccp profile create --legal-name "Alice Martin" --email alice.martin@abcwindows.example
     Create {
         /// Your legal name.
         #[arg(long)]
@@ -220,6 +220,17 @@ fn print_session(ctx: &Ctx, session: &SessionFile, verb: &str) {
 }
 
 pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliError> {
+    ctx.sign_in_at_the_running_suite();
+    // The development token first: without a suite there is nothing to call.
+    let dev_token = match &args.dev {
+        Some(user) => Some(crate::identity_cmd::dev_token(
+            ctx.settings(),
+            args.data_dir.as_deref(),
+            user,
+            Duration::from_secs(300),
+        )?),
+        None => None,
+    };
     let gateway = ctx.gateway_url();
     let mut client = IdentityClient::new(ctx.channel().await?);
     let session = if let Some(client_id) = &args.client_id {
@@ -250,12 +261,8 @@ pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliErro
             refresh_expire_time: None,
         }
     } else {
-        let id_token = if let Some(user) = &args.dev {
-            let mut settings = ctx.settings().clone();
-            if let Some(dir) = &args.data_dir {
-                settings.data_dir = dir.clone();
-            }
-            crate::identity_cmd::dev_token(&settings, user, Duration::from_secs(300))?
+        let id_token = if let Some(token) = dev_token {
+            token
         } else if let Some(file) = &args.id_token_file {
             read_text_file(file)?
         } else {
@@ -307,15 +314,93 @@ pub(super) async fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
 }
 
 pub(super) async fn whoami(ctx: &mut Ctx) -> Result<(), CliError> {
-    let session = ctx.session().await?.clone();
-    print_session(ctx, &session, "signed in as");
-    if !ctx.json() && !ctx.quiet() {
-        println!(
-            "access token valid until {}",
-            session.access_expire_time.to_rfc3339()
-        );
+    if ctx.stored_session().is_none() {
+        return Err(CliError::NotSignedIn(
+            "not signed in: there is no session; run `ccp login`".to_owned(),
+        ));
     }
+    // The server says whether the session still stands (revoked, expired),
+    // not the file.
+    let mut client = IdentityClient::new(ctx.channel().await?);
+    let mut answer = ctx
+        .call(pb::GetMyProfileRequest {}, async |r| {
+            client.get_my_profile(r).await
+        })
+        .await;
+    if matches!(&answer, Err(CliError::Status(s)) if s.code() == tonic::Code::Unauthenticated)
+        && !ctx.refreshed
+    {
+        answer = match ctx.refresh().await {
+            Ok(()) => {
+                ctx.call(pb::GetMyProfileRequest {}, async |r| {
+                    client.get_my_profile(r).await
+                })
+                .await
+            }
+            Err(err) => Err(err),
+        };
+    }
+    let profile = match answer {
+        Ok(profile) => Some(profile),
+        // Signed in; a person without a profile yet, or a machine credential.
+        Err(CliError::Status(s))
+            if matches!(
+                s.code(),
+                tonic::Code::FailedPrecondition | tonic::Code::PermissionDenied
+            ) =>
+        {
+            None
+        }
+        Err(CliError::Status(s)) if s.code() == tonic::Code::Unauthenticated => {
+            return Err(revoked(ctx, s.message()));
+        }
+        Err(CliError::NotSignedIn(message)) => return Err(revoked(ctx, &message)),
+        Err(err) => return Err(err),
+    };
+    let Some(session) = ctx.stored_session().cloned() else {
+        return Err(revoked(ctx, "the session is gone"));
+    };
+    if ctx.json() {
+        let mut json = session_json(&session);
+        if let Some(profile) = &profile {
+            json["profile"] = profile.name.clone().into();
+            json["profileRequired"] = false.into();
+            json["legalName"] = profile.legal_name.clone().into();
+        }
+        output::print_json(&json);
+        return Ok(());
+    }
+    if ctx.quiet() {
+        println!("{}", session.principal);
+        return Ok(());
+    }
+    println!("signed in as {} via {}", session.principal, session.gateway);
+    match (&profile, session.kind) {
+        (Some(profile), _) => println!(
+            "profile {} ({}, {})",
+            profile.name, profile.legal_name, profile.email
+        ),
+        (None, SessionKind::Machine) => println!("acting for business {}", session.business),
+        (None, SessionKind::Person) => println!(
+            "no profile yet: create it with `ccp profile create --legal-name \"…\" --email …`"
+        ),
+    }
+    println!(
+        "access token valid until {}",
+        session.access_expire_time.to_rfc3339()
+    );
     Ok(())
+}
+
+/// The answer of `whoami` when the server no longer accepts the session.
+fn revoked(ctx: &Ctx, why: &str) -> CliError {
+    let who = ctx
+        .stored_session()
+        .map(|s| s.principal.clone())
+        .unwrap_or_default();
+    CliError::NotSignedIn(format!(
+        "not signed in: the session of {who} was revoked or has expired ({why}); run `ccp login` again"
+    ))
 }
 
 fn print_profile(profile: &pb::Profile) {

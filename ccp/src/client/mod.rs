@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod authz;
 mod delegation;
+mod error;
 mod identity;
 mod output;
 mod paging;
@@ -35,6 +36,7 @@ pub use accounts::{BusinessArgs, EmployeeArgs, GroupArgs, TermsArgs};
 pub use audit::AuditArgs;
 pub use authz::{AccessibleArgs, CheckArgs, ExplainArgs};
 pub use delegation::{AssignmentArgs, ClientGroupArgs, RelationshipArgs};
+pub use error::{CliError, code_name};
 pub use identity::{CredentialArgs, LoginArgs, LogoutArgs, ProfileArgs, WhoamiArgs};
 
 /// The most pages a list command reads (each of 100 items).
@@ -60,7 +62,33 @@ pub struct ClientOptions {
     /// with the same key to retry it safely.
     #[arg(long, global = true, value_name = "ID")]
     pub request_id: Option<String>,
+    /// List commands: print the one page at this token (`""` for the first)
+    /// and say the next page's token on stderr.
+    #[arg(long, global = true, value_name = "TOKEN", conflicts_with = "all")]
+    pub page_token: Option<String>,
+    /// List commands: read every page (by default a list stops after
+    /// 10,000 items and says how to read on).
+    #[arg(long, global = true)]
+    pub all: bool,
+    /// List commands: items per page asked of the server (1–1000; default 100).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub page_size: Option<i32>,
 }
+
+/// How many pages a list command reads.
+#[derive(Debug, Clone)]
+enum Pages {
+    /// Up to [`MAX_PAGES`] from the first.
+    Default,
+    /// One page, from this token.
+    One(String),
+    /// Every page (bounded by [`ALL_PAGES`]).
+    All,
+}
+
+/// The most pages `--all` reads (a bound, not a limit anyone meets: 100
+/// million items at the default page size).
+const ALL_PAGES: usize = 1_000_000;
 
 /// The client commands (flattened into `ccp`'s own).
 #[derive(Debug, Subcommand)]
@@ -71,6 +99,7 @@ pub enum ClientCommand {
     ///   ccp login --dev alice                      # development issuer (ccp up)
     ///   ccp login --id-token-file token.jwt        # a token from a trusted issuer
     ///   ccp login --client-id ID --client-secret-file secret.txt   # a machine credential
+    #[command(verbatim_doc_comment)]
     Login(LoginArgs),
     /// Signs out (revokes the session) and forgets it.
     ///
@@ -107,6 +136,7 @@ pub enum ClientCommand {
     /// Examples:
     ///   ccp check view 123456782RM0001 --submitted-by 888316171
     ///   ccp check manage 123456782
+    #[command(verbatim_doc_comment)]
     Check(CheckArgs),
     /// Lists every business and program you (or a principal) may act on.
     ///
@@ -121,6 +151,7 @@ pub enum ClientCommand {
     /// Examples:
     ///   ccp audit export 123456782 --format csv --output abc-audit.csv
     ///   ccp audit export --mine --format json
+    #[command(verbatim_doc_comment)]
     Audit(AuditArgs),
 }
 
@@ -147,138 +178,6 @@ impl ClientCommand {
     }
 }
 
-/// Why a client command failed; each kind has its exit code.
-#[derive(Debug)]
-pub enum CliError {
-    /// The service answered with an error.
-    Status(tonic::Status),
-    /// The command line is wrong (exit 2).
-    Usage(String),
-    /// No usable session (exit 4).
-    NotSignedIn(String),
-    /// `ccp check` answered DENY (exit 10); already printed.
-    Denied,
-    /// Anything else (exit 1).
-    Other(anyhow::Error),
-}
-
-impl CliError {
-    /// Returns a usage error.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self::Usage(message.into())
-    }
-
-    /// Returns the exit code: 0 ok · 1 other · 2 usage · 3 invalid argument ·
-    /// 4 not signed in · 5 permission denied · 6 not found · 7 conflict
-    /// (already exists, failed precondition, aborted) · 8 unavailable or
-    /// deadline · 9 rate limited · 10 denied by `ccp check`.
-    pub fn exit_code(&self) -> u8 {
-        use tonic::Code;
-        match self {
-            Self::Status(status) => match status.code() {
-                Code::InvalidArgument | Code::OutOfRange => 3,
-                Code::Unauthenticated => 4,
-                Code::PermissionDenied => 5,
-                Code::NotFound => 6,
-                Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => 7,
-                Code::Unavailable | Code::DeadlineExceeded => 8,
-                Code::ResourceExhausted => 9,
-                _ => 1,
-            },
-            Self::Usage(_) => 2,
-            Self::NotSignedIn(_) => 4,
-            Self::Denied => 10,
-            Self::Other(_) => 1,
-        }
-    }
-
-    /// Prints the error on stderr (and as JSON on stdout with `--json`).
-    fn report(&self, json: bool) {
-        let (code, message, violations) = match self {
-            Self::Status(status) => {
-                let violations: Vec<(String, String)> =
-                    ccp_platform::error::field_violations(status)
-                        .into_iter()
-                        .map(|v| (v.field, v.description))
-                        .collect();
-                let message = match status.code() {
-                    tonic::Code::Unauthenticated => {
-                        format!("{} — sign in again with `ccp login`", status.message())
-                    }
-                    tonic::Code::PermissionDenied if status.message().is_empty() => {
-                        "permission denied".to_owned()
-                    }
-                    tonic::Code::Unavailable => format!(
-                        "{} — is the gateway running and reachable?",
-                        status.message()
-                    ),
-                    _ => status.message().to_owned(),
-                };
-                (code_name(status.code()), message, violations)
-            }
-            Self::Usage(message) => ("USAGE", message.clone(), Vec::new()),
-            Self::NotSignedIn(message) => ("UNAUTHENTICATED", message.clone(), Vec::new()),
-            Self::Denied => return,
-            Self::Other(err) => ("ERROR", format!("{err:#}"), Vec::new()),
-        };
-        eprintln!("error: {message} ({code})");
-        for (field, description) in &violations {
-            eprintln!("  - {field}: {description}");
-        }
-        if json {
-            let violations: Vec<_> = violations
-                .iter()
-                .map(|(f, d)| serde_json::json!({"field": f, "description": d}))
-                .collect();
-            output::print_json(&serde_json::json!({
-                "error": {"code": code, "message": message, "fieldViolations": violations}
-            }));
-        }
-    }
-}
-
-/// Returns the canonical gRPC name of a code (`UNAVAILABLE`).
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-impl From<tonic::Status> for CliError {
-    fn from(status: tonic::Status) -> Self {
-        Self::Status(status)
-    }
-}
-
-impl From<anyhow::Error> for CliError {
-    fn from(err: anyhow::Error) -> Self {
-        Self::Other(err)
-    }
-}
-
-impl From<std::io::Error> for CliError {
-    fn from(err: std::io::Error) -> Self {
-        Self::Other(err.into())
-    }
-}
-
 /// What a command needs: settings, clock, session and the gateway channel.
 pub struct Ctx {
     settings: SuiteSettings,
@@ -290,6 +189,9 @@ pub struct Ctx {
     session_path: PathBuf,
     session: Option<SessionFile>,
     channel: Option<Channel>,
+    connected_to: Option<String>,
+    pages: Pages,
+    page_size: Option<i32>,
     refreshed: bool,
 }
 
@@ -318,6 +220,13 @@ impl Ctx {
             session_path,
             session,
             channel: None,
+            connected_to: None,
+            pages: match (&options.page_token, options.all) {
+                (Some(token), _) => Pages::One(token.clone()),
+                (None, true) => Pages::All,
+                (None, false) => Pages::Default,
+            },
+            page_size: options.page_size,
             refreshed: false,
         })
     }
@@ -347,13 +256,32 @@ impl Ctx {
         &self.settings
     }
 
-    /// Returns the gateway URL: `--gateway`, else the session's, else the default.
+    /// Returns the gateway URL: `--gateway`, else the session's, else the
+    /// running suite's (the state file of `ccp up`), else the default.
     pub fn gateway_url(&self) -> String {
         if let Some(url) = &self.gateway_flag {
             return url.clone();
         }
         if let Some(session) = &self.session {
             return session.gateway.clone();
+        }
+        self.suite_gateway_url()
+    }
+
+    /// Makes the command call the gateway to sign in at: `--gateway`, else
+    /// the running suite's (the state file of `ccp up`), else the session's,
+    /// else the default — a new session belongs to the suite that runs now.
+    pub fn sign_in_at_the_running_suite(&mut self) {
+        if self.gateway_flag.is_none()
+            && let Ok(Some(state)) = crate::suite_state::running()
+        {
+            self.gateway_flag = Some(state.gateway);
+        }
+    }
+
+    fn suite_gateway_url(&self) -> String {
+        if let Ok(Some(state)) = crate::suite_state::running() {
+            return state.gateway;
         }
         let listen = &self.settings.gateway.server.listen;
         let listen = listen.replace("0.0.0.0", "127.0.0.1");
@@ -370,13 +298,30 @@ impl Ctx {
             .map_err(|_| CliError::usage(format!("`{url}` is not a gateway URL")))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60));
-        let channel = endpoint.connect().await.map_err(|err| {
-            CliError::Status(tonic::Status::unavailable(format!(
-                "cannot reach the gateway at {url}: {err}"
-            )))
-        })?;
+        // Connected at the first call, so that a command checks what was
+        // typed (a business number's check digit) before it needs the gateway.
+        let channel = endpoint.connect_lazy();
         self.channel = Some(channel.clone());
+        self.connected_to = Some(url);
         Ok(channel)
+    }
+
+    /// Says which gateway could not be reached when the connection itself
+    /// failed (a status made by the client's transport carries its cause; one
+    /// the gateway answered does not).
+    fn name_the_unreachable_gateway(&self, err: CliError) -> CliError {
+        match (&err, &self.connected_to) {
+            (CliError::Status(status), Some(url))
+                if status.code() == tonic::Code::Unavailable
+                    && std::error::Error::source(status).is_some() =>
+            {
+                CliError::Status(tonic::Status::unavailable(format!(
+                    "cannot reach the gateway at {url}: {}",
+                    status.message()
+                )))
+            }
+            _ => err,
+        }
     }
 
     /// Returns the session, refreshing it first when its access token
@@ -419,9 +364,11 @@ impl Ctx {
         Ok(rpc(request).await?.into_inner())
     }
 
-    /// Reads every page of the list `request` through `rpc` (one client
-    /// method, e.g. `async |r| client.list_employees(r).await`), at most
-    /// [`MAX_PAGES`] pages, and returns their items.
+    /// Reads the pages of the list `request` through `rpc` (one client
+    /// method, e.g. `async |r| client.list_employees(r).await`) and returns
+    /// their items: up to [`MAX_PAGES`] pages, one page with `--page-token`,
+    /// every page with `--all`. When pages remain, says on stderr how to
+    /// read on.
     pub async fn list<Req: paging::Paged>(
         &mut self,
         request: Req,
@@ -429,16 +376,33 @@ impl Ctx {
             tonic::Request<Req>,
         ) -> Result<tonic::Response<Req::Response>, tonic::Status>,
     ) -> Result<Vec<Req::Item>, CliError> {
+        let (mut token, max_pages) = match &self.pages {
+            Pages::Default => (String::new(), MAX_PAGES),
+            Pages::One(token) => (token.clone(), 1),
+            Pages::All => (String::new(), ALL_PAGES),
+        };
+        let request = match self.page_size {
+            Some(size) => request.sized(size),
+            None => request,
+        };
         let mut items = Vec::new();
-        let mut token = String::new();
-        for _ in 0..MAX_PAGES {
+        for _ in 0..max_pages {
             let page = self.request(request.at(token)).await?;
             let (page_items, next) = Req::split(rpc(page).await?.into_inner());
             items.extend(page_items);
-            if next.is_empty() {
+            token = next;
+            if token.is_empty() {
                 break;
             }
-            token = next;
+        }
+        if !token.is_empty() {
+            match self.pages {
+                Pages::One(_) => eprintln!("next page: --page-token {token}"),
+                _ => eprintln!(
+                    "more items remain after {}: read them all with --all, or on with --page-token {token}",
+                    items.len()
+                ),
+            }
         }
         Ok(items)
     }
@@ -532,6 +496,7 @@ pub async fn run(settings: SuiteSettings, command: ClientCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            let err = ctx.name_the_unreachable_gateway(err);
             err.report(ctx.json);
             ExitCode::from(err.exit_code())
         }

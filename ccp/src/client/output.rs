@@ -100,7 +100,13 @@ pub fn enum_name(full: &str, prefix: &str) -> String {
     }
 }
 
-/// A table of text cells, printed with aligned columns.
+/// The width tables fit when stdout is not a terminal (a pipe, a file).
+const WIDTH_OFF_TERMINAL: u16 = 100;
+
+/// A table of text cells (comfy-table, no borders), its columns fitted to
+/// the terminal's width (100 columns when stdout is not a terminal): long
+/// cells of prose wrap within their column; a column of single words
+/// (names, principals, actions) never does.
 #[derive(Debug, Default)]
 pub struct Table {
     header: Vec<String>,
@@ -121,38 +127,54 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// Renders the table (or `(none)` when it has no rows).
-    pub fn render(&self) -> String {
+    /// Renders the table to fit `width` columns (or `(none)` when it has no rows).
+    pub fn render_within(&self, width: u16) -> String {
         if self.rows.is_empty() {
             return "(none)\n".to_owned();
         }
-        let columns = self.header.len();
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(width)
+            .set_header(self.header.clone());
         for row in &self.rows {
-            for (i, cell) in row.iter().enumerate().take(columns) {
-                widths[i] = widths[i].max(cell.chars().count());
+            let mut cells = row.clone();
+            cells.resize(self.header.len(), String::new());
+            table.add_row(cells);
+        }
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        // A column of single words (names, principals, actions) never wraps:
+        // people copy them into the next command and scripts grep them.
+        for (i, column) in table.column_iter_mut().enumerate() {
+            let words_only = self.rows.iter().all(|row| {
+                row.get(i)
+                    .is_none_or(|cell| !cell.contains(char::is_whitespace))
+            });
+            if words_only {
+                column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
             }
         }
         let mut out = String::new();
-        let mut line = |cells: &[String]| {
-            let mut text = String::new();
-            for (i, width) in widths.iter().enumerate() {
-                let cell = cells.get(i).map_or("", String::as_str);
-                if i + 1 == columns {
-                    text.push_str(cell);
-                } else {
-                    text.push_str(cell);
-                    text.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
-                }
-            }
-            out.push_str(text.trim_end());
+        for line in table.lines() {
+            out.push_str(line.trim_end());
             out.push('\n');
-        };
-        line(&self.header);
-        for row in &self.rows {
-            line(row);
         }
         out
+    }
+
+    /// Renders the table for stdout: the terminal's width, else 100 columns.
+    pub fn render(&self) -> String {
+        let width = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            comfy_table::Table::new()
+                .width()
+                .unwrap_or(WIDTH_OFF_TERMINAL)
+        } else {
+            WIDTH_OFF_TERMINAL
+        };
+        self.render_within(width)
     }
 
     /// Prints the table on stdout.
@@ -180,8 +202,27 @@ mod tests {
         table.row(vec!["alice".into(), "bam".into()]);
         table.row(vec!["bo".into(), "editor RM0001".into()]);
         assert_eq!(
-            table.render(),
+            table.render_within(100),
             "NAME   ROLE\nalice  bam\nbo     editor RM0001\n"
+        );
+    }
+
+    #[test]
+    fn a_table_fits_the_width_wrapping_long_cells() {
+        let mut table = Table::new(&["NAME", "NOTE"]);
+        let note = "a long justification note that goes on and on ".repeat(4);
+        table.row(vec![
+            "businesses/123456782/employeeRequests/0197".into(),
+            note,
+        ]);
+        let text = table.render_within(60);
+        assert!(text.lines().count() > 2, "the note wraps:\n{text}");
+        for line in text.lines() {
+            assert!(line.chars().count() <= 60, "{line:?} is wider than 60");
+        }
+        assert!(
+            text.contains("businesses/123456782/employeeRequests/0197"),
+            "{text}"
         );
     }
 

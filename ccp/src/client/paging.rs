@@ -17,6 +17,8 @@ pub trait Paged: Clone {
     type Item;
     /// Returns this request for the page at `token` (100 items unless it names a size).
     fn at(&self, token: String) -> Self;
+    /// Returns this request asking for `size` items per page.
+    fn sized(self, size: i32) -> Self;
     /// Returns a response's items and the next page's token (empty after the last page).
     fn split(response: Self::Response) -> (Vec<Self::Item>, String);
 }
@@ -33,6 +35,9 @@ macro_rules! paged {
                 }
                 page.page_token = token;
                 page
+            }
+            fn sized(self, size: i32) -> Self {
+                Self { page_size: size, ..self }
             }
             fn split(response: $response) -> (Vec<$item>, String) {
                 (response.$field, response.next_page_token)

@@ -124,8 +124,9 @@ pub fn action(text: &str) -> Result<Action, CliError> {
     }
 }
 
-/// Parses an expiry: a duration from `now` (`90d`, `12h`, `30m`, `45s`), a
-/// date (`2027-03-01`, midnight UTC) or an RFC 3339 instant.
+/// Parses an expiry: a duration from `now` (humantime: `90d`, `12h`,
+/// `30m`, `45s`, `1h 30m`, `2weeks`), a date (`2027-03-01`, midnight UTC) or
+/// an RFC 3339 instant.
 pub fn instant(now: DateTime<Utc>, text: &str) -> Result<Timestamp, CliError> {
     let text = text.trim();
     let bad = || {
@@ -133,15 +134,8 @@ pub fn instant(now: DateTime<Utc>, text: &str) -> Result<Timestamp, CliError> {
             "`{text}` is not an expiry: write a duration (90d, 12h, 30m, 45s), a date (2027-03-01) or an RFC 3339 instant"
         ))
     };
-    let at = if let Some(unit) = text.chars().last().filter(|c| "dhms".contains(*c)) {
-        let count: i64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
-        let delta = match unit {
-            'd' => chrono::Duration::try_days(count),
-            'h' => chrono::Duration::try_hours(count),
-            'm' => chrono::Duration::try_minutes(count),
-            _ => chrono::Duration::try_seconds(count),
-        }
-        .ok_or_else(bad)?;
+    let at = if let Ok(duration) = humantime::parse_duration(text) {
+        let delta = chrono::Duration::from_std(duration).map_err(|_| bad())?;
         now.checked_add_signed(delta).ok_or_else(bad)?
     } else if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         date.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc()
@@ -156,22 +150,14 @@ pub fn instant(now: DateTime<Utc>, text: &str) -> Result<Timestamp, CliError> {
     })
 }
 
-/// Parses an RFC 3339 instant or a date.
+/// Parses an RFC 3339 instant or a date (not a duration).
 pub fn since(text: &str) -> Result<Timestamp, CliError> {
-    instant(Utc::now(), text).and_then(|ts| {
-        if text
-            .trim()
-            .chars()
-            .last()
-            .is_some_and(|c| "dhms".contains(c))
-        {
-            Err(CliError::usage(
-                "--since takes a date (2026-01-31) or an RFC 3339 instant",
-            ))
-        } else {
-            Ok(ts)
-        }
-    })
+    if humantime::parse_duration(text.trim()).is_ok() {
+        return Err(CliError::usage(
+            "--since takes a date (2026-01-31) or an RFC 3339 instant",
+        ));
+    }
+    instant(Utc::now(), text)
 }
 
 #[cfg(test)]
@@ -256,6 +242,12 @@ mod tests {
             instant(now, "2026-01-01T01:00:00Z").unwrap().seconds,
             now.timestamp() + 3600
         );
+        assert_eq!(
+            instant(now, "1h 30m").unwrap().seconds,
+            now.timestamp() + 5400
+        );
+        assert!(since("90d").is_err(), "--since takes no duration");
+        assert!(since("2026-01-31").is_ok());
         assert!(instant(now, "soon").is_err());
         assert!(instant(now, "xd").is_err());
     }

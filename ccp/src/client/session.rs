@@ -45,19 +45,14 @@ pub struct SessionFile {
     pub refresh_expire_time: Option<DateTime<Utc>>,
 }
 
-/// Returns the default session file: `$XDG_CONFIG_HOME/ccp/session.json`,
-/// else `$HOME/.config/ccp/session.json`, else `./.ccp-session.json`.
+/// Returns the default session file: `session.json` in the user's
+/// configuration directory for ccp (`$XDG_CONFIG_HOME/ccp`, else
+/// `~/.config/ccp` on Linux), else `./.ccp-session.json`.
 pub fn default_path() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("ccp").join("session.json");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home)
-            .join(".config")
-            .join("ccp")
-            .join("session.json");
-    }
-    PathBuf::from(".ccp-session.json")
+    directories::ProjectDirs::from("", "", "ccp").map_or_else(
+        || PathBuf::from(".ccp-session.json"),
+        |dirs| dirs.config_dir().join("session.json"),
+    )
 }
 
 /// Reads the session at `path`; None when there is none.
@@ -79,14 +74,8 @@ pub fn load(path: &Path) -> anyhow::Result<Option<SessionFile>> {
 
 /// Writes the session to `path` (owner-only permissions, atomic replace).
 pub fn save(path: &Path, session: &SessionFile) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let bytes = serde_json::to_vec_pretty(session)?;
-    write_private(&tmp, &bytes).with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replace {}", path.display()))?;
-    Ok(())
+    crate::private_file::write_atomic(path, &bytes)
 }
 
 /// Deletes the session file; Ok when there was none.
@@ -100,27 +89,7 @@ pub fn delete(path: &Path) -> anyhow::Result<()> {
 
 /// Writes a secret to `path`, readable by its owner only.
 pub fn save_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    write_private(path, format!("{secret}\n").as_bytes())
-        .with_context(|| format!("write {}", path.display()))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
+    crate::private_file::write_atomic(path, format!("{secret}\n").as_bytes())
 }
 
 #[cfg(test)]

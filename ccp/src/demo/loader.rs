@@ -160,8 +160,12 @@ impl Loader {
     /// Signs `actor` in with the development issuer and creates its profile
     /// the first time.
     async fn person(&self, actor: &Actor) -> anyhow::Result<Person> {
-        let id_token =
-            crate::identity_cmd::dev_token(&self.settings, actor.user, Duration::from_secs(300))?;
+        let id_token = crate::identity_cmd::dev_token(
+            &self.settings,
+            Some(&self.settings.data_dir),
+            actor.user,
+            Duration::from_secs(300),
+        )?;
         let mut identity = IdentityClient::new(self.gateway.clone());
         let session = identity
             .sign_in(self.req(idn::SignInRequest { id_token }, None, None)?)

@@ -127,7 +127,7 @@ impl Setup<'_> {
     async fn person(&self, user: &str) -> anyhow::Result<Person> {
         let user = format!("{}-{user}", self.label);
         let id_token =
-            ccp::identity_cmd::dev_token(self.settings, &user, Duration::from_secs(600))?;
+            ccp::identity_cmd::dev_token(self.settings, None, &user, Duration::from_secs(600))?;
         let g = self.gateway;
         let session = retrying(Self::deadline(), || {
             g.call(

@@ -52,6 +52,7 @@ enum BusinessCommand {
     ///     --line1 "100 Queen Street West" --line2 "Suite 200" --city Toronto --province ON \
     ///     --postal-code "M5H 2N2" --answer daily_notice_total=1234.56 \
     ///     --answer statement_date=2026-02-15 --accept-terms 2026-01
+    #[command(verbatim_doc_comment)]
     Register {
         /// One of the business's program accounts (BN15), e.g. 123456782RM0001.
         program_account: String,

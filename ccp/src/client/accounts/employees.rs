@@ -81,6 +81,7 @@ enum EmployeeCommand {
     ///
     /// Example: ccp employee approve businesses/123456782/employeeRequests/0197… \
     ///            --grant editor:RM0001 --grant reader:RM0002
+    #[command(verbatim_doc_comment)]
     Approve {
         /// The request's resource name.
         request: String,

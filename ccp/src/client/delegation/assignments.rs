@@ -30,6 +30,7 @@ enum AssignmentCommand {
     ///
     /// Example: ccp assignment create 888316171 --member person:0197… \
     ///            --client-group businesses/888316171/clientGroups/0197… --role editor
+    #[command(verbatim_doc_comment)]
     Create {
         /// The provider (BN9).
         provider: String,

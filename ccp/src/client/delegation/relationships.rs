@@ -117,6 +117,7 @@ enum RelationshipCommand {
     ///
     /// Example: ccp relationship approve businesses/123456782/receivedRequests/0197… \
     ///            --level program --program RM0001 --expires 90d --visibility provider,client
+    #[command(verbatim_doc_comment)]
     Approve {
         /// The request, named under receivedRequests.
         request: String,
