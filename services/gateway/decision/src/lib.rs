@@ -437,7 +437,8 @@ pub fn decide(
                 let key = |(reason, role): (AllowReason, Role)| {
                     (reason == AllowReason::ProviderRelationship, role)
                 };
-                best = Some(best.map_or(allow, |b| if key(allow) > key(b) { allow } else { b }));
+                // Equal keys are equal allows (a provider allows for these two reasons only).
+                best = Some(best.map_or(allow, |b| std::cmp::max_by_key(b, allow, |a| key(*a))));
             }
             Err(denied) => reason = reason.or_better(denied),
         }

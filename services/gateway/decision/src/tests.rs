@@ -378,6 +378,72 @@ fn r_az_2_a_provider_member_left_without_roles_acts_for_no_one() {
     );
 }
 
+/// The facts of a principal holding a role in PROVIDER and OTHER, each
+/// with `rel` to the client and the assignment role given.
+fn two_providers(first: (Relationship, Role), second: (Relationship, Role)) -> Facts {
+    let mut facts = Facts::default();
+    with_client_programs(&mut facts);
+    for (provider, (rel, role)) in [(PROVIDER, first), (OTHER, second)] {
+        with_membership(
+            &mut facts,
+            provider,
+            member(false, &[(program(provider, 1), Role::Reader)]),
+        );
+        facts.assignments.assignments.push(ClientAssignment {
+            provider: bn(provider),
+            client: bn(CLIENT),
+            role,
+        });
+        facts.pairs.insert(
+            (bn(provider), bn(CLIENT)),
+            PairFacts {
+                relationships: vec![rel],
+                revision: 1,
+            },
+        );
+    }
+    facts
+}
+
+#[test]
+fn r_az_2_through_two_providers_the_highest_assignment_role_counts() {
+    let rel = || relationship(Scope::Business, VisibilityRules::default());
+    for (first, second) in [(Role::Reader, Role::Editor), (Role::Editor, Role::Reader)] {
+        let facts = two_providers((rel(), first), (rel(), second));
+        assert_eq!(
+            check(&person(), Action::View, prog(1), None, &facts),
+            Decision::Allow {
+                reason: AllowReason::ProviderRelationship,
+                role: Role::Editor
+            },
+            "{first:?} through {PROVIDER}, {second:?} through {OTHER}"
+        );
+    }
+}
+
+#[test]
+fn r_az_4_an_active_relationship_of_another_provider_comes_before_the_expired_user_rule() {
+    let mut ended = relationship(Scope::Business, VisibilityRules::default());
+    ended.expire_time = now() - Duration::days(1);
+    let active = relationship(
+        Scope::Business,
+        VisibilityRules {
+            client: true,
+            other_businesses: true,
+        },
+    );
+    // PROVIDER's relationship ended (its own submission: the expired-user
+    // rule allows VIEW); OTHER's is active and shows PROVIDER's submission.
+    let facts = two_providers((ended, Role::Editor), (active, Role::Reader));
+    assert_eq!(
+        check(&person(), Action::View, prog(3), Some(PROVIDER), &facts),
+        Decision::Allow {
+            reason: AllowReason::ProviderRelationship,
+            role: Role::Reader
+        }
+    );
+}
+
 #[test]
 fn resources_are_written_as_their_bn9_or_bn15() {
     assert_eq!(biz().to_string(), CLIENT);
