@@ -60,18 +60,40 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Returns the value following `--config` in command-line arguments, if any.
-pub fn config_file_arg(args: impl IntoIterator<Item = String>) -> Option<std::path::PathBuf> {
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            return args.next().map(Into::into);
-        }
-        if let Some(path) = arg.strip_prefix("--config=") {
-            return Some(path.into());
-        }
+/// The command line of a per-service binary (`ccp-identity`, `ccp-gateway`…):
+/// `--config FILE`, `--help` and `--version` (clap). Every setting is also an
+/// environment variable (`CCP_<SERVICE>__…`); the README lists them.
+#[derive(Debug, Clone, clap::Parser)]
+pub struct ServiceArgs {
+    /// A configuration file (TOML); environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+impl ServiceArgs {
+    /// Parses the process's arguments for the binary `name`, described by
+    /// `about`; prints help or the version and exits when asked (and a usage
+    /// error with exit code 2 on a bad argument).
+    pub fn parse_for(name: &'static str, about: &'static str) -> Self {
+        Self::parse_from_for(name, about, std::env::args_os())
     }
-    None
+
+    /// As [`ServiceArgs::parse_for`], from `args` (the first is the program).
+    pub fn parse_from_for<I, T>(name: &'static str, about: &'static str, args: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let matches = Self::command()
+            .name(name)
+            .bin_name(name)
+            .about(about)
+            .version(env!("CARGO_PKG_VERSION"))
+            .after_help("Every setting is also an environment variable (CCP_…); see the README.")
+            .get_matches_from(args);
+        Self::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
 }
 
 /// Returns the environment variable name for a dotted key.

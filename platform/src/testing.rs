@@ -371,6 +371,32 @@ pub async fn allow_inserts(
     db.execute_unprepared(&sql).await.map(|_| ())
 }
 
+/// Checks a per-service binary's command line ([`crate::config::ServiceArgs`]):
+/// `--help` prints its usage with `--config` and exits 0 without serving,
+/// `--version` prints its name and version, an unknown argument exits 2.
+pub fn check_service_binary(path: &str, name: &str) {
+    let run = |arg: &str| {
+        let output = std::process::Command::new(path)
+            .arg(arg)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|err| panic!("{path} {arg}: {err}"));
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, help) = run("--help");
+    assert_eq!(code, Some(0), "{name} --help: {help}");
+    assert!(help.contains(&format!("Usage: {name}")), "{help}");
+    assert!(help.contains("--config <FILE>"), "{help}");
+    let (code, version) = run("--version");
+    assert_eq!(code, Some(0), "{name} --version");
+    assert!(version.starts_with(&format!("{name} ")), "{version}");
+    let (code, _) = run("--no-such-flag");
+    assert_eq!(code, Some(2), "{name} --no-such-flag is a usage error");
+}
+
 #[cfg(test)]
 mod url_tests {
     use super::replace_database;

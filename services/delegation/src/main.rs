@@ -1,11 +1,15 @@
 //! `ccp-delegation`: runs the delegation service alone (distributed mode).
-//! Usage: `ccp-delegation [--config FILE]`; see the README for every key.
+//! Usage: `ccp-delegation [--config FILE]` (`--help`, `--version`); see the README for every key.
 
 use ccp_delegation::config::Settings;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let file = ccp_platform::config::config_file_arg(std::env::args());
+    let args = ccp_platform::config::ServiceArgs::parse_for(
+        "ccp-delegation",
+        "Runs the CCP delegation service alone (distributed mode).",
+    );
+    let file = args.config;
     let settings: Settings = ccp_platform::config::load("", file.as_deref())?;
     let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
     let ctx = ccp_platform::context::ServiceContext::from_settings_with(

@@ -7,6 +7,7 @@
 //! Everything the real services can produce is tested on them in
 //! `tests/real` (the authorization matrix, revocation, faults, token attacks).
 
+mod binary;
 mod decisions;
 mod facts_cache;
 mod forwarding;

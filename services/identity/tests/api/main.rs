@@ -1,6 +1,7 @@
 //! The identity service through its gRPC front door, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod binary;
 mod helpers;
 mod rsa_fixture;
 
