@@ -23,6 +23,7 @@ use tonic::server::NamedService;
 use tonic::transport::Channel;
 use tower::ServiceExt as _;
 
+use crate::groups::get as group;
 use crate::harness::{Suite, memory_context};
 use crate::world::{self, ABC, Who, grants, req, rid, rm};
 
@@ -134,21 +135,6 @@ fn reader_of(program: u32) -> ccp_proto::common::v1::ProgramRole {
     grants(false, &[(&rm(ABC, program), Role::Reader)])
         .program_roles
         .remove(0)
-}
-
-async fn group(suite: &Suite, who: &Who, name: &str) -> acc::EmployeeGroup {
-    suite
-        .gw()
-        .accounts()
-        .get_employee_group(req(
-            who,
-            acc::GetEmployeeGroupRequest {
-                name: name.to_owned(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 async fn create_group(suite: &Suite, who: &Who, label: &str) -> String {

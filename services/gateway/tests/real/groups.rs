@@ -17,7 +17,8 @@ fn roles(programs: &[(u32, Role)]) -> Vec<ccp_proto::common::v1::ProgramRole> {
     grants(false, &refs).program_roles
 }
 
-async fn get(suite: &Suite, who: &Who, name: &str) -> acc::EmployeeGroup {
+/// Reads employee group `name` through the gateway as `who`.
+pub(crate) async fn get(suite: &Suite, who: &Who, name: &str) -> acc::EmployeeGroup {
     suite
         .gw()
         .accounts()
