@@ -11,6 +11,13 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 
+/// Returns the revision scope of a (provider, client) pair, the one
+/// delegation bumps for a change to the pair and the gateway records when it
+/// decides on the pair's facts.
+pub fn pair_scope(provider: &str, client: &str) -> String {
+    format!("pair:{provider}:{client}")
+}
+
 /// A decoded revision token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Revision {

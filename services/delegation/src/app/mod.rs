@@ -67,10 +67,7 @@ impl std::fmt::Debug for Core {
     }
 }
 
-/// Returns the revision scope of a pair (see the crate docs).
-pub fn pair_scope(provider: &str, client: &str) -> String {
-    format!("pair:{provider}:{client}")
-}
+pub use ccp_platform::revision::pair_scope;
 
 /// Returns `t` at the microsecond the store keeps, so an answer built before
 /// a read-back equals the answer after it.

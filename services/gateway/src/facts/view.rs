@@ -249,8 +249,8 @@ impl FactsView {
                     self.saw("delegation", key.0.as_str(), counter);
                 }
                 if let Some(pair) = self.pairs.get(&key).map(|p| p.revision) {
-                    // Delegation's scope of a pair (its `pair_scope`).
-                    self.saw("delegation", &format!("pair:{}:{}", key.0, key.1), pair);
+                    let scope = ccp_platform::revision::pair_scope(key.0.as_str(), key.1.as_str());
+                    self.saw("delegation", &scope, pair);
                 }
             }
         }
