@@ -11,6 +11,7 @@ pub mod client;
 pub mod demo;
 pub mod embedded;
 pub mod health_cmd;
+pub mod help_examples;
 pub mod identity_cmd;
 pub mod private_file;
 pub mod registry_cmd;

@@ -22,6 +22,10 @@ async fn main() -> std::process::ExitCode {
         Err(err) => err.exit(),
     };
     if let Command::Client(command) = cli.command {
+        // A client command piped into `head` ends quietly when the pipe
+        // closes, as Unix tools do, instead of panicking on the next write.
+        // (Servers keep Rust's default: their writes get EPIPE, not a kill.)
+        sigpipe::reset();
         // Client commands print their own errors and choose their exit codes.
         let settings = match SuiteSettings::load(cli.config.as_deref()) {
             Ok(settings) => settings,

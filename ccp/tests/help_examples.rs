@@ -10,20 +10,8 @@
 
 use std::process::Command;
 
+use ccp::help_examples::{command_lines, examples, subcommand_paths};
 use clap::{CommandFactory as _, Parser as _};
-
-/// Returns the path of every subcommand (`["business", "register"]`), depth first.
-fn subcommand_paths(command: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
-    for sub in command.get_subcommands() {
-        if sub.get_name() == "help" {
-            continue;
-        }
-        let mut path = prefix.to_vec();
-        path.push(sub.get_name().to_owned());
-        out.push(path.clone());
-        subcommand_paths(sub, &path, out);
-    }
-}
 
 /// Returns the help `ccp <path> --help` prints.
 fn help_of(path: &[String]) -> String {
@@ -37,80 +25,10 @@ fn help_of(path: &[String]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Returns the examples in a help text: the lines that start a command
-/// (`ccp …`, `$ ccp …`, `VAR=value ccp …`, after an optional `Example:`),
-/// each joined with its `\` continuation lines.
-fn examples(help: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut lines = help.lines();
-    while let Some(line) = lines.next() {
-        let text = line.trim_start();
-        let text = text
-            .strip_prefix("Examples:")
-            .or_else(|| text.strip_prefix("Example:"))
-            .unwrap_or(text)
-            .trim_start();
-        let text = text.strip_prefix("$ ").unwrap_or(text);
-        let starts_command = text
-            .split_whitespace()
-            .find(|word| !is_assignment(word))
-            .is_some_and(|word| word == "ccp");
-        if !starts_command {
-            continue;
-        }
-        let mut example = text.trim_end().to_owned();
-        while example.ends_with('\\') {
-            example.pop();
-            let Some(next) = lines.next() else { break };
-            example.push(' ');
-            example.push_str(next.trim());
-        }
-        found.push(example);
-    }
-    found
-}
-
-fn is_assignment(word: &str) -> bool {
-    word.split_once('=').is_some_and(|(name, _)| {
-        !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
-    })
-}
-
-/// Returns the `ccp` command lines of an example: its words (up to a
-/// comment) split at `&&`, `||`, `|` and `;`, without redirections and
-/// leading variable assignments.
-fn command_lines(example: &str) -> Vec<Vec<String>> {
-    let words = shell_words::split(example).unwrap_or_else(|err| panic!("{example}: {err}"));
-    let mut lines = vec![Vec::new()];
-    let mut words = words.into_iter().take_while(|w| !w.starts_with('#'));
-    while let Some(word) = words.next() {
-        match word.as_str() {
-            "&&" | "||" | "|" | ";" => lines.push(Vec::new()),
-            ">" | ">>" | "<" | "2>" => {
-                words.next();
-            }
-            w if w.starts_with('>') => {}
-            _ => lines.last_mut().unwrap().push(word),
-        }
-    }
-    lines
-        .into_iter()
-        .map(|line| {
-            line.into_iter()
-                .skip_while(|w| is_assignment(w))
-                .collect::<Vec<_>>()
-        })
-        .filter(|line| line.first().is_some_and(|w| w == "ccp"))
-        .collect()
-}
-
 #[test]
 fn every_help_example_is_a_command_line_bash_and_ccp_accept() {
     let mut paths = vec![Vec::new()];
-    subcommand_paths(&ccp::cli::Cli::command(), &[], &mut paths);
+    paths.extend(subcommand_paths(&ccp::cli::Cli::command()));
     assert!(paths.len() > 60, "every subcommand: {}", paths.len());
     let mut checked = 0;
     let mut failures = Vec::new();
@@ -140,7 +58,7 @@ fn every_help_example_is_a_command_line_bash_and_ccp_accept() {
                     String::from_utf8_lossy(&bash.stderr)
                 ));
             }
-            for words in command_lines(&example) {
+            for words in command_lines(&example).unwrap_or_else(|err| panic!("{example}: {err}")) {
                 if let Err(err) = ccp::cli::Cli::try_parse_from(&words) {
                     failures.push(format!("`{example}` does not parse: {}", err.render()));
                 }

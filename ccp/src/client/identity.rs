@@ -139,9 +139,9 @@ enum CredentialCommand {
         /// A name people recognize.
         #[arg(long)]
         name: String,
-        /// When it expires (90d, 2027-03-01, RFC 3339); the service default when omitted.
+        /// When it expires (365d, 2027-03-01, RFC 3339): every credential expires, at most 2 years on.
         #[arg(long)]
-        expires: Option<String>,
+        expires: String,
         /// Also writes the secret to this file (owner-only).
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
@@ -539,10 +539,7 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
             expires,
             secret_file,
         } => {
-            let expire_time = expires
-                .as_deref()
-                .map(|text| parse::instant(ctx.now(), text))
-                .transpose()?;
+            let expire_time = Some(parse::instant(ctx.now(), expires)?);
             let response = ctx
                 .call(
                     pb::CreateMachineCredentialRequest {

@@ -103,6 +103,10 @@ pub fn enum_name(full: &str, prefix: &str) -> String {
 /// The width tables fit when stdout is not a terminal (a pipe, a file).
 const WIDTH_OFF_TERMINAL: u16 = 100;
 
+/// The widest a prose column's floor goes for its longest word (a longer
+/// word, e.g. a URL in a note, may break).
+const MAX_WORD_COLUMNS: usize = 40;
+
 /// A table of text cells (comfy-table, no borders), its columns fitted to
 /// the terminal's width (100 columns when stdout is not a terminal): long
 /// cells of prose wrap within their column; a column of single words
@@ -147,14 +151,28 @@ impl Table {
             column.set_padding((0, 2));
         }
         // A column of single words (names, principals, actions) never wraps:
-        // people copy them into the next command and scripts grep them.
+        // people copy them into the next command and scripts grep them. A
+        // column of prose wraps between words, never inside one: it is at
+        // least as wide as its longest word (up to MAX_WORD_COLUMNS), so a
+        // table of long names runs wider than the terminal rather than
+        // printing a column one letter wide.
         for (i, column) in table.column_iter_mut().enumerate() {
-            let words_only = self.rows.iter().all(|row| {
-                row.get(i)
-                    .is_none_or(|cell| !cell.contains(char::is_whitespace))
-            });
+            let cells = || self.rows.iter().filter_map(|row| row.get(i));
+            let words_only = cells().all(|cell| !cell.contains(char::is_whitespace));
             if words_only {
                 column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            } else {
+                let longest_word = cells()
+                    .chain(self.header.get(i))
+                    .flat_map(|cell| cell.split_whitespace())
+                    .map(|word| word.chars().count())
+                    .max()
+                    .unwrap_or(1);
+                // The floor counts the column's padding (2) too.
+                let floor = u16::try_from(longest_word.min(MAX_WORD_COLUMNS) + 2).unwrap_or(2);
+                column.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                    comfy_table::Width::Fixed(floor),
+                ));
             }
         }
         let mut out = String::new();
@@ -223,6 +241,25 @@ mod tests {
         assert!(
             text.contains("businesses/123456782/employeeRequests/0197"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_prose_column_beside_long_names_wraps_between_words_only() {
+        let mut table = Table::new(&["MEMBER", "NAME", "ROLES"]);
+        let member = "businesses/123456782/members/person:857a71ae-d8c8-41d5-bd11-8742b879d218";
+        table.row(vec![
+            member.into(),
+            "Erin Roy".into(),
+            "editor:RM0001 reader:RM0002".into(),
+        ]);
+        let text = table.render_within(100);
+        for word in [member, "Erin", "Roy", "editor:RM0001", "reader:RM0002"] {
+            assert!(text.contains(word), "{word} is printed whole:\n{text}");
+        }
+        assert!(
+            text.lines().count() <= 4,
+            "a few lines, not a letter per line:\n{text}"
         );
     }
 
