@@ -44,11 +44,9 @@ pub struct Suite {
     tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
 
-/// The span a service starts and runs in: its log lines (start, stop,
-/// background jobs) say which of the four services wrote them.
-fn service_span(service: &'static str) -> tracing::Span {
-    tracing::info_span!("service", service)
-}
+// The span a service starts and runs in: its log lines (start, calls,
+// background jobs, stop) say which of the four services wrote them.
+use ccp_platform::telemetry::service_span;
 
 fn http(addr: SocketAddr) -> String {
     format!("http://{addr}")

@@ -12,7 +12,9 @@ use ccp::embedded::Suite;
 use ccp::settings::SuiteSettings;
 use ccp_platform::config::DatabaseSettings;
 use ccp_platform::context::ServiceContext;
+use ccp_platform::telemetry::service_span;
 use sea_orm_migration::MigratorTrait;
+use tracing::Instrument as _;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -203,26 +205,38 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
     match service {
         Service::Identity => {
             require_database(&settings.identity.database, "identity.database")?;
-            let app = ccp_identity::Application::build(&context, &settings.identity).await?;
+            let span = service_span("identity");
+            let app = ccp_identity::Application::build(&context, &settings.identity)
+                .instrument(span.clone())
+                .await?;
             println!("identity listening on http://{}", app.local_addr());
-            app.run_until_stopped(shutdown).await
+            app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Accounts => {
             require_database(&settings.accounts.database, "accounts.database")?;
-            let app = ccp_accounts::Application::build(&context, &settings.accounts).await?;
+            let span = service_span("accounts");
+            let app = ccp_accounts::Application::build(&context, &settings.accounts)
+                .instrument(span.clone())
+                .await?;
             println!("accounts listening on http://{}", app.local_addr());
-            app.run_until_stopped(shutdown).await
+            app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Delegation => {
             require_database(&settings.delegation.database, "delegation.database")?;
-            let app = ccp_delegation::Application::build(&context, &settings.delegation).await?;
+            let span = service_span("delegation");
+            let app = ccp_delegation::Application::build(&context, &settings.delegation)
+                .instrument(span.clone())
+                .await?;
             println!("delegation listening on http://{}", app.local_addr());
-            app.run_until_stopped(shutdown).await
+            app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Gateway => {
-            let app = ccp_gateway::Application::build(&context, &settings.gateway).await?;
+            let span = service_span("gateway");
+            let app = ccp_gateway::Application::build(&context, &settings.gateway)
+                .instrument(span.clone())
+                .await?;
             println!("gateway listening on http://{}", app.local_addr());
-            app.run_until_stopped(shutdown).await
+            app.run_until_stopped(shutdown).instrument(span).await
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The log lines of `ccp up` when its stderr is a file (not a terminal): no
-//! ANSI colour codes, each start-up line names the service that wrote it,
+//! ANSI colour codes, every line names the service that wrote it,
 //! and applying migrations is not logged at the default level.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,16 +33,35 @@ async fn ccp_up_logs_plain_lines_naming_their_service() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
-    timeout(Duration::from_secs(60), async {
+    let gateway = timeout(Duration::from_secs(60), async {
+        let mut gateway = None;
         while let Some(line) = lines.next_line().await.unwrap() {
+            let words: Vec<_> = line.split_whitespace().collect();
+            if let ["gateway", url, ..] = words.as_slice() {
+                gateway = Some((*url).to_owned());
+            }
             if line.starts_with("Press Ctrl-C") {
-                return;
+                return gateway.expect("ccp up printed the gateway's endpoint");
             }
         }
         panic!("ccp up ended before it was ready");
     })
     .await
     .expect("ccp up was ready within 60 s");
+    // A refused call writes one line (the outcome, at INFO) from inside the
+    // call's span: it too must name its service.
+    let channel = tonic::transport::Endpoint::from_shared(gateway)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let refused = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .expect_err("an unknown service is NOT_FOUND");
+    assert_eq!(refused.code(), tonic::Code::NotFound);
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let pid = up.id().expect("running");
     std::process::Command::new("kill")
@@ -62,6 +81,20 @@ async fn ccp_up_logs_plain_lines_naming_their_service() {
     assert!(
         !text.to_lowercase().contains("applying migration"),
         "migrations are logged at debug only:\n{text}"
+    );
+    // Every line names the service that wrote it: start-up, background
+    // work (revocations, relays) and readiness alike.
+    let unnamed: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.contains("service{service="))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "lines that name no service: {unnamed:#?}"
+    );
+    assert!(
+        text.contains("service{service=\"gateway\"}:grpc.request{"),
+        "the refused call's line names the gateway:\n{text}"
     );
     for service in ["identity", "accounts", "delegation", "gateway"] {
         assert!(

@@ -228,6 +228,7 @@ fn exporter_transport_excluded() -> Targets {
         .with_target("opentelemetry", LevelFilter::OFF)
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        .with_target(SERVICE_SPAN_TARGET, LevelFilter::OFF)
 }
 
 /// Builds the tracer provider: always sampling, exporting only when an endpoint is configured.
@@ -312,19 +313,55 @@ impl tonic::service::Interceptor for TraceContextInterceptor {
     }
 }
 
+/// The target of [`service_span`]: log lines show it, traces leave it out.
+pub const SERVICE_SPAN_TARGET: &str = "ccp::service";
+
+/// The span a service builds and runs in, so every log line it writes —
+/// start-up, each call, background work — names it (`service{service="gateway"}:`),
+/// also when several services share one process (`ccp up`). It is a log
+/// span only: traces leave it out (it would be one span as long as the
+/// process), and calls continue their caller's trace instead.
+pub fn service_span(service: &'static str) -> tracing::Span {
+    tracing::info_span!(target: SERVICE_SPAN_TARGET, "service", service)
+}
+
 /// Server layer that continues the caller's W3C trace in a `grpc.request` span around each call.
 ///
+/// Each call's span is a child of `parent` for log lines (the [`service_span`]
+/// of the server, so a call's lines name its service even though the
+/// connection tasks that run it were spawned outside that span); its trace
+/// parent is the caller's trace context.
+///
 /// ```ignore
-/// Server::builder().layer(TraceContextLayer).add_service(svc).serve(addr).await?;
+/// Server::builder().layer(TraceContextLayer::new(Span::current())).add_service(svc).serve(addr).await?;
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextLayer;
+#[derive(Debug, Clone)]
+pub struct TraceContextLayer {
+    parent: tracing::Span,
+}
+
+impl Default for TraceContextLayer {
+    /// Call spans with no parent in the logs (a server outside any service span).
+    fn default() -> Self {
+        Self::new(tracing::Span::none())
+    }
+}
+
+impl TraceContextLayer {
+    /// Returns the layer whose call spans are children of `parent` in the logs.
+    pub fn new(parent: tracing::Span) -> Self {
+        Self { parent }
+    }
+}
 
 impl<S> tower::Layer<S> for TraceContextLayer {
     type Service = TraceContextService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceContextService { inner }
+        TraceContextService {
+            inner,
+            parent: self.parent.clone(),
+        }
     }
 }
 
@@ -333,6 +370,7 @@ impl<S> tower::Layer<S> for TraceContextLayer {
 #[derive(Debug, Clone)]
 pub struct TraceContextService<S> {
     inner: S,
+    parent: tracing::Span,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for TraceContextService<S>
@@ -348,19 +386,20 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let span = request_span(&request);
+        let span = request_span(&self.parent, &request);
         let future = span.in_scope(|| self.inner.call(request));
         future.instrument(span)
     }
 }
 
 /// Creates the server span for `request`, parented to the trace context in its headers.
-fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
+fn request_span<B>(parent: &tracing::Span, request: &http::Request<B>) -> tracing::Span {
     let headers = request.headers();
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok());
     let span = tracing::info_span!(
+        parent: parent,
         "grpc.request",
         rpc.system = "grpc",
         rpc.method = %request.uri().path(),

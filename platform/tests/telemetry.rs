@@ -83,7 +83,7 @@ async fn spawn_health_server() -> (Channel, SeenTraceIds, tokio::sync::oneshot::
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(
         Server::builder()
-            .layer(TraceContextLayer)
+            .layer(TraceContextLayer::default())
             .add_service(health)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;

@@ -18,6 +18,7 @@ use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tracing::Instrument as _;
 
 use crate::auth::REQUEST_ID_HEADER;
 use crate::config::ServerSettings;
@@ -128,6 +129,9 @@ impl GrpcServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // The span the caller runs the server in (its service's): each
+        // call's log lines are its children.
+        let service_span = tracing::Span::current();
         let Self {
             listener,
             settings,
@@ -186,7 +190,7 @@ impl GrpcServer {
                 }
             }
         };
-        let ready_task = tokio::spawn(report_serving);
+        let ready_task = tokio::spawn(report_serving.in_current_span());
 
         let drain_delay = Duration::from_millis(settings.drain_delay_ms);
         let signal = async move {
@@ -218,8 +222,10 @@ impl GrpcServer {
         });
         let stack = tower::ServiceBuilder::new()
             .layer(RequestIdLayer)
+            // The call's span (its service, its trace) wraps the outcome
+            // log line, so that line names the service and the trace too.
+            .layer(TraceContextLayer::new(service_span))
             .layer(OutcomeLayer)
-            .layer(TraceContextLayer)
             .load_shed()
             .concurrency_limit(settings.concurrency_limit)
             .into_inner();

@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod store;
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
@@ -133,9 +134,12 @@ impl Application {
         let relay = tokio::spawn(
             self.relay
                 .with_health(self.server.health())
-                .run(shutdown.clone()),
+                .run(shutdown.clone())
+                .in_current_span(),
         );
-        let sweep = tokio::spawn(run_sweep(self.core, self.sweep_interval, shutdown.clone()));
+        let sweep = tokio::spawn(
+            run_sweep(self.core, self.sweep_interval, shutdown.clone()).in_current_span(),
+        );
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;
         sweep.await?;

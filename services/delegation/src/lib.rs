@@ -37,6 +37,7 @@ pub mod grpc;
 pub mod store;
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
@@ -171,15 +172,18 @@ impl Application {
         let relay = tokio::spawn(
             self.relay
                 .with_health(self.server.health())
-                .run(shutdown.clone()),
+                .run(shutdown.clone())
+                .in_current_span(),
         );
         let sweep = tokio::spawn(
-            background::Sweeper::new(self.core.clone()).run(self.sweep_interval, shutdown.clone()),
+            background::Sweeper::new(self.core.clone())
+                .run(self.sweep_interval, shutdown.clone())
+                .in_current_span(),
         );
-        let consumer = tokio::spawn(background::consume_accounts_events(
-            self.core.clone(),
-            shutdown.clone(),
-        ));
+        let consumer = tokio::spawn(
+            background::consume_accounts_events(self.core.clone(), shutdown.clone())
+                .in_current_span(),
+        );
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;
         sweep.await?;

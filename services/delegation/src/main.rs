@@ -3,6 +3,8 @@
 
 use ccp_delegation::config::Settings;
 
+use tracing::Instrument as _;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ccp_platform::config::ServiceArgs::parse_for(
@@ -17,8 +19,12 @@ async fn main() -> anyhow::Result<()> {
         ccp_platform::context::RedisAtStart::Optional,
     )
     .await?;
-    let app = ccp_delegation::Application::build(&ctx, &settings.delegation).await?;
-    tracing::info!(addr = %app.local_addr(), "delegation serving");
+    let span = ccp_platform::telemetry::service_span("delegation");
+    let app = ccp_delegation::Application::build(&ctx, &settings.delegation)
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| tracing::info!(addr = %app.local_addr(), "delegation serving"));
     app.run_until_stopped(ccp_platform::server::shutdown_signal())
+        .instrument(span)
         .await
 }

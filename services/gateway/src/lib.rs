@@ -31,6 +31,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, KeySource};
 use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
@@ -194,13 +195,16 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let consumer = tokio::spawn(events::run(
-            self.gate.ctx.bus.clone(),
-            self.gate.facts.clone(),
-            self.gate.tokens.clone(),
-            self.gate.revocations.clone(),
-        ));
-        let revocations = tokio::spawn(self.gate.revocations.clone().run());
+        let consumer = tokio::spawn(
+            events::run(
+                self.gate.ctx.bus.clone(),
+                self.gate.facts.clone(),
+                self.gate.tokens.clone(),
+                self.gate.revocations.clone(),
+            )
+            .in_current_span(),
+        );
+        let revocations = tokio::spawn(self.gate.revocations.clone().run().in_current_span());
         let served = self.server.run_until_stopped(shutdown).await;
         consumer.abort();
         revocations.abort();

@@ -21,6 +21,7 @@ pub mod secrets;
 pub mod store;
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, ServerAuth};
 use ccp_platform::context::ServiceContext;
@@ -148,11 +149,13 @@ impl Application {
         let relay = tokio::spawn(
             self.relay
                 .with_health(self.server.health())
-                .run(shutdown.clone()),
+                .run(shutdown.clone())
+                .in_current_span(),
         );
         let keys = tokio::spawn(
             self.keys
-                .run_sync(std::time::Duration::from_secs(10), shutdown.clone()),
+                .run_sync(std::time::Duration::from_secs(10), shutdown.clone())
+                .in_current_span(),
         );
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;

@@ -3,6 +3,8 @@
 
 use ccp_identity::config::Settings;
 
+use tracing::Instrument as _;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ccp_platform::config::ServiceArgs::parse_for(
@@ -17,8 +19,12 @@ async fn main() -> anyhow::Result<()> {
         ccp_platform::context::RedisAtStart::Optional,
     )
     .await?;
-    let app = ccp_identity::Application::build(&ctx, &settings.identity).await?;
-    tracing::info!(addr = %app.local_addr(), "identity serving");
+    let span = ccp_platform::telemetry::service_span("identity");
+    let app = ccp_identity::Application::build(&ctx, &settings.identity)
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| tracing::info!(addr = %app.local_addr(), "identity serving"));
     app.run_until_stopped(ccp_platform::server::shutdown_signal())
+        .instrument(span)
         .await
 }
