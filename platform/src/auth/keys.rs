@@ -18,30 +18,22 @@ impl fmt::Debug for KeySet {
     }
 }
 
-#[derive(Deserialize)]
-struct JwkJson {
-    kid: Option<String>,
-    kty: String,
-    crv: Option<String>,
-    x: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct JwksJson {
-    keys: Vec<JwkJson>,
-}
-
 impl KeySet {
-    /// Parses a JWKS, keeping its Ed25519 (`OKP`/`Ed25519`) keys that have a `kid`.
+    /// Parses a JWKS (jsonwebtoken's `JwkSet`), keeping its Ed25519
+    /// (`OKP`/`Ed25519`) keys that have a `kid`.
     pub fn from_jwks_json(json: &str) -> Result<Self, anyhow::Error> {
-        let jwks: JwksJson = serde_json::from_str(json)?;
+        use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+        let jwks: JwkSet = serde_json::from_str(json)?;
         let mut keys = HashMap::new();
-        for jwk in jwks.keys {
-            if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") {
+        for jwk in &jwks.keys {
+            let AlgorithmParameters::OctetKeyPair(okp) = &jwk.algorithm else {
+                continue;
+            };
+            if okp.curve != EllipticCurve::Ed25519 {
                 continue;
             }
-            if let (Some(kid), Some(x)) = (jwk.kid, jwk.x) {
-                keys.insert(kid, DecodingKey::from_ed_components(&x)?);
+            if let Some(kid) = &jwk.common.key_id {
+                keys.insert(kid.clone(), DecodingKey::from_ed_components(&okp.x)?);
             }
         }
         Ok(Self { keys })

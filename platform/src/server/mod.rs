@@ -6,8 +6,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -18,6 +16,7 @@ use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
 use crate::auth::REQUEST_ID_HEADER;
@@ -220,8 +219,15 @@ impl GrpcServer {
             }
             conn
         });
+        let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
         let stack = tower::ServiceBuilder::new()
-            .layer(RequestIdLayer)
+            // Every call has an `x-request-id` (the caller's, else a new
+            // one), echoed on its response.
+            .layer(SetRequestIdLayer::new(
+                request_id.clone(),
+                MakeRequestUuidV7,
+            ))
+            .layer(PropagateRequestIdLayer::new(request_id))
             // The call's span (its service, its trace) wraps the outcome
             // log line, so that line names the service and the trace too.
             .layer(TraceContextLayer::new(service_span))
@@ -240,80 +246,18 @@ impl GrpcServer {
     }
 }
 
-/// A tower layer giving every request an `x-request-id` (a UUIDv7 when the
-/// caller sent none) and echoing it on the response.
+/// Makes the `x-request-id` of a call that came without one: a UUIDv7
+/// (time-ordered, so ids sort by arrival in logs and traces).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestIdLayer;
+pub struct MakeRequestUuidV7;
 
-impl<S> tower::Layer<S> for RequestIdLayer {
-    type Service = RequestId<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestId { inner }
-    }
-}
-
-/// The service of [`RequestIdLayer`].
-#[derive(Debug, Clone)]
-pub struct RequestId<S> {
-    inner: S,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for RequestId<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = RequestIdFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let id = match request.headers().get(REQUEST_ID_HEADER) {
-            Some(id) => id.clone(),
-            None => {
-                let id = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-                    .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-                request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
-                id
-            }
-        };
-        RequestIdFuture {
-            inner: self.inner.call(request),
-            id: Some(id),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`RequestId`].
-    pub struct RequestIdFuture<F> {
-        #[pin]
-        inner: F,
-        id: Option<HeaderValue>,
-    }
-}
-
-impl<F, R, E> Future for RequestIdFuture<F>
-where
-    F: Future<Output = Result<http::Response<R>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.inner.poll(cx) {
-            Poll::Ready(Ok(mut response)) => {
-                if let Some(id) = this.id.take() {
-                    response.headers_mut().insert(REQUEST_ID_HEADER, id);
-                }
-                Poll::Ready(Ok(response))
-            }
-            other => other,
-        }
+impl tower_http::request_id::MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let id = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()).ok()?;
+        Some(tower_http::request_id::RequestId::new(id))
     }
 }
 
