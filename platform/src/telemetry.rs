@@ -14,9 +14,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::Injector;
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry::{Context, global};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -262,7 +263,9 @@ pub fn current_trace_id() -> Option<String> {
         .then(|| span_context.trace_id().to_string())
 }
 
-/// Adapts gRPC request metadata so an OpenTelemetry propagator can write into it.
+/// Adapts gRPC request metadata so an OpenTelemetry propagator can write into it
+/// (hand-written: opentelemetry-http's injector takes an `http::HeaderMap`, which a tonic
+/// interceptor does not expose).
 pub struct MetadataInjector<'a>(pub &'a mut MetadataMap);
 
 impl Injector for MetadataInjector<'_> {
@@ -275,19 +278,6 @@ impl Injector for MetadataInjector<'_> {
         ) {
             self.0.insert(key, value);
         }
-    }
-}
-
-/// Adapts HTTP request headers so an OpenTelemetry propagator can read from them.
-pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
     }
 }
 
