@@ -17,6 +17,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod paging;
+pub mod retry;
 pub mod revision;
 pub mod server;
 pub mod store;

@@ -182,7 +182,7 @@ impl EventBus for RedisBus {
             pending: VecDeque::new(),
             catching_up: true,
             outage_reported: false,
-            backoff: MIN_BACKOFF,
+            delays: crate::retry::Delays::new(MIN_BACKOFF, MAX_BACKOFF),
         };
         Ok(Box::pin(futures::stream::unfold(
             reader,
@@ -217,7 +217,7 @@ struct Reader {
     catching_up: bool,
     /// True once the current outage has been reported, until a read succeeds again.
     outage_reported: bool,
-    backoff: Duration,
+    delays: crate::retry::Delays,
 }
 
 impl Reader {
@@ -257,7 +257,7 @@ impl Reader {
             match cmd.query_async::<Option<StreamReadReply>>(conn).await {
                 Ok(reply) => {
                     self.outage_reported = false;
-                    self.backoff = MIN_BACKOFF;
+                    self.delays = crate::retry::Delays::new(MIN_BACKOFF, MAX_BACKOFF);
                     let entries = reply
                         .into_iter()
                         .flat_map(|reply| reply.keys)
@@ -291,9 +291,9 @@ impl Reader {
             tracing::warn!(stream = %self.key, error = %e, "event bus subscription lost its connection");
             return Some(bus_error(e));
         }
-        tracing::debug!(stream = %self.key, error = %e, backoff_ms = self.backoff.as_millis() as u64, "event bus subscription retrying");
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let wait = self.delays.next_delay();
+        tracing::debug!(stream = %self.key, error = %e, backoff_ms = wait.as_millis() as u64, "event bus subscription retrying");
+        tokio::time::sleep(wait).await;
         None
     }
 }

@@ -181,7 +181,7 @@ impl OutboxRelay {
     /// retrying with backoff while the bus is unavailable.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut backoff = self.poll_interval;
+        let mut delays = crate::retry::Delays::new(self.poll_interval, Duration::from_secs(5));
         loop {
             let published = self.publish_pending().await;
             if self.health.is_some() {
@@ -195,13 +195,12 @@ impl OutboxRelay {
             }
             let wait = match published {
                 Ok(_) => {
-                    backoff = self.poll_interval;
+                    delays = crate::retry::Delays::new(self.poll_interval, Duration::from_secs(5));
                     self.poll_interval
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "outbox relay: publish failed; will retry");
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    backoff
+                    delays.next_delay()
                 }
             };
             tokio::select! {

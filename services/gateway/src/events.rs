@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use backon::Retryable as _;
 use ccp_platform::auth::Principal;
 use ccp_platform::bus::{Delivery, EventBus, Position, StartFrom};
 use ccp_proto::common::v1::{DomainEvent, EventType};
@@ -156,7 +158,7 @@ async fn consume(
             facts.trust().set(true);
         }
     };
-    let mut backoff = std::time::Duration::from_millis(50);
+    let policy = ccp_platform::retry::backoff(Duration::from_millis(50), Duration::from_secs(1));
     // Where to resume after a broken subscription, so nothing published in
     // between is lost (a revocation above all).
     let mut last: Option<Position> = None;
@@ -165,17 +167,16 @@ async fn consume(
             Some(position) => StartFrom::After(position.clone()),
             None => StartFrom::Latest,
         };
-        let mut subscription = match bus.subscribe(stream, start).await {
-            Ok(s) => s,
-            Err(err) => {
+        let subscribed = (|| bus.subscribe(stream, start.clone()))
+            .retry(policy)
+            .notify(|err, _| {
                 tracing::warn!(stream, error = %err, "cannot subscribe to events; cached facts not trusted");
                 set_live(&mut live, false);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-                continue;
-            }
+            })
+            .await;
+        let Ok(mut subscription) = subscribed else {
+            continue;
         };
-        backoff = std::time::Duration::from_millis(50);
         while let Some(item) = subscription.next().await {
             match item {
                 Ok(Delivery::CaughtUp) => set_live(&mut live, true),

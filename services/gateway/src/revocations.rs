@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use backon::Retryable as _;
 use ccp_platform::auth::{InternalClientInterceptor, Principal};
 use ccp_proto::identity::v1 as idn;
 use ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient;
@@ -299,18 +300,18 @@ impl Revocations {
     /// (retrying with backoff), reports ready, then polls; refreshes the
     /// signing keys every half key age.
     pub async fn run(self) {
-        let mut backoff = Duration::from_millis(50);
-        while !self.is_loaded() {
-            match self.poll().await {
-                Ok(()) => {
-                    self.inner.loaded.store(true, Ordering::Release);
-                    tracing::info!("revocations in force loaded from identity");
-                }
-                Err(err) => {
+        if !self.is_loaded() {
+            let policy =
+                ccp_platform::retry::backoff(Duration::from_millis(50), Duration::from_secs(1));
+            let loaded = (|| self.poll())
+                .retry(policy)
+                .notify(|err, _| {
                     tracing::warn!(error = %err, "cannot load revocations from identity yet; tokens refused");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
+                })
+                .await;
+            if loaded.is_ok() {
+                self.inner.loaded.store(true, Ordering::Release);
+                tracing::info!("revocations in force loaded from identity");
             }
         }
         futures::future::join(
