@@ -16,6 +16,7 @@ fn args(scenario: Scenario) -> BenchArgs {
         quick: true,
         json: true,
         distributed: false,
+        out_of_process: false,
         connections: Some(1),
         concurrency: Some(4),
         warmup_ms: Some(50),
@@ -50,6 +51,50 @@ async fn run_with(args: BenchArgs) -> Value {
     let line = serde_json::to_string(&report.json).unwrap();
     assert!(!line.contains('\n'));
     serde_json::from_str(&line).unwrap()
+}
+
+/// The out-of-process form runs the built `ccp` three times over (the
+/// gateway's `ccp up --demo`, the bare echo, and the load generator).
+#[test]
+fn check_out_of_process_reports_both_processes_and_checks_decisions() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ccp"))
+        .args([
+            "bench",
+            "check",
+            "--out-of-process",
+            "--quick",
+            "--json",
+            "--connections",
+            "1",
+            "--concurrency",
+            "4",
+            "--warmup-ms",
+            "50",
+            "--duration-ms",
+            "300",
+        ])
+        .env_remove("CCP_STATE_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for key in ["echo_rps", "check_rps", "ratio", "rate", "p99_ratio"] {
+        assert!(num(&json, key) > 0.0, "{key} > 0 in {json}");
+    }
+    assert_eq!(num(&json, "wrong_decisions"), 0.0, "{json}");
+    assert_eq!(num(&json, "errors"), 0.0, "{json}");
+    assert_eq!(json["check_rps_rounds"].as_array().unwrap().len(), 3);
+    assert!(
+        json["process"]
+            .as_str()
+            .unwrap()
+            .starts_with("out-of-process")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,7 +55,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
 
 /// The questions and the metadata every call carries (an internal caller).
 #[derive(Clone)]
-struct Load {
+pub(super) struct Load {
     requests: Arc<Vec<CheckRequest>>,
     token: MetadataValue<tonic::metadata::Ascii>,
     channels: Arc<Vec<Channel>>,
@@ -64,7 +64,7 @@ struct Load {
 }
 
 impl Load {
-    async fn call(&self, worker: usize, seq: u64) -> Result<(), tonic::Status> {
+    pub(super) async fn call(&self, worker: usize, seq: u64) -> Result<(), tonic::Status> {
         let channel = self.channels[worker % self.channels.len()].clone();
         let body = self.requests[(seq as usize) % self.requests.len()].clone();
         let mut request = tonic::Request::new(body);
@@ -79,7 +79,29 @@ impl Load {
         Ok(())
     }
 
-    fn on(&self, channels: Vec<Channel>) -> Self {
+    /// Returns the load of `requests`, each call carrying internal `token`.
+    pub(super) fn new(
+        requests: Vec<CheckRequest>,
+        token: MetadataValue<tonic::metadata::Ascii>,
+    ) -> Self {
+        Self {
+            requests: Arc::new(requests),
+            token,
+            channels: Arc::new(Vec::new()),
+            denies: Arc::new(AtomicU64::new(0)),
+            answered: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Returns how many calls were answered and how many of those were DENY.
+    pub(super) fn answers(&self) -> (u64, u64) {
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.denies.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(super) fn on(&self, channels: Vec<Channel>) -> Self {
         Self {
             channels: Arc::new(channels),
             denies: Arc::new(AtomicU64::new(0)),
@@ -89,7 +111,7 @@ impl Load {
     }
 }
 
-async fn closed(load: &Load, args: &BenchArgs) -> RunReport {
+pub(super) async fn closed(load: &Load, args: &BenchArgs) -> RunReport {
     let load = load.clone();
     let concurrency = args.concurrency();
     closed_loop(
@@ -114,7 +136,7 @@ const OPEN_SLICE: std::time::Duration = std::time::Duration::from_millis(100);
 /// slices of [`OPEN_SLICE`], so both see the same machine (a neighbour's
 /// build step lands on both alike); each gets `args.duration()` of measured
 /// time. Returns (gateway, echo).
-async fn open_interleaved(
+pub(super) async fn open_interleaved(
     gateway: &Load,
     echo: &Load,
     args: &BenchArgs,
@@ -178,7 +200,7 @@ async fn measure(args: &BenchArgs, embedded: &Embedded) -> anyhow::Result<Report
     let questions: Vec<Question> = mix(&data, 16_384, 0x00C0_FFEE);
     let expected_denies = questions.iter().filter(|q| !q.expect_allow).count();
     let gateway = embedded.gateway().await?;
-    let echo = EchoServer::start(&embedded.settings.gateway.server).await?;
+    let echo = EchoServer::start().await?;
     let token = seeder.internal().mint("service:bench").parse()?;
     let base = Load {
         requests: Arc::new(questions.iter().map(|q| q.request.clone()).collect()),
@@ -242,6 +264,7 @@ async fn measure(args: &BenchArgs, embedded: &Embedded) -> anyhow::Result<Report
     let json = json!({
         "scenario": "check",
         "mode": if args.distributed { "distributed" } else { "embedded" },
+        "process": "in-process (gateway, echo and load generator share one runtime)",
         "quick": args.quick,
         "connections": args.connections(),
         "concurrency": args.concurrency(),

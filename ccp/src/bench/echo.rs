@@ -1,12 +1,13 @@
 //! The baseline: a bare tonic server answering `Authorization.Check` at once
-//! with ALLOW — same tonic, same server bootstrap and tower stack as the
-//! gateway, same request and response messages — so the load generator
-//! measures everything the gateway adds and nothing else.
+//! — plain `tonic::transport::Server::builder()` with none of our layers
+//! (no request ids, trace context, outcome logging, load shedding, health),
+//! the same request and response messages, TCP_NODELAY on as the gateway's
+//! sockets have it — so the load generator measures everything the gateway
+//! adds, its server stack included.
 
-use ccp_platform::config::ServerSettings;
-use ccp_platform::server::GrpcServer;
 use ccp_proto::gateway::v1::authorization_server::{Authorization, AuthorizationServer};
 use ccp_proto::gateway::v1::{AllowReason, CheckRequest, CheckResponse, Decision};
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 /// The echo service.
@@ -43,19 +44,20 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
-    /// Starts the echo on 127.0.0.1:0 with the given server settings.
-    pub async fn start(settings: &ServerSettings) -> anyhow::Result<Self> {
-        let settings = ServerSettings {
-            listen: "127.0.0.1:0".to_owned(),
-            ..settings.clone()
-        };
-        let mut server = GrpcServer::bind(&settings).await?;
-        server.add_service(AuthorizationServer::new(Echo));
-        let addr = server.local_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(server.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
+    /// Starts the bare echo on 127.0.0.1:0.
+    pub async fn start() -> anyhow::Result<Self> {
+        let incoming = TcpIncoming::bind(([127, 0, 0, 1], 0).into())?.with_nodelay(Some(true));
+        let addr = incoming.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(AuthorizationServer::new(Echo))
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stopped.await;
+                })
+                .await?;
+            anyhow::Ok(())
+        });
         Ok(Self {
             addr,
             stop: Some(stop),
@@ -70,4 +72,17 @@ impl EchoServer {
         }
         self.task.await?
     }
+}
+
+/// Serves the bare echo in this process until Ctrl-C or SIGTERM (`ccp bench
+/// bare-echo`, the baseline of the out-of-process mode): prints
+/// `listening on ADDR` first.
+pub async fn serve_until_stopped() -> anyhow::Result<()> {
+    let incoming = TcpIncoming::bind(([127, 0, 0, 1], 0).into())?.with_nodelay(Some(true));
+    println!("listening on {}", incoming.local_addr()?);
+    tonic::transport::Server::builder()
+        .add_service(AuthorizationServer::new(Echo))
+        .serve_with_incoming_shutdown(incoming, ccp_platform::server::shutdown_signal())
+        .await?;
+    Ok(())
 }

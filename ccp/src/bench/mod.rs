@@ -9,6 +9,7 @@ pub mod echo;
 pub mod harness;
 pub mod load;
 pub mod mix;
+pub mod outside;
 pub mod proxy;
 pub mod revocation;
 pub mod scale;
@@ -30,6 +31,10 @@ pub enum Scenario {
     /// Check p99 (cold and warm) at each size, ListAccessible of a broker
     /// with 50k clients, the process's resident memory.
     Scale,
+    /// Serves the bare tonic echo until stopped (the baseline process of
+    /// `check --out-of-process`; prints `listening on ADDR`).
+    #[value(hide = true)]
+    BareEcho,
 }
 
 /// `ccp bench <scenario> [options]`.
@@ -47,6 +52,10 @@ pub struct BenchArgs {
     /// (CCP_BENCH_DATABASE_URL / CCP_BENCH_REDIS_URL, else the test URLs).
     #[arg(long)]
     pub distributed: bool,
+    /// `check`: the gateway (`ccp up --demo`) and a bare tonic echo each in a
+    /// process of its own, this process only generating the load.
+    #[arg(long)]
+    pub out_of_process: bool,
     /// HTTP/2 connections per target (default 2).
     #[arg(long)]
     pub connections: Option<usize>,
@@ -97,7 +106,7 @@ impl BenchArgs {
         let default = match self.scenario {
             Scenario::Proxy => 4,
             Scenario::Scale => 1,
-            Scenario::Check | Scenario::Revocation => 32,
+            Scenario::Check | Scenario::Revocation | Scenario::BareEcho => 32,
         };
         self.concurrency.unwrap_or(default).clamp(1, 1024)
     }
@@ -210,7 +219,9 @@ impl Report {
 /// Runs a scenario and returns its report.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     match args.scenario {
+        Scenario::Check if args.out_of_process => outside::run(args).await,
         Scenario::Check => check::run(args).await,
+        Scenario::BareEcho => anyhow::bail!("bare-echo serves; it reports nothing"),
         Scenario::Proxy => proxy::run(args).await,
         Scenario::Revocation => revocation::run(args).await,
         Scenario::Scale => scale::run(args).await,
@@ -220,6 +231,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
 /// Runs a scenario and prints its table, then (with `--json`) the JSON object
 /// on the last line.
 pub async fn run_and_print(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == Scenario::BareEcho {
+        return echo::serve_until_stopped().await;
+    }
     let report = run(args).await?;
     println!("{}", report.table());
     if args.json {
