@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use ccp::bench::echo::EchoServer;
 use ccp::bench::load::{ClosedLoop, OpenLoop, closed_loop, open_loop};
-use ccp_platform::config::ServerSettings;
 use ccp_proto::gateway::v1::authorization_client::AuthorizationClient;
 use ccp_proto::gateway::v1::{CheckItem, CheckRequest};
 use tonic::transport::Channel;
@@ -27,7 +26,7 @@ fn request() -> CheckRequest {
 
 #[tokio::test]
 async fn closed_loop_counts_successes_and_stops_at_its_bounds() {
-    let echo = EchoServer::start(&ServerSettings::default()).await.unwrap();
+    let echo = EchoServer::start().await.unwrap();
     let channel = Channel::from_shared(format!("http://{}", echo.addr))
         .unwrap()
         .connect()
@@ -64,7 +63,7 @@ async fn closed_loop_counts_successes_and_stops_at_its_bounds() {
 
 #[tokio::test]
 async fn open_loop_measures_from_the_intended_send_time_and_counts_failures() {
-    let echo = EchoServer::start(&ServerSettings::default()).await.unwrap();
+    let echo = EchoServer::start().await.unwrap();
     let channel = Channel::from_shared(format!("http://{}", echo.addr))
         .unwrap()
         .connect()
