@@ -160,6 +160,8 @@ pub async fn redis_context(url: &str) -> ServiceContext {
         clock,
         bus: Arc::new(RedisBus::connect(url, prefix.clone()).await.unwrap()),
         cache: Arc::new(RedisCache::connect(url, prefix).await.unwrap()),
+        upstream: Default::default(),
+        resolver: Arc::new(ccp_platform::balance::DnsResolver),
     }
 }
 
