@@ -157,6 +157,11 @@ impl Application {
         self.server.port()
     }
 
+    /// Returns the count of calls this replica has served.
+    pub fn served_calls(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.server.served()
+    }
+
     /// Returns the bound address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.server.local_addr()
