@@ -14,10 +14,11 @@
 //! [`UpstreamSettings::resolve_interval_ms`], through a [`Resolver`] (DNS by
 //! default; tests supply their own).
 //!
-//! Hand-written rather than tonic's `balance_channel` (tower's p2c): tonic's
-//! reconnecting endpoint hands a dead replica's error to the next call
-//! instead of leaving the balancer, so a killed replica kept failing a share
-//! of the calls until DNS dropped it.
+//! Hand-written (a round robin over tonic channels) rather than tonic's
+//! `balance_channel` (tower's p2c): a replica must leave the rotation on the
+//! first call that fails on it, and a retry must reach another replica, so
+//! the balancer has to see which replica each call went to, which tonic's
+//! balanced channel hides (its endpoints reconnect inside it).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,19 +61,19 @@ impl UpstreamSettings {
     pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.connections == 0 || self.connections > 64 {
             return Err(ConfigError::new(
-                &format!("{prefix}.connections"),
+                format!("{prefix}.connections"),
                 "must be between 1 and 64",
             ));
         }
         if self.resolve_interval_ms < 100 {
             return Err(ConfigError::new(
-                &format!("{prefix}.resolve_interval_ms"),
+                format!("{prefix}.resolve_interval_ms"),
                 "must be at least 100",
             ));
         }
         if self.probe_interval_ms < 10 {
             return Err(ConfigError::new(
-                &format!("{prefix}.probe_interval_ms"),
+                format!("{prefix}.probe_interval_ms"),
                 "must be at least 10",
             ));
         }
@@ -86,7 +87,7 @@ pub fn validate_upstream(key: &str, value: &str) -> Result<(), ConfigError> {
     for url in value.split(',').map(str::trim) {
         validate_endpoint(key, url)?;
     }
-    targets(value).map_err(|err| ConfigError::new(key, &err.to_string()))?;
+    targets(value).map_err(|err| ConfigError::new(key, err.to_string()))?;
     Ok(())
 }
 
@@ -508,9 +509,9 @@ mod tests {
 
     #[test]
     fn an_upstream_is_one_url_or_a_list() {
-        let one = targets("http://accounts:50052").unwrap();
+        let one = targets("http://accounts:50052").expect("one URL");
         assert_eq!((one[0].host.as_str(), one[0].port), ("accounts", 50052));
-        let list = targets("http://10.0.0.1:1, http://10.0.0.2:2").unwrap();
+        let list = targets("http://10.0.0.1:1, http://10.0.0.2:2").expect("a list");
         assert_eq!(list.len(), 2);
         assert_eq!(list[1].port, 2);
         assert!(targets("").is_err());
