@@ -154,12 +154,10 @@ struct Replica {
 }
 
 impl Replica {
-    fn channel(&self) -> Channel {
+    /// Returns the next of its connections in turn.
+    fn channel(&self) -> Option<Channel> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len().max(1);
-        self.channels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| self.channels[0].clone())
+        self.channels.get(i).cloned()
     }
 }
 
@@ -489,14 +487,15 @@ impl tower::Service<Request> for BalancedChannel {
         let shared = Arc::clone(&self.shared);
         let replica = shared.pick();
         Box::pin(async move {
-            let Some(replica) = replica else {
+            let Some((replica, channel)) = replica.and_then(|r| Some((r.addr, r.channel()?)))
+            else {
                 return shared.fallback.clone().oneshot(request).await;
             };
-            let answer = replica.channel().oneshot(request).await;
+            let answer = channel.oneshot(request).await;
             if let Err(err) = &answer
                 && connection_failed(err)
             {
-                shared.mark_dead(replica.addr);
+                shared.mark_dead(replica);
             }
             answer
         })
