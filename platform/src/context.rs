@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::{InternalClientInterceptor, InternalTokenSource, InternalTokens};
+use crate::balance::{BalancedChannel, DnsResolver, Resolver, UpstreamSettings};
 use crate::bus::{EventBus, MemoryBus, RedisBus};
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::clock::Clock;
@@ -30,6 +31,8 @@ pub struct CommonSettings {
     pub redis: RedisSettings,
     /// The clock.
     pub clock: ClockSettings,
+    /// How calls to other services are balanced over their replicas.
+    pub upstream: UpstreamSettings,
 }
 
 impl Validate for CommonSettings {
@@ -37,6 +40,7 @@ impl Validate for CommonSettings {
         self.internal_auth.validate_for(self.environment)?;
         self.redis.validate_at("redis")?;
         self.clock.build(self.environment)?;
+        self.upstream.validate_at("upstream")?;
         if self.environment == Environment::Production && self.redis.url.is_empty() {
             return Err(ConfigError::new("redis.url", "required in production"));
         }
@@ -57,6 +61,10 @@ pub struct ServiceContext {
     pub bus: Arc<dyn EventBus>,
     /// The shared cache.
     pub cache: Arc<dyn Cache>,
+    /// How upstream channels balance over replicas.
+    pub upstream: UpstreamSettings,
+    /// How upstream names are resolved to replicas (DNS; tests supply their own).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl std::fmt::Debug for ServiceContext {
@@ -131,6 +139,8 @@ impl ServiceContext {
             internal,
             bus,
             cache,
+            upstream: settings.upstream.clone(),
+            resolver: Arc::new(DnsResolver),
         })
     }
 
@@ -150,7 +160,20 @@ impl ServiceContext {
             clock,
             bus: Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)),
             cache: Arc::new(MemoryCache::new(100_000)),
+            upstream: UpstreamSettings::default(),
+            resolver: Arc::new(DnsResolver),
         }
+    }
+
+    /// Returns a channel balancing over the replicas of the upstream `spec`
+    /// names (one URL, its host resolved to all its addresses, or a
+    /// comma-separated list), each call given `timeout`.
+    pub fn upstream_channel(
+        &self,
+        spec: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<BalancedChannel> {
+        BalancedChannel::new(spec, timeout, &self.upstream, self.resolver.clone())
     }
 
     /// Returns a client interceptor presenting internal tokens for `subject`
@@ -191,16 +214,13 @@ pub fn upstream_endpoint(
 /// that verify access tokens but do not own the keys.
 pub struct RemoteKeySource {
     client: ccp_proto::identity::v1::identity_client::IdentityClient<
-        tonic::service::interceptor::InterceptedService<
-            tonic::transport::Channel,
-            InternalClientInterceptor,
-        >,
+        tonic::service::interceptor::InterceptedService<BalancedChannel, InternalClientInterceptor>,
     >,
 }
 
 impl RemoteKeySource {
     /// Returns a source calling identity at `channel` with internal tokens.
-    pub fn new(channel: tonic::transport::Channel, interceptor: InternalClientInterceptor) -> Self {
+    pub fn new(channel: BalancedChannel, interceptor: InternalClientInterceptor) -> Self {
         Self {
             client: ccp_proto::identity::v1::identity_client::IdentityClient::with_interceptor(
                 channel,

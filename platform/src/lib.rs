@@ -3,11 +3,13 @@
 //! It owns configuration loading, telemetry, the gRPC server bootstrap (health,
 //! reflection, tower layers, graceful shutdown), the error-code table, database
 //! connection and migration, who-is-calling (principals, access and internal
-//! token verification), the clock, revision tokens, and the fact cache and
-//! event bus with Redis and in-memory implementations. It must never hold
+//! token verification), client-side balancing over upstream replicas, the
+//! clock, revision tokens, and the fact cache and event bus with Redis and
+//! in-memory implementations. It must never hold
 //! domain rules: services decide, this crate only carries.
 
 pub mod auth;
+pub mod balance;
 pub mod bus;
 pub mod cache;
 pub mod clock;

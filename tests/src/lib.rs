@@ -217,8 +217,10 @@ impl ServiceProcess {
     }
 }
 
-/// The distributed deployment: identity, accounts and delegation processes on
-/// their own PostgreSQL databases, and gateway replicas sharing one Redis.
+/// The distributed deployment: replicas of identity, accounts and delegation
+/// on one PostgreSQL database per service, and gateway replicas, sharing one
+/// Redis; every caller balances over the replicas of its upstreams (each
+/// endpoint setting lists them).
 #[derive(Debug)]
 pub struct Distributed {
     /// The identity process.
@@ -229,6 +231,9 @@ pub struct Distributed {
     pub delegation: ServiceProcess,
     /// The gateway replicas.
     pub gateways: Vec<ServiceProcess>,
+    /// The further replicas of identity, accounts and delegation (the first
+    /// of each is named above).
+    pub replicas: Vec<ServiceProcess>,
     /// The internal key every process shares (base64).
     pub internal_key: String,
     /// The environment the processes were started with.
@@ -237,11 +242,11 @@ pub struct Distributed {
 }
 
 impl Distributed {
-    /// Starts the distributed deployment with `gateway_replicas` gateways, or
-    /// returns None when PostgreSQL or Redis is not configured for tests
+    /// Starts the distributed deployment with `replicas` processes of every
+    /// service (gateways included), or returns None when PostgreSQL or Redis is not configured for tests
     /// (`CCP_TEST_DATABASE_URL`, `CCP_TEST_REDIS_URL`; both set in CI).
     pub async fn start(
-        gateway_replicas: usize,
+        replicas: usize,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<Option<Self>> {
         let (Some(_), Some(redis)) = (postgres_url(), redis_url()) else {
@@ -282,17 +287,39 @@ impl Distributed {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
 
-        let identity = ServiceProcess::start("identity", &env).await?;
-        env.push(("CCP_ACCOUNTS__IDENTITY_ENDPOINT".into(), identity.url()));
-        env.push(("CCP_DELEGATION__IDENTITY_ENDPOINT".into(), identity.url()));
-        env.push(("CCP_GATEWAY__IDENTITY_ENDPOINT".into(), identity.url()));
-        let accounts = ServiceProcess::start("accounts", &env).await?;
-        env.push(("CCP_DELEGATION__ACCOUNTS_ENDPOINT".into(), accounts.url()));
-        env.push(("CCP_GATEWAY__ACCOUNTS_ENDPOINT".into(), accounts.url()));
-        let delegation = ServiceProcess::start("delegation", &env).await?;
-        env.push(("CCP_GATEWAY__DELEGATION_ENDPOINT".into(), delegation.url()));
+        // One after another: the first replica of a service migrates its
+        // database; each endpoint setting lists every replica.
+        let mut further = Vec::new();
+        let mut start = async |service: &'static str, env: &[(String, String)]| {
+            let first = ServiceProcess::start(service, env).await?;
+            let mut urls = vec![first.url()];
+            for _ in 1..replicas.max(1) {
+                let replica = ServiceProcess::start(service, env).await?;
+                urls.push(replica.url());
+                further.push(replica);
+            }
+            anyhow::Ok((first, urls.join(",")))
+        };
+        let (identity, identity_urls) = start("identity", &env).await?;
+        env.push((
+            "CCP_ACCOUNTS__IDENTITY_ENDPOINT".into(),
+            identity_urls.clone(),
+        ));
+        env.push((
+            "CCP_DELEGATION__IDENTITY_ENDPOINT".into(),
+            identity_urls.clone(),
+        ));
+        env.push(("CCP_GATEWAY__IDENTITY_ENDPOINT".into(), identity_urls));
+        let (accounts, accounts_urls) = start("accounts", &env).await?;
+        env.push((
+            "CCP_DELEGATION__ACCOUNTS_ENDPOINT".into(),
+            accounts_urls.clone(),
+        ));
+        env.push(("CCP_GATEWAY__ACCOUNTS_ENDPOINT".into(), accounts_urls));
+        let (delegation, delegation_urls) = start("delegation", &env).await?;
+        env.push(("CCP_GATEWAY__DELEGATION_ENDPOINT".into(), delegation_urls));
         let mut gateways = Vec::new();
-        for _ in 0..gateway_replicas {
+        for _ in 0..replicas {
             gateways.push(ServiceProcess::start("gateway", &env).await?);
         }
         Ok(Some(Self {
@@ -300,6 +327,7 @@ impl Distributed {
             accounts,
             delegation,
             gateways,
+            replicas: further,
             internal_key,
             env,
             _databases: databases,
@@ -310,6 +338,9 @@ impl Distributed {
     pub async fn stop(self) -> anyhow::Result<()> {
         for gateway in self.gateways {
             gateway.stop().await?;
+        }
+        for replica in self.replicas.into_iter().rev() {
+            replica.stop().await?;
         }
         self.delegation.stop().await?;
         self.accounts.stop().await?;
@@ -325,8 +356,8 @@ pub mod stories;
 pub enum Mode {
     /// The embedded suite inside the test process, on a settable clock.
     Embedded,
-    /// Service processes on PostgreSQL and two gateway replicas on Redis, on
-    /// the system clock.
+    /// Two replicas of every service (`ccp serve` processes) on PostgreSQL
+    /// and Redis, on the system clock.
     Distributed,
 }
 

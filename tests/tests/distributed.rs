@@ -1,5 +1,5 @@
-//! The distributed deployment starts from the built binary: three service
-//! processes on their own PostgreSQL databases and two gateway replicas on
+//! The distributed deployment starts from the built binary: two replicas of
+//! each service on its own PostgreSQL database and two gateway replicas on
 //! one Redis, each healthy, and all stop gracefully on SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,7 +20,9 @@ async fn distributed_deployment_on_postgres_and_redis_starts_healthy_and_stops_g
         &deployment.accounts,
         &deployment.delegation,
     ];
+    all.extend(deployment.replicas.iter());
     all.extend(deployment.gateways.iter());
+    assert_eq!(all.len(), 8);
     for process in all {
         let channel = tonic::transport::Channel::from_shared(process.url())
             .unwrap()

@@ -1,8 +1,8 @@
 //! The guide's eight stories with the real `ccp` binary, each in its own
 //! world: embedded (the suite in this process on a settable clock) and
-//! distributed (service processes on PostgreSQL, two gateway replicas on
-//! Redis; run when `CCP_TEST_DATABASE_URL` and `CCP_TEST_REDIS_URL` are set,
-//! and required in CI).
+//! distributed (two replicas of every service as processes on PostgreSQL and
+//! Redis, each caller balancing over them; run when `CCP_TEST_DATABASE_URL`
+//! and `CCP_TEST_REDIS_URL` are set, and required in CI).
 //!
 //! At most `CCP_STORIES_PARALLEL` worlds (default 2) run at once: each one
 //! starts a suite and many `ccp` processes.

@@ -6,6 +6,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -38,6 +40,8 @@ pub struct GrpcServer {
     /// Whether the process can serve now (readiness), asked periodically;
     /// health answers NOT_SERVING while it says no.
     ready: Option<(Duration, Probe)>,
+    /// Calls served (every request the server took, health checks included).
+    served: Arc<AtomicU64>,
 }
 
 /// A readiness probe: true while the process has what it needs to serve.
@@ -69,7 +73,14 @@ impl GrpcServer {
             health,
             names: Vec::new(),
             ready: None,
+            served: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Returns the count of calls this server has taken (health checks
+    /// included): a replica's share of its service's load.
+    pub fn served(&self) -> Arc<AtomicU64> {
+        self.served.clone()
     }
 
     /// Returns the bound address.
@@ -138,6 +149,7 @@ impl GrpcServer {
             health,
             names,
             ready,
+            served,
             ..
         } = self;
         // Both reflection versions: grpcurl and tonic speak v1, many stock
@@ -221,6 +233,10 @@ impl GrpcServer {
         });
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
         let stack = tower::ServiceBuilder::new()
+            .map_request(move |request: http::Request<Body>| {
+                served.fetch_add(1, Ordering::Relaxed);
+                request
+            })
             // Every call has an `x-request-id` (the caller's, else a new
             // one), echoed on its response.
             .layer(SetRequestIdLayer::new(

@@ -1,8 +1,6 @@
 //! The accounts service's settings (`[accounts]` in the configuration).
 
-use ccp_platform::config::{
-    ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint,
-};
+use ccp_platform::config::{ConfigError, DatabaseSettings, ServerSettings, Validate};
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
@@ -83,7 +81,10 @@ impl AccountsSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate_at("accounts.server")?;
         self.database.validate_at("accounts.database")?;
-        validate_endpoint("accounts.identity_endpoint", &self.identity_endpoint)?;
+        ccp_platform::balance::validate_upstream(
+            "accounts.identity_endpoint",
+            &self.identity_endpoint,
+        )?;
         if self.employee_request_ttl_days == 0 {
             return Err(ConfigError::new(
                 "accounts.employee_request_ttl_days",

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
-use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
+use ccp_platform::context::{RemoteKeySource, ServiceContext};
 use ccp_platform::server::GrpcServer;
 use ccp_platform::store::OutboxRelay;
 use ccp_proto::accounts::v1::account_facts_server::AccountFactsServer;
@@ -51,7 +51,7 @@ impl Application {
     /// identity's published keys (GetSigningKeys at `identity_endpoint`).
     pub async fn build(ctx: &ServiceContext, settings: &AccountsSettings) -> anyhow::Result<Self> {
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
-        let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
+        let identity = ctx.upstream_channel(&settings.identity_endpoint, timeout)?;
         let keys = RemoteKeySource::new(identity, ctx.client_interceptor("service:accounts"));
         Self::build_with_key_source(ctx, settings, Arc::new(keys)).await
     }
@@ -71,7 +71,7 @@ impl Application {
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity =
             ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient::with_interceptor(
-                lazy_channel(&settings.identity_endpoint, timeout)?,
+                ctx.upstream_channel(&settings.identity_endpoint, timeout)?,
                 ctx.client_interceptor("service:accounts"),
             );
         let core = app::Core::new(
@@ -118,6 +118,11 @@ impl Application {
     /// Returns the bound port.
     pub fn port(&self) -> u16 {
         self.server.port()
+    }
+
+    /// Returns the count of calls this replica has served.
+    pub fn served_calls(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.server.served()
     }
 
     /// Returns the bound address.

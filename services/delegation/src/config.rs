@@ -1,8 +1,6 @@
 //! The delegation service's settings (`[delegation]` in the configuration).
 
-use ccp_platform::config::{
-    ConfigError, DatabaseSettings, ServerSettings, Validate, validate_endpoint,
-};
+use ccp_platform::config::{ConfigError, DatabaseSettings, ServerSettings, Validate};
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
@@ -71,8 +69,14 @@ impl DelegationSettings {
             ));
         }
         self.database.validate_at("delegation.database")?;
-        validate_endpoint("delegation.identity_endpoint", &self.identity_endpoint)?;
-        validate_endpoint("delegation.accounts_endpoint", &self.accounts_endpoint)
+        ccp_platform::balance::validate_upstream(
+            "delegation.identity_endpoint",
+            &self.identity_endpoint,
+        )?;
+        ccp_platform::balance::validate_upstream(
+            "delegation.accounts_endpoint",
+            &self.accounts_endpoint,
+        )
     }
 }
 

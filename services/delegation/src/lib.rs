@@ -40,7 +40,7 @@ use std::sync::Arc;
 use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, KeySource, ServerAuth};
-use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
+use ccp_platform::context::{RemoteKeySource, ServiceContext};
 use ccp_platform::server::GrpcServer;
 use ccp_platform::store::{OutboxRelay, Writer};
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
@@ -78,7 +78,7 @@ impl Application {
         settings: &DelegationSettings,
     ) -> anyhow::Result<Self> {
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
-        let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
+        let identity = ctx.upstream_channel(&settings.identity_endpoint, timeout)?;
         let keys = RemoteKeySource::new(identity, ctx.client_interceptor("service:delegation"));
         Self::build_with_key_source(ctx, settings, Arc::new(keys)).await
     }
@@ -104,7 +104,7 @@ impl Application {
 
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let accounts = AccountFactsClient::with_interceptor(
-            lazy_channel(&settings.accounts_endpoint, timeout)?,
+            ctx.upstream_channel(&settings.accounts_endpoint, timeout)?,
             ctx.client_interceptor("service:delegation"),
         );
         let core = app::Core {
@@ -156,6 +156,11 @@ impl Application {
     /// Returns the bound port.
     pub fn port(&self) -> u16 {
         self.server.port()
+    }
+
+    /// Returns the count of calls this replica has served.
+    pub fn served_calls(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.server.served()
     }
 
     /// Returns the bound address.

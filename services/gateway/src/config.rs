@@ -1,6 +1,6 @@
 //! The gateway's settings (`[gateway]` in the configuration).
 
-use ccp_platform::config::{ConfigError, ServerSettings, Validate, validate_endpoint};
+use ccp_platform::config::{ConfigError, ServerSettings, Validate};
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
 
@@ -80,9 +80,18 @@ impl GatewaySettings {
     /// Checks the settings, naming keys under `gateway.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate_at("gateway.server")?;
-        validate_endpoint("gateway.identity_endpoint", &self.identity_endpoint)?;
-        validate_endpoint("gateway.accounts_endpoint", &self.accounts_endpoint)?;
-        validate_endpoint("gateway.delegation_endpoint", &self.delegation_endpoint)?;
+        ccp_platform::balance::validate_upstream(
+            "gateway.identity_endpoint",
+            &self.identity_endpoint,
+        )?;
+        ccp_platform::balance::validate_upstream(
+            "gateway.accounts_endpoint",
+            &self.accounts_endpoint,
+        )?;
+        ccp_platform::balance::validate_upstream(
+            "gateway.delegation_endpoint",
+            &self.delegation_endpoint,
+        )?;
         if !(1..=3600).contains(&self.facts_ttl_secs) {
             return Err(ConfigError::new("gateway.facts_ttl_secs", "must be 1–3600"));
         }

@@ -8,7 +8,8 @@
 //! restarted, the connection was reset or refused) answers UNAVAILABLE, never
 //! UNKNOWN. An idempotent call — a read, or a write carrying a `request_id`,
 //! which the services deduplicate — is first tried once more on a fresh
-//! connection within the call's deadline ([`Retry`]).
+//! connection within the call's deadline ([`Retry`]), to another replica when
+//! the service has several (the failed one is marked dead by the balancer).
 //!
 //! A forwarded write carries the facts revisions the gateway decided it on
 //! (R-GW-1); the service refuses it with ABORTED `FACTS_CHANGED` when one of
@@ -22,7 +23,8 @@ use std::time::{Duration, Instant};
 use ccp_platform::auth::{
     DECIDED_ON_HEADER, InternalClientInterceptor, REQUEST_ID_HEADER, REVISION_HEADER,
 };
-use ccp_platform::context::upstream_endpoint;
+use ccp_platform::balance::BalancedChannel;
+use ccp_platform::context::ServiceContext;
 use ccp_platform::error::{Error, FACTS_CHANGED, is_transport_failure};
 use ccp_platform::revision::Revision;
 use ccp_proto::accounts::v1 as acc;
@@ -33,15 +35,15 @@ use ccp_proto::identity::v1 as idn;
 use ccp_proto::identity::v1::identity_client::IdentityClient;
 use tonic::metadata::MetadataMap;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::config::GatewaySettings;
 use crate::gate::Gate;
 
-type Upstream = InterceptedService<Channel, InternalClientInterceptor>;
+type Upstream = InterceptedService<BalancedChannel, InternalClientInterceptor>;
 
 /// Clients of the three public services (internal token and trace context
-/// added), and what it takes to open a fresh connection to each for a retry.
+/// added), each balanced over the service's replicas, and the channels to
+/// open a fresh connection from for a retry.
 #[derive(Debug, Clone)]
 pub struct PublicClients {
     /// Identity.
@@ -50,7 +52,7 @@ pub struct PublicClients {
     pub accounts: AccountsClient<Upstream>,
     /// Delegation.
     pub delegation: DelegationClient<Upstream>,
-    endpoints: [Endpoint; 3],
+    channels: [BalancedChannel; 3],
     interceptor: InternalClientInterceptor,
     limit: usize,
     call_timeout: Duration,
@@ -64,40 +66,38 @@ impl PublicClients {
     /// Returns lazily connected clients of the services `settings` names,
     /// presenting the gateway's internal tokens through `interceptor`.
     pub fn new(
+        ctx: &ServiceContext,
         settings: &GatewaySettings,
         interceptor: InternalClientInterceptor,
     ) -> anyhow::Result<Self> {
         let call_timeout = Duration::from_millis(settings.server.request_timeout_ms);
-        let endpoints = [
-            upstream_endpoint(&settings.identity_endpoint, call_timeout)?,
-            upstream_endpoint(&settings.accounts_endpoint, call_timeout)?,
-            upstream_endpoint(&settings.delegation_endpoint, call_timeout)?,
+        let channels = [
+            ctx.upstream_channel(&settings.identity_endpoint, call_timeout)?,
+            ctx.upstream_channel(&settings.accounts_endpoint, call_timeout)?,
+            ctx.upstream_channel(&settings.delegation_endpoint, call_timeout)?,
         ];
         let limit = settings.max_message_bytes;
-        let lazy =
-            |i: usize| InterceptedService::new(endpoints[i].connect_lazy(), interceptor.clone());
+        let lazy = |i: usize| InterceptedService::new(channels[i].clone(), interceptor.clone());
         Ok(Self {
             identity: identity_client(lazy(IDENTITY), limit),
             accounts: accounts_client(lazy(ACCOUNTS), limit),
             delegation: delegation_client(lazy(DELEGATION), limit),
-            endpoints,
+            channels,
             interceptor,
             limit,
             call_timeout,
         })
     }
 
-    /// Opens a new connection to upstream `i`, within `within`.
+    /// Opens a new connection to a live replica of upstream `i` (the one
+    /// whose connection just failed is marked dead, so it is tried last),
+    /// within `within`.
     async fn fresh(&self, i: usize, within: Duration) -> Option<Upstream> {
-        let endpoint = self.endpoints.get(i)?.clone();
-        match tokio::time::timeout(within, endpoint.connect()).await {
-            Ok(Ok(channel)) => Some(InterceptedService::new(channel, self.interceptor.clone())),
-            Ok(Err(err)) => {
-                tracing::info!(error = %err, "no fresh connection for the retry");
-                None
-            }
-            Err(_) => None,
+        let channel = self.channels.get(i)?.fresh(within).await;
+        if channel.is_none() {
+            tracing::info!("no fresh connection for the retry");
         }
+        Some(InterceptedService::new(channel?, self.interceptor.clone()))
     }
 
     async fn fresh_identity(&self, within: Duration) -> Option<IdentityClient<Upstream>> {

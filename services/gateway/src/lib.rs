@@ -34,7 +34,7 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use ccp_platform::auth::{AccessTokenVerifier, KeySource};
-use ccp_platform::context::{RemoteKeySource, ServiceContext, lazy_channel};
+use ccp_platform::context::{RemoteKeySource, ServiceContext};
 use ccp_platform::server::GrpcServer;
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::accounts::v1::accounts_server::AccountsServer;
@@ -64,7 +64,7 @@ impl Application {
     /// services. Access tokens are verified with identity's published keys.
     pub async fn build(ctx: &ServiceContext, settings: &GatewaySettings) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.server.request_timeout_ms);
-        let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
+        let identity = ctx.upstream_channel(&settings.identity_endpoint, timeout)?;
         let interceptor = ctx.client_interceptor("service:gateway");
         let keys = RemoteKeySource::new(identity.clone(), interceptor.clone());
         let revocations = revocations::RemoteRevocations::new(identity, interceptor);
@@ -90,7 +90,7 @@ impl Application {
         revocation_source: Arc<dyn revocations::RevocationSource>,
     ) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.server.request_timeout_ms);
-        let channel = |endpoint: &str| lazy_channel(endpoint, timeout);
+        let channel = |endpoint: &str| ctx.upstream_channel(endpoint, timeout);
         let interceptor = ctx.client_interceptor("service:gateway");
         let limit = settings.max_message_bytes;
 
@@ -138,7 +138,7 @@ impl Application {
         let limiter =
             gate::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst);
         let gate = gate::Gate::new(ctx.clone(), tokens, revocations, facts, limiter);
-        let clients = forward::PublicClients::new(settings, interceptor)?;
+        let clients = forward::PublicClients::new(ctx, settings, interceptor)?;
 
         let request_limit = settings.server.max_message_bytes.min(limit);
         let mut server = GrpcServer::bind(&settings.server).await?;

@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 
 use backon::Retryable as _;
 use ccp_platform::auth::{InternalClientInterceptor, Principal};
+use ccp_platform::balance::BalancedChannel;
 use ccp_proto::identity::v1 as idn;
 use ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::tokens::Authenticator;
 
@@ -49,12 +49,12 @@ pub trait RevocationSource: Send + Sync + 'static {
 /// Identity's internal facts API.
 #[derive(Clone)]
 pub struct RemoteRevocations {
-    client: IdentityFactsClient<InterceptedService<Channel, InternalClientInterceptor>>,
+    client: IdentityFactsClient<InterceptedService<BalancedChannel, InternalClientInterceptor>>,
 }
 
 impl RemoteRevocations {
     /// Returns a source calling identity at `channel` with internal tokens.
-    pub fn new(channel: Channel, interceptor: InternalClientInterceptor) -> Self {
+    pub fn new(channel: BalancedChannel, interceptor: InternalClientInterceptor) -> Self {
         Self {
             client: IdentityFactsClient::with_interceptor(channel, interceptor)
                 .max_decoding_message_size(64 * 1024 * 1024),

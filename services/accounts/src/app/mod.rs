@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ccp_platform::auth::{Caller, InternalClientInterceptor, Principal};
+use ccp_platform::balance::BalancedChannel;
 use ccp_platform::context::ServiceContext;
 use ccp_platform::error::{Error, FieldViolation};
 use ccp_platform::paging::PageScope;
@@ -36,7 +37,6 @@ use ccp_types::RequestId;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::EVENT_STREAM;
@@ -47,7 +47,7 @@ pub use registration::MAX_IMPORT;
 
 /// The client of identity's internal facts service.
 pub type IdentityClient =
-    IdentityFactsClient<InterceptedService<Channel, InternalClientInterceptor>>;
+    IdentityFactsClient<InterceptedService<BalancedChannel, InternalClientInterceptor>>;
 
 /// What every use case shares: the database, the write path, the clock,
 /// identity's facts and the settings.

@@ -14,6 +14,7 @@ pub mod requests;
 pub mod sweeps;
 
 use ccp_platform::auth::InternalClientInterceptor;
+use ccp_platform::balance::BalancedChannel;
 use ccp_platform::context::ServiceContext;
 use ccp_platform::error::{Error, Result};
 use ccp_platform::revision::Revision;
@@ -28,14 +29,13 @@ use chrono::{DateTime, Duration, Utc};
 use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::domain::{EndReason, Party, Relationship, RelationshipRequest, RequestState};
 use crate::store::{self, Decision};
 
 /// The accounts facts client with internal tokens.
 pub type AccountsClient =
-    AccountFactsClient<InterceptedService<Channel, InternalClientInterceptor>>;
+    AccountFactsClient<InterceptedService<BalancedChannel, InternalClientInterceptor>>;
 
 /// The service name in revision tokens and events.
 pub const SERVICE: &str = "delegation";

@@ -28,8 +28,8 @@ mod loaders;
 mod view;
 
 use ccp_platform::auth::InternalClientInterceptor;
+use ccp_platform::balance::BalancedChannel;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 pub use cache::{CLOCK_SKEW_MARGIN, FactsCache, FactsCacheSettings, FactsStats, Trust};
 pub use convert::{
@@ -40,7 +40,7 @@ pub use keys::{FactsKey, FactsValue, ProgramAccounts};
 pub use view::FactsView;
 
 /// A facts client: a channel with the gateway's internal token and trace context.
-pub type FactsChannel = InterceptedService<Channel, InternalClientInterceptor>;
+pub type FactsChannel = InterceptedService<BalancedChannel, InternalClientInterceptor>;
 
 /// Why facts could not be had.
 #[derive(Debug, Clone, thiserror::Error)]

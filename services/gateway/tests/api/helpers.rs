@@ -16,7 +16,7 @@ use ccp_gateway::facts::{FactsCache, FactsCacheSettings, Trust};
 use ccp_platform::auth::{INTERNAL_TOKEN_HEADER, InternalTokens, StaticKeySource, TokenMinter};
 use ccp_platform::clock::Clock;
 use ccp_platform::config::ServerSettings;
-use ccp_platform::context::{ServiceContext, lazy_channel};
+use ccp_platform::context::ServiceContext;
 use ccp_proto::accounts::v1 as acc;
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::accounts::v1::account_facts_server::{AccountFacts, AccountFactsServer};
@@ -486,7 +486,9 @@ pub fn facts_cache(
     trust: Arc<Trust>,
     ttl: Duration,
 ) -> FactsCache {
-    let channel = lazy_channel(&upstream.endpoint(), Duration::from_secs(5)).unwrap();
+    let channel = ctx
+        .upstream_channel(&upstream.endpoint(), Duration::from_secs(5))
+        .unwrap();
     let ic = ctx.client_interceptor("service:gateway");
     FactsCache::new(
         AccountFactsClient::with_interceptor(channel.clone(), ic.clone()),

@@ -127,14 +127,14 @@ pub struct Suite {
     _backend: TestBackend,
 }
 
-fn listen() -> ServerSettings {
+pub fn listen() -> ServerSettings {
     ServerSettings {
         listen: "127.0.0.1:0".to_owned(),
         ..ServerSettings::default()
     }
 }
 
-fn http(addr: SocketAddr) -> String {
+pub fn http(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
@@ -160,6 +160,8 @@ pub async fn redis_context(url: &str) -> ServiceContext {
         clock,
         bus: Arc::new(RedisBus::connect(url, prefix.clone()).await.unwrap()),
         cache: Arc::new(RedisCache::connect(url, prefix).await.unwrap()),
+        upstream: Default::default(),
+        resolver: Arc::new(ccp_platform::balance::DnsResolver),
     }
 }
 
@@ -257,26 +259,8 @@ impl Suite {
             ..GatewaySettings::default()
         };
         tweak(&mut settings);
-        let app = ccp_gateway::Application::build(&self.ctx, &settings)
-            .await
-            .expect("gateway builds");
-        let addr = app.local_addr();
-        let trust = app.trust();
-        let facts = app.facts();
-        let running = Running::spawn(|s| app.run_until_stopped(s));
-        let channel = Channel::from_shared(http(addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        wait_for("gateway trusts its cache", || trust.is_trusted()).await;
-        self.gateways.push(Replica {
-            trust,
-            facts,
-            channel,
-            url: http(addr),
-            _running: running,
-        });
+        let replica = start_gateway(&self.ctx, &settings).await;
+        self.gateways.push(replica);
         self.gateways.len() - 1
     }
 
@@ -310,6 +294,30 @@ impl Suite {
             .unwrap()
             .into_inner();
         assert!(response.rejected.is_empty(), "{:?}", response.rejected);
+    }
+}
+
+/// Starts a gateway replica on `ctx` and waits until it trusts its cache.
+pub async fn start_gateway(ctx: &ServiceContext, settings: &GatewaySettings) -> Replica {
+    let app = ccp_gateway::Application::build(ctx, settings)
+        .await
+        .expect("gateway builds");
+    let addr = app.local_addr();
+    let trust = app.trust();
+    let facts = app.facts();
+    let running = Running::spawn(|s| app.run_until_stopped(s));
+    let channel = Channel::from_shared(http(addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    wait_for("gateway trusts its cache", || trust.is_trusted()).await;
+    Replica {
+        trust,
+        facts,
+        channel,
+        url: http(addr),
+        _running: running,
     }
 }
 
