@@ -41,6 +41,10 @@ pub struct GatewaySettings {
     pub rate_limit_per_second: u32,
     /// Calls a principal may make in a burst above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Longest wait, in ms, for the shared rate limit in Redis; without an
+    /// answer by then the replica's own count decides (and Redis is asked
+    /// again a second later).
+    pub rate_limit_shared_timeout_ms: u64,
     /// Largest message forwarded to or accepted from a service, in bytes
     /// (requests are also bounded by `server.max_message_bytes`).
     pub max_message_bytes: usize,
@@ -70,6 +74,7 @@ impl Default for GatewaySettings {
             revocation_max_staleness_ms: 250,
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
+            rate_limit_shared_timeout_ms: 20,
             max_message_bytes: 4 * 1024 * 1024,
             facts_max_message_bytes: 64 * 1024 * 1024,
         }
@@ -128,6 +133,12 @@ impl GatewaySettings {
                 "must be positive when rate_limit_per_second is set",
             ));
         }
+        if !(1..=1_000).contains(&self.rate_limit_shared_timeout_ms) {
+            return Err(ConfigError::new(
+                "gateway.rate_limit_shared_timeout_ms",
+                "must be 1–1000",
+            ));
+        }
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::new(
                 "gateway.max_message_bytes",
@@ -170,7 +181,7 @@ mod tests {
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(GatewaySettings::default().validate().is_ok());
         type Spoil = fn(&mut GatewaySettings);
-        let cases: [(&str, Spoil); 9] = [
+        let cases: [(&str, Spoil); 10] = [
             ("gateway.key_max_age_ms", |s| s.key_max_age_ms = 120_000),
             ("gateway.revocation_poll_ms", |s| {
                 s.revocation_poll_ms = 1_000
@@ -182,6 +193,9 @@ mod tests {
             ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
             ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),
             ("gateway.rate_limit_burst", |s| s.rate_limit_burst = 0),
+            ("gateway.rate_limit_shared_timeout_ms", |s| {
+                s.rate_limit_shared_timeout_ms = 0;
+            }),
             ("gateway.max_message_bytes", |s| s.max_message_bytes = 10),
             ("gateway.facts_max_message_bytes", |s| {
                 s.facts_max_message_bytes = 1024;

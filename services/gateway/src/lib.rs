@@ -16,6 +16,7 @@
 //!   any token is accepted and polled after (R-GW-4); signing-key refresh.
 //! - [`events`]: the event consumer (evictions, revocations, trust).
 //! - [`gate`]: authentication, rate limit, authorization of a policy entry.
+//! - [`limit`]: the per-principal rate limit, shared by the replicas through Redis.
 //! - [`authz`]: the decision API; [`forward`]: the forwarded public services.
 
 pub mod authz;
@@ -25,6 +26,7 @@ pub mod events;
 pub mod facts;
 pub mod forward;
 pub mod gate;
+pub mod limit;
 pub mod policy;
 pub mod revocations;
 pub mod tokens;
@@ -135,7 +137,11 @@ impl Application {
             },
         );
         let limiter =
-            gate::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst);
+            limit::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
+                .shared_through(
+                    ctx.cache.clone(),
+                    Duration::from_millis(settings.rate_limit_shared_timeout_ms),
+                );
         let gate = gate::Gate::new(ctx.clone(), tokens, revocations, facts, limiter);
         let clients = forward::PublicClients::new(settings, interceptor)?;
 
