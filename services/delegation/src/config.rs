@@ -26,6 +26,10 @@ pub struct DelegationSettings {
     /// How often the sweep records expired requests and relationships and
     /// emits due reminders, in milliseconds (default 60000).
     pub sweep_interval_ms: u64,
+    /// How long the sweep lease lasts, in milliseconds (default 180000): one
+    /// replica sweeps at a time, renewing it; when it dies another takes the
+    /// sweep over within this bound (plus one interval).
+    pub sweep_lease_ms: u64,
 }
 
 impl Default for DelegationSettings {
@@ -44,6 +48,7 @@ impl Default for DelegationSettings {
             pending_request_days: 30,
             max_relationship_days: 730,
             sweep_interval_ms: 60_000,
+            sweep_lease_ms: 180_000,
         }
     }
 }
@@ -68,6 +73,12 @@ impl DelegationSettings {
             return Err(ConfigError::new(
                 "delegation.sweep_interval_ms",
                 "must be at least 10",
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.sweep_lease_ms) {
+            return Err(ConfigError::new(
+                "delegation.sweep_lease_ms",
+                "must be 1000–86400000",
             ));
         }
         self.database.validate_at("delegation.database")?;

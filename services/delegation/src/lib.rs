@@ -24,7 +24,8 @@
 //! ListClients the providers' counters.
 //!
 //! Background work runs inside [`Application::run_until_stopped`]: the
-//! outbox relay, the periodic sweep (`sweep_interval_ms`) and the consumer of
+//! outbox relay, the periodic sweep (`sweep_interval_ms`, by the one replica
+//! holding the sweep lease, `sweep_lease_ms`) and the consumer of
 //! accounts' BUSINESS_REGISTERED events, whose acknowledged position is
 //! stored in this schema (`consumer_positions`) in the transaction that
 //! applies each event, so a restart resumes after it.
@@ -57,6 +58,7 @@ pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
     core: app::Core,
+    sweeper: background::Sweeper,
     sweep_interval: std::time::Duration,
 }
 
@@ -138,18 +140,24 @@ impl Application {
                     .max_decoding_message_size(limit),
             ),
         );
+        let sweeper = background::Sweeper::new(
+            core.clone(),
+            background::SweepLease::new(std::time::Duration::from_millis(settings.sweep_lease_ms)),
+        );
         Ok(Self {
             server,
             relay,
             core,
+            sweeper,
             sweep_interval: std::time::Duration::from_millis(settings.sweep_interval_ms),
         })
     }
 
     /// Returns a handle that runs sweeps on demand (tests drive the sweep
-    /// at exact instants of a settable clock).
+    /// at exact instants of a settable clock), as the same lease holder as
+    /// the background sweep.
     pub fn sweeper(&self) -> background::Sweeper {
-        background::Sweeper::new(self.core.clone())
+        self.sweeper.clone()
     }
 
     /// Returns the bound port.
@@ -174,7 +182,9 @@ impl Application {
                 .run(shutdown.clone()),
         );
         let sweep = tokio::spawn(
-            background::Sweeper::new(self.core.clone()).run(self.sweep_interval, shutdown.clone()),
+            self.sweeper
+                .clone()
+                .run(self.sweep_interval, shutdown.clone()),
         );
         let consumer = tokio::spawn(background::consume_accounts_events(
             self.core.clone(),

@@ -404,6 +404,11 @@ impl TestApp {
             .connect_lazy();
     }
 
+    /// Returns delegation's sweeper (the lease holder of this replica).
+    pub fn sweeper(&self) -> ccp_delegation::background::Sweeper {
+        self.sweeper.clone().unwrap()
+    }
+
     /// Runs one sweep at the clock's instant.
     pub async fn sweep(&self) -> ccp_delegation::background::SweepReport {
         self.sweeper.as_ref().unwrap().sweep_once().await.unwrap()
