@@ -70,7 +70,7 @@ impl Application {
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity =
             ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient::with_interceptor(
-                lazy_channel(&settings.identity_endpoint, timeout)?,
+                lazy_channel(settings.identity_facts(), timeout)?,
                 ctx.client_interceptor("service:accounts"),
             );
         let core = app::Core::new(

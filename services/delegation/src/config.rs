@@ -18,6 +18,9 @@ pub struct DelegationSettings {
     pub identity_endpoint: String,
     /// The accounts service's endpoint (business and role facts).
     pub accounts_endpoint: String,
+    /// Accounts' internal facts endpoint (its `server.internal_listen`);
+    /// empty: `accounts_endpoint`.
+    pub accounts_facts_endpoint: String,
     /// Days a visible relationship request stays pending before it expires (default 30).
     pub pending_request_days: i64,
     /// The furthest a relationship's expiry may be set, in days after the
@@ -45,6 +48,7 @@ impl Default for DelegationSettings {
             },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
+            accounts_facts_endpoint: String::new(),
             pending_request_days: 30,
             max_relationship_days: 730,
             sweep_interval_ms: 60_000,
@@ -83,7 +87,24 @@ impl DelegationSettings {
         }
         self.database.validate_at("delegation.database")?;
         validate_endpoint("delegation.identity_endpoint", &self.identity_endpoint)?;
+        if !self.accounts_facts_endpoint.is_empty() {
+            validate_endpoint(
+                "delegation.accounts_facts_endpoint",
+                &self.accounts_facts_endpoint,
+            )?;
+        }
         validate_endpoint("delegation.accounts_endpoint", &self.accounts_endpoint)
+    }
+}
+
+impl DelegationSettings {
+    /// Returns where accounts' facts API is served: `accounts_facts_endpoint`, else `accounts_endpoint`.
+    pub fn accounts_facts(&self) -> &str {
+        if self.accounts_facts_endpoint.is_empty() {
+            &self.accounts_endpoint
+        } else {
+            &self.accounts_facts_endpoint
+        }
     }
 }
 

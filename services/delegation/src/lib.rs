@@ -105,7 +105,7 @@ impl Application {
 
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let accounts = AccountFactsClient::with_interceptor(
-            lazy_channel(&settings.accounts_endpoint, timeout)?,
+            lazy_channel(settings.accounts_facts(), timeout)?,
             ctx.client_interceptor("service:delegation"),
         );
         let core = app::Core {

@@ -67,8 +67,11 @@ impl Application {
         let timeout = Duration::from_millis(settings.server.request_timeout_ms);
         let identity = lazy_channel(&settings.identity_endpoint, timeout)?;
         let interceptor = ctx.client_interceptor("service:gateway");
-        let keys = RemoteKeySource::new(identity.clone(), interceptor.clone());
-        let revocations = revocations::RemoteRevocations::new(identity, interceptor);
+        let keys = RemoteKeySource::new(identity, interceptor.clone());
+        let revocations = revocations::RemoteRevocations::new(
+            lazy_channel(settings.identity_facts(), timeout)?,
+            interceptor,
+        );
         Self::build_with_sources(ctx, settings, Arc::new(keys), Arc::new(revocations)).await
     }
 
@@ -119,12 +122,12 @@ impl Application {
         );
         let facts = facts::FactsCache::new(
             AccountFactsClient::with_interceptor(
-                channel(&settings.accounts_endpoint)?,
+                channel(settings.accounts_facts())?,
                 interceptor.clone(),
             )
             .max_decoding_message_size(settings.facts_max_message_bytes),
             RelationshipFactsClient::with_interceptor(
-                channel(&settings.delegation_endpoint)?,
+                channel(settings.delegation_facts())?,
                 interceptor.clone(),
             )
             .max_decoding_message_size(settings.facts_max_message_bytes),
