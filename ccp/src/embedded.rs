@@ -73,15 +73,19 @@ impl Suite {
             .instrument(service_span("identity"))
             .await?;
         let identity_addr = identity.local_addr();
+        let identity_facts = http(identity.internal_addr());
 
         settings.accounts.identity_endpoint = http(identity_addr);
+        settings.accounts.identity_facts_endpoint = identity_facts.clone();
         let accounts = ccp_accounts::Application::build(&context, &settings.accounts)
             .instrument(service_span("accounts"))
             .await?;
         let accounts_addr = accounts.local_addr();
+        let accounts_facts = http(accounts.internal_addr());
 
         settings.delegation.identity_endpoint = http(identity_addr);
         settings.delegation.accounts_endpoint = http(accounts_addr);
+        settings.delegation.accounts_facts_endpoint = accounts_facts.clone();
         let delegation = ccp_delegation::Application::build(&context, &settings.delegation)
             .instrument(service_span("delegation"))
             .await?;
@@ -90,6 +94,9 @@ impl Suite {
         settings.gateway.identity_endpoint = http(identity_addr);
         settings.gateway.accounts_endpoint = http(accounts_addr);
         settings.gateway.delegation_endpoint = http(delegation_addr);
+        settings.gateway.identity_facts_endpoint = identity_facts;
+        settings.gateway.accounts_facts_endpoint = accounts_facts;
+        settings.gateway.delegation_facts_endpoint = http(delegation.internal_addr());
         let gateway = ccp_gateway::Application::build(&context, &settings.gateway)
             .instrument(service_span("gateway"))
             .await?;

@@ -315,6 +315,10 @@ impl Environment {
 pub struct ServerSettings {
     /// The address to listen on, e.g. `127.0.0.1:50051` (port 0 picks a free port).
     pub listen: String,
+    /// The address the internal facts services listen on, apart from the
+    /// public ones (so a network policy can admit only their callers); empty
+    /// (the default) serves them on `listen` too.
+    pub internal_listen: String,
     /// Requests taking longer are cancelled with DEADLINE_EXCEEDED.
     pub request_timeout_ms: u64,
     /// Requests in flight at once; more wait up to the load shedder.
@@ -330,6 +334,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:0".to_owned(),
+            internal_listen: String::new(),
             request_timeout_ms: 10_000,
             concurrency_limit: 1024,
             max_message_bytes: 4 * 1024 * 1024,
@@ -344,6 +349,11 @@ impl ServerSettings {
         self.listen
             .parse::<SocketAddr>()
             .map_err(|e| ConfigError::new(format!("{prefix}.listen"), e.to_string()))?;
+        if !self.internal_listen.is_empty() {
+            self.internal_listen.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::new(format!("{prefix}.internal_listen"), e.to_string())
+            })?;
+        }
         if self.request_timeout_ms == 0 {
             return Err(ConfigError::new(
                 format!("{prefix}.request_timeout_ms"),

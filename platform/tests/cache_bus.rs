@@ -583,3 +583,52 @@ async fn redis_subscription_survives_a_server_restart() {
     publish(&bus, "events", b"live").await;
     assert_eq!(next_event(&mut sub).await.payload, b"live");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shared rate limits (`Cache::throttle`).
+
+#[tokio::test]
+async fn two_redis_caches_on_one_prefix_share_a_throttle_and_memory_is_not_shared() {
+    use ccp_platform::cache::{Gcra, Throttle};
+    // 1 per second, 3 at once: 3 calls at once, and one more per second the
+    // calls took.
+    let limit = Gcra::per_second(1, 3).unwrap();
+    assert_eq!(
+        memory_cache().throttle("rate:{p}", limit).await.unwrap(),
+        Throttle::NotShared
+    );
+    with_shared_redis("shared throttle", |url, prefix| async move {
+        let replicas = [
+            redis_cache(&url, &prefix).await,
+            redis_cache(&url, &prefix).await,
+        ];
+        let mut answers = Vec::new();
+        let started = std::time::Instant::now();
+        for i in 0..8 {
+            let answer = timeout(WAIT, replicas[i % 2].throttle("rate:{p}", limit))
+                .await
+                .expect("bounded")
+                .unwrap();
+            answers.push(answer);
+        }
+        let allowed = answers.iter().filter(|a| **a == Throttle::Allowed).count();
+        let refilled = usize::try_from(started.elapsed().as_secs()).unwrap();
+        assert!((3..=3 + refilled).contains(&allowed), "{answers:?}");
+        assert_eq!(answers[..3], [Throttle::Allowed; 3], "{answers:?}");
+        // A refusal says how long until one more call would be allowed: at
+        // most the one second a call costs.
+        for answer in answers.iter().filter(|a| **a != Throttle::Allowed) {
+            assert!(
+                matches!(answer, Throttle::Refused(wait)
+                    if *wait > Duration::ZERO && *wait <= Duration::from_secs(1)),
+                "{answers:?}"
+            );
+        }
+        // Another key has a budget of its own.
+        assert_eq!(
+            replicas[0].throttle("rate:{q}", limit).await.unwrap(),
+            Throttle::Allowed
+        );
+    })
+    .await;
+}

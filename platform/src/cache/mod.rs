@@ -3,12 +3,16 @@
 //! The gateway keeps authorization *facts* here (R-GW-2). Expiry is always absolute: a read never
 //! extends an entry's life, because a sliding TTL would keep a revoked fact alive for as long as
 //! it keeps being asked for.
+//!
+//! A shared cache (Redis) also keeps rate limits every replica counts against ([`Cache::throttle`]).
 
 mod memory;
 pub(crate) mod redis;
 
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +25,42 @@ pub enum CacheError {
     /// The backend answered with an error or with something that could not be understood.
     #[error("cache error: {0}")]
     Other(String),
+}
+
+/// A GCRA rate limit (the generic cell rate algorithm): one call per `interval` sustained, and up
+/// to `burst` calls at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    /// The time one call costs at the sustained rate (1 s / calls per second).
+    pub interval: Duration,
+    /// How many calls may be made at once above the sustained rate (at least 1).
+    pub burst: u32,
+}
+
+impl Gcra {
+    /// Returns the limit of `per_second` calls sustained and `burst` at once, or None for 0 (no limit).
+    pub fn per_second(per_second: u32, burst: u32) -> Option<Self> {
+        (per_second > 0).then(|| Self {
+            interval: Duration::from_secs(1) / per_second,
+            burst: burst.max(1),
+        })
+    }
+
+    /// Returns how far ahead of now the theoretical arrival time may run (`interval × burst`).
+    pub fn tolerance(&self) -> Duration {
+        self.interval.saturating_mul(self.burst)
+    }
+}
+
+/// What a shared rate limit answered for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// The call is counted and may go ahead.
+    Allowed,
+    /// The call is refused; the next one would be allowed after this long.
+    Refused(Duration),
+    /// This cache is not shared between processes (in memory): the caller limits locally.
+    NotShared,
 }
 
 /// A store of byte values with absolute expiry, shared by every replica that uses the same backend.
@@ -43,4 +83,12 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Removes the keys; a later get sees nothing.
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError>;
+
+    /// Counts one call against the rate limit `limit` kept under `key`, atomically for every
+    /// process sharing this cache. `key` should carry a Redis Cluster hash tag (`rate:{…}`).
+    /// A cache that is not shared answers [`Throttle::NotShared`].
+    async fn throttle(&self, key: &str, limit: Gcra) -> Result<Throttle, CacheError> {
+        let _ = (key, limit);
+        Ok(Throttle::NotShared)
+    }
 }

@@ -1,13 +1,15 @@
 //! The Redis cache shared by every gateway replica in the distributed mode.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Cache, CacheError};
+use super::{Cache, CacheError, Gcra, Throttle};
 
-/// A [`Cache`] in Redis: `SET … PXAT` (absolute expiry), `MGET`, `DEL`; every key prefixed.
+/// A [`Cache`] in Redis: `SET … PXAT` (absolute expiry), `MGET`, `DEL`, and rate limits kept by
+/// a GCRA script; every key prefixed.
 #[derive(Clone)]
 pub struct RedisCache {
     conn: ConnectionManager,
@@ -121,6 +123,17 @@ fn cache_error(e: redis::RedisError) -> CacheError {
     }
 }
 
+/// The GCRA script: the well-known algorithm the gateway's local limiter runs too, as a script
+/// because plain Redis has no rate-limit command (redis-cell is a module a managed Redis may not
+/// load). Sent with EVALSHA; the client loads it on NOSCRIPT.
+static GCRA: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("gcra.lua")));
+
+/// Returns a duration in whole microseconds, at least one.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
 impl RedisCache {
     /// Runs an idempotent cache command, retried once when the server seemed unreachable.
     async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
@@ -184,5 +197,22 @@ impl Cache for RedisCache {
             cmd.arg(self.key(key));
         }
         self.run(&cmd).await
+    }
+
+    async fn throttle(&self, key: &str, limit: Gcra) -> Result<Throttle, CacheError> {
+        let interval = micros(limit.interval);
+        let tolerance = micros(limit.tolerance()).max(interval);
+        // Not retried: a first attempt that did run would count the call twice.
+        let wait: i64 = GCRA
+            .key(self.key(key))
+            .arg(interval)
+            .arg(tolerance)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(cache_error)?;
+        Ok(match u64::try_from(wait) {
+            Ok(wait) if wait > 0 => Throttle::Refused(Duration::from_micros(wait)),
+            _ => Throttle::Allowed,
+        })
     }
 }

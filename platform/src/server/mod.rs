@@ -2,7 +2,8 @@
 //! health and reflection, a tower stack (request id, W3C trace context,
 //! timeout, concurrency limit, load shedding), and a graceful shutdown that
 //! sets NOT_SERVING, keeps answering for the drain delay, then stops accepting
-//! and drains the calls in flight.
+//! and drains the calls in flight. The internal facts services may listen on
+//! a port of their own (`server.internal_listen`), with the same stack.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub use outcome::{HTTP2_MAX_HEADER_LIST_BYTES, MAX_METADATA_BYTES, Outcome, Outc
 pub struct GrpcServer {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The internal listener and its routes, when `internal_listen` is set.
+    internal: Option<(TcpListener, SocketAddr, RoutesBuilder)>,
     settings: ServerSettings,
     routes: RoutesBuilder,
     health: HealthReporter,
@@ -63,11 +66,22 @@ impl GrpcServer {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (health, health_service) = tonic_health::server::health_reporter();
+        let internal = if settings.internal_listen.is_empty() {
+            None
+        } else {
+            let addr: SocketAddr = settings.internal_listen.parse()?;
+            let listener = TcpListener::bind(addr).await?;
+            let addr = listener.local_addr()?;
+            let mut routes = RoutesBuilder::default();
+            routes.add_service(health_service.clone());
+            Some((listener, addr, routes))
+        };
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
         Ok(Self {
             listener,
             local_addr,
+            internal,
             settings: settings.clone(),
             routes,
             health,
@@ -91,6 +105,14 @@ impl GrpcServer {
     /// Returns the bound port.
     pub fn port(&self) -> u16 {
         self.local_addr.port()
+    }
+
+    /// Returns the address the internal services are served on: the
+    /// internal listener's when `internal_listen` is set, else the public one.
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.internal
+            .as_ref()
+            .map_or(self.local_addr, |(_, addr, _)| *addr)
     }
 
     /// Returns the health reporter (services may report themselves NOT_SERVING).
@@ -132,6 +154,31 @@ impl GrpcServer {
         self
     }
 
+    /// Adds an internal service (another service's facts API): on the
+    /// internal listener when `internal_listen` is set, else as
+    /// [`GrpcServer::add_service`] does. It is reported SERVING; reflection
+    /// lists only the public services.
+    pub fn add_internal_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        match &mut self.internal {
+            Some((_, _, routes)) => {
+                self.names.push(S::NAME);
+                routes.add_service(service);
+                self
+            }
+            None => self.add_service(service),
+        }
+    }
+
     /// Serves until `shutdown` completes, then sets every service NOT_SERVING,
     /// keeps answering for the drain delay, stops accepting and waits for the
     /// calls in flight to finish.
@@ -144,6 +191,7 @@ impl GrpcServer {
         let service_span = tracing::Span::current();
         let Self {
             listener,
+            internal,
             settings,
             mut routes,
             health,
@@ -221,45 +269,76 @@ impl GrpcServer {
             tokio::time::sleep(drain_delay).await;
         };
 
-        // Accepted sockets must not wait on Nagle's algorithm: small gRPC
-        // responses would otherwise sit up to a delayed-ACK interval.
-        let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
-            if let Ok(stream) = &conn
-                && let Err(err) = stream.set_nodelay(true)
-            {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        // Both listeners stop together, after the same drain.
+        let signal = futures::FutureExt::shared(Box::pin(signal));
+        let public = serve(
+            listener,
+            routes,
+            &settings,
+            signal.clone(),
+            served.clone(),
+            service_span.clone(),
+        );
+        match internal {
+            Some((listener, _, routes)) => {
+                let internal = serve(listener, routes, &settings, signal, served, service_span);
+                tokio::try_join!(public, internal)?;
             }
-            conn
-        });
-        let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
-        let stack = tower::ServiceBuilder::new()
-            .map_request(move |request: http::Request<Body>| {
-                served.fetch_add(1, Ordering::Relaxed);
-                request
-            })
-            // Every call has an `x-request-id` (the caller's, else a new
-            // one), echoed on its response.
-            .layer(SetRequestIdLayer::new(
-                request_id.clone(),
-                MakeRequestUuidV7,
-            ))
-            .layer(PropagateRequestIdLayer::new(request_id))
-            // The call's span (its service, its trace) wraps the outcome
-            // log line, so that line names the service and the trace too.
-            .layer(TraceContextLayer::new(service_span))
-            .layer(OutcomeLayer)
-            .load_shed()
-            .concurrency_limit(settings.concurrency_limit)
-            .into_inner();
-        tonic::transport::Server::builder()
-            .http2_max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
-            .timeout(Duration::from_millis(settings.request_timeout_ms))
-            .layer(stack)
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming, signal)
-            .await?;
+            None => public.await?,
+        }
         Ok(())
     }
+}
+
+/// Serves `routes` on `listener` behind the common stack until `signal`
+/// completes, then drains the calls in flight; counts each call in `served`
+/// and runs it in a span under `service_span`.
+async fn serve(
+    listener: TcpListener,
+    routes: RoutesBuilder,
+    settings: &ServerSettings,
+    signal: impl Future<Output = ()>,
+    served: Arc<AtomicU64>,
+    service_span: tracing::Span,
+) -> anyhow::Result<()> {
+    // Accepted sockets must not wait on Nagle's algorithm: small gRPC
+    // responses would otherwise sit up to a delayed-ACK interval.
+    let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+        if let Ok(stream) = &conn
+            && let Err(err) = stream.set_nodelay(true)
+        {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+        conn
+    });
+    let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
+    let stack = tower::ServiceBuilder::new()
+        .map_request(move |request: http::Request<Body>| {
+            served.fetch_add(1, Ordering::Relaxed);
+            request
+        })
+        // Every call has an `x-request-id` (the caller's, else a new one),
+        // echoed on its response.
+        .layer(SetRequestIdLayer::new(
+            request_id.clone(),
+            MakeRequestUuidV7,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        // The call's span (its service, its trace) wraps the outcome log
+        // line, so that line names the service and the trace too.
+        .layer(TraceContextLayer::new(service_span))
+        .layer(OutcomeLayer)
+        .load_shed()
+        .concurrency_limit(settings.concurrency_limit)
+        .into_inner();
+    tonic::transport::Server::builder()
+        .http2_max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
+        .timeout(Duration::from_millis(settings.request_timeout_ms))
+        .layer(stack)
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await?;
+    Ok(())
 }
 
 /// Makes the `x-request-id` of a call that came without one: a UUIDv7

@@ -31,6 +31,9 @@ pub struct AccountsSettings {
     pub database: DatabaseSettings,
     /// The identity service's endpoint (signing keys, profile and credential facts).
     pub identity_endpoint: String,
+    /// Identity's internal facts endpoint (its `server.internal_listen`);
+    /// empty: `identity_endpoint`.
+    pub identity_facts_endpoint: String,
     /// Days a pending employee request waits before it expires (default 30, R-AC-3).
     pub employee_request_ttl_days: u32,
     /// Seconds between sweeps that expire pending employee requests (default 60).
@@ -64,6 +67,7 @@ impl Default for AccountsSettings {
                 ..DatabaseSettings::default()
             },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
+            identity_facts_endpoint: String::new(),
             employee_request_ttl_days: 30,
             expiry_sweep_interval_secs: 60,
             registration_max_failures: 5,
@@ -85,6 +89,12 @@ impl AccountsSettings {
             "accounts.identity_endpoint",
             &self.identity_endpoint,
         )?;
+        if !self.identity_facts_endpoint.is_empty() {
+            ccp_platform::balance::validate_upstream(
+                "accounts.identity_facts_endpoint",
+                &self.identity_facts_endpoint,
+            )?;
+        }
         if self.employee_request_ttl_days == 0 {
             return Err(ConfigError::new(
                 "accounts.employee_request_ttl_days",
@@ -158,5 +168,16 @@ impl Validate for Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.common.validate()?;
         self.accounts.validate()
+    }
+}
+
+impl AccountsSettings {
+    /// Returns where identity's facts API is served: `identity_facts_endpoint`, else `identity_endpoint`.
+    pub fn identity_facts(&self) -> &str {
+        if self.identity_facts_endpoint.is_empty() {
+            &self.identity_endpoint
+        } else {
+            &self.identity_facts_endpoint
+        }
     }
 }

@@ -71,7 +71,7 @@ impl Application {
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let identity =
             ccp_proto::identity::v1::identity_facts_client::IdentityFactsClient::with_interceptor(
-                ctx.upstream_channel(&settings.identity_endpoint, timeout)?,
+                ctx.upstream_channel(settings.identity_facts(), timeout)?,
                 ctx.client_interceptor("service:accounts"),
             );
         let core = app::Core::new(
@@ -100,7 +100,7 @@ impl Application {
                     .max_decoding_message_size(limit),
             ),
         );
-        server.add_service(
+        server.add_internal_service(
             internal.wrap(
                 AccountFactsServer::new(grpc::AccountFactsApi::new(core.clone()))
                     .max_decoding_message_size(limit),
@@ -128,6 +128,12 @@ impl Application {
     /// Returns the bound address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Returns the address the internal facts API is served on (the bound
+    /// address unless `server.internal_listen` is set).
+    pub fn internal_addr(&self) -> std::net::SocketAddr {
+        self.server.internal_addr()
     }
 
     /// Serves until `shutdown` completes, then drains (see [`GrpcServer::run_until_stopped`]).

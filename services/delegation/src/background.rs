@@ -2,6 +2,7 @@
 //! (a business registered: waiting requests to it become visible). The loops
 //! live here; what each pass does is in `app::sweeps`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ccp_platform::bus::{Delivery, Position, StartFrom};
@@ -10,7 +11,7 @@ use futures::StreamExt as _;
 use crate::app::Core;
 use crate::store;
 
-pub use crate::app::sweeps::SweepReport;
+pub use crate::app::sweeps::{SweepLease, SweepReport};
 
 /// The stream accounts publishes to.
 pub const ACCOUNTS_STREAM: &str = "ccp.events.accounts";
@@ -18,35 +19,53 @@ pub const ACCOUNTS_STREAM: &str = "ccp.events.accounts";
 /// The name under which the accounts consumer stores its position.
 pub const ACCOUNTS_CONSUMER: &str = "accounts-events";
 
-/// Runs sweeps; cheap to clone. Several replicas may sweep at once: each
-/// change is guarded so that it is recorded (and its event emitted) once.
+/// Runs sweeps; cheap to clone. However many replicas run, one sweeps at a
+/// time: the one holding the sweep lease ([`SweepLease`]); each change is
+/// also guarded, so that it is recorded (and its event emitted) once.
 #[derive(Debug, Clone)]
 pub struct Sweeper {
     core: Core,
+    lease: Arc<SweepLease>,
 }
 
 impl Sweeper {
-    /// Returns a sweeper over the service's state.
-    pub fn new(core: Core) -> Self {
-        Self { core }
+    /// Returns a sweeper over the service's state, claiming the sweep as
+    /// `lease`'s holder.
+    pub fn new(core: Core, lease: SweepLease) -> Self {
+        Self {
+            core,
+            lease: Arc::new(lease),
+        }
     }
 
-    /// Sweeps once at the clock's current instant.
+    /// Sweeps once at the clock's current instant, without the lease.
     pub async fn sweep_once(&self) -> anyhow::Result<SweepReport> {
         Ok(self.core.sweep_once().await?)
     }
 
-    /// Sweeps every `interval` until `shutdown` completes.
+    /// Sweeps once if this sweeper holds or can take the lease; None when
+    /// another replica holds it.
+    pub async fn sweep_leased(&self) -> anyhow::Result<Option<SweepReport>> {
+        Ok(self.core.sweep_leased(&self.lease).await?)
+    }
+
+    /// Sweeps every `interval` while it holds the lease until `shutdown`
+    /// completes, then gives the lease up.
     pub async fn run(self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(err) = self.sweep_once().await {
-                tracing::warn!(error = %err, "sweep failed; will retry");
+            match self.sweep_leased().await {
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::debug!("another replica holds the sweep lease"),
+                Err(err) => tracing::warn!(error = %err, "sweep failed; will retry"),
             }
             tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
                 () = tokio::time::sleep(interval) => {}
             }
+        }
+        if let Err(err) = self.core.release_sweep_lease(&self.lease).await {
+            tracing::warn!(error = %err, "could not give the sweep lease up; it lapses");
         }
     }
 }

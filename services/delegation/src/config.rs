@@ -16,6 +16,9 @@ pub struct DelegationSettings {
     pub identity_endpoint: String,
     /// The accounts service's endpoint (business and role facts).
     pub accounts_endpoint: String,
+    /// Accounts' internal facts endpoint (its `server.internal_listen`);
+    /// empty: `accounts_endpoint`.
+    pub accounts_facts_endpoint: String,
     /// Days a visible relationship request stays pending before it expires (default 30).
     pub pending_request_days: i64,
     /// The furthest a relationship's expiry may be set, in days after the
@@ -24,6 +27,10 @@ pub struct DelegationSettings {
     /// How often the sweep records expired requests and relationships and
     /// emits due reminders, in milliseconds (default 60000).
     pub sweep_interval_ms: u64,
+    /// How long the sweep lease lasts, in milliseconds (default 180000): one
+    /// replica sweeps at a time, renewing it; when it dies another takes the
+    /// sweep over within this bound (plus one interval).
+    pub sweep_lease_ms: u64,
 }
 
 impl Default for DelegationSettings {
@@ -39,9 +46,11 @@ impl Default for DelegationSettings {
             },
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
+            accounts_facts_endpoint: String::new(),
             pending_request_days: 30,
             max_relationship_days: 730,
             sweep_interval_ms: 60_000,
+            sweep_lease_ms: 180_000,
         }
     }
 }
@@ -68,15 +77,38 @@ impl DelegationSettings {
                 "must be at least 10",
             ));
         }
+        if !(1_000..=86_400_000).contains(&self.sweep_lease_ms) {
+            return Err(ConfigError::new(
+                "delegation.sweep_lease_ms",
+                "must be 1000–86400000",
+            ));
+        }
         self.database.validate_at("delegation.database")?;
         ccp_platform::balance::validate_upstream(
             "delegation.identity_endpoint",
             &self.identity_endpoint,
         )?;
+        if !self.accounts_facts_endpoint.is_empty() {
+            ccp_platform::balance::validate_upstream(
+                "delegation.accounts_facts_endpoint",
+                &self.accounts_facts_endpoint,
+            )?;
+        }
         ccp_platform::balance::validate_upstream(
             "delegation.accounts_endpoint",
             &self.accounts_endpoint,
         )
+    }
+}
+
+impl DelegationSettings {
+    /// Returns where accounts' facts API is served: `accounts_facts_endpoint`, else `accounts_endpoint`.
+    pub fn accounts_facts(&self) -> &str {
+        if self.accounts_facts_endpoint.is_empty() {
+            &self.accounts_endpoint
+        } else {
+            &self.accounts_facts_endpoint
+        }
     }
 }
 

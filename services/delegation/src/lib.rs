@@ -24,7 +24,8 @@
 //! ListClients the providers' counters.
 //!
 //! Background work runs inside [`Application::run_until_stopped`]: the
-//! outbox relay, the periodic sweep (`sweep_interval_ms`) and the consumer of
+//! outbox relay, the periodic sweep (`sweep_interval_ms`, by the one replica
+//! holding the sweep lease, `sweep_lease_ms`) and the consumer of
 //! accounts' BUSINESS_REGISTERED events, whose acknowledged position is
 //! stored in this schema (`consumer_positions`) in the transaction that
 //! applies each event, so a restart resumes after it.
@@ -58,6 +59,7 @@ pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
     core: app::Core,
+    sweeper: background::Sweeper,
     sweep_interval: std::time::Duration,
 }
 
@@ -104,7 +106,7 @@ impl Application {
 
         let timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let accounts = AccountFactsClient::with_interceptor(
-            ctx.upstream_channel(&settings.accounts_endpoint, timeout)?,
+            ctx.upstream_channel(settings.accounts_facts(), timeout)?,
             ctx.client_interceptor("service:delegation"),
         );
         let core = app::Core {
@@ -133,24 +135,30 @@ impl Application {
                     .max_decoding_message_size(limit),
             ),
         );
-        server.add_service(
+        server.add_internal_service(
             internal.wrap(
                 RelationshipFactsServer::new(grpc::RelationshipFactsApi::new(core.clone()))
                     .max_decoding_message_size(limit),
             ),
         );
+        let sweeper = background::Sweeper::new(
+            core.clone(),
+            background::SweepLease::new(std::time::Duration::from_millis(settings.sweep_lease_ms)),
+        );
         Ok(Self {
             server,
             relay,
             core,
+            sweeper,
             sweep_interval: std::time::Duration::from_millis(settings.sweep_interval_ms),
         })
     }
 
     /// Returns a handle that runs sweeps on demand (tests drive the sweep
-    /// at exact instants of a settable clock).
+    /// at exact instants of a settable clock), as the same lease holder as
+    /// the background sweep.
     pub fn sweeper(&self) -> background::Sweeper {
-        background::Sweeper::new(self.core.clone())
+        self.sweeper.clone()
     }
 
     /// Returns the bound port.
@@ -168,6 +176,12 @@ impl Application {
         self.server.local_addr()
     }
 
+    /// Returns the address the internal facts API is served on (the bound
+    /// address unless `server.internal_listen` is set).
+    pub fn internal_addr(&self) -> std::net::SocketAddr {
+        self.server.internal_addr()
+    }
+
     /// Serves until `shutdown` completes, then drains (see [`GrpcServer::run_until_stopped`]).
     pub async fn run_until_stopped(
         self,
@@ -181,7 +195,8 @@ impl Application {
                 .in_current_span(),
         );
         let sweep = tokio::spawn(
-            background::Sweeper::new(self.core.clone())
+            self.sweeper
+                .clone()
                 .run(self.sweep_interval, shutdown.clone())
                 .in_current_span(),
         );

@@ -16,6 +16,12 @@ pub struct GatewaySettings {
     pub accounts_endpoint: String,
     /// The delegation service's endpoint.
     pub delegation_endpoint: String,
+    /// Identity's internal facts endpoint (revocations); empty: `identity_endpoint`.
+    pub identity_facts_endpoint: String,
+    /// Accounts' internal facts endpoint; empty: `accounts_endpoint`.
+    pub accounts_facts_endpoint: String,
+    /// Delegation's internal facts endpoint; empty: `delegation_endpoint`.
+    pub delegation_facts_endpoint: String,
     /// Longest life of a cached fact, in seconds (events evict sooner; entries
     /// holding a relationship never outlive its end).
     pub facts_ttl_secs: u64,
@@ -41,6 +47,10 @@ pub struct GatewaySettings {
     pub rate_limit_per_second: u32,
     /// Calls a principal may make in a burst above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Longest wait, in ms, for the shared rate limit in Redis; without an
+    /// answer by then the replica's own count decides (and Redis is asked
+    /// again a second later).
+    pub rate_limit_shared_timeout_ms: u64,
     /// Largest message forwarded to or accepted from a service, in bytes
     /// (requests are also bounded by `server.max_message_bytes`).
     pub max_message_bytes: usize,
@@ -60,6 +70,9 @@ impl Default for GatewaySettings {
             identity_endpoint: "http://127.0.0.1:50051".to_owned(),
             accounts_endpoint: "http://127.0.0.1:50052".to_owned(),
             delegation_endpoint: "http://127.0.0.1:50053".to_owned(),
+            identity_facts_endpoint: String::new(),
+            accounts_facts_endpoint: String::new(),
+            delegation_facts_endpoint: String::new(),
             facts_ttl_secs: 60,
             facts_local_entries: 100_000,
             token_cache_entries: 100_000,
@@ -70,6 +83,7 @@ impl Default for GatewaySettings {
             revocation_max_staleness_ms: 250,
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
+            rate_limit_shared_timeout_ms: 20,
             max_message_bytes: 4 * 1024 * 1024,
             facts_max_message_bytes: 64 * 1024 * 1024,
         }
@@ -77,21 +91,49 @@ impl Default for GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// Returns where identity's facts API is served (the facts endpoint, else the public one).
+    pub fn identity_facts(&self) -> &str {
+        or_public(&self.identity_facts_endpoint, &self.identity_endpoint)
+    }
+
+    /// Returns where accounts' facts API is served.
+    pub fn accounts_facts(&self) -> &str {
+        or_public(&self.accounts_facts_endpoint, &self.accounts_endpoint)
+    }
+
+    /// Returns where delegation's facts API is served.
+    pub fn delegation_facts(&self) -> &str {
+        or_public(&self.delegation_facts_endpoint, &self.delegation_endpoint)
+    }
+
     /// Checks the settings, naming keys under `gateway.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate_at("gateway.server")?;
-        ccp_platform::balance::validate_upstream(
-            "gateway.identity_endpoint",
-            &self.identity_endpoint,
-        )?;
-        ccp_platform::balance::validate_upstream(
-            "gateway.accounts_endpoint",
-            &self.accounts_endpoint,
-        )?;
-        ccp_platform::balance::validate_upstream(
-            "gateway.delegation_endpoint",
-            &self.delegation_endpoint,
-        )?;
+        for (key, endpoint) in [
+            ("gateway.identity_endpoint", &self.identity_endpoint),
+            ("gateway.accounts_endpoint", &self.accounts_endpoint),
+            ("gateway.delegation_endpoint", &self.delegation_endpoint),
+        ] {
+            ccp_platform::balance::validate_upstream(key, endpoint)?;
+        }
+        for (key, endpoint) in [
+            (
+                "gateway.identity_facts_endpoint",
+                &self.identity_facts_endpoint,
+            ),
+            (
+                "gateway.accounts_facts_endpoint",
+                &self.accounts_facts_endpoint,
+            ),
+            (
+                "gateway.delegation_facts_endpoint",
+                &self.delegation_facts_endpoint,
+            ),
+        ] {
+            if !endpoint.is_empty() {
+                ccp_platform::balance::validate_upstream(key, endpoint)?;
+            }
+        }
         if !(1..=3600).contains(&self.facts_ttl_secs) {
             return Err(ConfigError::new("gateway.facts_ttl_secs", "must be 1–3600"));
         }
@@ -137,6 +179,12 @@ impl GatewaySettings {
                 "must be positive when rate_limit_per_second is set",
             ));
         }
+        if !(1..=1_000).contains(&self.rate_limit_shared_timeout_ms) {
+            return Err(ConfigError::new(
+                "gateway.rate_limit_shared_timeout_ms",
+                "must be 1–1000",
+            ));
+        }
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::new(
                 "gateway.max_message_bytes",
@@ -151,6 +199,11 @@ impl GatewaySettings {
         }
         Ok(())
     }
+}
+
+/// Returns `facts` unless empty, else `public`.
+fn or_public<'a>(facts: &'a str, public: &'a str) -> &'a str {
+    if facts.is_empty() { public } else { facts }
 }
 
 /// The configuration of the `ccp-gateway` binary: the shared sections and `[gateway]`.
@@ -178,8 +231,17 @@ mod tests {
     #[test]
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(GatewaySettings::default().validate().is_ok());
+        let mut split = GatewaySettings {
+            accounts_facts_endpoint: "http://accounts:50062".to_owned(),
+            ..GatewaySettings::default()
+        };
+        assert!(split.validate().is_ok());
+        assert_eq!(split.accounts_facts(), "http://accounts:50062");
+        assert_eq!(split.delegation_facts(), split.delegation_endpoint);
+        split.identity_facts_endpoint = String::new();
+        assert_eq!(split.identity_facts(), split.identity_endpoint);
         type Spoil = fn(&mut GatewaySettings);
-        let cases: [(&str, Spoil); 9] = [
+        let cases: [(&str, Spoil); 11] = [
             ("gateway.key_max_age_ms", |s| s.key_max_age_ms = 120_000),
             ("gateway.revocation_poll_ms", |s| {
                 s.revocation_poll_ms = 1_000
@@ -188,9 +250,15 @@ mod tests {
                 s.revocation_max_staleness_ms = 50;
             }),
             ("gateway.facts_ttl_secs", |s| s.facts_ttl_secs = 0),
+            ("gateway.accounts_facts_endpoint", |s| {
+                s.accounts_facts_endpoint = "not a url".to_owned();
+            }),
             ("gateway.facts_local_entries", |s| s.facts_local_entries = 0),
             ("gateway.token_cache_entries", |s| s.token_cache_entries = 0),
             ("gateway.rate_limit_burst", |s| s.rate_limit_burst = 0),
+            ("gateway.rate_limit_shared_timeout_ms", |s| {
+                s.rate_limit_shared_timeout_ms = 0;
+            }),
             ("gateway.max_message_bytes", |s| s.max_message_bytes = 10),
             ("gateway.facts_max_message_bytes", |s| {
                 s.facts_max_message_bytes = 1024;

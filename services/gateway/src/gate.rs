@@ -4,7 +4,6 @@
 //! over cached facts, read once per request ([`FactsView`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use ccp_platform::auth::{Caller, INTERNAL_TOKEN_HEADER, Principal, REVISION_HEADER};
@@ -16,6 +15,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::decide::{Action, Decision, DenyReason, Question, Resource, Role};
 use crate::facts::{FactsCache, FactsError, FactsView};
+use crate::limit::RateLimiter;
 use crate::policy::{Need, Policy, Rule};
 use crate::revocations::Revocations;
 use crate::tokens::Authenticator;
@@ -30,79 +30,6 @@ pub const PROFILE_REQUIRED: &str = "PROFILE_REQUIRED";
 
 /// What a person without a profile is told (as `Caller::require_profile` says).
 const PROFILE_REQUIRED_MESSAGE: &str = "create your profile first";
-
-/// A per-principal rate limit (GCRA: one atomic per principal, no lock).
-#[derive(Clone)]
-pub struct RateLimiter {
-    /// Nanoseconds between two calls at the sustained rate; 0 when off.
-    interval: i64,
-    /// How far ahead of now the theoretical arrival time may run (the burst).
-    tolerance: i64,
-    start: Instant,
-    states: moka::sync::Cache<Principal, Arc<AtomicI64>>,
-}
-
-impl std::fmt::Debug for RateLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiter")
-            .field("interval_ns", &self.interval)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RateLimiter {
-    /// Returns a limiter allowing `per_second` calls sustained and `burst` at once; 0 = off.
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        let interval = if per_second == 0 {
-            0
-        } else {
-            1_000_000_000 / i64::from(per_second)
-        };
-        Self {
-            interval,
-            tolerance: interval.saturating_mul(i64::from(burst.max(1))),
-            start: Instant::now(),
-            states: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(Duration::from_secs(600))
-                .build(),
-        }
-    }
-
-    /// Returns true when `principal` may make one more call now.
-    pub fn allow(&self, principal: &Principal) -> bool {
-        self.check(principal).is_ok()
-    }
-
-    /// Counts one more call of `principal` now, or returns how long it must
-    /// wait before the next one would be allowed.
-    pub fn check(&self, principal: &Principal) -> Result<(), Duration> {
-        if self.interval == 0 {
-            return Ok(());
-        }
-        let now = i64::try_from(self.start.elapsed().as_nanos()).unwrap_or(i64::MAX);
-        let state = self
-            .states
-            .get_with(*principal, || Arc::new(AtomicI64::new(0)));
-        let mut tat = state.load(Ordering::Acquire);
-        loop {
-            let base = tat.max(now);
-            if base - now + self.interval > self.tolerance {
-                let wait = base - now + self.interval - self.tolerance;
-                return Err(Duration::from_nanos(u64::try_from(wait).unwrap_or(0)));
-            }
-            match state.compare_exchange_weak(
-                tat,
-                base + self.interval,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(actual) => tat = actual,
-            }
-        }
-    }
-}
 
 /// Who asks the decision API.
 #[derive(Debug, Clone)]
@@ -241,7 +168,7 @@ impl Gate {
             .authenticate(token)
             .await
             .map_err(Status::from)?;
-        if let Err(wait) = self.limiter.check(&caller.principal) {
+        if let Err(wait) = self.limiter.check(&caller.principal).await {
             return Err(Status::from(
                 Error::resource_exhausted("rate limit exceeded; slow down")
                     .with_reason(RATE_LIMITED)

@@ -16,6 +16,7 @@
 //!   any token is accepted and polled after (R-GW-4); signing-key refresh.
 //! - [`events`]: the event consumer (evictions, revocations, trust).
 //! - [`gate`]: authentication, rate limit, authorization of a policy entry.
+//! - [`limit`]: the per-principal rate limit, shared by the replicas through Redis.
 //! - [`authz`]: the decision API; [`forward`]: the forwarded public services.
 
 pub mod authz;
@@ -25,6 +26,7 @@ pub mod events;
 pub mod facts;
 pub mod forward;
 pub mod gate;
+pub mod limit;
 pub mod policy;
 pub mod revocations;
 pub mod tokens;
@@ -66,8 +68,11 @@ impl Application {
         let timeout = Duration::from_millis(settings.server.request_timeout_ms);
         let identity = ctx.upstream_channel(&settings.identity_endpoint, timeout)?;
         let interceptor = ctx.client_interceptor("service:gateway");
-        let keys = RemoteKeySource::new(identity.clone(), interceptor.clone());
-        let revocations = revocations::RemoteRevocations::new(identity, interceptor);
+        let keys = RemoteKeySource::new(identity, interceptor.clone());
+        let revocations = revocations::RemoteRevocations::new(
+            ctx.upstream_channel(settings.identity_facts(), timeout)?,
+            interceptor,
+        );
         Self::build_with_sources(ctx, settings, Arc::new(keys), Arc::new(revocations)).await
     }
 
@@ -118,12 +123,12 @@ impl Application {
         );
         let facts = facts::FactsCache::new(
             AccountFactsClient::with_interceptor(
-                channel(&settings.accounts_endpoint)?,
+                channel(settings.accounts_facts())?,
                 interceptor.clone(),
             )
             .max_decoding_message_size(settings.facts_max_message_bytes),
             RelationshipFactsClient::with_interceptor(
-                channel(&settings.delegation_endpoint)?,
+                channel(settings.delegation_facts())?,
                 interceptor.clone(),
             )
             .max_decoding_message_size(settings.facts_max_message_bytes),
@@ -136,7 +141,11 @@ impl Application {
             },
         );
         let limiter =
-            gate::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst);
+            limit::RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
+                .shared_through(
+                    ctx.cache.clone(),
+                    Duration::from_millis(settings.rate_limit_shared_timeout_ms),
+                );
         let gate = gate::Gate::new(ctx.clone(), tokens, revocations, facts, limiter);
         let clients = forward::PublicClients::new(ctx, settings, interceptor)?;
 

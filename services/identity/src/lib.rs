@@ -117,7 +117,7 @@ impl Application {
                     .max_decoding_message_size(limit),
             ),
         );
-        server.add_service(
+        server.add_internal_service(
             internal.wrap(
                 IdentityFactsServer::new(grpc::IdentityFactsApi::new(core))
                     .max_decoding_message_size(limit),
@@ -138,6 +138,12 @@ impl Application {
     /// Returns the bound address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Returns the address the internal facts API is served on (the bound
+    /// address unless `server.internal_listen` is set).
+    pub fn internal_addr(&self) -> std::net::SocketAddr {
+        self.server.internal_addr()
     }
 
     /// Serves until `shutdown` completes, then drains (see [`GrpcServer::run_until_stopped`]).

@@ -186,6 +186,8 @@ pub struct TestApp {
     upstream: Upstream,
     sweeper: Option<ccp_delegation::background::Sweeper>,
     channel: Channel,
+    /// To the internal facts API (the public port unless `internal_listen` is set).
+    facts_channel: Channel,
     stop: Option<oneshot::Sender<()>>,
     run: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// The BAM of the provider.
@@ -339,6 +341,7 @@ async fn spawn(
         upstream,
         sweeper: None,
         channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+        facts_channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
         stop: None,
         run: None,
         broker_bam: Principal::Person(Uuid::nil()),
@@ -394,6 +397,7 @@ impl TestApp {
         let app = Application::build(&self.ctx, &self.settings).await.unwrap();
         self.sweeper = Some(app.sweeper());
         let addr = app.local_addr();
+        let internal_addr = app.internal_addr();
         let (stop, rx) = oneshot::channel::<()>();
         self.run = Some(tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -402,6 +406,15 @@ impl TestApp {
         self.channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();
+        self.facts_channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{internal_addr}"))
+                .unwrap()
+                .connect_lazy();
+    }
+
+    /// Returns delegation's sweeper (the lease holder of this replica).
+    pub fn sweeper(&self) -> ccp_delegation::background::Sweeper {
+        self.sweeper.clone().unwrap()
     }
 
     /// Runs one sweep at the clock's instant.
@@ -713,7 +726,12 @@ impl TestApp {
 
     /// Returns an internal facts client.
     pub fn facts(&self) -> RelationshipFactsClient<Channel> {
-        RelationshipFactsClient::new(self.channel.clone())
+        RelationshipFactsClient::new(self.facts_channel.clone())
+    }
+
+    /// Returns the two channels: to the public port and to the facts API's.
+    pub fn channels(&self) -> (Channel, Channel) {
+        (self.channel.clone(), self.facts_channel.clone())
     }
 
     /// Wraps a message with the internal token and the access token identity

@@ -8,6 +8,7 @@ mod approval;
 mod binary;
 mod concurrency;
 mod helpers;
+mod internal_port;
 mod provider;
 mod relationships;
 mod requests;

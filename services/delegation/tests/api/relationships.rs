@@ -343,6 +343,71 @@ async fn r_de_4_reminders_30_7_and_1_days_before_expiry_each_once_across_restart
     }
 }
 
+/// Has every sweeper try the leased sweep at once (each on its own task);
+/// returns what each swept, None for those that did not hold the lease.
+async fn sweep_at_once(
+    sweepers: &[ccp_delegation::background::Sweeper],
+) -> Vec<Option<ccp_delegation::background::SweepReport>> {
+    let tasks: Vec<_> = sweepers
+        .iter()
+        .map(|s| {
+            let s = s.clone();
+            tokio::spawn(async move { s.sweep_leased().await.unwrap() })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(tokio::time::timeout(WAIT, task).await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn r_de_4_three_replicas_sweep_in_turn_under_a_lease_and_remind_once() {
+    for backend in TestBackend::all().await {
+        let app = spawn_app(&backend).await;
+        let expiry = t0() + Duration::days(60);
+        let rel = app.relate(expiry).await;
+        // Two more delegation replicas on the same database.
+        let mut sweepers = vec![app.sweeper()];
+        for _ in 0..2 {
+            let replica = ccp_delegation::Application::build(&app.ctx, &app.settings)
+                .await
+                .unwrap();
+            sweepers.push(replica.sweeper());
+        }
+        app.set_clock(expiry - Duration::days(30)).await;
+        // All three at once: exactly one holds the lease and sweeps.
+        let swept = sweep_at_once(&sweepers).await;
+        let holders: Vec<usize> = (0..3).filter(|i| swept[*i].is_some()).collect();
+        assert_eq!(holders.len(), 1, "{}: {swept:?}", app.backend);
+        let holder = holders[0];
+        assert_eq!(swept[holder].unwrap().reminders, 1);
+        // While its lease runs, the holder sweeps again (renewing it) and the
+        // others sweep nothing.
+        let swept = sweep_at_once(&sweepers).await;
+        for (i, report) in swept.iter().enumerate() {
+            assert_eq!(report.is_some(), i == holder, "{swept:?}");
+        }
+        assert_eq!(swept[holder].unwrap().reminders, 0);
+        // The holder dies; once its lease (3 minutes) has lapsed one of the
+        // others takes the sweep over, and the old holder is then refused.
+        app.set_clock(expiry - Duration::days(7)).await;
+        let others: Vec<_> = (0..3)
+            .filter(|i| *i != holder)
+            .map(|i| sweepers[i].clone())
+            .collect();
+        let swept = sweep_at_once(&others).await;
+        let taken: Vec<_> = swept.iter().flatten().collect();
+        assert_eq!(taken.len(), 1, "{swept:?}");
+        assert_eq!(taken[0].reminders, 1);
+        assert!(sweepers[holder].sweep_leased().await.unwrap().is_none());
+        // Each due reminder was emitted once.
+        let events = marker(&app, &rel.name).await;
+        assert_eq!(reminder_days(&events), vec![30, 7]);
+    }
+}
+
 #[tokio::test]
 async fn r_de_4_thresholds_past_at_approval_are_skipped_and_moving_the_expiry_rearms() {
     for backend in TestBackend::all().await {

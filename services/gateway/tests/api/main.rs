@@ -3,7 +3,8 @@
 //! delegation, for what the real services cannot produce on demand: call
 //! counts (single-flight, key-refresh rate), slow facts answers, a fetch
 //! racing an eviction, events delivered at a chosen moment, key rotation,
-//! forwarded metadata, rate and size limits, paging over many clients.
+//! forwarded metadata, rate and size limits (the rate limit shared by two
+//! replicas on one Redis), paging over many clients.
 //! Everything the real services can produce is tested on them in
 //! `tests/real` (the authorization matrix, revocation, faults, token attacks).
 
@@ -12,4 +13,5 @@ mod decisions;
 mod facts_cache;
 mod forwarding;
 mod helpers;
+mod rate_limit;
 mod tokens;

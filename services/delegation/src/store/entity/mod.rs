@@ -1,5 +1,5 @@
 //! sea-orm entities of the tables this service writes row by row, matching
-//! the columns m0002 creates (instants as microseconds, lists as JSON text,
+//! the columns m0002 and m0003 create (instants as microseconds, lists as JSON text,
 //! states by their stored spelling). Models never leave `store`.
 
 pub mod assignment;
@@ -9,3 +9,4 @@ pub mod consumer_position;
 pub mod registered_business;
 pub mod relationship;
 pub mod relationship_request;
+pub mod sweep_lease;

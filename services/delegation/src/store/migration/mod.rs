@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_infrastructure;
 mod m0002_delegation;
+mod m0003_sweep_lease;
 
 /// The delegation schema's migrator.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_infrastructure::Migration),
             Box::new(m0002_delegation::Migration),
+            Box::new(m0003_sweep_lease::Migration),
         ]
     }
 
