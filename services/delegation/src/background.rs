@@ -74,7 +74,8 @@ impl Sweeper {
 /// storing each handled event's position in the unit of work that applies it.
 pub async fn consume_accounts_events(core: Core, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(100);
+    let mut delays =
+        ccp_platform::retry::Delays::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let run = async {
             let from = match store::consumer_position(core.db(), ACCOUNTS_CONSUMER).await? {
@@ -108,8 +109,7 @@ pub async fn consume_accounts_events(core: Core, shutdown: impl std::future::Fut
         }
         tokio::select! {
             () = &mut shutdown => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(delays.next_delay()) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
