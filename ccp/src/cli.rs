@@ -187,6 +187,18 @@ pub enum Service {
     Gateway,
 }
 
+impl Service {
+    /// Returns the service's name (`gateway`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Accounts => "accounts",
+            Self::Delegation => "delegation",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
 /// A service with a database (`ccp migrate`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DatabaseService {

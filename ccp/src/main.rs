@@ -55,7 +55,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // The benchmark's output is its table and JSON line: services log warnings only.
         settings.common.telemetry.log_filter = "warn".to_owned();
     }
-    let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
+    // A process that runs one service names its spans after it (`ccp-gateway`).
+    let telemetry = match &cli.command {
+        Command::Serve { service } => settings.common.telemetry.for_service(service.name()),
+        _ => settings.common.telemetry.clone(),
+    };
+    let _telemetry = ccp_platform::telemetry::init(&telemetry)?;
     match cli.command {
         Command::Up { data_dir, demo } => {
             if let Some(dir) = data_dir {

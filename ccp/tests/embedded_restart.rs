@@ -239,14 +239,31 @@ async fn credential(suite: &Suite, bam: &str) -> (String, String) {
 
 /// Reads ABC with `token`.
 async fn read_abc(suite: &Suite, token: &str) -> Result<(), tonic::Status> {
+    read_abc_after(suite, token, None).await
+}
+
+/// Reads ABC with `token`; with `revision`, the call carries it, so the
+/// gateway catches up with that change first (read your writes, R-GW-4).
+async fn read_abc_after(
+    suite: &Suite,
+    token: &str,
+    revision: Option<&str>,
+) -> Result<(), tonic::Status> {
+    let mut request = bearer(
+        token,
+        acc::GetBusinessRequest {
+            name: "businesses/123456782".to_owned(),
+        },
+    );
+    if let Some(revision) = revision {
+        request.metadata_mut().insert(
+            ccp_platform::auth::REVISION_HEADER,
+            revision.parse().unwrap(),
+        );
+    }
     accounts(suite)
         .await
-        .get_business(bearer(
-            token,
-            acc::GetBusinessRequest {
-                name: "businesses/123456782".to_owned(),
-            },
-        ))
+        .get_business(request)
         .await
         .map(|_| ())
 }
@@ -263,17 +280,24 @@ async fn r_gw_4_a_machine_credential_revocation_survives_an_embedded_restart() {
     read_abc(&suite, &revoked)
         .await
         .expect("the credential reads its business before the revocation");
-    gw.revoke_machine_credential(bearer(
-        &bam,
-        pb::RevokeMachineCredentialRequest {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            name,
-            reason: "key leaked".to_owned(),
-        },
-    ))
-    .await
-    .expect("credential revoked");
-    let refused = read_abc(&suite, &revoked).await.unwrap_err();
+    let revocation = gw
+        .revoke_machine_credential(bearer(
+            &bam,
+            pb::RevokeMachineCredentialRequest {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                name,
+                reason: "key leaked".to_owned(),
+            },
+        ))
+        .await
+        .expect("credential revoked")
+        .into_inner()
+        .revision;
+    // Carrying the revocation's revision, the very next call is refused
+    // (without it, the gateway may take until the event arrives).
+    let refused = read_abc_after(&suite, &revoked, Some(&revocation))
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
     suite.stop().await.expect("suite stops cleanly");
 

@@ -78,8 +78,25 @@ impl Default for TelemetrySettings {
             log_filter: "info,sea_orm_migration=warn,opentelemetry=warn,opentelemetry_sdk=warn"
                 .to_owned(),
             otlp_endpoint: None,
-            service_name: "ccp".to_owned(),
+            service_name: Self::DEFAULT_SERVICE_NAME.to_owned(),
         }
+    }
+}
+
+impl TelemetrySettings {
+    /// The default `service.name` when a configuration names none of its own.
+    pub const DEFAULT_SERVICE_NAME: &'static str = "ccp";
+
+    /// Returns these settings for a process running one service: its spans
+    /// carry `service.name = "ccp-<service>"` (e.g. `ccp-gateway`) unless
+    /// the configuration set a name of its own, so a trace that crosses
+    /// processes shows which service each span came from.
+    pub fn for_service(&self, service: &str) -> Self {
+        let mut settings = self.clone();
+        if settings.service_name == Self::DEFAULT_SERVICE_NAME {
+            settings.service_name = format!("ccp-{service}");
+        }
+        settings
     }
 }
 
@@ -388,18 +405,30 @@ fn request_span<B>(parent: &tracing::Span, request: &http::Request<B>) -> tracin
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok());
+    // Named as OpenTelemetry's RPC conventions ask: `package.Service/Method`,
+    // with rpc.service and rpc.method apart.
+    let path = request.uri().path().trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or(("", path));
     let span = tracing::info_span!(
         parent: parent,
         "grpc.request",
-        rpc.system = "grpc",
-        rpc.method = %request.uri().path(),
+        otel.name = path,
         otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
         request_id,
+        trace_id = tracing::field::Empty,
     );
     let parent: Context =
         global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
     // Fails only when the span is disabled or no OpenTelemetry layer is installed; either way
     // there is no trace to continue.
     let _ = span.set_parent(parent);
+    // The trace id in every log line of the call, to find its trace.
+    let span_context = span.context().span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", tracing::field::display(span_context.trace_id()));
+    }
     span
 }

@@ -130,16 +130,30 @@ async fn server_span_continues_the_client_trace() {
     assert_eq!(seen, vec![Some(client_trace_id.clone())]);
 
     // The exported server span is a remote child of the client span.
-    let server_span = finished_span(exporter, "grpc.request", &client_trace_id);
+    let server_span = finished_span(exporter, "grpc.health.v1.Health/Check", &client_trace_id);
     assert_eq!(server_span.parent_span_id, client_span_id);
     assert!(server_span.parent_span_is_remote);
     assert_eq!(
         server_span.span_kind,
         opentelemetry::trace::SpanKind::Server
     );
+    // Named and described as OpenTelemetry's RPC conventions ask.
+    assert_eq!(
+        attribute(&server_span, "rpc.service").as_deref(),
+        Some("grpc.health.v1.Health")
+    );
     assert_eq!(
         attribute(&server_span, "rpc.method").as_deref(),
-        Some("/grpc.health.v1.Health/Check")
+        Some("Check")
+    );
+    assert_eq!(
+        attribute(&server_span, "rpc.system").as_deref(),
+        Some("grpc")
+    );
+    // The call's span carries its trace id, so every log line of the call shows it.
+    assert_eq!(
+        attribute(&server_span, "trace_id").as_deref(),
+        Some(client_trace_id.as_str())
     );
     assert_eq!(
         attribute(&server_span, "request_id").as_deref(),
@@ -166,9 +180,14 @@ async fn call_without_trace_context_starts_a_new_trace() {
         panic!("expected one server-side trace id, got {seen:?}");
     };
     assert_eq!(trace_id.len(), 32);
-    let server_span = finished_span(exporter, "grpc.request", trace_id);
+    let server_span = finished_span(exporter, "grpc.health.v1.Health/Check", trace_id);
     assert_eq!(server_span.parent_span_id, SpanId::INVALID);
     assert_eq!(attribute(&server_span, "request_id"), None);
+    assert_eq!(
+        attribute(&server_span, "trace_id").as_deref(),
+        Some(trace_id.as_str()),
+        "a new trace's id is in the call's log lines too"
+    );
 }
 
 #[test]
@@ -213,6 +232,12 @@ fn settings_deserialize_with_defaults() {
     assert!(settings.log_filter.starts_with("info"));
     assert_eq!(settings.otlp_endpoint, None);
     assert_eq!(settings.service_name, "ccp");
+    assert_eq!(settings.for_service("gateway").service_name, "ccp-gateway");
+    let named = TelemetrySettings {
+        service_name: "customs-gateway".to_owned(),
+        ..TelemetrySettings::default()
+    };
+    assert_eq!(named.for_service("gateway").service_name, "customs-gateway");
     assert!(serde_json::from_str::<TelemetrySettings>(r#"{"log_format":"xml"}"#).is_err());
 }
 

@@ -13,7 +13,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let file = args.config;
     let settings: Settings = ccp_platform::config::load("", file.as_deref())?;
-    let _telemetry = ccp_platform::telemetry::init(&settings.common.telemetry)?;
+    let _telemetry =
+        ccp_platform::telemetry::init(&settings.common.telemetry.for_service("gateway"))?;
     let ctx = ccp_platform::context::ServiceContext::from_settings_with(
         &settings.common,
         ccp_platform::context::RedisAtStart::Optional,
