@@ -520,6 +520,7 @@ impl Seeder {
                 Ok(r) => return Ok(r.into_inner().revision),
                 Err(status) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(%status, "approval not yet possible; retrying");
+                    // A bounded wait for the facts to settle, not an outage backoff.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(status) => return Err(status).context("approving a relationship"),

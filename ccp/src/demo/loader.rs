@@ -315,6 +315,8 @@ impl Loader {
         revision: &str,
         step: &str,
     ) -> anyhow::Result<String> {
+        // Hand-written on purpose: a bounded wait for facts to settle (a deadline
+        // and a fixed pause, FAILED_PRECONDITION retried), not an outage backoff.
         let deadline = tokio::time::Instant::now() + SETTLE;
         let mut accounts = AccountsClient::new(self.gateway.clone());
         for attempt in 0u32.. {
@@ -453,6 +455,8 @@ impl Loader {
         ivan: &Person,
         revision: &str,
     ) -> anyhow::Result<del::RelationshipRequest> {
+        // Hand-written on purpose: a bounded wait for facts to settle (a deadline
+        // and a fixed pause, FAILED_PRECONDITION retried), not an outage backoff.
         let deadline = tokio::time::Instant::now() + SETTLE;
         let mut delegation = DelegationClient::new(self.gateway.clone());
         for attempt in 0u32.. {
@@ -495,6 +499,8 @@ impl Loader {
     /// Waits (bounded) until ABC's received requests hold request `id`
     /// (delegation learns of ABC's registration from accounts' events).
     async fn wait_until_received(&self, alice: &Person, id: &str) -> anyhow::Result<String> {
+        // Hand-written on purpose: a bounded wait for facts to settle (a deadline
+        // and a fixed pause, FAILED_PRECONDITION retried), not an outage backoff.
         let deadline = tokio::time::Instant::now() + SETTLE;
         let mut delegation = DelegationClient::new(self.gateway.clone());
         let mut last = String::from("not listed yet");
