@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ccp_proto::common::v1::Action;
-use ccp_proto::gateway::v1::{CheckItem, CheckRequest};
+use ccp_proto::gateway::v1::CheckRequest;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
@@ -101,15 +101,7 @@ async fn principal(dir: &Path, user: &str) -> anyhow::Result<String> {
 }
 
 fn question(principal: &str, action: Action, resource: &str) -> CheckRequest {
-    CheckRequest {
-        principal: principal.to_owned(),
-        item: Some(CheckItem {
-            action: action as i32,
-            resource: resource.to_owned(),
-            submitted_by: String::new(),
-        }),
-        revision: String::new(),
-    }
+    super::revocation::check(principal, resource, action, "")
 }
 
 /// Asks every question once; returns how many answers differ from `expected`.

@@ -123,7 +123,13 @@ impl Prober {
     }
 }
 
-fn check(principal: &str, resource: &str, action: Action, revision: &str) -> CheckRequest {
+/// A Check question from an internal caller about `principal`.
+pub(super) fn check(
+    principal: &str,
+    resource: &str,
+    action: Action,
+    revision: &str,
+) -> CheckRequest {
     CheckRequest {
         principal: principal.to_owned(),
         item: Some(CheckItem {

@@ -123,20 +123,26 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn start_accounts(
-    shared: &Shared,
-    settings: ccp_accounts::config::AccountsSettings,
-) -> Process {
+/// Starts a replica in a runtime of its own: `start` builds it on the shared
+/// context and answers its address, its served-calls count and its run.
+async fn start_replica<F, Fut>(shared: &Shared, start: F) -> Process
+where
+    F: FnOnce(ccp_platform::context::ServiceContext) -> Fut + Send + 'static,
+    Fut: std::future::Future<
+            Output = (
+                SocketAddr,
+                Arc<AtomicU64>,
+                futures::future::BoxFuture<'static, ()>,
+            ),
+        > + Send,
+{
     let runtime = runtime();
     let (tx, rx) = oneshot::channel();
     let shared = shared.clone();
     runtime.spawn(async move {
-        let ctx = shared.context().await;
-        let app = ccp_accounts::Application::build(&ctx, &settings)
-            .await
-            .expect("accounts builds");
-        let _ = tx.send((app.local_addr(), app.served_calls()));
-        let _ = app.run_until_stopped(futures::future::pending()).await;
+        let (addr, served, run) = start(shared.context().await).await;
+        let _ = tx.send((addr, served));
+        run.await;
     });
     let (addr, served) = tokio::time::timeout(Duration::from_secs(60), rx)
         .await
@@ -149,30 +155,38 @@ async fn start_accounts(
     }
 }
 
+async fn start_accounts(
+    shared: &Shared,
+    settings: ccp_accounts::config::AccountsSettings,
+) -> Process {
+    start_replica(shared, move |ctx| async move {
+        let app = ccp_accounts::Application::build(&ctx, &settings)
+            .await
+            .expect("accounts builds");
+        let (addr, served) = (app.local_addr(), app.served_calls());
+        let run: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
+            let _ = app.run_until_stopped(futures::future::pending()).await;
+        });
+        (addr, served, run)
+    })
+    .await
+}
+
 async fn start_delegation(
     shared: &Shared,
     settings: ccp_delegation::config::DelegationSettings,
 ) -> Process {
-    let runtime = runtime();
-    let (tx, rx) = oneshot::channel();
-    let shared = shared.clone();
-    runtime.spawn(async move {
-        let ctx = shared.context().await;
+    start_replica(shared, move |ctx| async move {
         let app = ccp_delegation::Application::build(&ctx, &settings)
             .await
             .expect("delegation builds");
-        let _ = tx.send((app.local_addr(), app.served_calls()));
-        let _ = app.run_until_stopped(futures::future::pending()).await;
-    });
-    let (addr, served) = tokio::time::timeout(Duration::from_secs(60), rx)
-        .await
-        .unwrap()
-        .unwrap();
-    Process {
-        addr,
-        served,
-        runtime: Some(runtime),
-    }
+        let (addr, served) = (app.local_addr(), app.served_calls());
+        let run: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
+            let _ = app.run_until_stopped(futures::future::pending()).await;
+        });
+        (addr, served, run)
+    })
+    .await
 }
 
 fn list(processes: &[Process]) -> String {
