@@ -136,7 +136,7 @@ fn context_on(cache: RedisCache) -> ServiceContext {
 }
 
 #[tokio::test]
-async fn two_gateways_on_one_redis_allow_a_principal_the_configured_limit_in_total() {
+async fn r_gw_5_two_gateways_on_one_redis_allow_a_principal_the_configured_limit_in_total() {
     let Some(url) = redis_url() else {
         eprintln!("skipped: CCP_TEST_REDIS_URL not set");
         return;
@@ -151,7 +151,7 @@ async fn two_gateways_on_one_redis_allow_a_principal_the_configured_limit_in_tot
 }
 
 #[tokio::test]
-async fn with_redis_unreachable_each_gateway_still_limits_on_its_own() {
+async fn r_gw_5_with_redis_unreachable_each_gateway_still_limits_on_its_own() {
     // A loopback port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -167,7 +167,7 @@ async fn with_redis_unreachable_each_gateway_still_limits_on_its_own() {
 }
 
 #[tokio::test]
-async fn when_redis_is_lost_the_gateways_fall_back_to_their_own_limits() {
+async fn r_gw_5_when_redis_is_lost_the_gateways_fall_back_to_their_own_limits() {
     let mut redis = redis_server_on_spare_port().await;
     let ctx = context_on(
         RedisCache::connect(&redis.url(), unique_prefix())
