@@ -148,7 +148,8 @@ pub enum DemoCommand {
         /// The gateway (default: `gateway.server.listen`).
         #[arg(long, env = "CCP_GATEWAY_URL", value_name = "URL")]
         gateway: Option<String>,
-        /// The accounts service, for the registry import (default: `accounts.server.listen`).
+        /// Accounts' facts API, for the registry import (default:
+        /// `accounts.server.internal_listen`, else `accounts.server.listen`).
         #[arg(long, value_name = "URL")]
         accounts: Option<String>,
         /// The data directory of `ccp up` (its internal and dev-issuer keys).
@@ -168,7 +169,8 @@ pub enum RegistryCommand {
     Import {
         /// The file (`.csv`, or JSON otherwise).
         file: PathBuf,
-        /// The accounts endpoint (default: `accounts.server.listen`).
+        /// Accounts' facts API (default: `accounts.server.internal_listen`, else
+        /// `accounts.server.listen`).
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
     },

@@ -19,6 +19,9 @@ pub struct Endpoints {
     pub identity: SocketAddr,
     /// The accounts service (internal callers).
     pub accounts: SocketAddr,
+    /// Accounts' internal facts API (its own port when
+    /// `accounts.server.internal_listen` is set, else `accounts`).
+    pub accounts_facts: SocketAddr,
     /// The delegation service (internal callers).
     pub delegation: SocketAddr,
 }
@@ -81,7 +84,8 @@ impl Suite {
             .instrument(service_span("accounts"))
             .await?;
         let accounts_addr = accounts.local_addr();
-        let accounts_facts = http(accounts.internal_addr());
+        let accounts_facts_addr = accounts.internal_addr();
+        let accounts_facts = http(accounts_facts_addr);
 
         settings.delegation.identity_endpoint = http(identity_addr);
         settings.delegation.accounts_endpoint = http(accounts_addr);
@@ -146,6 +150,7 @@ impl Suite {
                 gateway: gateway_addr,
                 identity: identity_addr,
                 accounts: accounts_addr,
+                accounts_facts: accounts_facts_addr,
                 delegation: delegation_addr,
             },
             context,

@@ -296,7 +296,7 @@ pub async fn import_file(
 ) -> anyhow::Result<ImportReport> {
     let records = read_records(file)?;
     let tokens = settings.internal_tokens()?;
-    let endpoint = endpoint.unwrap_or_else(|| endpoint_of(&settings.accounts.server.listen));
+    let endpoint = endpoint.unwrap_or_else(|| endpoint_of(settings.accounts.server.facts_listen()));
     let channel = ccp_platform::context::lazy_channel(&endpoint, Duration::from_secs(120))?;
     let mut client = AccountFactsClient::new(channel).max_decoding_message_size(64 << 20);
     let mut accepted = 0;

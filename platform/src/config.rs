@@ -344,6 +344,16 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Returns where the internal facts services listen: `internal_listen`
+    /// when set, else `listen`.
+    pub fn facts_listen(&self) -> &str {
+        if self.internal_listen.is_empty() {
+            &self.listen
+        } else {
+            &self.internal_listen
+        }
+    }
+
     /// Checks the settings, naming keys under `prefix` (e.g. `identity.server`).
     pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
         self.listen

@@ -198,6 +198,17 @@ impl Manifests {
             env,
             secrets,
             port: c["ports"][0]["containerPort"].as_u64().map(|p| p as u16),
+            ports: c["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    Some((
+                        p["name"].as_str()?.to_owned(),
+                        p["containerPort"].as_u64()? as u16,
+                    ))
+                })
+                .collect(),
             startup_probe: probe("startupProbe"),
             readiness_probe: probe("readinessProbe"),
             liveness_probe: probe("livenessProbe"),
@@ -228,6 +239,8 @@ pub struct Container {
     pub secrets: BTreeMap<String, (String, String)>,
     /// The first container port.
     pub port: Option<u16>,
+    /// Every named container port: name → port.
+    pub ports: BTreeMap<String, u16>,
     /// The startup probe's gRPC port.
     pub startup_probe: Option<u16>,
     /// The readiness probe's gRPC port.

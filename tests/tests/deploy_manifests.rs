@@ -276,12 +276,22 @@ fn secrets_are_referenced_never_embedded_and_documented() {
 #[test]
 fn network_policies_admit_each_port_only_from_its_callers() {
     let m = base();
-    let admitted = |service: &str| -> BTreeSet<String> {
+    // Callers admitted to `port` of `service`.
+    let admitted = |service: &str, port: u64| -> BTreeSet<String> {
         let policy = m
             .get("NetworkPolicy", &format!("{service}-ingress"))
             .unwrap_or_else(|| panic!("no {service}-ingress"));
         let mut callers = BTreeSet::new();
         for rule in policy["spec"]["ingress"].as_array().unwrap() {
+            let ports: Vec<u64> = rule["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_u64().unwrap())
+                .collect();
+            if !ports.contains(&port) {
+                continue;
+            }
             for from in rule["from"].as_array().into_iter().flatten() {
                 let sel = &from["podSelector"];
                 if let Some(name) = sel["matchLabels"]["app.kubernetes.io/name"].as_str() {
@@ -308,15 +318,21 @@ fn network_policies_admit_each_port_only_from_its_callers() {
             .map(|s| (*s).to_owned())
             .collect::<BTreeSet<_>>()
     };
+    // Public APIs: the gateway forwards to each; identity's also serves its
+    // signing keys to the services that verify access tokens.
     assert_eq!(
-        admitted("identity"),
+        admitted("identity", 50051),
         set(&["accounts", "delegation", "gateway"])
     );
+    assert_eq!(admitted("accounts", 50052), set(&["gateway"]));
+    assert_eq!(admitted("delegation", 50053), set(&["gateway"]));
+    // Facts APIs: only the services that read them (and operators' registry import).
+    assert_eq!(admitted("identity", 50061), set(&["accounts", "gateway"]));
     assert_eq!(
-        admitted("accounts"),
+        admitted("accounts", 50062),
         set(&["delegation", "gateway", "operator"])
     );
-    assert_eq!(admitted("delegation"), set(&["gateway"]));
+    assert_eq!(admitted("delegation", 50063), set(&["gateway"]));
     let deny = m
         .get("NetworkPolicy", "ccp-default-deny")
         .expect("a default deny");
@@ -324,4 +340,108 @@ fn network_policies_admit_each_port_only_from_its_callers() {
         deny["spec"]["policyTypes"],
         serde_json::json!(["Ingress", "Egress"])
     );
+}
+
+/// Identity, accounts and delegation serve their facts APIs on a `facts` port
+/// of their own (`INTERNAL_LISTEN`), both Services expose it, and every caller
+/// reaches each upstream API through the headless Service's port for it.
+#[test]
+fn facts_apis_have_their_own_port_and_callers_use_it() {
+    let m = base();
+    let facts_ports = [
+        ("identity", 50061),
+        ("accounts", 50062),
+        ("delegation", 50063),
+    ];
+    for (service, facts) in facts_ports {
+        let c = m.container("Deployment", service).unwrap();
+        assert_eq!(
+            c.ports.get("facts"),
+            Some(&facts),
+            "{service}: facts container port"
+        );
+        let key = format!("CCP_{}__SERVER__INTERNAL_LISTEN", service.to_uppercase());
+        assert_eq!(
+            c.env.get(&key).map(String::as_str),
+            Some(format!("0.0.0.0:{facts}").as_str()),
+            "{service}: {key}"
+        );
+        for name in [service.to_owned(), format!("{service}-headless")] {
+            let svc = m.get("Service", &name).unwrap();
+            let port = svc["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "facts")
+                .unwrap_or_else(|| panic!("Service {name} has no facts port"));
+            assert_eq!(port["port"], facts, "Service {name}");
+            assert_eq!(port["targetPort"], "facts", "Service {name}");
+        }
+    }
+    // (caller, variable, upstream URL)
+    let wiring = [
+        (
+            "accounts",
+            "CCP_ACCOUNTS__IDENTITY_ENDPOINT",
+            "http://identity-headless:50051",
+        ),
+        (
+            "accounts",
+            "CCP_ACCOUNTS__IDENTITY_FACTS_ENDPOINT",
+            "http://identity-headless:50061",
+        ),
+        (
+            "delegation",
+            "CCP_DELEGATION__IDENTITY_ENDPOINT",
+            "http://identity-headless:50051",
+        ),
+        (
+            "delegation",
+            "CCP_DELEGATION__ACCOUNTS_ENDPOINT",
+            "http://accounts-headless:50052",
+        ),
+        (
+            "delegation",
+            "CCP_DELEGATION__ACCOUNTS_FACTS_ENDPOINT",
+            "http://accounts-headless:50062",
+        ),
+        (
+            "gateway",
+            "CCP_GATEWAY__IDENTITY_ENDPOINT",
+            "http://identity-headless:50051",
+        ),
+        (
+            "gateway",
+            "CCP_GATEWAY__ACCOUNTS_ENDPOINT",
+            "http://accounts-headless:50052",
+        ),
+        (
+            "gateway",
+            "CCP_GATEWAY__DELEGATION_ENDPOINT",
+            "http://delegation-headless:50053",
+        ),
+        (
+            "gateway",
+            "CCP_GATEWAY__IDENTITY_FACTS_ENDPOINT",
+            "http://identity-headless:50061",
+        ),
+        (
+            "gateway",
+            "CCP_GATEWAY__ACCOUNTS_FACTS_ENDPOINT",
+            "http://accounts-headless:50062",
+        ),
+        (
+            "gateway",
+            "CCP_GATEWAY__DELEGATION_FACTS_ENDPOINT",
+            "http://delegation-headless:50063",
+        ),
+    ];
+    for (caller, key, url) in wiring {
+        let c = m.container("Deployment", caller).unwrap();
+        assert_eq!(
+            c.env.get(key).map(String::as_str),
+            Some(url),
+            "{caller}: {key}"
+        );
+    }
 }

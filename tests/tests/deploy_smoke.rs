@@ -5,7 +5,9 @@
 //! ConfigMap volumes projected as files, Secrets filled with this test's own
 //! values — overriding only what points outside this machine: the PostgreSQL
 //! and Redis URLs (test database, test Redis and a fresh key prefix), Service
-//! hosts and container ports (loopback, spare ports), the collector's host,
+//! hosts and container ports (loopback, spare ports: a Service host becomes its
+//! first pod, a headless Service the list of all its pods, as its DNS would
+//! answer), the collector's host,
 //! and mount paths (under a temporary root). Every probe is checked the way
 //! kubelet checks it (grpc.health.v1 on the probe's port), then a short
 //! story goes through the gateway: a test user signs in with the test-users
@@ -47,11 +49,28 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
+/// The loopback ports one pod serves on, in place of its container ports.
+#[derive(Debug, Clone, Copy)]
+struct PodPorts {
+    /// The public API (`listen`, container port `grpc`).
+    grpc: u16,
+    /// The internal facts API (`internal_listen`, container port `facts`).
+    facts: u16,
+}
+
+/// The container ports of the manifests: (service, `grpc`, `facts`).
+const CONTAINER_PORTS: [(&str, u16, Option<u16>); 4] = [
+    ("gateway", 50050, None),
+    ("identity", 50051, Some(50061)),
+    ("accounts", 50052, Some(50062)),
+    ("delegation", 50053, Some(50063)),
+];
+
 /// What the test puts where the cluster would differ from this machine.
 struct Environment {
     root: PathBuf,
-    /// Service name → the loopback port its pods listen on (the first replica's).
-    service_ports: BTreeMap<String, u16>,
+    /// Service name → the loopback ports of its pods, one per replica.
+    service_ports: BTreeMap<String, Vec<PodPorts>>,
     /// Secret (name, key) → value.
     secrets: BTreeMap<(String, String), String>,
     /// ConfigMaps made out of band (the test-users issuer's JWKS).
@@ -76,15 +95,27 @@ impl Environment {
         text
     }
 
-    /// Rewrites Service hosts and the collector's host to loopback ports.
+    /// Rewrites Service hosts and the collector's host to loopback ports: a
+    /// ClusterIP Service to its first pod, a headless one to all its pods.
     fn remap_hosts(&self, value: &str) -> String {
         let mut value = value.to_owned();
-        for (service, port) in &self.service_ports {
-            for container_port in [50050, 50051, 50052, 50053] {
+        for (service, grpc, facts) in CONTAINER_PORTS {
+            let pods = &self.service_ports[service];
+            let urls = |pick: fn(&PodPorts) -> u16| -> Vec<String> {
+                pods.iter()
+                    .map(|p| format!("http://127.0.0.1:{}", pick(p)))
+                    .collect()
+            };
+            let mut mapped = vec![(grpc, urls(|p| p.grpc))];
+            if let Some(facts) = facts {
+                mapped.push((facts, urls(|p| p.facts)));
+            }
+            for (container_port, all) in mapped {
                 value = value.replace(
-                    &format!("http://{service}:{container_port}"),
-                    &format!("http://127.0.0.1:{port}"),
+                    &format!("http://{service}-headless:{container_port}"),
+                    &all.join(","),
                 );
+                value = value.replace(&format!("http://{service}:{container_port}"), &all[0]);
             }
         }
         if value.starts_with("http://otel-collector") {
@@ -94,12 +125,12 @@ impl Environment {
     }
 
     /// Returns the command line and environment kubelet would run for `c`,
-    /// listening on `port`, with its ConfigMap volumes projected.
+    /// listening on `ports`, with its ConfigMap volumes projected.
     fn process_of(
         &self,
         c: &Container,
         m: &Manifests,
-        port: Option<u16>,
+        ports: Option<PodPorts>,
     ) -> (Vec<String>, Vec<(String, String)>) {
         for mount in &c.mounts {
             let Some(name) = &mount.config_map else {
@@ -132,10 +163,12 @@ impl Environment {
         let mut env: Vec<(String, String)> = Vec::new();
         for (key, value) in &c.env {
             let mut value = self.remap_hosts(&self.remap_paths(value, &c.mounts));
-            if key.ends_with("__SERVER__LISTEN")
-                && let Some(port) = port
-            {
-                value = format!("127.0.0.1:{port}");
+            if let Some(ports) = ports {
+                if key.ends_with("__SERVER__LISTEN") {
+                    value = format!("127.0.0.1:{}", ports.grpc);
+                } else if key.ends_with("__SERVER__INTERNAL_LISTEN") {
+                    value = format!("127.0.0.1:{}", ports.facts);
+                }
             }
             if key == "CCP_REDIS__KEY_PREFIX" {
                 value = self.redis_prefix.clone();
@@ -268,9 +301,23 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
             database.url().to_owned(),
         );
     }
+    // The HPA owns the replica count: at rest it holds minReplicas. Every
+    // pod's ports are chosen up front, so that a caller's headless Service
+    // names all the pods of its upstream.
+    let replicas_of = |service: &str| {
+        m.get("HorizontalPodAutoscaler", service)
+            .and_then(|hpa| hpa["spec"]["minReplicas"].as_u64())
+            .unwrap_or(1)
+    };
     let mut service_ports = BTreeMap::new();
     for service in SERVICES {
-        service_ports.insert(service.to_owned(), spare_port());
+        let pods = (0..replicas_of(service))
+            .map(|_| PodPorts {
+                grpc: spare_port(),
+                facts: spare_port(),
+            })
+            .collect::<Vec<_>>();
+        service_ports.insert(service.to_owned(), pods);
     }
     let env = Environment {
         root: root.path().join("rootfs"),
@@ -308,11 +355,6 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
     let mut pods: Vec<Pod> = Vec::new();
     for service in SERVICES {
         let deployment = m.get("Deployment", service).unwrap();
-        // The HPA owns the replica count: at rest it holds minReplicas.
-        let replicas = m
-            .get("HorizontalPodAutoscaler", service)
-            .and_then(|hpa| hpa["spec"]["minReplicas"].as_u64())
-            .unwrap_or(1);
         let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             .as_u64()
             .unwrap_or(30);
@@ -322,13 +364,23 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
             * startup["failureThreshold"].as_u64().unwrap_or(3);
         let c = m.container("Deployment", service).unwrap();
         let container_port = c.port.unwrap();
-        for replica in 0..replicas {
-            let port = if replica == 0 {
-                service_ports[service]
-            } else {
-                spare_port()
-            };
-            let (argv, vars) = env.process_of(&c, &m, Some(port));
+        let (_, grpc_port, facts_port) = CONTAINER_PORTS
+            .into_iter()
+            .find(|(name, ..)| *name == service)
+            .unwrap();
+        assert_eq!(
+            c.ports.get("grpc"),
+            Some(&grpc_port),
+            "{service}: grpc port"
+        );
+        assert_eq!(
+            c.ports.get("facts"),
+            facts_port.as_ref(),
+            "{service}: facts port"
+        );
+        for (replica, ports) in service_ports[service].iter().enumerate() {
+            let port = ports.grpc;
+            let (argv, vars) = env.process_of(&c, &m, Some(*ports));
             let name = format!("{service}-{replica}");
             let log = work.join(format!("{name}.log"));
             let child = spawn(&argv, &vars, &log).await;

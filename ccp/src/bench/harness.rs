@@ -233,6 +233,8 @@ pub struct Seeder {
     internal: Arc<InternalTokens>,
     identity: Channel,
     accounts: Channel,
+    /// Accounts' facts API (ImportRegistry).
+    accounts_facts: Channel,
     delegation: Channel,
     next_base: Arc<std::sync::atomic::AtomicU32>,
 }
@@ -251,6 +253,7 @@ impl Seeder {
             internal: embedded.suite.context().internal.clone(),
             identity: one(e.identity).await?,
             accounts: one(e.accounts).await?,
+            accounts_facts: one(e.accounts_facts).await?,
             delegation: one(e.delegation).await?,
             next_base: Arc::new(std::sync::atomic::AtomicU32::new(20_000_000)),
         })
@@ -347,7 +350,7 @@ impl Seeder {
                 answer: "1234.56".to_owned(),
             }],
         };
-        acc::account_facts_client::AccountFactsClient::new(self.accounts.clone())
+        acc::account_facts_client::AccountFactsClient::new(self.accounts_facts.clone())
             .import_registry(self.req(
                 acc::ImportRegistryRequest {
                     request_id: rid(),

@@ -147,7 +147,7 @@ pub async fn load_command(
     accounts: Option<String>,
 ) -> anyhow::Result<()> {
     let gateway = gateway.unwrap_or_else(|| endpoint_of(&settings.gateway.server.listen));
-    let accounts = accounts.unwrap_or_else(|| endpoint_of(&settings.accounts.server.listen));
+    let accounts = accounts.unwrap_or_else(|| endpoint_of(settings.accounts.server.facts_listen()));
     let loader = Loader::new(settings, &gateway, &accounts)?;
     let loaded = loader.load().await?;
     print_cast(&loaded, &gateway, &login_flags(settings));
@@ -175,7 +175,7 @@ pub async fn up_demo(
     let loader = Loader::new(
         settings,
         &gateway,
-        &format!("http://{}", endpoints.accounts),
+        &format!("http://{}", endpoints.accounts_facts),
     )?;
     println!("Loading the demo (the guide's cast) through {gateway} ...");
     let loaded = loader.load().await.context("loading the demo")?;
