@@ -91,6 +91,15 @@ fn facts_calls() -> Vec<(&'static str, &'static str, Call)> {
         ),
         (
             "accounts",
+            "BatchGetBusinessFacts",
+            rpc!(
+                AccountFactsClient<Channel>,
+                batch_get_business_facts,
+                accounts::BatchGetBusinessFactsRequest::default()
+            ),
+        ),
+        (
+            "accounts",
             "ImportRegistry",
             rpc!(
                 AccountFactsClient<Channel>,
@@ -123,6 +132,15 @@ fn facts_calls() -> Vec<(&'static str, &'static str, Call)> {
                 RelationshipFactsClient<Channel>,
                 get_assignment_facts,
                 delegation::GetAssignmentFactsRequest::default()
+            ),
+        ),
+        (
+            "delegation",
+            "ListAssignedClients",
+            rpc!(
+                RelationshipFactsClient<Channel>,
+                list_assigned_clients,
+                delegation::ListAssignedClientsRequest::default()
             ),
         ),
         (

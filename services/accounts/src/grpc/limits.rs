@@ -128,6 +128,20 @@ named!(
     GetRegistrationChallengeRequest.program_account,
 );
 
+/// The most businesses one BatchGetBusinessFacts names.
+const MAX_BATCH_BUSINESSES: usize = 1000;
+
+impl Bounded for pb::BatchGetBusinessFactsRequest {
+    fn limits(&self, l: &mut Limits) {
+        l.lines(
+            "businesses",
+            &self.businesses,
+            MAX_BATCH_BUSINESSES,
+            NAME_MAX_CHARS,
+        );
+    }
+}
+
 /// Lists: a parent and a page token.
 macro_rules! listed {
     ($($t:ident),* $(,)?) => {$(

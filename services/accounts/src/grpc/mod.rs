@@ -242,6 +242,13 @@ impl AccountFacts for AccountFactsApi {
         plain!(self, request, get_business_facts)
     }
 
+    async fn batch_get_business_facts(
+        &self,
+        request: Request<pb::BatchGetBusinessFactsRequest>,
+    ) -> Rsp<pb::BatchGetBusinessFactsResponse> {
+        plain!(self, request, batch_get_business_facts)
+    }
+
     async fn get_employee_group_facts(
         &self,
         request: Request<pb::GetEmployeeGroupFactsRequest>,

@@ -117,3 +117,89 @@ pub async fn business_facts<C: ConnectionTrait>(
     )
     .await
 }
+
+/// One row of several businesses' facts: [`BusinessFactsRow`] with its BN9.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct ManyBusinessFactsRow {
+    /// The business.
+    pub bn9: String,
+    /// `P` for a program reference, `M` for a BAM principal.
+    pub kind: String,
+    /// The reference or the principal.
+    pub value: String,
+    /// Legal name.
+    pub legal_name: String,
+    /// When it registered.
+    pub register_time: DateTime<Utc>,
+    /// The business's revision counter.
+    pub revision: i64,
+}
+
+/// Returns the program accounts and BAMs of the registered ones among
+/// `bn9s`, by BN9, in ONE query (`business_facts` for many).
+pub async fn business_facts_many<C: ConnectionTrait>(
+    db: &C,
+    bn9s: &[String],
+) -> Result<Vec<ManyBusinessFactsRow>, DbErr> {
+    if bn9s.is_empty() {
+        return Ok(Vec::new());
+    }
+    // `$2`…: the BN9s (bounded by the caller); `$1` is the BAM flag.
+    let list = placeholders(2, bn9s.len());
+    let mut values: Vec<sea_orm::Value> = vec![true.into()];
+    values.extend(bn9s.iter().map(|b| b.clone().into()));
+    // SQL: business_facts' union over a set of BN9s.
+    all(
+        db,
+        &format!(
+            "SELECT b.bn9 AS bn9, 'P' AS kind, p.reference AS value, b.legal_name, b.register_time,
+                    COALESCE(r.counter, 0) AS revision
+             FROM businesses b
+             JOIN program_accounts p ON p.bn9 = b.bn9
+             LEFT JOIN revisions r ON r.scope = b.bn9
+             WHERE b.bn9 IN ({list})
+             UNION ALL
+             SELECT b.bn9 AS bn9, 'M' AS kind, m.principal AS value, b.legal_name, b.register_time,
+                    COALESCE(r.counter, 0) AS revision
+             FROM businesses b
+             JOIN members m ON m.bn9 = b.bn9 AND m.business_manager = $1
+             LEFT JOIN revisions r ON r.scope = b.bn9
+             WHERE b.bn9 IN ({list})
+             ORDER BY bn9, kind, value"
+        ),
+        values,
+    )
+    .await
+}
+
+/// Returns the revision counters of the scopes that have one, in ONE query.
+pub async fn revisions_of<C: ConnectionTrait>(
+    db: &C,
+    scopes: &[String],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        scope: String,
+        counter: i64,
+    }
+    if scopes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = placeholders(1, scopes.len());
+    // SQL: the revisions table by a set of scopes.
+    let rows: Vec<Row> = all(
+        db,
+        &format!("SELECT scope, counter FROM revisions WHERE scope IN ({list})"),
+        scopes.iter().map(|s| s.clone().into()).collect(),
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.scope, r.counter)).collect())
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

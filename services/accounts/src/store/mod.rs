@@ -17,7 +17,8 @@ pub use businesses::{
     BusinessRow, LinkedProgramRow, business, count_bams, insert_business, link_program, programs,
 };
 pub use facts::{
-    BusinessFactsRow, FactsRow, GroupFactsRow, business_facts, group_facts, role_facts,
+    BusinessFactsRow, FactsRow, GroupFactsRow, ManyBusinessFactsRow, business_facts,
+    business_facts_many, group_facts, revisions_of, role_facts,
 };
 pub use groups::{
     GroupRow, add_group_member, group, group_members, group_roles, list_groups,

@@ -14,6 +14,38 @@ use super::convert::{fact_to_proto, parse_name, parse_parent, request_state_to, 
 use super::{Core, pair_scope};
 use crate::store;
 
+/// Folds assignment rows (one per direct or group assignment) into one
+/// assignment per (provider, client) with the highest role, in that order,
+/// and each provider's revision.
+fn fold_assignments(
+    rows: Vec<crate::domain::AssignmentFact>,
+) -> (Vec<pb::ClientAssignment>, BTreeMap<String, i64>) {
+    let mut revisions = BTreeMap::new();
+    let mut by_client: BTreeMap<(String, String), pb::ClientAssignment> = BTreeMap::new();
+    for r in rows {
+        revisions.insert(r.provider.clone(), r.revision);
+        let Some(client) = r.client else { continue };
+        let role = role_to(r.role) as i32;
+        let entry = by_client
+            .entry((r.provider.clone(), client.clone()))
+            .or_insert_with(|| pb::ClientAssignment {
+                provider: r.provider.clone(),
+                client,
+                role,
+                direct: false,
+                client_groups: Vec::new(),
+            });
+        entry.role = entry.role.max(role);
+        match r.group_id {
+            Some(g) => entry
+                .client_groups
+                .push(format!("businesses/{}/clientGroups/{g}", r.provider)),
+            None => entry.direct = true,
+        }
+    }
+    (by_client.into_values().collect(), revisions)
+}
+
 fn bn(field: &str, text: &str) -> Result<Bn9> {
     ccp_types::BusinessRef::parse(text, field).map_err(|e| Error::invalid(vec![e]))
 }
@@ -53,36 +85,79 @@ impl Core {
                     Error::invalid_field("principal", e.to_string())
                 })?;
         let rows = store::assignment_facts(self.db(), &principal.to_string()).await?;
-        let mut revisions = BTreeMap::new();
-        let mut by_client: BTreeMap<(String, String), pb::ClientAssignment> = BTreeMap::new();
-        for r in rows {
-            revisions.insert(r.provider.clone(), r.revision);
-            let Some(client) = r.client else { continue };
-            let role = role_to(r.role) as i32;
-            let entry = by_client
-                .entry((r.provider.clone(), client.clone()))
-                .or_insert_with(|| pb::ClientAssignment {
-                    provider: r.provider.clone(),
-                    client,
-                    role,
-                    direct: false,
-                    client_groups: Vec::new(),
-                });
-            entry.role = entry.role.max(role);
-            match r.group_id {
-                Some(g) => entry
-                    .client_groups
-                    .push(format!("businesses/{}/clientGroups/{g}", r.provider)),
-                None => entry.direct = true,
-            }
-        }
+        let (assignments, revisions) = fold_assignments(rows);
         Ok(pb::AssignmentFacts {
             principal: principal.to_string(),
-            assignments: by_client.into_values().collect(),
+            assignments,
             revisions: revisions
                 .into_iter()
                 .map(|(provider, revision)| pb::ProviderRevision { provider, revision })
                 .collect(),
+        })
+    }
+
+    /// ListAssignedClients: a page of a principal's clients through one
+    /// provider, with each pair's relationships (two indexed queries).
+    #[tracing::instrument(skip_all, fields(principal = %req.principal, provider = %req.provider))]
+    pub async fn list_assigned_clients(
+        &self,
+        caller: &str,
+        req: pb::ListAssignedClientsRequest,
+    ) -> Result<pb::ListAssignedClientsResponse> {
+        let principal: Principal =
+            req.principal
+                .parse()
+                .map_err(|e: ccp_platform::auth::PrincipalParseError| {
+                    Error::invalid_field("principal", e.to_string())
+                })?;
+        let provider = bn("provider", &req.provider)?;
+        let size = page_size(req.page_size, 500, 5000)?;
+        let pages = self.pages(
+            "delegation.ListAssignedClients",
+            provider.as_str(),
+            principal.to_string(),
+            caller,
+        );
+        let after = pages.decode(&req.page_token)?.unwrap_or_default();
+        let rows = store::assigned_clients(
+            self.db(),
+            &principal.to_string(),
+            provider.as_str(),
+            &after,
+            size as u64 + 1,
+        )
+        .await?;
+        let (mut assignments, _) = fold_assignments(rows);
+        let next = if assignments.len() > size {
+            assignments.truncate(size);
+            assignments
+                .last()
+                .map(|a| pages.encode(&a.client))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let clients: Vec<String> = assignments.iter().map(|a| a.client.clone()).collect();
+        let (revision, facts) =
+            store::clients_facts(self.db(), provider.as_str(), &clients).await?;
+        let now = self.now();
+        let mut relationships: BTreeMap<&str, Vec<pb::RelationshipFact>> = BTreeMap::new();
+        for f in &facts {
+            relationships
+                .entry(f.client.as_str())
+                .or_default()
+                .push(fact_to_proto(f, now));
+        }
+        Ok(pb::ListAssignedClientsResponse {
+            clients: assignments
+                .into_iter()
+                .map(|a| pb::AssignedClient {
+                    relationships: relationships.remove(a.client.as_str()).unwrap_or_default(),
+                    assignment: Some(a),
+                })
+                .collect(),
+            next_page_token: next,
+            revision,
         })
     }
 

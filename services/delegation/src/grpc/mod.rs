@@ -347,6 +347,22 @@ impl RelationshipFacts for RelationshipFactsApi {
         ))
     }
 
+    async fn list_assigned_clients(
+        &self,
+        request: Request<pb::ListAssignedClientsRequest>,
+    ) -> R<pb::ListAssignedClientsResponse> {
+        // The internal caller's subject binds its page tokens (R-IN-1).
+        let subject = request
+            .extensions()
+            .get::<ccp_platform::auth::InternalClaims>()
+            .map_or_else(|| "internal".to_owned(), |c| c.sub.clone());
+        Ok(Response::new(
+            self.core
+                .list_assigned_clients(&subject, request.into_inner())
+                .await?,
+        ))
+    }
+
     async fn get_request_facts(
         &self,
         request: Request<pb::GetRequestFactsRequest>,

@@ -145,6 +145,87 @@ pub async fn assignment_facts<C: ConnectionTrait>(
         .collect()
 }
 
+/// Returns a principal's assignments through `provider` for its next `limit`
+/// clients after `after` (directly or through a live group), by client: a
+/// page of what [`assignment_facts`] returns for the whole principal.
+pub async fn assigned_clients<C: ConnectionTrait>(
+    db: &C,
+    principal: &str,
+    provider: &str,
+    after: &str,
+    limit: u64,
+) -> Result<Vec<AssignmentFact>, DbErr> {
+    // SQL: the page's distinct clients (direct and group branches each an index
+    // range after the cursor), then their assignment rows, in one query.
+    let rows: Vec<AssignmentFactRow> = all(
+        db,
+        &format!(
+            "SELECT a.provider, u.client, a.role, a.group_id, rv.counter AS rev \
+             FROM (SELECT DISTINCT c.client FROM ( \
+                     SELECT d.client AS client FROM assignments d \
+                     WHERE d.assignee = $1 AND d.provider = $2 AND d.client > $3 \
+                     UNION ALL \
+                     SELECT gc.client FROM assignments ga \
+                     JOIN client_groups g ON g.id = ga.group_id AND g.delete_us IS NULL \
+                     JOIN client_group_clients gc ON gc.group_id = g.id AND gc.client > $3 \
+                     WHERE ga.assignee = $1 AND ga.provider = $2) c \
+                   ORDER BY c.client LIMIT {limit}) u \
+             JOIN assignments a ON a.assignee = $1 AND a.provider = $2 \
+             LEFT JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
+             LEFT JOIN client_group_clients gc ON gc.group_id = g.id AND gc.client = u.client \
+             LEFT JOIN revisions rv ON rv.scope = a.provider \
+             WHERE a.client = u.client OR gc.client = u.client \
+             ORDER BY u.client, a.group_id"
+        ),
+        vec![principal.into(), provider.into(), after.into()],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(AssignmentFact {
+                role: decode_enum(&r.role, "assignments", "role")?,
+                provider: r.provider,
+                client: r.client,
+                group_id: r.group_id,
+                revision: r.rev.unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Returns the provider's revision and the relationships of its pairs with
+/// `clients`, by client then newest first (ListAssignedClients' page).
+pub async fn clients_facts<C: ConnectionTrait>(
+    db: &C,
+    provider: &str,
+    clients: &[String],
+) -> Result<(i64, Vec<RelationshipFact>), DbErr> {
+    if clients.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let list = (2..2 + clients.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values: Vec<sea_orm::Value> = vec![provider.into()];
+    values.extend(clients.iter().map(|c| c.clone().into()));
+    // SQL: the revision and the relationships of a set of pairs in one indexed round trip.
+    let rows: Vec<FactRow> = all(
+        db,
+        &format!(
+            "SELECT rv.counter AS rev, r.id, r.client, r.level, r.program_accounts, \
+             r.visibility, r.start_us, r.expire_us, r.end_us, r.end_reason \
+             FROM (SELECT 1 AS one) s \
+             LEFT JOIN revisions rv ON rv.scope = $1 \
+             LEFT JOIN relationships r ON r.provider = $1 AND r.client IN ({list}) \
+             ORDER BY r.client, r.start_us DESC, r.id DESC"
+        ),
+        values,
+    )
+    .await?;
+    decode_facts(rows)
+}
+
 /// Returns the principals a provider assigned to a client, directly or
 /// through a live client group (the principals a pair change affects).
 pub async fn assignees_of_pair<C: ConnectionTrait>(

@@ -5,6 +5,8 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::decide::{ClientAssignment, Role};
+use crate::facts::role_from_proto;
 
 /// Where a ListAccessible page resumes: after `last` (a resource; resources
 /// are emitted in ascending text order within a phase), in the own phase or in
@@ -166,83 +168,73 @@ pub(super) async fn list_accessible(
         .filter(|(_, m)| m.holds_a_role())
         .map(|(bn, m)| (bn.clone(), m.business_manager && principal.is_person()))
         .collect();
-    let assignments = facts
-        .assignment_facts(&principal, revision.as_ref())
-        .await?;
     // One pair at a time: only what this provider's relationship gives is listed.
     let mut snapshot = Facts {
         roles: (*roles).clone(),
-        assignments: (*assignments).clone(),
+        assignments: Default::default(),
         pairs: Default::default(),
         programs: Default::default(),
     };
+    // Clients are read in chunks of about what one page lists: one call to
+    // delegation (the chunk's clients with their relationships, and for an
+    // employee its assignments) and one to accounts (their program accounts)
+    // per chunk, never one per client nor the principal's whole assignment
+    // list (R-GW-2).
+    let chunk = i32::try_from(size.clamp(1, 1000)).unwrap_or(1000);
     while cursor.provider < providers.len() {
         let (provider, is_bam) = &providers[cursor.provider];
         let mut token = cursor.clients_token.clone();
         loop {
             // A BAM acts for every client; others for their assigned clients.
-            // An assigned client's pair facts are read only when the page
-            // reaches it (None below), so a page costs what it lists, not
-            // every client after the cursor.
-            type Listed = Vec<(Bn9, Option<Vec<crate::decide::Relationship>>)>;
-            let (clients, next_token): (Listed, String) = if *is_bam {
-                let resp = facts.list_clients(provider, 500, token.clone()).await?;
-                (
-                    resp.clients
-                        .iter()
-                        .filter_map(|c| {
-                            Some((
-                                Bn9::try_new(&c.client)?,
-                                Some(
-                                    c.relationships
-                                        .iter()
-                                        .filter_map(relationship_from_proto)
-                                        .collect(),
-                                ),
-                            ))
-                        })
-                        .collect(),
-                    resp.next_page_token,
-                )
-            } else {
-                let mut assigned: Vec<Bn9> = assignments
-                    .assignments
+            let (clients, next_token) = if *is_bam {
+                let resp = facts.list_clients(provider, chunk, token.clone()).await?;
+                let clients: Vec<Listed> = resp
+                    .clients
                     .iter()
-                    .filter(|a| &a.provider == provider)
-                    .map(|a| a.client.clone())
+                    .filter_map(|c| Listed::new(&c.client, &c.relationships, None))
                     .collect();
-                assigned.sort();
-                assigned.dedup();
-                let out = assigned
-                    .into_iter()
-                    .filter(|client| {
-                        cursor.last.is_empty()
-                            || client.as_str() >= &cursor.last[..9.min(cursor.last.len())]
+                (clients, resp.next_page_token)
+            } else {
+                let resp = facts
+                    .list_assigned_clients(&principal, provider, chunk, token.clone())
+                    .await?;
+                let clients: Vec<Listed> = resp
+                    .clients
+                    .iter()
+                    .filter_map(|c| {
+                        let a = c.assignment.as_ref()?;
+                        // A provider's assignment is Editor or Reader at most.
+                        let role = role_from_proto(a.role)?.min(Role::Editor);
+                        Listed::new(&a.client, &c.relationships, Some(role))
                     })
-                    .map(|client| (client, None))
                     .collect();
-                (out, String::new())
+                (clients, resp.next_page_token)
             };
             let here = Cursor {
                 clients_token: token.clone(),
                 ..cursor.clone()
             };
-            for (client, relationships) in clients {
-                let relationships = match relationships {
-                    Some(relationships) => relationships,
-                    None => facts
-                        .pair_facts(provider, &client, revision.as_ref())
-                        .await?
-                        .relationships
-                        .clone(),
-                };
-                let Some(active) = relationships.iter().find(|r| r.is_active(now)) else {
-                    continue;
-                };
+            // The clients this page may still reach: active, not before the cursor.
+            let resume_client = &cursor.last[..9.min(cursor.last.len())];
+            let reachable: Vec<(Listed, crate::decide::Relationship)> = clients
+                .into_iter()
+                .filter(|l| l.client.as_str() >= resume_client)
+                .filter_map(|l| {
+                    let active = l.relationships.iter().find(|r| r.is_active(now))?.clone();
+                    Some((l, active))
+                })
+                .collect();
+            let wanted: Vec<Bn9> = reachable.iter().map(|(l, _)| l.client.clone()).collect();
+            let programs = facts.program_accounts_many(&wanted).await?;
+            for ((listed, active), listed_programs) in reachable.into_iter().zip(programs) {
+                let Listed {
+                    client,
+                    relationships,
+                    assigned,
+                } = listed;
                 let mut resources = vec![Resource::Business(client.clone())];
                 // The client's program accounts: a relationship covers only those (R-AZ-2).
-                let listed = facts.program_accounts(&client, None).await?;
-                let client_programs = &listed.programs;
+                let client_programs = &listed_programs.programs;
                 match &active.scope {
                     Scope::Business => {
                         resources.extend(client_programs.iter().cloned().map(Resource::Program));
@@ -255,12 +247,20 @@ pub(super) async fn list_accessible(
                 snapshot
                     .programs
                     .insert(client.clone(), client_programs.clone());
+                snapshot.assignments.assignments.clear();
+                if let Some(role) = assigned {
+                    snapshot.assignments.assignments.push(ClientAssignment {
+                        provider: provider.clone(),
+                        client: client.clone(),
+                        role,
+                    });
+                }
                 resources.sort_by_key(ToString::to_string);
                 snapshot.pairs.clear();
                 snapshot.pairs.insert(
                     (provider.clone(), client.clone()),
                     crate::decide::PairFacts {
-                        relationships: relationships.clone(),
+                        relationships,
                         revision: 0,
                     },
                 );
@@ -302,6 +302,32 @@ pub(super) async fn list_accessible(
         page.phase_last.clear();
     }
     Ok(finish(page, pages))
+}
+
+/// One client of a chunk: its relationships with the provider and, for an
+/// employee, the role it is assigned with.
+struct Listed {
+    client: Bn9,
+    relationships: Vec<crate::decide::Relationship>,
+    assigned: Option<Role>,
+}
+
+impl Listed {
+    /// None when the client's BN9 cannot be read (not from a facts service).
+    fn new(
+        client: &str,
+        relationships: &[ccp_proto::delegation::v1::RelationshipFact],
+        assigned: Option<Role>,
+    ) -> Option<Self> {
+        Some(Self {
+            client: Bn9::try_new(client)?,
+            relationships: relationships
+                .iter()
+                .filter_map(relationship_from_proto)
+                .collect(),
+            assigned,
+        })
+    }
 }
 
 fn finish(page: Page, pages: &PageScope) -> gw::ListAccessibleResponse {

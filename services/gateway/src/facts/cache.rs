@@ -358,25 +358,104 @@ impl FactsCache {
         }
         let fetched_at = inner.clock.now();
         let (value, bytes) = self.fetch(key).await?;
+        Ok(self.fetched(&text, value, &bytes, epoch, fetched_at).await)
+    }
+
+    /// Makes the entry of a value fetched from its service (the fetch started
+    /// at `fetched_at`, in eviction epoch `epoch`) and writes it to the shared
+    /// level unless an eviction happened meanwhile.
+    async fn fetched(
+        &self,
+        text: &str,
+        value: FactsValue,
+        bytes: &[u8],
+        epoch: u64,
+        fetched_at: DateTime<Utc>,
+    ) -> Arc<Entry> {
+        let inner = &self.inner;
         let now = inner.clock.now();
         let expires_at = clamp_expiry(&value, now, now + inner.ttl);
         let evicted_meanwhile = inner.epoch.load(Ordering::Acquire) != epoch;
         if !evicted_meanwhile && expires_at > now {
             let wall = Utc::now() + (expires_at - now);
-            let stored = encode(expires_at, fetched_at, &bytes);
-            if let Err(err) = inner.shared.set(&text, &stored, wall).await {
+            let stored = encode(expires_at, fetched_at, bytes);
+            if let Err(err) = inner.shared.set(text, &stored, wall).await {
                 tracing::debug!(error = %err, "shared facts cache write failed");
             } else if inner.epoch.load(Ordering::Acquire) != epoch {
                 // An eviction raced the write: undo it.
-                let _ = inner.shared.delete(std::slice::from_ref(&text)).await;
+                let _ = inner.shared.delete(&[text.to_owned()]).await;
             }
         }
-        Ok(Arc::new(Entry {
+        Arc::new(Entry {
             value,
             expires_at,
             started_epoch: epoch,
             discarded: AtomicBool::new(evicted_meanwhile || expires_at <= now),
-        }))
+        })
+    }
+
+    /// Returns the program accounts of several businesses, in the order asked:
+    /// those cached in process, the others read from accounts in ONE call
+    /// (`BatchGetBusinessFacts`) and cached in both levels. ListAccessible
+    /// reads a page of clients with it (R-GW-3: a page costs O(page)).
+    pub async fn program_accounts_many(
+        &self,
+        businesses: &[Bn9],
+    ) -> Result<Vec<Arc<ProgramAccounts>>, FactsError> {
+        let inner = &self.inner;
+        let trusted = inner.trust.is_trusted();
+        let now = inner.clock.now();
+        let mut found: Vec<Option<Arc<ProgramAccounts>>> = vec![None; businesses.len()];
+        let mut missing: Vec<usize> = Vec::new();
+        for (i, business) in businesses.iter().enumerate() {
+            let cached = if trusted {
+                inner
+                    .local
+                    .get(&FactsKey::Programs(business.clone()).text())
+                    .await
+                    .filter(|entry| entry.usable(now))
+            } else {
+                None
+            };
+            match cached.map(|entry| entry.value.clone()) {
+                Some(FactsValue::Programs(v)) => {
+                    inner.hits.fetch_add(1, Ordering::Relaxed);
+                    found[i] = Some(v);
+                }
+                _ => {
+                    inner.misses.fetch_add(1, Ordering::Relaxed);
+                    missing.push(i);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let epoch = inner.epoch.load(Ordering::Acquire);
+            let fetched_at = inner.clock.now();
+            let asked: Vec<Bn9> = missing.iter().map(|&i| businesses[i].clone()).collect();
+            let answers = self.batch_business_facts(&asked).await?;
+            if answers.len() != missing.len() {
+                return Err(FactsError::Unavailable(
+                    "accounts: BatchGetBusinessFacts answered a different count".into(),
+                ));
+            }
+            for (&i, proto) in missing.iter().zip(answers) {
+                let listed = Arc::new(ProgramAccounts::from_proto(&proto));
+                found[i] = Some(listed.clone());
+                if !trusted {
+                    // Read through: nothing read while untrusted is kept.
+                    continue;
+                }
+                let text = FactsKey::Programs(businesses[i].clone()).text();
+                let value = FactsValue::Programs(listed);
+                let entry = self
+                    .fetched(&text, value, &proto.encode_to_vec(), epoch, fetched_at)
+                    .await;
+                if !entry.discarded.load(Ordering::Acquire) {
+                    inner.local.insert(text, entry).await;
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Fetches facts from the owning service (uncached); returns them with their proto bytes.

@@ -70,6 +70,42 @@ impl FactsCache {
         .map_err(upstream("delegation"))
     }
 
+    /// Reads one page of the clients `principal` is assigned to through
+    /// `provider`, with each pair's relationships, from delegation (uncached).
+    pub async fn list_assigned_clients(
+        &self,
+        principal: &Principal,
+        provider: &Bn9,
+        page_size: i32,
+        page_token: String,
+    ) -> Result<del::ListAssignedClientsResponse, FactsError> {
+        let mut c = self.inner.delegation.clone();
+        c.list_assigned_clients(del::ListAssignedClientsRequest {
+            principal: principal.to_string(),
+            provider: provider.to_string(),
+            page_size,
+            page_token,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(upstream("delegation"))
+    }
+
+    /// Reads several businesses' facts from accounts in one call (uncached),
+    /// in the order asked.
+    pub async fn batch_business_facts(
+        &self,
+        businesses: &[Bn9],
+    ) -> Result<Vec<acc::BusinessFacts>, FactsError> {
+        let mut c = self.inner.accounts.clone();
+        c.batch_get_business_facts(acc::BatchGetBusinessFactsRequest {
+            businesses: businesses.iter().map(ToString::to_string).collect(),
+        })
+        .await
+        .map(|r| r.into_inner().businesses)
+        .map_err(upstream("accounts"))
+    }
+
     /// Reads one relationship request's facts from delegation (uncached; a
     /// rare write needs them). None when the request is unknown or its name
     /// malformed: a deny, not an outage.

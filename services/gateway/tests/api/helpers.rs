@@ -242,6 +242,32 @@ impl AccountFacts for Upstream {
             ..Default::default()
         })))
     }
+
+    async fn batch_get_business_facts(
+        &self,
+        request: Request<acc::BatchGetBusinessFactsRequest>,
+    ) -> Result<Response<acc::BatchGetBusinessFactsResponse>, Status> {
+        self.check_internal(&request)?;
+        let state = self.state.lock().unwrap();
+        let businesses = request
+            .into_inner()
+            .businesses
+            .into_iter()
+            .map(|bn| {
+                state
+                    .businesses
+                    .get(&bn)
+                    .cloned()
+                    .unwrap_or(acc::BusinessFacts {
+                        business: bn,
+                        ..Default::default()
+                    })
+            })
+            .collect();
+        Ok(Response::new(acc::BatchGetBusinessFactsResponse {
+            businesses,
+        }))
+    }
 }
 
 #[tonic::async_trait]
@@ -316,6 +342,55 @@ impl RelationshipFacts for Upstream {
             } else {
                 String::new()
             },
+            revision: 1,
+        }))
+    }
+
+    async fn list_assigned_clients(
+        &self,
+        request: Request<del::ListAssignedClientsRequest>,
+    ) -> Result<Response<del::ListAssignedClientsResponse>, Status> {
+        self.check_internal(&request)?;
+        let r = request.into_inner();
+        let state = self.state.lock().unwrap();
+        let mut assigned: Vec<del::ClientAssignment> = state
+            .assignments
+            .get(&r.principal)
+            .map(|a| a.assignments.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.provider == r.provider && a.client > r.page_token)
+            .collect();
+        assigned.sort_by(|a, b| a.client.cmp(&b.client));
+        let size = if r.page_size <= 0 {
+            500
+        } else {
+            r.page_size as usize
+        };
+        let more = assigned.len() > size;
+        assigned.truncate(size);
+        let next_page_token = if more {
+            assigned
+                .last()
+                .map(|a| a.client.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let clients = assigned
+            .into_iter()
+            .map(|a| del::AssignedClient {
+                relationships: state
+                    .pairs
+                    .get(&(a.provider.clone(), a.client.clone()))
+                    .map(|p| p.relationships.clone())
+                    .unwrap_or_default(),
+                assignment: Some(a),
+            })
+            .collect();
+        Ok(Response::new(del::ListAssignedClientsResponse {
+            clients,
+            next_page_token,
             revision: 1,
         }))
     }

@@ -118,6 +118,9 @@ pub struct Suite {
     pub identity_addr: SocketAddr,
     pub accounts_addr: SocketAddr,
     pub delegation_addr: SocketAddr,
+    /// The calls accounts and delegation have served (public and facts).
+    pub accounts_served: Arc<std::sync::atomic::AtomicU64>,
+    pub delegation_served: Arc<std::sync::atomic::AtomicU64>,
     /// Held: dropping it stops identity.
     _identity: Running,
     pub accounts: Running,
@@ -205,6 +208,7 @@ impl Suite {
             .await
             .expect("accounts builds");
         let accounts_addr = accounts.local_addr();
+        let accounts_served = accounts.served_calls();
         let accounts = Running::spawn(|s| accounts.run_until_stopped(s));
 
         let delegation_settings = ccp_delegation::config::DelegationSettings {
@@ -218,6 +222,7 @@ impl Suite {
             .await
             .expect("delegation builds");
         let delegation_addr = delegation.local_addr();
+        let delegation_served = delegation.served_calls();
         let delegation = Running::spawn(|s| delegation.run_until_stopped(s));
 
         let mut suite = Self {
@@ -229,6 +234,8 @@ impl Suite {
             identity_addr,
             accounts_addr,
             delegation_addr,
+            accounts_served,
+            delegation_served,
             _identity: identity,
             accounts,
             _delegation: delegation,
@@ -250,18 +257,23 @@ impl Suite {
     /// Starts one more gateway replica with its settings changed by `tweak`
     /// (e.g. an upstream behind a faulty proxy) and waits until it trusts its cache.
     pub async fn add_gateway_with(&mut self, tweak: impl FnOnce(&mut GatewaySettings)) -> usize {
-        let mut settings = GatewaySettings {
+        let mut settings = self.gateway_settings();
+        tweak(&mut settings);
+        let replica = start_gateway(&self.ctx, &settings).await;
+        self.gateways.push(replica);
+        self.gateways.len() - 1
+    }
+
+    /// A gateway's settings on this suite's services (no rate limit).
+    pub fn gateway_settings(&self) -> GatewaySettings {
+        GatewaySettings {
             server: listen(),
             identity_endpoint: http(self.identity_addr),
             accounts_endpoint: http(self.accounts_addr),
             delegation_endpoint: http(self.delegation_addr),
             rate_limit_per_second: 0,
             ..GatewaySettings::default()
-        };
-        tweak(&mut settings);
-        let replica = start_gateway(&self.ctx, &settings).await;
-        self.gateways.push(replica);
-        self.gateways.len() - 1
+        }
     }
 
     pub fn gw(&self) -> &Replica {
@@ -279,6 +291,11 @@ impl Suite {
     }
 
     async fn import_registry(&self) {
+        self.import(registry()).await;
+    }
+
+    /// Imports registry records through accounts' ImportRegistry.
+    pub async fn import(&self, records: Vec<acc::RegistryRecord>) {
         let channel = Channel::from_shared(http(self.accounts_addr))
             .unwrap()
             .connect()
@@ -288,7 +305,7 @@ impl Suite {
         let response = facts
             .import_registry(self.internal(acc::ImportRegistryRequest {
                 request_id: uuid::Uuid::new_v4().to_string(),
-                records: registry(),
+                records,
             }))
             .await
             .unwrap()

@@ -12,6 +12,7 @@ mod faults;
 mod groups;
 mod harness;
 mod hostile;
+mod listing;
 mod matrix;
 mod no_profile;
 mod programs;

@@ -114,6 +114,12 @@ pub async fn register(gw: &Replica, who: &Who, bn: &str) {
         .into_iter()
         .find(|r| r.bn9 == bn)
         .unwrap();
+    register_record(gw, who, &record).await;
+}
+
+/// Registers the business of a registry `record` with `who` as its first BAM.
+pub async fn register_record(gw: &Replica, who: &Who, record: &acc::RegistryRecord) {
+    let bn = record.bn9.as_str();
     gw.accounts()
         .register_business(req(
             who,
