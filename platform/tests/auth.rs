@@ -678,3 +678,35 @@ async fn r_id_3_a_key_identity_stops_publishing_stops_verifying_once_the_keys_ag
             .is_ok()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The verified-token cache
+
+#[tokio::test]
+async fn r_id_3_a_cached_token_still_expires_at_exp_and_stops_verifying_once_its_key_is_withdrawn()
+{
+    let clock = Clock::settable(start());
+    let minter = TokenMinter::new(clock.clone()).unwrap();
+    let other = TokenMinter::new(clock.clone()).unwrap();
+    let verifier = AccessTokenVerifier::new(clock.clone()).with_cache(10);
+    verifier.set_keys(KeySet::from_jwks_json(&minter.signer().jwks_json()).unwrap());
+    let token = minter.person(Uuid::new_v4()).unwrap();
+    let first = verifier.verify(&token).await.unwrap();
+    // Answered again (from the cache) with the same caller.
+    assert_eq!(verifier.verify(&token).await.unwrap(), first);
+    // The key is withdrawn (identity publishes only another): refused at once.
+    verifier.set_keys(KeySet::from_jwks_json(&other.signer().jwks_json()).unwrap());
+    assert_eq!(verifier.verify(&token).await, Err(AuthError::UnknownKey));
+    // Published again: verified again, and cached until its exp, not after.
+    verifier.set_keys(KeySet::from_jwks_json(&minter.signer().jwks_json()).unwrap());
+    assert_eq!(verifier.verify(&token).await.unwrap(), first);
+    clock.set(first.expires_at);
+    assert_eq!(verifier.verify(&token).await, Err(AuthError::Expired));
+    // A tampered copy of a cached token is not the cached token.
+    let fresh = minter.person(Uuid::new_v4()).unwrap();
+    verifier.verify(&fresh).await.unwrap();
+    let tampered = replace_payload(&fresh, |p| {
+        p["sub"] = serde_json::json!("person:00000000-0000-0000-0000-000000000000")
+    });
+    assert_eq!(verifier.verify(&tampered).await, Err(AuthError::Invalid));
+}

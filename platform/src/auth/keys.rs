@@ -97,6 +97,28 @@ pub struct AccessTokenVerifier {
     max_key_age: Duration,
     fetched_at: ArcSwap<Option<Instant>>,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// Tokens verified already, until their `exp` (see [`Self::with_cache`]).
+    verified: Option<moka::sync::Cache<Arc<str>, Arc<Caller>>>,
+}
+
+/// Expires a verified token's cache entry at the token's own `exp`.
+struct UntilExp {
+    clock: Clock,
+}
+
+impl moka::Expiry<Arc<str>, Arc<Caller>> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _key: &Arc<str>,
+        value: &Arc<Caller>,
+        _at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(
+            (value.expires_at - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        )
+    }
 }
 
 impl fmt::Debug for AccessTokenVerifier {
@@ -125,7 +147,24 @@ impl AccessTokenVerifier {
             max_key_age: Duration::from_secs(60),
             fetched_at: ArcSwap::from_pointee(None),
             last_refresh: tokio::sync::Mutex::new(None),
+            verified: None,
         }
+    }
+
+    /// Keeps up to `max_tokens` verified tokens until their `exp`, so that a
+    /// caller's next call with the same token costs a lookup, not an Ed25519
+    /// verification. A cached token is verified again once the key that
+    /// signed it is withdrawn (gone from identity's published keys).
+    pub fn with_cache(mut self, max_tokens: u64) -> Self {
+        self.verified = (max_tokens > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(max_tokens)
+                .expire_after(UntilExp {
+                    clock: self.clock.clone(),
+                })
+                .build()
+        });
+        self
     }
 
     /// Fetches keys from `source` when a token names an unknown `kid`, at most
@@ -213,13 +252,31 @@ impl AccessTokenVerifier {
         if self.keys_are_stale() {
             self.refresh_rate_limited(|| self.keys_are_stale()).await;
         }
-        match self.verify_with_current_keys(token) {
+        if let Some(verified) = &self.verified
+            && let Some(caller) = verified.get(token)
+        {
+            let now = self.clock.now();
+            if caller.expires_at <= now {
+                verified.invalidate(token);
+                return Err(AuthError::Expired);
+            }
+            if self.has_key(&caller.key_id) {
+                return Ok((*caller).clone());
+            }
+            // Its key was withdrawn: verify again (refused unless it is back).
+            verified.invalidate(token);
+        }
+        let caller = match self.verify_with_current_keys(token) {
             Err(AuthError::UnknownKey) if self.source.is_some() => {
                 self.refresh_rate_limited(|| true).await;
                 self.verify_with_current_keys(token)
             }
             other => other,
+        }?;
+        if let Some(verified) = &self.verified {
+            verified.insert(Arc::from(token), Arc::new(caller.clone()));
         }
+        Ok(caller)
     }
 }
 

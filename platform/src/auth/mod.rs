@@ -55,6 +55,9 @@ pub const ACCESS_TOKEN_ISSUER: &str = "ccp-identity";
 pub const ACCESS_TOKEN_AUDIENCE: &str = "ccp";
 /// Issuer and audience of internal tokens.
 pub const INTERNAL_TOKEN_AUDIENCE: &str = "ccp-internal";
+/// Verified access tokens each service keeps until their `exp` (a token with
+/// its caller is well under 1 KiB: at most ~20 MiB).
+pub const VERIFIED_TOKENS_CACHED: u64 = 20_000;
 
 /// A failed verification. Every variant answers UNAUTHENTICATED.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -82,7 +82,8 @@ impl Application {
             settings.clone(),
         );
         let verifier = AccessTokenVerifier::new(ctx.clock.clone())
-            .with_source(keys, std::time::Duration::from_secs(1));
+            .with_source(keys, std::time::Duration::from_secs(1))
+            .with_cache(ccp_platform::auth::VERIFIED_TOKENS_CACHED);
         let verifier = Arc::new(verifier);
         let public = ServerAuth::with_access_tokens(ctx.internal.clone(), verifier);
         let internal = ServerAuth::internal_only(ctx.internal.clone());

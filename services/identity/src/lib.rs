@@ -83,7 +83,8 @@ impl Application {
         let source = Arc::new(store::keys::DbKeySource::new(db.clone(), ctx.clock.clone()));
         let verifier = Arc::new(
             AccessTokenVerifier::new(ctx.clock.clone())
-                .with_source(source, std::time::Duration::from_millis(200)),
+                .with_source(source, std::time::Duration::from_millis(200))
+                .with_cache(ccp_platform::auth::VERIFIED_TOKENS_CACHED),
         );
         verifier.refresh().await?;
         let keys = Arc::new(app::keys::KeyRing::new(

@@ -201,6 +201,10 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
     let businesses_small = small.n + 3;
     let businesses_large = small.n + large.n + 3;
     let r1 = |x: Option<f64>| x.map(|v| (v * 10.0).round() / 10.0);
+    // Resources listed per second of a complete walk, end to end.
+    let per_s = |complete: bool, resources: u64, ms: f64| {
+        (complete && ms > 0.0).then(|| (resources as f64 * 1000.0 / ms).round())
+    };
     let json = json!({
         "scenario": "scale",
         "quick": args.quick,
@@ -245,6 +249,7 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
         "list_resources": bam.resources,
         "list_expected": expected_bam,
         "list_first_page_ms": bam.first_page_ms,
+        "list_resources_per_s": per_s(bam.complete, bam.resources, bam.ms),
         "list_error": bam.error,
         "employee_list_ok": employee.ok(expected_employee),
         "employee_list_ms": employee.complete.then_some(employee.ms),
@@ -252,6 +257,7 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
         "employee_list_resources": employee.resources,
         "employee_list_expected": expected_employee,
         "employee_list_first_page_ms": employee.first_page_ms,
+        "employee_list_resources_per_s": per_s(employee.complete, employee.resources, employee.ms),
         "employee_list_error": employee.error,
         "gateway_max_message_bytes": max_message_bytes,
         "rss_mb": r1(rss),
