@@ -97,6 +97,49 @@ fn check_out_of_process_reports_both_processes_and_checks_decisions() {
     );
 }
 
+/// The proxy's out-of-process form: `ccp up --demo` in its own process, the
+/// load here; both paths answer and the rounds are interleaved.
+#[test]
+fn proxy_out_of_process_reports_direct_and_gateway_rounds() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ccp"))
+        .args([
+            "bench",
+            "proxy",
+            "--out-of-process",
+            "--quick",
+            "--json",
+            "--connections",
+            "1",
+            "--concurrency",
+            "2",
+            "--warmup-ms",
+            "50",
+            "--duration-ms",
+            "300",
+        ])
+        .env_remove("CCP_STATE_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for key in ["direct_rps", "gateway_rps", "ratio_p50", "ratio_rps"] {
+        assert!(num(&json, key) > 0.0, "{key} > 0 in {json}");
+    }
+    assert_eq!(num(&json, "errors"), 0.0, "{json}");
+    assert_eq!(json["gateway_rps_rounds"].as_array().unwrap().len(), 3);
+    assert!(
+        json["process"]
+            .as_str()
+            .unwrap()
+            .starts_with("out-of-process")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_sane_fields() {
     let json = run(Scenario::Check).await;

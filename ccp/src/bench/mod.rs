@@ -53,7 +53,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub distributed: bool,
     /// `check`: the gateway (`ccp up --demo`) and a bare tonic echo each in a
-    /// process of its own, this process only generating the load.
+    /// process of its own, this process only generating the load; `proxy`:
+    /// the services in `ccp up --demo`, GetBusiness direct and through the
+    /// gateway from this process.
     #[arg(long)]
     pub out_of_process: bool,
     /// HTTP/2 connections per target (default 2).
@@ -220,6 +222,7 @@ impl Report {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     match args.scenario {
         Scenario::Check if args.out_of_process => outside::run(args).await,
+        Scenario::Proxy if args.out_of_process => proxy::run_out_of_process(args).await,
         Scenario::Check => check::run(args).await,
         Scenario::BareEcho => anyhow::bail!("bare-echo serves; it reports nothing"),
         Scenario::Proxy => proxy::run(args).await,

@@ -121,7 +121,7 @@ async fn wrong_answers(load: &Load, expected: &[bool]) -> anyhow::Result<usize> 
     Ok(wrong)
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(super) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => 0.0,
@@ -130,63 +130,119 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn spread(values: &[f64]) -> (f64, f64) {
+pub(super) fn spread(values: &[f64]) -> (f64, f64) {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (min, max)
 }
 
+/// A `ccp up --demo` in a process of its own, with its endpoints by service
+/// (`http://…`), its data directory and a state directory for `ccp login`.
+pub(super) struct DemoSuite {
+    process: Process,
+    pub(super) endpoints: std::collections::BTreeMap<String, String>,
+    pub(super) data: std::path::PathBuf,
+    pub(super) dir: tempfile::TempDir,
+}
+
+impl DemoSuite {
+    /// Starts `ccp up --demo` on spare ports and waits until the cast is loaded.
+    pub(super) async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("ccp-bench-oop-")
+            .tempdir()?;
+        let data = dir.path().join("data");
+        let state = dir.path().join("state");
+        let data_arg = data.display().to_string();
+        let (process, endpoints) = Process::start(
+            &["up", "--demo", "--data-dir", &data_arg],
+            &[("CCP_STATE_DIR", &state)],
+            {
+                let mut endpoints = std::collections::BTreeMap::new();
+                move |line: &str| {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    if let [service, url, ..] = words.as_slice()
+                        && url.starts_with("http://")
+                    {
+                        endpoints.insert((*service).to_owned(), (*url).to_owned());
+                    }
+                    line.starts_with("Press Ctrl-C").then(|| endpoints.clone())
+                }
+            },
+        )
+        .await?;
+        anyhow::ensure!(
+            ["gateway", "identity", "accounts", "delegation"]
+                .iter()
+                .all(|s| endpoints.contains_key(*s)),
+            "`ccp up` printed endpoints {endpoints:?}"
+        );
+        Ok(Self {
+            process,
+            endpoints,
+            data,
+            dir,
+        })
+    }
+
+    /// Returns the address of `service`.
+    pub(super) fn addr(&self, service: &str) -> anyhow::Result<std::net::SocketAddr> {
+        self.endpoints
+            .get(service)
+            .map(|url| url.trim_start_matches("http://"))
+            .with_context(|| format!("no {service} endpoint"))?
+            .parse()
+            .with_context(|| format!("the {service} address"))
+    }
+
+    /// Signs `user` in with the suite's development issuer; returns its
+    /// principal and access token.
+    pub(super) async fn sign_in(&self, user: &str) -> anyhow::Result<(String, String)> {
+        let principal = principal(self.dir.path(), user).await?;
+        let session: serde_json::Value = serde_json::from_slice(
+            &tokio::fs::read(self.dir.path().join(format!("session-{user}.json"))).await?,
+        )?;
+        let token = session["access_token"]
+            .as_str()
+            .context("the session's access token")?
+            .to_owned();
+        Ok((principal, token))
+    }
+
+    /// An internal token of this suite (its key is in the data directory).
+    pub(super) fn internal_token(&self) -> anyhow::Result<String> {
+        let mut settings = crate::settings::SuiteSettings::load(None)?;
+        settings.data_dir = self.data.clone();
+        Ok(settings.internal_tokens()?.mint_until(
+            "service:bench",
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        ))
+    }
+
+    pub(super) async fn stop(self) {
+        self.process.stop().await;
+    }
+}
+
 /// Runs the scenario.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
-    let dir = tempfile::Builder::new()
-        .prefix("ccp-bench-oop-")
-        .tempdir()?;
-    let data = dir.path().join("data");
-    let state = dir.path().join("state");
-    let data_arg = data.display().to_string();
-    let (gateway_process, gateway) = Process::start(
-        &["up", "--demo", "--data-dir", &data_arg],
-        &[("CCP_STATE_DIR", &state)],
-        {
-            let mut gateway = None;
-            move |line: &str| {
-                let words: Vec<&str> = line.split_whitespace().collect();
-                if let ["gateway", url, ..] = words.as_slice() {
-                    gateway = Some((*url).to_owned());
-                }
-                if line.starts_with("Press Ctrl-C") {
-                    return gateway.clone();
-                }
-                None
-            }
-        },
-    )
-    .await?;
+    let suite = DemoSuite::start().await?;
     let (echo_process, echo) = Process::start(&["bench", "bare-echo"], &[], |line: &str| {
         line.strip_prefix("listening on ").map(str::to_owned)
     })
     .await?;
-    let result = measure(args, dir.path(), &data, &gateway, &echo).await;
+    let result = measure(args, &suite, &echo).await;
     echo_process.stop().await;
-    gateway_process.stop().await;
+    suite.stop().await;
     result
 }
 
-async fn measure(
-    args: &BenchArgs,
-    dir: &Path,
-    data: &Path,
-    gateway: &str,
-    echo: &str,
-) -> anyhow::Result<Report> {
-    let gateway_addr = gateway
-        .trim_start_matches("http://")
-        .parse()
-        .context("the gateway's address")?;
+async fn measure(args: &BenchArgs, suite: &DemoSuite, echo: &str) -> anyhow::Result<Report> {
+    let gateway_addr = suite.addr("gateway")?;
     let echo_addr = echo.parse().context("the echo's address")?;
-    let ida = principal(dir, "ida").await?;
-    let alice = principal(dir, "alice").await?;
-    let erin = principal(dir, "erin").await?;
+    let ida = suite.sign_in("ida").await?.0;
+    let alice = suite.sign_in("alice").await?.0;
+    let erin = suite.sign_in("erin").await?.0;
     // The cast as `ccp up --demo` loads it: Ida edits ITN's RM0001, Alice
     // manages ABC; ITN's request to ABC and Erin's to ABC are pending.
     let questions = vec![
@@ -196,15 +252,7 @@ async fn measure(
         (question(&erin, Action::View, "123456782RM0001"), false),
     ];
     let expected: Vec<bool> = questions.iter().map(|(_, allow)| *allow).collect();
-    let mut settings = crate::settings::SuiteSettings::load(None)?;
-    settings.data_dir = data.to_path_buf();
-    let token = settings
-        .internal_tokens()?
-        .mint_until(
-            "service:bench",
-            chrono::Utc::now() + chrono::Duration::hours(1),
-        )
-        .parse()?;
+    let token = suite.internal_token()?.parse()?;
     let base = Load::new(questions.into_iter().map(|(q, _)| q).collect(), token);
     let gw = base.on(channels(gateway_addr, args.connections()).await?);
     let ec = base.on(channels(echo_addr, args.connections()).await?);

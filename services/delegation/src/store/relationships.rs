@@ -232,30 +232,54 @@ pub async fn lapsed_relationships<C: ConnectionTrait>(
 }
 
 /// Returns unended, unexpired relationships with a reminder due at `now`,
-/// after `after_id` (by id).
+/// after `after_id` (by id): the first `limit` of the three reminders'
+/// queries merged (each one range of its own index).
 pub async fn due_reminders<C: ConnectionTrait>(
     db: &C,
     now: DateTime<Utc>,
     after_id: &str,
     limit: u64,
 ) -> Result<Vec<Relationship>, DbErr> {
+    let mut rows: Vec<Model> = Vec::new();
+    for column in REMINDER_COLUMNS {
+        rows.extend(
+            due_reminders_query(column, now, after_id, limit)
+                .all(db)
+                .await?,
+        );
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.dedup_by(|a, b| a.id == b.id);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    decode_all(rows)
+}
+
+/// The reminder columns: 30, 7 and 1 days before expiry.
+pub const REMINDER_COLUMNS: [Column; 3] =
+    [Column::Remind30Us, Column::Remind7Us, Column::Remind1Us];
+
+/// The query of one reminder `column` for [`due_reminders`]: the unended,
+/// unexpired relationships whose reminder in `column` is due, one range of
+/// that column's index (end_us, remind_…_us) (m0004).
+pub fn due_reminders_query(
+    column: Column,
+    now: DateTime<Utc>,
+    after_id: &str,
+    limit: u64,
+) -> sea_orm::Select<Entity> {
     let now = us(now);
-    decode_all(
-        Entity::find()
-            .filter(Column::EndUs.is_null())
-            .filter(Column::ExpireUs.gt(now))
-            .filter(
-                Condition::any()
-                    .add(Column::Remind30Us.lte(now))
-                    .add(Column::Remind7Us.lte(now))
-                    .add(Column::Remind1Us.lte(now)),
-            )
-            .filter(Column::Id.gt(after_id))
-            .order_by_asc(Column::Id)
-            .limit(limit)
-            .all(db)
-            .await?,
-    )
+    Entity::find()
+        .filter(Column::EndUs.is_null())
+        .filter(column.lte(now))
+        // Unary `+`: not a term the expiry index (end_us, expire_us) can
+        // serve, so the query is not read through it (every active relationship).
+        .filter(sea_orm::sea_query::ExprTrait::gt(
+            Expr::cust("+expire_us"),
+            now,
+        ))
+        .filter(Column::Id.gt(after_id))
+        .order_by_asc(Column::Id)
+        .limit(limit)
 }
 
 /// Clears the reminder columns given (emitted or skipped), guarded by their

@@ -10,6 +10,7 @@ mod concurrency;
 mod helpers;
 mod internal_port;
 mod provider;
+mod query_plans;
 mod relationships;
 mod requests;
 mod write_path;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_infrastructure;
 mod m0002_delegation;
 mod m0003_sweep_lease;
+mod m0004_reminder_indexes;
 
 /// The delegation schema's migrator.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_infrastructure::Migration),
             Box::new(m0002_delegation::Migration),
             Box::new(m0003_sweep_lease::Migration),
+            Box::new(m0004_reminder_indexes::Migration),
         ]
     }
 
