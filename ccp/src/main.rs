@@ -93,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &endpoint,
                 &service,
                 std::time::Duration::from_secs(wait_secs.min(3600)),
+                &settings.common.upstream,
             )
             .await
         }
@@ -214,7 +215,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_identity::Application::build(&context, &settings.identity)
                 .instrument(span.clone())
                 .await?;
-            println!("identity listening on http://{}", app.local_addr());
+            println!(
+                "identity listening on {}://{}",
+                settings.identity.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Accounts => {
@@ -223,7 +228,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_accounts::Application::build(&context, &settings.accounts)
                 .instrument(span.clone())
                 .await?;
-            println!("accounts listening on http://{}", app.local_addr());
+            println!(
+                "accounts listening on {}://{}",
+                settings.accounts.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Delegation => {
@@ -232,7 +241,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_delegation::Application::build(&context, &settings.delegation)
                 .instrument(span.clone())
                 .await?;
-            println!("delegation listening on http://{}", app.local_addr());
+            println!(
+                "delegation listening on {}://{}",
+                settings.delegation.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Gateway => {
@@ -240,7 +253,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_gateway::Application::build(&context, &settings.gateway)
                 .instrument(span.clone())
                 .await?;
-            println!("gateway listening on http://{}", app.local_addr());
+            println!(
+                "gateway listening on {}://{}",
+                settings.gateway.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
     }

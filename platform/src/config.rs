@@ -355,6 +355,15 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Returns the scheme callers use: `https` with `tls_cert` set, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_empty() {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
     /// Checks the settings, naming keys under `prefix` (e.g. `identity.server`).
     pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
         self.listen

@@ -111,7 +111,11 @@ impl GrpcServer {
 
     /// Returns the scheme callers use: `https` when TLS is on, else `http`.
     pub fn scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Returns the bound port.
