@@ -26,8 +26,10 @@ async fn main() -> std::process::ExitCode {
     if let Command::Client(command) = cli.command {
         // A client command piped into `head` ends quietly when the pipe
         // closes, as Unix tools do, instead of panicking on the next write.
-        // (Servers keep Rust's default: their writes get EPIPE, not a kill.)
-        sigpipe::reset();
+        // Not by restoring SIGPIPE's default action: that also killed the
+        // command, silently, when the gateway closed a socket it was writing
+        // to (a TLS listener spoken to in plain HTTP/2, a gateway stopping).
+        end_quietly_on_a_closed_pipe();
         // Client commands print their own errors and choose their exit codes.
         let settings = match SuiteSettings::load(cli.config.as_deref()) {
             Ok(settings) => settings,
@@ -200,6 +202,21 @@ fn require_database(db: &DatabaseSettings, key: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Makes a write to a closed stdout or stderr (which `println!` turns into a
+/// panic) end the process quietly with 141, the status a shell reports for
+/// SIGPIPE; other panics are reported as before. Hand-written: the one
+/// crate for this (`sigpipe`) restores the signal, which sockets raise too.
+fn end_quietly_on_a_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }
 
 async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> {

@@ -85,7 +85,9 @@ async fn every_hop_speaks_tls_and_a_wrong_ca_is_named() {
     );
     assert!(out.stderr.contains(&gateway), "{}", out.stderr);
 
-    // Plain http to a TLS gateway gets no answer.
+    // Plain http to a TLS gateway gets no answer, and says so (the
+    // connection closed, or an HTTP/2 protocol error, as timing has it; never
+    // a silent SIGPIPE on the closed socket).
     let plain = gateway.replace("https://", "http://");
     let out = world
         .run(&[
@@ -98,6 +100,11 @@ async fn every_hop_speaks_tls_and_a_wrong_ca_is_named() {
         .await
         .unwrap();
     assert_eq!(out.code, EXIT_UNAVAILABLE, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("cannot reach the gateway at http://"),
+        "{}",
+        out.stderr
+    );
 
     world.stop().await.unwrap();
 }

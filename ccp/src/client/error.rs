@@ -70,6 +70,12 @@ impl CliError {
                             status.message()
                         )
                     }
+                    tonic::Code::Unavailable if status.message().contains("http2 error") => {
+                        format!(
+                            "{} — does the gateway serve TLS (https://) or not (http://)?",
+                            status.message()
+                        )
+                    }
                     tonic::Code::Unavailable => format!(
                         "{} — is the gateway running and reachable?",
                         status.message()

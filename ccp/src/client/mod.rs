@@ -331,7 +331,10 @@ impl Ctx {
     fn name_the_unreachable_gateway(&self, err: CliError) -> CliError {
         match (&err, &self.connected_to) {
             (CliError::Status(status), Some(url))
-                if ccp_platform::error::is_transport_failure(status) =>
+                if ccp_platform::error::is_transport_failure(status)
+                    // HTTP/2 spoken to a TLS listener (or the reverse).
+                    || (status.code() == tonic::Code::Internal
+                        && std::error::Error::source(status).is_some()) =>
             {
                 let cause = std::error::Error::source(status)
                     .map(ccp_platform::error::cause_chain)
