@@ -366,7 +366,13 @@ mod tests {
         let records = read_records(&path).unwrap();
         assert!(records.iter().any(|r| r.bn9 == "123456782"));
         assert!(records.iter().any(|r| r.bn9 == "888316171"));
-        assert_eq!(endpoint_of("http", "0.0.0.0:50052"), "http://127.0.0.1:50052");
-        assert_eq!(endpoint_of("https", "[::]:50052"), "https://127.0.0.1:50052");
+        assert_eq!(
+            endpoint_of("http", "0.0.0.0:50052"),
+            "http://127.0.0.1:50052"
+        );
+        assert_eq!(
+            endpoint_of("https", "[::]:50052"),
+            "https://127.0.0.1:50052"
+        );
     }
 }

@@ -260,8 +260,11 @@ impl BalancedChannel {
         let shared = Arc::new(Shared {
             replicas: ArcSwap::from_pointee(Vec::new()),
             next: AtomicUsize::new(0),
-            fallback: with_tls(upstream_endpoint(&origin.to_string(), timeout)?, tls.as_ref())?
-                .connect_lazy(),
+            fallback: with_tls(
+                upstream_endpoint(&origin.to_string(), timeout)?,
+                tls.as_ref(),
+            )?
+            .connect_lazy(),
             origin,
             timeout,
             tls,

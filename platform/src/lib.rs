@@ -24,6 +24,6 @@ pub mod revision;
 pub mod server;
 pub mod store;
 pub mod telemetry;
-pub mod tls;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod tls;

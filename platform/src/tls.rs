@@ -99,8 +99,8 @@ pub fn server_acceptor(settings: &ServerSettings) -> anyhow::Result<Option<TlsAc
         for cert in read_certs(Path::new(&settings.tls_client_ca))? {
             roots.add(cert)?;
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
         builder.with_client_cert_verifier(verifier)
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));

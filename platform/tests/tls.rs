@@ -67,13 +67,9 @@ fn tls_server(pki: &TestPki, client_ca: bool) -> ServerSettings {
 
 /// Asks health at `url` through a balanced channel built with `upstream`.
 async fn health(url: &str, upstream: &UpstreamSettings) -> Result<i32, tonic::Status> {
-    let channel = BalancedChannel::new(
-        url,
-        Duration::from_secs(5),
-        upstream,
-        Arc::new(DnsResolver),
-    )
-    .expect("channel");
+    let channel =
+        BalancedChannel::new(url, Duration::from_secs(5), upstream, Arc::new(DnsResolver))
+            .expect("channel");
     let answer = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),
@@ -104,7 +100,11 @@ fn why(status: &tonic::Status) -> String {
 async fn health_is_answered_over_https_and_a_wrong_ca_is_refused_with_its_cause() {
     let pki = TestPki::new("ccp test CA");
     let server = start(tls_server(&pki, false)).await;
-    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
 
     let status = health(&server.url, &trusting(&pki)).await.expect("health");
     assert_eq!(status, ServingStatus::Serving as i32);

@@ -488,8 +488,7 @@ impl World {
             ("CCP_IDENTITY__DEV_ISSUER__KEY", dev_key.as_str()),
         ];
         env.extend_from_slice(extra_env);
-        let Some(deployment) = Distributed::start(replicas, &env).await?
-        else {
+        let Some(deployment) = Distributed::start(replicas, &env).await? else {
             return Ok(None);
         };
         let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
@@ -624,7 +623,11 @@ impl World {
         self.run_with(args, env).await
     }
 
-    async fn run_with(&self, args: &[String], env: Vec<(String, String)>) -> anyhow::Result<Outcome> {
+    async fn run_with(
+        &self,
+        args: &[String],
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Outcome> {
         let child = Command::new(ccp_binary()?)
             .args(args)
             .env_remove("CCP_GATEWAY_URL")

@@ -427,7 +427,12 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for pod in &pods {
-        let status = ccp::health_cmd::check(&format!("http://127.0.0.1:{}", pod.port), "", &Default::default()).await;
+        let status = ccp::health_cmd::check(
+            &format!("http://127.0.0.1:{}", pod.port),
+            "",
+            &Default::default(),
+        )
+        .await;
         assert!(
             matches!(status, Ok(ServingStatus::NotServing)),
             "{}: draining answers NOT_SERVING, got {status:?}",

@@ -111,11 +111,7 @@ impl GrpcServer {
 
     /// Returns the scheme callers use: `https` when TLS is on, else `http`.
     pub fn scheme(&self) -> &'static str {
-        if self.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        }
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Returns the bound port.
@@ -369,7 +365,11 @@ async fn serve(
                 .serve_with_incoming_shutdown(crate::tls::accept(incoming, acceptor), signal)
                 .await?
         }
-        None => router.serve_with_incoming_shutdown(incoming, signal).await?,
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming, signal)
+                .await?
+        }
     }
     Ok(())
 }
