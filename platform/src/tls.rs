@@ -131,12 +131,14 @@ where
             let peer = stream.peer_addr().ok();
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => Some(Ok(tls)),
+                // At debug: TCP probes and scanners fail handshakes all day;
+                // the client sees why its own handshake failed.
                 Ok(Err(err)) => {
-                    tracing::info!(?peer, error = %err, "TLS handshake failed");
+                    tracing::debug!(?peer, error = %err, "TLS handshake failed");
                     None
                 }
                 Err(_) => {
-                    tracing::info!(?peer, "TLS handshake timed out");
+                    tracing::debug!(?peer, "TLS handshake timed out");
                     None
                 }
             }
