@@ -59,6 +59,20 @@ impl Suite {
     /// Starts identity, accounts, delegation and then the gateway, wiring each
     /// to the addresses the others actually bound (ports may be 0).
     pub async fn start(settings: SuiteSettings, context: ServiceContext) -> anyhow::Result<Self> {
+        // The embedded services call each other over plain HTTP/2 on
+        // loopback: TLS is for `ccp serve` (docs/operations.md#tls).
+        for (service, server) in [
+            ("identity", &settings.identity.server),
+            ("accounts", &settings.accounts.server),
+            ("delegation", &settings.delegation.server),
+            ("gateway", &settings.gateway.server),
+        ] {
+            anyhow::ensure!(
+                server.tls_cert.is_empty() && server.tls_client_ca.is_empty(),
+                "{service}.server.tls_cert / tls_client_ca: `ccp up` serves plain HTTP/2 on \
+                 loopback; TLS is for `ccp serve` (see docs/operations.md, TLS)"
+            );
+        }
         let mut settings = settings.with_embedded_databases();
         std::fs::create_dir_all(&settings.data_dir)?;
         // The embedded default: identity keeps its key files in the data

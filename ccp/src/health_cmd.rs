@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use ccp_platform::balance::UpstreamSettings;
+
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -12,13 +14,21 @@ use tonic_health::pb::health_client::HealthClient;
 /// How long one check may take (kubelet's default probe timeout is 1 s).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Returns the status `endpoint` reports for `service` ("" is the server as a whole).
-pub async fn check(endpoint: &str, service: &str) -> anyhow::Result<ServingStatus> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
+/// Returns the status `endpoint` reports for `service` ("" is the server as
+/// a whole); an `https://` endpoint is verified as `upstream` says (`tls_ca`,
+/// else the system's roots) and shown `upstream`'s client certificate.
+pub async fn check(
+    endpoint: &str,
+    service: &str,
+    upstream: &UpstreamSettings,
+) -> anyhow::Result<ServingStatus> {
+    let mut channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
         .connect_timeout(CHECK_TIMEOUT)
-        .timeout(CHECK_TIMEOUT)
-        .connect()
-        .await?;
+        .timeout(CHECK_TIMEOUT);
+    if let Some(tls) = ccp_platform::tls::client_config(upstream, channel.uri())? {
+        channel = channel.tls_config(tls)?;
+    }
+    let channel = channel.connect().await?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: service.to_owned(),
@@ -30,10 +40,15 @@ pub async fn check(endpoint: &str, service: &str) -> anyhow::Result<ServingStatu
 
 /// Checks until `endpoint` reports SERVING or `wait` has passed (one check
 /// when `wait` is zero); prints the last status and fails unless SERVING.
-pub async fn run(endpoint: &str, service: &str, wait: Duration) -> anyhow::Result<()> {
+pub async fn run(
+    endpoint: &str,
+    service: &str,
+    wait: Duration,
+    upstream: &UpstreamSettings,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let outcome = check(endpoint, service).await;
+        let outcome = check(endpoint, service, upstream).await;
         let serving = matches!(outcome, Ok(ServingStatus::Serving));
         if serving || tokio::time::Instant::now() >= deadline {
             let what = if service.is_empty() {

@@ -26,8 +26,10 @@ async fn main() -> std::process::ExitCode {
     if let Command::Client(command) = cli.command {
         // A client command piped into `head` ends quietly when the pipe
         // closes, as Unix tools do, instead of panicking on the next write.
-        // (Servers keep Rust's default: their writes get EPIPE, not a kill.)
-        sigpipe::reset();
+        // Not by restoring SIGPIPE's default action: that also killed the
+        // command, silently, when the gateway closed a socket it was writing
+        // to (a TLS listener spoken to in plain HTTP/2, a gateway stopping).
+        end_quietly_on_a_closed_pipe();
         // Client commands print their own errors and choose their exit codes.
         let settings = match SuiteSettings::load(cli.config.as_deref()) {
             Ok(settings) => settings,
@@ -93,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &endpoint,
                 &service,
                 std::time::Duration::from_secs(wait_secs.min(3600)),
+                &settings.common.upstream,
             )
             .await
         }
@@ -201,6 +204,21 @@ fn require_database(db: &DatabaseSettings, key: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes a write to a closed stdout or stderr (which `println!` turns into a
+/// panic) end the process quietly with 141, the status a shell reports for
+/// SIGPIPE; other panics are reported as before. Hand-written: the one
+/// crate for this (`sigpipe`) restores the signal, which sockets raise too.
+fn end_quietly_on_a_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> {
     // Every process starts while Redis is down: a service publishes through
     // its outbox, and the gateway confirms revocations with identity (R-GW-4).
@@ -214,7 +232,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_identity::Application::build(&context, &settings.identity)
                 .instrument(span.clone())
                 .await?;
-            println!("identity listening on http://{}", app.local_addr());
+            println!(
+                "identity listening on {}://{}",
+                settings.identity.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Accounts => {
@@ -223,7 +245,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_accounts::Application::build(&context, &settings.accounts)
                 .instrument(span.clone())
                 .await?;
-            println!("accounts listening on http://{}", app.local_addr());
+            println!(
+                "accounts listening on {}://{}",
+                settings.accounts.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Delegation => {
@@ -232,7 +258,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_delegation::Application::build(&context, &settings.delegation)
                 .instrument(span.clone())
                 .await?;
-            println!("delegation listening on http://{}", app.local_addr());
+            println!(
+                "delegation listening on {}://{}",
+                settings.delegation.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
         Service::Gateway => {
@@ -240,7 +270,11 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let app = ccp_gateway::Application::build(&context, &settings.gateway)
                 .instrument(span.clone())
                 .await?;
-            println!("gateway listening on http://{}", app.local_addr());
+            println!(
+                "gateway listening on {}://{}",
+                settings.gateway.server.scheme(),
+                app.local_addr()
+            );
             app.run_until_stopped(shutdown).instrument(span).await
         }
     }

@@ -238,11 +238,11 @@ pub fn records_from_json(text: &str) -> anyhow::Result<Vec<pb::RegistryRecord>> 
 }
 
 /// Returns the accounts endpoint a client should call for a listen address.
-fn endpoint_of(listen: &str) -> String {
+fn endpoint_of(scheme: &str, listen: &str) -> String {
     let listen = listen
         .replace("0.0.0.0:", "127.0.0.1:")
         .replace("[::]:", "127.0.0.1:");
-    format!("http://{listen}")
+    format!("{scheme}://{listen}")
 }
 
 /// What an import did.
@@ -296,8 +296,17 @@ pub async fn import_file(
 ) -> anyhow::Result<ImportReport> {
     let records = read_records(file)?;
     let tokens = settings.internal_tokens()?;
-    let endpoint = endpoint.unwrap_or_else(|| endpoint_of(settings.accounts.server.facts_listen()));
-    let channel = ccp_platform::context::lazy_channel(&endpoint, Duration::from_secs(120))?;
+    let endpoint = endpoint.unwrap_or_else(|| {
+        endpoint_of(
+            settings.accounts.server.scheme(),
+            settings.accounts.server.facts_listen(),
+        )
+    });
+    let channel = ccp_platform::context::lazy_channel_with(
+        &endpoint,
+        Duration::from_secs(120),
+        &settings.common.upstream,
+    )?;
     let mut client = AccountFactsClient::new(channel).max_decoding_message_size(64 << 20);
     let mut accepted = 0;
     let mut linked = Vec::new();
@@ -357,6 +366,13 @@ mod tests {
         let records = read_records(&path).unwrap();
         assert!(records.iter().any(|r| r.bn9 == "123456782"));
         assert!(records.iter().any(|r| r.bn9 == "888316171"));
-        assert_eq!(endpoint_of("0.0.0.0:50052"), "http://127.0.0.1:50052");
+        assert_eq!(
+            endpoint_of("http", "0.0.0.0:50052"),
+            "http://127.0.0.1:50052"
+        );
+        assert_eq!(
+            endpoint_of("https", "[::]:50052"),
+            "https://127.0.0.1:50052"
+        );
     }
 }

@@ -181,3 +181,39 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
         "SQLite files live in the data directory"
     );
 }
+
+#[tokio::test]
+async fn up_refuses_tls_settings_naming_them() {
+    let data_dir = ccp_platform::testing::tempfile_dir::TempDir::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_ccp"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env("CCP_GATEWAY__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CCP_IDENTITY__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
+        .env(
+            "CCP_GATEWAY__SERVER__TLS_CERT",
+            data_dir.path().join("c.pem"),
+        )
+        .env(
+            "CCP_GATEWAY__SERVER__TLS_KEY",
+            data_dir.path().join("k.pem"),
+        )
+        .env("CCP_TELEMETRY__LOG_FILTER", "warn")
+        .env("CCP_STATE_DIR", data_dir.path().join("state"))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = timeout(Duration::from_secs(60), output)
+        .await
+        .expect("ccp up ends")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("gateway.server.tls_cert") && stderr.contains("TLS is for `ccp serve`"),
+        "{stderr}"
+    );
+}

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use serde::Deserialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{ConfigError, validate_endpoint};
 use crate::context::upstream_endpoint;
@@ -44,6 +44,14 @@ pub struct UpstreamSettings {
     pub resolve_interval_ms: u64,
     /// How often a replica marked dead is probed (a TCP connect), in ms.
     pub probe_interval_ms: u64,
+    /// PEM CA the servers of `https://` upstreams are verified against;
+    /// empty uses the system's roots.
+    pub tls_ca: String,
+    /// PEM client certificate presented to `https://` upstreams (mutual
+    /// TLS); empty presents none.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`; set with it.
+    pub tls_key: String,
 }
 
 impl Default for UpstreamSettings {
@@ -52,6 +60,9 @@ impl Default for UpstreamSettings {
             connections: 1,
             resolve_interval_ms: 5_000,
             probe_interval_ms: 250,
+            tls_ca: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -77,6 +88,7 @@ impl UpstreamSettings {
                 "must be at least 10",
             ));
         }
+        crate::tls::validate_upstream(self, prefix)?;
         Ok(())
     }
 }
@@ -173,6 +185,8 @@ struct Shared {
     origin: http::Uri,
     /// The call timeout every connection is made with.
     timeout: Duration,
+    /// The client TLS of an `https://` upstream.
+    tls: Option<ClientTlsConfig>,
     connections: usize,
     wake: tokio::sync::Notify,
 }
@@ -181,9 +195,10 @@ impl Shared {
     /// Returns the endpoint of the replica at `addr`.
     fn endpoint(&self, addr: SocketAddr) -> anyhow::Result<Endpoint> {
         let scheme = self.origin.scheme_str().unwrap_or("http");
-        Ok(
+        with_tls(
             upstream_endpoint(&format!("{scheme}://{addr}"), self.timeout)?
                 .origin(self.origin.clone()),
+            self.tls.as_ref(),
         )
     }
 
@@ -241,12 +256,18 @@ impl BalancedChannel {
     ) -> anyhow::Result<Self> {
         let targets = targets(spec)?;
         let origin = targets[0].url.clone();
+        let tls = crate::tls::client_config(settings, &origin)?;
         let shared = Arc::new(Shared {
             replicas: ArcSwap::from_pointee(Vec::new()),
             next: AtomicUsize::new(0),
-            fallback: upstream_endpoint(&origin.to_string(), timeout)?.connect_lazy(),
+            fallback: with_tls(
+                upstream_endpoint(&origin.to_string(), timeout)?,
+                tls.as_ref(),
+            )?
+            .connect_lazy(),
             origin,
             timeout,
+            tls,
             connections: settings.connections,
             wake: tokio::sync::Notify::new(),
         });
@@ -278,7 +299,12 @@ impl BalancedChannel {
 
     /// Returns a channel over one connection already made (no balancing, no
     /// maintainer): a retry's fresh connection.
-    fn single(channel: Channel, origin: http::Uri, timeout: Duration) -> Self {
+    fn single(
+        channel: Channel,
+        origin: http::Uri,
+        timeout: Duration,
+        tls: Option<ClientTlsConfig>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 replicas: ArcSwap::from_pointee(Vec::new()),
@@ -286,6 +312,7 @@ impl BalancedChannel {
                 fallback: channel,
                 origin,
                 timeout,
+                tls,
                 connections: 1,
                 wake: tokio::sync::Notify::new(),
             }),
@@ -325,14 +352,23 @@ impl BalancedChannel {
         if endpoints.is_empty() {
             endpoints.push((
                 None,
-                upstream_endpoint(&shared.origin.to_string(), shared.timeout).ok()?,
+                with_tls(
+                    upstream_endpoint(&shared.origin.to_string(), shared.timeout).ok()?,
+                    shared.tls.as_ref(),
+                )
+                .ok()?,
             ));
         }
         for (addr, endpoint) in endpoints {
             let left = deadline.checked_duration_since(Instant::now())?;
             match tokio::time::timeout(left, endpoint.connect()).await {
                 Ok(Ok(channel)) => {
-                    return Some(Self::single(channel, shared.origin.clone(), shared.timeout));
+                    return Some(Self::single(
+                        channel,
+                        shared.origin.clone(),
+                        shared.timeout,
+                        shared.tls.clone(),
+                    ));
                 }
                 Ok(Err(err)) => {
                     tracing::info!(?addr, error = %err, "no fresh connection to this replica");
@@ -345,6 +381,14 @@ impl BalancedChannel {
         }
         None
     }
+}
+
+/// Returns `endpoint` speaking TLS with `tls`, unchanged without.
+fn with_tls(endpoint: Endpoint, tls: Option<&ClientTlsConfig>) -> anyhow::Result<Endpoint> {
+    Ok(match tls {
+        Some(tls) => endpoint.tls_config(tls.clone())?,
+        None => endpoint,
+    })
 }
 
 fn dedup(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {

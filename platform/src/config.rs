@@ -328,6 +328,14 @@ pub struct ServerSettings {
     /// On shutdown, how long the server keeps answering (health NOT_SERVING)
     /// before it stops accepting, so load balancers move away first.
     pub drain_delay_ms: u64,
+    /// PEM certificate chain served over TLS (both listeners); empty (the
+    /// default) serves plain HTTP/2. Read again when the file changes.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`; set with it.
+    pub tls_key: String,
+    /// PEM CA whose client certificates are required (mutual TLS); empty
+    /// asks for none.
+    pub tls_client_ca: String,
 }
 
 impl Default for ServerSettings {
@@ -339,6 +347,9 @@ impl Default for ServerSettings {
             concurrency_limit: 1024,
             max_message_bytes: 4 * 1024 * 1024,
             drain_delay_ms: 0,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
         }
     }
 }
@@ -351,6 +362,15 @@ impl ServerSettings {
             &self.listen
         } else {
             &self.internal_listen
+        }
+    }
+
+    /// Returns the scheme callers use: `https` with `tls_cert` set, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_empty() {
+            "http"
+        } else {
+            "https"
         }
     }
 
@@ -382,6 +402,7 @@ impl ServerSettings {
                 "must be at least 1024",
             ));
         }
+        crate::tls::validate_server(self, prefix)?;
         Ok(())
     }
 }

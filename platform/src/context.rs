@@ -186,12 +186,27 @@ impl ServiceContext {
     }
 }
 
-/// Returns a lazily connecting channel to `endpoint` (e.g. `http://127.0.0.1:50051`).
+/// Returns a lazily connecting channel to `endpoint` (e.g.
+/// `http://127.0.0.1:50051`; an `https://` one verified with the system's roots).
 pub fn lazy_channel(
     endpoint: &str,
     timeout: Duration,
 ) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(upstream_endpoint(endpoint, timeout)?.connect_lazy())
+    lazy_channel_with(endpoint, timeout, &UpstreamSettings::default())
+}
+
+/// Returns a lazily connecting channel to `endpoint`, an `https://` one
+/// speaking TLS as `upstream` says (its CA, its client certificate).
+pub fn lazy_channel_with(
+    endpoint: &str,
+    timeout: Duration,
+    upstream: &UpstreamSettings,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let mut endpoint = upstream_endpoint(endpoint, timeout)?;
+    if let Some(tls) = crate::tls::client_config(upstream, endpoint.uri())? {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// Returns the endpoint [`lazy_channel`] connects to, configured alike (connect

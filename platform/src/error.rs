@@ -297,6 +297,26 @@ impl Error {
     }
 }
 
+/// Returns `err` followed by each of its causes (`std::error::Error::source`),
+/// joined by `: `, skipping a cause whose text its parent already shows: a
+/// transport error says why (`transport error: … invalid peer certificate:
+/// UnknownIssuer`) instead of only that it failed.
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    // A source chain is a few errors deep; 16 bounds the walk.
+    for _ in 0..16 {
+        let Some(err) = cause else { break };
+        let text = err.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = err.source();
+    }
+    out
+}
+
 /// Returns true when `status` is what this side's gRPC client made of a
 /// transport failure (connection refused, reset or closed while the call was
 /// in flight or before it was sent, a keep-alive that timed out) rather than a

@@ -26,3 +26,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod tls;

@@ -1,5 +1,5 @@
 //! Test support: the shared Redis for integration tests, per-test key prefixes, and a private
-//! `redis-server` that a test may stop and restart.
+//! `redis-server` that a test may stop and restart, test certificates ([`pki`]).
 //!
 //! Compiled for this crate's tests and, with the `test-support` feature, for other crates' tests.
 
@@ -296,6 +296,8 @@ impl TestBackend {
         }
     }
 }
+
+pub mod pki;
 
 /// A temporary directory for one test, removed on drop (`tempfile` underneath).
 pub mod tempfile_dir {

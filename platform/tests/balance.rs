@@ -100,6 +100,7 @@ fn settings() -> UpstreamSettings {
         connections: 2,
         resolve_interval_ms: 200,
         probe_interval_ms: 50,
+        ..UpstreamSettings::default()
     }
 }
 

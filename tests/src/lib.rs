@@ -136,6 +136,8 @@ pub struct ServiceProcess {
     pub service: &'static str,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// `https` when it serves TLS, else `http`.
+    pub scheme: &'static str,
     child: Child,
 }
 
@@ -164,10 +166,12 @@ impl ServiceProcess {
             .with_context(|| format!("start ccp serve {service}"))?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        let (scheme, addr) = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.split("listening on http://").nth(1) {
-                    return Ok::<_, anyhow::Error>(url.trim().parse::<SocketAddr>()?);
+                for scheme in ["http", "https"] {
+                    if let Some(url) = line.split(&format!("listening on {scheme}://")).nth(1) {
+                        return Ok::<_, anyhow::Error>((scheme, url.trim().parse::<SocketAddr>()?));
+                    }
                 }
             }
             anyhow::bail!("ccp serve {service} exited before listening")
@@ -179,13 +183,14 @@ impl ServiceProcess {
         Ok(Self {
             service,
             addr,
+            scheme,
             child,
         })
     }
 
     /// Returns the endpoint URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Returns the process id (None once it has been waited for).
@@ -467,16 +472,23 @@ impl World {
     /// on; None when PostgreSQL or Redis is not configured for tests (a panic
     /// instead when `CI` is set, see `ccp_platform::testing`).
     pub async fn distributed() -> anyhow::Result<Option<Self>> {
+        Self::distributed_with(2, &[]).await
+    }
+
+    /// Starts the distributed deployment as [`World::distributed`] does, with
+    /// `replicas` processes of every service and `extra_env` (TLS settings,
+    /// say) for every process and `ccp` command.
+    pub async fn distributed_with(
+        replicas: usize,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Option<Self>> {
         let dev_key = ccp_platform::auth::InternalTokens::generate_key();
-        let Some(deployment) = Distributed::start(
-            2,
-            &[
-                ("CCP_IDENTITY__DEV_ISSUER__ENABLED", "true"),
-                ("CCP_IDENTITY__DEV_ISSUER__KEY", &dev_key),
-            ],
-        )
-        .await?
-        else {
+        let mut env = vec![
+            ("CCP_IDENTITY__DEV_ISSUER__ENABLED", "true"),
+            ("CCP_IDENTITY__DEV_ISSUER__KEY", dev_key.as_str()),
+        ];
+        env.extend_from_slice(extra_env);
+        let Some(deployment) = Distributed::start(replicas, &env).await? else {
             return Ok(None);
         };
         let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
@@ -600,11 +612,28 @@ impl World {
     /// Runs `ccp <args>` with the world's environment only (no session,
     /// gateway or `--json` flags added), bounded by [`COMMAND_TIMEOUT`].
     pub async fn run(&self, args: &[String]) -> anyhow::Result<Outcome> {
+        self.run_with(args, self.cli_env()).await
+    }
+
+    /// Runs `ccp <args>` as [`World::run`] does, without the world's
+    /// variables whose names start with `prefix` (`CCP_UPSTREAM__TLS_`).
+    pub async fn run_without(&self, args: &[String], prefix: &str) -> anyhow::Result<Outcome> {
+        let mut env = self.cli_env();
+        env.retain(|(k, _)| !k.starts_with(prefix));
+        self.run_with(args, env).await
+    }
+
+    async fn run_with(
+        &self,
+        args: &[String],
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Outcome> {
         let child = Command::new(ccp_binary()?)
             .args(args)
             .env_remove("CCP_GATEWAY_URL")
             .env_remove("CCP_SESSION")
-            .envs(self.cli_env())
+            .env_remove("CCP_CA_FILE")
+            .envs(env)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -210,7 +210,7 @@ async fn probe_until_serving(port: u16, limit: Duration) -> Result<(), String> {
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let status = ccp::health_cmd::check(&endpoint, "").await;
+        let status = ccp::health_cmd::check(&endpoint, "", &Default::default()).await;
         if matches!(status, Ok(ServingStatus::Serving)) {
             return Ok(());
         }
@@ -479,7 +479,12 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for pod in &pods {
-        let status = ccp::health_cmd::check(&format!("http://127.0.0.1:{}", pod.port), "").await;
+        let status = ccp::health_cmd::check(
+            &format!("http://127.0.0.1:{}", pod.port),
+            "",
+            &Default::default(),
+        )
+        .await;
         assert!(
             matches!(status, Ok(ServingStatus::NotServing)),
             "{}: draining answers NOT_SERVING, got {status:?}",

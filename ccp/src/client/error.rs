@@ -64,6 +64,18 @@ impl CliError {
                     tonic::Code::PermissionDenied if status.message().is_empty() => {
                         "permission denied".to_owned()
                     }
+                    tonic::Code::Unavailable if status.message().contains("certificate") => {
+                        format!(
+                            "{} — is the CA right (--ca-file, upstream.tls_ca) and the certificate valid for this name?",
+                            status.message()
+                        )
+                    }
+                    tonic::Code::Unavailable if status.message().contains("http2 error") => {
+                        format!(
+                            "{} — does the gateway serve TLS (https://) or not (http://)?",
+                            status.message()
+                        )
+                    }
                     tonic::Code::Unavailable => format!(
                         "{} — is the gateway running and reachable?",
                         status.message()

@@ -48,6 +48,10 @@ pub struct ClientOptions {
     /// The gateway to call (default: the session's, else http://127.0.0.1:50050).
     #[arg(long, global = true, env = "CCP_GATEWAY_URL", value_name = "URL")]
     pub gateway: Option<String>,
+    /// The CA certificate (PEM) an `https://` gateway's certificate is
+    /// checked against (default: `upstream.tls_ca`, else the system's roots).
+    #[arg(long, global = true, env = "CCP_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The session file (default: ~/.config/ccp/session.json).
     #[arg(long, global = true, env = "CCP_SESSION", value_name = "FILE")]
     pub session: Option<PathBuf>,
@@ -186,6 +190,7 @@ pub struct Ctx {
     quiet: bool,
     request_id: String,
     gateway_flag: Option<String>,
+    ca_file: Option<PathBuf>,
     session_path: PathBuf,
     session: Option<SessionFile>,
     channel: Option<Channel>,
@@ -217,6 +222,7 @@ impl Ctx {
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             gateway_flag: options.gateway.clone(),
+            ca_file: options.ca_file.clone(),
             session_path,
             session,
             channel: None,
@@ -283,9 +289,9 @@ impl Ctx {
         if let Ok(Some(state)) = crate::suite_state::running() {
             return state.gateway;
         }
-        let listen = &self.settings.gateway.server.listen;
-        let listen = listen.replace("0.0.0.0", "127.0.0.1");
-        format!("http://{listen}")
+        let server = &self.settings.gateway.server;
+        let listen = server.listen.replace("0.0.0.0", "127.0.0.1");
+        format!("{}://{listen}", server.scheme())
     }
 
     /// Returns a channel to the gateway (connected lazily, once).
@@ -294,10 +300,22 @@ impl Ctx {
             return Ok(channel.clone());
         }
         let url = self.gateway_url();
-        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
             .map_err(|_| CliError::usage(format!("`{url}` is not a gateway URL")))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60));
+        // An https:// gateway: checked against --ca-file, else
+        // `upstream.tls_ca`, else the system's roots; `upstream.tls_cert`
+        // is presented when the gateway asks for a client certificate.
+        let mut tls = self.settings.common.upstream.clone();
+        if let Some(ca) = &self.ca_file {
+            tls.tls_ca = ca.display().to_string();
+        }
+        if let Some(config) = ccp_platform::tls::client_config(&tls, endpoint.uri())? {
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|err| CliError::Other(err.into()))?;
+        }
         // Connected at the first call, so that a command checks what was
         // typed (a business number's check digit) before it needs the gateway.
         let channel = endpoint.connect_lazy();
@@ -306,18 +324,29 @@ impl Ctx {
         Ok(channel)
     }
 
-    /// Says which gateway could not be reached when the connection itself
-    /// failed (a status made by the client's transport carries its cause; one
-    /// the gateway answered does not).
+    /// Says which gateway could not be reached, and why, when the connection
+    /// itself failed (a status made by the client's transport carries its
+    /// cause chain, e.g. `invalid peer certificate: UnknownIssuer`; one the
+    /// gateway answered does not).
     fn name_the_unreachable_gateway(&self, err: CliError) -> CliError {
         match (&err, &self.connected_to) {
             (CliError::Status(status), Some(url))
-                if status.code() == tonic::Code::Unavailable
-                    && std::error::Error::source(status).is_some() =>
+                if ccp_platform::error::is_transport_failure(status)
+                    // HTTP/2 spoken to a TLS listener (or the reverse).
+                    || (status.code() == tonic::Code::Internal
+                        && std::error::Error::source(status).is_some()) =>
             {
+                let cause = std::error::Error::source(status)
+                    .map(ccp_platform::error::cause_chain)
+                    .unwrap_or_default();
+                let message = status.message();
+                let why = if cause.contains(message) {
+                    cause
+                } else {
+                    format!("{message}: {cause}")
+                };
                 CliError::Status(tonic::Status::unavailable(format!(
-                    "cannot reach the gateway at {url}: {}",
-                    status.message()
+                    "cannot reach the gateway at {url}: {why}"
                 )))
             }
             _ => err,

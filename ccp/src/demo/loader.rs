@@ -96,8 +96,16 @@ impl Loader {
         let internal = settings.internal_tokens()?;
         Ok(Self {
             internal,
-            gateway: ccp_platform::context::lazy_channel(gateway, CALL_TIMEOUT)?,
-            accounts: ccp_platform::context::lazy_channel(accounts, Duration::from_secs(60))?,
+            gateway: ccp_platform::context::lazy_channel_with(
+                gateway,
+                CALL_TIMEOUT,
+                &settings.common.upstream,
+            )?,
+            accounts: ccp_platform::context::lazy_channel_with(
+                accounts,
+                Duration::from_secs(60),
+                &settings.common.upstream,
+            )?,
             gateway_url: gateway.to_owned(),
             settings: settings.clone(),
         })

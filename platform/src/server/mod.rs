@@ -4,6 +4,7 @@
 //! sets NOT_SERVING, keeps answering for the drain delay, then stops accepting
 //! and drains the calls in flight. The internal facts services may listen on
 //! a port of their own (`server.internal_listen`), with the same stack.
+//! With `server.tls_cert` both listeners speak TLS (see [`crate::tls`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -37,6 +39,8 @@ pub struct GrpcServer {
     /// The internal listener and its routes, when `internal_listen` is set.
     internal: Option<(TcpListener, SocketAddr, RoutesBuilder)>,
     settings: ServerSettings,
+    /// The TLS acceptor of both listeners, when `tls_cert` is set.
+    tls: Option<TlsAcceptor>,
     routes: RoutesBuilder,
     health: HealthReporter,
     names: Vec<&'static str>,
@@ -63,6 +67,8 @@ impl GrpcServer {
     /// Binds the listener named by the settings (port 0 picks a free port).
     pub async fn bind(settings: &ServerSettings) -> anyhow::Result<Self> {
         let addr: SocketAddr = settings.listen.parse()?;
+        // Certificate files are checked before the port is taken.
+        let tls = crate::tls::server_acceptor(settings)?;
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -83,6 +89,7 @@ impl GrpcServer {
             local_addr,
             internal,
             settings: settings.clone(),
+            tls,
             routes,
             health,
             names: Vec::new(),
@@ -100,6 +107,11 @@ impl GrpcServer {
     /// Returns the bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Returns the scheme callers use: `https` when TLS is on, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Returns the bound port.
@@ -193,6 +205,7 @@ impl GrpcServer {
             listener,
             internal,
             settings,
+            tls,
             mut routes,
             health,
             names,
@@ -275,13 +288,22 @@ impl GrpcServer {
             listener,
             routes,
             &settings,
+            tls.clone(),
             signal.clone(),
             served.clone(),
             service_span.clone(),
         );
         match internal {
             Some((listener, _, routes)) => {
-                let internal = serve(listener, routes, &settings, signal, served, service_span);
+                let internal = serve(
+                    listener,
+                    routes,
+                    &settings,
+                    tls,
+                    signal,
+                    served,
+                    service_span,
+                );
                 tokio::try_join!(public, internal)?;
             }
             None => public.await?,
@@ -290,13 +312,14 @@ impl GrpcServer {
     }
 }
 
-/// Serves `routes` on `listener` behind the common stack until `signal`
+/// Serves `routes` on `listener` (over TLS with `tls`) behind the common stack until `signal`
 /// completes, then drains the calls in flight; counts each call in `served`
 /// and runs it in a span under `service_span`.
 async fn serve(
     listener: TcpListener,
     routes: RoutesBuilder,
     settings: &ServerSettings,
+    tls: Option<TlsAcceptor>,
     signal: impl Future<Output = ()>,
     served: Arc<AtomicU64>,
     service_span: tracing::Span,
@@ -331,13 +354,23 @@ async fn serve(
         .load_shed()
         .concurrency_limit(settings.concurrency_limit)
         .into_inner();
-    tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
         .timeout(Duration::from_millis(settings.request_timeout_ms))
         .layer(stack)
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(incoming, signal)
-        .await?;
+        .add_routes(routes.routes());
+    match tls {
+        Some(acceptor) => {
+            router
+                .serve_with_incoming_shutdown(crate::tls::accept(incoming, acceptor), signal)
+                .await?
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming, signal)
+                .await?
+        }
+    }
     Ok(())
 }
 

@@ -83,6 +83,7 @@ impl Shared {
                 connections: 2,
                 resolve_interval_ms: 1_000,
                 probe_interval_ms: 50,
+                ..UpstreamSettings::default()
             },
             resolver: Arc::new(DnsResolver),
         }
