@@ -21,7 +21,8 @@ pub struct NotificationsSettings {
     pub smtp_url: SecretString,
     /// How long one SMTP command may take, in milliseconds (default 10000).
     pub smtp_timeout_ms: u64,
-    /// Where `.eml` files are written when `smtp_url` is empty (default `.ccp/mail`).
+    /// Where `.eml` files are written when `smtp_url` is empty; empty: `<data_dir>/mail` under
+    /// `ccp up` (the standalone binary requires it then).
     pub mail_dir: String,
     /// The sender, `Name <address>` (default `CCP <noreply@ccp.localhost>`).
     pub from: String,
@@ -40,7 +41,7 @@ impl Default for NotificationsSettings {
             accounts_facts_endpoint: "http://127.0.0.1:50052".to_owned(),
             smtp_url: SecretString::from(""),
             smtp_timeout_ms: 10_000,
-            mail_dir: ".ccp/mail".to_owned(),
+            mail_dir: String::new(),
             from: "CCP <noreply@ccp.localhost>".to_owned(),
             message_id_domain: "ccp.localhost".to_owned(),
         }
@@ -66,12 +67,6 @@ impl NotificationsSettings {
             ));
         }
         let url = self.smtp_url.expose_secret();
-        if url.is_empty() && self.mail_dir.is_empty() {
-            return Err(ConfigError::new(
-                "notifications.mail_dir",
-                "required when smtp_url is empty",
-            ));
-        }
         if !url.is_empty() && !url.starts_with("smtp://") && !url.starts_with("smtps://") {
             return Err(ConfigError::new(
                 "notifications.smtp_url",
@@ -102,6 +97,15 @@ pub struct Settings {
 impl ccp_platform::config::Validate for Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.common.validate()?;
-        self.notifications.validate()
+        self.notifications.validate()?;
+        if self.notifications.smtp_url.expose_secret().is_empty()
+            && self.notifications.mail_dir.is_empty()
+        {
+            return Err(ConfigError::new(
+                "notifications.mail_dir",
+                "required when smtp_url is empty",
+            ));
+        }
+        Ok(())
     }
 }
