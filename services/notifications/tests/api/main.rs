@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod binary;
 mod sink;
 
 use std::collections::HashMap;
