@@ -101,6 +101,24 @@ async fn redis_cluster_runs_the_cache_bus_and_throttle_cases() {
     }
     let cluster = redis_cluster_on_spare_ports().await;
     let target = cluster.target();
+    // Health: PING goes to every master and answers when all do.
+    timeout(
+        WAIT,
+        redis_bus(target.clone(), &unique_prefix()).await.ping(),
+    )
+    .await
+    .expect("bounded")
+    .expect("every master answers PING");
+    // One reachable seed is enough: a seed list that starts with a dead node still connects.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seeds = format!("redis://127.0.0.1:{dead},{}", cluster.seeds());
+    let cache = redis_cache(RedisTarget::parse(&seeds, true).unwrap(), &unique_prefix()).await;
+    set(&cache, "via-a-live-seed", b"v", in_ms(60_000)).await;
+    assert_eq!(get(&cache, "via-a-live-seed").await, Some(b"v".to_vec()));
     every_cache_case(&target).await;
     every_bus_case(&target).await;
     eprintln!("cluster case: shared_throttle");
