@@ -40,6 +40,10 @@ async fn pair(ctx: &ServiceContext) -> Pair {
     let mut s = settings(&server);
     s.rate_limit_per_second = PER_SECOND;
     s.rate_limit_burst = BURST;
+    // The longest wait allowed: on a loaded machine (every test binary at once) Redis may take
+    // more than the default 20 ms to answer, and each gateway would then count alone; these tests
+    // are about one budget shared, and about a Redis that refuses connections, not a slow one.
+    s.rate_limit_shared_timeout_ms = 1_000;
     let a = spawn_gateway(ctx, s.clone(), &minter).await;
     let b = spawn_gateway(ctx, s, &minter).await;
     Pair {
