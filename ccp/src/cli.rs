@@ -210,6 +210,8 @@ pub enum DatabaseService {
     Accounts,
     /// The delegation service's schema.
     Delegation,
+    /// The notifications service's schema (the sent ledger).
+    Notifications,
 }
 
 /// The commands that run and operate the suite; every other command is a

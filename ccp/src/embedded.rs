@@ -120,6 +120,16 @@ impl Suite {
             .await?;
         let gateway_addr = gateway.local_addr();
 
+        // Notifications: e-mails from delegation's events (`.eml` files under the data
+        // directory unless an SMTP server is configured).
+        settings.notifications.identity_facts_endpoint =
+            settings.gateway.identity_facts_endpoint.clone();
+        settings.notifications.accounts_facts_endpoint =
+            settings.gateway.accounts_facts_endpoint.clone();
+        let notifier = ccp_notifications::build(&context, &settings.notifications)
+            .instrument(service_span("notifications"))
+            .await?;
+
         let signal = |stop: &watch::Sender<bool>| {
             let mut rx = stop.subscribe();
             async move {
@@ -156,6 +166,17 @@ impl Suite {
                 delegation
                     .run_until_stopped(signal(&stop))
                     .instrument(service_span("delegation")),
+            ),
+        ));
+        let consumer = ccp_notifications::consume(notifier, context.bus.clone(), signal(&stop));
+        tasks.push((
+            "notifications",
+            tokio::spawn(
+                async move {
+                    consumer.await;
+                    Ok(())
+                }
+                .instrument(service_span("notifications")),
             ),
         ));
 

@@ -286,6 +286,7 @@ async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::R
         DatabaseService::Identity => ("identity", &settings.identity.database),
         DatabaseService::Accounts => ("accounts", &settings.accounts.database),
         DatabaseService::Delegation => ("delegation", &settings.delegation.database),
+        DatabaseService::Notifications => ("notifications", &settings.notifications.database),
     };
     if !db.is_postgres() {
         std::fs::create_dir_all(&settings.data_dir)?;
@@ -296,6 +297,9 @@ async fn migrate(settings: SuiteSettings, service: DatabaseService) -> anyhow::R
         DatabaseService::Accounts => migrate_with::<ccp_accounts::store::Migrator>(&conn).await?,
         DatabaseService::Delegation => {
             migrate_with::<ccp_delegation::store::Migrator>(&conn).await?
+        }
+        DatabaseService::Notifications => {
+            migrate_with::<ccp_notifications::store::Migrator>(&conn).await?
         }
     };
     println!("{name}: applied {pending} migration(s); schema is up to date");

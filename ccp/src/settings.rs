@@ -6,6 +6,7 @@ use ccp_accounts::AccountsSettings;
 use ccp_delegation::DelegationSettings;
 use ccp_gateway::GatewaySettings;
 use ccp_identity::IdentitySettings;
+use ccp_notifications::NotificationsSettings;
 use ccp_platform::config::{ConfigError, DatabaseSettings, Validate};
 use ccp_platform::context::CommonSettings;
 use serde::Deserialize;
@@ -28,6 +29,8 @@ pub struct SuiteSettings {
     pub delegation: DelegationSettings,
     /// The gateway.
     pub gateway: GatewaySettings,
+    /// The notifications service (e-mail).
+    pub notifications: NotificationsSettings,
 }
 
 impl Default for SuiteSettings {
@@ -39,6 +42,7 @@ impl Default for SuiteSettings {
             accounts: AccountsSettings::default(),
             delegation: DelegationSettings::default(),
             gateway: GatewaySettings::default(),
+            notifications: NotificationsSettings::default(),
         }
     }
 }
@@ -71,6 +75,9 @@ impl Validate for SuiteSettings {
         let mut delegation = self.delegation.clone();
         delegation.database = fill(&delegation.database);
         delegation.validate()?;
+        let mut notifications = self.notifications.clone();
+        notifications.database = fill(&notifications.database);
+        notifications.validate()?;
         self.gateway.validate()
     }
 
@@ -85,6 +92,7 @@ impl Validate for SuiteSettings {
             ("accounts", keys_of::<AccountsSettings>()),
             ("delegation", keys_of::<DelegationSettings>()),
             ("gateway", keys_of::<GatewaySettings>()),
+            ("notifications", keys_of::<NotificationsSettings>()),
         ] {
             keys.push(section.to_owned());
             keys.extend(fields.into_iter().map(|key| format!("{section}.{key}")));
@@ -177,6 +185,10 @@ impl SuiteSettings {
         fill(&mut self.identity.database, "identity");
         fill(&mut self.accounts.database, "accounts");
         fill(&mut self.delegation.database, "delegation");
+        fill(&mut self.notifications.database, "notifications");
+        if self.notifications.mail_dir.is_empty() {
+            self.notifications.mail_dir = dir.join("mail").to_string_lossy().into_owned();
+        }
         self
     }
 }

@@ -68,6 +68,20 @@ async fn check(backend: &TestBackend) {
             );
         }
     }
+    // Notifications keeps no audit trail: its schema is the sent ledger.
+    let notifications =
+        migrate_twice::<ccp_notifications::store::Migrator>(&backend.settings("notifications"))
+            .await;
+    if let TestBackend::Postgres(_) = backend {
+        assert_eq!(
+            tables_in_schema(&notifications, "notifications").await,
+            [
+                "consumer_positions",
+                "seaql_migrations_notifications",
+                "sent_messages"
+            ]
+        );
+    }
 }
 
 #[tokio::test]

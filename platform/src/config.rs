@@ -507,8 +507,11 @@ impl DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// `redis://HOST:PORT`; empty for the in-memory cache and bus (embedded mode).
+    /// `redis://HOST:PORT`; with `cluster`, a comma-separated list of a Redis Cluster's seed
+    /// nodes; empty for the in-memory cache and bus (embedded mode).
     pub url: String,
+    /// Whether `url` names the nodes of a Redis Cluster rather than one server.
+    pub cluster: bool,
     /// Prefix of every key this deployment writes.
     pub key_prefix: String,
 }
@@ -517,6 +520,7 @@ impl Default for RedisSettings {
     fn default() -> Self {
         Self {
             url: String::new(),
+            cluster: false,
             key_prefix: "ccp:".to_owned(),
         }
     }
@@ -525,16 +529,36 @@ impl Default for RedisSettings {
 impl RedisSettings {
     /// Checks the settings, naming keys under `prefix`.
     pub fn validate_at(&self, prefix: &str) -> Result<(), ConfigError> {
-        if !self.url.is_empty()
-            && !self.url.starts_with("redis://")
-            && !self.url.starts_with("rediss://")
-        {
+        if self.url.is_empty() {
+            if self.cluster {
+                return Err(ConfigError::new(
+                    format!("{prefix}.url"),
+                    "required with cluster = true (the seed nodes, comma-separated)",
+                ));
+            }
+            return Ok(());
+        }
+        crate::redis_link::RedisTarget::parse(&self.url, self.cluster)
+            .map_err(|reason| ConfigError::new(format!("{prefix}.url"), reason))?;
+        if self.key_prefix.contains(['{', '}']) {
+            // A brace would make the prefix the hash tag of every key, putting them all on one
+            // node of a cluster (and the rate-limit keys' own tags would no longer count).
             return Err(ConfigError::new(
-                format!("{prefix}.url"),
-                "must start with redis://",
+                format!("{prefix}.key_prefix"),
+                "must not contain { or } (a Redis Cluster hash tag)",
             ));
         }
         Ok(())
+    }
+
+    /// Returns the Redis the cache and the bus use, or None when `url` is empty (in-memory).
+    pub fn target(&self) -> Result<Option<crate::redis_link::RedisTarget>, ConfigError> {
+        if self.url.is_empty() {
+            return Ok(None);
+        }
+        crate::redis_link::RedisTarget::parse(&self.url, self.cluster)
+            .map(Some)
+            .map_err(|reason| ConfigError::new("redis.url", reason))
     }
 }
 

@@ -114,23 +114,23 @@ impl ServiceContext {
             Duration::from_secs(settings.internal_auth.token_ttl_secs),
             clock.clone(),
         ));
-        let (bus, cache): (Arc<dyn EventBus>, Arc<dyn Cache>) = if settings.redis.url.is_empty() {
-            (
+        let (bus, cache): (Arc<dyn EventBus>, Arc<dyn Cache>) = match settings.redis.target()? {
+            None => (
                 Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)),
                 Arc::new(MemoryCache::new(100_000)),
-            )
-        } else {
-            let prefix = settings.redis.key_prefix.clone();
-            let url = &settings.redis.url;
-            match redis {
-                RedisAtStart::Required => (
-                    Arc::new(RedisBus::connect(url, prefix.clone()).await?),
-                    Arc::new(RedisCache::connect(url, prefix).await?),
-                ),
-                RedisAtStart::Optional => (
-                    Arc::new(RedisBus::connect_lazy(url, prefix.clone())?),
-                    Arc::new(RedisCache::connect_lazy(url, prefix)?),
-                ),
+            ),
+            Some(target) => {
+                let prefix = settings.redis.key_prefix.clone();
+                match redis {
+                    RedisAtStart::Required => (
+                        Arc::new(RedisBus::connect(target.clone(), prefix.clone()).await?),
+                        Arc::new(RedisCache::connect(target, prefix).await?),
+                    ),
+                    RedisAtStart::Optional => (
+                        Arc::new(RedisBus::connect_lazy(target.clone(), prefix.clone())?),
+                        Arc::new(RedisCache::connect_lazy(target, prefix)?),
+                    ),
+                }
             }
         };
         Ok(Self {

@@ -19,6 +19,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod paging;
+pub mod redis_link;
 pub mod retry;
 pub mod revision;
 pub mod server;

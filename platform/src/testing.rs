@@ -1,5 +1,6 @@
-//! Test support: the shared Redis for integration tests, per-test key prefixes, and a private
-//! `redis-server` that a test may stop and restart, test certificates ([`pki`]).
+//! Test support: the shared Redis for integration tests, per-test key prefixes, a private
+//! `redis-server` that a test may stop and restart, a private 3-master Redis Cluster, and test
+//! certificates ([`pki`]).
 //!
 //! Compiled for this crate's tests and, with the `test-support` feature, for other crates' tests.
 
@@ -105,22 +106,7 @@ impl RedisServerGuard {
     }
 
     async fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)));
-        let Ok(mut conn) = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        else {
-            return false;
-        };
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .is_ok_and(|pong| pong == "PONG")
+        ping(&self.url()).await
     }
 }
 
@@ -131,6 +117,170 @@ impl Drop for RedisServerGuard {
             let _ = child.start_kill();
         }
     }
+}
+
+/// Returns `n` distinct spare ports on 127.0.0.1 (all bound at once, then released).
+fn spare_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a spare port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
+}
+
+/// A Redis Cluster of a test's own: three masters (no replicas) on spare 127.0.0.1 ports, all
+/// killed when dropped.
+#[derive(Debug)]
+pub struct RedisClusterGuard {
+    ports: Vec<u16>,
+    children: Vec<Child>,
+    /// The nodes' cluster configuration files; removed on drop.
+    dir: tempfile_dir::TempDir,
+}
+
+/// How many masters [`redis_cluster_on_spare_ports`] starts.
+const CLUSTER_MASTERS: usize = 3;
+
+/// Starts a 3-master Redis Cluster (`redis-server --cluster-enabled yes`, joined with
+/// `redis-cli --cluster create`) on spare 127.0.0.1 ports and returns once every node reports
+/// `cluster_state:ok` and knows the others. Panics, failing the test loudly, when `redis-server`
+/// or `redis-cli` is missing or the cluster is not up within 30 seconds.
+pub async fn redis_cluster_on_spare_ports() -> RedisClusterGuard {
+    let dir = tempfile_dir::TempDir::new();
+    // A client port and a cluster-bus port per node: the bus port is given explicitly, since the
+    // default (port + 10000) may not exist for a high spare port.
+    let ports = spare_ports(2 * CLUSTER_MASTERS);
+    let (ports, bus_ports) = ports.split_at(CLUSTER_MASTERS);
+    let mut guard = RedisClusterGuard {
+        ports: ports.to_vec(),
+        children: Vec::new(),
+        dir,
+    };
+    for (port, bus_port) in ports.iter().zip(bus_ports) {
+        let conf = guard.dir.path().join(format!("nodes-{port}.conf"));
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--cluster-port", &bus_port.to_string()])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
+            .arg("--cluster-config-file")
+            .arg(&conf)
+            .arg("--dir")
+            .arg(guard.dir.path())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start redis-server for the Redis Cluster test (is it on PATH?)");
+        guard.children.push(child);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for port in ports {
+        while !ping(&format!("redis://127.0.0.1:{port}")).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cluster node on port {port} did not answer PING"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let create = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(ports.iter().map(|port| format!("127.0.0.1:{port}")))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let created = tokio::time::timeout_at(deadline, create)
+        .await
+        .expect("redis-cli --cluster create ends within 30 s")
+        .expect("run redis-cli --cluster create (is redis-cli on PATH?)");
+    assert!(
+        created.status.success(),
+        "redis-cli --cluster create failed: {}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    for port in ports {
+        loop {
+            let info = cluster_info(*port).await.unwrap_or_default();
+            if info.contains("cluster_state:ok")
+                && info.contains(&format!("cluster_known_nodes:{CLUSTER_MASTERS}"))
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cluster node on port {port} not ready within 30 s: {info}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    guard
+}
+
+impl RedisClusterGuard {
+    /// Returns the nodes' URLs, comma-separated: the `redis.url` of a configuration with
+    /// `redis.cluster = true`.
+    pub fn seeds(&self) -> String {
+        self.ports
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Returns the cluster as the cache and the bus take it.
+    pub fn target(&self) -> crate::redis_link::RedisTarget {
+        crate::redis_link::RedisTarget::parse(&self.seeds(), true).expect("loopback seed URLs")
+    }
+
+    /// Returns the nodes' client ports.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+}
+
+impl Drop for RedisClusterGuard {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// Returns `CLUSTER INFO` of the node on `port`, or None when it does not answer.
+async fn cluster_info(port: u16) -> Option<String> {
+    let mut conn = connect_briefly(&format!("redis://127.0.0.1:{port}")).await?;
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async::<String>(&mut conn)
+        .await
+        .ok()
+}
+
+async fn connect_briefly(url: &str) -> Option<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url).ok()?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(Duration::from_millis(500)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .ok()
+}
+
+/// Returns whether the server at `url` answers PING now.
+async fn ping(url: &str) -> bool {
+    let Some(mut conn) = connect_briefly(url).await else {
+        return false;
+    };
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .is_ok_and(|pong| pong == "PONG")
 }
 
 /// The environment variable naming the PostgreSQL server for integration tests, as a URL to a

@@ -1,7 +1,8 @@
 //! One suite for the cache and the event bus, run against the in-memory and the Redis
 //! implementations with the same assertions, plus a fault test against a private Redis.
 //!
-//! Redis cases use the server at `CCP_TEST_REDIS_URL` with a fresh key prefix each; without that
+//! Redis cases use the server at `CCP_TEST_REDIS_URL` with a fresh key prefix each, and run once
+//! more, one after the other, on a private 3-master Redis Cluster (`redis_cluster`); without that
 //! variable they print a `skipped:` line (and fail in CI, see `ccp_platform::testing::redis_url`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -14,7 +15,10 @@ use ccp_platform::bus::{
     BusError, Delivered, Delivery, EventBus, MemoryBus, Position, RedisBus, StartFrom, Subscription,
 };
 use ccp_platform::cache::{Cache, CacheError, MemoryCache, RedisCache};
-use ccp_platform::testing::{redis_server_on_spare_port, redis_url, unique_prefix};
+use ccp_platform::redis_link::RedisTarget;
+use ccp_platform::testing::{
+    redis_cluster_on_spare_ports, redis_server_on_spare_port, redis_url, unique_prefix,
+};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::time::timeout;
@@ -68,24 +72,77 @@ async fn remove_prefix(url: &str, prefix: &str) {
     }
 }
 
-async fn redis_cache(url: &str, prefix: &str) -> Arc<dyn Cache> {
+async fn redis_cache(target: impl Into<RedisTarget>, prefix: &str) -> Arc<dyn Cache> {
+    let target = target.into();
     Arc::new(
-        RedisCache::connect(url, prefix)
+        RedisCache::connect(target.clone(), prefix)
             .await
-            .unwrap_or_else(|e| panic!("CCP_TEST_REDIS_URL={url} is set but unreachable: {e}")),
+            .unwrap_or_else(|e| panic!("{target:?} is configured but unreachable: {e}")),
     )
 }
 
-async fn redis_bus(url: &str, prefix: &str) -> Arc<dyn EventBus> {
+async fn redis_bus(target: impl Into<RedisTarget>, prefix: &str) -> Arc<dyn EventBus> {
+    let target = target.into();
     Arc::new(
-        RedisBus::connect(url, prefix)
+        RedisBus::connect(target.clone(), prefix)
             .await
-            .unwrap_or_else(|e| panic!("CCP_TEST_REDIS_URL={url} is set but unreachable: {e}")),
+            .unwrap_or_else(|e| panic!("{target:?} is configured but unreachable: {e}")),
     )
+}
+
+/// Runs every cache, bus and shared-throttle case on a private 3-master Redis Cluster, one after
+/// the other on one cluster (starting a cluster per case would cost seconds each), each under a
+/// fresh prefix. Gated like the other Redis cases; fails loudly without `redis-server`.
+#[tokio::test]
+async fn redis_cluster_runs_the_cache_bus_and_throttle_cases() {
+    if redis_url().is_none() {
+        eprintln!("skipped: redis_cluster: CCP_TEST_REDIS_URL not set");
+        return;
+    }
+    let cluster = redis_cluster_on_spare_ports().await;
+    let target = cluster.target();
+    // Health: PING goes to every master and answers when all do.
+    timeout(
+        WAIT,
+        redis_bus(target.clone(), &unique_prefix()).await.ping(),
+    )
+    .await
+    .expect("bounded")
+    .expect("every master answers PING");
+    // One reachable seed is enough: a seed list that starts with a dead node still connects.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seeds = format!("redis://127.0.0.1:{dead},{}", cluster.seeds());
+    let cache = redis_cache(RedisTarget::parse(&seeds, true).unwrap(), &unique_prefix()).await;
+    set(&cache, "via-a-live-seed", b"v", in_ms(60_000)).await;
+    assert_eq!(get(&cache, "via-a-live-seed").await, Some(b"v".to_vec()));
+    every_cache_case(&target).await;
+    every_bus_case(&target).await;
+    eprintln!("cluster case: shared_throttle");
+    shared_throttle(target.clone(), unique_prefix()).await;
+    // The cases really ran across the cluster: every master holds some of the dozens of keys
+    // and streams they left (asked of each node itself, not through the cluster client).
+    for port in cluster.ports() {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let size: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+        assert!(size > 0, "the master on port {port} holds no key");
+    }
 }
 
 macro_rules! cache_suite {
     ($($case:ident),* $(,)?) => {
+        /// Runs every cache case on `target`, one after the other, each under a fresh prefix.
+        async fn every_cache_case(target: &RedisTarget) {
+            $(
+                eprintln!("cluster case: {}", stringify!($case));
+                $case(redis_cache(target.clone(), &unique_prefix()).await).await;
+            )*
+        }
+
         mod memory_cache {
             $(
                 #[tokio::test]
@@ -110,6 +167,14 @@ macro_rules! cache_suite {
 
 macro_rules! bus_suite {
     ($($case:ident),* $(,)?) => {
+        /// Runs every bus case on `target`, one after the other, each under a fresh prefix.
+        async fn every_bus_case(target: &RedisTarget) {
+            $(
+                eprintln!("cluster case: {}", stringify!($case));
+                $case(redis_bus(target.clone(), &unique_prefix()).await).await;
+            )*
+        }
+
         mod memory_bus {
             $(
                 #[tokio::test]
@@ -590,45 +655,55 @@ async fn redis_subscription_survives_a_server_restart() {
 #[tokio::test]
 async fn two_redis_caches_on_one_prefix_share_a_throttle_and_memory_is_not_shared() {
     use ccp_platform::cache::{Gcra, Throttle};
-    // 1 per second, 3 at once: 3 calls at once, and one more per second the
-    // calls took.
     let limit = Gcra::per_second(1, 3).unwrap();
     assert_eq!(
         memory_cache().throttle("rate:{p}", limit).await.unwrap(),
         Throttle::NotShared
     );
     with_shared_redis("shared throttle", |url, prefix| async move {
-        let replicas = [
-            redis_cache(&url, &prefix).await,
-            redis_cache(&url, &prefix).await,
-        ];
-        let mut answers = Vec::new();
-        let started = std::time::Instant::now();
-        for i in 0..8 {
-            let answer = timeout(WAIT, replicas[i % 2].throttle("rate:{p}", limit))
-                .await
-                .expect("bounded")
-                .unwrap();
-            answers.push(answer);
-        }
-        let allowed = answers.iter().filter(|a| **a == Throttle::Allowed).count();
-        let refilled = usize::try_from(started.elapsed().as_secs()).unwrap();
-        assert!((3..=3 + refilled).contains(&allowed), "{answers:?}");
-        assert_eq!(answers[..3], [Throttle::Allowed; 3], "{answers:?}");
-        // A refusal says how long until one more call would be allowed: at
-        // most the one second a call costs.
-        for answer in answers.iter().filter(|a| **a != Throttle::Allowed) {
-            assert!(
-                matches!(answer, Throttle::Refused(wait)
-                    if *wait > Duration::ZERO && *wait <= Duration::from_secs(1)),
-                "{answers:?}"
-            );
-        }
-        // Another key has a budget of its own.
-        assert_eq!(
-            replicas[0].throttle("rate:{q}", limit).await.unwrap(),
-            Throttle::Allowed
-        );
+        shared_throttle(RedisTarget::from(url), prefix).await;
     })
     .await;
+}
+
+/// Two caches on one prefix (two replicas) count one key's calls in one budget.
+async fn shared_throttle(target: RedisTarget, prefix: String) {
+    use ccp_platform::cache::{Gcra, Throttle};
+    // 1 per second, 3 at once: 3 calls at once, and one more per second the
+    // calls took.
+    let limit = Gcra::per_second(1, 3).unwrap();
+    let replicas = [
+        redis_cache(target.clone(), &prefix).await,
+        redis_cache(target, &prefix).await,
+    ];
+    let mut answers = Vec::new();
+    let started = std::time::Instant::now();
+    for i in 0..8 {
+        let answer = timeout(WAIT, replicas[i % 2].throttle("rate:{p}", limit))
+            .await
+            .expect("bounded")
+            .unwrap();
+        answers.push(answer);
+    }
+    let allowed = answers.iter().filter(|a| **a == Throttle::Allowed).count();
+    let refilled = usize::try_from(started.elapsed().as_secs()).unwrap();
+    assert!((3..=3 + refilled).contains(&allowed), "{answers:?}");
+    assert_eq!(answers[..3], [Throttle::Allowed; 3], "{answers:?}");
+    // A refusal says how long until one more call would be allowed: at
+    // most the one second a call costs.
+    for answer in answers.iter().filter(|a| **a != Throttle::Allowed) {
+        assert!(
+            matches!(answer, Throttle::Refused(wait)
+                if *wait > Duration::ZERO && *wait <= Duration::from_secs(1)),
+            "{answers:?}"
+        );
+    }
+    // Other keys have budgets of their own (on a cluster, on other nodes too).
+    for key in ["rate:{q}", "rate:{r}", "rate:{s}", "rate:{t}"] {
+        assert_eq!(
+            replicas[0].throttle(key, limit).await.unwrap(),
+            Throttle::Allowed,
+            "{key}"
+        );
+    }
 }

@@ -226,3 +226,55 @@ fn production_with_a_key_and_redis_loads() {
         Some(32)
     );
 }
+
+#[test]
+fn redis_cluster_takes_a_seed_list_and_a_list_without_the_flag_is_refused() {
+    use ccp_platform::redis_link::RedisTarget;
+    let seeds = "redis://10.0.0.1:6379, redis://10.0.0.2:6379,redis://10.0.0.3:6379";
+    let s = load_with_env::<CommonSettings>(
+        "",
+        None,
+        env(&[("CCP_REDIS__URL", seeds), ("CCP_REDIS__CLUSTER", "true")]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.redis.target().unwrap(),
+        Some(RedisTarget::Cluster(vec![
+            "redis://10.0.0.1:6379".into(),
+            "redis://10.0.0.2:6379".into(),
+            "redis://10.0.0.3:6379".into(),
+        ]))
+    );
+    let one = load_with_env::<CommonSettings>(
+        "",
+        None,
+        env(&[("CCP_REDIS__URL", "redis://10.0.0.1:6379")]),
+    )
+    .unwrap();
+    assert_eq!(
+        one.redis.target().unwrap(),
+        Some(RedisTarget::Server("redis://10.0.0.1:6379".into()))
+    );
+
+    for (vars, key) in [
+        (vec![("CCP_REDIS__URL", seeds)], "redis.url"),
+        (vec![("CCP_REDIS__CLUSTER", "true")], "redis.url"),
+        (
+            vec![
+                ("CCP_REDIS__URL", "redis://10.0.0.1:6379,http://10.0.0.2"),
+                ("CCP_REDIS__CLUSTER", "true"),
+            ],
+            "redis.url",
+        ),
+        (
+            vec![
+                ("CCP_REDIS__URL", "redis://10.0.0.1:6379"),
+                ("CCP_REDIS__KEY_PREFIX", "ccp:{all}:"),
+            ],
+            "redis.key_prefix",
+        ),
+    ] {
+        let err = load_with_env::<CommonSettings>("", None, env(&vars)).unwrap_err();
+        assert_eq!(err.key, key, "{vars:?}: {err}");
+    }
+}

@@ -112,7 +112,7 @@ async fn r_ev_1_a_service_starts_and_writes_while_redis_is_down_and_publishes_wh
     // Redis returns (empty): the waiting event is published, once.
     redis.start().await;
     wait_for_status(&health, ServingStatus::Serving).await;
-    let reader = RedisBus::connect(&redis.url(), prefix)
+    let reader = RedisBus::connect(redis.url(), prefix)
         .await
         .expect("reader");
     let mut sub = reader

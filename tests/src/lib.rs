@@ -522,6 +522,11 @@ impl World {
         self.mode
     }
 
+    /// Returns the embedded suite's data directory (None for the distributed one).
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        (self.mode == Mode::Embedded).then(|| self.dir.path().join("data"))
+    }
+
     /// Returns the suite's current instant (the settable clock, or the system's).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()

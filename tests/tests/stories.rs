@@ -144,3 +144,12 @@ story!(
     distributed_story_8_the_orphan_user,
     stories::story_8_the_orphan_user
 );
+
+/// Notifications run in the embedded suite only so far (docs/notifications.md).
+#[test]
+fn embedded_notice_relationship_request_reaches_the_clients_manager() {
+    run(
+        Mode::Embedded,
+        stories::notice_relationship_request_reaches_the_clients_manager,
+    );
+}

@@ -3,12 +3,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::Value;
 use redis::streams::{StreamRangeReply, StreamReadReply};
-use redis::{AsyncConnectionConfig, Value};
 
 use super::{BusError, Delivered, Delivery, EventBus, Position, StartFrom, Subscription};
-use crate::cache::redis::{fail_fast_config, is_unavailable, query_retrying};
+use crate::redis_link::{RedisLink, RedisTarget, is_unavailable, query_retrying};
 
 /// Default approximate cap on the length of each stream (`XADD … MAXLEN ~`).
 pub const DEFAULT_MAX_LEN: usize = 100_000;
@@ -23,14 +22,14 @@ const PAYLOAD_FIELD: &str = "p";
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// An [`EventBus`] on Redis Streams. Publishing shares one connection manager; every subscription
-/// reads with `XREAD BLOCK` on a dedicated connection of its own, so it never holds up other
-/// commands. Streams are trimmed to about `max_len` entries; a subscriber further behind than
+/// An [`EventBus`] on Redis Streams (one server or a Redis Cluster, where each stream is one key
+/// and so lives on one node). Publishing shares one connection; every subscription reads with
+/// `XREAD BLOCK` on a dedicated connection of its own, so it never holds up other commands. Streams are trimmed to about `max_len` entries; a subscriber further behind than
 /// that silently misses the trimmed ones.
 #[derive(Clone)]
 pub struct RedisBus {
-    client: redis::Client,
-    conn: ConnectionManager,
+    target: RedisTarget,
+    conn: RedisLink,
     key_prefix: String,
     max_len: usize,
 }
@@ -45,32 +44,36 @@ impl std::fmt::Debug for RedisBus {
 }
 
 impl RedisBus {
-    /// Connects to the Redis server at `url` and returns a bus whose stream keys are
-    /// `<key_prefix><stream>`, trimmed to about [`DEFAULT_MAX_LEN`] entries.
-    /// Fails with [`BusError::Unavailable`] when the server cannot be reached.
-    pub async fn connect(url: &str, key_prefix: impl Into<String>) -> Result<Self, BusError> {
-        let client = redis::Client::open(url).map_err(|e| BusError::Other(e.to_string()))?;
-        let conn = ConnectionManager::new_with_config(client.clone(), fail_fast_config())
-            .await
-            .map_err(bus_error)?;
+    /// Connects to the Redis at `target` (a `redis://` URL, or a [`RedisTarget`]) and returns a
+    /// bus whose stream keys are `<key_prefix><stream>`, trimmed to about [`DEFAULT_MAX_LEN`]
+    /// entries. Fails with [`BusError::Unavailable`] when the server (every seed node of a
+    /// cluster) cannot be reached.
+    pub async fn connect(
+        target: impl Into<RedisTarget>,
+        key_prefix: impl Into<String>,
+    ) -> Result<Self, BusError> {
+        let target = target.into();
+        let conn = target.connect().await.map_err(bus_error)?;
         Ok(Self {
-            client,
+            target,
             conn,
             key_prefix: key_prefix.into(),
             max_len: DEFAULT_MAX_LEN,
         })
     }
 
-    /// Returns a bus on the Redis server at `url` that connects on first use,
+    /// Returns a bus on the Redis at `target` that connects on first use,
     /// so a service can start and accept writes while Redis is down: its
     /// events wait in the outbox until a publish succeeds. Fails only on a
     /// malformed URL.
-    pub fn connect_lazy(url: &str, key_prefix: impl Into<String>) -> Result<Self, BusError> {
-        let client = redis::Client::open(url).map_err(|e| BusError::Other(e.to_string()))?;
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), fail_fast_config())
-            .map_err(bus_error)?;
+    pub fn connect_lazy(
+        target: impl Into<RedisTarget>,
+        key_prefix: impl Into<String>,
+    ) -> Result<Self, BusError> {
+        let target = target.into();
+        let conn = target.connect_lazy().map_err(bus_error)?;
         Ok(Self {
-            client,
+            target,
             conn,
             key_prefix: key_prefix.into(),
             max_len: DEFAULT_MAX_LEN,
@@ -97,16 +100,9 @@ fn bus_error(e: redis::RedisError) -> BusError {
 }
 
 /// Opens the dedicated connection of one subscription; its reply timeout outlasts `XREAD BLOCK`.
-async fn open_reader_connection(
-    client: &redis::Client,
-) -> Result<MultiplexedConnection, redis::RedisError> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(
-            Duration::from_millis(BLOCK_MS) + Duration::from_secs(2),
-        ));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
+async fn open_reader_connection(target: &RedisTarget) -> Result<RedisLink, redis::RedisError> {
+    target
+        .connect_dedicated(Duration::from_millis(BLOCK_MS) + Duration::from_secs(2))
         .await
 }
 
@@ -151,7 +147,7 @@ impl EventBus for RedisBus {
             StartFrom::Beginning => Some("0-0".to_owned()),
             StartFrom::Latest => None,
         };
-        let mut conn = open_reader_connection(&self.client)
+        let mut conn = open_reader_connection(&self.target)
             .await
             .map_err(bus_error)?;
         let last_id = match after {
@@ -175,7 +171,7 @@ impl EventBus for RedisBus {
             }
         };
         let reader = Reader {
-            client: self.client.clone(),
+            target: self.target.clone(),
             key,
             conn: Some(conn),
             last_id,
@@ -207,9 +203,9 @@ enum Pending {
 
 /// The state of one subscription. Dropping it closes its connection; nothing runs on its own.
 struct Reader {
-    client: redis::Client,
+    target: RedisTarget,
     key: String,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<RedisLink>,
     /// Id of the last entry handed out (or the start point); reading resumes after it.
     last_id: String,
     pending: VecDeque<Pending>,
@@ -237,7 +233,7 @@ impl Reader {
             }
             let conn = match self.conn.as_mut() {
                 Some(conn) => conn,
-                None => match open_reader_connection(&self.client).await {
+                None => match open_reader_connection(&self.target).await {
                     Ok(conn) => self.conn.insert(conn),
                     Err(e) => {
                         if let Some(error) = self.failed(e).await {

@@ -4,15 +4,15 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Cache, CacheError, Gcra, Throttle};
+use crate::redis_link::{RedisLink, RedisTarget, is_unavailable, query_retrying};
 
-/// A [`Cache`] in Redis: `SET … PXAT` (absolute expiry), `MGET`, `DEL`, and rate limits kept by
-/// a GCRA script; every key prefixed.
+/// A [`Cache`] in Redis (one server or a Redis Cluster): `SET … PXAT` (absolute expiry), `MGET`,
+/// `DEL`, and rate limits kept by a GCRA script; every key prefixed.
 #[derive(Clone)]
 pub struct RedisCache {
-    conn: ConnectionManager,
+    conn: RedisLink,
     key_prefix: String,
 }
 
@@ -25,85 +25,37 @@ impl std::fmt::Debug for RedisCache {
 }
 
 impl RedisCache {
-    /// Returns a cache over an existing connection manager, prefixing every key with `key_prefix`.
-    pub fn new(conn: ConnectionManager, key_prefix: impl Into<String>) -> Self {
-        Self {
+    /// Connects to the Redis at `target` (a `redis://` URL, or a [`RedisTarget`]) and returns a
+    /// cache prefixing every key with `key_prefix`. Fails with [`CacheError::Unavailable`] when
+    /// the server (every seed node of a cluster) cannot be reached.
+    pub async fn connect(
+        target: impl Into<RedisTarget>,
+        key_prefix: impl Into<String>,
+    ) -> Result<Self, CacheError> {
+        let conn = target.into().connect().await.map_err(cache_error)?;
+        Ok(Self {
             conn,
             key_prefix: key_prefix.into(),
-        }
+        })
     }
 
-    /// Connects to the Redis server at `url` and returns a cache prefixing every key with
-    /// `key_prefix`. Fails with [`CacheError::Unavailable`] when the server cannot be reached.
-    pub async fn connect(url: &str, key_prefix: impl Into<String>) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).map_err(|e| CacheError::Other(e.to_string()))?;
-        let conn = ConnectionManager::new_with_config(client, fail_fast_config())
-            .await
-            .map_err(cache_error)?;
-        Ok(Self::new(conn, key_prefix))
-    }
-
-    /// Returns a cache on the Redis server at `url` that connects on first
+    /// Returns a cache on the Redis at `target` that connects on first
     /// use, so a process can start while Redis is down (each command then
     /// fails until it is back). Fails only on a malformed URL.
-    pub fn connect_lazy(url: &str, key_prefix: impl Into<String>) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).map_err(|e| CacheError::Other(e.to_string()))?;
-        let conn = ConnectionManager::new_lazy_with_config(client, fail_fast_config())
-            .map_err(cache_error)?;
-        Ok(Self::new(conn, key_prefix))
+    pub fn connect_lazy(
+        target: impl Into<RedisTarget>,
+        key_prefix: impl Into<String>,
+    ) -> Result<Self, CacheError> {
+        let conn = target.into().connect_lazy().map_err(cache_error)?;
+        Ok(Self {
+            conn,
+            key_prefix: key_prefix.into(),
+        })
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.key_prefix, key)
     }
-}
-
-/// Returns a connection-manager configuration that gives up quickly: a fact that cannot be read
-/// now must fail closed (R-GW-5) rather than make the caller wait for a long reconnect.
-pub(crate) fn fail_fast_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(500))
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(1)))
-}
-
-/// Runs `cmd`, running it once more when the first attempt fails with an error for which
-/// `retry_if` holds.
-///
-/// The connection manager answers the first command after an outage with the error of its last
-/// failed reconnection and only then reconnects, so without a second attempt the first command
-/// after the server is back would fail for nothing.
-pub(crate) async fn query_retrying<T: redis::FromRedisValue>(
-    conn: &ConnectionManager,
-    cmd: &redis::Cmd,
-    retry_if: fn(&redis::RedisError) -> bool,
-) -> redis::RedisResult<T> {
-    match cmd.query_async(&mut conn.clone()).await {
-        Err(e) if retry_if(&e) => cmd.query_async(&mut conn.clone()).await,
-        result => result,
-    }
-}
-
-/// Returns whether a Redis error means the server could not be reached or the link broke.
-pub(crate) fn is_unavailable(e: &redis::RedisError) -> bool {
-    use redis::ErrorKind;
-    use redis::ServerErrorKind;
-    e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_timeout()
-        || e.is_unrecoverable_error()
-        || matches!(
-            e.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::MasterDown
-            )
-        )
 }
 
 /// Returns the last whole millisecond at which a value expiring at `expires_at` may still be read.

@@ -9,6 +9,7 @@
 
 mod brokers;
 mod endings;
+mod notices;
 mod registration;
 
 use serde_json::Value;
@@ -369,6 +370,7 @@ pub use endings::{
     story_6_expired_user_sees_only_its_own_submissions,
     story_7_the_client_ends_a_relationship_early, story_8_the_orphan_user,
 };
+pub use notices::notice_relationship_request_reaches_the_clients_manager;
 pub use registration::{
     story_1_first_sign_in_profile_registration_and_a_second_bam, story_1_steps,
     story_2_employee_request_with_a_note_approved_per_program,

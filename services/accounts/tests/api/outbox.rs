@@ -51,7 +51,7 @@ async fn r_ev_1_events_survive_a_bus_outage_and_arrive_once_in_order_per_busines
         let clock = Clock::settable(t0());
         let mut ctx = ServiceContext::in_memory(clock.clone());
         let bus: Arc<dyn EventBus> = Arc::new(
-            RedisBus::connect(&redis.url(), unique_prefix())
+            RedisBus::connect(redis.url(), unique_prefix())
                 .await
                 .unwrap(),
         );

@@ -243,12 +243,12 @@ async fn r_gw_2_cached_facts_are_not_trusted_while_the_bus_is_broken() {
     let mut ctx = ServiceContext::in_memory(Clock::settable(t0()));
     let prefix = ccp_platform::testing::unique_prefix();
     ctx.cache = Arc::new(
-        ccp_platform::cache::RedisCache::connect(&redis.url(), prefix.clone())
+        ccp_platform::cache::RedisCache::connect(redis.url(), prefix.clone())
             .await
             .unwrap(),
     );
     ctx.bus = Arc::new(
-        ccp_platform::bus::RedisBus::connect(&redis.url(), prefix)
+        ccp_platform::bus::RedisBus::connect(redis.url(), prefix)
             .await
             .unwrap(),
     );

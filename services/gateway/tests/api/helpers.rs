@@ -726,7 +726,7 @@ pub async fn contexts(clock: Clock) -> Vec<(&'static str, ServiceContext)> {
                     .unwrap(),
             );
             ctx.bus = Arc::new(
-                ccp_platform::bus::RedisBus::connect(&url, prefix)
+                ccp_platform::bus::RedisBus::connect(url, prefix)
                     .await
                     .unwrap(),
             );

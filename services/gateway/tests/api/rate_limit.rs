@@ -1,7 +1,8 @@
 //! The per-principal rate limit across gateway replicas: two gateways on one
-//! Redis share each principal's budget (the configured limit in total, not
-//! twice), and with Redis unreachable, or lost mid-way, each gateway limits
-//! on its own and still refuses.
+//! Redis (a server, or a 3-master Redis Cluster) share each principal's
+//! budget (the configured limit in total, not twice), and with Redis
+//! unreachable, or lost mid-way, each gateway limits on its own and still
+//! refuses.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use ccp_platform::auth::TokenMinter;
 use ccp_platform::cache::RedisCache;
 use ccp_platform::clock::Clock;
 use ccp_platform::context::ServiceContext;
-use ccp_platform::testing::{redis_server_on_spare_port, redis_url, unique_prefix};
+use ccp_platform::testing::{
+    redis_cluster_on_spare_ports, redis_server_on_spare_port, redis_url, unique_prefix,
+};
 use ccp_proto::identity::v1 as idn;
 use ccp_proto::identity::v1::identity_client::IdentityClient;
 use tonic::Code;
@@ -37,6 +40,10 @@ async fn pair(ctx: &ServiceContext) -> Pair {
     let mut s = settings(&server);
     s.rate_limit_per_second = PER_SECOND;
     s.rate_limit_burst = BURST;
+    // The longest wait allowed: on a loaded machine (every test binary at once) Redis may take
+    // more than the default 20 ms to answer, and each gateway would then count alone; these tests
+    // are about one budget shared, and about a Redis that refuses connections, not a slow one.
+    s.rate_limit_shared_timeout_ms = 1_000;
     let a = spawn_gateway(ctx, s.clone(), &minter).await;
     let b = spawn_gateway(ctx, s, &minter).await;
     Pair {
@@ -141,7 +148,27 @@ async fn r_gw_5_two_gateways_on_one_redis_allow_a_principal_the_configured_limit
         eprintln!("skipped: CCP_TEST_REDIS_URL not set");
         return;
     };
-    let ctx = context_on(RedisCache::connect(&url, unique_prefix()).await.unwrap());
+    one_budget_for_both_gateways(RedisCache::connect(url, unique_prefix()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn r_gw_5_two_gateways_on_one_redis_cluster_allow_a_principal_the_configured_limit_in_total()
+{
+    // A private cluster, but gated like the other Redis tests.
+    if redis_url().is_none() {
+        eprintln!("skipped: CCP_TEST_REDIS_URL not set");
+        return;
+    }
+    let cluster = redis_cluster_on_spare_ports().await;
+    let cache = RedisCache::connect(cluster.target(), unique_prefix())
+        .await
+        .unwrap();
+    one_budget_for_both_gateways(cache).await;
+}
+
+/// Two gateways on `cache` allow each of two principals one budget in total.
+async fn one_budget_for_both_gateways(cache: RedisCache) {
+    let ctx = context_on(cache);
     let pair = pair(&ctx).await;
     let tally = pair.alternate().await;
     eprintln!("shared: {tally:?}, budget {}", tally.budget());
@@ -159,7 +186,7 @@ async fn r_gw_5_with_redis_unreachable_each_gateway_still_limits_on_its_own() {
         .unwrap()
         .port();
     let cache =
-        RedisCache::connect_lazy(&format!("redis://127.0.0.1:{port}"), unique_prefix()).unwrap();
+        RedisCache::connect_lazy(format!("redis://127.0.0.1:{port}"), unique_prefix()).unwrap();
     let pair = pair(&context_on(cache)).await;
     let tally = pair.alternate().await;
     eprintln!("unreachable: {tally:?}, budget {}", tally.budget());
@@ -170,7 +197,7 @@ async fn r_gw_5_with_redis_unreachable_each_gateway_still_limits_on_its_own() {
 async fn r_gw_5_when_redis_is_lost_the_gateways_fall_back_to_their_own_limits() {
     let mut redis = redis_server_on_spare_port().await;
     let ctx = context_on(
-        RedisCache::connect(&redis.url(), unique_prefix())
+        RedisCache::connect(redis.url(), unique_prefix())
             .await
             .unwrap(),
     );

@@ -41,6 +41,7 @@ pub fn summary(p: &Profile) -> pb::ProfileSummary {
         legal_name: p.fields.legal_name.clone(),
         email: p.fields.email.clone(),
         preferred_language: language(p.fields.preferred_language) as i32,
+        email_notifications: p.fields.email_notifications,
     }
 }
 

@@ -1,0 +1,111 @@
+//! The notifications service's settings (`[notifications]` in the configuration).
+
+use ccp_platform::config::{ConfigError, DatabaseSettings};
+use ccp_platform::context::CommonSettings;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+/// Settings of the notifications service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NotificationsSettings {
+    /// The database (schema `notifications` on PostgreSQL): the sent ledger.
+    pub database: DatabaseSettings,
+    /// Identity's internal facts endpoint (profiles: address, language, choices).
+    pub identity_facts_endpoint: String,
+    /// Accounts' internal facts endpoint (its `server.internal_listen`; businesses' managers).
+    pub accounts_facts_endpoint: String,
+    /// The SMTP server: `smtp://user:password@host:587?tls=required` (STARTTLS),
+    /// `smtps://…:465` (TLS) or `smtp://host:25` (plain, a local relay only). Empty: write each
+    /// message as an `.eml` file into `mail_dir` instead (the embedded default).
+    pub smtp_url: SecretString,
+    /// How long one SMTP command may take, in milliseconds (default 10000).
+    pub smtp_timeout_ms: u64,
+    /// Where `.eml` files are written when `smtp_url` is empty; empty: `<data_dir>/mail` under
+    /// `ccp up` (the standalone binary requires it then).
+    pub mail_dir: String,
+    /// The sender, `Name <address>` (default `CCP <noreply@ccp.localhost>`).
+    pub from: String,
+    /// The domain of every Message-ID, `<…@domain>` (default `ccp.localhost`).
+    pub message_id_domain: String,
+}
+
+impl Default for NotificationsSettings {
+    fn default() -> Self {
+        Self {
+            database: DatabaseSettings {
+                schema: Some("notifications".to_owned()),
+                ..DatabaseSettings::default()
+            },
+            identity_facts_endpoint: "http://127.0.0.1:50051".to_owned(),
+            accounts_facts_endpoint: "http://127.0.0.1:50052".to_owned(),
+            smtp_url: SecretString::from(""),
+            smtp_timeout_ms: 10_000,
+            mail_dir: String::new(),
+            from: "CCP <noreply@ccp.localhost>".to_owned(),
+            message_id_domain: "ccp.localhost".to_owned(),
+        }
+    }
+}
+
+impl NotificationsSettings {
+    /// Checks the settings, naming keys under `notifications.`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.database.validate_at("notifications.database")?;
+        self.from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| ConfigError::new("notifications.from", e.to_string()))?;
+        let domain = &self.message_id_domain;
+        if domain.is_empty()
+            || !domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(ConfigError::new(
+                "notifications.message_id_domain",
+                "must be a domain name (letters, digits, dots, hyphens)",
+            ));
+        }
+        let url = self.smtp_url.expose_secret();
+        if !url.is_empty() && !url.starts_with("smtp://") && !url.starts_with("smtps://") {
+            return Err(ConfigError::new(
+                "notifications.smtp_url",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        if self.smtp_timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "notifications.smtp_timeout_ms",
+                "must be > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The settings of the `ccp-notifications` binary: the shared sections and `[notifications]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Shared sections (environment, telemetry, internal_auth, redis, clock).
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    /// This service.
+    pub notifications: NotificationsSettings,
+}
+
+impl ccp_platform::config::Validate for Settings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        self.notifications.validate()?;
+        if self.notifications.smtp_url.expose_secret().is_empty()
+            && self.notifications.mail_dir.is_empty()
+        {
+            return Err(ConfigError::new(
+                "notifications.mail_dir",
+                "required when smtp_url is empty",
+            ));
+        }
+        Ok(())
+    }
+}

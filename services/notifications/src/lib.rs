@@ -1,0 +1,141 @@
+//! The notifications service: e-mails people about the events that wait on them, in their
+//! language (English or French), each message once.
+//!
+//! A fifth service rather than a part of delegation or accounts (docs/notifications.md says why
+//! at length): it reads every service's events, talks to a mail server no other service needs,
+//! keeps a ledger of its own, and its outages (a mail server down) must never slow a domain
+//! write. Like the gateway it only consumes the bus.
+//!
+//! Rooms: `notices` turns an event into messages (who, which language, once each), `render` the
+//! Fluent catalogues in `templates/<language>/`, `mail` the messages and where they go (SMTP or
+//! `.eml` files), `directory` the recipients (accounts' and identity's facts APIs), `store` the
+//! sent ledger and the consumer positions.
+
+pub mod config;
+pub mod directory;
+pub mod mail;
+pub mod notices;
+pub mod render;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccp_platform::bus::{Delivery, EventBus, Position, StartFrom};
+use ccp_platform::context::ServiceContext;
+use futures::StreamExt as _;
+use prost::Message as _;
+use secrecy::ExposeSecret as _;
+
+pub use config::NotificationsSettings;
+pub use notices::{Notifier, Outcome};
+
+/// The stream of delegation's events (relationship requests, relationships, reminders).
+pub const DELEGATION_STREAM: &str = "ccp.events.delegation";
+
+/// The name under which the delegation-events consumer stores its position.
+pub const DELEGATION_CONSUMER: &str = "delegation-events";
+
+/// Builds the notifier of a deployment: the database (migrated when the settings say so), the
+/// mailer (SMTP, or `.eml` files in `mail_dir`) and the directory over accounts and identity.
+pub async fn build(
+    ctx: &ServiceContext,
+    settings: &NotificationsSettings,
+) -> anyhow::Result<Notifier> {
+    let db = ccp_platform::db::connect_for_service::<store::Migrator>(
+        &settings.database.for_service("notifications"),
+    )
+    .await?;
+    let mailer = mailer(settings)?;
+    let timeout = Duration::from_secs(5);
+    let interceptor = || ctx.client_interceptor("service:notifications");
+    let directory = directory::GrpcDirectory::new(
+        tonic::service::interceptor::InterceptedService::new(
+            ctx.upstream_channel(&settings.accounts_facts_endpoint, timeout)?,
+            interceptor(),
+        ),
+        tonic::service::interceptor::InterceptedService::new(
+            ctx.upstream_channel(&settings.identity_facts_endpoint, timeout)?,
+            interceptor(),
+        ),
+    );
+    Ok(Notifier::new(
+        db,
+        mailer,
+        Arc::new(directory),
+        settings.from.parse()?,
+        settings.message_id_domain.clone(),
+        ctx.clock.clone(),
+    )?)
+}
+
+/// Returns the mailer the settings name: SMTP when `smtp_url` is set, else `.eml` files.
+pub fn mailer(settings: &NotificationsSettings) -> anyhow::Result<mail::Mailer> {
+    let url = settings.smtp_url.expose_secret();
+    Ok(if url.is_empty() {
+        mail::Mailer::files(std::path::Path::new(&settings.mail_dir))?
+    } else {
+        mail::Mailer::smtp(url, Duration::from_millis(settings.smtp_timeout_ms))?
+    })
+}
+
+/// Consumes delegation's events until `shutdown` completes, from the position stored in this
+/// service's schema, storing each event's position once its notices are delivered. An event
+/// that cannot be handled now (mail server or directory down) is retried, with backoff, from the
+/// last stored position; the ledger keeps what was delivered from being sent twice.
+pub async fn consume(
+    notifier: Notifier,
+    bus: Arc<dyn EventBus>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut delays =
+        ccp_platform::retry::Delays::new(Duration::from_millis(100), Duration::from_secs(30));
+    loop {
+        let run = async {
+            let from = match store::consumer_position(notifier.db(), DELEGATION_CONSUMER).await? {
+                Some(p) => StartFrom::After(Position::new(p)),
+                None => StartFrom::Beginning,
+            };
+            let mut sub = bus.subscribe(DELEGATION_STREAM, from).await?;
+            while let Some(item) = sub.next().await {
+                match item {
+                    Ok(Delivery::Event(d)) => {
+                        match ccp_proto::common::v1::DomainEvent::decode(d.payload.as_slice()) {
+                            Ok(event) => {
+                                let outcome = notifier.handle(&event).await?;
+                                if outcome != Outcome::default() {
+                                    tracing::info!(event = %event.id, ?outcome, "notices handled");
+                                }
+                            }
+                            Err(err) => {
+                                tracing::warn!(position = %d.position, error = %err, "undecodable event skipped")
+                            }
+                        }
+                        store::store_position(
+                            notifier.db(),
+                            DELEGATION_CONSUMER,
+                            d.position.as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(Delivery::CaughtUp) => {}
+                    Err(err) => tracing::warn!(error = %err, "delegation events: bus error"),
+                }
+            }
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            () = &mut shutdown => return,
+            result = run => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "notifications consumer failed; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(delays.next_delay()) => {}
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `ccp-notifications`: runs the notifications service alone (distributed mode).
+//! Usage: `ccp-notifications [--config FILE]` (`--help`, `--version`); see docs/notifications.md.
+
+use ccp_notifications::config::Settings;
+
+use tracing::Instrument as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = ccp_platform::config::ServiceArgs::parse_for(
+        "ccp-notifications",
+        "Runs the CCP notifications service alone (distributed mode).",
+    );
+    let file = args.config;
+    let settings: Settings = ccp_platform::config::load("", file.as_deref())?;
+    let _telemetry =
+        ccp_platform::telemetry::init(&settings.common.telemetry.for_service("notifications"))?;
+    let ctx = ccp_platform::context::ServiceContext::from_settings_with(
+        &settings.common,
+        ccp_platform::context::RedisAtStart::Optional,
+    )
+    .await?;
+    let span = ccp_platform::telemetry::service_span("notifications");
+    let notifier = ccp_notifications::build(&ctx, &settings.notifications)
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| tracing::info!("notifications consuming delegation's events"));
+    ccp_notifications::consume(
+        notifier,
+        ctx.bus.clone(),
+        ccp_platform::server::shutdown_signal(),
+    )
+    .instrument(span)
+    .await;
+    Ok(())
+}
