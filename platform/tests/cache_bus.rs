@@ -568,6 +568,25 @@ async fn memory_bus_reports_events_trimmed_before_a_slow_subscriber_read_them() 
     assert_eq!(payloads(&backlog(&mut sub).await), numbered(3..6));
 }
 
+/// `ccp up` starts a fresh in-memory bus on every run, while consumers keep
+/// their positions in their databases: a position stored during an earlier
+/// run must not skip any event of this one.
+#[tokio::test]
+async fn a_position_from_an_earlier_memory_bus_misses_nothing_of_a_new_one() {
+    let earlier = memory_bus();
+    let stored = publish_all(&earlier, "s", &numbered(0..50)).await;
+    let bus = memory_bus();
+    publish_all(&bus, "s", &numbered(0..3)).await;
+    let mut sub = subscribe(&bus, "s", StartFrom::After(stored[49].clone())).await;
+    assert_eq!(payloads(&backlog(&mut sub).await), numbered(0..3));
+    let later = publish_all(&bus, "s", &numbered(3..4)).await;
+    assert!(
+        later[0].as_str() > stored[49].as_str(),
+        "positions keep growing"
+    );
+    assert_eq!(next_event(&mut sub).await.payload, numbered(3..4)[0]);
+}
+
 #[tokio::test]
 async fn positions_from_another_bus_are_refused() {
     let bus = memory_bus();

@@ -35,22 +35,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Log {
     events: Mutex<Retained>,
     newest: watch::Sender<u64>,
+    /// The index before this bus's first event (see [`MemoryBus::new`]).
+    base: u64,
 }
 
 struct Retained {
-    /// `(index, payload)`, oldest first; indices start at 1 and grow by one.
+    /// `(index, payload)`, oldest first; indices start after the base and grow by one.
     entries: VecDeque<(u64, Arc<[u8]>)>,
     last_index: u64,
 }
 
 impl Log {
-    fn new() -> Self {
+    fn new(base: u64) -> Self {
         Self {
             events: Mutex::new(Retained {
                 entries: VecDeque::new(),
-                last_index: 0,
+                last_index: base,
             }),
-            newest: watch::Sender::new(0),
+            newest: watch::Sender::new(base),
+            base,
         }
     }
 }
@@ -62,6 +65,7 @@ impl Log {
 pub struct MemoryBus {
     streams: Arc<Mutex<HashMap<String, Arc<Log>>>>,
     max_len_per_stream: usize,
+    base: u64,
 }
 
 impl std::fmt::Debug for MemoryBus {
@@ -74,17 +78,28 @@ impl std::fmt::Debug for MemoryBus {
 
 impl MemoryBus {
     /// Returns an empty bus keeping at most `max_len_per_stream` events in each stream (at least one).
+    ///
+    /// Its positions start above every position an earlier bus handed out (the
+    /// wall clock in microseconds × 1000), so a consumer that stored a position
+    /// of the last run of `ccp up` and resumes after it here misses nothing of
+    /// this run: a position from before this bus reads from its first event.
     pub fn new(max_len_per_stream: usize) -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| {
+                u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 1000)
+            });
         Self {
             streams: Arc::default(),
             max_len_per_stream: max_len_per_stream.max(1),
+            base: micros.saturating_mul(1000),
         }
     }
 
     fn log(&self, stream: &str) -> Arc<Log> {
         lock(&self.streams)
             .entry(stream.to_owned())
-            .or_insert_with(|| Arc::new(Log::new()))
+            .or_insert_with(|| Arc::new(Log::new(self.base)))
             .clone()
     }
 }
@@ -119,7 +134,8 @@ impl EventBus for MemoryBus {
                     .map_or(retained.last_index, |(oldest, _)| oldest - 1)
             }
             StartFrom::Latest => lock(&log.events).last_index,
-            StartFrom::After(position) => index_of(&position)?,
+            // A position of an earlier bus: everything of this one follows it.
+            StartFrom::After(position) => index_of(&position)?.max(log.base),
         };
         let reader = Reader {
             newest: log.newest.subscribe(),
