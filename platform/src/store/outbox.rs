@@ -273,4 +273,7 @@ fn relay_lag(stream: &str, payload: &[u8]) {
     };
     let lag = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
     metrics::histogram!("ccp_outbox_relay_lag_seconds", "stream" => stream.to_owned()).record(lag);
+    // The stream's depth series exists (0) from its first event on; the
+    // relay's count sets it.
+    metrics::gauge!("ccp_outbox_depth", "stream" => stream.to_owned()).increment(0.0);
 }
