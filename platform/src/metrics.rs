@@ -161,8 +161,10 @@ pub fn watch_pool(pool: &str, max: u32, db: &DatabaseConnection) {
         return;
     }
     let label = pool.to_owned();
-    let in_use = metrics::gauge!("ccp_db_pool_connections", "pool" => label.clone(), "state" => "in_use");
-    let idle = metrics::gauge!("ccp_db_pool_connections", "pool" => label.clone(), "state" => "idle");
+    let in_use =
+        metrics::gauge!("ccp_db_pool_connections", "pool" => label.clone(), "state" => "in_use");
+    let idle =
+        metrics::gauge!("ccp_db_pool_connections", "pool" => label.clone(), "state" => "idle");
     metrics::gauge!("ccp_db_pool_max_connections", "pool" => label).set(f64::from(max));
     let db = db.clone();
     on_scrape(move || {
@@ -246,7 +248,10 @@ impl RpcInstruments {
         if !enabled() {
             return;
         }
-        let code = usize::try_from(code).ok().filter(|c| *c < CODES.len()).unwrap_or(2);
+        let code = usize::try_from(code)
+            .ok()
+            .filter(|c| *c < CODES.len())
+            .unwrap_or(2);
         if let Ok(methods) = self.methods.read()
             && let Some(method) = methods.get(path)
         {

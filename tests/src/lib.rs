@@ -314,7 +314,9 @@ impl Distributed {
             let stderr = match log_dir {
                 Some(dir) => {
                     let n = started.replace(started.get() + 1);
-                    Stdio::from(std::fs::File::create(dir.join(format!("{service}-{n}.log")))?)
+                    Stdio::from(std::fs::File::create(
+                        dir.join(format!("{service}-{n}.log")),
+                    )?)
                 }
                 None => Stdio::inherit(),
             };
@@ -514,8 +516,7 @@ impl World {
             ("CCP_IDENTITY__DEV_ISSUER__KEY", dev_key.as_str()),
         ];
         env.extend_from_slice(extra_env);
-        let Some(deployment) = Distributed::start_logging(replicas, &env, log_dir).await?
-        else {
+        let Some(deployment) = Distributed::start_logging(replicas, &env, log_dir).await? else {
             return Ok(None);
         };
         let dir = ccp_platform::testing::tempfile_dir::TempDir::new();

@@ -48,7 +48,11 @@ async fn scrape(url: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{url}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
     response.text().await.unwrap()
 }
 
@@ -64,7 +68,9 @@ async fn every_process_serves_metrics_that_count_a_short_load() {
     for _ in 0..2 {
         world.ok("alice", &["check", "view", ABC]).await;
     }
-    world.fails(10, "alice", &["check", "view", "888316171"]).await;
+    world
+        .fails(10, "alice", &["check", "view", "888316171"])
+        .await;
 
     let mut scraped = HashMap::new();
     for process in world.processes() {
@@ -77,7 +83,11 @@ async fn every_process_serves_metrics_that_count_a_short_load() {
         // Every process served calls (health checks at least) and counts
         // them by method and code.
         assert!(
-            sum(text, "rpc_server_duration_seconds_count", &["rpc_system=\"grpc\""]) > 0.0,
+            sum(
+                text,
+                "rpc_server_duration_seconds_count",
+                &["rpc_system=\"grpc\""]
+            ) > 0.0,
             "{service}: {text}"
         );
         assert!(
@@ -99,7 +109,10 @@ async fn every_process_serves_metrics_that_count_a_short_load() {
         "{gateway}"
     );
     // The gateway called the facts services.
-    assert!(sum(gateway, "rpc_client_duration_seconds_count", &[]) > 0.0, "{gateway}");
+    assert!(
+        sum(gateway, "rpc_client_duration_seconds_count", &[]) > 0.0,
+        "{gateway}"
+    );
     assert!(
         sum(
             gateway,
@@ -109,17 +122,35 @@ async fn every_process_serves_metrics_that_count_a_short_load() {
         "{gateway}"
     );
     assert!(
-        sum(gateway, "ccp_gateway_decisions_total", &["decision=\"deny\""]) >= 1.0,
-        "{gateway}"
-    );
-    assert!(sum(gateway, "ccp_gateway_facts_cache_misses_total", &[]) > 0.0, "{gateway}");
-    assert!(gateway.contains("ccp_gateway_facts_cache_hits_total"), "{gateway}");
-    assert!(
-        sum(gateway, "ccp_gateway_facts_load_duration_seconds_count", &[]) > 0.0,
+        sum(
+            gateway,
+            "ccp_gateway_decisions_total",
+            &["decision=\"deny\""]
+        ) >= 1.0,
         "{gateway}"
     );
     assert!(
-        sum(gateway, "ccp_gateway_revocations_synced_timestamp_seconds", &[]) > 0.0,
+        sum(gateway, "ccp_gateway_facts_cache_misses_total", &[]) > 0.0,
+        "{gateway}"
+    );
+    assert!(
+        gateway.contains("ccp_gateway_facts_cache_hits_total"),
+        "{gateway}"
+    );
+    assert!(
+        sum(
+            gateway,
+            "ccp_gateway_facts_load_duration_seconds_count",
+            &[]
+        ) > 0.0,
+        "{gateway}"
+    );
+    assert!(
+        sum(
+            gateway,
+            "ccp_gateway_revocations_synced_timestamp_seconds",
+            &[]
+        ) > 0.0,
         "{gateway}"
     );
     for service in ["identity", "accounts", "delegation"] {

@@ -266,9 +266,10 @@ fn relay_lag(stream: &str, payload: &[u8]) {
     let Ok(event) = ccp_proto::common::v1::DomainEvent::decode(payload) else {
         return;
     };
-    let Some(at) = event.occurred_at.and_then(|t| {
-        DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-    }) else {
+    let Some(at) = event
+        .occurred_at
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+    else {
         return;
     };
     let lag = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);

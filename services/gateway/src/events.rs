@@ -80,7 +80,9 @@ pub async fn apply(event: &DomainEvent, facts: &FactsCache, tokens: &Authenticat
 fn revokes(event: &DomainEvent) -> bool {
     matches!(
         EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified),
-        EventType::SessionSignedOut | EventType::SessionFamilyRevoked | EventType::CredentialRevoked
+        EventType::SessionSignedOut
+            | EventType::SessionFamilyRevoked
+            | EventType::CredentialRevoked
     )
 }
 

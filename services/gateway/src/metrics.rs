@@ -98,7 +98,8 @@ impl GatewayMetrics {
         let decisions = "ccp_gateway_decisions_total";
         let load = "ccp_gateway_facts_load_duration_seconds";
         Self {
-            allow: ALLOW.map(|r| metrics::counter!(decisions, "decision" => "allow", "reason" => r)),
+            allow: ALLOW
+                .map(|r| metrics::counter!(decisions, "decision" => "allow", "reason" => r)),
             deny: DENY.map(|r| metrics::counter!(decisions, "decision" => "deny", "reason" => r)),
             cache_hits: metrics::counter!("ccp_gateway_facts_cache_hits_total"),
             cache_misses: metrics::counter!("ccp_gateway_facts_cache_misses_total"),
