@@ -75,12 +75,19 @@ async fn calls_are_counted_by_method_and_code_on_both_sides() {
         let ok = [&check[..], &["rpc_grpc_status_code=\"0\""]].concat();
         let not_found = [&check[..], &["rpc_grpc_status_code=\"5\""]].concat();
         assert_eq!(sample(&text, &count, &ok), Some(3.0), "{side}: {text}");
-        assert_eq!(sample(&text, &count, &not_found), Some(1.0), "{side}: {text}");
+        assert_eq!(
+            sample(&text, &count, &not_found),
+            Some(1.0),
+            "{side}: {text}"
+        );
         let bucket = format!("{side}_bucket");
         let all = [&ok[..], &["le=\"+Inf\""]].concat();
         assert_eq!(sample(&text, &bucket, &all), Some(3.0), "{side}: {text}");
     }
-    assert!(text.contains("# TYPE rpc_server_duration_seconds histogram"), "{text}");
+    assert!(
+        text.contains("# TYPE rpc_server_duration_seconds histogram"),
+        "{text}"
+    );
     let _ = stop.send(());
     run.await.unwrap().unwrap();
 }
