@@ -3,7 +3,10 @@
 //!
 //! A service calls [`init`] once at start-up and keeps the returned [`TelemetryGuard`] alive until
 //! it stops. Servers add [`TraceContextLayer`] to `Server::builder()`, clients wrap their channel
-//! with [`TraceContextInterceptor`], and one trace then spans gateway → service → database.
+//! with [`TraceContextInterceptor`], and one trace then spans gateway → service → database. Every
+//! call sent through [`crate::balance::BalancedChannel`] also gets a CLIENT span
+//! ([`client_span`]) whose context is what the callee continues. A log line written inside a
+//! call names its `trace_id` and `span_id`.
 //!
 //! Trace ids exist even without an OTLP endpoint: the OpenTelemetry layer is always installed
 //! (with no exporter), so incoming trace context is continued, forwarded to downstream calls and
