@@ -63,14 +63,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => settings.common.telemetry.clone(),
     };
     let _telemetry = ccp_platform::telemetry::init(&telemetry)?;
+    // Serving processes expose their metrics (`telemetry.metrics_listen`).
+    let metrics = match &cli.command {
+        Command::Up { .. } | Command::Serve { .. } => {
+            ccp_platform::metrics::serve(&telemetry.metrics_listen).await?
+        }
+        _ => None,
+    };
     match cli.command {
         Command::Up { data_dir, demo } => {
             if let Some(dir) = data_dir {
                 settings.data_dir = dir;
             }
-            up(settings, demo).await
+            up(settings, demo, metrics).await
         }
-        Command::Serve { service } => serve(settings, service).await,
+        Command::Serve { service } => {
+            if let Some(metrics) = metrics {
+                // Before the gRPC line: who waits for that one has this too.
+                println!("{} metrics on {}", service.name(), metrics.url());
+            }
+            serve(settings, service).await
+        }
         Command::Migrate { service } => migrate(settings, service).await,
         Command::DevToken {
             user,
@@ -137,7 +150,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn up(mut settings: SuiteSettings, demo: bool) -> anyhow::Result<()> {
+async fn up(
+    mut settings: SuiteSettings,
+    demo: bool,
+    metrics: Option<ccp_platform::metrics::MetricsEndpoint>,
+) -> anyhow::Result<()> {
     settings.resolve_internal_key(true)?;
     let context = ServiceContext::from_settings(&settings.common).await?;
     let data_dir = settings.data_dir.clone();
@@ -156,6 +173,9 @@ async fn up(mut settings: SuiteSettings, demo: bool) -> anyhow::Result<()> {
             ""
         };
         println!("  {name:<10} http://{addr}{role}");
+    }
+    if let Some(metrics) = metrics {
+        println!("Metrics (Prometheus, every service): {}", metrics.url());
     }
     if dev_issuer {
         println!(

@@ -107,10 +107,14 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
 
     let mut endpoints = Vec::new();
+    let mut metrics = None;
     timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.expect("read stdout") {
             if line.starts_with("Press Ctrl-C") {
                 return;
+            }
+            if let Some(url) = line.strip_prefix("Metrics (Prometheus, every service): ") {
+                metrics = Some(url.to_owned());
             }
             let mut words = line.split_whitespace();
             if let (Some(name), Some(url)) = (words.next(), words.next())
@@ -161,6 +165,27 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
         assert_eq!(
             internal, expected_internal,
             "{name} exposes internal facts services: {listed:?}"
+        );
+    }
+
+    // One metrics endpoint for the four services, counting the calls above
+    // by service.
+    let metrics = metrics.expect("ccp up printed its metrics endpoint");
+    assert!(
+        metrics.starts_with("http://127.0.0.1:") && metrics.ends_with("/metrics"),
+        "{metrics}"
+    );
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    for service in [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("rpc_server_duration_seconds_count{")
+                    && l.contains(&format!("rpc_service=\"{service}\""))
+                    && !l.ends_with(" 0")),
+            "{service}: {text}"
         );
     }
 

@@ -526,11 +526,18 @@ impl tower::Service<Request> for BalancedChannel {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    /// Sends the call in a CLIENT span (its trace context in the headers)
+    /// and measures it (`rpc_client_duration_seconds`, up to the response
+    /// headers; a failed connection counts as UNAVAILABLE).
+    fn call(&mut self, mut request: Request) -> Self::Future {
         use tower::ServiceExt as _;
+        use tracing::Instrument as _;
+        let span = crate::telemetry::client_span(&mut request);
+        let started = Instant::now();
+        let uri = request.uri().clone();
         let shared = Arc::clone(&self.shared);
         let replica = shared.pick();
-        Box::pin(async move {
+        let call = async move {
             let Some((replica, channel)) = replica.and_then(|r| Some((r.addr, r.channel()?)))
             else {
                 return shared.fallback.clone().oneshot(request).await;
@@ -542,7 +549,23 @@ impl tower::Service<Request> for BalancedChannel {
                 shared.mark_dead(replica);
             }
             answer
-        })
+        };
+        Box::pin(
+            async move {
+                let answer = call.await;
+                let code = match &answer {
+                    Ok(response) => crate::metrics::status_code(response.headers()),
+                    Err(_) => tonic::Code::Unavailable as i32,
+                };
+                crate::metrics::RpcInstruments::of(crate::metrics::Side::Client).record(
+                    uri.path(),
+                    code,
+                    started.elapsed(),
+                );
+                answer
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -156,10 +156,14 @@ pub async fn migration_state<M: MigratorTrait>(
 pub async fn connect_for_service<M: MigratorTrait>(
     settings: &DatabaseSettings,
 ) -> anyhow::Result<DatabaseConnection> {
+    let pool = settings.schema.as_deref().unwrap_or("default");
     if settings.migrate_on_start {
-        return connect_and_migrate::<M>(settings).await;
+        let db = connect_and_migrate::<M>(settings).await?;
+        crate::metrics::watch_pool(pool, settings.max_connections, &db);
+        return Ok(db);
     }
     let db = connect(settings).await?;
+    crate::metrics::watch_pool(pool, settings.max_connections, &db);
     let state = migration_state::<M>(&db).await?;
     if !state.pending.is_empty() {
         anyhow::bail!(

@@ -4,7 +4,7 @@
 //! reflection, tower layers, graceful shutdown), the error-code table, database
 //! connection and migration, who-is-calling (principals, access and internal
 //! token verification), client-side balancing over upstream replicas, the
-//! clock, revision tokens, and the fact cache and event bus with Redis and
+//! clock, revision tokens, metrics, and the fact cache and event bus with Redis and
 //! in-memory implementations. It must never hold
 //! domain rules: services decide, this crate only carries.
 
@@ -18,6 +18,7 @@ pub mod config_keys;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod metrics;
 pub mod paging;
 pub mod redis_link;
 pub mod retry;

@@ -3,7 +3,10 @@
 //!
 //! A service calls [`init`] once at start-up and keeps the returned [`TelemetryGuard`] alive until
 //! it stops. Servers add [`TraceContextLayer`] to `Server::builder()`, clients wrap their channel
-//! with [`TraceContextInterceptor`], and one trace then spans gateway → service → database.
+//! with [`TraceContextInterceptor`], and one trace then spans gateway → service → database. Every
+//! call sent through [`crate::balance::BalancedChannel`] also gets a CLIENT span
+//! ([`client_span`]) whose context is what the callee continues. A log line written inside a
+//! call names its `trace_id` and `span_id`.
 //!
 //! Trace ids exist even without an OTLP endpoint: the OpenTelemetry layer is always installed
 //! (with no exporter), so incoming trace context is continued, forwarded to downstream calls and
@@ -68,6 +71,10 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
     /// Value of the `service.name` resource attribute on exported spans.
     pub service_name: String,
+    /// Socket address of the Prometheus endpoint (`/metrics`), e.g.
+    /// `0.0.0.0:9464`; port 0 picks a free port (printed at start), empty
+    /// turns metrics off.
+    pub metrics_listen: String,
 }
 
 impl Default for TelemetrySettings {
@@ -79,6 +86,7 @@ impl Default for TelemetrySettings {
                 .to_owned(),
             otlp_endpoint: None,
             service_name: Self::DEFAULT_SERVICE_NAME.to_owned(),
+            metrics_listen: Self::DEFAULT_METRICS_LISTEN.to_owned(),
         }
     }
 }
@@ -86,6 +94,11 @@ impl Default for TelemetrySettings {
 impl TelemetrySettings {
     /// The default `service.name` when a configuration names none of its own.
     pub const DEFAULT_SERVICE_NAME: &'static str = "ccp";
+
+    /// The default metrics address: loopback, a free port (printed at
+    /// start), so many processes and test suites run side by side;
+    /// deployments set a fixed port (9464, OpenTelemetry's Prometheus port).
+    pub const DEFAULT_METRICS_LISTEN: &'static str = "127.0.0.1:0";
 
     /// Returns these settings for a process running one service: its spans
     /// carry `service.name = "ccp-<service>"` (e.g. `ccp-gateway`) unless
@@ -419,16 +432,54 @@ fn request_span<B>(parent: &tracing::Span, request: &http::Request<B>) -> tracin
         rpc.method = method,
         request_id,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     let parent: Context =
         global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
     // Fails only when the span is disabled or no OpenTelemetry layer is installed; either way
     // there is no trace to continue.
     let _ = span.set_parent(parent);
-    // The trace id in every log line of the call, to find its trace.
+    record_ids(&span);
+    span
+}
+
+/// Records the trace and span ids of `span` as its fields, so every log line
+/// written inside it names its trace and span.
+fn record_ids(span: &tracing::Span) {
     let span_context = span.context().span().span_context().clone();
     if span_context.is_valid() {
         span.record("trace_id", tracing::field::display(span_context.trace_id()));
+        span.record("span_id", tracing::field::display(span_context.span_id()));
+    }
+}
+
+/// Opens the CLIENT span of one outgoing call, named as OpenTelemetry's RPC
+/// conventions ask (`package.Service/Method`), and writes its trace context
+/// (`traceparent`, `tracestate`) into the request's headers, replacing what
+/// an interceptor wrote from the caller's span: the callee's server span is
+/// then a child of this one.
+pub fn client_span<B>(request: &mut http::Request<B>) -> tracing::Span {
+    let path = request.uri().path().trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or(("", path));
+    let span = tracing::info_span!(
+        "grpc.client",
+        otel.name = path,
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    record_ids(&span);
+    let context = span.context();
+    if context.span().span_context().is_valid() {
+        global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(
+                &context,
+                &mut opentelemetry_http::HeaderInjector(request.headers_mut()),
+            );
+        });
     }
     span
 }

@@ -232,6 +232,7 @@ fn settings_deserialize_with_defaults() {
     assert!(settings.log_filter.starts_with("info"));
     assert_eq!(settings.otlp_endpoint, None);
     assert_eq!(settings.service_name, "ccp");
+    assert_eq!(settings.metrics_listen, "127.0.0.1:0");
     assert_eq!(settings.for_service("gateway").service_name, "ccp-gateway");
     let named = TelemetrySettings {
         service_name: "customs-gateway".to_owned(),

@@ -13,6 +13,7 @@ async fn init_installs_once_and_shuts_down_in_bounded_time() {
         log_filter: "warn".to_owned(),
         otlp_endpoint: Some("http://127.0.0.1:9".to_owned()),
         service_name: "ccp-test".to_owned(),
+        metrics_listen: String::new(),
     };
     let guard = telemetry::init(&settings).expect("first init");
     assert!(guard.is_active());

@@ -138,6 +138,8 @@ pub struct ServiceProcess {
     pub addr: SocketAddr,
     /// `https` when it serves TLS, else `http`.
     pub scheme: &'static str,
+    /// Its Prometheus endpoint (`http://…/metrics`), when metrics are on.
+    pub metrics: Option<String>,
     child: Child,
 }
 
@@ -166,8 +168,13 @@ impl ServiceProcess {
             .with_context(|| format!("start ccp serve {service}"))?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
+        let mut metrics = None;
         let (scheme, addr) = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await? {
+                // Printed before the gRPC address.
+                if let Some(url) = line.split(" metrics on ").nth(1) {
+                    metrics = Some(url.trim().to_owned());
+                }
                 for scheme in ["http", "https"] {
                     if let Some(url) = line.split(&format!("listening on {scheme}://")).nth(1) {
                         return Ok::<_, anyhow::Error>((scheme, url.trim().parse::<SocketAddr>()?));
@@ -184,6 +191,7 @@ impl ServiceProcess {
             service,
             addr,
             scheme,
+            metrics,
             child,
         })
     }
@@ -254,6 +262,17 @@ impl Distributed {
         replicas: usize,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<Option<Self>> {
+        Self::start_logging(replicas, extra_env, None).await
+    }
+
+    /// Starts the deployment like [`Distributed::start`]; with `log_dir`,
+    /// each process's log lines (stderr) go to `<log_dir>/<service>-<n>.log`
+    /// (n counts the processes started, from 0) instead of the test's stderr.
+    pub async fn start_logging(
+        replicas: usize,
+        extra_env: &[(&str, &str)],
+        log_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<Self>> {
         let (Some(_), Some(redis)) = (postgres_url(), redis_url()) else {
             return Ok(None);
         };
@@ -295,11 +314,24 @@ impl Distributed {
         // One after another: the first replica of a service migrates its
         // database; each endpoint setting lists every replica.
         let mut further = Vec::new();
+        let started = std::cell::Cell::new(0_usize);
+        let spawn = async |service: &'static str, env: &[(String, String)]| {
+            let stderr = match log_dir {
+                Some(dir) => {
+                    let n = started.replace(started.get() + 1);
+                    Stdio::from(std::fs::File::create(
+                        dir.join(format!("{service}-{n}.log")),
+                    )?)
+                }
+                None => Stdio::inherit(),
+            };
+            ServiceProcess::start_with_stderr(service, env, stderr).await
+        };
         let mut start = async |service: &'static str, env: &[(String, String)]| {
-            let first = ServiceProcess::start(service, env).await?;
+            let first = spawn(service, env).await?;
             let mut urls = vec![first.url()];
             for _ in 1..replicas.max(1) {
-                let replica = ServiceProcess::start(service, env).await?;
+                let replica = spawn(service, env).await?;
                 urls.push(replica.url());
                 further.push(replica);
             }
@@ -325,7 +357,7 @@ impl Distributed {
         env.push(("CCP_GATEWAY__DELEGATION_ENDPOINT".into(), delegation_urls));
         let mut gateways = Vec::new();
         for _ in 0..replicas {
-            gateways.push(ServiceProcess::start("gateway", &env).await?);
+            gateways.push(spawn("gateway", &env).await?);
         }
         Ok(Some(Self {
             identity,
@@ -472,15 +504,17 @@ impl World {
     /// on; None when PostgreSQL or Redis is not configured for tests (a panic
     /// instead when `CI` is set, see `ccp_platform::testing`).
     pub async fn distributed() -> anyhow::Result<Option<Self>> {
-        Self::distributed_with(2, &[]).await
+        Self::distributed_with(2, &[], None).await
     }
 
     /// Starts the distributed deployment as [`World::distributed`] does, with
-    /// `replicas` processes of every service and `extra_env` (TLS settings,
-    /// say) for every process and `ccp` command.
+    /// `replicas` processes of every service, `extra_env` (TLS settings, say)
+    /// for every process and `ccp` command, and their log lines in `log_dir`
+    /// when given (see [`Distributed::start_logging`]).
     pub async fn distributed_with(
         replicas: usize,
         extra_env: &[(&str, &str)],
+        log_dir: Option<&std::path::Path>,
     ) -> anyhow::Result<Option<Self>> {
         let dev_key = ccp_platform::auth::InternalTokens::generate_key();
         let mut env = vec![
@@ -488,7 +522,7 @@ impl World {
             ("CCP_IDENTITY__DEV_ISSUER__KEY", dev_key.as_str()),
         ];
         env.extend_from_slice(extra_env);
-        let Some(deployment) = Distributed::start(replicas, &env).await? else {
+        let Some(deployment) = Distributed::start_logging(replicas, &env, log_dir).await? else {
             return Ok(None);
         };
         let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
@@ -731,6 +765,22 @@ impl World {
             out.stderr
         );
         Ok(out)
+    }
+
+    /// Returns every `ccp serve` process of a distributed world (none for
+    /// the embedded one).
+    pub fn processes(&self) -> Vec<&ServiceProcess> {
+        let Some(Running::Distributed(deployment)) = &self.running else {
+            return Vec::new();
+        };
+        let mut all = vec![
+            &deployment.identity,
+            &deployment.accounts,
+            &deployment.delegation,
+        ];
+        all.extend(deployment.replicas.iter());
+        all.extend(deployment.gateways.iter());
+        all
     }
 
     /// Stops the suite gracefully.

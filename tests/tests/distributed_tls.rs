@@ -35,7 +35,7 @@ async fn every_hop_speaks_tls_and_a_wrong_ca_is_named() {
     env.push(("CCP_UPSTREAM__TLS_KEY".into(), client_key));
     let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
-    let Some(world) = World::distributed_with(1, &extra).await.unwrap() else {
+    let Some(world) = World::distributed_with(1, &extra, None).await.unwrap() else {
         eprintln!("skipped: CCP_TEST_DATABASE_URL / CCP_TEST_REDIS_URL not set");
         return;
     };

@@ -15,15 +15,20 @@
 //!   dependency (UNAVAILABLE, DEADLINE_EXCEEDED) at WARN, and only faults of
 //!   our own (INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED) at ERROR, each
 //!   with the method and the request id.
+//! - Every call is measured (`rpc_server_duration_seconds`, see
+//!   [`crate::metrics`]) with the code its caller gets, up to its response
+//!   headers (a unary call's whole work; a stream's start).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use tonic::body::Body;
 use tonic::{Code, Status};
 
 use crate::auth::REQUEST_ID_HEADER;
+use crate::metrics::{RpcInstruments, Side};
 
 /// The most metadata (header names and values) one call may carry.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -72,6 +77,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let started = Instant::now();
         let info = CallInfo {
             method: request.uri().path().to_owned(),
             request_id: request
@@ -93,13 +99,22 @@ where
                 "the call's metadata is {metadata} bytes; at most {MAX_METADATA_BYTES} are accepted"
             ));
             log(&info, &status);
+            measure(&info, status.code(), started);
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
         let future = self.inner.call(request);
         Box::pin(async move {
-            let mut response = future.await?;
+            let mut response = match future.await {
+                Ok(response) => response,
+                Err(err) => {
+                    measure(&info, Code::Unknown, started);
+                    return Err(err);
+                }
+            };
+            let mut code = Code::Ok;
             if let Some(status) = Status::from_header_map(response.headers()) {
                 let status = conventional(status);
+                code = status.code();
                 if status.code() != Code::Ok {
                     log(&info, &status);
                     if status.add_header(response.headers_mut()).is_err() {
@@ -107,6 +122,7 @@ where
                     }
                 }
             }
+            measure(&info, code, started);
             Ok(response)
         })
     }
@@ -124,6 +140,10 @@ fn conventional(status: Status) -> Status {
         }
         _ => status,
     }
+}
+
+fn measure(info: &CallInfo, code: Code, started: Instant) {
+    RpcInstruments::of(Side::Server).record(&info.method, code as i32, started.elapsed());
 }
 
 fn log(info: &CallInfo, status: &Status) {

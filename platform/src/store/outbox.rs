@@ -173,8 +173,42 @@ impl OutboxRelay {
                 .to_owned();
             db.execute(&mark).await?;
             published += 1;
+            relay_lag(&row.stream, &row.payload);
         }
         Ok(Some(published))
+    }
+
+    /// Sets `ccp_outbox_depth{stream}` to the events not yet published (0
+    /// for a stream seen before that has none now).
+    async fn measure_depth(&self, seen: &mut Vec<String>) -> Result<(), DbErr> {
+        #[derive(Debug, FromQueryResult)]
+        struct Depth {
+            stream: String,
+            n: i64,
+        }
+        let q = Query::select()
+            .column(t("stream"))
+            .expr_as(Expr::col(t("seq")).count(), t("n"))
+            .from(t("outbox_events"))
+            .and_where(Expr::col(t("published_at")).is_null())
+            .group_by_col(t("stream"))
+            .to_owned();
+        let stmt = self.db.get_database_backend().build(&q);
+        let depths = Depth::find_by_statement(stmt).all(&self.db).await?;
+        for stream in seen.iter() {
+            if !depths.iter().any(|d| &d.stream == stream) {
+                metrics::gauge!("ccp_outbox_depth", "stream" => stream.clone()).set(0.0);
+            }
+        }
+        for depth in depths {
+            #[allow(clippy::cast_precision_loss)] // A queue's length fits an f64.
+            metrics::gauge!("ccp_outbox_depth", "stream" => depth.stream.clone())
+                .set(depth.n as f64);
+            if !seen.contains(&depth.stream) {
+                seen.push(depth.stream);
+            }
+        }
+        Ok(())
     }
 
     /// Runs until `shutdown` completes: publishes on every wake-up and poll,
@@ -182,8 +216,19 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut delays = crate::retry::Delays::new(self.poll_interval, Duration::from_secs(5));
+        let mut streams = Vec::new();
+        let mut measured: Option<std::time::Instant> = None;
         loop {
             let published = self.publish_pending().await;
+            // The queue's depth, at most once a second (a count query).
+            if crate::metrics::enabled()
+                && measured.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+            {
+                measured = Some(std::time::Instant::now());
+                if let Err(err) = self.measure_depth(&mut streams).await {
+                    tracing::debug!(error = %err, "outbox relay: cannot measure the depth");
+                }
+            }
             if self.health.is_some() {
                 // Nothing to publish says nothing of the bus: ask it.
                 let up = match &published {
@@ -210,4 +255,26 @@ impl OutboxRelay {
             }
         }
     }
+}
+
+/// Records `ccp_outbox_relay_lag_seconds{stream}`: from the event's
+/// `occurred_at` to its publication (0 when the clock is behind it).
+fn relay_lag(stream: &str, payload: &[u8]) {
+    if !crate::metrics::enabled() {
+        return;
+    }
+    let Ok(event) = ccp_proto::common::v1::DomainEvent::decode(payload) else {
+        return;
+    };
+    let Some(at) = event
+        .occurred_at
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+    else {
+        return;
+    };
+    let lag = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
+    metrics::histogram!("ccp_outbox_relay_lag_seconds", "stream" => stream.to_owned()).record(lag);
+    // The stream's depth series exists (0) from its first event on; the
+    // relay's count sets it.
+    metrics::gauge!("ccp_outbox_depth", "stream" => stream.to_owned()).increment(0.0);
 }

@@ -184,6 +184,7 @@ impl Authorization for AuthorizationApi {
             .revoked(&asker, &principal, revision.as_ref(), arrived)
             .await?
         {
+            crate::metrics::get().denied(DenyReason::Revoked, 1);
             return Ok(Response::new(decision_to_proto(&Decision::Deny(
                 DenyReason::Revoked,
             ))));
@@ -191,6 +192,7 @@ impl Authorization for AuthorizationApi {
         let gate = &self.gate;
         let mut view = FactsView::open(&gate.facts, principal, revision).await?;
         let decision = view.decide(&gate.facts, &q, gate.ctx.clock.now()).await?;
+        crate::metrics::get().decision(&decision);
         Ok(Response::new(decision_to_proto(&decision)))
     }
 
@@ -225,6 +227,10 @@ impl Authorization for AuthorizationApi {
             .revoked(&asker, &principal, revision.as_ref(), arrived)
             .await?
         {
+            crate::metrics::get().denied(
+                DenyReason::Revoked,
+                u64::try_from(questions.len()).unwrap_or(u64::MAX),
+            );
             let denied = decision_to_proto(&Decision::Deny(DenyReason::Revoked));
             return Ok(Response::new(gw::BatchCheckResponse {
                 results: vec![denied; questions.len()],
@@ -252,9 +258,14 @@ impl Authorization for AuthorizationApi {
             view.load_program_accounts(&gate.facts, business).await?;
         }
         let now = gate.ctx.clock.now();
+        let metrics = crate::metrics::get();
         let results = questions
             .iter()
-            .map(|q| decision_to_proto(&decide(&principal, q, &view, now)))
+            .map(|q| {
+                let decision = decide(&principal, q, &view, now);
+                metrics.decision(&decision);
+                decision_to_proto(&decision)
+            })
             .collect();
         Ok(Response::new(gw::BatchCheckResponse { results }))
     }

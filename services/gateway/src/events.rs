@@ -76,6 +76,16 @@ pub async fn apply(event: &DomainEvent, facts: &FactsCache, tokens: &Authenticat
     facts.evict(&affected(event)).await;
 }
 
+/// Returns true when the event revokes tokens or credentials.
+fn revokes(event: &DomainEvent) -> bool {
+    matches!(
+        EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified),
+        EventType::SessionSignedOut
+            | EventType::SessionFamilyRevoked
+            | EventType::CredentialRevoked
+    )
+}
+
 /// Applies one event's token revocations.
 pub fn apply_revocations(event: &DomainEvent, tokens: &Authenticator) {
     match EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified) {
@@ -183,7 +193,14 @@ async fn consume(
                 Ok(Delivery::Event(delivered)) => {
                     last = Some(delivered.position.clone());
                     match DomainEvent::decode(delivered.payload.as_slice()) {
-                        Ok(event) => apply(&event, &facts, &tokens).await,
+                        Ok(event) => {
+                            apply(&event, &facts, &tokens).await;
+                            crate::metrics::get().event(
+                                stream,
+                                event.occurred_at.as_ref(),
+                                revokes(&event),
+                            );
+                        }
                         Err(err) => {
                             // What it named is unknown: forget everything kept here.
                             tracing::warn!(stream, error = %err, "undecodable event; in-process facts dropped");

@@ -169,6 +169,7 @@ impl Gate {
             .await
             .map_err(Status::from)?;
         if let Err(wait) = self.limiter.check(&caller.principal).await {
+            crate::metrics::get().rate_limited();
             return Err(Status::from(
                 Error::resource_exhausted("rate limit exceeded; slow down")
                     .with_reason(RATE_LIMITED)

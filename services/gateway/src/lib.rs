@@ -18,6 +18,7 @@
 //! - [`gate`]: authentication, rate limit, authorization of a policy entry.
 //! - [`limit`]: the per-principal rate limit, shared by the replicas through Redis.
 //! - [`authz`]: the decision API; [`forward`]: the forwarded public services.
+//! - [`metrics`]: the gateway's own series (decisions, facts cache, lags, rate limit).
 
 pub mod authz;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod facts;
 pub mod forward;
 pub mod gate;
 pub mod limit;
+pub mod metrics;
 pub mod policy;
 pub mod revocations;
 pub mod tokens;

@@ -260,6 +260,7 @@ impl Revocations {
             *cursor = (*cursor).max(page.cursor);
             if !page.more {
                 self.inner.last_ok.fetch_max(began, Ordering::AcqRel);
+                crate::metrics::get().revocations_synced();
                 return Ok(());
             }
         }

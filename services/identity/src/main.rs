@@ -15,6 +15,11 @@ async fn main() -> anyhow::Result<()> {
     let settings: Settings = ccp_platform::config::load("", file.as_deref())?;
     let _telemetry =
         ccp_platform::telemetry::init(&settings.common.telemetry.for_service("identity"))?;
+    if let Some(metrics) =
+        ccp_platform::metrics::serve(&settings.common.telemetry.metrics_listen).await?
+    {
+        println!("identity metrics on {}", metrics.url());
+    }
     let ctx = ccp_platform::context::ServiceContext::from_settings_with(
         &settings.common,
         ccp_platform::context::RedisAtStart::Optional,

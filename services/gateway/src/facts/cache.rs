@@ -19,6 +19,7 @@ use super::convert::{assignment_facts_from_proto, pair_facts_from_proto, role_fa
 use super::keys::{ProgramAccounts, clamp_expiry, decode, encode, fresh_enough};
 use super::{FactsChannel, FactsError, FactsKey, FactsValue};
 use crate::decide::{AssignmentFacts, PairFacts, RoleFacts};
+use crate::metrics::LoadSource;
 
 #[derive(Debug)]
 struct Entry {
@@ -253,6 +254,7 @@ impl FactsCache {
             return;
         }
         let inner = &self.inner;
+        crate::metrics::get().evicted(keys.len());
         inner.epoch.fetch_add(1, Ordering::AcqRel);
         let texts: Vec<String> = keys.iter().map(FactsKey::text).collect();
         let floor = inner.clock.now() + CLOCK_SKEW_MARGIN;
@@ -274,6 +276,7 @@ impl FactsCache {
 
     /// Forgets every in-process entry (after the event stream was broken).
     pub fn evict_all_local(&self) {
+        crate::metrics::get().evicted(1);
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         self.inner.local.invalidate_all();
     }
@@ -286,19 +289,25 @@ impl FactsCache {
         let inner = &self.inner;
         if !inner.trust.is_trusted() {
             inner.misses.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::get().cache_miss();
             // Read through: nothing cached is trusted, and nothing read now is kept.
-            return Ok(self.fetch(&key).await?.0);
+            let started = std::time::Instant::now();
+            let value = self.fetch(&key).await?.0;
+            crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
+            return Ok(value);
         }
         let text = key.text();
         let now = inner.clock.now();
         if let Some(entry) = inner.local.get(&text).await {
             if entry.usable(now) && fresh_enough(&entry.value, revision) {
                 inner.hits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::get().cache_hit();
                 return Ok(entry.value.clone());
             }
             inner.local.invalidate(&text).await;
         }
         inner.misses.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get().cache_miss();
         let entry = if revision.is_some() {
             // A revision the cached entry does not prove: read it again (shared
             // level if it proves it, else the facts service), outside single-flight.
@@ -337,6 +346,7 @@ impl FactsCache {
         let inner = &self.inner;
         let epoch = inner.epoch.load(Ordering::Acquire);
         let text = key.text();
+        let started = std::time::Instant::now();
         match inner.shared.get(&text).await {
             Ok(Some(bytes)) => {
                 let floor = inner.floors.get(&text);
@@ -345,6 +355,7 @@ impl FactsCache {
                     && floor.is_none_or(|floor| fetched_at > floor)
                     && fresh_enough(&value, revision)
                 {
+                    crate::metrics::get().loaded(LoadSource::Shared, started.elapsed());
                     return Ok(Arc::new(Entry {
                         value,
                         expires_at,
@@ -358,6 +369,7 @@ impl FactsCache {
         }
         let fetched_at = inner.clock.now();
         let (value, bytes) = self.fetch(key).await?;
+        crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
         Ok(self.fetched(&text, value, &bytes, epoch, fetched_at).await)
     }
 
@@ -420,10 +432,12 @@ impl FactsCache {
             match cached.map(|entry| entry.value.clone()) {
                 Some(FactsValue::Programs(v)) => {
                     inner.hits.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::get().cache_hit();
                     found[i] = Some(v);
                 }
                 _ => {
                     inner.misses.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::get().cache_miss();
                     missing.push(i);
                 }
             }
@@ -432,7 +446,9 @@ impl FactsCache {
             let epoch = inner.epoch.load(Ordering::Acquire);
             let fetched_at = inner.clock.now();
             let asked: Vec<Bn9> = missing.iter().map(|&i| businesses[i].clone()).collect();
+            let started = std::time::Instant::now();
             let answers = self.batch_business_facts(&asked).await?;
+            crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
             if answers.len() != missing.len() {
                 return Err(FactsError::Unavailable(
                     "accounts: BatchGetBusinessFacts answered a different count".into(),
