@@ -445,3 +445,37 @@ fn facts_apis_have_their_own_port_and_callers_use_it() {
         );
     }
 }
+
+/// Every server pod exposes its metrics port, says so to Prometheus, and
+/// lets the monitoring namespace scrape it through the default deny.
+#[test]
+fn every_deployment_is_scraped_on_its_metrics_port() {
+    let m = base();
+    for service in SERVICES {
+        let deployment = m.get("Deployment", service).unwrap();
+        let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true", "{service}");
+        assert_eq!(annotations["prometheus.io/port"], "9464", "{service}");
+        assert_eq!(annotations["prometheus.io/path"], "/metrics", "{service}");
+        let c = m.container("Deployment", service).unwrap();
+        assert_eq!(
+            c.ports.get("metrics"),
+            Some(&9464),
+            "{service}: metrics port"
+        );
+        assert_eq!(
+            c.env
+                .get("CCP_TELEMETRY__METRICS_LISTEN")
+                .map(String::as_str),
+            Some("0.0.0.0:9464"),
+            "{service}"
+        );
+    }
+    let policy = m
+        .get("NetworkPolicy", "ccp-metrics-ingress")
+        .expect("a policy admitting scrapes");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["ports"][0]["port"],
+        serde_json::json!(9464)
+    );
+}

@@ -56,6 +56,8 @@ struct PodPorts {
     grpc: u16,
     /// The internal facts API (`internal_listen`, container port `facts`).
     facts: u16,
+    /// Prometheus text (`telemetry.metrics_listen`, container port `metrics`).
+    metrics: u16,
 }
 
 /// The container ports of the manifests: (service, `grpc`, `facts`).
@@ -168,6 +170,8 @@ impl Environment {
                     value = format!("127.0.0.1:{}", ports.grpc);
                 } else if key.ends_with("__SERVER__INTERNAL_LISTEN") {
                     value = format!("127.0.0.1:{}", ports.facts);
+                } else if key == "CCP_TELEMETRY__METRICS_LISTEN" {
+                    value = format!("127.0.0.1:{}", ports.metrics);
                 }
             }
             if key == "CCP_REDIS__KEY_PREFIX" {
@@ -315,6 +319,7 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
             .map(|_| PodPorts {
                 grpc: spare_port(),
                 facts: spare_port(),
+                metrics: spare_port(),
             })
             .collect::<Vec<_>>();
         service_ports.insert(service.to_owned(), pods);
@@ -411,6 +416,17 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
                     );
                 }
             }
+            // What Prometheus would scrape (the annotated `metrics` port): the
+            // probes above are calls it counts.
+            let scraped = reqwest::get(format!("http://127.0.0.1:{}/metrics", ports.metrics))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: metrics scrape: {e}"));
+            assert!(scraped.status().is_success(), "{name}: metrics scrape");
+            let text = scraped.text().await.unwrap();
+            assert!(
+                text.contains("rpc_server_duration_seconds"),
+                "{name}: no RPC series in its metrics:\n{text}"
+            );
             pods.push(pod);
         }
     }
