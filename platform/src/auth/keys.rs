@@ -101,9 +101,10 @@ pub struct AccessTokenVerifier {
     verified: Option<moka::sync::Cache<Arc<str>, Arc<Caller>>>,
 }
 
-/// Expires a verified token's cache entry at the token's own `exp`.
-struct UntilExp {
-    clock: Clock,
+/// Expires a verified token's cache entry at the token's own `exp` (by `clock`).
+pub struct UntilExp {
+    /// The clock `exp` is compared with.
+    pub clock: Clock,
 }
 
 impl moka::Expiry<Arc<str>, Arc<Caller>> for UntilExp {

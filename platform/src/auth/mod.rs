@@ -35,7 +35,7 @@ pub use internal::{
 };
 pub use keys::{
     AccessTokenSigner, AccessTokenVerifier, KeySet, KeySource, StaticKeySource, TokenMinter,
-    jwks_json,
+    UntilExp, jwks_json,
 };
 pub use server::{Authenticated, ServerAuth, bearer};
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ccp_platform::auth::{AccessTokenVerifier, AuthError, Caller, Principal};
+use ccp_platform::auth::{AccessTokenVerifier, AuthError, Caller, Principal, UntilExp};
 use ccp_platform::clock::Clock;
 use uuid::Uuid;
 
@@ -30,25 +30,6 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("verified", &self.verified.entry_count())
             .finish_non_exhaustive()
-    }
-}
-
-struct UntilExp {
-    clock: Clock,
-}
-
-impl moka::Expiry<Arc<str>, Arc<Caller>> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _key: &Arc<str>,
-        value: &Arc<Caller>,
-        _at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(
-            (value.expires_at - self.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO),
-        )
     }
 }
 

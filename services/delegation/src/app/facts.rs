@@ -46,6 +46,13 @@ fn fold_assignments(
     (by_client.into_values().collect(), revisions)
 }
 
+fn principal_of(text: &str) -> Result<Principal> {
+    text.parse()
+        .map_err(|e: ccp_platform::auth::PrincipalParseError| {
+            Error::invalid_field("principal", e.to_string())
+        })
+}
+
 fn bn(field: &str, text: &str) -> Result<Bn9> {
     ccp_types::BusinessRef::parse(text, field).map_err(|e| Error::invalid(vec![e]))
 }
@@ -78,12 +85,7 @@ impl Core {
         &self,
         req: pb::GetAssignmentFactsRequest,
     ) -> Result<pb::AssignmentFacts> {
-        let principal: Principal =
-            req.principal
-                .parse()
-                .map_err(|e: ccp_platform::auth::PrincipalParseError| {
-                    Error::invalid_field("principal", e.to_string())
-                })?;
+        let principal = principal_of(&req.principal)?;
         let rows = store::assignment_facts(self.db(), &principal.to_string()).await?;
         let (assignments, revisions) = fold_assignments(rows);
         Ok(pb::AssignmentFacts {
@@ -104,12 +106,7 @@ impl Core {
         caller: &str,
         req: pb::ListAssignedClientsRequest,
     ) -> Result<pb::ListAssignedClientsResponse> {
-        let principal: Principal =
-            req.principal
-                .parse()
-                .map_err(|e: ccp_platform::auth::PrincipalParseError| {
-                    Error::invalid_field("principal", e.to_string())
-                })?;
+        let principal = principal_of(&req.principal)?;
         let provider = bn("provider", &req.provider)?;
         let size = page_size(req.page_size, 500, 5000)?;
         let pages = self.pages(

@@ -336,10 +336,7 @@ impl RelationshipFacts for RelationshipFactsApi {
         request: Request<pb::ListClientsRequest>,
     ) -> R<pb::ListClientsResponse> {
         // The internal caller's subject binds its page tokens (R-IN-1).
-        let subject = request
-            .extensions()
-            .get::<ccp_platform::auth::InternalClaims>()
-            .map_or_else(|| "internal".to_owned(), |c| c.sub.clone());
+        let subject = internal_subject(&request);
         Ok(Response::new(
             self.core
                 .list_clients(&subject, request.into_inner())
@@ -352,10 +349,7 @@ impl RelationshipFacts for RelationshipFactsApi {
         request: Request<pb::ListAssignedClientsRequest>,
     ) -> R<pb::ListAssignedClientsResponse> {
         // The internal caller's subject binds its page tokens (R-IN-1).
-        let subject = request
-            .extensions()
-            .get::<ccp_platform::auth::InternalClaims>()
-            .map_or_else(|| "internal".to_owned(), |c| c.sub.clone());
+        let subject = internal_subject(&request);
         Ok(Response::new(
             self.core
                 .list_assigned_clients(&subject, request.into_inner())
@@ -371,4 +365,12 @@ impl RelationshipFacts for RelationshipFactsApi {
             self.core.request_facts(request.into_inner()).await?,
         ))
     }
+}
+
+/// The subject of the internal token a facts call came with.
+fn internal_subject<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<ccp_platform::auth::InternalClaims>()
+        .map_or_else(|| "internal".to_owned(), |c| c.sub.clone())
 }

@@ -112,6 +112,20 @@ struct AssignmentFactRow {
     rev: Option<i64>,
 }
 
+fn decode_assignments(rows: Vec<AssignmentFactRow>) -> Result<Vec<AssignmentFact>, DbErr> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(AssignmentFact {
+                role: decode_enum(&r.role, "assignments", "role")?,
+                provider: r.provider,
+                client: r.client,
+                group_id: r.group_id,
+                revision: r.rev.unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
 /// Returns what a principal is assigned to, directly and through live
 /// groups, with each provider's revision.
 pub async fn assignment_facts<C: ConnectionTrait>(
@@ -132,17 +146,7 @@ pub async fn assignment_facts<C: ConnectionTrait>(
         vec![principal.into()],
     )
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(AssignmentFact {
-                role: decode_enum(&r.role, "assignments", "role")?,
-                provider: r.provider,
-                client: r.client,
-                group_id: r.group_id,
-                revision: r.rev.unwrap_or(0),
-            })
-        })
-        .collect()
+    decode_assignments(rows)
 }
 
 /// Returns a principal's assignments through `provider` for its next `limit`
@@ -180,17 +184,7 @@ pub async fn assigned_clients<C: ConnectionTrait>(
         vec![principal.into(), provider.into(), after.into()],
     )
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(AssignmentFact {
-                role: decode_enum(&r.role, "assignments", "role")?,
-                provider: r.provider,
-                client: r.client,
-                group_id: r.group_id,
-                revision: r.rev.unwrap_or(0),
-            })
-        })
-        .collect()
+    decode_assignments(rows)
 }
 
 /// Returns the provider's revision and the relationships of its pairs with
