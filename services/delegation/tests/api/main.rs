@@ -10,7 +10,6 @@ mod concurrency;
 mod helpers;
 mod internal_port;
 mod provider;
-mod query_plans;
 mod relationships;
 mod requests;
 mod write_path;
