@@ -40,6 +40,19 @@ pub const EMPLOYEE_REQUEST_APPROVED: &str = "employee-request-approved";
 /// The requester: their request was rejected (with the reason).
 pub const EMPLOYEE_REQUEST_REJECTED: &str = "employee-request-rejected";
 
+/// Every notice, each a `<id>-subject` and `<id>-body` in every language's catalogue.
+pub const ALL: [&str; 9] = [
+    RELATIONSHIP_REQUEST_RECEIVED,
+    RELATIONSHIP_REQUEST_APPROVED,
+    RELATIONSHIP_REQUEST_REJECTED,
+    RELATIONSHIP_ENDED,
+    RELATIONSHIP_EXPIRED,
+    RELATIONSHIP_EXPIRY_REMINDER,
+    EMPLOYEE_REQUEST_RECEIVED,
+    EMPLOYEE_REQUEST_APPROVED,
+    EMPLOYEE_REQUEST_REJECTED,
+];
+
 /// What handling one event did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -328,4 +341,67 @@ pub(crate) fn detail_list(event: &DomainEvent, key: &str) -> Vec<String> {
 /// Returns `yes` when `text` has something to show, else `no` (a Fluent selector).
 pub(crate) fn given(text: &str) -> &'static str {
     if text.trim().is_empty() { "no" } else { "yes" }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::render::Language;
+
+    #[test]
+    fn every_notice_renders_in_both_languages_and_reminders_count_their_days() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let values = [
+            ("recipient_name", "Alex"),
+            ("recipient_business", "Imports Ltd."),
+            ("provider", "123456789"),
+            ("provider_name", "Brokers Inc."),
+            ("client", "987654321"),
+            ("client_name", "Imports Ltd."),
+            ("reason", "no"),
+            ("ended_by_side", "provider"),
+            ("ended_by_name", "Bo"),
+            ("ended_by_business", "Brokers Inc."),
+            ("has_note", "yes"),
+            ("note", "bye"),
+            ("expire_date", "2027-01-15"),
+            ("business", "987654321"),
+            ("business_name", "Imports Ltd."),
+            ("requester_name", "Rita"),
+        ];
+        for kind in ALL {
+            let en = catalogue
+                .render_counted(kind, Language::En, &values, &[("days", 7)])
+                .unwrap();
+            let fr = catalogue
+                .render_counted(kind, Language::Fr, &values, &[("days", 7)])
+                .unwrap();
+            assert_ne!(en.subject, fr.subject, "{kind}");
+            assert!(en.body.starts_with("Hello Alex,"), "{kind}: {}", en.body);
+            assert!(fr.body.starts_with("Bonjour Alex,"), "{kind}: {}", fr.body);
+            assert!(en.body.contains("Imports Ltd."), "{kind}: {}", en.body);
+        }
+        let remind = |days| {
+            catalogue
+                .render_counted(
+                    RELATIONSHIP_EXPIRY_REMINDER,
+                    Language::En,
+                    &values,
+                    &[("days", days)],
+                )
+                .unwrap()
+                .subject
+        };
+        assert!(remind(1).ends_with("expires tomorrow"), "{}", remind(1));
+        assert!(remind(7).ends_with("expires in 7 days"), "{}", remind(7));
+        // A note's absence is said, not shown empty.
+        let mut without = values;
+        without[10] = ("has_note", "no");
+        let fr = catalogue
+            .render(RELATIONSHIP_ENDED, Language::Fr, &without)
+            .unwrap();
+        assert!(fr.body.contains("Aucune note"), "{}", fr.body);
+        assert!(!fr.body.contains("Sa note"), "{}", fr.body);
+    }
 }
