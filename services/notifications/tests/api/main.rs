@@ -277,9 +277,20 @@ async fn a_relationship_request_reaches_the_clients_opted_in_managers_once_each_
             assert!(body.starts_with(greeting), "{body}");
             assert!(body.contains(&format!("({PROVIDER})")) || body.contains(PROVIDER));
         }
-        let ledger = store::sent_for_event(notifier.db(), &event.id)
-            .await
-            .unwrap();
+        // The ledger row follows the server's acceptance: wait (bounded) for the second.
+        let ledger = tokio::time::timeout(WAIT, async {
+            loop {
+                let ledger = store::sent_for_event(notifier.db(), &event.id)
+                    .await
+                    .unwrap();
+                if ledger.len() >= 2 {
+                    return ledger;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("both deliveries recorded");
         assert_eq!(
             ledger.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
             ["person:alice", "person:bob"]
