@@ -79,25 +79,57 @@ pub fn mailer(settings: &NotificationsSettings) -> anyhow::Result<mail::Mailer> 
     })
 }
 
-/// Consumes delegation's events until `shutdown` completes, from the position stored in this
-/// service's schema, storing each event's position once its notices are delivered. An event
-/// that cannot be handled now (mail server or directory down) is retried, with backoff, from the
-/// last stored position; the ledger keeps what was delivered from being sent twice.
+/// The stream of accounts' events (employee access requests).
+pub const ACCOUNTS_STREAM: &str = "ccp.events.accounts";
+
+/// The name under which the accounts-events consumer stores its position.
+pub const ACCOUNTS_CONSUMER: &str = "accounts-events";
+
+/// Consumes delegation's and accounts' events until `shutdown` completes, each stream from the
+/// position stored for it in this service's schema, storing each event's position once its
+/// notices are delivered. An event that cannot be handled now (mail server or directory down)
+/// is retried, with backoff, from the last stored position; the ledger keeps what was
+/// delivered from being sent twice.
 pub async fn consume(
     notifier: Notifier,
     bus: Arc<dyn EventBus>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
+    // Each stream's loop runs until shutdown drops it (at an await, as a stop mid-event would:
+    // the ledger and the stored position make that safe).
+    let both = async {
+        tokio::join!(
+            consume_stream(
+                notifier.clone(),
+                bus.clone(),
+                DELEGATION_STREAM,
+                DELEGATION_CONSUMER
+            ),
+            consume_stream(notifier, bus, ACCOUNTS_STREAM, ACCOUNTS_CONSUMER),
+        );
+    };
+    tokio::select! {
+        () = shutdown => {}
+        () = both => {}
+    }
+}
+
+/// Consumes one stream as [`consume`] says, its position stored under `consumer`.
+async fn consume_stream(
+    notifier: Notifier,
+    bus: Arc<dyn EventBus>,
+    stream: &'static str,
+    consumer: &'static str,
+) {
     let mut delays =
         ccp_platform::retry::Delays::new(Duration::from_millis(100), Duration::from_secs(30));
     loop {
         let run = async {
-            let from = match store::consumer_position(notifier.db(), DELEGATION_CONSUMER).await? {
+            let from = match store::consumer_position(notifier.db(), consumer).await? {
                 Some(p) => StartFrom::After(Position::new(p)),
                 None => StartFrom::Beginning,
             };
-            let mut sub = bus.subscribe(DELEGATION_STREAM, from).await?;
+            let mut sub = bus.subscribe(stream, from).await?;
             while let Some(item) = sub.next().await {
                 match item {
                     Ok(Delivery::Event(d)) => {
@@ -109,33 +141,20 @@ pub async fn consume(
                                 }
                             }
                             Err(err) => {
-                                tracing::warn!(position = %d.position, error = %err, "undecodable event skipped")
+                                tracing::warn!(stream, position = %d.position, error = %err, "undecodable event skipped")
                             }
                         }
-                        store::store_position(
-                            notifier.db(),
-                            DELEGATION_CONSUMER,
-                            d.position.as_str(),
-                        )
-                        .await?;
+                        store::store_position(notifier.db(), consumer, d.position.as_str()).await?;
                     }
                     Ok(Delivery::CaughtUp) => {}
-                    Err(err) => tracing::warn!(error = %err, "delegation events: bus error"),
+                    Err(err) => tracing::warn!(stream, error = %err, "bus error"),
                 }
             }
             anyhow::Ok(())
         };
-        tokio::select! {
-            () = &mut shutdown => return,
-            result = run => {
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, "notifications consumer failed; retrying");
-                }
-            }
+        if let Err(err) = run.await {
+            tracing::warn!(stream, error = %err, "notifications consumer failed; retrying");
         }
-        tokio::select! {
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(delays.next_delay()) => {}
-        }
+        tokio::time::sleep(delays.next_delay()).await;
     }
 }

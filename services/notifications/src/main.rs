@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let notifier = ccp_notifications::build(&ctx, &settings.notifications)
         .instrument(span.clone())
         .await?;
-    span.in_scope(|| tracing::info!("notifications consuming delegation's events"));
+    span.in_scope(|| tracing::info!("notifications consuming delegation's and accounts' events"));
     ccp_notifications::consume(
         notifier,
         ctx.bus.clone(),

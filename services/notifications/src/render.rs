@@ -111,9 +111,24 @@ impl Catalogue {
         language: Language,
         values: &[(&str, &str)],
     ) -> Result<Rendered, RenderError> {
+        self.render_counted(id, language, values, &[])
+    }
+
+    /// Renders like [`Catalogue::render`], with `counts` given as numbers (a template may
+    /// select on them, e.g. `{ $days -> [1] … *[other] … }`).
+    pub fn render_counted(
+        &self,
+        id: &str,
+        language: Language,
+        values: &[(&str, &str)],
+        counts: &[(&str, i64)],
+    ) -> Result<Rendered, RenderError> {
         let mut args = FluentArgs::new();
         for (name, value) in values {
             args.set(*name, FluentValue::from(clean(value)));
+        }
+        for (name, count) in counts {
+            args.set(*name, FluentValue::from(*count));
         }
         let subject = self.format(&format!("{id}-subject"), language, &args)?;
         let body = self.format(&format!("{id}-body"), language, &args)?;
@@ -187,8 +202,9 @@ fn clean_line(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ARGS: [(&str, &str); 5] = [
+    const ARGS: [(&str, &str); 6] = [
         ("recipient_name", "Alex Martin"),
+        ("recipient_business", "Imports Ltd."),
         ("provider", "123456789"),
         ("provider_name", "Brokers Inc."),
         ("client", "987654321"),
@@ -227,12 +243,12 @@ mod tests {
     fn values_cannot_break_lines_inject_fluent_or_run_long() {
         let catalogue = Catalogue::builtin().unwrap();
         let mut args = ARGS;
-        args[2] = (
+        args[3] = (
             "provider_name",
             "Evil\r\nBcc: victim@example.com\r\n\r\n{ $client }",
         );
         let long = "x".repeat(5_000);
-        args[4] = ("client_name", &long);
+        args[5] = ("client_name", &long);
         let r = catalogue
             .render("relationship-request-received", Language::En, &args)
             .unwrap();

@@ -165,6 +165,9 @@ impl Core {
             return Err(err.into());
         }
         let name = format!("businesses/{bn9}/employeeRequests/{}", row.id);
+        // The request names no program: the managers of every program of the business are
+        // told (the notifications service), with the business's BAMs.
+        let program_managers = store::program_managers(w.txn(), bn9).await?;
         w.record(
             Change::new(
                 EventType::EmployeeRequestCreated,
@@ -173,7 +176,8 @@ impl Core {
             )
             .acting_for(bn9)
             .principals([actor.clone()])
-            .after(json!({"note": row.note, "state": "PENDING"})),
+            .after(json!({"note": row.note, "state": "PENDING"}))
+            .details(json!({"note": row.note, "program_managers": program_managers})),
         )
         .await?;
         let response = pb::RequestEmployeeAccessResponse {
@@ -239,7 +243,12 @@ impl Core {
                 .acting_for(&row.bn9)
                 .principals([row.requester.clone()])
                 .before(before)
-                .after(json!({"state": row.state.as_str(), "reason": row.reject_reason, "granted": row.granted_json})),
+                .after(json!({"state": row.state.as_str(), "reason": row.reject_reason, "granted": row.granted_json}))
+                .details(if to == RequestState::Rejected {
+                    json!({"reject_reason": row.reject_reason})
+                } else {
+                    serde_json::Value::Null
+                }),
         )
         .await
     }

@@ -247,6 +247,23 @@ pub async fn has_any_role<C: ConnectionTrait>(
     Ok(c.is_some_and(|c| c.n > 0))
 }
 
+/// Returns the principals holding the PAM role (direct or through a group) on any program of a
+/// business, once each, in one query.
+pub async fn program_managers<C: ConnectionTrait>(db: &C, bn9: &str) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        principal: String,
+    }
+    // SQL: the `role_sources` view (direct and group roles) for one role.
+    let rows: Vec<Row> = all(
+        db,
+        "SELECT DISTINCT principal FROM role_sources WHERE bn9 = $1 AND role = $2 ORDER BY principal",
+        vec![bn9.into(), (ccp_proto::common::v1::Role::Pam as i32).into()],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.principal).collect())
+}
+
 /// A member's active group.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct MemberGroupRow {

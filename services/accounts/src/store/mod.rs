@@ -26,8 +26,8 @@ pub use groups::{
 };
 pub use members::{
     MemberFilter, MemberGroupRow, MemberRow, RoleRow, delete_member, direct_roles,
-    direct_roles_many, has_any_role, list_members, member, member_groups_many, role_sources,
-    set_direct_roles, upsert_member,
+    direct_roles_many, has_any_role, list_members, member, member_groups_many, program_managers,
+    role_sources, set_direct_roles, upsert_member,
 };
 pub use migration::Migrator;
 pub use registration::{

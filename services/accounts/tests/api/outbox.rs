@@ -64,7 +64,8 @@ async fn r_ev_1_events_survive_a_bus_outage_and_arrive_once_in_order_per_busines
         app.register_abc(&alice).await;
         let bob = app.person("Bob Tremblay").await;
         let carol = app.person("Carol Singh").await;
-        app.join(&alice, &bob, role("RM0001", Role::Reader)).await;
+        // bob manages RM0001: carol's request names him for the notifications service.
+        app.join(&alice, &bob, role("RM0001", Role::Pam)).await;
         app.join(&alice, &carol, role("RM0002", Role::Editor)).await;
         let dave = app.person("Dave Roy").await;
         let mut itn = abc_registration();
@@ -111,6 +112,21 @@ async fn r_ev_1_events_survive_a_bus_outage_and_arrive_once_in_order_per_busines
                 EventType::EmployeeRequestCreated as i32,
                 EventType::EmployeeRequestApproved as i32,
             ]
+        );
+        let created: Vec<serde_json::Value> = all
+            .iter()
+            .filter(|e| e.r#type == EventType::EmployeeRequestCreated as i32)
+            .map(|e| serde_json::from_str(&e.details_json).unwrap())
+            .collect();
+        assert_eq!(created.len(), 2);
+        assert_eq!(created[0]["program_managers"], serde_json::json!([]));
+        assert_eq!(
+            created[1]["program_managers"],
+            serde_json::json!([bob.principal.clone()])
+        );
+        assert_eq!(
+            created[1]["note"],
+            "Hi, I need access to make corrections and adjustments"
         );
         let mut last: HashMap<String, i64> = HashMap::new();
         for e in &all {

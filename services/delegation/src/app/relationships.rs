@@ -358,7 +358,7 @@ impl Core {
             )
             .before(relationship_json(&row))
             .after(relationship_json(&next))
-            .details(serde_json::json!({"end_reason": reason.as_str()}))
+            .details(serde_json::json!({"end_reason": reason.as_str(), "note": next.end_note}))
             .revision(&revision),
         )
         .await?;

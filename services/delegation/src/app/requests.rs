@@ -220,9 +220,13 @@ impl Core {
                 "delegation.request.reject",
             ),
         };
-        let change = Change::new(event, action, &proto.name)
+        let mut change = Change::new(event, action, &proto.name)
             .before(request_json(&row))
             .after(request_json(&after));
+        if c.by == Party::Client {
+            // The notifications service tells both sides why.
+            change = change.details(serde_json::json!({"reject_reason": after.reject_reason}));
+        }
         record_pair(
             w,
             &row.provider,

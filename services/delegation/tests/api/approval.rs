@@ -323,6 +323,16 @@ async fn r_de_2_the_client_rejects_with_a_reason() {
         );
         assert_eq!(rejected.reject_reason, "we use another broker");
         assert_eq!(rejected.decided_by, app.importer_bam.to_string());
+        // The event carries the reason (the notifications service tells both sides).
+        let events = events_until(&app.ctx, |e| {
+            !of_type(e, EventType::RelationshipRequestRejected).is_empty()
+        })
+        .await;
+        let event = of_type(&events, EventType::RelationshipRequestRejected)
+            .pop()
+            .unwrap();
+        let details: serde_json::Value = serde_json::from_str(&event.details_json).unwrap();
+        assert_eq!(details["reject_reason"], "we use another broker");
         // Only the client side approves: the provider's name is not a received request.
         let mut wrong_side = app.approval(&sent.id, t0() + Duration::days(3));
         wrong_side.name = format!("businesses/{BROKER}/receivedRequests/{}", sent.id);

@@ -346,6 +346,11 @@ async fn r_de_5_r_de_6_assignments_outlive_the_relationship_and_ended_ones_stay_
             ended.principals
         );
         assert_eq!(ended.pairs[0].client, IMPORTER);
+        // Who ended it and why, for the notifications service.
+        let details: serde_json::Value = serde_json::from_str(&ended.details_json).unwrap();
+        assert_eq!(details["end_reason"], "ENDED_BY_CLIENT");
+        assert_eq!(details["note"], "switching brokers");
+        assert_eq!(ended.actor, app.importer_bam.to_string());
         let pair = app.pair_facts().await;
         assert_eq!(pair.relationships.len(), 1);
         assert_eq!(

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod answers;
 mod binary;
 mod sink;
 
@@ -61,7 +62,7 @@ fn directory() -> Arc<dyn Directory> {
             // A provider whose legal name tries to forge a header.
             (
                 PROVIDER,
-                business("Brokers\r\nBcc: victim@evil.example\r\n", &[]),
+                business("Brokers\r\nBcc: victim@evil.example\r\n", &["paul", "pia"]),
             ),
             (
                 CLIENT,
@@ -94,6 +95,20 @@ fn directory() -> Arc<dyn Directory> {
             ),
             // dave has no profile.
             person("erin", "Erin", "erin@other.example", Language::En, true),
+            // The provider's managers (pia opted out), an employee it assigned to the client,
+            // a program manager of the client, and two people asking to join the client.
+            person(
+                "paul",
+                "Paul Gagnon",
+                "paul@provider.example",
+                Language::Fr,
+                true,
+            ),
+            person("pia", "Pia", "pia@provider.example", Language::En, false),
+            person("amy", "Amy Lee", "amy@provider.example", Language::En, true),
+            person("pam", "Pam Wong", "pam@client.example", Language::En, true),
+            person("rita", "Rita Roy", "rita@home.example", Language::Fr, true),
+            person("ron", "Ron", "ron@home.example", Language::En, false),
         ],
     })
 }
@@ -129,6 +144,12 @@ fn request_sent(client: &str) -> DomainEvent {
 
 async fn publish(bus: &Arc<dyn EventBus>, event: &DomainEvent) {
     bus.publish(ccp_notifications::DELEGATION_STREAM, &event.encode_to_vec())
+        .await
+        .unwrap();
+}
+
+async fn publish_accounts(bus: &Arc<dyn EventBus>, event: &DomainEvent) {
+    bus.publish(ccp_notifications::ACCOUNTS_STREAM, &event.encode_to_vec())
         .await
         .unwrap();
 }
@@ -256,9 +277,20 @@ async fn a_relationship_request_reaches_the_clients_opted_in_managers_once_each_
             assert!(body.starts_with(greeting), "{body}");
             assert!(body.contains(&format!("({PROVIDER})")) || body.contains(PROVIDER));
         }
-        let ledger = store::sent_for_event(notifier.db(), &event.id)
-            .await
-            .unwrap();
+        // The ledger row follows the server's acceptance: wait (bounded) for the second.
+        let ledger = tokio::time::timeout(WAIT, async {
+            loop {
+                let ledger = store::sent_for_event(notifier.db(), &event.id)
+                    .await
+                    .unwrap();
+                if ledger.len() >= 2 {
+                    return ledger;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("both deliveries recorded");
         assert_eq!(
             ledger.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
             ["person:alice", "person:bob"]
