@@ -152,6 +152,13 @@ pub async fn assignment_facts<C: ConnectionTrait>(
 /// Returns a principal's assignments through `provider` for its next `limit`
 /// clients after `after` (directly or through a live group), by client: a
 /// page of what [`assignment_facts`] returns for the whole principal.
+///
+/// Each source is read as one index range of at most `limit` clients after
+/// the cursor — the direct assignments, then each live group the principal
+/// is assigned through (few) by `client_group_clients`' primary key — and
+/// the first `limit` clients of their union are kept: every row of those
+/// clients is in their sources' first `limit`, so a page costs O(page), not
+/// O(clients after the cursor).
 pub async fn assigned_clients<C: ConnectionTrait>(
     db: &C,
     principal: &str,
@@ -159,32 +166,71 @@ pub async fn assigned_clients<C: ConnectionTrait>(
     after: &str,
     limit: u64,
 ) -> Result<Vec<AssignmentFact>, DbErr> {
-    // SQL: the page's distinct clients (direct and group branches each an index
-    // range after the cursor), then their assignment rows, in one query.
-    let rows: Vec<AssignmentFactRow> = all(
+    #[derive(FromQueryResult)]
+    struct GroupRow {
+        group_id: String,
+        role: String,
+    }
+    #[derive(FromQueryResult)]
+    struct ClientRow {
+        client: String,
+    }
+    let revision = ccp_platform::store::current_revision(db, provider).await?;
+    // SQL: the direct assignments after the cursor, by client.
+    let direct: Vec<AssignmentFactRow> = all(
         db,
         &format!(
-            "SELECT a.provider, u.client, a.role, a.group_id, rv.counter AS rev \
-             FROM (SELECT DISTINCT c.client FROM ( \
-                     SELECT d.client AS client FROM assignments d \
-                     WHERE d.assignee = $1 AND d.provider = $2 AND d.client > $3 \
-                     UNION ALL \
-                     SELECT gc.client FROM assignments ga \
-                     JOIN client_groups g ON g.id = ga.group_id AND g.delete_us IS NULL \
-                     JOIN client_group_clients gc ON gc.group_id = g.id AND gc.client > $3 \
-                     WHERE ga.assignee = $1 AND ga.provider = $2) c \
-                   ORDER BY c.client LIMIT {limit}) u \
-             JOIN assignments a ON a.assignee = $1 AND a.provider = $2 \
-             LEFT JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
-             LEFT JOIN client_group_clients gc ON gc.group_id = g.id AND gc.client = u.client \
-             LEFT JOIN revisions rv ON rv.scope = a.provider \
-             WHERE a.client = u.client OR gc.client = u.client \
-             ORDER BY u.client, a.group_id"
+            "SELECT a.provider, a.client, a.role, a.group_id, NULL AS rev FROM assignments a \
+             WHERE a.assignee = $1 AND a.provider = $2 AND a.client IS NOT NULL \
+             AND a.client > $3 ORDER BY a.client LIMIT {limit}"
         ),
         vec![principal.into(), provider.into(), after.into()],
     )
     .await?;
-    decode_assignments(rows)
+    let mut rows = decode_assignments(direct)?;
+    // SQL: the live groups the principal is assigned through.
+    let groups: Vec<GroupRow> = all(
+        db,
+        "SELECT a.group_id, a.role FROM assignments a \
+         JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
+         WHERE a.assignee = $1 AND a.provider = $2 ORDER BY a.group_id",
+        vec![principal.into(), provider.into()],
+    )
+    .await?;
+    for group in groups {
+        // SQL: one group's clients after the cursor, a primary-key range.
+        let clients: Vec<ClientRow> = all(
+            db,
+            &format!(
+                "SELECT client FROM client_group_clients \
+                 WHERE group_id = $1 AND client > $2 ORDER BY client LIMIT {limit}"
+            ),
+            vec![group.group_id.clone().into(), after.into()],
+        )
+        .await?;
+        let role = decode_enum(&group.role, "assignments", "role")?;
+        rows.extend(clients.into_iter().map(|c| AssignmentFact {
+            provider: provider.to_owned(),
+            client: Some(c.client),
+            role,
+            group_id: Some(group.group_id.clone()),
+            revision,
+        }));
+    }
+    rows.sort_by(|a, b| a.client.cmp(&b.client));
+    let mut kept = 0u64;
+    let mut last: Option<String> = None;
+    rows.retain(|r| {
+        if last.as_deref() != r.client.as_deref() {
+            kept += 1;
+            last.clone_from(&r.client);
+        }
+        kept <= limit
+    });
+    for r in &mut rows {
+        r.revision = revision;
+    }
+    Ok(rows)
 }
 
 /// Returns the provider's revision and the relationships of its pairs with

@@ -151,6 +151,21 @@ async fn r_gw_3_a_listing_page_costs_one_facts_call_per_service_not_one_per_clie
     )
     .await;
 
+    // Three of them also directly, as Editor: the listing's pages merge the
+    // direct assignments with the group's and keep the higher role.
+    let editor_of: BTreeSet<String> = clients.iter().step_by(12).cloned().collect();
+    for client in &editor_of {
+        assign(
+            gw,
+            &broker,
+            NORTHERN,
+            &clerk.principal,
+            del::assignment::Target::Client(client.clone()),
+            Role::Editor,
+        )
+        .await;
+    }
+
     for (who, name) in [
         (&broker, "the broker's BAM"),
         (&clerk, "its assigned employee"),
@@ -165,6 +180,14 @@ async fn r_gw_3_a_listing_page_costs_one_facts_call_per_service_not_one_per_clie
             .map(|r| r.resource.trim_start_matches("businesses/")[..9].to_owned())
             .collect();
         assert_eq!(listed, clients, "{name}: every client listed");
+        if who.principal == clerk.principal {
+            let editing: BTreeSet<String> = resources
+                .iter()
+                .filter(|r| r.role == Role::Editor as i32 && r.resource.len() == 9)
+                .map(|r| r.resource.clone())
+                .collect();
+            assert_eq!(editing, editor_of, "{name}: Editor where directly assigned");
+        }
         assert!(pages >= 3, "{name}: {pages} pages");
         // O(page): at most one call per facts service per page, plus the
         // principal's own facts once — far fewer than one per client.
