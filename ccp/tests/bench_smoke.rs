@@ -53,21 +53,20 @@ async fn run_with(args: BenchArgs) -> Value {
     serde_json::from_str(&line).unwrap()
 }
 
-/// The out-of-process form runs the built `ccp` three times over (the
-/// gateway's `ccp up --demo`, the bare echo, and the load generator).
-#[test]
-fn check_out_of_process_reports_both_processes_and_checks_decisions() {
+/// Runs `ccp bench <scenario> --out-of-process --quick --json` with short
+/// rounds and returns its JSON line, once it says it ran out of process.
+fn out_of_process(scenario: &str, concurrency: &str) -> Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ccp"))
         .args([
             "bench",
-            "check",
+            scenario,
             "--out-of-process",
             "--quick",
             "--json",
             "--connections",
             "1",
             "--concurrency",
-            "4",
+            concurrency,
             "--warmup-ms",
             "50",
             "--duration-ms",
@@ -83,61 +82,39 @@ fn check_out_of_process_reports_both_processes_and_checks_decisions() {
         String::from_utf8_lossy(&output.stderr)
     );
     let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(
+        json["process"]
+            .as_str()
+            .unwrap()
+            .starts_with("out-of-process"),
+        "{json}"
+    );
+    json
+}
+
+/// The out-of-process form runs the built `ccp` three times over (the
+/// gateway's `ccp up --demo`, the bare echo, and the load generator).
+#[test]
+fn check_out_of_process_reports_both_processes_and_checks_decisions() {
+    let json = out_of_process("check", "4");
     for key in ["echo_rps", "check_rps", "ratio", "rate", "p99_ratio"] {
         assert!(num(&json, key) > 0.0, "{key} > 0 in {json}");
     }
     assert_eq!(num(&json, "wrong_decisions"), 0.0, "{json}");
     assert_eq!(num(&json, "errors"), 0.0, "{json}");
     assert_eq!(json["check_rps_rounds"].as_array().unwrap().len(), 3);
-    assert!(
-        json["process"]
-            .as_str()
-            .unwrap()
-            .starts_with("out-of-process")
-    );
 }
 
 /// The proxy's out-of-process form: `ccp up --demo` in its own process, the
 /// load here; both paths answer and the rounds are interleaved.
 #[test]
 fn proxy_out_of_process_reports_direct_and_gateway_rounds() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ccp"))
-        .args([
-            "bench",
-            "proxy",
-            "--out-of-process",
-            "--quick",
-            "--json",
-            "--connections",
-            "1",
-            "--concurrency",
-            "2",
-            "--warmup-ms",
-            "50",
-            "--duration-ms",
-            "300",
-        ])
-        .env_remove("CCP_STATE_DIR")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let json = out_of_process("proxy", "2");
     for key in ["direct_rps", "gateway_rps", "ratio_p50", "ratio_rps"] {
         assert!(num(&json, key) > 0.0, "{key} > 0 in {json}");
     }
     assert_eq!(num(&json, "errors"), 0.0, "{json}");
     assert_eq!(json["gateway_rps_rounds"].as_array().unwrap().len(), 3);
-    assert!(
-        json["process"]
-            .as_str()
-            .unwrap()
-            .starts_with("out-of-process")
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

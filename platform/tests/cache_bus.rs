@@ -572,7 +572,7 @@ async fn memory_bus_reports_events_trimmed_before_a_slow_subscriber_read_them() 
 /// their positions in their databases: a position stored during an earlier
 /// run must not skip any event of this one.
 #[tokio::test]
-async fn a_position_from_an_earlier_memory_bus_misses_nothing_of_a_new_one() {
+async fn r_ev_1_a_position_from_an_earlier_memory_bus_misses_nothing_of_a_new_one() {
     let earlier = memory_bus();
     let stored = publish_all(&earlier, "s", &numbered(0..50)).await;
     let bus = memory_bus();

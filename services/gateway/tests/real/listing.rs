@@ -17,7 +17,8 @@ use ccp_types::Bn9;
 
 use crate::harness::{Replica, Suite, memory_context, registry, start_gateway};
 use crate::world::{
-    NORTHERN, Who, assign, grants, hire, person, register, register_record, relate, req, rid, rm,
+    NORTHERN, Who, assign, client_group, grants, hire, person, register, register_record, relate,
+    req, rm,
 };
 
 const CLIENTS: u32 = 36;
@@ -122,31 +123,20 @@ async fn r_gw_3_a_listing_page_costs_one_facts_call_per_service_not_one_per_clie
         grants(false, &[(&rm(NORTHERN, 1), Role::Reader)]),
     )
     .await;
-    let group = gw
-        .delegation()
-        .create_client_group(req(
-            &broker,
-            del::CreateClientGroupRequest {
-                request_id: rid(),
-                parent: format!("businesses/{NORTHERN}"),
-                group: Some(del::ClientGroup {
-                    display_name: "Everyone".to_owned(),
-                    clients: clients.iter().cloned().collect(),
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .group
-        .unwrap();
+    let group = client_group(
+        gw,
+        &broker,
+        NORTHERN,
+        "Everyone",
+        clients.iter().cloned().collect(),
+    )
+    .await;
     assign(
         gw,
         &broker,
         NORTHERN,
         &clerk.principal,
-        del::assignment::Target::ClientGroup(group.name),
+        del::assignment::Target::ClientGroup(group),
         Role::Reader,
     )
     .await;

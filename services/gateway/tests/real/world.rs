@@ -358,6 +358,35 @@ pub async fn assign(
         .into_inner()
 }
 
+/// The provider's BAM makes a client group of `clients`; returns its name.
+pub async fn client_group(
+    gw: &Replica,
+    provider_bam: &Who,
+    provider: &str,
+    display_name: &str,
+    clients: Vec<String>,
+) -> String {
+    gw.delegation()
+        .create_client_group(req(
+            provider_bam,
+            del::CreateClientGroupRequest {
+                request_id: rid(),
+                parent: format!("businesses/{provider}"),
+                group: Some(del::ClientGroup {
+                    display_name: display_name.to_owned(),
+                    clients,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .group
+        .unwrap()
+        .name
+}
+
 /// The kinds of principal the matrices are about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -593,31 +622,13 @@ pub async fn build(suite: &Suite) -> World {
         Role::Editor,
     )
     .await;
-    let group = gw
-        .delegation()
-        .create_client_group(req(
-            &itn,
-            del::CreateClientGroupRequest {
-                request_id: rid(),
-                parent: format!("businesses/{ITN}"),
-                group: Some(del::ClientGroup {
-                    display_name: "Toronto importers".to_owned(),
-                    clients: vec![ABC.to_owned()],
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .group
-        .unwrap();
+    let group = client_group(gw, &itn, ITN, "Toronto importers", vec![ABC.to_owned()]).await;
     assign(
         gw,
         &itn,
         ITN,
         &grouped.principal,
-        Target::ClientGroup(group.name.clone()),
+        Target::ClientGroup(group.clone()),
         Role::Reader,
     )
     .await;
@@ -787,7 +798,7 @@ pub async fn build(suite: &Suite) -> World {
     World {
         who,
         machine: abc_machine,
-        itn_group: group.name,
+        itn_group: group,
         itn_relationship,
         abc_program_request,
         abc_rm1_group,
