@@ -49,6 +49,8 @@ pub const TIMESTAMP_MAX_SECONDS: i64 = 253_402_300_799;
 pub const MAX_ANSWERS: usize = 50;
 /// The most program roles of one grant or group.
 pub const MAX_PROGRAM_ROLES: usize = 1000;
+/// The most notice choices of one profile (one per kind of notice).
+pub const MAX_NOTIFICATION_CHOICES: usize = 32;
 /// The most principals of one group change (or a new group's members).
 pub const MAX_PRINCIPALS: usize = 1000;
 /// The most program accounts of one relationship request or relationship.

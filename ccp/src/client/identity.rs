@@ -92,6 +92,10 @@ enum ProfileCommand {
         /// Sends you email notifications.
         #[arg(long)]
         email_notifications: bool,
+        /// Turns one kind of notice on or off whatever --email-notifications says (repeatable;
+        /// the kinds are listed in `ccp profile update --help`).
+        #[arg(long = "notify", value_name = "KIND=on|off", value_parser = notice_choice)]
+        notify: Vec<(String, bool)>,
     },
     /// Shows your profile.
     ///
@@ -99,7 +103,13 @@ enum ProfileCommand {
     Show,
     /// Changes the fields given.
     ///
-    /// Example: ccp profile update --phone "+1 416 555 0100" --language fr
+    /// A kind of notice without a choice follows --email-notifications. The kinds:
+    /// relationship-request-received, relationship-request-approved,
+    /// relationship-request-rejected, relationship-ended, relationship-expired,
+    /// relationship-expiry-reminder, employee-request-received, employee-request-approved,
+    /// employee-request-rejected, credential-expiry-reminder.
+    ///
+    /// Example: ccp profile update --phone "+1 416 555 0100" --language fr --notify relationship-ended=off
     Update {
         /// Your legal name.
         #[arg(long)]
@@ -116,7 +126,53 @@ enum ProfileCommand {
         /// Email notifications on or off.
         #[arg(long, value_name = "true|false")]
         email_notifications: Option<bool>,
+        /// Turns one kind of notice on or off (repeatable); `KIND=default` drops the choice, so
+        /// the kind follows --email-notifications again.
+        #[arg(long = "notify", value_name = "KIND=on|off|default", value_parser = notice_change)]
+        notify: Vec<(String, Option<bool>)>,
     },
+}
+
+/// Parses `--notify KIND=on|off` (a kind of [`ccp_types::NOTICE_KINDS`]).
+fn notice_choice(text: &str) -> Result<(String, bool), String> {
+    match notice_change(text)? {
+        (kind, Some(enabled)) => Ok((kind, enabled)),
+        (_, None) => Err("must be KIND=on or KIND=off".to_owned()),
+    }
+}
+
+/// Parses `--notify KIND=on|off|default`: None for `default` (no choice).
+fn notice_change(text: &str) -> Result<(String, Option<bool>), String> {
+    let Some((kind, value)) = text.split_once('=') else {
+        return Err("must be KIND=on or KIND=off".to_owned());
+    };
+    if !ccp_types::is_notice_kind(kind) {
+        return Err(format!(
+            "`{kind}` is not a kind of notice; the kinds: {}",
+            ccp_types::NOTICE_KINDS.join(", ")
+        ));
+    }
+    let value = match value {
+        "on" => Some(true),
+        "off" => Some(false),
+        "default" => None,
+        other => return Err(format!("`{other}` must be on, off or default")),
+    };
+    Ok((kind.to_owned(), value))
+}
+
+/// Returns the profile's choices per kind of notice as `kind=on, kind=off`, or says that every
+/// kind follows the opt-in.
+fn notice_choices(profile: &pb::Profile) -> String {
+    if profile.notification_choices.is_empty() {
+        return "none (every kind follows email notifications)".to_owned();
+    }
+    profile
+        .notification_choices
+        .iter()
+        .map(|c| format!("{}={}", c.kind, if c.enabled { "on" } else { "off" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `ccp credential …`.
@@ -418,6 +474,7 @@ fn print_profile(profile: &pb::Profile) {
             "email notifications",
             profile.email_notifications.to_string(),
         ),
+        ("notice choices", notice_choices(profile)),
         ("updated", time(profile.update_time.as_ref())),
     ]);
 }
@@ -431,6 +488,7 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             phone,
             language,
             email_notifications,
+            notify,
         } => {
             let response = ctx
                 .call(
@@ -442,6 +500,13 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                             phone: phone.clone(),
                             preferred_language: language.proto(),
                             email_notifications: *email_notifications,
+                            notification_choices: notify
+                                .iter()
+                                .map(|(kind, enabled)| pb::NotificationChoice {
+                                    kind: kind.clone(),
+                                    enabled: *enabled,
+                                })
+                                .collect(),
                             ..Default::default()
                         }),
                     },
@@ -473,6 +538,7 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             phone,
             language,
             email_notifications,
+            notify,
         } => {
             let mut profile = ctx
                 .call(pb::GetMyProfileRequest {}, async |r| {
@@ -500,9 +566,22 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                 profile.email_notifications = *v;
                 paths.push("email_notifications".to_owned());
             }
+            if !notify.is_empty() {
+                // The whole list is replaced: the current choices with these changed.
+                for (kind, enabled) in notify {
+                    profile.notification_choices.retain(|c| &c.kind != kind);
+                    if let Some(enabled) = enabled {
+                        profile.notification_choices.push(pb::NotificationChoice {
+                            kind: kind.clone(),
+                            enabled: *enabled,
+                        });
+                    }
+                }
+                paths.push("notification_choices".to_owned());
+            }
             if paths.is_empty() {
                 return Err(CliError::usage(
-                    "nothing to change: give --legal-name, --email, --phone, --language or --email-notifications",
+                    "nothing to change: give --legal-name, --email, --phone, --language, --email-notifications or --notify",
                 ));
             }
             let response = ctx
@@ -611,4 +690,30 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_reads_a_known_kind_and_on_off_or_default() {
+        assert_eq!(
+            notice_change("relationship-ended=off"),
+            Ok(("relationship-ended".to_owned(), Some(false)))
+        );
+        assert_eq!(
+            notice_change("credential-expiry-reminder=default"),
+            Ok(("credential-expiry-reminder".to_owned(), None))
+        );
+        assert_eq!(
+            notice_choice("employee-request-received=on"),
+            Ok(("employee-request-received".to_owned(), true))
+        );
+        assert!(notice_choice("employee-request-received=default").is_err());
+        assert!(notice_change("relationship-ended=yes").is_err());
+        let unknown = notice_change("newsletter=on").unwrap_err();
+        assert!(unknown.contains("credential-expiry-reminder"), "{unknown}");
+        assert!(notice_change("relationship-ended").is_err());
+    }
 }

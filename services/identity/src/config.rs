@@ -37,6 +37,9 @@ pub struct IdentitySettings {
     pub id_token_leeway_secs: u64,
     /// Machine credentials: secret hashing and bad-secret throttling.
     pub machine_credentials: MachineCredentialSettings,
+    /// How often the sweep emits the reminders of machine credentials expiring within 30 days,
+    /// in milliseconds (default 60000). Every replica sweeps; each reminder is emitted once.
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for IdentitySettings {
@@ -58,6 +61,7 @@ impl Default for IdentitySettings {
             refresh_token_ttl_secs: 12 * 3600,
             id_token_leeway_secs: 60,
             machine_credentials: MachineCredentialSettings::default(),
+            sweep_interval_ms: 60_000,
         }
     }
 }
@@ -180,6 +184,12 @@ impl IdentitySettings {
             return Err(ConfigError::new(
                 "identity.refresh_token_ttl_secs",
                 "must be at least access_token_ttl_secs",
+            ));
+        }
+        if self.sweep_interval_ms < 10 {
+            return Err(ConfigError::new(
+                "identity.sweep_interval_ms",
+                "must be at least 10",
             ));
         }
         if self.id_token_leeway_secs > 300 {

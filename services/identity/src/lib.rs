@@ -4,7 +4,8 @@
 //! sessions (Ed25519 access tokens, rotating refresh tokens), the signing keys
 //! and their rotation, and machine credentials (R-ID-1..5). It publishes
 //! sign-out, refresh-family and credential revocations so the gateway stops
-//! accepting those tokens at once. It never decides who may do what: that is
+//! accepting those tokens at once, and, from a periodic sweep, a reminder of
+//! each machine credential expiring within 30 days. It never decides who may do what: that is
 //! the gateway's policy. It never stores orphan status (R-ID-5).
 //!
 //! Rooms: `grpc` (tonic handlers, request parsing) calls `app` (the use
@@ -41,6 +42,8 @@ pub struct Application {
     server: GrpcServer,
     relay: OutboxRelay,
     keys: Arc<app::keys::KeyRing>,
+    sweeper: app::reminders::Sweeper,
+    sweep_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -102,6 +105,7 @@ impl Application {
             keys.clone(),
             settings.clone(),
         )?);
+        let sweeper = app::reminders::Sweeper::new(core.clone());
         let public = ServerAuth::with_access_tokens(ctx.internal.clone(), verifier);
         let internal = ServerAuth::internal_only(ctx.internal.clone());
         let limit = settings.server.max_message_bytes;
@@ -128,7 +132,15 @@ impl Application {
             server,
             relay,
             keys,
+            sweeper,
+            sweep_interval: std::time::Duration::from_millis(settings.sweep_interval_ms),
         })
+    }
+
+    /// Returns a handle that runs sweeps on demand (tests drive the sweep at exact instants;
+    /// [`Application::run_until_stopped`] runs it every `sweep_interval_ms`).
+    pub fn sweeper(&self) -> app::reminders::Sweeper {
+        self.sweeper.clone()
     }
 
     /// Returns the bound port.
@@ -164,9 +176,15 @@ impl Application {
                 .run_sync(std::time::Duration::from_secs(10), shutdown.clone())
                 .in_current_span(),
         );
+        let sweep = tokio::spawn(
+            self.sweeper
+                .run(self.sweep_interval, shutdown.clone())
+                .in_current_span(),
+        );
         let served = self.server.run_until_stopped(shutdown).await;
         relay.await?;
         keys.await?;
+        sweep.await?;
         served
     }
 }

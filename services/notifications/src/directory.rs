@@ -1,6 +1,8 @@
 //! Who receives a notice, and how: the businesses' managers (accounts) and the people's addresses,
 //! languages and choices (identity), asked over their internal facts APIs.
 
+use std::collections::BTreeMap;
+
 use ccp_platform::auth::InternalClientInterceptor;
 use ccp_platform::balance::BalancedChannel;
 use ccp_proto::accounts::v1 as acc;
@@ -33,6 +35,18 @@ pub struct Person {
     pub language: Language,
     /// Whether they opted in to e-mail notifications.
     pub email_notifications: bool,
+    /// Their choice per kind of notice; a kind without one follows `email_notifications`.
+    pub choices: BTreeMap<String, bool>,
+}
+
+impl Person {
+    /// Returns whether they want notices of `kind`: their choice for it, else the opt-in.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.choices
+            .get(kind)
+            .copied()
+            .unwrap_or(self.email_notifications)
+    }
 }
 
 /// Where recipients are looked up.
@@ -105,6 +119,11 @@ impl Directory for GrpcDirectory {
                 email: p.email,
                 language: Language::from_proto(p.preferred_language),
                 email_notifications: p.email_notifications,
+                choices: p
+                    .notification_choices
+                    .into_iter()
+                    .map(|c| (c.kind, c.enabled))
+                    .collect(),
             })
             .collect())
     }

@@ -85,7 +85,13 @@ pub const ACCOUNTS_STREAM: &str = "ccp.events.accounts";
 /// The name under which the accounts-events consumer stores its position.
 pub const ACCOUNTS_CONSUMER: &str = "accounts-events";
 
-/// Consumes delegation's and accounts' events until `shutdown` completes, each stream from the
+/// The stream of identity's events (machine credentials expiring).
+pub const IDENTITY_STREAM: &str = "ccp.events.identity";
+
+/// The name under which the identity-events consumer stores its position.
+pub const IDENTITY_CONSUMER: &str = "identity-events";
+
+/// Consumes delegation's, accounts' and identity's events until `shutdown` completes, each stream from the
 /// position stored for it in this service's schema, storing each event's position once its
 /// notices are delivered. An event that cannot be handled now (mail server or directory down)
 /// is retried, with backoff, from the last stored position; the ledger keeps what was
@@ -105,7 +111,13 @@ pub async fn consume(
                 DELEGATION_STREAM,
                 DELEGATION_CONSUMER
             ),
-            consume_stream(notifier, bus, ACCOUNTS_STREAM, ACCOUNTS_CONSUMER),
+            consume_stream(
+                notifier.clone(),
+                bus.clone(),
+                ACCOUNTS_STREAM,
+                ACCOUNTS_CONSUMER
+            ),
+            consume_stream(notifier, bus, IDENTITY_STREAM, IDENTITY_CONSUMER),
         );
     };
     tokio::select! {

@@ -1,6 +1,6 @@
 //! The use cases of identity, one file per area: sessions (sign-in, refresh,
-//! sign-out), profiles, machine credentials, signing keys, audit history and
-//! the facts other services read. Each write goes through the platform's
+//! sign-out), profiles, machine credentials and their expiry reminders,
+//! signing keys, audit history and the facts other services read. Each write goes through the platform's
 //! unit of work ([`ccp_platform::store::Writer`]); gRPC handlers call these
 //! and only convert. Nothing here knows tonic.
 
@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod facts;
 pub mod keys;
 pub mod profiles;
+pub mod reminders;
 pub mod sessions;
 pub mod wire;
 

@@ -26,6 +26,8 @@ pub enum ProfileField {
     PreferredLanguage,
     /// `email_notifications`.
     EmailNotifications,
+    /// `notification_choices` (the whole list).
+    NotificationChoices,
 }
 
 /// An update of one's own profile, as far as the request alone can parse it:
@@ -150,6 +152,9 @@ pub async fn update_mine(
             ProfileField::PreferredLanguage => raw.preferred_language = incoming.preferred_language,
             ProfileField::EmailNotifications => {
                 raw.email_notifications = incoming.email_notifications;
+            }
+            ProfileField::NotificationChoices => {
+                raw.notification_choices = incoming.notification_choices.clone();
             }
         }
     }

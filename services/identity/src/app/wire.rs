@@ -17,6 +17,22 @@ fn language(l: Language) -> pb::Language {
     }
 }
 
+/// Returns a profile's choices per kind of notice, in the order of the kinds.
+fn choices(p: &Profile) -> Vec<pb::NotificationChoice> {
+    ccp_types::NOTICE_KINDS
+        .iter()
+        .filter_map(|kind| {
+            p.fields
+                .notification_choices
+                .get(*kind)
+                .map(|enabled| pb::NotificationChoice {
+                    kind: (*kind).to_owned(),
+                    enabled: *enabled,
+                })
+        })
+        .collect()
+}
+
 /// Returns the proto of a profile.
 pub fn profile(p: &Profile) -> pb::Profile {
     pb::Profile {
@@ -30,6 +46,7 @@ pub fn profile(p: &Profile) -> pb::Profile {
         create_time: Some(timestamp(p.create_time)),
         update_time: Some(timestamp(p.update_time)),
         etag: p.version.to_string(),
+        notification_choices: choices(p),
     }
 }
 
@@ -42,6 +59,7 @@ pub fn summary(p: &Profile) -> pb::ProfileSummary {
         email: p.fields.email.clone(),
         preferred_language: language(p.fields.preferred_language) as i32,
         email_notifications: p.fields.email_notifications,
+        notification_choices: choices(p),
     }
 }
 

@@ -12,6 +12,20 @@ pub fn max_lifetime() -> Duration {
     Duration::days(730)
 }
 
+/// How long before its expiry a credential's business is reminded of it.
+pub fn expiry_reminder_lead() -> Duration {
+    Duration::days(30)
+}
+
+/// Returns the days a reminder at `now` tells of (the whole days left, rounded up, at most the
+/// lead's 30): 30 when the sweep finds it as it falls due, fewer for a credential created with
+/// less than 30 days to live.
+pub fn reminder_days(expire: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    let left = (expire - now).num_milliseconds().max(0);
+    let day = Duration::days(1).num_milliseconds();
+    ((left + day - 1) / day).clamp(1, expiry_reminder_lead().num_days())
+}
+
 /// Parses a display name: trimmed, 1–100 characters, no control characters.
 pub fn parse_display_name(value: &str) -> Result<String, FieldRule> {
     let v = value.trim();
@@ -176,6 +190,20 @@ pub fn throttle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reminder_tells_the_whole_days_left_rounded_up_at_most_30() {
+        let expire = DateTime::parse_from_rfc3339("2027-01-31T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(reminder_days(expire, expire - Duration::days(30)), 30);
+        assert_eq!(reminder_days(expire, expire - Duration::days(45)), 30);
+        assert_eq!(
+            reminder_days(expire, expire - Duration::days(9) - Duration::hours(1)),
+            10
+        );
+        assert_eq!(reminder_days(expire, expire - Duration::hours(3)), 1);
+    }
 
     #[test]
     fn r_in_1_a_revocation_reason_refuses_control_characters() {

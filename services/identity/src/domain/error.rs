@@ -30,6 +30,12 @@ pub enum FieldRule {
     /// The language is missing or unknown.
     #[error("must be LANGUAGE_EN or LANGUAGE_FR")]
     NoLanguage,
+    /// The kind of notice is not one there is.
+    #[error("must be a kind of notice: {}", ccp_types::NOTICE_KINDS.join(", "))]
+    UnknownNoticeKind,
+    /// A second choice for a kind already chosen.
+    #[error("is chosen twice")]
+    ChosenTwice,
 }
 
 impl FieldRule {

@@ -1,5 +1,7 @@
 //! Personal profiles (R-ID-2): the fields a person keeps, each parsed.
 
+use std::collections::BTreeMap;
+
 use ccp_types::FieldViolation;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -94,6 +96,12 @@ impl Profile {
             phone: self.fields.phone.clone(),
             preferred_language: Some(self.fields.preferred_language),
             email_notifications: self.fields.email_notifications,
+            notification_choices: self
+                .fields
+                .notification_choices
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
         }
     }
 }
@@ -111,6 +119,19 @@ pub struct ProfileFields {
     pub preferred_language: Language,
     /// E-mail notification opt-in.
     pub email_notifications: bool,
+    /// The choice per kind of notice (each a kind of [`ccp_types::NOTICE_KINDS`]); a kind
+    /// without one follows `email_notifications`.
+    pub notification_choices: BTreeMap<String, bool>,
+}
+
+impl ProfileFields {
+    /// Returns whether the person wants notices of `kind`: their choice for it, else the opt-in.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.notification_choices
+            .get(kind)
+            .copied()
+            .unwrap_or(self.email_notifications)
+    }
 }
 
 /// The raw fields as received, before parsing.
@@ -126,6 +147,8 @@ pub struct RawProfileFields {
     pub preferred_language: Option<Language>,
     /// Opt-in.
     pub email_notifications: bool,
+    /// Choices per kind of notice (kind, enabled), as given.
+    pub notification_choices: Vec<(String, bool)>,
 }
 
 /// Parses a legal name: trimmed, inner white space collapsed, 1–200 characters, no control characters.
@@ -173,6 +196,25 @@ pub fn parse_email(value: &str) -> Result<String, FieldRule> {
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
+/// Parses the choices per kind of notice: each a known kind, none chosen twice. Returns them
+/// and the violations, each named `<field>[i].kind`.
+pub fn parse_notification_choices(
+    choices: &[(String, bool)],
+    field: &str,
+) -> (BTreeMap<String, bool>, Vec<FieldViolation>) {
+    let mut parsed = BTreeMap::new();
+    let mut violations = Vec::new();
+    for (i, (kind, enabled)) in choices.iter().enumerate() {
+        let at = format!("{field}[{i}].kind");
+        if !ccp_types::is_notice_kind(kind) {
+            violations.push(FieldRule::UnknownNoticeKind.on(at));
+        } else if parsed.insert(kind.clone(), *enabled).is_some() {
+            violations.push(FieldRule::ChosenTwice.on(at));
+        }
+    }
+    (parsed, violations)
+}
+
 /// Parses a telephone number: empty, or digits, spaces, `+`, `-`, `(`, `)`,
 /// 7–20 characters with at least 7 digits.
 pub fn parse_phone(value: &str) -> Result<String, FieldRule> {
@@ -211,6 +253,11 @@ impl RawProfileFields {
                 .map(|l| l.code().to_owned())
                 .ok_or(FieldRule::NoLanguage),
         );
+        let (notification_choices, bad_choices) = parse_notification_choices(
+            &self.notification_choices,
+            &format!("{prefix}notification_choices"),
+        );
+        violations.extend(bad_choices);
         match (legal_name, email, phone, language) {
             (Some(legal_name), Some(email), Some(phone), Some(language))
                 if violations.is_empty() =>
@@ -221,6 +268,7 @@ impl RawProfileFields {
                     phone,
                     preferred_language: Language::from_code(&language).unwrap_or(Language::En),
                     email_notifications: self.email_notifications,
+                    notification_choices,
                 })
             }
             _ => Err(violations),
@@ -240,9 +288,15 @@ mod tests {
             phone: "+1 (613) 555-0100".into(),
             preferred_language: Some(Language::Fr),
             email_notifications: true,
+            notification_choices: vec![("relationship-ended".into(), false)],
         };
         let p = raw.parse("profile.").ok();
         assert_eq!(p.as_ref().map(|p| p.legal_name.as_str()), Some("Jane Doe"));
+        assert_eq!(
+            p.as_ref().map(|p| p.wants("relationship-ended")),
+            Some(false)
+        );
+        assert_eq!(p.as_ref().map(|p| p.wants("relationship-expired")), Some(true));
         assert_eq!(p.map(|p| p.email), Some("Jane@example.ca".to_owned()));
         let bad = RawProfileFields {
             legal_name: String::new(),
@@ -250,8 +304,24 @@ mod tests {
             phone: "abc".into(),
             preferred_language: None,
             email_notifications: false,
+            notification_choices: vec![
+                ("relationship-ended".into(), true),
+                ("no-such-notice".into(), true),
+                ("relationship-ended".into(), false),
+            ],
         };
         let v = bad.parse("profile.").err().unwrap_or_default();
-        assert_eq!(v.len(), 4);
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "profile.legal_name",
+                "profile.email",
+                "profile.phone",
+                "profile.preferred_language",
+                "profile.notification_choices[1].kind",
+                "profile.notification_choices[2].kind",
+            ]
+        );
     }
 }

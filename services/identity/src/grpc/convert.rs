@@ -59,6 +59,11 @@ pub fn raw_fields(p: &pb::Profile) -> RawProfileFields {
             _ => None,
         },
         email_notifications: p.email_notifications,
+        notification_choices: p
+            .notification_choices
+            .iter()
+            .map(|c| (c.kind.clone(), c.enabled))
+            .collect(),
     }
 }
 
@@ -87,12 +92,13 @@ pub fn create_profile(req: &pb::CreateProfileRequest) -> Result<(RequestId, Prof
 
 /// Parses an UpdateMyProfile request as far as it alone can be.
 pub fn update_profile(req: pb::UpdateMyProfileRequest) -> Result<ProfileUpdate> {
-    const FIELDS: [(&str, ProfileField); 5] = [
+    const FIELDS: [(&str, ProfileField); 6] = [
         ("legal_name", ProfileField::LegalName),
         ("email", ProfileField::Email),
         ("phone", ProfileField::Phone),
         ("preferred_language", ProfileField::PreferredLanguage),
         ("email_notifications", ProfileField::EmailNotifications),
+        ("notification_choices", ProfileField::NotificationChoices),
     ];
     let mut v = Violations::default();
     let request_id = v.check(RequestId::parse(&req.request_id));

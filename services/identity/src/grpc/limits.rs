@@ -8,7 +8,7 @@ use ccp_platform::error::Error;
 use ccp_proto::identity::v1 as pb;
 use ccp_types::limits::{
     DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_CHARS, ETAG_MAX_CHARS, LEGAL_NAME_MAX_CHARS, MAX_MASK_PATHS,
-    NAME_MAX_CHARS, NOTE_MAX_CHARS, PAGE_TOKEN_MAX_CHARS, PHONE_MAX_CHARS, TOKEN_MAX_CHARS,
+    MAX_NOTIFICATION_CHOICES, NAME_MAX_CHARS, NOTE_MAX_CHARS, PAGE_TOKEN_MAX_CHARS, PHONE_MAX_CHARS, TOKEN_MAX_CHARS,
 };
 use ccp_types::{Limits, REQUEST_ID_MAX_CHARS};
 use tonic::Status;
@@ -43,6 +43,20 @@ fn profile(l: &mut Limits, p: Option<&pb::Profile>) {
         l.line("profile.email", &p.email, EMAIL_MAX_CHARS);
         l.line("profile.phone", &p.phone, PHONE_MAX_CHARS);
         l.line("profile.etag", &p.etag, ETAG_MAX_CHARS);
+        let choices = &p.notification_choices;
+        if l.count(
+            "profile.notification_choices",
+            choices,
+            MAX_NOTIFICATION_CHOICES,
+        ) {
+            for (i, c) in choices.iter().enumerate() {
+                l.line(
+                    &format!("profile.notification_choices[{i}].kind"),
+                    &c.kind,
+                    TOKEN_MAX_CHARS,
+                );
+            }
+        }
     }
 }
 

@@ -29,6 +29,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, c: &MachineCredential) -> Result
         expire_us: Set(to_micros(c.expire_time)),
         revoke_us: Set(c.revoke_time.map(to_micros)),
         revoke_reason: Set(c.revoke_reason.clone()),
+        expiry_reminder_us: Set(None),
         version: Set(c.version),
     })
     .exec_without_returning(db)
@@ -83,6 +84,52 @@ pub async fn revoke<C: ConnectionTrait>(
         .col_expr(Column::RevokeReason, Expr::value(reason))
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::Id.eq(id.to_string()))
+        .filter(Column::RevokeUs.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Returns, oldest first after `after_id`, at most `limit` credentials whose expiry reminder
+/// is due at `now`: not revoked, not expired, expiring at most `lead` after `now`, and not
+/// reminded yet.
+pub async fn due_expiry_reminders<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    lead: chrono::Duration,
+    after_id: &str,
+    limit: u64,
+) -> Result<Vec<MachineCredential>, DbErr> {
+    use machine_credential::Column;
+    machine_credential::Entity::find()
+        .filter(Column::RevokeUs.is_null())
+        .filter(Column::ExpiryReminderUs.is_null())
+        .filter(Column::ExpireUs.gt(to_micros(now)))
+        .filter(Column::ExpireUs.lte(to_micros(now + lead)))
+        .filter(Column::Id.gt(after_id))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+/// Marks credential `id` as reminded at `now` unless it was reminded or revoked meanwhile;
+/// returns true when this call marked it. In the transaction that records the reminder, this
+/// conditional UPDATE is what makes replicas sweeping at once emit one: the second waits for
+/// the first's row lock (PostgreSQL) or write lock (SQLite), then finds the row marked.
+pub async fn mark_expiry_reminded<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use machine_credential::Column;
+    let result = machine_credential::Entity::update_many()
+        .col_expr(Column::ExpiryReminderUs, Expr::value(to_micros(now)))
+        .filter(Column::Id.eq(id.to_string()))
+        .filter(Column::ExpiryReminderUs.is_null())
         .filter(Column::RevokeUs.is_null())
         .exec(db)
         .await?;

@@ -75,6 +75,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, p: &Profile) -> Result<(), DbErr
         phone: Set(f.phone.clone()),
         preferred_language: Set(f.preferred_language.code().to_owned()),
         email_notifications: Set(f.email_notifications),
+        notification_choices: Set(encode_choices(f)?),
         create_us: Set(to_micros(p.create_time)),
         update_us: Set(to_micros(p.update_time)),
         version: Set(p.version),
@@ -104,6 +105,10 @@ pub async fn update<C: ConnectionTrait>(db: &C, next: &Profile) -> Result<bool, 
             Expr::value(f.email_notifications),
         )
         .col_expr(
+            profile::Column::NotificationChoices,
+            Expr::value(encode_choices(f)?),
+        )
+        .col_expr(
             profile::Column::UpdateUs,
             Expr::value(to_micros(next.update_time)),
         )
@@ -113,6 +118,11 @@ pub async fn update<C: ConnectionTrait>(db: &C, next: &Profile) -> Result<bool, 
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Returns the stored form of the choices per kind of notice: a JSON object.
+fn encode_choices(f: &ProfileFields) -> Result<String, DbErr> {
+    serde_json::to_string(&f.notification_choices).map_err(|e| DbErr::Custom(e.to_string()))
 }
 
 fn decode(m: profile::Model) -> Result<Profile, DbErr> {
@@ -125,6 +135,8 @@ fn decode(m: profile::Model) -> Result<Profile, DbErr> {
             phone: m.phone,
             preferred_language: decode_enum(&m.preferred_language, T, "preferred_language")?,
             email_notifications: m.email_notifications,
+            notification_choices: serde_json::from_str(&m.notification_choices)
+                .map_err(|_| corrupt(T, "notification_choices", "not a JSON object of booleans"))?,
         },
         create_time: from_micros(m.create_us, T, "create_us")?,
         update_time: from_micros(m.update_us, T, "update_us")?,

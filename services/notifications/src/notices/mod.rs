@@ -3,9 +3,11 @@
 //!
 //! Delegation's events (`relationships`): a relationship request received, approved or rejected,
 //! a relationship ended or expired, an expiry reminder. Accounts' events (`employees`): an
-//! employee access request received, approved or rejected. The table of notices and recipients
-//! is in docs/notifications.md.
+//! employee access request received, approved or rejected. Identity's events (`credentials`): a
+//! machine credential expiring within 30 days. The table of notices and recipients is in
+//! docs/notifications.md.
 
+mod credentials;
 mod employees;
 mod relationships;
 
@@ -39,9 +41,12 @@ pub const EMPLOYEE_REQUEST_RECEIVED: &str = "employee-request-received";
 pub const EMPLOYEE_REQUEST_APPROVED: &str = "employee-request-approved";
 /// The requester: their request was rejected (with the reason).
 pub const EMPLOYEE_REQUEST_REJECTED: &str = "employee-request-rejected";
+/// The business's managers: one of its machine credentials expires within 30 days.
+pub const CREDENTIAL_EXPIRY_REMINDER: &str = "credential-expiry-reminder";
 
-/// Every notice, each a `<id>-subject` and `<id>-body` in every language's catalogue.
-pub const ALL: [&str; 9] = [
+/// Every notice, each a `<id>-subject` and `<id>-body` in every language's catalogue, and each a
+/// kind people choose to receive or not ([`ccp_types::NOTICE_KINDS`], the same list).
+pub const ALL: [&str; 10] = [
     RELATIONSHIP_REQUEST_RECEIVED,
     RELATIONSHIP_REQUEST_APPROVED,
     RELATIONSHIP_REQUEST_REJECTED,
@@ -51,6 +56,7 @@ pub const ALL: [&str; 9] = [
     EMPLOYEE_REQUEST_RECEIVED,
     EMPLOYEE_REQUEST_APPROVED,
     EMPLOYEE_REQUEST_REJECTED,
+    CREDENTIAL_EXPIRY_REMINDER,
 ];
 
 /// What handling one event did.
@@ -60,7 +66,8 @@ pub struct Outcome {
     pub sent: usize,
     /// Messages the ledger says were delivered before (a redelivered event).
     pub already_sent: usize,
-    /// Recipients passed over: opted out, no address, an address the mail server refused.
+    /// Recipients passed over: opted out (of e-mail, or of this kind of notice), no address, an
+    /// address the mail server refused.
     pub skipped: usize,
 }
 
@@ -173,6 +180,7 @@ impl Notifier {
             EventType::EmployeeRequestApproved | EventType::EmployeeRequestRejected => {
                 self.employee_request_decided(event, o).await?;
             }
+            EventType::CredentialExpiryReminder => self.credential_expiry(event, o).await?,
             _ => {}
         }
         Ok(outcome)
@@ -214,8 +222,8 @@ impl Notifier {
             .map(|p| p.name))
     }
 
-    /// Sends `notice` to every person of `audiences` who opted in and has an address, in their
-    /// language, with `recipient_name` and `recipient_business` added to its values.
+    /// Sends `notice` to every person of `audiences` who wants its kind (their choice for it,
+    /// else their opt-in) and has an address, in their language, with `recipient_name` and `recipient_business` added to its values.
     pub(crate) async fn notify(
         &self,
         event: &DomainEvent,
@@ -244,7 +252,7 @@ impl Notifier {
             let Some(person) = people.iter().find(|p| p.principal == principal) else {
                 continue;
             };
-            if !person.email_notifications || person.email.trim().is_empty() {
+            if !person.wants(notice.kind) || person.email.trim().is_empty() {
                 outcome.skipped += 1;
                 continue;
             }
@@ -338,6 +346,21 @@ pub(crate) fn detail_list(event: &DomainEvent, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Returns the date part (`YYYY-MM-DD`, UTC) of an RFC 3339 instant, or the text as given.
+pub(crate) fn expire_date(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+/// Returns the number `key` in the event's `details_json` (0 when absent or not a number).
+pub(crate) fn detail_number(event: &DomainEvent, key: &str) -> i64 {
+    serde_json::from_str::<serde_json::Value>(&event.details_json)
+        .ok()
+        .and_then(|v| v.get(key).and_then(serde_json::Value::as_i64))
+        .unwrap_or(0)
+}
+
 /// Returns `yes` when `text` has something to show, else `no` (a Fluent selector).
 pub(crate) fn given(text: &str) -> &'static str {
     if text.trim().is_empty() { "no" } else { "yes" }
@@ -369,6 +392,7 @@ mod tests {
             ("business", "987654321"),
             ("business_name", "Imports Ltd."),
             ("requester_name", "Rita"),
+            ("credential_name", "ITN sync"),
         ];
         for kind in ALL {
             let en = catalogue
@@ -403,5 +427,24 @@ mod tests {
             .unwrap();
         assert!(fr.body.contains("Aucune note"), "{}", fr.body);
         assert!(!fr.body.contains("Sa note"), "{}", fr.body);
+        let credential = catalogue
+            .render_counted(
+                CREDENTIAL_EXPIRY_REMINDER,
+                Language::Fr,
+                &values,
+                &[("days", 30)],
+            )
+            .unwrap();
+        assert!(
+            credential.subject.contains("ITN sync") && credential.subject.ends_with("30 jours"),
+            "{}",
+            credential.subject
+        );
+        assert!(credential.body.contains("2027-01-15"), "{}", credential.body);
+    }
+
+    #[test]
+    fn the_notices_are_the_kinds_people_choose_among() {
+        assert_eq!(ALL, ccp_types::NOTICE_KINDS);
     }
 }

@@ -6,7 +6,7 @@ use ccp_proto::common::v1::{DomainEvent, EventType};
 use super::{
     Audience, Notice, Notifier, NotifyError, Outcome, RELATIONSHIP_ENDED, RELATIONSHIP_EXPIRED,
     RELATIONSHIP_EXPIRY_REMINDER, RELATIONSHIP_REQUEST_APPROVED, RELATIONSHIP_REQUEST_RECEIVED,
-    RELATIONSHIP_REQUEST_REJECTED, detail, given,
+    RELATIONSHIP_REQUEST_REJECTED, detail, detail_number, expire_date, given,
 };
 
 impl Notifier {
@@ -103,11 +103,7 @@ impl Notifier {
                 RELATIONSHIP_ENDED
             }
             EventType::RelationshipExpiryReminder => {
-                let days = serde_json::from_str::<serde_json::Value>(&event.details_json)
-                    .ok()
-                    .and_then(|v| v.get("days").and_then(serde_json::Value::as_i64))
-                    .unwrap_or(0);
-                counts.push(("days", days));
+                counts.push(("days", detail_number(event, "days")));
                 values.push(("expire_date", &expire));
                 // The provider's employees assigned to the client (the event names them).
                 audiences.push(Audience {
@@ -125,11 +121,4 @@ impl Notifier {
         };
         self.notify(event, &notice, &audiences, outcome).await
     }
-}
-
-/// Returns the date part (`YYYY-MM-DD`, UTC) of an RFC 3339 instant, or the text as given.
-fn expire_date(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|_| rfc3339.to_owned())
 }

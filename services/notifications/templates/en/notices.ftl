@@ -14,7 +14,7 @@ relationship-request-received-body =
 
 # Shared by every notice: why the recipient gets it. $recipient_business is the business the
 # notice concerns them through.
-notice-footer = You receive this message because of your role with { $recipient_business }. You can turn these e-mails off in your profile.
+notice-footer = You receive this message because of your role with { $recipient_business }. You can turn these e-mails off in your profile, all of them or one kind at a time.
 
 relationship-request-approved-subject = { $client_name } approved the request of { $provider_name }
 relationship-request-approved-body =
@@ -102,5 +102,21 @@ employee-request-rejected-body =
     { $business_name } (business number { $business }) rejected your request to join it as an employee.
 
     Reason given: { $reason }
+
+    { notice-footer }
+
+credential-expiry-reminder-subject = The machine credential { $credential_name } of { $business_name } expires { $days ->
+        [1] tomorrow
+       *[other] in { $days } days
+    }
+credential-expiry-reminder-body =
+    Hello { $recipient_name },
+
+    The machine credential { $credential_name } of { $business_name } (business number { $business }) expires on { $expire_date }, { $days ->
+        [1] tomorrow
+       *[other] in { $days } days
+    }. After that the systems using it can no longer sign in.
+
+    Sign in to create a new credential and give its secret to those systems before then.
 
     { notice-footer }

@@ -14,7 +14,7 @@ relationship-request-received-body =
 
 # Commun à tous les avis : pourquoi la personne le reçoit. $recipient_business est l'entreprise
 # par laquelle l'avis la concerne.
-notice-footer = Vous recevez ce message en raison de votre rôle auprès de { $recipient_business }. Vous pouvez désactiver ces courriels dans votre profil.
+notice-footer = Vous recevez ce message en raison de votre rôle auprès de { $recipient_business }. Vous pouvez désactiver ces courriels dans votre profil, tous ou un type à la fois.
 
 relationship-request-approved-subject = { $client_name } a approuvé la demande de { $provider_name }
 relationship-request-approved-body =
@@ -102,5 +102,21 @@ employee-request-rejected-body =
     { $business_name } (numéro d'entreprise { $business }) a refusé votre demande pour vous y joindre comme employé.
 
     Raison donnée : { $reason }
+
+    { notice-footer }
+
+credential-expiry-reminder-subject = L'identifiant machine { $credential_name } de { $business_name } expire { $days ->
+        [1] demain
+       *[other] dans { $days } jours
+    }
+credential-expiry-reminder-body =
+    Bonjour { $recipient_name },
+
+    L'identifiant machine { $credential_name } de { $business_name } (numéro d'entreprise { $business }) expire le { $expire_date }, { $days ->
+        [1] demain
+       *[other] dans { $days } jours
+    }. Après cette date, les systèmes qui l'utilisent ne pourront plus se connecter.
+
+    Connectez-vous pour créer un nouvel identifiant et remettre son secret à ces systèmes d'ici là.
 
     { notice-footer }

@@ -9,6 +9,7 @@
 
 mod answers;
 mod binary;
+mod choices;
 mod sink;
 
 use std::collections::HashMap;
@@ -49,6 +50,7 @@ fn person(id: &str, name: &str, email: &str, language: Language, opted_in: bool)
         email: email.to_owned(),
         language,
         email_notifications: opted_in,
+        choices: std::collections::BTreeMap::new(),
     }
 }
 
@@ -202,6 +204,14 @@ fn header<'a>(mail: &'a mailparse::ParsedMail<'a>, name: &str) -> Vec<String> {
 }
 
 async fn notifier(backend: &TestBackend, sink: &Sink) -> Notifier {
+    notifier_with(backend, sink, directory()).await
+}
+
+async fn notifier_with(
+    backend: &TestBackend,
+    sink: &Sink,
+    directory: Arc<dyn Directory>,
+) -> Notifier {
     let db = ccp_platform::db::connect_and_migrate::<store::Migrator>(
         &backend.settings("notifications"),
     )
@@ -210,7 +220,7 @@ async fn notifier(backend: &TestBackend, sink: &Sink) -> Notifier {
     Notifier::new(
         db,
         Mailer::smtp(&sink.url(), Duration::from_secs(5)).unwrap(),
-        directory(),
+        directory,
         "CCP <noreply@ccp.test>".parse().unwrap(),
         DOMAIN.into(),
         Clock::system(),

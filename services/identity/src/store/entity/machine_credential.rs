@@ -16,6 +16,8 @@ pub struct Model {
     pub expire_us: i64,
     pub revoke_us: Option<i64>,
     pub revoke_reason: Option<String>,
+    /// When its expiry reminder was emitted.
+    pub expiry_reminder_us: Option<i64>,
     pub version: i64,
 }
 

@@ -13,6 +13,8 @@ pub struct Model {
     pub phone: String,
     pub preferred_language: String,
     pub email_notifications: bool,
+    /// A JSON object of kind of notice to on/off.
+    pub notification_choices: String,
     pub create_us: i64,
     pub update_us: i64,
     pub version: i64,

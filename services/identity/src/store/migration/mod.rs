@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_infrastructure;
 mod m0002_identity;
 mod m0003_revocations;
+mod m0004_notices;
 
 /// The identity schema's migrator.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_infrastructure::Migration),
             Box::new(m0002_identity::Migration),
             Box::new(m0003_revocations::Migration),
+            Box::new(m0004_notices::Migration),
         ]
     }
 
