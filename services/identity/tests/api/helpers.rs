@@ -195,6 +195,8 @@ pub struct TestApp {
     pub kek: KeyEncryptionKey,
     pub identity: IdentityClient<Channel>,
     pub facts: IdentityFactsClient<Channel>,
+    /// Runs the service's sweep on demand (its own loop waits an hour between sweeps).
+    pub sweeper: ccp_identity::app::reminders::Sweeper,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -229,6 +231,8 @@ pub fn test_settings(
     settings.machine_credentials.slowdown_ms = 5;
     settings.machine_credentials.lockout_after = 5;
     settings.machine_credentials.lockout_secs = 600;
+    // The tests sweep at exact instants; the background loop sweeps once at start, then waits.
+    settings.sweep_interval_ms = 3_600_000;
     settings
 }
 
@@ -251,6 +255,7 @@ pub async fn spawn_app_with(
         .await
         .expect("identity builds");
     let addr = format!("http://{}", app.local_addr());
+    let sweeper = app.sweeper();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -264,6 +269,7 @@ pub async fn spawn_app_with(
         kek,
         identity: IdentityClient::new(channel.clone()),
         facts: IdentityFactsClient::new(channel),
+        sweeper,
         stop: Some(stop),
         task: Some(task),
     }

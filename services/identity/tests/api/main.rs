@@ -6,6 +6,7 @@ mod helpers;
 mod rsa_fixture;
 
 mod audit;
+mod choices;
 mod credentials;
 mod facts;
 mod keys;
