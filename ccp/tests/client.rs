@@ -377,6 +377,45 @@ async fn every_client_command_works_through_the_gateway() {
         )
         .await;
     assert_eq!(json(&out)["profile"]["preferredLanguage"], "LANGUAGE_FR");
+    // A choice per kind of notice: set, listed in the kinds' order, one dropped again.
+    let out = world
+        .ok(
+            "alice",
+            &[
+                "profile",
+                "update",
+                "--notify",
+                "credential-expiry-reminder=on",
+                "--notify",
+                "relationship-ended=off",
+                "--json",
+            ],
+        )
+        .await;
+    assert_eq!(
+        json(&out)["profile"]["notificationChoices"],
+        serde_json::json!([
+            {"kind": "relationship-ended", "enabled": false},
+            {"kind": "credential-expiry-reminder", "enabled": true},
+        ])
+    );
+    world
+        .ok(
+            "alice",
+            &["profile", "update", "--notify", "relationship-ended=default"],
+        )
+        .await;
+    let out = world.ok("alice", &["profile", "show"]).await;
+    assert!(
+        out.contains("notice choices") && out.contains("credential-expiry-reminder=on"),
+        "{out}"
+    );
+    assert!(!out.contains("relationship-ended"), "{out}");
+    let (code, _, err) = world
+        .run("alice", &["profile", "update", "--notify", "newsletter=on"])
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a kind of notice"), "{err}");
     let out = world.ok("alice", &["terms", "--json"]).await;
     assert_eq!(json(&out)["version"], "2026-01");
     let out = world
