@@ -402,7 +402,12 @@ async fn every_client_command_works_through_the_gateway() {
     world
         .ok(
             "alice",
-            &["profile", "update", "--notify", "relationship-ended=default"],
+            &[
+                "profile",
+                "update",
+                "--notify",
+                "relationship-ended=default",
+            ],
         )
         .await;
     let out = world.ok("alice", &["profile", "show"]).await;

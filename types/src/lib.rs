@@ -17,10 +17,10 @@ mod violation;
 
 pub use bn::{Bn9, Bn15, ProgramReference, luhn_check_digit, luhn_valid};
 pub use limits::Limits;
-pub use notices::{NOTICE_KINDS, is_notice_kind};
 pub use names::{
     BusinessChild, BusinessRef, ProgramAccountRef, parse_business_child, parse_business_name,
     parse_program_account_name,
 };
+pub use notices::{NOTICE_KINDS, is_notice_kind};
 pub use text::{Note, REQUEST_ID_MAX_CHARS, RequestId, check_line, check_multiline};
 pub use violation::FieldViolation;

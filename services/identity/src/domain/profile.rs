@@ -296,7 +296,10 @@ mod tests {
             p.as_ref().map(|p| p.wants("relationship-ended")),
             Some(false)
         );
-        assert_eq!(p.as_ref().map(|p| p.wants("relationship-expired")), Some(true));
+        assert_eq!(
+            p.as_ref().map(|p| p.wants("relationship-expired")),
+            Some(true)
+        );
         assert_eq!(p.map(|p| p.email), Some("Jane@example.ca".to_owned()));
         let bad = RawProfileFields {
             legal_name: String::new(),

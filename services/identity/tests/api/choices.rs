@@ -338,10 +338,16 @@ async fn r_id_4_each_credential_expiring_within_30_days_is_reminded_of_once_even
 
         let sweep = app.sweeper.sweep_once().await.unwrap();
         assert_eq!(sweep.credential_reminders, 1, "{}", backend.name());
-        assert_eq!(app.sweeper.sweep_once().await.unwrap().credential_reminders, 0);
+        assert_eq!(
+            app.sweeper.sweep_once().await.unwrap().credential_reminders,
+            0
+        );
         // One day before the 30 days: nothing more.
         app.clock.advance(chrono::Duration::days(9));
-        assert_eq!(app.sweeper.sweep_once().await.unwrap().credential_reminders, 0);
+        assert_eq!(
+            app.sweeper.sweep_once().await.unwrap().credential_reminders,
+            0
+        );
 
         // At 30 days: two replicas on the same database sweep at once, twice.
         app.clock.advance(chrono::Duration::days(1));
@@ -389,19 +395,22 @@ async fn r_id_4_each_credential_expiring_within_30_days_is_reminded_of_once_even
             "{}",
             backend.name()
         );
-        assert!(by_credential.values().all(|e| e.len() == 1), "{reminders:?}");
+        assert!(
+            by_credential.values().all(|e| e.len() == 1),
+            "{reminders:?}"
+        );
         for c in due.iter().chain([&soon]) {
             let e = by_credential[c.name.as_str()][0];
             assert_eq!(e.businesses, [BN]);
-            assert_eq!(e.principals, [c.principal.clone()]);
+            assert_eq!(e.principals, std::slice::from_ref(&c.principal));
             assert_eq!(e.actor, "system");
             let details: serde_json::Value = serde_json::from_str(&e.details_json).unwrap();
             let days = if c.name == soon.name { 10 } else { 30 };
             assert_eq!(details["days"], days, "{details}");
             assert_eq!(details["display_name"], c.display_name.as_str());
             assert_eq!(details["business"], BN);
-            let expire = ccp_platform::store::from_timestamp(c.expire_time.as_ref().unwrap())
-                .unwrap();
+            let expire =
+                ccp_platform::store::from_timestamp(c.expire_time.as_ref().unwrap()).unwrap();
             assert_eq!(details["expire_time"], expire.to_rfc3339());
         }
         drop(replica);

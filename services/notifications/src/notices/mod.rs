@@ -440,7 +440,11 @@ mod tests {
             "{}",
             credential.subject
         );
-        assert!(credential.body.contains("2027-01-15"), "{}", credential.body);
+        assert!(
+            credential.body.contains("2027-01-15"),
+            "{}",
+            credential.body
+        );
     }
 
     #[test]

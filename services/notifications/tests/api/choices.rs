@@ -166,8 +166,14 @@ async fn a_choice_per_kind_overrides_the_opt_in_either_way() {
     assert_eq!(received.len(), 6, "{received:?}");
     // olga (in, off for credential reminders) gets the other two; otto (out, on for credential
     // reminders) only that one; fern (in) all three; nora (out, a choice for another kind) none.
-    assert_eq!(recipients_of(&received, &received_request), ["fern", "olga"]);
-    assert_eq!(recipients_of(&received, &employee_request), ["fern", "olga"]);
+    assert_eq!(
+        recipients_of(&received, &received_request),
+        ["fern", "olga"]
+    );
+    assert_eq!(
+        recipients_of(&received, &employee_request),
+        ["fern", "olga"]
+    );
     assert_eq!(recipients_of(&received, &reminder), ["fern", "otto"]);
 }
 
@@ -180,12 +186,9 @@ async fn a_credential_expiry_reminder_reaches_its_business_managers_once_each_in
         let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new(1_000));
         let consumer = run(&notifier, &bus);
         let publish = async |event: &DomainEvent| {
-            bus.publish(
-                ccp_notifications::IDENTITY_STREAM,
-                &event.encode_to_vec(),
-            )
-            .await
-            .unwrap();
+            bus.publish(ccp_notifications::IDENTITY_STREAM, &event.encode_to_vec())
+                .await
+                .unwrap();
         };
 
         let reminder = credential_reminder(CHOOSERS, "ITN sync { $business }");
@@ -213,7 +216,10 @@ async fn a_credential_expiry_reminder_reaches_its_business_managers_once_each_in
                         subject,
                         "L'identifiant machine ITN sync { $business } de Choosers Inc. expire dans 30 jours"
                     );
-                    assert!(body.contains("expire le 2027-01-15, dans 30 jours"), "{body}");
+                    assert!(
+                        body.contains("expire le 2027-01-15, dans 30 jours"),
+                        "{body}"
+                    );
                     assert!(body.contains(&format!("({CHOOSERS})")) || body.contains(CHOOSERS));
                 }
                 "<fern@choosers.example>" => {
