@@ -26,6 +26,7 @@
 
 mod calls;
 mod data;
+mod explain;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +44,23 @@ use calls::{
     Caller, LIST_PAGE, Pass, database_mb, kinds_json, list, listing_note, pass, rss_mb, warm,
 };
 use data::{Block, Dbs, load_size, q, questions, seed};
+
+/// The delegation sweep's reminder queries (sea-orm, so not recorded), as of now.
+fn reminder_queries() -> Vec<ccp_platform::db::recorder::Recorded> {
+    ccp_delegation::store::REMINDER_COLUMNS
+        .into_iter()
+        .map(|column| {
+            let statement = sea_orm_migration::sea_orm::QueryTrait::build(
+                &ccp_delegation::store::due_reminders_query(column, chrono::Utc::now(), "", 100),
+                sea_orm_migration::sea_orm::DbBackend::Postgres,
+            );
+            ccp_platform::db::recorder::Recorded {
+                sql: statement.sql,
+                values: statement.values.map(|v| v.0).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
 
 /// Runs the scenario.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
@@ -155,6 +173,8 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
         load_size(bulk, &large, Some((broker_clients, &seeded)), &seeded).await?;
     let db_mb = database_mb(bulk).await;
     let qs_large = Arc::new(questions(&large, args.checks(), 0x1A26E, &stranger));
+    // The facts queries of the large cold pass and the listings are EXPLAINed below.
+    ccp_platform::db::recorder::start();
     let large_cold = pass(&caller, &qs_large, workers).await;
     let large_warm = pass(&caller, &warm(&qs_large), workers).await;
     let rss_checks = rss_mb();
@@ -176,6 +196,9 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
     let bam = list(&caller, &seeded.broker.bam.principal, max_pages, deadline).await;
     let employee = list(&caller, &seeded.employee.principal, max_pages, deadline).await;
     let rss = rss_mb();
+    let mut recorded = ccp_platform::db::recorder::take();
+    recorded.extend(reminder_queries());
+    let plans = explain::explain(&recorded, &[&bulk.accounts, &bulk.delegation]).await;
     let facts = gateway.facts.stats();
     gateway.stop().await?;
 
@@ -274,7 +297,7 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
     });
     let mut json = json;
     if let Some(object) = json.as_object_mut() {
-        for part in [more, list] {
+        for part in [more, list, plans.json()] {
             if let serde_json::Value::Object(fields) = part {
                 object.extend(fields);
             }
@@ -338,6 +361,17 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
                 "the broker's employee (assigned through one client group)",
                 &employee,
                 expected_employee,
+            ),
+            format!(
+                "EXPLAIN ANALYZE of the {} facts queries run at the large size: slowest {:.2} ms; sequential scans over {} rows: {}",
+                plans.explained,
+                plans.max_ms,
+                explain::SCAN_LIMIT,
+                if plans.seq_scans.is_empty() {
+                    "none".to_owned()
+                } else {
+                    plans.seq_scans.join("; ")
+                }
             ),
             format!(
                 "bulk load: small {rows_small} rows in {load_small_s:.1} s, large {rows_large} rows in {load_large_s:.1} s ({:.0} rows/s, incl. VACUUM ANALYZE); databases {:.0} MiB",
