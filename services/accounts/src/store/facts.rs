@@ -144,11 +144,7 @@ pub async fn business_facts_many<C: ConnectionTrait>(
     if bn9s.is_empty() {
         return Ok(Vec::new());
     }
-    // `$2`…: the BN9s (bounded by the caller); `$1` is the BAM flag. The list is repeated on
-    // program_accounts and members so that each is read by its index whatever the statistics:
-    // PostgreSQL does not carry an IN list across a join, and with tables of a few tens of
-    // thousands of rows it chose to hash-join a sequential scan of both (`ccp bench scale`'s
-    // EXPLAIN, 100k relationships).
+    // `$2`…: the BN9s (bounded by the caller); `$1` is the BAM flag.
     let list = placeholders(2, bn9s.len());
     let mut values: Vec<sea_orm::Value> = vec![true.into()];
     values.extend(bn9s.iter().map(|b| b.clone().into()));
@@ -161,14 +157,14 @@ pub async fn business_facts_many<C: ConnectionTrait>(
              FROM businesses b
              JOIN program_accounts p ON p.bn9 = b.bn9
              LEFT JOIN revisions r ON r.scope = b.bn9
-             WHERE b.bn9 IN ({list}) AND p.bn9 IN ({list})
+             WHERE b.bn9 IN ({list})
              UNION ALL
              SELECT b.bn9 AS bn9, 'M' AS kind, m.principal AS value, b.legal_name, b.register_time,
                     COALESCE(r.counter, 0) AS revision
              FROM businesses b
              JOIN members m ON m.bn9 = b.bn9 AND m.business_manager = $1
              LEFT JOIN revisions r ON r.scope = b.bn9
-             WHERE b.bn9 IN ({list}) AND m.bn9 IN ({list})
+             WHERE b.bn9 IN ({list})
              ORDER BY bn9, kind, value"
         ),
         values,
