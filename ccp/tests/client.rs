@@ -350,6 +350,75 @@ async fn logout_revokes_the_session_and_forgets_it() {
     world.stop().await;
 }
 
+/// Human output follows the profile's language (kept in the session from sign-in on), and
+/// `--language` overrides it for one command; JSON is never translated.
+#[tokio::test]
+async fn the_client_prints_in_the_profiles_language_unless_told_otherwise() {
+    let world = World::start().await;
+    world.sign_up("lea").await;
+    let out = world.ok("lea", &["whoami"]).await;
+    assert!(out.starts_with("signed in as person:"), "{out}");
+
+    // Choosing French answers in French at once.
+    let out = world
+        .ok("lea", &["profile", "update", "--preferred-language", "fr"])
+        .await;
+    assert!(out.starts_with("profil mis à jour\n"), "{out}");
+    assert!(out.contains("nom légal"), "{out}");
+    let out = world.ok("lea", &["whoami"]).await;
+    assert!(out.starts_with("connecté en tant que person:"), "{out}");
+    let out = world.ok("lea", &["terms"]).await;
+    assert!(
+        out.starts_with("Conditions générales, version 2026-01"),
+        "{out}"
+    );
+    let out = world.ok("lea", &["employee", "my-requests"]).await;
+    assert_eq!(out, "(aucun)\n");
+    let (code, _, err) = world.run("lea", &["business", "show", "123456782"]).await;
+    assert_ne!(code, 0);
+    assert!(err.starts_with("erreur : "), "{err}");
+
+    // --language wins for one command; JSON stays the contract.
+    let out = world.ok("lea", &["whoami", "--language", "en"]).await;
+    assert!(out.starts_with("signed in as person:"), "{out}");
+    let out = world.ok("lea", &["terms", "--language", "en"]).await;
+    assert!(
+        out.starts_with("Terms & Conditions, version 2026-01"),
+        "{out}"
+    );
+    let out = world.ok("lea", &["whoami", "--json"]).await;
+    assert_eq!(json(&out)["profileRequired"], false, "{out}");
+
+    // A new session learns the language from the profile at sign-in.
+    let out = world.ok("lea", &["logout"]).await;
+    assert!(out.starts_with("déconnecté : person:"), "{out}");
+    std::fs::remove_file(world.session("lea")).ok();
+    let out = world.ok("lea", &["login", "--dev", "lea"]).await;
+    assert!(out.starts_with("connecté en tant que person:"), "{out}");
+
+    // Someone who creates a profile with --language has that language.
+    world.ok("rui", &["login", "--dev", "rui"]).await;
+    let out = world
+        .ok(
+            "rui",
+            &[
+                "profile",
+                "create",
+                "--legal-name",
+                "Rui Example",
+                "--email",
+                "rui@example.com",
+                "--language",
+                "fr",
+            ],
+        )
+        .await;
+    assert!(out.starts_with("profil créé\n"), "{out}");
+    let shown = world.ok("rui", &["profile", "show", "--json"]).await;
+    assert_eq!(json(&shown)["preferredLanguage"], "LANGUAGE_FR", "{shown}");
+    world.stop().await;
+}
+
 /// Returns the `name` of a JSON object.
 fn name_of(value: &serde_json::Value) -> String {
     value["name"].as_str().unwrap_or_default().to_owned()
@@ -370,7 +439,7 @@ async fn every_client_command_works_through_the_gateway() {
                 "update",
                 "--phone",
                 "+1 416 555 0100",
-                "--language",
+                "--preferred-language",
                 "fr",
                 "--json",
             ],
@@ -410,9 +479,10 @@ async fn every_client_command_works_through_the_gateway() {
             ],
         )
         .await;
+    // Shown in alice's language (French now), the kinds as they are.
     let out = world.ok("alice", &["profile", "show"]).await;
     assert!(
-        out.contains("notice choices") && out.contains("credential-expiry-reminder=on"),
+        out.contains("choix par type d'avis") && out.contains("credential-expiry-reminder=on"),
         "{out}"
     );
     assert!(!out.contains("relationship-ended"), "{out}");

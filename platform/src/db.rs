@@ -268,6 +268,7 @@ pub async fn all<T: FromQueryResult, C: ConnectionTrait>(
     sql: &str,
     values: Vec<Value>,
 ) -> Result<Vec<T>, DbErr> {
+    recorder::note(sql, &values);
     T::find_by_statement(statement(db, sql, values))
         .all(db)
         .await
@@ -279,9 +280,69 @@ pub async fn one<T: FromQueryResult, C: ConnectionTrait>(
     sql: &str,
     values: Vec<Value>,
 ) -> Result<Option<T>, DbErr> {
+    recorder::note(sql, &values);
     T::find_by_statement(statement(db, sql, values))
         .one(db)
         .await
+}
+
+/// The queries a process ran through [`all`] and [`one`], each SQL text once with the values of
+/// its first run after [`recorder::start`]: `ccp bench scale` EXPLAINs them at its large size
+/// (the plans the facts queries get at 1M rows). Off unless started; then one relaxed atomic
+/// load per query.
+pub mod recorder {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use sea_orm::Value;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static SEEN: Mutex<Vec<Recorded>> = Mutex::new(Vec::new());
+
+    /// The most distinct statements kept (a bound: the stores have a few dozen).
+    const MAX: usize = 500;
+
+    /// One recorded query.
+    #[derive(Debug, Clone)]
+    pub struct Recorded {
+        /// Its SQL, with `$n` placeholders.
+        pub sql: String,
+        /// The values of its first run.
+        pub values: Vec<Value>,
+    }
+
+    /// Starts recording (forgetting what was recorded before).
+    pub fn start() {
+        SEEN.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops recording and returns what was recorded.
+    pub fn take() -> Vec<Recorded> {
+        ON.store(false, Ordering::Relaxed);
+        std::mem::take(
+            &mut *SEEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    pub(super) fn note(sql: &str, values: &[Value]) {
+        if !ON.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut seen = SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() < MAX && !seen.iter().any(|r| r.sql == sql) {
+            seen.push(Recorded {
+                sql: sql.to_owned(),
+                values: values.to_vec(),
+            });
+        }
+    }
 }
 
 /// Returns an instant as the microseconds since the epoch a column stores.

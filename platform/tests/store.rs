@@ -648,3 +648,64 @@ async fn r_ev_1_replicas_relaying_one_outbox_publish_each_event_once_in_order_po
         assert_eq!(ids(&published), expected_ids(0..300), "{name}");
     }
 }
+
+/// The set-based queries the stores keep as SQL (`db::all`, `db::one`) run as prepared
+/// statements on PostgreSQL, parsed and planned once per pooled connection and executed by
+/// name after that (sqlx's statement cache): a second run adds no statement.
+#[tokio::test]
+async fn facts_queries_are_prepared_once_per_connection_on_postgres() {
+    use sea_orm::FromQueryResult;
+    #[derive(Debug, FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let Some(backend) = TestBackend::postgres().await else {
+        return;
+    };
+    let mut settings = backend.settings("prepared");
+    // One connection, so every query below runs on the one whose statements are counted.
+    settings.max_connections = 1;
+    let db = connect(&settings).await.unwrap();
+    create_infrastructure_tables(&db).await.unwrap();
+    let prepared = |db: DatabaseConnection| async move {
+        ccp_platform::db::one::<Count, _>(
+            &db,
+            "SELECT count(*)::bigint AS n FROM pg_prepared_statements WHERE from_sql = false",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .n
+    };
+    let before = prepared(db.clone()).await;
+    let revision = |scope: &'static str| {
+        let db = db.clone();
+        async move {
+            ccp_platform::db::one::<Count, _>(
+                &db,
+                "SELECT COALESCE(MAX(counter), 0)::bigint AS n FROM revisions WHERE scope = $1",
+                vec![scope.into()],
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .n
+        }
+    };
+    assert_eq!(revision(BN_A).await, 0);
+    let after_first = prepared(db.clone()).await;
+    assert_eq!(
+        after_first,
+        before + 1,
+        "the first run prepares the query (and the count query itself was prepared before)"
+    );
+    for scope in [BN_A, BN_B, BN_C] {
+        assert_eq!(revision(scope).await, 0);
+    }
+    assert_eq!(
+        prepared(db.clone()).await,
+        after_first,
+        "later runs with other values reuse the prepared statement"
+    );
+}

@@ -33,15 +33,15 @@ use super::{BenchArgs, Report};
 const START: Duration = Duration::from_secs(120);
 
 /// A child process of this bench, killed when dropped.
-struct Process {
+pub(super) struct Process {
     child: Child,
 }
 
 impl Process {
     /// Starts `ccp <args>` and reads its stdout until `ready` returns a value.
-    async fn start<T>(
+    pub(super) async fn start<T>(
         args: &[&str],
-        env: &[(&str, &Path)],
+        env: &[(&str, &std::ffi::OsStr)],
         mut ready: impl FnMut(&str) -> Option<T>,
     ) -> anyhow::Result<(Self, T)> {
         let mut command = Command::new(std::env::current_exe()?);
@@ -77,7 +77,21 @@ impl Process {
         Ok((Self { child }, found))
     }
 
-    async fn stop(mut self) {
+    /// Returns its resident memory and its peak, in MiB (Linux `/proc`).
+    pub(super) fn rss_mb(&self) -> (Option<f64>, Option<f64>) {
+        let Some(pid) = self.child.id() else {
+            return (None, None);
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    pub(super) async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
@@ -156,7 +170,7 @@ impl DemoSuite {
         let data_arg = data.display().to_string();
         let (process, endpoints) = Process::start(
             &["up", "--demo", "--data-dir", &data_arg],
-            &[("CCP_STATE_DIR", &state)],
+            &[("CCP_STATE_DIR", state.as_os_str())],
             {
                 let mut endpoints = std::collections::BTreeMap::new();
                 move |line: &str| {

@@ -3,6 +3,7 @@
 //! delegation (requests, relationships, client groups, assignments), merged
 //! by time — or your own profile and session history with `--mine`.
 
+use crate::client::lang;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -183,7 +184,16 @@ pub(super) async fn export(ctx: &mut Ctx, args: &AuditArgs) -> Result<(), CliErr
         Some(path) => {
             std::fs::write(path, text.as_bytes())?;
             if !ctx.json() {
-                eprintln!("wrote {} records to {}", events.len(), path.display());
+                eprintln!(
+                    "{}",
+                    lang::tf(
+                        "wrote-records",
+                        &[
+                            ("count", &events.len().to_string()),
+                            ("path", &path.display().to_string())
+                        ]
+                    )
+                );
             }
         }
         None => {

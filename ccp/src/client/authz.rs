@@ -1,5 +1,6 @@
 //! Authorization commands: check, accessible, explain.
 
+use crate::client::lang;
 use std::path::PathBuf;
 
 use ccp_proto::gateway::v1 as pb;
@@ -102,11 +103,11 @@ pub(super) async fn check(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliErro
     let (allowed, reason) = decision_words(&response);
     emit(ctx, &response, |_| {
         if allowed {
-            println!("ALLOW ({reason})");
+            println!("{}", lang::tf("allow-because", &[("reason", &reason)]));
         } else if reason == "-" {
-            println!("DENY");
+            println!("{}", lang::t("deny"));
         } else {
-            println!("DENY ({reason})");
+            println!("{}", lang::tf("deny-because", &[("reason", &reason)]));
         }
     });
     if allowed {
@@ -197,15 +198,15 @@ pub(super) async fn explain(ctx: &mut Ctx, args: &ExplainArgs) -> Result<(), Cli
             ("explanation", r.explanation.clone()),
         ]);
         if let Some(facts) = &r.role_facts {
-            println!("role facts:");
+            println!("{}", lang::t("role-facts"));
             output::print_json(&output::to_json(facts));
         }
         for pair in &r.pair_facts {
-            println!("relationship facts:");
+            println!("{}", lang::t("relationship-facts"));
             output::print_json(&output::to_json(pair));
         }
         if let Some(facts) = &r.assignment_facts {
-            println!("assignment facts:");
+            println!("{}", lang::t("assignment-facts"));
             output::print_json(&output::to_json(facts));
         }
     });

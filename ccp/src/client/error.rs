@@ -2,6 +2,7 @@
 //! stdout with `--json`), and the exit code of each kind.
 
 use super::output;
+use crate::client::lang;
 
 /// Why a client command failed; each kind has its exit code.
 #[derive(Debug)]
@@ -89,7 +90,10 @@ impl CliError {
             Self::Denied => return,
             Self::Other(err) => ("ERROR", format!("{err:#}"), Vec::new()),
         };
-        eprintln!("error: {message} ({code})");
+        eprintln!(
+            "{}",
+            lang::tf("error-line", &[("message", &message), ("code", code)])
+        );
         for (field, description) in &violations {
             eprintln!("  - {field}: {description}");
         }

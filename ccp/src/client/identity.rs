@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use ccp_proto::identity::v1 as pb;
 use ccp_proto::identity::v1::identity_client::IdentityClient;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
+use super::lang;
 use super::output::{self, Table, print_fields, time};
 use super::session::{SessionFile, SessionKind};
 use super::{CliError, ClientOptions, Ctx, emit, emit_list, parse, read_text_file};
@@ -56,21 +57,6 @@ pub struct ProfileArgs {
     command: ProfileCommand,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LanguageArg {
-    En,
-    Fr,
-}
-
-impl LanguageArg {
-    fn proto(self) -> i32 {
-        match self {
-            Self::En => pb::Language::En as i32,
-            Self::Fr => pb::Language::Fr as i32,
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 enum ProfileCommand {
     /// Creates your profile (once, after the first sign-in).
@@ -86,9 +72,10 @@ enum ProfileCommand {
         /// Your phone number.
         #[arg(long, default_value = "")]
         phone: String,
-        /// Your preferred language.
-        #[arg(long, value_enum, default_value = "en")]
-        language: LanguageArg,
+        /// Your preferred language (default: `--language`, else English); notices and
+        /// `ccp`'s output use it.
+        #[arg(long, value_enum)]
+        preferred_language: Option<lang::Language>,
         /// Sends you email notifications.
         #[arg(long)]
         email_notifications: bool,
@@ -109,7 +96,7 @@ enum ProfileCommand {
     /// relationship-expiry-reminder, employee-request-received, employee-request-approved,
     /// employee-request-rejected, credential-expiry-reminder.
     ///
-    /// Example: ccp profile update --phone "+1 416 555 0100" --language fr --notify relationship-ended=off
+    /// Example: ccp profile update --phone "+1 416 555 0100" --preferred-language fr --notify relationship-ended=off
     Update {
         /// Your legal name.
         #[arg(long)]
@@ -120,9 +107,9 @@ enum ProfileCommand {
         /// Your phone number.
         #[arg(long)]
         phone: Option<String>,
-        /// Your preferred language.
+        /// Your preferred language (notices and `ccp`'s output use it).
         #[arg(long, value_enum)]
-        language: Option<LanguageArg>,
+        preferred_language: Option<lang::Language>,
         /// Email notifications on or off.
         #[arg(long, value_name = "true|false")]
         email_notifications: Option<bool>,
@@ -165,7 +152,7 @@ fn notice_change(text: &str) -> Result<(String, Option<bool>), String> {
 /// kind follows the opt-in.
 fn notice_choices(profile: &pb::Profile) -> String {
     if profile.notification_choices.is_empty() {
-        return "none (every kind follows email notifications)".to_owned();
+        return lang::t("no-notice-choices");
     }
     profile
         .notification_choices
@@ -239,6 +226,7 @@ pub fn session_from(gateway: &str, session: &pb::Session) -> SessionFile {
         access_expire_time: instant(session.access_token_expire_time.as_ref()).unwrap_or_default(),
         refresh_token: session.refresh_token.clone(),
         refresh_expire_time: instant(session.refresh_token_expire_time.as_ref()),
+        language: None,
     }
 }
 
@@ -263,15 +251,28 @@ fn print_session(ctx: &Ctx, session: &SessionFile, verb: &str) {
         println!("{}", session.principal);
         return;
     }
-    println!("{verb} {} via {}", session.principal, session.gateway);
+    println!(
+        "{}",
+        lang::tf(
+            verb,
+            &[
+                ("principal", &session.principal),
+                ("gateway", &session.gateway)
+            ]
+        )
+    );
     if session.kind == SessionKind::Machine {
-        println!("acting for business {}", session.business);
-    } else if session.profile.is_empty() {
         println!(
-            "no profile yet: create it with `ccp profile create --legal-name \"…\" --email …`"
+            "{}",
+            lang::tf("acting-for-business", &[("business", &session.business)])
         );
+    } else if session.profile.is_empty() {
+        println!("{}", lang::t("no-profile-yet"));
     } else {
-        println!("profile {}", session.profile);
+        println!(
+            "{}",
+            lang::tf("profile-is", &[("profile", &session.profile)])
+        );
     }
 }
 
@@ -315,6 +316,7 @@ pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliErro
                 .unwrap_or_default(),
             refresh_token: String::new(),
             refresh_expire_time: None,
+            language: None,
         }
     } else {
         let id_token = if let Some(token) = dev_token {
@@ -332,8 +334,21 @@ pub(super) async fn login(ctx: &mut Ctx, args: &LoginArgs) -> Result<(), CliErro
             .into_inner();
         session_from(&gateway, &session)
     };
+    let person_with_profile = session.kind == SessionKind::Person && !session.profile.is_empty();
     ctx.store_session(session.clone())?;
-    print_session(ctx, &session, "signed in as");
+    if person_with_profile {
+        // The profile's language, for this command's output and the next ones'; signing in
+        // does not fail for it.
+        let profile = ctx
+            .call(pb::GetMyProfileRequest {}, async |r| {
+                client.get_my_profile(r).await
+            })
+            .await;
+        if let Ok(profile) = profile {
+            ctx.remember_language(profile.preferred_language)?;
+        }
+    }
+    print_session(ctx, &session, "signed-in-as");
     Ok(())
 }
 
@@ -342,7 +357,7 @@ pub(super) async fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
         if ctx.json() {
             output::print_json(&serde_json::json!({"signedOut": false}));
         } else {
-            println!("not signed in");
+            println!("{}", lang::t("not-signed-in"));
         }
         return Ok(());
     };
@@ -364,7 +379,10 @@ pub(super) async fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
     if ctx.json() {
         output::print_json(&serde_json::json!({"signedOut": true, "principal": stored.principal}));
     } else {
-        println!("signed out {}", stored.principal);
+        println!(
+            "{}",
+            lang::tf("signed-out", &[("principal", &stored.principal)])
+        );
     }
     Ok(())
 }
@@ -413,6 +431,9 @@ pub(super) async fn whoami(ctx: &mut Ctx) -> Result<(), CliError> {
         Err(CliError::NotSignedIn(message)) => return Err(revoked(ctx, &message)),
         Err(err) => return Err(err),
     };
+    if let Some(profile) = &profile {
+        ctx.remember_language(profile.preferred_language)?;
+    }
     let Some(session) = ctx.stored_session().cloned() else {
         return Err(revoked(ctx, "the session is gone"));
     };
@@ -430,20 +451,40 @@ pub(super) async fn whoami(ctx: &mut Ctx) -> Result<(), CliError> {
         println!("{}", session.principal);
         return Ok(());
     }
-    println!("signed in as {} via {}", session.principal, session.gateway);
+    println!(
+        "{}",
+        lang::tf(
+            "signed-in-as",
+            &[
+                ("principal", &session.principal),
+                ("gateway", &session.gateway)
+            ]
+        )
+    );
     match (&profile, session.kind) {
         (Some(profile), _) => println!(
-            "profile {} ({}, {})",
-            profile.name, profile.legal_name, profile.email
+            "{}",
+            lang::tf(
+                "profile-of",
+                &[
+                    ("profile", &profile.name),
+                    ("legal_name", &profile.legal_name),
+                    ("email", &profile.email)
+                ]
+            )
         ),
-        (None, SessionKind::Machine) => println!("acting for business {}", session.business),
-        (None, SessionKind::Person) => println!(
-            "no profile yet: create it with `ccp profile create --legal-name \"…\" --email …`"
+        (None, SessionKind::Machine) => println!(
+            "{}",
+            lang::tf("acting-for-business", &[("business", &session.business)])
         ),
+        (None, SessionKind::Person) => println!("{}", lang::t("no-profile-yet")),
     }
     println!(
-        "access token valid until {}",
-        session.access_expire_time.to_rfc3339()
+        "{}",
+        lang::tf(
+            "access-token-valid-until",
+            &[("time", &session.access_expire_time.to_rfc3339())]
+        )
     );
     Ok(())
 }
@@ -486,10 +527,13 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             legal_name,
             email,
             phone,
-            language,
+            preferred_language,
             email_notifications,
             notify,
         } => {
+            let language = preferred_language
+                .or(ctx.language_flag())
+                .unwrap_or_default();
             let response = ctx
                 .call(
                     pb::CreateProfileRequest {
@@ -517,8 +561,11 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                 let gateway = ctx.gateway_url();
                 ctx.store_session(session_from(&gateway, session))?;
             }
+            if let Some(profile) = &response.profile {
+                ctx.remember_language(profile.preferred_language)?;
+            }
             emit(ctx, &response, |r| {
-                println!("profile created");
+                println!("{}", lang::t("profile-created"));
                 if let Some(profile) = &r.profile {
                     print_profile(profile);
                 }
@@ -530,13 +577,14 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                     client.get_my_profile(r).await
                 })
                 .await?;
+            ctx.remember_language(profile.preferred_language)?;
             emit(ctx, &profile, print_profile);
         }
         ProfileCommand::Update {
             legal_name,
             email,
             phone,
-            language,
+            preferred_language,
             email_notifications,
             notify,
         } => {
@@ -558,7 +606,7 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                 profile.phone.clone_from(v);
                 paths.push("phone".to_owned());
             }
-            if let Some(v) = language {
+            if let Some(v) = preferred_language {
                 profile.preferred_language = v.proto();
                 paths.push("preferred_language".to_owned());
             }
@@ -581,7 +629,7 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
             }
             if paths.is_empty() {
                 return Err(CliError::usage(
-                    "nothing to change: give --legal-name, --email, --phone, --language, --email-notifications or --notify",
+                    "nothing to change: give --legal-name, --email, --phone, --preferred-language, --email-notifications or --notify",
                 ));
             }
             let response = ctx
@@ -594,8 +642,11 @@ pub(super) async fn profile(ctx: &mut Ctx, args: &ProfileArgs) -> Result<(), Cli
                     async |r| client.update_my_profile(r).await,
                 )
                 .await?;
+            if let Some(profile) = &response.profile {
+                ctx.remember_language(profile.preferred_language)?;
+            }
             emit(ctx, &response, |r| {
-                println!("profile updated");
+                println!("{}", lang::t("profile-updated"));
                 if let Some(profile) = &r.profile {
                     print_profile(profile);
                 }
@@ -642,7 +693,7 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
                     ("client secret", r.client_secret.clone()),
                     ("expires", time(c.expire_time.as_ref())),
                 ]);
-                println!("keep the secret now: it is never shown again");
+                println!("{}", lang::t("keep-the-secret"));
             });
         }
         CredentialCommand::List { business, all } => {
@@ -685,7 +736,13 @@ pub(super) async fn credential(ctx: &mut Ctx, args: &CredentialArgs) -> Result<(
                 .await?;
             emit(ctx, &response, |r| {
                 let c = r.credential.clone().unwrap_or_default();
-                println!("revoked {} ({})", c.name, credential_state(&c));
+                println!(
+                    "{}",
+                    lang::tf(
+                        "credential-revoked",
+                        &[("name", &c.name), ("state", &credential_state(&c))]
+                    )
+                );
             });
         }
     }

@@ -17,6 +17,7 @@ mod authz;
 mod delegation;
 mod error;
 mod identity;
+pub mod lang;
 mod output;
 mod paging;
 mod parse;
@@ -74,6 +75,17 @@ pub struct ClientOptions {
     /// 10,000 items and says how to read on).
     #[arg(long, global = true)]
     pub all: bool,
+    /// The language of human output, en or fr (default: your profile's language, else
+    /// English); JSON is never translated. `ccp profile create` also takes it as your
+    /// preferred language.
+    #[arg(
+        long,
+        global = true,
+        env = "CCP_LANGUAGE",
+        value_enum,
+        value_name = "en|fr"
+    )]
+    pub language: Option<lang::Language>,
     /// List commands: items per page asked of the server (1–1000; default 100).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub page_size: Option<i32>,
@@ -198,6 +210,7 @@ pub struct Ctx {
     pages: Pages,
     page_size: Option<i32>,
     refreshed: bool,
+    language_flag: Option<lang::Language>,
 }
 
 impl Ctx {
@@ -212,6 +225,11 @@ impl Ctx {
             .clone()
             .unwrap_or_else(session::default_path);
         let session = session::load(&session_path)?;
+        let profile_language = session
+            .as_ref()
+            .and_then(|s| s.language.as_deref())
+            .and_then(lang::Language::from_tag);
+        lang::set(options.language.or(profile_language).unwrap_or_default());
         Ok(Self {
             settings,
             clock,
@@ -234,6 +252,7 @@ impl Ctx {
             },
             page_size: options.page_size,
             refreshed: false,
+            language_flag: options.language,
         })
     }
 
@@ -426,10 +445,13 @@ impl Ctx {
         }
         if !token.is_empty() {
             match self.pages {
-                Pages::One(_) => eprintln!("next page: --page-token {token}"),
+                Pages::One(_) => eprintln!("{}", lang::tf("next-page", &[("token", &token)])),
                 _ => eprintln!(
-                    "more items remain after {}: read them all with --all, or on with --page-token {token}",
-                    items.len()
+                    "{}",
+                    lang::tf(
+                        "more-items-remain",
+                        &[("count", &items.len().to_string()), ("token", &token)]
+                    )
                 ),
             }
         }
@@ -478,11 +500,44 @@ impl Ctx {
     }
 
     /// Stores a new session.
-    pub fn store_session(&mut self, session: SessionFile) -> Result<(), CliError> {
+    pub fn store_session(&mut self, mut session: SessionFile) -> Result<(), CliError> {
+        // A refreshed session of the same person keeps the language their profile said.
+        if session.language.is_none()
+            && let Some(old) = &self.session
+            && old.principal == session.principal
+        {
+            session.language.clone_from(&old.language);
+        }
         session::save(&self.session_path, &session)?;
         self.session = Some(session);
         self.refreshed = true;
         Ok(())
+    }
+
+    /// Remembers the language a profile (identity's `Language` value) prefers: kept in the
+    /// session for the next commands, and used for the rest of this one unless `--language`
+    /// was given.
+    pub fn remember_language(&mut self, preferred: i32) -> Result<(), CliError> {
+        let Some(language) = lang::Language::from_proto(preferred) else {
+            return Ok(());
+        };
+        if self.language_flag.is_none() {
+            lang::set(language);
+        }
+        let tag = Some(language.tag().to_owned());
+        match &mut self.session {
+            Some(session) if session.language != tag => {
+                session.language = tag;
+                session::save(&self.session_path, session)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Returns the `--language` the command was given (or `CCP_LANGUAGE`).
+    pub fn language_flag(&self) -> Option<lang::Language> {
+        self.language_flag
     }
 
     /// Forgets the session.
@@ -582,8 +637,9 @@ pub fn emit_part<M: prost::Message + prost::Name, P>(
     });
 }
 
-/// Prints `message` (JSON, `--quiet` name) or, for people, a `heading` line
-/// and then its nested `part` with `print` (e.g. "approved" and the member).
+/// Prints `message` (JSON, `--quiet` name) or, for people, the line of message `heading` of
+/// the catalogue ([`lang`]) and then its nested `part` with `print` (e.g. "approved" and the
+/// member).
 pub fn emit_headed<M: prost::Message + prost::Name, P>(
     ctx: &Ctx,
     message: &M,
@@ -592,7 +648,7 @@ pub fn emit_headed<M: prost::Message + prost::Name, P>(
     print: impl FnOnce(&P),
 ) {
     emit(ctx, message, |_| {
-        println!("{heading}");
+        println!("{}", lang::t(heading));
         if let Some(part) = part {
             print(part);
         }

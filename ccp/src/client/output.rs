@@ -90,13 +90,14 @@ pub fn time(ts: Option<&Timestamp>) -> String {
         )
 }
 
-/// Returns an enum's short name: `ROLE_EDITOR` → `editor` (`-` when unspecified).
+/// Returns an enum's short name in the output's language: `ROLE_EDITOR` → `editor` (`-` when
+/// unspecified).
 pub fn enum_name(full: &str, prefix: &str) -> String {
     let short = full.strip_prefix(prefix).unwrap_or(full);
     if short == "UNSPECIFIED" || short.is_empty() {
         "-".to_owned()
     } else {
-        short.to_lowercase().replace('_', " ")
+        super::lang::value(&short.to_lowercase().replace('_', " "))
     }
 }
 
@@ -118,10 +119,11 @@ pub struct Table {
 }
 
 impl Table {
-    /// Returns an empty table with these column headings.
+    /// Returns an empty table with these column headings (English; printed in the output's
+    /// language).
     pub fn new(header: &[&str]) -> Self {
         Self {
-            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            header: header.iter().map(|h| super::lang::heading(h)).collect(),
             rows: Vec::new(),
         }
     }
@@ -134,7 +136,7 @@ impl Table {
     /// Renders the table to fit `width` columns (or `(none)` when it has no rows).
     pub fn render_within(&self, width: u16) -> String {
         if self.rows.is_empty() {
-            return "(none)\n".to_owned();
+            return format!("{}\n", super::lang::t("none"));
         }
         let mut table = comfy_table::Table::new();
         table
@@ -201,10 +203,11 @@ impl Table {
     }
 }
 
-/// Prints `key: value` lines with aligned keys.
+/// Prints `key  value` lines with aligned keys (English; printed in the output's language).
 pub fn print_fields(fields: &[(&str, String)]) {
-    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (key, value) in fields {
+    let labels: Vec<String> = fields.iter().map(|(k, _)| super::lang::label(k)).collect();
+    let width = labels.iter().map(|k| k.chars().count()).max().unwrap_or(0);
+    for (key, (_, value)) in labels.iter().zip(fields) {
         println!("{key:<width$}  {value}");
     }
 }

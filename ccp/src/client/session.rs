@@ -43,6 +43,10 @@ pub struct SessionFile {
     /// When the refresh token expires.
     #[serde(default)]
     pub refresh_expire_time: Option<DateTime<Utc>>,
+    /// The person's preferred language (`en`, `fr`) as their profile last said: the language
+    /// human output is printed in when `--language` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// Returns the default session file: `session.json` in the user's
@@ -112,10 +116,12 @@ mod tests {
             access_expire_time: Utc::now(),
             refresh_token: "r".into(),
             refresh_expire_time: None,
+            language: Some("fr".into()),
         };
         save(&path, &session).unwrap();
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back.principal, "person:0");
+        assert_eq!(back.language.as_deref(), Some("fr"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

@@ -304,7 +304,7 @@ pub async fn story_8_the_orphan_user(world: &World) {
                 "update",
                 "--phone",
                 "+1 416 555 0199",
-                "--language",
+                "--preferred-language",
                 "fr",
             ],
         )

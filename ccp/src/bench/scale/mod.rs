@@ -26,11 +26,11 @@
 
 mod calls;
 mod data;
+mod explain;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccp_platform::clock::Clock;
 use ccp_platform::context::ServiceContext;
 use ccp_proto::common::v1::Action;
 use serde_json::json;
@@ -40,9 +40,97 @@ use crate::bench::harness::{Embedded, Gateway, Seeder, bench_settings, channels}
 use crate::bench::{BenchArgs, Report};
 
 use calls::{
-    Caller, LIST_PAGE, Pass, database_mb, kinds_json, list, listing_note, pass, rss_mb, warm,
+    Caller, LIST_PAGE, Listing, Pass, database_mb, kinds_json, list, listing_note, pass, rss_mb,
+    warm,
 };
 use data::{Block, Dbs, load_size, q, questions, seed};
+
+/// The listings through a gateway in a process of its own, and its memory after them.
+struct OwnProcess {
+    bam: Listing,
+    employee: Listing,
+    rss_mb: Option<f64>,
+    peak_mb: Option<f64>,
+}
+
+/// Starts `ccp serve gateway` on the embedded services (the run's internal key, the facts
+/// limit of the in-process gateway), lists for each of `principals` through it and reads its
+/// resident memory before stopping it.
+#[allow(clippy::too_many_arguments)] // one call site; the listing's own parameters
+async fn own_process_listings(
+    embedded: &Embedded,
+    internal_key: &str,
+    facts_max_message_bytes: usize,
+    token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    connections: usize,
+    principals: [&String; 2],
+    max_pages: u64,
+    deadline: Duration,
+) -> anyhow::Result<OwnProcess> {
+    let endpoints = embedded.suite.endpoints();
+    let url = |addr: std::net::SocketAddr| std::ffi::OsString::from(format!("http://{addr}"));
+    let env: Vec<(&str, std::ffi::OsString)> = vec![
+        ("CCP_ENVIRONMENT", "test".into()),
+        ("CCP_INTERNAL_AUTH__KEY", internal_key.into()),
+        ("CCP_GATEWAY__IDENTITY_ENDPOINT", url(endpoints.identity)),
+        ("CCP_GATEWAY__ACCOUNTS_ENDPOINT", url(endpoints.accounts)),
+        (
+            "CCP_GATEWAY__ACCOUNTS_FACTS_ENDPOINT",
+            url(endpoints.accounts_facts),
+        ),
+        (
+            "CCP_GATEWAY__DELEGATION_ENDPOINT",
+            url(endpoints.delegation),
+        ),
+        (
+            "CCP_GATEWAY__FACTS_MAX_MESSAGE_BYTES",
+            facts_max_message_bytes.to_string().into(),
+        ),
+        ("CCP_TELEMETRY__METRICS_LISTEN", "".into()),
+    ];
+    let env: Vec<(&str, &std::ffi::OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let (process, addr) =
+        crate::bench::outside::Process::start(&["serve", "gateway"], &env, |line: &str| {
+            line.strip_prefix("gateway listening on http://")
+                .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+        })
+        .await?;
+    let result = async {
+        let caller = Caller {
+            channels: Arc::new(channels(addr, connections).await?),
+            token: token.clone(),
+        };
+        let bam = list(&caller, principals[0], max_pages, deadline).await;
+        let employee = list(&caller, principals[1], max_pages, deadline).await;
+        let (rss_mb, peak_mb) = process.rss_mb();
+        anyhow::Ok(OwnProcess {
+            bam,
+            employee,
+            rss_mb,
+            peak_mb,
+        })
+    }
+    .await;
+    process.stop().await;
+    result
+}
+
+/// The delegation sweep's reminder queries (sea-orm, so not recorded), as of now.
+fn reminder_queries() -> Vec<ccp_platform::db::recorder::Recorded> {
+    ccp_delegation::store::REMINDER_COLUMNS
+        .into_iter()
+        .map(|column| {
+            let statement = sea_orm_migration::sea_orm::QueryTrait::build(
+                &ccp_delegation::store::due_reminders_query(column, chrono::Utc::now(), "", 100),
+                sea_orm_migration::sea_orm::DbBackend::Postgres,
+            );
+            ccp_platform::db::recorder::Recorded {
+                sql: statement.sql,
+                values: statement.values.map(|v| v.0).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
 
 /// Runs the scenario.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
@@ -70,13 +158,19 @@ async fn run_on(args: &BenchArgs, dbs: &BenchDatabases) -> anyhow::Result<Report
     settings.delegation.database = dbs.settings("delegation")?;
     settings.identity.key_encryption_key =
         secrecy::SecretString::from(ccp_platform::auth::InternalTokens::generate_key());
-    let embedded = Embedded::start(settings, ServiceContext::in_memory(Clock::system())).await?;
+    // A known internal key: the gateway measured in a process of its own calls the services
+    // with it. No Redis: the in-memory bus and cache, as before.
+    let internal_key = ccp_platform::auth::InternalTokens::generate_key();
+    settings.common.internal_auth.key = internal_key.clone().into();
+    settings.common.environment = ccp_platform::config::Environment::Test;
+    let context = ServiceContext::from_settings(&settings.common).await?;
+    let embedded = Embedded::start(settings, context).await?;
     let result = async {
         let bulk = Dbs {
             accounts: ccp_platform::db::connect(&dbs.settings("accounts")?).await?,
             delegation: ccp_platform::db::connect(&dbs.settings("delegation")?).await?,
         };
-        let report = measure(args, &embedded, &bulk).await;
+        let report = measure(args, &embedded, &bulk, &internal_key).await;
         let _ = bulk.accounts.close().await;
         let _ = bulk.delegation.close().await;
         report
@@ -88,7 +182,12 @@ async fn run_on(args: &BenchArgs, dbs: &BenchDatabases) -> anyhow::Result<Report
     Ok(report)
 }
 
-async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::Result<Report> {
+async fn measure(
+    args: &BenchArgs,
+    embedded: &Embedded,
+    bulk: &Dbs,
+    internal_key: &str,
+) -> anyhow::Result<Report> {
     let run_started = Instant::now();
     let seeder = Seeder::new(embedded).await?;
     let seeded = seed(&seeder).await?;
@@ -155,6 +254,8 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
         load_size(bulk, &large, Some((broker_clients, &seeded)), &seeded).await?;
     let db_mb = database_mb(bulk).await;
     let qs_large = Arc::new(questions(&large, args.checks(), 0x1A26E, &stranger));
+    // The facts queries of the large cold pass and the listings are EXPLAINed below.
+    ccp_platform::db::recorder::start();
     let large_cold = pass(&caller, &qs_large, workers).await;
     let large_warm = pass(&caller, &warm(&qs_large), workers).await;
     let rss_checks = rss_mb();
@@ -176,8 +277,25 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
     let bam = list(&caller, &seeded.broker.bam.principal, max_pages, deadline).await;
     let employee = list(&caller, &seeded.employee.principal, max_pages, deadline).await;
     let rss = rss_mb();
+    let mut recorded = ccp_platform::db::recorder::take();
+    recorded.extend(reminder_queries());
+    let plans = explain::explain(&recorded, &[&bulk.accounts, &bulk.delegation]).await;
     let facts = gateway.facts.stats();
     gateway.stop().await?;
+
+    // The same listings through a gateway in a process of its own (`ccp serve gateway` on the
+    // same services, caches empty): its resident memory after them is the gateway's alone.
+    let own = own_process_listings(
+        embedded,
+        internal_key,
+        max_message_bytes,
+        &caller.token,
+        args.connections(),
+        [&seeded.broker.bam.principal, &seeded.employee.principal],
+        max_pages,
+        deadline,
+    )
+    .await;
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let unexpected = opened.unexpected
@@ -272,13 +390,34 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
         "pass_s_large_cold": large_cold.seconds,
         "total_s": run_started.elapsed().as_secs_f64(),
     });
+    let own_json = match &own {
+        Ok(own) => json!({
+            "gateway_process_rss_mb": r1(own.rss_mb),
+            "gateway_process_rss_peak_mb": r1(own.peak_mb),
+            "gateway_process_list_ms": own.bam.complete.then_some(own.bam.ms),
+            "gateway_process_list_resources_per_s": per_s(own.bam.complete, own.bam.resources, own.bam.ms),
+            "gateway_process_list_first_page_ms": own.bam.first_page_ms,
+            "gateway_process_employee_list_ms": own.employee.complete.then_some(own.employee.ms),
+            "gateway_process_employee_list_resources_per_s": per_s(own.employee.complete, own.employee.resources, own.employee.ms),
+            "gateway_process_employee_list_first_page_ms": own.employee.first_page_ms,
+            "gateway_process_error": null,
+        }),
+        Err(err) => json!({"gateway_process_error": format!("{err:#}")}),
+    };
+    let own_complete = own
+        .as_ref()
+        .is_ok_and(|own| own.bam.ok(expected_bam) && own.employee.ok(expected_employee));
     let mut json = json;
     if let Some(object) = json.as_object_mut() {
-        for part in [more, list] {
+        for part in [more, list, plans.json(), own_json] {
             if let serde_json::Value::Object(fields) = part {
                 object.extend(fields);
             }
         }
+        object.insert(
+            "errors".to_owned(),
+            json!(errors + u64::from(!own_complete)),
+        );
     }
     let row = |name: &str, rels: u64, businesses: u64, load: f64, cold: &Pass, warm: &Pass| {
         vec![
@@ -340,10 +479,31 @@ async fn measure(args: &BenchArgs, embedded: &Embedded, bulk: &Dbs) -> anyhow::R
                 expected_employee,
             ),
             format!(
+                "EXPLAIN ANALYZE of the {} facts queries run at the large size: slowest {:.2} ms; sequential scans over {} rows: {}",
+                plans.explained,
+                plans.max_ms,
+                explain::SCAN_LIMIT,
+                if plans.seq_scans.is_empty() {
+                    "none".to_owned()
+                } else {
+                    plans.seq_scans.join("; ")
+                }
+            ),
+            format!(
                 "bulk load: small {rows_small} rows in {load_small_s:.1} s, large {rows_large} rows in {load_large_s:.1} s ({:.0} rows/s, incl. VACUUM ANALYZE); databases {:.0} MiB",
                 ratio(rows_large as f64, load_large_s),
                 db_mb.unwrap_or(0.0)
             ),
+            match &own {
+                Ok(own) => format!(
+                    "gateway in its own process (`ccp serve gateway`): resident {:.0} MiB after both listings (peak {:.0} MiB); BAM's listing {:.0} ms, employee's {:.0} ms",
+                    own.rss_mb.unwrap_or(0.0),
+                    own.peak_mb.unwrap_or(0.0),
+                    own.bam.ms,
+                    own.employee.ms
+                ),
+                Err(err) => format!("gateway in its own process: failed: {err:#}"),
+            },
             format!(
                 "resident memory (whole process: services, gateway, harness): {:.0} MiB at the end, {:.0} MiB after the checks, {:.0} MiB before the measured gateway started",
                 rss.unwrap_or(0.0),

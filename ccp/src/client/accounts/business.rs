@@ -1,6 +1,7 @@
 //! `ccp terms` and `ccp business …`: the Terms & Conditions, registering a
 //! business by one of its program accounts, and showing businesses.
 
+use crate::client::lang;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use ccp_proto::accounts::v1 as pb;
@@ -17,9 +18,6 @@ use crate::client::{CliError, ClientOptions, Ctx, emit, emit_headed, emit_list, 
 pub struct TermsArgs {
     #[command(flatten)]
     pub(in crate::client) options: ClientOptions,
-    /// The language to show.
-    #[arg(long, value_parser = ["en", "fr"], default_value = "en")]
-    language: String,
 }
 
 /// `ccp business …`.
@@ -140,21 +138,20 @@ fn print_business(b: &pb::Business) {
     table.print();
 }
 
-pub(in crate::client) async fn terms(ctx: &mut Ctx, args: &TermsArgs) -> Result<(), CliError> {
+pub(in crate::client) async fn terms(ctx: &mut Ctx, _args: &TermsArgs) -> Result<(), CliError> {
     let mut client = AccountsClient::new(ctx.channel().await?);
     let terms = client
         .get_terms_and_conditions(pb::GetTermsAndConditionsRequest {})
         .await?
         .into_inner();
     emit(ctx, &terms, |t| {
-        println!("Terms & Conditions, version {}", t.version);
+        println!("{}", lang::tf("terms-heading", &[("version", &t.version)]));
         println!();
         println!(
             "{}",
-            if args.language == "fr" {
-                &t.text_fr
-            } else {
-                &t.text_en
+            match lang::current() {
+                lang::Language::Fr => &t.text_fr,
+                lang::Language::En => &t.text_en,
             }
         );
     });
@@ -162,6 +159,14 @@ pub(in crate::client) async fn terms(ctx: &mut Ctx, args: &TermsArgs) -> Result<
 }
 
 /// Asks `question` on the terminal and returns the trimmed answer.
+/// Returns a registration question in the output's language.
+fn question_text(q: &pb::KnownFactQuestion) -> &str {
+    match lang::current() {
+        lang::Language::Fr if !q.text_fr.is_empty() => &q.text_fr,
+        _ => &q.text_en,
+    }
+}
+
 fn ask(question: &str) -> Result<String, CliError> {
     eprint!("{question} ");
     std::io::stderr().flush()?;
@@ -186,13 +191,19 @@ pub(in crate::client) async fn business(
                 )
                 .await?;
             emit(ctx, &challenge, |c| {
-                println!("business {}; terms version {}", c.business, c.terms_version);
+                println!(
+                    "{}",
+                    lang::tf(
+                        "challenge-heading",
+                        &[("business", &c.business), ("version", &c.terms_version)]
+                    )
+                );
                 let mut table = Table::new(&["QUESTION ID", "FORMAT", "QUESTION"]);
                 for q in &c.questions {
                     table.row(vec![
                         q.id.clone(),
                         enum_name(q.format().as_str_name(), "ANSWER_FORMAT_"),
-                        q.text_en.clone(),
+                        question_text(q).to_owned(),
                     ]);
                 }
                 table.print();
@@ -247,7 +258,7 @@ pub(in crate::client) async fn business(
                 }
                 for q in missing {
                     let format = enum_name(q.format().as_str_name(), "ANSWER_FORMAT_");
-                    let value = ask(&format!("{} [{format}]:", q.text_en))?;
+                    let value = ask(&format!("{} [{format}]:", question_text(q)))?;
                     given.push(pb::KnownFactAnswer {
                         question_id: q.id.clone(),
                         answer: value,
@@ -261,12 +272,19 @@ pub(in crate::client) async fn business(
                         .get_terms_and_conditions(pb::GetTermsAndConditionsRequest {})
                         .await?
                         .into_inner();
-                    eprintln!("{}", terms.text_en);
-                    let yes = ask(&format!(
-                        "Do you accept the Terms & Conditions version {}? [y/N]",
-                        terms.version
-                    ))?;
-                    if !yes.eq_ignore_ascii_case("y") && !yes.eq_ignore_ascii_case("yes") {
+                    eprintln!(
+                        "{}",
+                        match lang::current() {
+                            lang::Language::Fr => &terms.text_fr,
+                            lang::Language::En => &terms.text_en,
+                        }
+                    );
+                    let yes = ask(&lang::tf("accept-terms", &[("version", &terms.version)]))?;
+                    // Yes in either language: y, yes, o, oui.
+                    if !["y", "yes", "o", "oui"]
+                        .iter()
+                        .any(|word| yes.eq_ignore_ascii_case(word))
+                    {
                         return Err(CliError::usage(
                             "registration needs the Terms & Conditions accepted",
                         ));
@@ -303,7 +321,7 @@ pub(in crate::client) async fn business(
             emit_headed(
                 ctx,
                 &response,
-                "registered; you are its Business Account Manager",
+                "registered-you-are-bam",
                 response.business.as_ref(),
                 print_business,
             );

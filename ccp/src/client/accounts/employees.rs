@@ -1,6 +1,7 @@
 //! `ccp employee …`: access requests, their approval with roles, members
 //! and their roles, removal.
 
+use crate::client::lang;
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::accounts::v1::accounts_client::AccountsClient;
 use clap::{Args, Subcommand, ValueEnum};
@@ -200,9 +201,14 @@ pub(in crate::client) async fn employee(
             emit(ctx, &response, |r| {
                 let req = r.request.clone().unwrap_or_default();
                 println!(
-                    "requested: {} (expires {})",
-                    req.name,
-                    time(req.expire_time.as_ref())
+                    "{}",
+                    lang::tf(
+                        "requested",
+                        &[
+                            ("name", &req.name),
+                            ("time", &time(req.expire_time.as_ref()))
+                        ]
+                    )
                 );
             });
         }
@@ -373,7 +379,10 @@ pub(in crate::client) async fn employee(
                 .await?;
             emit(ctx, &response, |r| {
                 if r.removed {
-                    println!("{member} has no role left and was removed");
+                    println!(
+                        "{}",
+                        lang::tf("member-removed-no-role", &[("member", member)])
+                    );
                 } else if let Some(m) = &r.member {
                     print_member(m);
                 }
@@ -398,7 +407,9 @@ pub(in crate::client) async fn employee(
                     async |r| client.remove_member(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |_| println!("removed {member}"));
+            emit(ctx, &response, |_| {
+                println!("{}", lang::tf("removed", &[("name", member)]));
+            });
         }
     }
     Ok(())

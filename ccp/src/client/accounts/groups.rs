@@ -1,5 +1,6 @@
 //! `ccp group …`: employee groups, the roles they give and their members.
 
+use crate::client::lang;
 use ccp_proto::accounts::v1 as pb;
 use ccp_proto::accounts::v1::accounts_client::AccountsClient;
 use ccp_proto::common::v1::ProgramRole;
@@ -231,7 +232,9 @@ pub(in crate::client) async fn group(ctx: &mut Ctx, args: &GroupArgs) -> Result<
                     async |r| client.delete_employee_group(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |_| println!("deleted {group}"));
+            emit(ctx, &response, |_| {
+                println!("{}", lang::tf("deleted", &[("name", group)]));
+            });
         }
         GroupCommand::Add { group, principals } => {
             let response = ctx

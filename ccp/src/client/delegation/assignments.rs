@@ -1,6 +1,7 @@
 //! `ccp assignment …`: a provider's employees (or credentials) assigned to
 //! clients or client groups with a role.
 
+use crate::client::lang;
 use ccp_proto::common::v1::Role;
 use ccp_proto::delegation::v1 as pb;
 use ccp_proto::delegation::v1::delegation_client::DelegationClient;
@@ -125,11 +126,16 @@ pub(in crate::client) async fn assignment(
             emit(ctx, &response, |r| {
                 let a = r.assignment.clone().unwrap_or_default();
                 println!(
-                    "assigned {} to {} as {} ({})",
-                    a.assignee,
-                    assignment_target(&a),
-                    enum_name(a.role().as_str_name(), "ROLE_"),
-                    a.name
+                    "{}",
+                    lang::tf(
+                        "assigned",
+                        &[
+                            ("assignee", &a.assignee),
+                            ("target", &assignment_target(&a)),
+                            ("role", &enum_name(a.role().as_str_name(), "ROLE_")),
+                            ("name", &a.name)
+                        ]
+                    )
                 );
             });
         }
@@ -179,7 +185,9 @@ pub(in crate::client) async fn assignment(
                     async |r| client.unassign(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |_| println!("removed {assignment}"));
+            emit(ctx, &response, |_| {
+                println!("{}", lang::tf("removed", &[("name", assignment)]));
+            });
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `ccp client-group …`: a provider's client groups and their clients.
 
+use crate::client::lang;
 use ccp_proto::delegation::v1 as pb;
 use ccp_proto::delegation::v1::delegation_client::DelegationClient;
 use clap::{Args, Subcommand};
@@ -202,7 +203,9 @@ pub(in crate::client) async fn client_group(
                     async |r| client.delete_client_group(r).await,
                 )
                 .await?;
-            emit(ctx, &response, |_| println!("deleted {group}"));
+            emit(ctx, &response, |_| {
+                println!("{}", lang::tf("deleted", &[("name", group)]));
+            });
         }
         ClientGroupCommand::Add { group, clients } => {
             let clients = parse::bn9s(clients)?;
