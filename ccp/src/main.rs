@@ -313,6 +313,12 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
             let notifier = ccp_notifications::build(&context, notifications)
                 .instrument(span.clone())
                 .await?;
+            // Polled once so its signal handlers are in place before the line below: a SIGTERM
+            // right after it stops the consumer instead of killing the process.
+            let mut shutdown = std::pin::pin!(shutdown);
+            if futures::poll!(shutdown.as_mut()).is_ready() {
+                return Ok(());
+            }
             // It serves no API: this line says it is consuming (who starts it waits for it).
             println!("notifications consuming delegation's and accounts' events");
             ccp_notifications::consume(notifier, context.bus.clone(), shutdown)
