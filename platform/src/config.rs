@@ -696,10 +696,8 @@ impl ClockSettings {
         match self.mode {
             ClockMode::System => Ok(crate::clock::Clock::system()),
             ClockMode::Settable => Ok(crate::clock::Clock::settable(self.start()?)),
-            ClockMode::File => {
-                crate::clock::Clock::following_file(self.file_path()?, self.poll()?)
-                    .map_err(|e| ConfigError::new("clock.file", format!("{}: {e}", self.file)))
-            }
+            ClockMode::File => crate::clock::Clock::following_file(self.file_path()?, self.poll()?)
+                .map_err(|e| ConfigError::new("clock.file", format!("{}: {e}", self.file))),
         }
     }
 

@@ -93,13 +93,25 @@ fn a_garbled_or_missing_file_keeps_the_last_offset() {
     std::fs::write(&file, "next tuesday").unwrap();
     // Several poll intervals later the clock still holds the last good offset.
     std::thread::sleep(Duration::from_millis(150));
-    assert!(reaches(&clock, chrono::Duration::days(1)), "{}", ahead(&clock));
+    assert!(
+        reaches(&clock, chrono::Duration::days(1)),
+        "{}",
+        ahead(&clock)
+    );
 
     std::fs::remove_file(&file).unwrap();
     std::thread::sleep(Duration::from_millis(150));
-    assert!(reaches(&clock, chrono::Duration::days(1)), "{}", ahead(&clock));
+    assert!(
+        reaches(&clock, chrono::Duration::days(1)),
+        "{}",
+        ahead(&clock)
+    );
 
     // Readable again: followed again.
     write_offset(&file, chrono::Duration::days(2)).unwrap();
-    assert!(reaches(&clock, chrono::Duration::days(2)), "{}", ahead(&clock));
+    assert!(
+        reaches(&clock, chrono::Duration::days(2)),
+        "{}",
+        ahead(&clock)
+    );
 }

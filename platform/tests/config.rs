@@ -238,7 +238,10 @@ fn file_clock_is_refused_in_production_and_needs_a_readable_file() {
         (vec![("CCP_CLOCK__FILE", missing.as_str())], "clock.file"),
         (vec![("CCP_CLOCK__FILE", garbled.as_str())], "clock.file"),
         (
-            vec![("CCP_CLOCK__FILE", path.as_str()), ("CCP_CLOCK__POLL_MS", "0")],
+            vec![
+                ("CCP_CLOCK__FILE", path.as_str()),
+                ("CCP_CLOCK__POLL_MS", "0"),
+            ],
             "clock.poll_ms",
         ),
     ] {

@@ -31,7 +31,8 @@ impl Mail {
     /// Parses the `.eml` file at `path`.
     pub fn parse(path: &Path) -> anyhow::Result<Self> {
         let raw = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-        let mail = mailparse::parse_mail(&raw).with_context(|| format!("parse {}", path.display()))?;
+        let mail =
+            mailparse::parse_mail(&raw).with_context(|| format!("parse {}", path.display()))?;
         let headers = mail.get_headers();
         let mut recipients = Vec::new();
         let mut to_name = String::new();

@@ -61,10 +61,15 @@ async fn the_distributed_world_loads_the_demo_and_spreads_users_over_both_gatewa
         moved >= chrono::Duration::days(91) && moved < chrono::Duration::days(92),
         "{moved}"
     );
-    world.fails(UNAUTHENTICATED, "alice", &["profile", "show"]).await;
+    world
+        .fails(UNAUTHENTICATED, "alice", &["profile", "show"])
+        .await;
     let mut signed_in = false;
     for _ in 0..50 {
-        let login = world.ccp("alice", &["login", "--dev", "alice"]).await.unwrap();
+        let login = world
+            .ccp("alice", &["login", "--dev", "alice"])
+            .await
+            .unwrap();
         if login.code == 0 && world.ccp("alice", &["profile", "show"]).await.unwrap().code == 0 {
             signed_in = true;
             break;

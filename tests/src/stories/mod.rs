@@ -372,9 +372,9 @@ pub use endings::{
     story_7_the_client_ends_a_relationship_early, story_8_the_orphan_user,
 };
 pub use notices::notice_relationship_request_reaches_the_clients_manager;
-pub use reminders::notice_a_relationship_from_request_to_reminders_to_expiry;
 pub use registration::{
     story_1_first_sign_in_profile_registration_and_a_second_bam, story_1_steps,
     story_2_employee_request_with_a_note_approved_per_program,
     story_3_the_pam_approves_for_its_program_only,
 };
+pub use reminders::notice_a_relationship_from_request_to_reminders_to_expiry;

@@ -174,11 +174,19 @@ pub async fn notice_a_relationship_from_request_to_reminders_to_expiry(world: &W
             .advance_to(expires - chrono::Duration::days(days))
             .unwrap();
         alice.push(format!("La relation entre {itn} et {abc} expire {fr}"));
-        ivan.push(format!("The relationship between {itn} and {abc} expires {en}"));
-        ida_got.push(format!("The relationship between {itn} and {abc} expires {en}"));
+        ivan.push(format!(
+            "The relationship between {itn} and {abc} expires {en}"
+        ));
+        ida_got.push(format!(
+            "The relationship between {itn} and {abc} expires {en}"
+        ));
         mail_counts(
             world,
-            &[(ALICE, alice.len()), (IVAN, ivan.len()), (IDA, ida_got.len())],
+            &[
+                (ALICE, alice.len()),
+                (IVAN, ivan.len()),
+                (IDA, ida_got.len()),
+            ],
         )
         .await;
     }
@@ -187,7 +195,9 @@ pub async fn notice_a_relationship_from_request_to_reminders_to_expiry(world: &W
         .advance_to(expires + chrono::Duration::seconds(1))
         .unwrap();
     alice.push(format!("La relation entre {itn} et {abc} a expiré"));
-    ivan.push(format!("The relationship between {itn} and {abc} has expired"));
+    ivan.push(format!(
+        "The relationship between {itn} and {abc} has expired"
+    ));
     mail_counts(world, &[(ALICE, alice.len()), (IVAN, ivan.len())]).await;
 
     exactly(world, ALICE, "Alice Martin", "fr", &alice);
@@ -198,10 +208,17 @@ pub async fn notice_a_relationship_from_request_to_reminders_to_expiry(world: &W
         everything.len(),
         alice.len() + ivan.len() + ida_got.len(),
         "nobody else got mail: {:?}",
-        everything.iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
+        everything
+            .iter()
+            .map(|m| (&m.to, &m.subject))
+            .collect::<Vec<_>>()
     );
     let ids: BTreeSet<&str> = everything.iter().map(Mail::message_id).collect();
-    assert_eq!(ids.len(), everything.len(), "one Message-ID per (event, person)");
+    assert_eq!(
+        ids.len(),
+        everything.len(),
+        "one Message-ID per (event, person)"
+    );
     // The reminders name the expiry date.
     let date = expires.format("%Y-%m-%d").to_string();
     let reminders = everything
