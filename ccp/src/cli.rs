@@ -187,6 +187,8 @@ pub enum Service {
     Delegation,
     /// Authentication, the policy table, the decision API, forwarding.
     Gateway,
+    /// E-mail notices of delegation's and accounts' events (one replica at a time).
+    Notifications,
 }
 
 impl Service {
@@ -197,6 +199,7 @@ impl Service {
             Self::Accounts => "accounts",
             Self::Delegation => "delegation",
             Self::Gateway => "gateway",
+            Self::Notifications => "notifications",
         }
     }
 }

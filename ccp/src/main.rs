@@ -1,6 +1,6 @@
 //! `ccp`: run the CCP suite and work with it.
 //!
-//! `ccp up` runs all four services in one process on the embedded default;
+//! `ccp up` runs every service in one process on the embedded default;
 //! `ccp serve <service>` runs one service from configuration (PostgreSQL and
 //! Redis); `ccp migrate <service>` applies a service's migrations;
 //! `ccp dev-token <user>` and `ccp keys rotate` are identity's commands;
@@ -296,6 +296,35 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
                 app.local_addr()
             );
             app.run_until_stopped(shutdown).instrument(span).await
+        }
+        Service::Notifications => {
+            let notifications = &settings.notifications;
+            require_database(&notifications.database, "notifications.database")?;
+            if secrecy::ExposeSecret::expose_secret(&notifications.smtp_url).is_empty()
+                && notifications.mail_dir.is_empty()
+            {
+                anyhow::bail!(
+                    "neither notifications.smtp_url (env CCP_NOTIFICATIONS__SMTP_URL) nor \
+                     notifications.mail_dir (env CCP_NOTIFICATIONS__MAIL_DIR) is set; \
+                     `ccp serve notifications` needs somewhere to send mail"
+                );
+            }
+            let span = service_span("notifications");
+            let notifier = ccp_notifications::build(&context, notifications)
+                .instrument(span.clone())
+                .await?;
+            // Polled once so its signal handlers are in place before the line below: a SIGTERM
+            // right after it stops the consumer instead of killing the process.
+            let mut shutdown = std::pin::pin!(shutdown);
+            if futures::poll!(shutdown.as_mut()).is_ready() {
+                return Ok(());
+            }
+            // It serves no API: this line says it is consuming (who starts it waits for it).
+            println!("notifications consuming delegation's and accounts' events");
+            ccp_notifications::consume(notifier, context.bus.clone(), shutdown)
+                .instrument(span)
+                .await;
+            Ok(())
         }
     }
 }

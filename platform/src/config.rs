@@ -623,13 +623,29 @@ impl InternalAuthSettings {
 }
 
 /// Settings of the clock every expiry is measured against.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClockSettings {
-    /// `system`, or `settable` (test and demo environments only).
+    /// `system`, `settable` or `file` (the last two in test and demo environments only).
     pub mode: ClockMode,
     /// Start instant of a settable clock (RFC 3339); now when empty.
     pub start: Option<String>,
+    /// The file a `file` clock follows: the offset from the system clock in
+    /// seconds (`2592000` is 30 days ahead), shared by every process given it.
+    pub file: String,
+    /// How often a `file` clock re-reads its file, in milliseconds (10–60000, default 1000).
+    pub poll_ms: u64,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        Self {
+            mode: ClockMode::System,
+            start: None,
+            file: String::new(),
+            poll_ms: 1000,
+        }
+    }
 }
 
 /// Which clock to use.
@@ -641,29 +657,74 @@ pub enum ClockMode {
     System,
     /// A clock that moves only when set (tests, demos).
     Settable,
+    /// The system clock moved by the offset in `clock.file`, which every
+    /// process of a deployment follows (tests, demos).
+    File,
 }
 
 impl ClockSettings {
-    /// Builds the clock, refusing a settable one outside test and demo.
-    pub fn build(&self, environment: Environment) -> Result<crate::clock::Clock, ConfigError> {
+    /// Checks the settings without building the clock: a settable or file
+    /// clock outside test and demo, a bad start instant, a file clock without
+    /// a readable file or with a poll interval out of range are refused.
+    pub fn check(&self, environment: Environment) -> Result<(), ConfigError> {
+        if self.mode != ClockMode::System && !environment.allows_settable_clock() {
+            let what = match self.mode {
+                ClockMode::File => "a file clock",
+                _ => "a settable clock",
+            };
+            return Err(ConfigError::new(
+                "clock.mode",
+                format!("{what} is refused in the {environment:?} environment"),
+            ));
+        }
         match self.mode {
-            ClockMode::System => Ok(crate::clock::Clock::system()),
-            ClockMode::Settable => {
-                if !environment.allows_settable_clock() {
-                    return Err(ConfigError::new(
-                        "clock.mode",
-                        format!("a settable clock is refused in the {environment:?} environment"),
-                    ));
-                }
-                let start = match &self.start {
-                    None => chrono::Utc::now(),
-                    Some(s) => chrono::DateTime::parse_from_rfc3339(s)
-                        .map_err(|e| ConfigError::new("clock.start", e.to_string()))?
-                        .with_timezone(&chrono::Utc),
-                };
-                Ok(crate::clock::Clock::settable(start))
+            ClockMode::System => Ok(()),
+            ClockMode::Settable => self.start().map(|_| ()),
+            ClockMode::File => {
+                self.poll()?;
+                crate::clock::read_offset(self.file_path()?)
+                    .map(|_| ())
+                    .map_err(|e| ConfigError::new("clock.file", format!("{}: {e}", self.file)))
             }
         }
+    }
+
+    /// Builds the clock, refusing what [`ClockSettings::check`] refuses. A
+    /// file clock starts a thread following its file.
+    pub fn build(&self, environment: Environment) -> Result<crate::clock::Clock, ConfigError> {
+        self.check(environment)?;
+        match self.mode {
+            ClockMode::System => Ok(crate::clock::Clock::system()),
+            ClockMode::Settable => Ok(crate::clock::Clock::settable(self.start()?)),
+            ClockMode::File => crate::clock::Clock::following_file(self.file_path()?, self.poll()?)
+                .map_err(|e| ConfigError::new("clock.file", format!("{}: {e}", self.file))),
+        }
+    }
+
+    fn start(&self) -> Result<chrono::DateTime<chrono::Utc>, ConfigError> {
+        match &self.start {
+            None => Ok(chrono::Utc::now()),
+            Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| ConfigError::new("clock.start", e.to_string())),
+        }
+    }
+
+    fn file_path(&self) -> Result<&std::path::Path, ConfigError> {
+        if self.file.trim().is_empty() {
+            return Err(ConfigError::new(
+                "clock.file",
+                "required when clock.mode is file",
+            ));
+        }
+        Ok(std::path::Path::new(&self.file))
+    }
+
+    fn poll(&self) -> Result<std::time::Duration, ConfigError> {
+        if !(10..=60_000).contains(&self.poll_ms) {
+            return Err(ConfigError::new("clock.poll_ms", "must be 10–60000"));
+        }
+        Ok(std::time::Duration::from_millis(self.poll_ms))
     }
 }
 
@@ -720,7 +781,7 @@ mod tests {
     fn settable_clock_is_refused_in_production() {
         let s = ClockSettings {
             mode: ClockMode::Settable,
-            start: None,
+            ..ClockSettings::default()
         };
         let err = s.build(Environment::Production).err().map(|e| e.key);
         assert_eq!(err.as_deref(), Some("clock.mode"));

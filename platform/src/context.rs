@@ -39,7 +39,7 @@ impl Validate for CommonSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.internal_auth.validate_for(self.environment)?;
         self.redis.validate_at("redis")?;
-        self.clock.build(self.environment)?;
+        self.clock.check(self.environment)?;
         self.upstream.validate_at("upstream")?;
         if self.environment == Environment::Production && self.redis.url.is_empty() {
             return Err(ConfigError::new("redis.url", "required in production"));

@@ -208,6 +208,67 @@ fn settable_clock_is_accepted_in_test() {
 }
 
 #[test]
+fn file_clock_is_refused_in_production_and_needs_a_readable_file() {
+    let dir = TempDir::new();
+    let file = dir.path().join("clock");
+    std::fs::write(&file, "0\n").unwrap();
+    let path = file.display().to_string();
+    let key = internal_key();
+    let err = load_with_env::<CommonSettings>(
+        "",
+        None,
+        env(&[
+            ("CCP_ENVIRONMENT", "production"),
+            ("CCP_INTERNAL_AUTH__KEY", &key),
+            ("CCP_REDIS__URL", "redis://127.0.0.1:6379"),
+            ("CCP_CLOCK__MODE", "file"),
+            ("CCP_CLOCK__FILE", &path),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "clock.mode", "{err}");
+    assert!(err.to_string().contains("file clock"), "{err}");
+
+    let missing = dir.path().join("absent").display().to_string();
+    let garbled = dir.path().join("garbled");
+    std::fs::write(&garbled, "tomorrow").unwrap();
+    let garbled = garbled.display().to_string();
+    for (vars, key) in [
+        (vec![], "clock.file"),
+        (vec![("CCP_CLOCK__FILE", missing.as_str())], "clock.file"),
+        (vec![("CCP_CLOCK__FILE", garbled.as_str())], "clock.file"),
+        (
+            vec![
+                ("CCP_CLOCK__FILE", path.as_str()),
+                ("CCP_CLOCK__POLL_MS", "0"),
+            ],
+            "clock.poll_ms",
+        ),
+    ] {
+        let mut all = vec![("CCP_ENVIRONMENT", "test"), ("CCP_CLOCK__MODE", "file")];
+        all.extend(vars.iter().copied());
+        let err = load_with_env::<CommonSettings>("", None, env(&all)).unwrap_err();
+        assert_eq!(err.key, key, "{vars:?}: {err}");
+    }
+
+    let s = load_with_env::<CommonSettings>(
+        "",
+        None,
+        env(&[
+            ("CCP_ENVIRONMENT", "demo"),
+            ("CCP_CLOCK__MODE", "file"),
+            ("CCP_CLOCK__FILE", &path),
+            ("CCP_CLOCK__POLL_MS", "20"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.clock.mode, ClockMode::File);
+    assert_eq!(s.clock.poll_ms, 20);
+    let clock = s.clock.build(s.environment).unwrap();
+    assert!(clock.follows_file() && !clock.is_settable());
+}
+
+#[test]
 fn production_with_a_key_and_redis_loads() {
     let key = internal_key();
     let s = load_with_env::<CommonSettings>(

@@ -134,7 +134,7 @@ fn build_ccp() -> anyhow::Result<PathBuf> {
 pub struct ServiceProcess {
     /// The service name.
     pub service: &'static str,
-    /// Where it listens.
+    /// Where it listens (`0.0.0.0:0` for a process that serves no API: notifications).
     pub addr: SocketAddr,
     /// `https` when it serves TLS, else `http`.
     pub scheme: &'static str,
@@ -144,7 +144,8 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `ccp serve <service>` with `env` and waits (bounded) until it prints its address.
+    /// Starts `ccp serve <service>` with `env` and waits (bounded) until it prints its address
+    /// (or, for a service that serves no API, that it is consuming).
     pub async fn start(service: &'static str, env: &[(String, String)]) -> anyhow::Result<Self> {
         Self::start_with_stderr(service, env, Stdio::inherit()).await
     }
@@ -179,6 +180,9 @@ impl ServiceProcess {
                     if let Some(url) = line.split(&format!("listening on {scheme}://")).nth(1) {
                         return Ok::<_, anyhow::Error>((scheme, url.trim().parse::<SocketAddr>()?));
                     }
+                }
+                if line.starts_with(&format!("{service} consuming ")) {
+                    return Ok(("http", SocketAddr::from(([0, 0, 0, 0], 0))));
                 }
             }
             anyhow::bail!("ccp serve {service} exited before listening")
@@ -231,9 +235,13 @@ impl ServiceProcess {
 }
 
 /// The distributed deployment: replicas of identity, accounts and delegation
-/// on one PostgreSQL database per service, and gateway replicas, sharing one
-/// Redis; every caller balances over the replicas of its upstreams (each
-/// endpoint setting lists them).
+/// on one PostgreSQL database per service, gateway replicas, and one
+/// notifications process (e-mail as `.eml` files in [`Distributed::mail_dir`]),
+/// sharing one Redis; every caller balances over the replicas of its upstreams
+/// (each endpoint setting lists them). Every process (and every `ccp` command
+/// given [`Distributed::env`]) follows one shared clock file
+/// ([`Distributed::clock_file`], `clock.mode = "file"`), so a test moves them
+/// all by writing it.
 #[derive(Debug)]
 pub struct Distributed {
     /// The identity process.
@@ -244,6 +252,8 @@ pub struct Distributed {
     pub delegation: ServiceProcess,
     /// The gateway replicas.
     pub gateways: Vec<ServiceProcess>,
+    /// The notifications process (one: the notifier has no lease yet).
+    pub notifications: ServiceProcess,
     /// The further replicas of identity, accounts and delegation (the first
     /// of each is named above).
     pub replicas: Vec<ServiceProcess>,
@@ -251,8 +261,15 @@ pub struct Distributed {
     pub internal_key: String,
     /// The environment the processes were started with.
     pub env: Vec<(String, String)>,
+    dir: ccp_platform::testing::tempfile_dir::TempDir,
     _databases: Vec<TestDatabase>,
 }
+
+/// How often the distributed deployment's processes re-read the shared clock file.
+pub const CLOCK_POLL_MS: u64 = 50;
+
+/// How often both worlds' delegation sweeps (expiries and the 30/7/1-day reminders).
+pub const SWEEP_INTERVAL_MS: u64 = 200;
 
 impl Distributed {
     /// Starts the distributed deployment with `replicas` processes of every
@@ -277,7 +294,7 @@ impl Distributed {
             return Ok(None);
         };
         let mut databases = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..4 {
             databases.push(
                 TestDatabase::create()
                     .await
@@ -285,8 +302,22 @@ impl Distributed {
             );
         }
         let internal_key = ccp_platform::auth::InternalTokens::generate_key();
+        let dir = ccp_platform::testing::tempfile_dir::TempDir::new();
+        let clock_file = dir.path().join("clock");
+        ccp_platform::clock::write_offset(&clock_file, chrono::Duration::zero())?;
         let mut env: Vec<(String, String)> = vec![
             ("CCP_ENVIRONMENT".into(), "test".into()),
+            ("CCP_CLOCK__MODE".into(), "file".into()),
+            ("CCP_CLOCK__FILE".into(), clock_file.display().to_string()),
+            ("CCP_CLOCK__POLL_MS".into(), CLOCK_POLL_MS.to_string()),
+            (
+                "CCP_DELEGATION__SWEEP_INTERVAL_MS".into(),
+                SWEEP_INTERVAL_MS.to_string(),
+            ),
+            (
+                "CCP_NOTIFICATIONS__MAIL_DIR".into(),
+                dir.path().join("mail").display().to_string(),
+            ),
             ("CCP_INTERNAL_AUTH__KEY".into(), internal_key.clone()),
             ("CCP_REDIS__URL".into(), redis),
             ("CCP_REDIS__KEY_PREFIX".into(), unique_prefix()),
@@ -296,13 +327,15 @@ impl Distributed {
                 ccp_platform::auth::InternalTokens::generate_key(),
             ),
         ];
-        for (service, db) in ["identity", "accounts", "delegation"]
+        for (service, db) in ["identity", "accounts", "delegation", "notifications"]
             .iter()
             .zip(&databases)
         {
             let up = service.to_uppercase();
             env.push((format!("CCP_{up}__DATABASE__URL"), db.url().to_owned()));
-            env.push((format!("CCP_{up}__SERVER__LISTEN"), "127.0.0.1:0".into()));
+            if *service != "notifications" {
+                env.push((format!("CCP_{up}__SERVER__LISTEN"), "127.0.0.1:0".into()));
+            }
         }
         env.push(("CCP_GATEWAY__SERVER__LISTEN".into(), "127.0.0.1:0".into()));
         env.extend(
@@ -346,15 +379,26 @@ impl Distributed {
             "CCP_DELEGATION__IDENTITY_ENDPOINT".into(),
             identity_urls.clone(),
         ));
+        env.push((
+            "CCP_NOTIFICATIONS__IDENTITY_FACTS_ENDPOINT".into(),
+            identity_urls.clone(),
+        ));
         env.push(("CCP_GATEWAY__IDENTITY_ENDPOINT".into(), identity_urls));
         let (accounts, accounts_urls) = start("accounts", &env).await?;
         env.push((
             "CCP_DELEGATION__ACCOUNTS_ENDPOINT".into(),
             accounts_urls.clone(),
         ));
+        env.push((
+            "CCP_NOTIFICATIONS__ACCOUNTS_FACTS_ENDPOINT".into(),
+            accounts_urls.clone(),
+        ));
         env.push(("CCP_GATEWAY__ACCOUNTS_ENDPOINT".into(), accounts_urls));
         let (delegation, delegation_urls) = start("delegation", &env).await?;
         env.push(("CCP_GATEWAY__DELEGATION_ENDPOINT".into(), delegation_urls));
+        // One notifier: it consumes each stream from its stored position, from
+        // the beginning the first time, so it misses nothing published before.
+        let notifications = spawn("notifications", &env).await?;
         let mut gateways = Vec::new();
         for _ in 0..replicas {
             gateways.push(spawn("gateway", &env).await?);
@@ -364,18 +408,32 @@ impl Distributed {
             accounts,
             delegation,
             gateways,
+            notifications,
             replicas: further,
             internal_key,
             env,
+            dir,
             _databases: databases,
         }))
     }
 
-    /// Stops every process gracefully, gateways first.
+    /// Returns the directory the notifications process writes its `.eml` files into.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    /// Returns the clock file every process follows (the offset from the
+    /// system clock; [`ccp_platform::clock::write_offset`] moves them all).
+    pub fn clock_file(&self) -> PathBuf {
+        self.dir.path().join("clock")
+    }
+
+    /// Stops every process gracefully, gateways first, the notifier next.
     pub async fn stop(self) -> anyhow::Result<()> {
         for gateway in self.gateways {
             gateway.stop().await?;
         }
+        self.notifications.stop().await?;
         for replica in self.replicas.into_iter().rev() {
             replica.stop().await?;
         }
@@ -385,6 +443,7 @@ impl Distributed {
     }
 }
 
+pub mod mail;
 pub mod manifests;
 pub mod stories;
 
@@ -393,8 +452,9 @@ pub mod stories;
 pub enum Mode {
     /// The embedded suite inside the test process, on a settable clock.
     Embedded,
-    /// Two replicas of every service (`ccp serve` processes) on PostgreSQL
-    /// and Redis, on the system clock.
+    /// Two replicas of every service (`ccp serve` processes; one notifier)
+    /// on PostgreSQL and Redis, on the system clock moved by the offset in
+    /// a clock file they all follow.
     Distributed,
 }
 
@@ -429,6 +489,8 @@ pub struct World {
     accounts: String,
     env: Vec<(String, String)>,
     clock: ccp_platform::clock::Clock,
+    /// The distributed world's clock offset (what its clock file holds).
+    offset: std::sync::Mutex<chrono::Duration>,
     users: std::sync::Mutex<Vec<String>>,
 }
 
@@ -465,6 +527,7 @@ impl World {
         settings.common.telemetry.log_filter = "warn".to_owned();
         settings.identity.dev_issuer.enabled = Some(true);
         settings.identity.dev_issuer.key = dev_key.clone().into();
+        settings.delegation.sweep_interval_ms = SWEEP_INTERVAL_MS;
         settings.on_spare_loopback_ports();
         let context =
             ccp_platform::context::ServiceContext::from_settings(&settings.common).await?;
@@ -495,6 +558,7 @@ impl World {
             accounts: format!("http://{}", endpoints.accounts),
             env,
             clock,
+            offset: std::sync::Mutex::new(chrono::Duration::zero()),
             users: std::sync::Mutex::new(Vec::new()),
         })
     }
@@ -547,6 +611,7 @@ impl World {
             accounts,
             env,
             clock: ccp_platform::clock::Clock::system(),
+            offset: std::sync::Mutex::new(chrono::Duration::zero()),
             users: std::sync::Mutex::new(Vec::new()),
         }))
     }
@@ -561,20 +626,71 @@ impl World {
         (self.mode == Mode::Embedded).then(|| self.dir.path().join("data"))
     }
 
-    /// Returns the suite's current instant (the settable clock, or the system's).
+    /// Returns the suite's current instant: the embedded settable clock, or
+    /// the system clock moved by the distributed world's clock offset.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
+        match self.mode {
+            Mode::Embedded => self.clock.now(),
+            Mode::Distributed => chrono::Utc::now() + *self.lock_offset(),
+        }
     }
 
-    /// Moves the embedded suite's settable clock forward by `by`. Fails in
-    /// the distributed world, whose processes run on the system clock
-    /// (stories use a short real expiry there).
+    fn lock_offset(&self) -> std::sync::MutexGuard<'_, chrono::Duration> {
+        self.offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves the suite's clock forward by `by` (back when negative): the
+    /// embedded settable clock at once; in the distributed world the offset
+    /// in the clock file every process follows, which each process reads
+    /// within [`CLOCK_POLL_MS`] (waiting for an effect is the caller's job,
+    /// bounded).
     pub fn advance(&self, by: chrono::Duration) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.mode == Mode::Embedded && self.clock.advance(by),
-            "only the embedded world's clock can be moved"
-        );
+        match &self.running {
+            Some(Running::Embedded(_)) => {
+                anyhow::ensure!(self.clock.advance(by), "the embedded clock is settable");
+            }
+            Some(Running::Distributed(deployment)) => {
+                let mut offset = self.lock_offset();
+                let moved = *offset + by;
+                ccp_platform::clock::write_offset(&deployment.clock_file(), moved)
+                    .context("write the shared clock file")?;
+                *offset = moved;
+            }
+            None => anyhow::bail!("the world has stopped"),
+        }
         Ok(())
+    }
+
+    /// Moves the suite's clock to at least `instant` (see [`World::advance`];
+    /// the distributed world's clock keeps running from there).
+    pub fn advance_to(&self, instant: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+        self.advance(instant - self.now())
+    }
+
+    /// Returns the directory the notifier writes its `.eml` files into.
+    pub fn mail_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.running {
+            Some(Running::Embedded(_)) => Ok(self.dir.path().join("data").join("mail")),
+            Some(Running::Distributed(deployment)) => Ok(deployment.mail_dir()),
+            None => anyhow::bail!("the world has stopped"),
+        }
+    }
+
+    /// Returns every message the notifier wrote to `address` (case
+    /// insensitive), parsed, in file-name order.
+    pub fn mail_for(&self, address: &str) -> anyhow::Result<Vec<mail::Mail>> {
+        let address = address.to_lowercase();
+        Ok(mail::read_dir(&self.mail_dir()?)?
+            .into_iter()
+            .filter(|m| m.recipients.contains(&address))
+            .collect())
+    }
+
+    /// Returns every message the notifier wrote, parsed, in file-name order.
+    pub fn all_mail(&self) -> anyhow::Result<Vec<mail::Mail>> {
+        mail::read_dir(&self.mail_dir()?)
     }
 
     /// Returns the gateway URL `user` talks to: users are spread over the

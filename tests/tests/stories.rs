@@ -1,7 +1,8 @@
-//! The guide's eight stories with the real `ccp` binary, each in its own
-//! world: embedded (the suite in this process on a settable clock) and
-//! distributed (two replicas of every service as processes on PostgreSQL and
-//! Redis, each caller balancing over them; run when `CCP_TEST_DATABASE_URL`
+//! The guide's eight stories and the notification stories with the real
+//! `ccp` binary, each in its own world: embedded (the suite in this process
+//! on a settable clock) and distributed (two replicas of every service as
+//! processes on PostgreSQL and Redis, each caller balancing over them, one
+//! notifier, all on a shared clock file; run when `CCP_TEST_DATABASE_URL`
 //! and `CCP_TEST_REDIS_URL` are set, and required in CI).
 //!
 //! At most `CCP_STORIES_PARALLEL` worlds (default 2) run at once: each one
@@ -145,11 +146,13 @@ story!(
     stories::story_8_the_orphan_user
 );
 
-/// Notifications run in the embedded suite only so far (docs/notifications.md).
-#[test]
-fn embedded_notice_relationship_request_reaches_the_clients_manager() {
-    run(
-        Mode::Embedded,
-        stories::notice_relationship_request_reaches_the_clients_manager,
-    );
-}
+story!(
+    embedded_notice_relationship_request_reaches_the_clients_manager,
+    distributed_notice_relationship_request_reaches_the_clients_manager,
+    stories::notice_relationship_request_reaches_the_clients_manager
+);
+story!(
+    embedded_notice_a_relationship_from_request_to_reminders_to_expiry,
+    distributed_notice_a_relationship_from_request_to_reminders_to_expiry,
+    stories::notice_a_relationship_from_request_to_reminders_to_expiry
+);

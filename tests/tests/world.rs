@@ -1,9 +1,11 @@
 //! The stories' harness itself: each world starts, `ccp demo load` (the real
 //! binary, with the world's environment) loads the guide's cast into it, a
-//! second load is harmless, and only the embedded world's clock moves.
+//! second load is harmless, and both worlds' clocks move: the embedded
+//! settable clock, and the distributed processes' shared clock file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use ccp_e2e::stories::UNAUTHENTICATED;
 use ccp_e2e::{Mode, World};
 
 async fn loads_the_demo_twice(world: &World) {
@@ -45,6 +47,35 @@ async fn the_distributed_world_loads_the_demo_and_spreads_users_over_both_gatewa
     assert_ne!(world.gateway_of("alice"), world.gateway_of("bob"));
     assert_eq!(world.gateway_of("alice"), world.gateway_of("alice"));
     loads_the_demo_twice(&world).await;
-    assert!(world.advance(chrono::Duration::days(1)).is_err());
+
+    // The clock file moves every process and `ccp` command: 91 days on,
+    // alice's session has expired, and a new sign-in works again (bounded
+    // wait for the processes to re-read the file). The notification stories
+    // show the services following it (delegation's sweep, the notifier).
+    world.login("alice").await;
+    world.ok("alice", &["profile", "show"]).await;
+    let before = world.now();
+    world.advance(chrono::Duration::days(91)).unwrap();
+    let moved = world.now() - before;
+    assert!(
+        moved >= chrono::Duration::days(91) && moved < chrono::Duration::days(92),
+        "{moved}"
+    );
+    world
+        .fails(UNAUTHENTICATED, "alice", &["profile", "show"])
+        .await;
+    let mut signed_in = false;
+    for _ in 0..50 {
+        let login = world
+            .ccp("alice", &["login", "--dev", "alice"])
+            .await
+            .unwrap();
+        if login.code == 0 && world.ccp("alice", &["profile", "show"]).await.unwrap().code == 0 {
+            signed_in = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(signed_in, "alice signs in again 91 days on");
     world.stop().await.unwrap();
 }

@@ -11,6 +11,7 @@ mod brokers;
 mod endings;
 mod notices;
 mod registration;
+mod reminders;
 
 use serde_json::Value;
 
@@ -376,3 +377,4 @@ pub use registration::{
     story_2_employee_request_with_a_note_approved_per_program,
     story_3_the_pam_approves_for_its_program_only,
 };
+pub use reminders::notice_a_relationship_from_request_to_reminders_to_expiry;

@@ -1,7 +1,7 @@
-//! Notifications (issue 20, its first notice): in the embedded world, a broker's relationship
-//! request to a registered client reaches the client's manager as an e-mail (an `.eml` file under
-//! the data directory) in the manager's language, through the real identity, accounts and
-//! delegation.
+//! Notifications (issue 20, its first notice): a broker's relationship request to a registered
+//! client reaches the client's manager as an e-mail (an `.eml` file in the world's mail
+//! directory) in the manager's language, through the real identity, accounts and delegation
+//! (in one process, or `ccp serve` processes and `ccp serve notifications`).
 
 use std::time::Duration;
 
@@ -10,10 +10,7 @@ use super::*;
 /// ITN asks to act for ABC; ABC's manager (French, opted in) gets one e-mail in French; ITN's
 /// manager gets none.
 pub async fn notice_relationship_request_reaches_the_clients_manager(world: &World) {
-    let mail_dir = world
-        .data_dir()
-        .expect("the embedded world has a data directory")
-        .join("mail");
+    let mail_dir = world.mail_dir().unwrap();
     import_registry(world).await;
     newcomer(world, "ivan", "Ivan Novak").await;
     register(world, "ivan", &ITN_REG).await;
