@@ -78,7 +78,8 @@ pub(super) struct Inner {
     pub(super) accounts: AccountFactsClient<FactsChannel>,
     pub(super) delegation: RelationshipFactsClient<FactsChannel>,
     shared: Arc<dyn Cache>,
-    local: moka::future::Cache<String, Arc<Entry>>,
+    /// Keyed by the key itself, so a hit builds no text (the shared level's key).
+    local: moka::future::Cache<FactsKey, Arc<Entry>>,
     clock: Clock,
     trust: Arc<Trust>,
     /// Grows with every eviction; a fetch that saw it move is not kept.
@@ -122,10 +123,10 @@ struct AbsoluteExpiry {
     clock: Clock,
 }
 
-impl moka::Expiry<String, Arc<Entry>> for AbsoluteExpiry {
+impl moka::Expiry<FactsKey, Arc<Entry>> for AbsoluteExpiry {
     fn expire_after_create(
         &self,
-        _key: &String,
+        _key: &FactsKey,
         value: &Arc<Entry>,
         _at: std::time::Instant,
     ) -> Option<Duration> {
@@ -258,8 +259,8 @@ impl FactsCache {
         inner.epoch.fetch_add(1, Ordering::AcqRel);
         let texts: Vec<String> = keys.iter().map(FactsKey::text).collect();
         let floor = inner.clock.now() + CLOCK_SKEW_MARGIN;
-        for key in &texts {
-            inner.floors.insert(key.clone(), floor);
+        for (key, text) in keys.iter().zip(&texts) {
+            inner.floors.insert(text.clone(), floor);
             inner.local.invalidate(key).await;
         }
         let deleted = inner.shared.delete(&texts).await;
@@ -296,15 +297,14 @@ impl FactsCache {
             crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
             return Ok(value);
         }
-        let text = key.text();
         let now = inner.clock.now();
-        if let Some(entry) = inner.local.get(&text).await {
+        if let Some(entry) = inner.local.get(&key).await {
             if entry.usable(now) && fresh_enough(&entry.value, revision) {
                 inner.hits.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::get().cache_hit();
                 return Ok(entry.value.clone());
             }
-            inner.local.invalidate(&text).await;
+            inner.local.invalidate(&key).await;
         }
         inner.misses.fetch_add(1, Ordering::Relaxed);
         crate::metrics::get().cache_miss();
@@ -312,7 +312,7 @@ impl FactsCache {
             // A revision the cached entry does not prove: read it again (shared
             // level if it proves it, else the facts service), outside single-flight.
             let entry = self.load(&key, revision).await?;
-            inner.local.insert(text.clone(), entry.clone()).await;
+            inner.local.insert(key.clone(), entry.clone()).await;
             entry
         } else {
             let this = self.clone();
@@ -320,7 +320,7 @@ impl FactsCache {
             inner
                 .local
                 .try_get_with(
-                    text.clone(),
+                    key.clone(),
                     async move { this.load(&loader_key, None).await },
                 )
                 .await
@@ -332,7 +332,7 @@ impl FactsCache {
             || entry.discarded.load(Ordering::Acquire)
         {
             entry.discarded.store(true, Ordering::Release);
-            inner.local.invalidate(&text).await;
+            inner.local.invalidate(&key).await;
         }
         Ok(entry.value.clone())
     }
@@ -423,7 +423,7 @@ impl FactsCache {
             let cached = if trusted {
                 inner
                     .local
-                    .get(&FactsKey::Programs(business.clone()).text())
+                    .get(&FactsKey::Programs(business.clone()))
                     .await
                     .filter(|entry| entry.usable(now))
             } else {
@@ -461,13 +461,19 @@ impl FactsCache {
                     // Read through: nothing read while untrusted is kept.
                     continue;
                 }
-                let text = FactsKey::Programs(businesses[i].clone()).text();
+                let key = FactsKey::Programs(businesses[i].clone());
                 let value = FactsValue::Programs(listed);
                 let entry = self
-                    .fetched(&text, value, &proto.encode_to_vec(), epoch, fetched_at)
+                    .fetched(
+                        &key.text(),
+                        value,
+                        &proto.encode_to_vec(),
+                        epoch,
+                        fetched_at,
+                    )
                     .await;
                 if !entry.discarded.load(Ordering::Acquire) {
-                    inner.local.insert(text, entry).await;
+                    inner.local.insert(key, entry).await;
                 }
             }
         }
