@@ -9,4 +9,3 @@ pub mod consumer_position;
 pub mod registered_business;
 pub mod relationship;
 pub mod relationship_request;
-pub mod sweep_lease;
