@@ -7,7 +7,10 @@
 //! `ccp login`, `ccp business …`, `ccp employee …`, `ccp relationship …` and
 //! the other client commands (see `ccp --help`) talk to a running gateway.
 
-use ccp::cli::{Cli, Command, DatabaseService, DemoCommand, RegistryCommand, Service};
+use ccp::cli::{
+    Cli, Command, DatabaseService, DemoCommand, MailCommand, NotificationsCommand,
+    RegistryCommand, Service,
+};
 use ccp::embedded::Suite;
 use ccp::settings::SuiteSettings;
 use ccp_platform::config::DatabaseSettings;
@@ -146,6 +149,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
             ccp::demo::load_command(&settings, gateway, accounts).await
         }
+        Command::Notifications { command } => match command {
+            NotificationsCommand::Failed {
+                endpoint,
+                json,
+                data_dir,
+            } => {
+                let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
+                ccp::notifications_cmd::failed(&settings, endpoint, json).await
+            }
+            NotificationsCommand::Retry {
+                message_id,
+                all: _,
+                endpoint,
+                json,
+                data_dir,
+            } => {
+                let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
+                ccp::notifications_cmd::retry(&settings, endpoint, message_id, json).await
+            }
+        },
+        Command::Mail {
+            command,
+            data_dir,
+            json,
+        } => {
+            let dir = ccp::suite_state::data_dir(&settings, data_dir.as_deref())?;
+            let mail = ccp::mail_cmd::mail_dir(&settings.notifications.mail_dir, &dir);
+            let entries = ccp::mail_cmd::read_dir(&mail)?;
+            match command {
+                None => ccp::mail_cmd::print_list(&entries, json),
+                Some(MailCommand::Show { which }) => {
+                    print!("{}", ccp::mail_cmd::show(ccp::mail_cmd::find(&entries, &which)?)?);
+                }
+            }
+            Ok(())
+        }
         Command::Client(_) => anyhow::bail!("client commands are dispatched before `run`"),
     }
 }
@@ -189,6 +228,7 @@ async fn up(
         identity: format!("http://{}", endpoints.identity),
         accounts: format!("http://{}", endpoints.accounts),
         delegation: format!("http://{}", endpoints.delegation),
+        notifications: format!("http://{}", endpoints.notifications),
         pid: std::process::id(),
     };
     match state.record() {

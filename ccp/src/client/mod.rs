@@ -17,7 +17,7 @@ mod authz;
 mod delegation;
 mod error;
 mod identity;
-mod output;
+pub(crate) mod output;
 mod paging;
 mod parse;
 
