@@ -130,9 +130,10 @@ impl Suite {
             settings.gateway.identity_facts_endpoint.clone();
         settings.notifications.accounts_facts_endpoint =
             settings.gateway.accounts_facts_endpoint.clone();
-        let notifications = ccp_notifications::Application::build(&context, &settings.notifications)
-            .instrument(service_span("notifications"))
-            .await?;
+        let notifications =
+            ccp_notifications::Application::build(&context, &settings.notifications)
+                .instrument(service_span("notifications"))
+                .await?;
         let notifications_addr = notifications.local_addr();
 
         let signal = |stop: &watch::Sender<bool>| {

@@ -92,7 +92,12 @@ pub fn find<'a>(entries: &'a [MailEntry], key: &str) -> anyhow::Result<&'a MailE
             )
         });
     }
-    let bare = |id: &str| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned();
+    let bare = |id: &str| {
+        id.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned()
+    };
     entries
         .iter()
         .find(|e| bare(&e.message_id) == bare(key))
@@ -116,7 +121,10 @@ pub fn show(entry: &MailEntry) -> anyhow::Result<String> {
         ("To", Some(entry.to.clone())),
         ("Subject", Some(entry.subject.clone())),
         ("Message-ID", Some(entry.message_id.clone())),
-        ("Content-Language", mail.headers.get_first_value("Content-Language")),
+        (
+            "Content-Language",
+            mail.headers.get_first_value("Content-Language"),
+        ),
     ] {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             out.push_str(&format!("{name}: {value}\n"));
@@ -135,7 +143,8 @@ pub fn print_list(entries: &[MailEntry], json: bool) {
         crate::client::output::print_json(&serde_json::to_value(entries).unwrap_or_default());
         return;
     }
-    let mut table = crate::client::output::Table::new(&["#", "TIME", "TO", "SUBJECT", "MESSAGE-ID"]);
+    let mut table =
+        crate::client::output::Table::new(&["#", "TIME", "TO", "SUBJECT", "MESSAGE-ID"]);
     for e in entries {
         table.row(vec![
             e.number.to_string(),

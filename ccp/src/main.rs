@@ -8,8 +8,8 @@
 //! the other client commands (see `ccp --help`) talk to a running gateway.
 
 use ccp::cli::{
-    Cli, Command, DatabaseService, DemoCommand, MailCommand, NotificationsCommand,
-    RegistryCommand, Service,
+    Cli, Command, DatabaseService, DemoCommand, MailCommand, NotificationsCommand, RegistryCommand,
+    Service,
 };
 use ccp::embedded::Suite;
 use ccp::settings::SuiteSettings;
@@ -155,7 +155,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
                 data_dir,
             } => {
-                let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
+                let settings =
+                    ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
                 ccp::notifications_cmd::failed(&settings, endpoint, json).await
             }
             NotificationsCommand::Retry {
@@ -165,7 +166,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
                 data_dir,
             } => {
-                let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
+                let settings =
+                    ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
                 ccp::notifications_cmd::retry(&settings, endpoint, message_id, json).await
             }
         },
@@ -180,7 +182,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 None => ccp::mail_cmd::print_list(&entries, json),
                 Some(MailCommand::Show { which }) => {
-                    print!("{}", ccp::mail_cmd::show(ccp::mail_cmd::find(&entries, &which)?)?);
+                    print!(
+                        "{}",
+                        ccp::mail_cmd::show(ccp::mail_cmd::find(&entries, &which)?)?
+                    );
                 }
             }
             Ok(())

@@ -52,7 +52,10 @@ impl Admin {
         let mut request = tonic::Request::new(message);
         request.metadata_mut().insert(
             ccp_platform::auth::INTERNAL_TOKEN_HEADER,
-            self.tokens.mint(SUBJECT).parse().context("internal token")?,
+            self.tokens
+                .mint(SUBJECT)
+                .parse()
+                .context("internal token")?,
         );
         Ok(request)
     }
@@ -105,13 +108,7 @@ pub async fn failed(
         output::print_json(&output::to_json_list(&notices));
         return Ok(());
     }
-    let mut table = output::Table::new(&[
-        "SINCE",
-        "ATTEMPTS",
-        "TO",
-        "MESSAGE-ID",
-        "ERROR",
-    ]);
+    let mut table = output::Table::new(&["SINCE", "ATTEMPTS", "TO", "MESSAGE-ID", "ERROR"]);
     for n in &notices {
         table.row(vec![
             rfc3339(n.first_failure_time.as_ref()),

@@ -113,8 +113,11 @@ async fn ccp_mail_lists_the_eml_files_oldest_first_and_shows_one_decoded() {
 
     // By number and by Message-ID (brackets optional), the text decoded.
     for which in ["2", newer.trim_start_matches('<').trim_end_matches('>')] {
-        let (code, out, err) =
-            ccp(dir.path(), &["mail", "show", which, "--data-dir", data_arg], &[]);
+        let (code, out, err) = ccp(
+            dir.path(),
+            &["mail", "show", which, "--data-dir", data_arg],
+            &[],
+        );
         assert_eq!(code, 0, "{err}");
         assert!(
             out.contains("Subject: Brokers demande à agir pour Importations Élan\n"),
@@ -124,12 +127,20 @@ async fn ccp_mail_lists_the_eml_files_oldest_first_and_shows_one_decoded() {
         assert!(out.contains("Content-Language: fr\n"), "{out}");
         assert!(out.contains("\n\nBonjour Alice Tremblay,\n"), "{out}");
     }
-    let (code, _, err) = ccp(dir.path(), &["mail", "show", "3", "--data-dir", data_arg], &[]);
+    let (code, _, err) = ccp(
+        dir.path(),
+        &["mail", "show", "3", "--data-dir", data_arg],
+        &[],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no e-mail number 3: there are 2"), "{err}");
     let (code, _, err) = ccp(
         dir.path(),
-        &["mail", "--data-dir", dir.path().join("nowhere").to_str().unwrap()],
+        &[
+            "mail",
+            "--data-dir",
+            dir.path().join("nowhere").to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(code, 1, "{err}");
@@ -263,7 +274,10 @@ async fn ccp_notifications_lists_a_failed_notice_and_a_retry_sends_it_with_its_m
         &with_key,
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "0 sent, 0 already sent before (nothing sent), 0 failed again\n");
+    assert_eq!(
+        out,
+        "0 sent, 0 already sent before (nothing sent), 0 failed again\n"
+    );
     assert!(store::was_sent(notifier.db(), &id).await.unwrap());
 
     let _ = stop.send(());

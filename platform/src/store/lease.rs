@@ -45,9 +45,11 @@ pub async fn take_lease<C: ConnectionTrait>(
             OnConflict::column(t("name"))
                 .update_columns([t("holder"), t("until_us")])
                 .action_and_where(
-                    Expr::col((t(table), t("holder")))
-                        .eq(holder)
-                        .or(Expr::col((t(table), t("until_us"))).lte(to_micros(now))),
+                    Expr::col((t(table), t("holder"))).eq(holder).or(Expr::col((
+                        t(table),
+                        t("until_us"),
+                    ))
+                    .lte(to_micros(now))),
                 )
                 .to_owned(),
         )
@@ -82,7 +84,9 @@ mod tests {
     #[tokio::test]
     async fn one_holder_at_a_time_until_it_lapses_or_is_released() {
         for backend in TestBackend::all().await {
-            let db = crate::db::connect(&backend.settings("leases")).await.unwrap();
+            let db = crate::db::connect(&backend.settings("leases"))
+                .await
+                .unwrap();
             db.execute_unprepared(&create_lease_table_sql("job_leases"))
                 .await
                 .unwrap();
@@ -96,7 +100,11 @@ mod tests {
                         .unwrap()
                 }
             };
-            assert!(take("a", t0).await, "{}: a free lease is taken", backend.name());
+            assert!(
+                take("a", t0).await,
+                "{}: a free lease is taken",
+                backend.name()
+            );
             assert!(!take("b", t0 + s(1)).await, "b waits while a holds it");
             assert!(take("a", t0 + s(2)).await, "a renews it");
             assert!(!take("b", t0 + s(11)).await, "renewed until t0+12");

@@ -96,7 +96,9 @@ impl NotificationsAdmin for AdminApi {
     ) -> Result<Response<pb::RetryFailedNoticeResponse>, Status> {
         let id = request.into_inner().message_id;
         if id.trim().is_empty() {
-            return Err(ccp_platform::error::Error::invalid_field("message_id", "is required").into());
+            return Err(
+                ccp_platform::error::Error::invalid_field("message_id", "is required").into(),
+            );
         }
         let id = crate::dead_letters::normalise_message_id(&id);
         let outcome = match self.notifier.retry_failed(&id).await {

@@ -198,7 +198,10 @@ async fn consume_stream(
                 continue;
             }
             Ok(lease::Run::Lost) => {
-                tracing::warn!(stream, "lease lost to another replica; waiting to take it back");
+                tracing::warn!(
+                    stream,
+                    "lease lost to another replica; waiting to take it back"
+                );
                 tokio::time::sleep(renew_every).await;
                 continue;
             }

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::address::Envelope;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use sha2::{Digest as _, Sha256};

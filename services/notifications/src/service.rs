@@ -52,9 +52,12 @@ impl Application {
             ccp_platform::db::readiness_probe(notifier.db().clone()),
         );
         let auth = ServerAuth::internal_only(ctx.internal.clone());
-        grpc.add_service(auth.wrap(NotificationsAdminServer::new(
-            crate::grpc::AdminApi::new(notifier.clone(), ctx.internal.page_key().clone()),
-        )));
+        grpc.add_service(
+            auth.wrap(NotificationsAdminServer::new(crate::grpc::AdminApi::new(
+                notifier.clone(),
+                ctx.internal.page_key().clone(),
+            ))),
+        );
         Ok(Self {
             server: grpc,
             notifier,

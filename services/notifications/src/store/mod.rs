@@ -192,11 +192,15 @@ pub async fn record_dead_letter<C: ConnectionTrait>(
     dead_letter::Entity::insert(row)
         .on_conflict(
             OnConflict::column(dead_letter::Column::MessageId)
-                .update_columns([dead_letter::Column::Error, dead_letter::Column::LastFailedUs])
+                .update_columns([
+                    dead_letter::Column::Error,
+                    dead_letter::Column::LastFailedUs,
+                ])
                 .value(
                     dead_letter::Column::Attempts,
-                    Expr::col((dead_letter::Entity, dead_letter::Column::Attempts))
-                        .add(Expr::col((Alias::new("excluded"), dead_letter::Column::Attempts))),
+                    Expr::col((dead_letter::Entity, dead_letter::Column::Attempts)).add(Expr::col(
+                        (Alias::new("excluded"), dead_letter::Column::Attempts),
+                    )),
                 )
                 .to_owned(),
         )
@@ -232,7 +236,9 @@ pub async fn dead_letters<C: ConnectionTrait>(
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<DeadLetter>, DbErr> {
-    use sea_orm::{ColumnTrait as _, Condition, QueryFilter as _, QueryOrder as _, QuerySelect as _};
+    use sea_orm::{
+        ColumnTrait as _, Condition, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    };
     let mut query = dead_letter::Entity::find();
     if let Some(after) = after {
         let (us, id) = after

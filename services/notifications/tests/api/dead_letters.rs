@@ -191,11 +191,7 @@ async fn a_recipient_refused_for_good_is_listed_and_a_retry_sends_the_same_messa
         let again = served.retry(&erin).await.unwrap_err();
         assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
         let failed = served.failed().await;
-        assert_eq!(
-            (failed.len(), failed[0].attempts),
-            (1, 2),
-            "{failed:?}"
-        );
+        assert_eq!((failed.len(), failed[0].attempts), (1, 2), "{failed:?}");
 
         // The server takes it now: a retry (the id without brackets works too) sends it.
         sink.reject("erin@other.example", false);

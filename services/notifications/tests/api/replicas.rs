@@ -15,9 +15,7 @@ use ccp_platform::clock::Clock;
 use ccp_platform::testing::TestBackend;
 
 use super::sink::{Received, Sink};
-use super::{
-    DOMAIN, OTHER_CLIENT, WAIT, directory, header, publish, request_sent, run, wait_for,
-};
+use super::{DOMAIN, OTHER_CLIENT, WAIT, directory, header, publish, request_sent, run, wait_for};
 
 async fn replica(backend: &TestBackend, sink: &Sink) -> Notifier {
     let db = ccp_platform::db::connect_and_migrate::<store::Migrator>(
@@ -98,7 +96,11 @@ async fn with_two_replicas_each_notice_arrives_once_and_the_other_takes_over_whe
             publish(&bus, event).await;
         }
         assert_eq!(ids(&wait_for(&sink_b, 2).await), expected(4..6));
-        assert_eq!(ids(&sink_a.received()), expected(0..4), "a sent nothing more");
+        assert_eq!(
+            ids(&sink_a.received()),
+            expected(0..4),
+            "a sent nothing more"
+        );
         // Likewise before b stops (a stop mid-event may resend a message once, never lose one).
         recorded(&b, &expected(4..6)).await;
 
