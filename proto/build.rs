@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "ccp/delegation/v1/delegation.proto",
     "ccp/delegation/v1/delegation_internal.proto",
     "ccp/gateway/v1/gateway.proto",
+    "ccp/notifications/v1/notifications.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -120,6 +120,29 @@ pub enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Works with the notices the notifier gave up on (refused for good by the
+    /// mail server, or not taken within `notifications.give_up_after_ms`).
+    Notifications {
+        #[allow(missing_docs)] // a doc comment here would become clap's help text
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
+    /// Lists the e-mails `ccp up` wrote as `.eml` files (no SMTP server
+    /// configured) under `<data_dir>/mail`, newest last: time, to, subject,
+    /// Message-ID. `ccp mail show <n|message-id>` prints one.
+    ///
+    /// Example: ccp mail --json
+    Mail {
+        #[allow(missing_docs)] // a doc comment here would become clap's help text
+        #[command(subcommand)]
+        command: Option<MailCommand>,
+        /// The data directory of `ccp up` (default: the running suite's, or `data_dir`).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+        /// Prints one JSON document instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Prints a completion script for bash, zsh or fish.
     ///
     /// Load it in the current shell (`source <(ccp completions bash)`,
@@ -155,6 +178,62 @@ pub enum DemoCommand {
         /// The data directory of `ccp up` (its internal and dev-issuer keys).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+    },
+}
+
+/// `ccp notifications …`.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Lists the failed notices: first failure, attempts, recipient, notice,
+    /// Message-ID and the last error.
+    ///
+    /// Example: ccp notifications failed --json
+    Failed {
+        /// The notifier's operator API (default: the running suite's, else
+        /// `notifications.server.listen`).
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// Prints one JSON document (proto3 JSON) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The data directory of `ccp up` (its internal key).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Sends a failed notice again, exactly as built (same Message-ID); once
+    /// delivered it is recorded as sent and no longer listed. A notice sent
+    /// meanwhile is not sent twice.
+    ///
+    /// Example: ccp notifications retry '<3f2a9c0e5b7d41e8a6c2f90d1b4e7a53@ccp.localhost>'
+    Retry {
+        /// The notice's Message-ID (angle brackets optional).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        /// Sends every failed notice again.
+        #[arg(long)]
+        all: bool,
+        /// The notifier's operator API (default: the running suite's, else
+        /// `notifications.server.listen`).
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// Prints one JSON document (proto3 JSON).
+        #[arg(long)]
+        json: bool,
+        /// The data directory of `ccp up` (its internal key).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `ccp mail …`.
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Prints one e-mail: its headers and its text.
+    ///
+    /// Example: ccp mail show 1
+    Show {
+        /// Its number in `ccp mail`, or its Message-ID.
+        which: String,
     },
 }
 
@@ -230,6 +309,8 @@ pub const SUITE_COMMANDS: &[&str] = &[
     "bench",
     "registry",
     "demo",
+    "notifications",
+    "mail",
     "completions",
 ];
 

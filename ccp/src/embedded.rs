@@ -24,16 +24,19 @@ pub struct Endpoints {
     pub accounts_facts: SocketAddr,
     /// The delegation service (internal callers).
     pub delegation: SocketAddr,
+    /// The notifications service's operator API (`ccp notifications failed|retry`).
+    pub notifications: SocketAddr,
 }
 
 impl Endpoints {
     /// Returns `(name, address)` for each service, gateway first.
-    pub fn all(&self) -> [(&'static str, SocketAddr); 4] {
+    pub fn all(&self) -> [(&'static str, SocketAddr); 5] {
         [
             ("gateway", self.gateway),
             ("identity", self.identity),
             ("accounts", self.accounts),
             ("delegation", self.delegation),
+            ("notifications", self.notifications),
         ]
     }
 }
@@ -66,6 +69,7 @@ impl Suite {
             ("accounts", &settings.accounts.server),
             ("delegation", &settings.delegation.server),
             ("gateway", &settings.gateway.server),
+            ("notifications", &settings.notifications.server),
         ] {
             anyhow::ensure!(
                 server.tls_cert.is_empty() && server.tls_client_ca.is_empty(),
@@ -126,9 +130,11 @@ impl Suite {
             settings.gateway.identity_facts_endpoint.clone();
         settings.notifications.accounts_facts_endpoint =
             settings.gateway.accounts_facts_endpoint.clone();
-        let notifier = ccp_notifications::build(&context, &settings.notifications)
-            .instrument(service_span("notifications"))
-            .await?;
+        let notifications =
+            ccp_notifications::Application::build(&context, &settings.notifications)
+                .instrument(service_span("notifications"))
+                .await?;
+        let notifications_addr = notifications.local_addr();
 
         let signal = |stop: &watch::Sender<bool>| {
             let mut rx = stop.subscribe();
@@ -168,15 +174,12 @@ impl Suite {
                     .instrument(service_span("delegation")),
             ),
         ));
-        let consumer = ccp_notifications::consume(notifier, context.bus.clone(), signal(&stop));
         tasks.push((
             "notifications",
             tokio::spawn(
-                async move {
-                    consumer.await;
-                    Ok(())
-                }
-                .instrument(service_span("notifications")),
+                notifications
+                    .run_until_stopped(signal(&stop))
+                    .instrument(service_span("notifications")),
             ),
         ));
 
@@ -187,6 +190,7 @@ impl Suite {
                 accounts: accounts_addr,
                 accounts_facts: accounts_facts_addr,
                 delegation: delegation_addr,
+                notifications: notifications_addr,
             },
             context,
             stop,

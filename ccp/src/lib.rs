@@ -13,6 +13,8 @@ pub mod embedded;
 pub mod health_cmd;
 pub mod help_examples;
 pub mod identity_cmd;
+pub mod mail_cmd;
+pub mod notifications_cmd;
 pub mod private_file;
 pub mod registry_cmd;
 pub mod settings;

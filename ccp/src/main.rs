@@ -7,7 +7,10 @@
 //! `ccp login`, `ccp business …`, `ccp employee …`, `ccp relationship …` and
 //! the other client commands (see `ccp --help`) talk to a running gateway.
 
-use ccp::cli::{Cli, Command, DatabaseService, DemoCommand, RegistryCommand, Service};
+use ccp::cli::{
+    Cli, Command, DatabaseService, DemoCommand, MailCommand, NotificationsCommand, RegistryCommand,
+    Service,
+};
 use ccp::embedded::Suite;
 use ccp::settings::SuiteSettings;
 use ccp_platform::config::DatabaseSettings;
@@ -146,6 +149,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
             ccp::demo::load_command(&settings, gateway, accounts).await
         }
+        Command::Notifications { command } => match command {
+            NotificationsCommand::Failed {
+                endpoint,
+                json,
+                data_dir,
+            } => {
+                let settings =
+                    ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
+                ccp::notifications_cmd::failed(&settings, endpoint, json).await
+            }
+            NotificationsCommand::Retry {
+                message_id,
+                all: _,
+                endpoint,
+                json,
+                data_dir,
+            } => {
+                let settings =
+                    ccp::suite_state::settings_for_suite(&settings, data_dir.as_deref())?;
+                ccp::notifications_cmd::retry(&settings, endpoint, message_id, json).await
+            }
+        },
+        Command::Mail {
+            command,
+            data_dir,
+            json,
+        } => {
+            let dir = ccp::suite_state::data_dir(&settings, data_dir.as_deref())?;
+            let mail = ccp::mail_cmd::mail_dir(&settings.notifications.mail_dir, &dir);
+            let entries = ccp::mail_cmd::read_dir(&mail)?;
+            match command {
+                None => ccp::mail_cmd::print_list(&entries, json),
+                Some(MailCommand::Show { which }) => {
+                    print!(
+                        "{}",
+                        ccp::mail_cmd::show(ccp::mail_cmd::find(&entries, &which)?)?
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Client(_) => anyhow::bail!("client commands are dispatched before `run`"),
     }
 }
@@ -189,6 +233,7 @@ async fn up(
         identity: format!("http://{}", endpoints.identity),
         accounts: format!("http://{}", endpoints.accounts),
         delegation: format!("http://{}", endpoints.delegation),
+        notifications: format!("http://{}", endpoints.notifications),
         pid: std::process::id(),
     };
     match state.record() {
@@ -310,20 +355,22 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
                 );
             }
             let span = service_span("notifications");
-            let notifier = ccp_notifications::build(&context, notifications)
+            let app = ccp_notifications::Application::build(&context, notifications)
                 .instrument(span.clone())
                 .await?;
-            // Polled once so its signal handlers are in place before the line below: a SIGTERM
-            // right after it stops the consumer instead of killing the process.
-            let mut shutdown = std::pin::pin!(shutdown);
-            if futures::poll!(shutdown.as_mut()).is_ready() {
+            // Polled once so its signal handlers are in place before the lines below: a SIGTERM
+            // right after them stops the service instead of killing the process.
+            let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+            if futures::poll!(shutdown.clone()).is_ready() {
                 return Ok(());
             }
-            // It serves no API: this line says it is consuming (who starts it waits for it).
-            println!("notifications consuming delegation's and accounts' events");
-            ccp_notifications::consume(notifier, context.bus.clone(), shutdown)
-                .instrument(span)
-                .await;
+            println!(
+                "notifications listening on {}://{}",
+                app.scheme(),
+                app.local_addr()
+            );
+            println!("notifications consuming delegation's, accounts' and identity's events");
+            app.run_until_stopped(shutdown).instrument(span).await?;
             Ok(())
         }
     }

@@ -168,6 +168,7 @@ impl SuiteSettings {
             &mut self.accounts.server,
             &mut self.delegation.server,
             &mut self.gateway.server,
+            &mut self.notifications.server,
         ] {
             server.listen = "127.0.0.1:0".to_owned();
         }

@@ -30,6 +30,9 @@ pub struct SuiteState {
     pub accounts: String,
     /// The delegation service's URL.
     pub delegation: String,
+    /// The notifications service's operator API (empty in a file of an older `ccp up`).
+    #[serde(default)]
+    pub notifications: String,
     /// The process id of `ccp up`.
     pub pid: u32,
 }
@@ -162,7 +165,8 @@ pub fn data_dir(settings: &SuiteSettings, given: Option<&Path>) -> anyhow::Resul
 /// Returns `settings` pointed at the suite an operator command (registry
 /// import, demo load, explain) talks to: the data directory given, else the
 /// configured one, else the running suite's; and, when the running suite is
-/// the one, its accounts and gateway addresses unless configured otherwise.
+/// the one, its accounts, gateway and notifications addresses unless
+/// configured otherwise.
 pub fn settings_for_suite(
     settings: &SuiteSettings,
     given: Option<&Path>,
@@ -186,6 +190,11 @@ pub fn settings_for_suite(
         }
         if located.gateway.server.listen == defaults.gateway.server.listen {
             located.gateway.server.listen = listen(&state.gateway);
+        }
+        if located.notifications.server.listen == defaults.notifications.server.listen
+            && !state.notifications.is_empty()
+        {
+            located.notifications.server.listen = listen(&state.notifications);
         }
     }
     Ok(located)

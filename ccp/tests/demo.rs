@@ -43,6 +43,7 @@ async fn up_demo(data_dir: &Path) -> Up {
         .env("CCP_IDENTITY__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CCP_NOTIFICATIONS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_TELEMETRY__LOG_FILTER", "warn")
         // Its state file stays in the test's directory, not the user's.
         .env("CCP_STATE_DIR", data_dir.join("state"))

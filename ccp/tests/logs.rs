@@ -24,6 +24,7 @@ async fn ccp_up_logs_plain_lines_naming_their_service() {
         .env("CCP_IDENTITY__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CCP_NOTIFICATIONS__SERVER__LISTEN", "127.0.0.1:0")
         .env_remove("CCP_TELEMETRY__LOG_FILTER")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())

@@ -68,7 +68,8 @@ async fn check(backend: &TestBackend) {
             );
         }
     }
-    // Notifications keeps no audit trail: its schema is the sent ledger.
+    // Notifications keeps no audit trail: its schema is the sent ledger, the dead letters, the
+    // consumers' positions and their leases.
     let notifications =
         migrate_twice::<ccp_notifications::store::Migrator>(&backend.settings("notifications"))
             .await;
@@ -76,7 +77,9 @@ async fn check(backend: &TestBackend) {
         assert_eq!(
             tables_in_schema(&notifications, "notifications").await,
             [
+                "consumer_leases",
                 "consumer_positions",
+                "dead_letters",
                 "seaql_migrations_notifications",
                 "sent_messages"
             ]

@@ -70,6 +70,7 @@ fn embedded_defaults_use_the_documented_ports_and_data_directory() {
     assert_eq!(settings.identity.server.listen, "127.0.0.1:50051");
     assert_eq!(settings.accounts.server.listen, "127.0.0.1:50052");
     assert_eq!(settings.delegation.server.listen, "127.0.0.1:50053");
+    assert_eq!(settings.notifications.server.listen, "127.0.0.1:50054");
     let embedded = settings.with_embedded_databases();
     let url = secrecy::ExposeSecret::expose_secret(&embedded.accounts.database.url).to_owned();
     assert!(url.starts_with("sqlite://.ccp/accounts.sqlite"), "{url}");

@@ -1,6 +1,7 @@
 //! The README's first command, `ccp up`, run as a user would: the real binary
-//! starts four services, each answering grpc.health.v1 SERVING and listing
-//! the right services by reflection, and Ctrl-C stops it cleanly.
+//! starts five services (the notifier by its operator API), each answering
+//! grpc.health.v1 SERVING and listing the right services by reflection, and
+//! Ctrl-C stops it cleanly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -80,12 +81,13 @@ fn expected(name: &str) -> Vec<&'static str> {
             "ccp.delegation.v1.Delegation",
             "ccp.delegation.v1.RelationshipFacts",
         ],
+        "notifications" => vec!["ccp.notifications.v1.NotificationsAdmin"],
         other => panic!("unexpected service {other}"),
     }
 }
 
 #[tokio::test]
-async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c() {
+async fn ccp_up_serves_five_healthy_services_with_reflection_and_stops_on_ctrl_c() {
     let data_dir = ccp_platform::testing::tempfile_dir::TempDir::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ccp"))
         .arg("up")
@@ -95,6 +97,7 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
         .env("CCP_IDENTITY__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CCP_NOTIFICATIONS__SERVER__LISTEN", "127.0.0.1:0")
         .env("CCP_TELEMETRY__LOG_FILTER", "warn")
         // Its state file stays in the test's directory, not the user's.
         .env("CCP_STATE_DIR", data_dir.path().join("state"))
@@ -129,7 +132,16 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
     .expect("ccp up printed its endpoints within 60 s");
 
     let names: Vec<&str> = endpoints.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["gateway", "identity", "accounts", "delegation"]);
+    assert_eq!(
+        names,
+        [
+            "gateway",
+            "identity",
+            "accounts",
+            "delegation",
+            "notifications"
+        ]
+    );
 
     for (name, url) in &endpoints {
         let channel = Channel::from_shared(url.clone())
@@ -161,14 +173,18 @@ async fn ccp_up_serves_four_healthy_services_with_reflection_and_stops_on_ctrl_c
             "{name}: {listed:?}"
         );
         let internal = listed.iter().filter(|s| s.ends_with("Facts")).count();
-        let expected_internal = if name == "gateway" { 0 } else { 1 };
+        let expected_internal = if matches!(name.as_str(), "gateway" | "notifications") {
+            0
+        } else {
+            1
+        };
         assert_eq!(
             internal, expected_internal,
             "{name} exposes internal facts services: {listed:?}"
         );
     }
 
-    // One metrics endpoint for the four services, counting the calls above
+    // One metrics endpoint for the services, counting the calls above
     // by service.
     let metrics = metrics.expect("ccp up printed its metrics endpoint");
     assert!(

@@ -2,8 +2,8 @@
 //!
 //! This crate owns the wire contracts only: the public services (identity,
 //! accounts, delegation) that the gateway serves and forwards, the internal
-//! facts services it never exposes, the gateway's decision API, and the shared
-//! types and domain-event envelope. Feature `client` generates the clients,
+//! facts services it never exposes, the gateway's decision API, the notifier's
+//! operator API, and the shared types and domain-event envelope. Feature `client` generates the clients,
 //! `server` the server traits (every RPC of a server trait defaults to
 //! UNIMPLEMENTED). The comments in `proto/` are the API reference.
 #![allow(missing_docs)]
@@ -48,6 +48,14 @@ pub mod gateway {
     }
 }
 
+/// The notifications service's operator API (`ccp.notifications.v1`).
+pub mod notifications {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("ccp.notifications.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every contract, for gRPC reflection and
 /// for walking the RPCs (the gateway's policy table test does).
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("ccp_descriptor");
@@ -65,3 +73,7 @@ pub const INTERNAL_SERVICES: &[&str] = &[
     "ccp.accounts.v1.AccountFacts",
     "ccp.delegation.v1.RelationshipFacts",
 ];
+
+/// Fully qualified names of the operator services (internal token required, called by `ccp`'s
+/// operator commands), never exposed by the gateway.
+pub const OPERATOR_SERVICES: &[&str] = &["ccp.notifications.v1.NotificationsAdmin"];

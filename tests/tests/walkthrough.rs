@@ -67,6 +67,7 @@ impl Up {
             .env("CCP_IDENTITY__SERVER__LISTEN", "127.0.0.1:0")
             .env("CCP_ACCOUNTS__SERVER__LISTEN", "127.0.0.1:0")
             .env("CCP_DELEGATION__SERVER__LISTEN", "127.0.0.1:0")
+            .env("CCP_NOTIFICATIONS__SERVER__LISTEN", "127.0.0.1:0")
             .env("CCP_TELEMETRY__LOG_FILTER", "warn")
             .env("CCP_STATE_DIR", dir.join("state"))
             .stdin(Stdio::null())

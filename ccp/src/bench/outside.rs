@@ -56,7 +56,13 @@ impl Process {
         for (name, value) in env {
             command.env(name, value);
         }
-        for service in ["GATEWAY", "IDENTITY", "ACCOUNTS", "DELEGATION"] {
+        for service in [
+            "GATEWAY",
+            "IDENTITY",
+            "ACCOUNTS",
+            "DELEGATION",
+            "NOTIFICATIONS",
+        ] {
             command.env(format!("CCP_{service}__SERVER__LISTEN"), "127.0.0.1:0");
         }
         let mut child = command.spawn()?;

@@ -18,7 +18,7 @@ mod delegation;
 mod error;
 mod identity;
 pub mod lang;
-mod output;
+pub(crate) mod output;
 mod paging;
 mod parse;
 

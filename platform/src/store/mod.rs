@@ -1,7 +1,8 @@
 //! Tables every service keeps in its own schema, and the plumbing around
 //! them: the audit trail (R-AU-1), the transactional outbox and its relay to
 //! the event bus (R-EV-1), idempotency records for `request_id` replays, and
-//! per-business revision counters (R-GW-4).
+//! per-business revision counters (R-GW-4); and leases on background jobs
+//! that one replica at a time runs ([`lease`]).
 //!
 //! Each service's first migration calls [`create_infrastructure_tables`]. All
 //! writes here take a connection or transaction so they commit together with
@@ -14,6 +15,7 @@ use sea_orm::sea_query::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, StatementBuilder};
 
 mod audit;
+pub mod lease;
 mod outbox;
 mod write;
 

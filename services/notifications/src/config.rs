@@ -1,6 +1,6 @@
 //! The notifications service's settings (`[notifications]` in the configuration).
 
-use ccp_platform::config::{ConfigError, DatabaseSettings};
+use ccp_platform::config::{ConfigError, DatabaseSettings, ServerSettings};
 use ccp_platform::context::CommonSettings;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
@@ -28,6 +28,16 @@ pub struct NotificationsSettings {
     pub from: String,
     /// The domain of every Message-ID, `<…@domain>` (default `ccp.localhost`).
     pub message_id_domain: String,
+    /// The operator API's server (`NotificationsAdmin`, health): `server.listen` (default
+    /// `127.0.0.1:50054`), TLS and limits as every service's.
+    pub server: ServerSettings,
+    /// How long a message the mail server does not take (unreachable, a 4xx answer) is retried,
+    /// in milliseconds, before it becomes a dead letter and the consumer moves on (default
+    /// 86400000, a day). A message refused for good (5xx) is a dead letter at once.
+    pub give_up_after_ms: u64,
+    /// How long a replica's lease on a stream lasts, in milliseconds (default 30000): the holder
+    /// renews it each third; another replica takes the stream over once it lapses.
+    pub lease_ms: u64,
 }
 
 impl Default for NotificationsSettings {
@@ -44,6 +54,12 @@ impl Default for NotificationsSettings {
             mail_dir: String::new(),
             from: "CCP <noreply@ccp.localhost>".to_owned(),
             message_id_domain: "ccp.localhost".to_owned(),
+            server: ServerSettings {
+                listen: "127.0.0.1:50054".to_owned(),
+                ..ServerSettings::default()
+            },
+            give_up_after_ms: 86_400_000,
+            lease_ms: 30_000,
         }
     }
 }
@@ -52,6 +68,19 @@ impl NotificationsSettings {
     /// Checks the settings, naming keys under `notifications.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.database.validate_at("notifications.database")?;
+        self.server.validate_at("notifications.server")?;
+        if !(1..=2_592_000_000).contains(&self.give_up_after_ms) {
+            return Err(ConfigError::new(
+                "notifications.give_up_after_ms",
+                "must be 1–2592000000 (30 days)",
+            ));
+        }
+        if !(1_000..=3_600_000).contains(&self.lease_ms) {
+            return Err(ConfigError::new(
+                "notifications.lease_ms",
+                "must be 1000–3600000",
+            ));
+        }
         self.from
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| ConfigError::new("notifications.from", e.to_string()))?;

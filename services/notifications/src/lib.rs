@@ -8,14 +8,20 @@
 //!
 //! Rooms: `notices` turns an event into messages (who, which language, once each), `render` the
 //! Fluent catalogues in `templates/<language>/`, `mail` the messages and where they go (SMTP or
-//! `.eml` files), `directory` the recipients (accounts' and identity's facts APIs), `store` the
-//! sent ledger and the consumer positions.
+//! `.eml` files), `directory` the recipients (accounts' and identity's facts APIs),
+//! `dead_letters` the messages given up on and their replay, `lease` which replica consumes,
+//! `grpc` the operator API over them and `service` the process (consumers and API), `store` the
+//! sent ledger, the dead letters, the consumer positions and leases.
 
 pub mod config;
+pub mod dead_letters;
 pub mod directory;
+pub mod grpc;
+mod lease;
 pub mod mail;
 pub mod notices;
 pub mod render;
+pub mod service;
 pub mod store;
 
 use std::sync::Arc;
@@ -29,6 +35,7 @@ use secrecy::ExposeSecret as _;
 
 pub use config::NotificationsSettings;
 pub use notices::{Notifier, Outcome};
+pub use service::Application;
 
 /// The stream of delegation's events (relationship requests, relationships, reminders).
 pub const DELEGATION_STREAM: &str = "ccp.events.delegation";
@@ -66,7 +73,9 @@ pub async fn build(
         settings.from.parse()?,
         settings.message_id_domain.clone(),
         ctx.clock.clone(),
-    )?)
+    )?
+    .give_up_after(Duration::from_millis(settings.give_up_after_ms))
+    .lease(Duration::from_millis(settings.lease_ms)))
 }
 
 /// Returns the mailer the settings name: SMTP when `smtp_url` is set, else `.eml` files.
@@ -95,7 +104,9 @@ pub const IDENTITY_CONSUMER: &str = "identity-events";
 /// position stored for it in this service's schema, storing each event's position once its
 /// notices are delivered. An event that cannot be handled now (mail server or directory down)
 /// is retried, with backoff, from the last stored position; the ledger keeps what was
-/// delivered from being sent twice.
+/// delivered from being sent twice. With several replicas on one database, each stream is
+/// consumed by the one holding its lease (`consumer_leases`); the others wait and take over
+/// once it lapses. At shutdown the leases are given up, so another replica takes over at once.
 pub async fn consume(
     notifier: Notifier,
     bus: Arc<dyn EventBus>,
@@ -103,6 +114,7 @@ pub async fn consume(
 ) {
     // Each stream's loop runs until shutdown drops it (at an await, as a stop mid-event would:
     // the ledger and the stored position make that safe).
+    let notifier_leases = notifier.clone();
     let both = async {
         tokio::join!(
             consume_stream(
@@ -124,6 +136,7 @@ pub async fn consume(
         () = shutdown => {}
         () = both => {}
     }
+    notifier_leases.release_leases().await;
 }
 
 /// Consumes one stream as [`consume`] says, its position stored under `consumer`.
@@ -133,18 +146,45 @@ async fn consume_stream(
     stream: &'static str,
     consumer: &'static str,
 ) {
-    let mut delays =
-        ccp_platform::retry::Delays::new(Duration::from_millis(100), Duration::from_secs(30));
+    let renew_every = notifier.lease_length() / 3;
+    // Retries stay within a third of the lease, so the holder keeps it while it retries.
+    let mut delays = ccp_platform::retry::Delays::new(
+        Duration::from_millis(100),
+        Duration::from_secs(30).min(renew_every),
+    );
     loop {
         let run = async {
+            // Only the replica holding the stream's lease consumes it.
+            if !notifier.take_lease(consumer).await? {
+                return anyhow::Ok(lease::Run::Waiting);
+            }
+            let mut renewed = tokio::time::Instant::now();
             let from = match store::consumer_position(notifier.db(), consumer).await? {
                 Some(p) => StartFrom::After(Position::new(p)),
                 None => StartFrom::Beginning,
             };
             let mut sub = bus.subscribe(stream, from).await?;
-            while let Some(item) = sub.next().await {
+            let mut renew = tokio::time::interval(renew_every);
+            loop {
+                let item = tokio::select! {
+                    item = sub.next() => item,
+                    _ = renew.tick() => {
+                        if !notifier.take_lease(consumer).await? {
+                            return Ok(lease::Run::Lost);
+                        }
+                        renewed = tokio::time::Instant::now();
+                        continue;
+                    }
+                };
+                let Some(item) = item else { break };
                 match item {
                     Ok(Delivery::Event(d)) => {
+                        if renewed.elapsed() >= renew_every {
+                            if !notifier.take_lease(consumer).await? {
+                                return Ok(lease::Run::Lost);
+                            }
+                            renewed = tokio::time::Instant::now();
+                        }
                         match ccp_proto::common::v1::DomainEvent::decode(d.payload.as_slice()) {
                             Ok(event) => {
                                 let outcome = notifier.handle(&event).await?;
@@ -162,10 +202,25 @@ async fn consume_stream(
                     Err(err) => tracing::warn!(stream, error = %err, "bus error"),
                 }
             }
-            anyhow::Ok(())
+            Ok(lease::Run::Ended)
         };
-        if let Err(err) = run.await {
-            tracing::warn!(stream, error = %err, "notifications consumer failed; retrying");
+        match run.await {
+            Ok(lease::Run::Waiting) => {
+                tokio::time::sleep(renew_every).await;
+                continue;
+            }
+            Ok(lease::Run::Lost) => {
+                tracing::warn!(
+                    stream,
+                    "lease lost to another replica; waiting to take it back"
+                );
+                tokio::time::sleep(renew_every).await;
+                continue;
+            }
+            Ok(lease::Run::Ended) => {}
+            Err(err) => {
+                tracing::warn!(stream, error = %err, "notifications consumer failed; retrying");
+            }
         }
         tokio::time::sleep(delays.next_delay()).await;
     }

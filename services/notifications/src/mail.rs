@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use lettre::address::Envelope;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
@@ -73,6 +74,15 @@ pub fn build(
         .map_err(|e| MailError::Invalid(e.to_string()))
 }
 
+/// Returns the envelope of a message from `from` to `address` (a dead letter's, sent again).
+pub fn envelope(from: &Mailbox, address: &str) -> Result<Envelope, MailError> {
+    let to = address
+        .trim()
+        .parse()
+        .map_err(|e| MailError::Invalid(format!("recipient address: {e}")))?;
+    Envelope::new(Some(from.email.clone()), vec![to]).map_err(|e| MailError::Invalid(e.to_string()))
+}
+
 /// Where messages go: an SMTP server, or `.eml` files in a directory.
 #[derive(Clone)]
 pub enum Mailer {
@@ -111,14 +121,21 @@ impl Mailer {
 
     /// Sends one message.
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
+        self.send_raw(message.envelope(), &message.formatted())
+            .await
+    }
+
+    /// Sends a message already built (`raw`, as [`Message::formatted`] made it) to the
+    /// envelope's recipients: a dead letter is sent again this way, byte for byte.
+    pub async fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), MailError> {
         match self {
-            Self::Smtp(transport) => match transport.send(message).await {
+            Self::Smtp(transport) => match transport.send_raw(envelope, raw).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(MailError::Refused(e.to_string())),
                 Err(e) => Err(MailError::Unavailable(e.to_string())),
             },
             Self::Files(transport) => transport
-                .send(message)
+                .send_raw(envelope, raw)
                 .await
                 .map(|_| ())
                 .map_err(|e| MailError::Unavailable(e.to_string())),

@@ -21,16 +21,16 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let span = ccp_platform::telemetry::service_span("notifications");
-    let notifier = ccp_notifications::build(&ctx, &settings.notifications)
+    let app = ccp_notifications::Application::build(&ctx, &settings.notifications)
         .instrument(span.clone())
         .await?;
-    span.in_scope(|| tracing::info!("notifications consuming delegation's and accounts' events"));
-    ccp_notifications::consume(
-        notifier,
-        ctx.bus.clone(),
-        ccp_platform::server::shutdown_signal(),
-    )
-    .instrument(span)
-    .await;
-    Ok(())
+    span.in_scope(|| tracing::info!("notifications consuming delegation's, accounts' and identity's events"));
+    println!(
+        "notifications listening on {}://{}",
+        app.scheme(),
+        app.local_addr()
+    );
+    app.run_until_stopped(ccp_platform::server::shutdown_signal())
+        .instrument(span)
+        .await
 }

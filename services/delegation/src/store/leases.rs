@@ -1,13 +1,13 @@
 //! Leases on background jobs (`sweep_leases`): taken, renewed and released
-//! each with one conditional statement, so two replicas can never both hold
-//! one (the same upsert on SQLite and PostgreSQL).
+//! through `ccp_platform::store::lease`, the one conditional upsert every
+//! service's leases use (two replicas can never both hold one).
 
+use ccp_platform::store::lease;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, DbErr};
 
-use super::entity::sweep_lease::{ActiveModel, Column, Entity};
-use super::us;
+/// The table of this schema's leases.
+const TABLE: &str = "sweep_leases";
 
 /// Takes or renews the lease `name` for `holder` until `until`: succeeds
 /// (true) when nobody holds it, `holder` already does, or the holder's lease
@@ -19,24 +19,7 @@ pub async fn take_lease<C: ConnectionTrait>(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let taken = Entity::insert(ActiveModel {
-        name: Set(name.to_owned()),
-        holder: Set(holder.to_owned()),
-        until_us: Set(us(until)),
-    })
-    .on_conflict(
-        OnConflict::column(Column::Name)
-            .update_columns([Column::Holder, Column::UntilUs])
-            .action_and_where(
-                Expr::col((Entity, Column::Holder))
-                    .eq(holder)
-                    .or(Expr::col((Entity, Column::UntilUs)).lte(us(now))),
-            )
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(taken == 1)
+    lease::take_lease(db, TABLE, name, holder, now, until).await
 }
 
 /// Gives the lease `name` up at `now` when `holder` holds it, so another
@@ -47,11 +30,5 @@ pub async fn release_lease<C: ConnectionTrait>(
     holder: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    Entity::update_many()
-        .col_expr(Column::UntilUs, Expr::value(us(now)))
-        .filter(Column::Name.eq(name))
-        .filter(Column::Holder.eq(holder))
-        .exec(db)
-        .await
-        .map(|_| ())
+    lease::release_lease(db, TABLE, name, holder, now).await
 }

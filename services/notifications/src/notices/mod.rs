@@ -12,12 +12,14 @@ mod employees;
 mod relationships;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ccp_platform::clock::Clock;
 use ccp_proto::common::v1::{DomainEvent, EventType};
 use lettre::message::Mailbox;
 use sea_orm::DatabaseConnection;
 
+use crate::dead_letters::Failing;
 use crate::directory::Directory;
 use crate::mail::{self, MailError, Mailer, Recipient};
 use crate::render::Catalogue;
@@ -67,8 +69,11 @@ pub struct Outcome {
     /// Messages the ledger says were delivered before (a redelivered event).
     pub already_sent: usize,
     /// Recipients passed over: opted out (of e-mail, or of this kind of notice), no address, an
-    /// address the mail server refused.
+    /// address that is not one, a message already a dead letter (a redelivered event).
     pub skipped: usize,
+    /// Messages given up on now (refused for good, or not taken within `give_up_after`): each
+    /// is a dead letter an operator can list and replay.
+    pub failed: usize,
 }
 
 /// Why an event could not be handled now; it is handled again later (its messages already
@@ -93,12 +98,22 @@ pub enum NotifyError {
 #[derive(Clone)]
 pub struct Notifier {
     db: DatabaseConnection,
-    mailer: Mailer,
+    pub(crate) mailer: Mailer,
     catalogue: Arc<Catalogue>,
     directory: Arc<dyn Directory>,
-    from: Mailbox,
+    pub(crate) from: Mailbox,
     domain: String,
-    clock: Clock,
+    pub(crate) clock: Clock,
+    /// How long a message the mail server does not take is retried before it is given up on.
+    pub(crate) give_up_after: Duration,
+    /// How long a consumer's lease on its stream lasts.
+    pub(crate) lease: Duration,
+    /// The messages failing now (shared by the clones: the consumers of every stream).
+    pub(crate) failing: Arc<std::sync::Mutex<Failing>>,
+    /// This notifier's id as a lease holder (random, one per [`Notifier::new`]).
+    pub(crate) holder: Arc<str>,
+    /// The leases it took (the consumers' names), given up at shutdown.
+    pub(crate) held: Arc<std::sync::Mutex<Vec<&'static str>>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -146,7 +161,27 @@ impl Notifier {
             from,
             domain,
             clock,
+            give_up_after: Duration::from_secs(86_400),
+            lease: Duration::from_secs(30),
+            failing: Arc::default(),
+            holder: uuid::Uuid::new_v4().to_string().into(),
+            held: Arc::default(),
         })
+    }
+
+    /// Returns this notifier giving up on a message the mail server does not take (unreachable,
+    /// a 4xx answer) after `after` (default a day): it becomes a dead letter and the consumer
+    /// moves on.
+    pub fn give_up_after(mut self, after: Duration) -> Self {
+        self.give_up_after = after;
+        self
+    }
+
+    /// Returns this notifier's consumers holding their streams' leases for `length` (default
+    /// 30 s), renewed each third.
+    pub fn lease(mut self, length: Duration) -> Self {
+        self.lease = length;
+        self
     }
 
     /// Returns the service's database.
@@ -276,7 +311,9 @@ impl Notifier {
         Ok(())
     }
 
-    /// Delivers one message unless the ledger holds it, then records it.
+    /// Delivers one message unless the ledger or the dead letters hold it, then records it. A
+    /// message the mail server refuses for good becomes a dead letter at once; one it does not
+    /// take now fails the event (retried with backoff) until `give_up_after`, then becomes one.
     async fn deliver(
         &self,
         event: &DomainEvent,
@@ -290,6 +327,11 @@ impl Notifier {
             outcome.already_sent += 1;
             return Ok(());
         }
+        if store::is_dead_letter(&self.db, &id).await? {
+            // Given up on before: only an operator's replay sends it again.
+            outcome.skipped += 1;
+            return Ok(());
+        }
         let message = match mail::build(&self.from, to, notice, &id) {
             Ok(message) => message,
             Err(err) => {
@@ -298,15 +340,22 @@ impl Notifier {
                 return Ok(());
             }
         };
-        match self.mailer.send(message).await {
-            Ok(()) => {}
-            Err(err @ (MailError::Refused(_) | MailError::Invalid(_))) => {
-                // A dead-letter list to replay these is still to come (issue 20).
-                tracing::warn!(event = %event.id, recipient = %to.principal, error = %err, "notice refused by the mail server");
-                outcome.skipped += 1;
+        let raw = message.formatted();
+        match self.mailer.send_raw(message.envelope(), &raw).await {
+            Ok(()) => self.delivered(&id),
+            Err(err) => {
+                let letter = crate::dead_letters::Letter {
+                    message_id: &id,
+                    event_id: &event.id,
+                    recipient: to,
+                    notice: kind,
+                    raw: &raw,
+                };
+                // Err (the event is retried) until the message is given up on.
+                self.give_up_or_retry(letter, err).await?;
+                outcome.failed += 1;
                 return Ok(());
             }
-            Err(err) => return Err(NotifyError::Mail(err)),
         }
         // A crash right here resends the same Message-ID on restart (at least once).
         store::record_sent(

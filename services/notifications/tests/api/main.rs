@@ -3,13 +3,16 @@
 //! set): a relationship request received reaches the client's opted-in managers once each, in
 //! their language, with nothing forged into the headers; a redelivered event or a restart sends
 //! nothing twice; an SMTP outage delays delivery. The directory (accounts' and identity's facts)
-//! is a fixed one of the test's own.
+//! is a fixed one of the test's own. `dead_letters` and `replicas` test the failed notices and
+//! their replay through the operator API, and the consumers' lease.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod answers;
 mod binary;
 mod choices;
+mod dead_letters;
+mod replicas;
 mod sink;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! A small SMTP server on a loopback port that records every message it accepts, and can be
-//! told to refuse service (an outage). Hand-written: a recording sink that can also fail on
-//! demand is shorter than adapting a sink crate to do the latter.
+//! told to refuse service (an outage) or to refuse a recipient for good (`550` to its `RCPT
+//! TO`). Hand-written: a recording sink that can also fail on demand is shorter than adapting a
+//! sink crate to do the latter.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,8 @@ struct State {
     received: Vec<Received>,
     refusing: bool,
     refused_connections: usize,
+    /// Addresses answered `550` (refused for good).
+    rejected: Vec<String>,
 }
 
 /// The sink; dropping it stops accepting connections.
@@ -70,6 +73,15 @@ impl Sink {
         self.state.lock().unwrap().refusing = refusing;
     }
 
+    /// From now on, answers `RCPT TO:<address>` with `550` (no such user), or accepts it again.
+    pub fn reject(&self, address: &str, rejecting: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.rejected.retain(|a| a != address);
+        if rejecting {
+            s.rejected.push(address.to_owned());
+        }
+    }
+
     /// How many connections were refused.
     pub fn refused_connections(&self) -> usize {
         self.state.lock().unwrap().refused_connections
@@ -108,8 +120,19 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> std::
             rcpt.clear();
             b"250 ok\r\n"
         } else if command.starts_with("RCPT TO") {
-            rcpt.push(line.trim_end()[8..].trim().to_owned());
-            b"250 ok\r\n"
+            let address = line.trim_end()[8..].trim().to_owned();
+            let rejected = state
+                .lock()
+                .unwrap()
+                .rejected
+                .iter()
+                .any(|a| address == format!("<{a}>"));
+            if rejected {
+                b"550 5.1.1 no such user\r\n"
+            } else {
+                rcpt.push(address);
+                b"250 ok\r\n"
+            }
         } else if command == "DATA" {
             write.write_all(b"354 end with .\r\n").await?;
             let mut raw = String::new();
