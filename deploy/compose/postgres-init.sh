@@ -14,7 +14,9 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 CREATE ROLE ccp_identity LOGIN PASSWORD :'password';
 CREATE ROLE ccp_accounts LOGIN PASSWORD :'password';
 CREATE ROLE ccp_delegation LOGIN PASSWORD :'password';
+CREATE ROLE ccp_notifications LOGIN PASSWORD :'password';
 CREATE SCHEMA identity AUTHORIZATION ccp_identity;
 CREATE SCHEMA accounts AUTHORIZATION ccp_accounts;
 CREATE SCHEMA delegation AUTHORIZATION ccp_delegation;
+CREATE SCHEMA notifications AUTHORIZATION ccp_notifications;
 SQL

@@ -13,10 +13,16 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 /// The services with a Deployment, in start order.
-pub const SERVICES: [&str; 4] = ["identity", "accounts", "delegation", "gateway"];
+pub const SERVICES: [&str; 5] = [
+    "identity",
+    "accounts",
+    "delegation",
+    "gateway",
+    "notifications",
+];
 
 /// The services with a database and a migration Job.
-pub const DATABASE_SERVICES: [&str; 3] = ["identity", "accounts", "delegation"];
+pub const DATABASE_SERVICES: [&str; 4] = ["identity", "accounts", "delegation", "notifications"];
 
 /// Returns the repository root (the parent of this crate).
 pub fn repo_root() -> PathBuf {

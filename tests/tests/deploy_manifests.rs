@@ -120,6 +120,7 @@ fn every_service_has_a_probed_locked_down_deployment_a_service_an_hpa_and_a_pdb(
             "identity" => &settings.identity.server,
             "accounts" => &settings.accounts.server,
             "delegation" => &settings.delegation.server,
+            "notifications" => &settings.notifications.server,
             _ => &settings.gateway.server,
         };
         assert_eq!(
@@ -327,12 +328,17 @@ fn network_policies_admit_each_port_only_from_its_callers() {
     assert_eq!(admitted("accounts", 50052), set(&["gateway"]));
     assert_eq!(admitted("delegation", 50053), set(&["gateway"]));
     // Facts APIs: only the services that read them (and operators' registry import).
-    assert_eq!(admitted("identity", 50061), set(&["accounts", "gateway"]));
+    assert_eq!(
+        admitted("identity", 50061),
+        set(&["accounts", "gateway", "notifications"])
+    );
     assert_eq!(
         admitted("accounts", 50062),
-        set(&["delegation", "gateway", "operator"])
+        set(&["delegation", "gateway", "notifications", "operator"])
     );
     assert_eq!(admitted("delegation", 50063), set(&["gateway"]));
+    // Notifications' operator API: operators only (`ccp notifications failed|retry`).
+    assert_eq!(admitted("notifications", 50054), set(&["operator"]));
     let deny = m
         .get("NetworkPolicy", "ccp-default-deny")
         .expect("a default deny");
@@ -434,6 +440,16 @@ fn facts_apis_have_their_own_port_and_callers_use_it() {
             "gateway",
             "CCP_GATEWAY__DELEGATION_FACTS_ENDPOINT",
             "http://delegation-headless:50063",
+        ),
+        (
+            "notifications",
+            "CCP_NOTIFICATIONS__IDENTITY_FACTS_ENDPOINT",
+            "http://identity-headless:50061",
+        ),
+        (
+            "notifications",
+            "CCP_NOTIFICATIONS__ACCOUNTS_FACTS_ENDPOINT",
+            "http://accounts-headless:50062",
         ),
     ];
     for (caller, key, url) in wiring {

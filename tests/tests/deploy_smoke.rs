@@ -61,11 +61,12 @@ struct PodPorts {
 }
 
 /// The container ports of the manifests: (service, `grpc`, `facts`).
-const CONTAINER_PORTS: [(&str, u16, Option<u16>); 4] = [
+const CONTAINER_PORTS: [(&str, u16, Option<u16>); 5] = [
     ("gateway", 50050, None),
     ("identity", 50051, Some(50061)),
     ("accounts", 50052, Some(50062)),
     ("delegation", 50053, Some(50063)),
+    ("notifications", 50054, None),
 ];
 
 /// What the test puts where the cluster would differ from this machine.
@@ -299,6 +300,11 @@ async fn the_dev_overlay_runs_as_local_processes_passes_its_probes_and_serves_a_
     );
     secrets.insert(("identity-kek".to_owned(), "key".to_owned()), kek);
     secrets.insert(("ccp-redis".to_owned(), "url".to_owned()), redis);
+    // No mail goes out in this story; a port nothing listens on.
+    secrets.insert(
+        ("notifications-smtp".to_owned(), "url".to_owned()),
+        format!("smtp://127.0.0.1:{}", spare_port()),
+    );
     for service in DATABASE_SERVICES {
         secrets.insert(
             (format!("{service}-database"), "url".to_owned()),
