@@ -39,6 +39,8 @@ fn settings_of(container: &manifests::Container) -> ccp::settings::SuiteSettings
             "postgres://ccp@db.example:5432/ccp".to_owned()
         } else if var == "CCP_REDIS__URL" {
             "redis://redis.example:6379".to_owned()
+        } else if var == "CCP_NOTIFICATIONS__SMTP_URL" {
+            "smtp://ccp:secret@smtp.example:587?tls=required".to_owned()
         } else {
             key.clone()
         };
@@ -149,6 +151,7 @@ fn every_service_has_a_probed_locked_down_deployment_a_service_an_hpa_and_a_pdb(
             let db = match service {
                 "identity" => &settings.identity.database,
                 "accounts" => &settings.accounts.database,
+                "notifications" => &settings.notifications.database,
                 _ => &settings.delegation.database,
             };
             assert!(!db.migrate_on_start, "{service}: migrations run as a Job");
