@@ -24,7 +24,9 @@ async fn main() -> anyhow::Result<()> {
     let app = ccp_notifications::Application::build(&ctx, &settings.notifications)
         .instrument(span.clone())
         .await?;
-    span.in_scope(|| tracing::info!("notifications consuming delegation's, accounts' and identity's events"));
+    span.in_scope(|| {
+        tracing::info!("notifications consuming delegation's, accounts' and identity's events")
+    });
     println!(
         "notifications listening on {}://{}",
         app.scheme(),

@@ -328,6 +328,64 @@ async fn a_relationship_request_reaches_the_clients_opted_in_managers_once_each_
     }
 }
 
+/// A restart in the middle of an event's messages (the first manager's accepted, the mail
+/// server gone before the second's) sends the first again under no new Message-ID: after the
+/// restart the sink holds one message per manager, each with its own stable Message-ID.
+#[tokio::test]
+async fn a_restart_mid_delivery_sends_no_second_message_id_for_a_notice() {
+    for backend in TestBackend::all().await {
+        eprintln!("backend: {}", backend.name());
+        let sink = Sink::start().await;
+        sink.accept_at_most(1);
+        let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new(1_000));
+        let first = notifier(&backend, &sink).await;
+        let consumer = run(&first, &bus);
+        let event = request_sent(CLIENT);
+        publish(&bus, &event).await;
+        // One message accepted, the next refused: the event is half delivered.
+        wait_for(&sink, 1).await;
+        tokio::time::timeout(WAIT, async {
+            while sink.refused_connections() < 1 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the second message was tried and refused");
+        consumer.stop().await;
+        let recorded = store::sent_for_event(first.db(), &event.id).await.unwrap();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+
+        // A new process on the same database and bus, the mail server back.
+        sink.refuse(false);
+        let second = notifier(&backend, &sink).await;
+        let consumer = run(&second, &bus);
+        // A request to another client marks the end (a resend would come before it).
+        publish(&bus, &request_sent(OTHER_CLIENT)).await;
+        let received = wait_for(&sink, 3).await;
+        consumer.stop().await;
+        assert_eq!(received.len(), 3, "{received:?}");
+        let ids = |rcpt: &str| -> Vec<String> {
+            received
+                .iter()
+                .filter(|r| r.rcpt == [rcpt])
+                .flat_map(|r| {
+                    let mail = mailparse::parse_mail(r.raw.as_bytes()).unwrap();
+                    header(&mail, "Message-ID")
+                })
+                .collect()
+        };
+        assert_eq!(
+            ids("<alice@client.example>"),
+            [message_id(&event.id, "person:alice", DOMAIN)]
+        );
+        assert_eq!(
+            ids("<bob@client.example>"),
+            [message_id(&event.id, "person:bob", DOMAIN)]
+        );
+        assert_eq!(received[2].rcpt, ["<erin@other.example>"]);
+    }
+}
+
 #[tokio::test]
 async fn an_smtp_outage_delays_the_notice_and_it_is_delivered_once_the_server_is_back() {
     let backend = TestBackend::sqlite();

@@ -24,6 +24,9 @@ struct State {
     refused_connections: usize,
     /// Addresses answered `550` (refused for good).
     rejected: Vec<String>,
+    /// Once this many messages are accepted, every later connection is refused (an outage
+    /// that begins in the middle of an event's messages).
+    accept_at_most: Option<usize>,
 }
 
 /// The sink; dropping it stops accepting connections.
@@ -70,7 +73,9 @@ impl Sink {
 
     /// From now on, answers every connection `421` (service not available), or serves again.
     pub fn refuse(&self, refusing: bool) {
-        self.state.lock().unwrap().refusing = refusing;
+        let mut s = self.state.lock().unwrap();
+        s.refusing = refusing;
+        s.accept_at_most = None;
     }
 
     /// From now on, answers `RCPT TO:<address>` with `550` (no such user), or accepts it again.
@@ -80,6 +85,12 @@ impl Sink {
         if rejecting {
             s.rejected.push(address.to_owned());
         }
+    }
+
+    /// Accepts `n` more messages, then refuses every connection until [`Sink::refuse`]`(false)`.
+    pub fn accept_at_most(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.accept_at_most = Some(s.received.len() + n);
     }
 
     /// How many connections were refused.
@@ -146,10 +157,14 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> std::
                 }
                 raw.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            state.lock().unwrap().received.push(Received {
+            let mut s = state.lock().unwrap();
+            s.received.push(Received {
                 rcpt: std::mem::take(&mut rcpt),
                 raw,
             });
+            if s.accept_at_most.is_some_and(|n| s.received.len() >= n) {
+                s.refusing = true;
+            }
             b"250 queued\r\n"
         } else if command == "QUIT" {
             write.write_all(b"221 bye\r\n").await?;
