@@ -28,6 +28,7 @@ fn args(scenario: Scenario) -> BenchArgs {
         broker_clients: None,
         checks: None,
         gateway_max_message_bytes: None,
+        ccp_binary: Some(env!("CARGO_BIN_EXE_ccp").into()),
     }
 }
 
@@ -205,6 +206,12 @@ async fn scale_reports_sane_fields_when_postgres_is_configured() {
     assert!(num(&json, "employee_list_ms") > 0.0, "{json}");
     assert_eq!(num(&json, "unexpected_decisions"), 0.0, "{json}");
     assert_eq!(num(&json, "errors"), 0.0, "{json}");
+    // The gateway in its own process listed the same and was measured alone.
+    assert_eq!(json["gateway_process_error"], Value::Null, "{json}");
+    assert!(num(&json, "gateway_process_rss_mb") > 0.0, "{json}");
+    assert!(num(&json, "gateway_process_list_ms") > 0.0, "{json}");
+    // Every query the listings and checks ran was explained, by index at this size.
+    assert!(num(&json, "explain_queries") >= 5.0, "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,10 @@ pub struct BenchArgs {
     /// facts response it accepts; default: the gateway's own, 64 MiB).
     #[arg(long)]
     pub gateway_max_message_bytes: Option<usize>,
+    /// The `ccp` binary that child processes run (`scale`'s own-process gateway); this
+    /// process's own when unset (a test harness sets the built `ccp`).
+    #[arg(skip)]
+    pub ccp_binary: Option<std::path::PathBuf>,
 }
 
 impl BenchArgs {

@@ -42,9 +42,19 @@ impl Process {
     pub(super) async fn start<T>(
         args: &[&str],
         env: &[(&str, &std::ffi::OsStr)],
+        ready: impl FnMut(&str) -> Option<T>,
+    ) -> anyhow::Result<(Self, T)> {
+        Self::start_binary(&std::env::current_exe()?, args, env, ready).await
+    }
+
+    /// Starts `binary <args>` (a `ccp`) as [`Process::start`] does.
+    pub(super) async fn start_binary<T>(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
         mut ready: impl FnMut(&str) -> Option<T>,
     ) -> anyhow::Result<(Self, T)> {
-        let mut command = Command::new(std::env::current_exe()?);
+        let mut command = Command::new(binary);
         command
             .args(args)
             .env("CCP_TELEMETRY__LOG_FILTER", "warn")

@@ -59,10 +59,10 @@ struct OwnProcess {
 #[allow(clippy::too_many_arguments)] // one call site; the listing's own parameters
 async fn own_process_listings(
     embedded: &Embedded,
+    args: &BenchArgs,
     internal_key: &str,
     facts_max_message_bytes: usize,
     token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    connections: usize,
     principals: [&String; 2],
     max_pages: u64,
     deadline: Duration,
@@ -89,15 +89,23 @@ async fn own_process_listings(
         ("CCP_TELEMETRY__METRICS_LISTEN", "".into()),
     ];
     let env: Vec<(&str, &std::ffi::OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
-    let (process, addr) =
-        crate::bench::outside::Process::start(&["serve", "gateway"], &env, |line: &str| {
+    let binary = match &args.ccp_binary {
+        Some(binary) => binary.clone(),
+        None => std::env::current_exe()?,
+    };
+    let (process, addr) = crate::bench::outside::Process::start_binary(
+        &binary,
+        &["serve", "gateway"],
+        &env,
+        |line: &str| {
             line.strip_prefix("gateway listening on http://")
                 .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
-        })
-        .await?;
+        },
+    )
+    .await?;
     let result = async {
         let caller = Caller {
-            channels: Arc::new(channels(addr, connections).await?),
+            channels: Arc::new(channels(addr, args.connections()).await?),
             token: token.clone(),
         };
         let bam = list(&caller, principals[0], max_pages, deadline).await;
@@ -287,10 +295,10 @@ async fn measure(
     // same services, caches empty): its resident memory after them is the gateway's alone.
     let own = own_process_listings(
         embedded,
+        args,
         internal_key,
         max_message_bytes,
         &caller.token,
-        args.connections(),
         [&seeded.broker.bam.principal, &seeded.employee.principal],
         max_pages,
         deadline,
