@@ -21,6 +21,7 @@ fn serve(dir: &Path) -> Command {
         .env("CCP_ENVIRONMENT", "test")
         .env("CCP_TELEMETRY__LOG_FILTER", "warn")
         .env("CCP_TELEMETRY__METRICS_LISTEN", "")
+        .env("CCP_NOTIFICATIONS__SERVER__LISTEN", "127.0.0.1:0")
         .env_remove("CCP_REDIS__URL")
         .env_remove("CCP_NOTIFICATIONS__DATABASE__URL")
         .env_remove("CCP_NOTIFICATIONS__MAIL_DIR")

@@ -134,7 +134,7 @@ fn build_ccp() -> anyhow::Result<PathBuf> {
 pub struct ServiceProcess {
     /// The service name.
     pub service: &'static str,
-    /// Where it listens (`0.0.0.0:0` for a process that serves no API: notifications).
+    /// Where it listens (`0.0.0.0:0` for a process that says only that it is consuming).
     pub addr: SocketAddr,
     /// `https` when it serves TLS, else `http`.
     pub scheme: &'static str,
@@ -252,7 +252,7 @@ pub struct Distributed {
     pub delegation: ServiceProcess,
     /// The gateway replicas.
     pub gateways: Vec<ServiceProcess>,
-    /// The notifications process (one: the notifier has no lease yet).
+    /// The notifications process (one; replicas would share the streams through their leases).
     pub notifications: ServiceProcess,
     /// The further replicas of identity, accounts and delegation (the first
     /// of each is named above).
@@ -333,9 +333,8 @@ impl Distributed {
         {
             let up = service.to_uppercase();
             env.push((format!("CCP_{up}__DATABASE__URL"), db.url().to_owned()));
-            if *service != "notifications" {
-                env.push((format!("CCP_{up}__SERVER__LISTEN"), "127.0.0.1:0".into()));
-            }
+            // Spare ports: worlds run side by side (notifications serves its operator API).
+            env.push((format!("CCP_{up}__SERVER__LISTEN"), "127.0.0.1:0".into()));
         }
         env.push(("CCP_GATEWAY__SERVER__LISTEN".into(), "127.0.0.1:0".into()));
         env.extend(
