@@ -282,8 +282,15 @@ async fn measure(
     } else {
         Duration::from_secs(600)
     };
-    let bam = list(&caller, &seeded.broker.bam.principal, max_pages, deadline).await;
-    let employee = list(&caller, &seeded.employee.principal, max_pages, deadline).await;
+    // A fresh internal token for each listing: a full run outlives one (`token_ttl_secs`, 300 s).
+    let fresh = || -> anyhow::Result<Caller> {
+        Ok(Caller {
+            channels: caller.channels.clone(),
+            token: seeder.internal().mint("service:bench").parse()?,
+        })
+    };
+    let bam = list(&fresh()?, &seeded.broker.bam.principal, max_pages, deadline).await;
+    let employee = list(&fresh()?, &seeded.employee.principal, max_pages, deadline).await;
     let rss = rss_mb();
     let mut recorded = ccp_platform::db::recorder::take();
     recorded.extend(reminder_queries());
@@ -298,7 +305,7 @@ async fn measure(
         args,
         internal_key,
         max_message_bytes,
-        &caller.token,
+        &fresh()?.token,
         [&seeded.broker.bam.principal, &seeded.employee.principal],
         max_pages,
         deadline,
