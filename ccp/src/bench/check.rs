@@ -1,7 +1,7 @@
 //! `ccp bench check`: gateway Check against the bare tonic echo, same client,
 //! same run. Closed loop for the maximum throughput of both, then open loop
 //! at a third of the gateway's maximum against both, interleaved in 100 ms
-//! slices so that both see the same machine (DESIGN.md §5).
+//! slices so that both see the same machine (BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -483,7 +483,7 @@ async fn measure(
         ],
         notes: vec![
             format!(
-                "p99 ratio large/small: cold {:.2}, warm {:.2} (DESIGN.md §5: within 20%, i.e. ≤ 1.20)",
+                "p99 ratio large/small: cold {:.2}, warm {:.2} (target: within 20%, i.e. ≤ 1.20; BENCHMARKS.md)",
                 ratio(large_cold.p99_ms, small_cold.p99_ms),
                 ratio(large_warm.p99_ms, small_warm.p99_ms)
             ),
