@@ -345,15 +345,7 @@ async fn serve(settings: SuiteSettings, service: Service) -> anyhow::Result<()> 
         Service::Notifications => {
             let notifications = &settings.notifications;
             require_database(&notifications.database, "notifications.database")?;
-            if secrecy::ExposeSecret::expose_secret(&notifications.smtp_url).is_empty()
-                && notifications.mail_dir.is_empty()
-            {
-                anyhow::bail!(
-                    "neither notifications.smtp_url (env CCP_NOTIFICATIONS__SMTP_URL) nor \
-                     notifications.mail_dir (env CCP_NOTIFICATIONS__MAIL_DIR) is set; \
-                     `ccp serve notifications` needs somewhere to send mail"
-                );
-            }
+            notifications.require_mail_destination()?;
             let span = service_span("notifications");
             let app = ccp_notifications::Application::build(&context, notifications)
                 .instrument(span.clone())

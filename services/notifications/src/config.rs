@@ -65,6 +65,19 @@ impl Default for NotificationsSettings {
 }
 
 impl NotificationsSettings {
+    /// Checks that mail has somewhere to go: an SMTP server, or a directory for `.eml` files
+    /// (a process running the notifier alone needs one; `ccp up` fills `mail_dir` itself).
+    pub fn require_mail_destination(&self) -> Result<(), ConfigError> {
+        if self.smtp_url.expose_secret().is_empty() && self.mail_dir.is_empty() {
+            return Err(ConfigError::new(
+                "notifications.mail_dir",
+                "required when notifications.smtp_url is empty (env CCP_NOTIFICATIONS__SMTP_URL or \
+                 CCP_NOTIFICATIONS__MAIL_DIR): the notifier needs somewhere to send mail",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the settings, naming keys under `notifications.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.database.validate_at("notifications.database")?;
@@ -127,14 +140,6 @@ impl ccp_platform::config::Validate for Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.common.validate()?;
         self.notifications.validate()?;
-        if self.notifications.smtp_url.expose_secret().is_empty()
-            && self.notifications.mail_dir.is_empty()
-        {
-            return Err(ConfigError::new(
-                "notifications.mail_dir",
-                "required when smtp_url is empty",
-            ));
-        }
-        Ok(())
+        self.notifications.require_mail_destination()
     }
 }
