@@ -51,11 +51,10 @@ pub struct RedisServerGuard {
 /// Starts a private `redis-server` (no persistence) on a spare 127.0.0.1 port and returns once it
 /// answers PING. Panics when it cannot be started within 5 seconds.
 pub async fn redis_server_on_spare_port() -> RedisServerGuard {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a spare port");
-        listener.local_addr().expect("local address").port()
+    let mut guard = RedisServerGuard {
+        port: spare_port(),
+        child: None,
     };
-    let mut guard = RedisServerGuard { port, child: None };
     guard.start().await;
     guard
 }
@@ -119,15 +118,54 @@ impl Drop for RedisServerGuard {
     }
 }
 
-/// Returns `n` distinct spare ports on 127.0.0.1 (all bound at once, then released).
-fn spare_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a spare port"))
-        .collect();
-    listeners
+/// Returns a port on 127.0.0.1 that was free a moment ago; see [`spare_ports`].
+pub fn spare_port() -> u16 {
+    spare_ports(1)[0]
+}
+
+/// Returns `n` distinct ports on 127.0.0.1 that were free a moment ago (all bound at once, then
+/// released), for a process a test starts later on a fixed port.
+///
+/// They come from below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel
+/// hands out (`bind(…:0)`) may be taken by any outgoing connection (to PostgreSQL, to another
+/// service) before the process binds it, and stays taken while that connection is pooled; a port
+/// below the range is only ever taken by an explicit bind. No port is handed out twice in one
+/// process.
+pub fn spare_ports(n: usize) -> Vec<u16> {
+    use rand::Rng as _;
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let low = 10_000.min(ephemeral_low / 2);
+    let mut rng = rand::rng();
+    let mut listeners = Vec::with_capacity(n);
+    // Bounded: a crowded range falls back to kernel-chosen ports.
+    for _ in 0..n * 200 {
+        if listeners.len() == n {
+            break;
+        }
+        let port = rng.random_range(low..ephemeral_low);
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
+    while listeners.len() < n {
+        listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind a spare port"));
+    }
+    let ports: Vec<u16> = listeners
         .iter()
         .map(|l| l.local_addr().expect("local address").port())
-        .collect()
+        .collect();
+    handed_out.extend(&ports);
+    ports
 }
 
 /// A Redis Cluster of a test's own: three masters (no replicas) on spare 127.0.0.1 ports, all

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use ccp_e2e::ccp_binary;
 use ccp_e2e::manifests::{self, Container, DATABASE_SERVICES, Manifests, SERVICES};
+use ccp_platform::testing::spare_port;
 use tokio::process::{Child, Command};
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -33,14 +34,6 @@ struct Pod {
     child: Child,
     log: PathBuf,
     grace: Duration,
-}
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn tail(path: &Path) -> String {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ccp_e2e::ccp_binary;
 use ccp_e2e::manifests::repo_root;
+use ccp_platform::testing::spare_ports;
 
 const MARKER: &str = "<!-- distributed:";
 
@@ -42,16 +43,6 @@ fn server_of(url: &str) -> (String, String, String) {
     let hostport = rest.split(['/', '?']).next().unwrap();
     let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
     (host.to_owned(), port.to_owned(), user)
-}
-
-fn spare_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// Drops the block's databases and stops what it started, even on failure.

@@ -11,11 +11,7 @@ use anyhow::Context as _;
 use ccp_platform::testing::{RedisServerGuard, redis_server_on_spare_port};
 use tokio::process::Command;
 
-/// Returns a port on 127.0.0.1 that was free a moment ago (bound, read, dropped).
-pub fn spare_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind a spare port")?;
-    Ok(listener.local_addr()?.port())
-}
+pub use ccp_platform::testing::spare_port;
 
 /// Returns true when this process runs as root (PostgreSQL refuses root).
 fn running_as_root() -> bool {
@@ -103,7 +99,7 @@ impl PrivatePostgres {
         let me = Self {
             dir,
             bin,
-            port: spare_port()?,
+            port: spare_port(),
             as_postgres_user,
         };
         let data = me.data_dir();

@@ -15,8 +15,8 @@ use ccp_e2e::ServiceProcess;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::backends::spare_port;
 use crate::client::Kill;
+use ccp_platform::testing::spare_ports;
 
 /// The processes of a deployment, in start order.
 pub const PROCESSES: [&str; 4] = ["identity", "accounts", "delegation", "gateway"];
@@ -51,10 +51,10 @@ impl Deployment {
                 .await?;
         let internal_key = ccp_platform::auth::InternalTokens::generate_key();
         let dev_key = ccp_platform::auth::InternalTokens::generate_key();
-        let mut ports = BTreeMap::new();
-        for process in PROCESSES {
-            ports.insert(process, spare_port()?);
-        }
+        let ports: BTreeMap<&'static str, u16> = PROCESSES
+            .into_iter()
+            .zip(spare_ports(PROCESSES.len()))
+            .collect();
         let url = |p: &str| format!("http://127.0.0.1:{}", ports[p]);
         let mut env: Vec<(String, String)> = vec![
             ("CCP_ENVIRONMENT".into(), "test".into()),
@@ -139,8 +139,14 @@ impl Deployment {
                 Err(err) => last = Some(err),
             }
         }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("{process} never started")))
-            .with_context(|| format!("start {process} (log in {})", self.log_dir.display()))
+        let said = self.last_log_line(process);
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{process} never started"))).with_context(|| {
+            format!(
+                "start {process} (log in {}; its last line: {})",
+                self.log_dir.display(),
+                said.as_deref().unwrap_or("nothing")
+            )
+        })
     }
 
     /// Kills `process` with SIGKILL and waits until it is gone; returns when
