@@ -709,3 +709,53 @@ async fn facts_queries_are_prepared_once_per_connection_on_postgres() {
         "later runs with other values reuse the prepared statement"
     );
 }
+
+/// Prepared statements are planned with their values every time, never with a generic plan:
+/// tenants are skewed (a broker with 50k clients among providers with a handful), and a plan
+/// costed for the average provider read every row of the big one (`db::PLAN_CACHE_MODE`).
+/// PostgreSQL switches a statement to its generic plan after five runs unless told not to, so
+/// eight runs of one statement must all be custom plans.
+#[tokio::test]
+async fn prepared_statements_are_planned_with_their_values_on_postgres() {
+    use sea_orm::FromQueryResult;
+    #[derive(Debug, FromQueryResult)]
+    struct Plans {
+        generic: i64,
+        custom: i64,
+    }
+    #[derive(Debug, FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let Some(backend) = TestBackend::postgres().await else {
+        return;
+    };
+    let mut settings = backend.settings("custom_plans");
+    settings.max_connections = 1;
+    let db = connect(&settings).await.unwrap();
+    create_infrastructure_tables(&db).await.unwrap();
+    const QUERY: &str = "SELECT COALESCE(MAX(counter), 0)::bigint AS n FROM revisions \
+                         WHERE scope = $1 /* custom plans */";
+    for scope in [BN_A, BN_B, BN_C, BN_A, BN_B, BN_C, BN_A, BN_B] {
+        let n = ccp_platform::db::one::<Count, _>(&db, QUERY, vec![scope.into()])
+            .await
+            .unwrap()
+            .unwrap()
+            .n;
+        assert_eq!(n, 0);
+    }
+    let plans = ccp_platform::db::one::<Plans, _>(
+        &db,
+        "SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements \
+         WHERE statement LIKE '%/* custom plans */%' AND statement NOT LIKE '%pg_prepared%'",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .expect("the statement is prepared");
+    assert_eq!(
+        (plans.generic, plans.custom),
+        (0, 8),
+        "every run is planned with its value"
+    );
+}
