@@ -175,16 +175,16 @@ pub(super) async fn list_accessible(
         pairs: Default::default(),
         programs: Default::default(),
     };
-    // Clients are read in chunks of about what one page lists: one call to
-    // delegation (the chunk's clients with their relationships, and for an
-    // employee its assignments) and one to accounts (their program accounts)
-    // per chunk, never one per client nor the principal's whole assignment
-    // list (R-GW-2).
-    let chunk = i32::try_from(size.clamp(1, 1000)).unwrap_or(1000);
+    // Clients are read in chunks of about what the rest of the page lists:
+    // one call to delegation (the chunk's clients with their relationships,
+    // and for an employee its assignments) and one to accounts (their
+    // program accounts) per chunk, never one per client nor the principal's
+    // whole assignment list (R-GW-2).
     while cursor.provider < providers.len() {
         let (provider, is_bam) = &providers[cursor.provider];
         let mut token = cursor.clients_token.clone();
         loop {
+            let chunk = clients_chunk(size.saturating_sub(page.out.len()));
             // A BAM acts for every client; others for their assigned clients.
             let (clients, next_token) = if *is_bam {
                 let resp = facts.list_clients(provider, chunk, token.clone()).await?;
@@ -302,6 +302,16 @@ pub(super) async fn list_accessible(
         page.phase_last.clear();
     }
     Ok(finish(page, pages))
+}
+
+/// How many clients to read for `slots` more resources on the page: a
+/// client lists its business and usually a few program accounts, so a third
+/// of the slots (at least 16, so that small pages still take one chunk);
+/// a page of clients with fewer takes another chunk. Reading a whole page
+/// of clients for a page that lists a third of them read (and, at a cold
+/// cache, asked accounts about) three times what the page needs.
+fn clients_chunk(slots: usize) -> i32 {
+    i32::try_from((slots / 3 + 1).clamp(16, 1000)).unwrap_or(1000)
 }
 
 /// One client of a chunk: its relationships with the provider and, for an
