@@ -132,17 +132,24 @@ pub async fn assignment_facts<C: ConnectionTrait>(
     db: &C,
     principal: &str,
 ) -> Result<Vec<AssignmentFact>, DbErr> {
-    // SQL: assignments, live groups, their members and revisions joined in one indexed query.
+    // SQL: direct assignments, then group assignments with their live groups' clients, each
+    // with its provider's revision, in one query of two indexed branches. Apart, a direct
+    // assignment never touches client_group_clients: joined as one, PostgreSQL with a single big
+    // group in its statistics scanned all of that group's rows for every lookup.
     let rows: Vec<AssignmentFactRow> = all(
         db,
-        "SELECT a.provider, COALESCE(a.client, gc.client) AS client, a.role, a.group_id, \
-         rv.counter AS rev \
+        "SELECT a.provider, a.client, a.role, a.group_id, rv.counter AS rev \
+         FROM assignments a \
+         LEFT JOIN revisions rv ON rv.scope = a.provider \
+         WHERE a.assignee = $1 AND a.group_id IS NULL \
+         UNION ALL \
+         SELECT a.provider, gc.client, a.role, a.group_id, rv.counter AS rev \
          FROM assignments a \
          LEFT JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
          LEFT JOIN client_group_clients gc ON gc.group_id = g.id \
          LEFT JOIN revisions rv ON rv.scope = a.provider \
-         WHERE a.assignee = $1 \
-         ORDER BY a.provider, COALESCE(a.client, gc.client)",
+         WHERE a.assignee = $1 AND a.group_id IS NOT NULL \
+         ORDER BY provider, client",
         vec![principal.into()],
     )
     .await?;
