@@ -117,7 +117,7 @@ impl ServiceContext {
         let (bus, cache): (Arc<dyn EventBus>, Arc<dyn Cache>) = match settings.redis.target()? {
             None => (
                 Arc::new(MemoryBus::new(crate::bus::DEFAULT_MAX_LEN)),
-                Arc::new(MemoryCache::new(100_000)),
+                Arc::new(MemoryCache::process_local(100_000)),
             ),
             Some(target) => {
                 let prefix = settings.redis.key_prefix.clone();

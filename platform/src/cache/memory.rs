@@ -53,16 +53,36 @@ impl Expiry<String, Entry> for AbsoluteExpiry {
 #[derive(Clone)]
 pub struct MemoryCache {
     entries: moka::sync::Cache<String, Entry>,
+    shared: bool,
 }
 
 impl MemoryCache {
-    /// Returns an empty cache holding at most `max_entries` entries (least recently used go first).
+    /// Returns an empty cache holding at most `max_entries` entries (least recently used go
+    /// first), shared by whoever holds a clone of it (the replicas of a test).
     pub fn new(max_entries: u64) -> Self {
         let entries = moka::sync::Cache::builder()
             .max_capacity(max_entries)
             .expire_after(AbsoluteExpiry)
             .build();
-        Self { entries }
+        Self {
+            entries,
+            shared: true,
+        }
+    }
+
+    /// Returns an empty cache like [`MemoryCache::new`] that says it is not shared
+    /// ([`Cache::is_shared`]): the process's only cache when no Redis is configured.
+    pub fn process_local(max_entries: u64) -> Self {
+        Self {
+            shared: false,
+            ..Self::new(max_entries)
+        }
+    }
+
+    /// Returns how many entries it holds (pending evictions run first).
+    pub fn entry_count(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 
     fn lookup(&self, key: &str, now: DateTime<Utc>) -> Option<Vec<u8>> {
@@ -84,6 +104,10 @@ impl std::fmt::Debug for MemoryCache {
 
 #[async_trait::async_trait]
 impl Cache for MemoryCache {
+    fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         Ok(self.lookup(key, Utc::now()))
     }

@@ -84,6 +84,12 @@ pub trait Cache: Send + Sync + 'static {
     /// Removes the keys; a later get sees nothing.
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError>;
 
+    /// Returns false when no other process reads this cache (the embedded mode's in-memory
+    /// cache): a caller with a cache of its own in front of it gains nothing by writing here.
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     /// Counts one call against the rate limit `limit` kept under `key`, atomically for every
     /// process sharing this cache. `key` should carry a Redis Cluster hash tag (`rate:{…}`).
     /// A cache that is not shared answers [`Throttle::NotShared`].

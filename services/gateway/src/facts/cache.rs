@@ -77,7 +77,8 @@ pub struct FactsCache {
 pub(super) struct Inner {
     pub(super) accounts: AccountFactsClient<FactsChannel>,
     pub(super) delegation: RelationshipFactsClient<FactsChannel>,
-    shared: Arc<dyn Cache>,
+    /// The level shared by the replicas; None when the process's cache is not shared.
+    shared: Option<Arc<dyn Cache>>,
     /// Keyed by the key itself, so a hit builds no text (the shared level's key).
     local: moka::future::Cache<FactsKey, Arc<Entry>>,
     clock: Clock,
@@ -154,6 +155,8 @@ impl FactsCache {
                 clock: clock.clone(),
             })
             .build();
+        // A cache no other replica reads would only hold a second copy of every entry.
+        let shared = shared.is_shared().then_some(shared);
         Self {
             inner: Arc::new(Inner {
                 accounts,
@@ -263,7 +266,10 @@ impl FactsCache {
             inner.floors.insert(text.clone(), floor);
             inner.local.invalidate(key).await;
         }
-        let deleted = inner.shared.delete(&texts).await;
+        let deleted = match &inner.shared {
+            Some(shared) => shared.delete(&texts).await,
+            None => Ok(()),
+        };
         // Again after the shared delete: a load that read the shared level in
         // between is not kept.
         inner.epoch.fetch_add(1, Ordering::AcqRel);
@@ -347,7 +353,11 @@ impl FactsCache {
         let epoch = inner.epoch.load(Ordering::Acquire);
         let text = key.text();
         let started = std::time::Instant::now();
-        match inner.shared.get(&text).await {
+        let cached = match &inner.shared {
+            Some(shared) => shared.get(&text).await,
+            None => Ok(None),
+        };
+        match cached {
             Ok(Some(bytes)) => {
                 let floor = inner.floors.get(&text);
                 if let Some((value, expires_at, fetched_at)) = decode(key, &bytes)
@@ -370,7 +380,9 @@ impl FactsCache {
         let fetched_at = inner.clock.now();
         let (value, bytes) = self.fetch(key).await?;
         crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
-        Ok(self.fetched(&text, value, &bytes, epoch, fetched_at).await)
+        Ok(self
+            .fetched(&text, value, || bytes, epoch, fetched_at)
+            .await)
     }
 
     /// Makes the entry of a value fetched from its service (the fetch started
@@ -380,7 +392,7 @@ impl FactsCache {
         &self,
         text: &str,
         value: FactsValue,
-        bytes: &[u8],
+        bytes: impl FnOnce() -> Vec<u8>,
         epoch: u64,
         fetched_at: DateTime<Utc>,
     ) -> Arc<Entry> {
@@ -388,14 +400,17 @@ impl FactsCache {
         let now = inner.clock.now();
         let expires_at = clamp_expiry(&value, now, now + inner.ttl);
         let evicted_meanwhile = inner.epoch.load(Ordering::Acquire) != epoch;
-        if !evicted_meanwhile && expires_at > now {
+        if let Some(shared) = &inner.shared
+            && !evicted_meanwhile
+            && expires_at > now
+        {
             let wall = Utc::now() + (expires_at - now);
-            let stored = encode(expires_at, fetched_at, bytes);
-            if let Err(err) = inner.shared.set(text, &stored, wall).await {
+            let stored = encode(expires_at, fetched_at, &bytes());
+            if let Err(err) = shared.set(text, &stored, wall).await {
                 tracing::debug!(error = %err, "shared facts cache write failed");
             } else if inner.epoch.load(Ordering::Acquire) != epoch {
                 // An eviction raced the write: undo it.
-                let _ = inner.shared.delete(&[text.to_owned()]).await;
+                let _ = shared.delete(&[text.to_owned()]).await;
             }
         }
         Arc::new(Entry {
@@ -467,7 +482,7 @@ impl FactsCache {
                     .fetched(
                         &key.text(),
                         value,
-                        &proto.encode_to_vec(),
+                        || proto.encode_to_vec(),
                         epoch,
                         fetched_at,
                     )

@@ -49,6 +49,36 @@ async fn r_gw_2_concurrent_misses_for_one_key_make_one_lookup() {
     }
 }
 
+/// The embedded mode's cache is the process's own (no Redis): nothing reads it but this
+/// gateway, which keeps its facts in its own level already, so it writes nothing there (a
+/// second copy of every fact was most of a 50k-client broker's listing memory).
+#[tokio::test]
+async fn r_gw_2_a_cache_no_other_replica_reads_holds_no_second_copy() {
+    let local = ccp_platform::cache::MemoryCache::process_local(1_000);
+    let shared = ccp_platform::cache::MemoryCache::new(1_000);
+    for (cache, copies) in [(local, 0), (shared, 1)] {
+        let ctx = ServiceContext {
+            cache: Arc::new(cache.clone()),
+            ..ServiceContext::in_memory(Clock::settable(t0()))
+        };
+        let upstream = Upstream::with_internal(ctx.internal.clone());
+        let p = person();
+        upstream.set_roles(&p.to_string(), vec![membership(CLIENT, true, &[], 1)]);
+        let server = spawn_upstream(upstream.clone()).await;
+        let facts = facts_cache(&ctx, &server, trusted(), Duration::from_secs(60));
+        for _ in 0..3 {
+            let roles = facts.role_facts(&p, None).await.unwrap();
+            assert!(roles.memberships[&Bn9::try_new(CLIENT).unwrap()].business_manager);
+        }
+        assert_eq!(
+            upstream.role_calls.load(Ordering::SeqCst),
+            1,
+            "cached in process"
+        );
+        assert_eq!(cache.entry_count(), copies, "shared: {}", copies == 1);
+    }
+}
+
 #[tokio::test]
 async fn r_gw_2_cached_pair_facts_expire_at_the_relationship_expiry_in_both_levels() {
     for (name, ctx) in contexts(Clock::settable(t0())).await {
