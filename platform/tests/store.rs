@@ -714,7 +714,7 @@ async fn facts_queries_are_prepared_once_per_connection_on_postgres() {
 /// tenants are skewed (a broker with 50k clients among providers with a handful), and a plan
 /// costed for the average provider read every row of the big one (`db::PLAN_CACHE_MODE`).
 /// PostgreSQL switches a statement to its generic plan after five runs unless told not to, so
-/// eight runs of one statement must all be custom plans.
+/// eight runs of one statement must all be custom plans. Nor are they planned in parallel.
 #[tokio::test]
 async fn prepared_statements_are_planned_with_their_values_on_postgres() {
     use sea_orm::FromQueryResult;
@@ -757,5 +757,21 @@ async fn prepared_statements_are_planned_with_their_values_on_postgres() {
         (plans.generic, plans.custom),
         (0, 8),
         "every run is planned with its value"
+    );
+    #[derive(Debug, FromQueryResult)]
+    struct Setting {
+        value: String,
+    }
+    let parallel = ccp_platform::db::one::<Setting, _>(
+        &db,
+        "SELECT current_setting('max_parallel_workers_per_gather') AS value",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        parallel.value, "0",
+        "no parallel plans for short index reads"
     );
 }
