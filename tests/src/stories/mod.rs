@@ -13,9 +13,12 @@ mod notices;
 mod registration;
 mod reminders;
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::World;
+use crate::mail::Mail;
 
 /// ABC Windows & Doors Inc., the importer.
 pub const ABC: &str = "123456782";
@@ -240,6 +243,61 @@ pub async fn newcomer(world: &World, user: &str, legal_name: &str) -> String {
     );
     assert_eq!(text(&created, "/profile/principal"), principal, "{created}");
     principal
+}
+
+/// Signs `user` in and creates its profile with an address, a language and the e-mail opt-in;
+/// returns its principal.
+pub async fn opted_in(
+    world: &World,
+    user: &str,
+    legal_name: &str,
+    email: &str,
+    lang: &str,
+) -> String {
+    let session = world.login(user).await;
+    world
+        .ok(
+            user,
+            &[
+                "profile",
+                "create",
+                "--legal-name",
+                legal_name,
+                "--email",
+                email,
+                "--language",
+                lang,
+                "--email-notifications",
+            ],
+        )
+        .await;
+    text(&session, "/principal")
+}
+
+/// Waits (bounded: 60 s) until every address has received the number of messages given;
+/// returns what each received then.
+pub async fn mail_counts(world: &World, expected: &[(&str, usize)]) -> Vec<Vec<Mail>> {
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        last = expected
+            .iter()
+            .map(|(address, _)| world.mail_for(address).unwrap())
+            .collect::<Vec<_>>();
+        if last
+            .iter()
+            .zip(expected)
+            .all(|(got, (_, n))| got.len() >= *n)
+        {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got: Vec<(&str, Vec<String>)> = expected
+        .iter()
+        .zip(&last)
+        .map(|((address, _), mails)| (*address, mails.iter().map(|m| m.subject.clone()).collect()))
+        .collect();
+    panic!("expected {expected:?} messages within 60 s, got {got:#?}");
 }
 
 /// Signs a person of the demo cast in; returns its principal.

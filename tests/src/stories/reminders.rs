@@ -7,60 +7,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::*;
-use crate::mail::Mail;
 
 const ALICE: &str = "alice.martin@abcwindows.example";
 const IVAN: &str = "ivan.novak@itnlogistics.example";
 const IDA: &str = "ida.park@itnlogistics.example";
-
-/// Signs `user` in and creates its profile with an address, a language and the e-mail opt-in;
-/// returns its principal.
-async fn opted_in(world: &World, user: &str, legal_name: &str, email: &str, lang: &str) -> String {
-    let session = world.login(user).await;
-    world
-        .ok(
-            user,
-            &[
-                "profile",
-                "create",
-                "--legal-name",
-                legal_name,
-                "--email",
-                email,
-                "--language",
-                lang,
-                "--email-notifications",
-            ],
-        )
-        .await;
-    text(&session, "/principal")
-}
-
-/// Waits (bounded: 60 s) until every address has received the number of messages given;
-/// returns what each received then.
-async fn mail_counts(world: &World, expected: &[(&str, usize)]) -> Vec<Vec<Mail>> {
-    let mut last = Vec::new();
-    for _ in 0..300 {
-        last = expected
-            .iter()
-            .map(|(address, _)| world.mail_for(address).unwrap())
-            .collect::<Vec<_>>();
-        if last
-            .iter()
-            .zip(expected)
-            .all(|(got, (_, n))| got.len() >= *n)
-        {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let got: Vec<(&str, Vec<String>)> = expected
-        .iter()
-        .zip(&last)
-        .map(|((address, _), mails)| (*address, mails.iter().map(|m| m.subject.clone()).collect()))
-        .collect();
-    panic!("expected {expected:?} messages within 60 s, got {got:#?}");
-}
 
 /// Asserts that `address` received exactly the messages with `subjects` (each once), in
 /// `language`, each with one Message-ID, addressed to `name` and greeting them.

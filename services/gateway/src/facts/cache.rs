@@ -351,38 +351,34 @@ impl FactsCache {
     ) -> Result<Arc<Entry>, FactsError> {
         let inner = &self.inner;
         let epoch = inner.epoch.load(Ordering::Acquire);
-        let text = key.text();
         let started = std::time::Instant::now();
-        let cached = match &inner.shared {
-            Some(shared) => shared.get(&text).await,
-            None => Ok(None),
-        };
-        match cached {
-            Ok(Some(bytes)) => {
-                let floor = inner.floors.get(&text);
-                if let Some((value, expires_at, fetched_at)) = decode(key, &bytes)
-                    && inner.clock.now() < expires_at
-                    && floor.is_none_or(|floor| fetched_at > floor)
-                    && fresh_enough(&value, revision)
-                {
-                    crate::metrics::get().loaded(LoadSource::Shared, started.elapsed());
-                    return Ok(Arc::new(Entry {
-                        value,
-                        expires_at,
-                        started_epoch: epoch,
-                        discarded: AtomicBool::new(false),
-                    }));
+        if let Some(shared) = &inner.shared {
+            let text = key.text();
+            match shared.get(&text).await {
+                Ok(Some(bytes)) => {
+                    let floor = inner.floors.get(&text);
+                    if let Some((value, expires_at, fetched_at)) = decode(key, &bytes)
+                        && inner.clock.now() < expires_at
+                        && floor.is_none_or(|floor| fetched_at > floor)
+                        && fresh_enough(&value, revision)
+                    {
+                        crate::metrics::get().loaded(LoadSource::Shared, started.elapsed());
+                        return Ok(Arc::new(Entry {
+                            value,
+                            expires_at,
+                            started_epoch: epoch,
+                            discarded: AtomicBool::new(false),
+                        }));
+                    }
                 }
+                Ok(None) => {}
+                Err(err) => tracing::debug!(error = %err, "shared facts cache read failed"),
             }
-            Ok(None) => {}
-            Err(err) => tracing::debug!(error = %err, "shared facts cache read failed"),
         }
         let fetched_at = inner.clock.now();
         let (value, bytes) = self.fetch(key).await?;
         crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
-        Ok(self
-            .fetched(&text, value, || bytes, epoch, fetched_at)
-            .await)
+        Ok(self.fetched(key, value, || bytes, epoch, fetched_at).await)
     }
 
     /// Makes the entry of a value fetched from its service (the fetch started
@@ -390,7 +386,7 @@ impl FactsCache {
     /// level unless an eviction happened meanwhile.
     async fn fetched(
         &self,
-        text: &str,
+        key: &FactsKey,
         value: FactsValue,
         bytes: impl FnOnce() -> Vec<u8>,
         epoch: u64,
@@ -406,11 +402,12 @@ impl FactsCache {
         {
             let wall = Utc::now() + (expires_at - now);
             let stored = encode(expires_at, fetched_at, &bytes());
-            if let Err(err) = shared.set(text, &stored, wall).await {
+            let text = key.text();
+            if let Err(err) = shared.set(&text, &stored, wall).await {
                 tracing::debug!(error = %err, "shared facts cache write failed");
             } else if inner.epoch.load(Ordering::Acquire) != epoch {
                 // An eviction raced the write: undo it.
-                let _ = shared.delete(&[text.to_owned()]).await;
+                let _ = shared.delete(&[text]).await;
             }
         }
         Arc::new(Entry {
@@ -479,13 +476,7 @@ impl FactsCache {
                 let key = FactsKey::Programs(businesses[i].clone());
                 let value = FactsValue::Programs(listed);
                 let entry = self
-                    .fetched(
-                        &key.text(),
-                        value,
-                        || proto.encode_to_vec(),
-                        epoch,
-                        fetched_at,
-                    )
+                    .fetched(&key, value, || proto.encode_to_vec(), epoch, fetched_at)
                     .await;
                 if !entry.discarded.load(Ordering::Acquire) {
                     inner.local.insert(key, entry).await;
