@@ -212,6 +212,24 @@ async fn scale_reports_sane_fields_when_postgres_is_configured() {
     assert!(num(&json, "gateway_process_list_ms") > 0.0, "{json}");
     // Every query the listings and checks ran was explained, by index at this size.
     assert!(num(&json, "explain_queries") >= 5.0, "{json}");
+    // The facts RPCs a cold Check needs were called directly, each answered.
+    let direct = json["facts_direct_large"]
+        .as_array()
+        .expect("facts_direct_large");
+    let rpcs: Vec<&str> = direct.iter().filter_map(|d| d["rpc"].as_str()).collect();
+    assert_eq!(
+        rpcs,
+        ["GetRoleFacts", "GetAssignmentFacts", "GetPairFacts"],
+        "{json}"
+    );
+    for d in direct {
+        assert!(num(d, "calls") > 0.0 && num(d, "p50_ms") > 0.0, "{d}");
+    }
+    assert_eq!(num(&json, "facts_direct_errors"), 0.0, "{json}");
+    assert!(
+        num(&json, "cold_p50_over_slowest_facts_p50") > 0.0,
+        "{json}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,6 +48,18 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Set by the first [`init`] that gets past argument checks; later calls are no-ops.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// Set by [`init`] when it installs telemetry with no OTLP endpoint: spans
+/// are then never exported, and call spans leave out OpenTelemetry's RPC
+/// attributes, which only an exported trace shows (a log line or an audit
+/// row needs the trace and span ids only). A subscriber installed by other
+/// code (a test's own exporter) gets the full spans.
+static UNEXPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Returns whether call spans may be exported (see [`UNEXPORTED`]).
+fn exporting() -> bool {
+    !UNEXPORTED.load(Ordering::Relaxed)
+}
+
 /// Shape of the log lines written to standard output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -180,8 +192,18 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
             return Err(error);
         }
     };
+    let exporting = settings.otlp_endpoint.is_some();
+    // What only an exported trace shows (busy/idle times, source locations)
+    // is recorded only when there is an exporter; thread attributes never
+    // (a call's task moves between threads); and the OpenTelemetry context
+    // is not made current on every poll (nothing reads `Context::current`:
+    // the ids come from the span itself, [`current_trace_id`]).
     let otel_layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+        .with_tracked_inactivity(exporting)
+        .with_location(exporting)
+        .with_threads(false)
+        .with_context_activation(false)
         .with_filter(exporter_transport_excluded());
     let subscriber = tracing_subscriber::registry()
         .with(fmt_layer_on(
@@ -199,6 +221,7 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
         return Ok(TelemetryGuard::noop());
     }
     global::set_tracer_provider(provider.clone());
+    UNEXPORTED.store(!exporting, Ordering::Relaxed);
     tracing::debug!(
         otlp_endpoint = settings.otlp_endpoint.as_deref(),
         "telemetry initialised"
@@ -419,21 +442,35 @@ fn request_span<B>(parent: &tracing::Span, request: &http::Request<B>) -> tracin
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok());
     // Named as OpenTelemetry's RPC conventions ask: `package.Service/Method`,
-    // with rpc.service and rpc.method apart.
+    // with rpc.service and rpc.method apart (only when exported: every field
+    // is formatted into the span's log text on every call).
     let path = request.uri().path().trim_start_matches('/');
-    let (service, method) = path.split_once('/').unwrap_or(("", path));
-    let span = tracing::info_span!(
-        parent: parent,
-        "grpc.request",
-        otel.name = path,
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = service,
-        rpc.method = method,
-        request_id,
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
-    );
+    let span = if exporting() {
+        let (service, method) = path.split_once('/').unwrap_or(("", path));
+        tracing::info_span!(
+            parent: parent,
+            "grpc.request",
+            otel.name = path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            request_id,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        )
+    } else {
+        // Shown as they are (`display`): a header value's text is visible
+        // ASCII, so there is nothing to escape, and `Debug` escapes each char.
+        tracing::info_span!(
+            parent: parent,
+            "grpc.request",
+            otel.name = tracing::field::display(path),
+            request_id = request_id.map(tracing::field::display),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        )
+    };
     let parent: Context =
         global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
     // Fails only when the span is disabled or no OpenTelemetry layer is installed; either way
@@ -460,17 +497,26 @@ fn record_ids(span: &tracing::Span) {
 /// then a child of this one.
 pub fn client_span<B>(request: &mut http::Request<B>) -> tracing::Span {
     let path = request.uri().path().trim_start_matches('/');
-    let (service, method) = path.split_once('/').unwrap_or(("", path));
-    let span = tracing::info_span!(
-        "grpc.client",
-        otel.name = path,
-        otel.kind = "client",
-        rpc.system = "grpc",
-        rpc.service = service,
-        rpc.method = method,
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
-    );
+    let span = if exporting() {
+        let (service, method) = path.split_once('/').unwrap_or(("", path));
+        tracing::info_span!(
+            "grpc.client",
+            otel.name = path,
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "grpc.client",
+            otel.name = path,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        )
+    };
     record_ids(&span);
     let context = span.context();
     if context.span().span_context().is_valid() {

@@ -384,7 +384,12 @@ impl tower_http::request_id::MakeRequestId for MakeRequestUuidV7 {
         &mut self,
         _request: &http::Request<B>,
     ) -> Option<tower_http::request_id::RequestId> {
-        let id = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()).ok()?;
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+        let mut id = HeaderValue::from_str(id).ok()?;
+        // Never indexed by HPACK: a value used once would only churn the
+        // connection's header table (and every response echoes it).
+        id.set_sensitive(true);
         Some(tower_http::request_id::RequestId::new(id))
     }
 }

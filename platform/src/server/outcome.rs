@@ -57,9 +57,28 @@ pub struct Outcome<S> {
     inner: S,
 }
 
+/// What a call's outcome is logged and measured with: the request's own
+/// header values kept (reference-counted bytes), no text built unless the
+/// call fails.
 struct CallInfo {
-    method: String,
-    request_id: String,
+    uri: http::Uri,
+    request_id: Option<http::HeaderValue>,
+}
+
+impl CallInfo {
+    fn method(&self) -> &str {
+        self.uri.path()
+    }
+
+    fn request_id(&self) -> String {
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(128)
+            .collect()
+    }
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Outcome<S>
@@ -79,15 +98,8 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let info = CallInfo {
-            method: request.uri().path().to_owned(),
-            request_id: request
-                .headers()
-                .get(REQUEST_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .chars()
-                .take(128)
-                .collect(),
+            uri: request.uri().clone(),
+            request_id: request.headers().get(REQUEST_ID_HEADER).cloned(),
         };
         let metadata: usize = request
             .headers()
@@ -143,13 +155,13 @@ fn conventional(status: Status) -> Status {
 }
 
 fn measure(info: &CallInfo, code: Code, started: Instant) {
-    RpcInstruments::of(Side::Server).record(&info.method, code as i32, started.elapsed());
+    RpcInstruments::of(Side::Server).record(info.method(), code as i32, started.elapsed());
 }
 
 fn log(info: &CallInfo, status: &Status) {
     let (method, request_id, code, message) = (
-        &info.method,
-        &info.request_id,
+        info.method(),
+        info.request_id(),
         status.code(),
         status.message(),
     );

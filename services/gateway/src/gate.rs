@@ -52,8 +52,6 @@ pub struct Gate {
     /// The facts cache.
     pub facts: FactsCache,
     limiter: RateLimiter,
-    /// Internal tokens already verified, with their expiry (seconds since the epoch).
-    internal_verified: moka::sync::Cache<Arc<str>, i64>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -89,10 +87,6 @@ impl Gate {
         limiter: RateLimiter,
     ) -> Self {
         Self {
-            internal_verified: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(ctx.internal.ttl())
-                .build(),
             ctx,
             tokens,
             revocations,
@@ -109,17 +103,8 @@ impl Gate {
         else {
             return false;
         };
-        let now = self.ctx.clock.now().timestamp();
-        if let Some(exp) = self.internal_verified.get(token) {
-            return exp > now;
-        }
-        match self.ctx.internal.verify(token) {
-            Ok(claims) => {
-                self.internal_verified.insert(Arc::from(token), claims.exp);
-                true
-            }
-            Err(_) => false,
-        }
+        // Verified tokens are cached by `InternalTokens` until their expiry.
+        self.ctx.internal.accepts(token)
     }
 
     /// Returns the caller of a bearer token (UNAUTHENTICATED without a valid

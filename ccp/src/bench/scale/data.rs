@@ -243,22 +243,27 @@ pub(super) fn questions_of(block: &Block, p: u64, variants: u64, stranger: &str)
     out
 }
 
+/// Draws `wanted` distinct businesses of the block (all when it is smaller),
+/// in index order; [`questions`] with the same seed draws the same ones.
+pub(super) fn draw(block: &Block, wanted: u64, rng: &mut Rng) -> Vec<u64> {
+    let wanted = wanted.min(block.n);
+    if wanted == block.n {
+        return (0..block.n).collect();
+    }
+    let mut set = HashSet::new();
+    while (set.len() as u64) < wanted {
+        set.insert(rng.next_u64() % block.n);
+    }
+    let mut v: Vec<u64> = set.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
 /// Draws `checks / 4` businesses of the block (all when it is smaller) and
 /// returns their questions in a shuffled order.
 pub(super) fn questions(block: &Block, checks: usize, seed: u64, stranger: &str) -> Vec<Question> {
     let mut rng = Rng::new(seed);
-    let wanted = (checks.div_ceil(4) as u64).min(block.n);
-    let mut chosen: Vec<u64> = if wanted == block.n {
-        (0..block.n).collect()
-    } else {
-        let mut set = HashSet::new();
-        while (set.len() as u64) < wanted {
-            set.insert(rng.next_u64() % block.n);
-        }
-        let mut v: Vec<u64> = set.into_iter().collect();
-        v.sort_unstable();
-        v
-    };
+    let mut chosen = draw(block, checks.div_ceil(4) as u64, &mut rng);
     let mut out: Vec<Question> = Vec::with_capacity(chosen.len() * 4);
     for p in chosen.drain(..) {
         out.extend(questions_of(block, p, rng.next_u64(), stranger));

@@ -414,11 +414,13 @@ impl Core {
         db: &C,
         bn9: &str,
     ) -> Result<pb::Business, Error> {
-        let b = store::business(db, bn9)
+        let store::BusinessView {
+            business: b,
+            bams,
+            programs,
+        } = store::business_view(db, bn9)
             .await?
             .ok_or_else(|| Error::from(AccountsError::NoSuchBusiness))?;
-        let programs = store::programs(db, bn9, "", 10_000).await?;
-        let bams = store::count_bams(db, bn9).await?;
         Ok(pb::Business {
             name: format!("businesses/{bn9}"),
             bn9: bn9.to_owned(),

@@ -14,7 +14,8 @@ mod registry;
 mod requests;
 
 pub use businesses::{
-    BusinessRow, LinkedProgramRow, business, count_bams, insert_business, link_program, programs,
+    BusinessRow, BusinessView, LinkedProgramRow, business, business_view, count_bams,
+    insert_business, link_program, programs,
 };
 pub use facts::{
     BusinessFactsRow, FactsRow, GroupFactsRow, ManyBusinessFactsRow, business_facts,

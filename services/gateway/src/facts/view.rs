@@ -160,10 +160,18 @@ impl FactsView {
             return Ok(first);
         }
         let business = question.resource.bn9();
-        self.load_relationships(facts, business).await?;
         let is_program = matches!(question.resource, crate::decide::Resource::Program(_));
         if is_program && !self.unread_programs_exist {
-            self.load_program_accounts(facts, business).await?;
+            // Neither read depends on the other: one wait for both.
+            let (relationships, programs) = futures::future::join(
+                self.fetch_relationships(facts, business),
+                self.fetch_program_accounts(facts, business),
+            )
+            .await;
+            self.keep_relationships(relationships?);
+            self.keep_program_accounts(business, programs?);
+        } else {
+            self.load_relationships(facts, business).await?;
         }
         let decision = decide(&self.principal, question, self, now);
         if is_program
@@ -190,16 +198,35 @@ impl FactsView {
         facts: &FactsCache,
         business: &Bn9,
     ) -> Result<&BTreeSet<Bn15>, FactsError> {
-        if !self.programs.contains_key(business) {
-            let listed = facts
+        let listed = self.fetch_program_accounts(facts, business).await?;
+        self.keep_program_accounts(business, listed);
+        Ok(&self.programs.entry(business.clone()).or_default().programs)
+    }
+
+    /// Reads the program accounts of `business` unless this request has them.
+    async fn fetch_program_accounts(
+        &self,
+        facts: &FactsCache,
+        business: &Bn9,
+    ) -> Result<Option<Arc<ProgramAccounts>>, FactsError> {
+        if self.programs.contains_key(business) {
+            return Ok(None);
+        }
+        Ok(Some(
+            facts
                 .program_accounts(business, self.revision.as_ref())
-                .await?;
+                .await?,
+        ))
+    }
+
+    /// Keeps what [`Self::fetch_program_accounts`] read.
+    fn keep_program_accounts(&mut self, business: &Bn9, listed: Option<Arc<ProgramAccounts>>) {
+        if let Some(listed) = listed {
             if self.decided.is_some() {
                 self.saw("accounts", business.as_str(), listed.revision);
             }
             self.programs.insert(business.clone(), listed);
         }
-        Ok(&self.programs.entry(business.clone()).or_default().programs)
     }
 
     /// Reads the assignment facts and the pair facts of each of the
@@ -209,6 +236,20 @@ impl FactsView {
         facts: &FactsCache,
         client: &Bn9,
     ) -> Result<(), FactsError> {
+        let fetched = self.fetch_relationships(facts, client).await?;
+        self.keep_relationships(fetched);
+        Ok(())
+    }
+
+    /// Reads what [`Self::load_relationships`] needs and this request does
+    /// not have yet, all at once: the assignment facts and each pair's facts
+    /// are independent reads, so a cold decision waits for one round trip,
+    /// not one per fact.
+    async fn fetch_relationships(
+        &self,
+        facts: &FactsCache,
+        client: &Bn9,
+    ) -> Result<Relationships, FactsError> {
         let providers: Vec<Bn9> = self
             .roles
             .memberships
@@ -217,43 +258,87 @@ impl FactsView {
             .map(|(bn, _)| bn.clone())
             .collect();
         if providers.is_empty() {
-            return Ok(());
+            return Ok(Relationships::default());
         }
-        if self.decided.is_some() {
-            let roles = Arc::clone(&self.roles);
-            for provider in &providers {
-                self.saw_membership(&roles, provider);
+        let revision = self.revision.as_ref();
+        let assignments = async {
+            match &self.assignments {
+                Some(_) => Ok(None),
+                None => facts
+                    .assignment_facts(&self.principal, revision)
+                    .await
+                    .map(Some),
             }
+        };
+        let pairs = futures::future::try_join_all(
+            providers
+                .iter()
+                .filter(|provider| {
+                    !self
+                        .pairs
+                        .contains_key(&((*provider).clone(), client.clone()))
+                })
+                .map(|provider| async move {
+                    let pair = facts.pair_facts(provider, client, revision).await?;
+                    Ok::<_, FactsError>(((provider.clone(), client.clone()), pair))
+                }),
+        );
+        let (assignments, pairs) = futures::future::try_join(assignments, pairs).await?;
+        Ok(Relationships {
+            client: Some(client.clone()),
+            providers,
+            assignments,
+            pairs,
+        })
+    }
+
+    /// Keeps what [`Self::fetch_relationships`] read, and records the
+    /// revisions a decision reads from them.
+    fn keep_relationships(&mut self, fetched: Relationships) {
+        let Relationships {
+            client,
+            providers,
+            assignments,
+            pairs,
+        } = fetched;
+        let Some(client) = client else {
+            return;
+        };
+        if let Some(assignments) = assignments {
+            self.assignments = Some(assignments);
         }
-        if self.assignments.is_none() {
-            self.assignments = Some(
-                facts
-                    .assignment_facts(&self.principal, self.revision.as_ref())
-                    .await?,
-            );
+        self.pairs.extend(pairs);
+        if self.decided.is_none() {
+            return;
+        }
+        let roles = Arc::clone(&self.roles);
+        for provider in &providers {
+            self.saw_membership(&roles, provider);
         }
         for provider in providers {
             let key = (provider, client.clone());
-            if !self.pairs.contains_key(&key) {
-                let pair = facts
-                    .pair_facts(&key.0, &key.1, self.revision.as_ref())
-                    .await?;
-                self.pairs.insert(key.clone(), pair);
+            let assigned = self
+                .assignments
+                .as_ref()
+                .and_then(|a| a.revisions.get(&key.0).copied());
+            if let Some(counter) = assigned {
+                self.saw("delegation", key.0.as_str(), counter);
             }
-            if self.decided.is_some() {
-                let assigned = self
-                    .assignments
-                    .as_ref()
-                    .and_then(|a| a.revisions.get(&key.0).copied());
-                if let Some(counter) = assigned {
-                    self.saw("delegation", key.0.as_str(), counter);
-                }
-                if let Some(pair) = self.pairs.get(&key).map(|p| p.revision) {
-                    let scope = ccp_platform::revision::pair_scope(key.0.as_str(), key.1.as_str());
-                    self.saw("delegation", &scope, pair);
-                }
+            if let Some(pair) = self.pairs.get(&key).map(|p| p.revision) {
+                let scope = ccp_platform::revision::pair_scope(key.0.as_str(), key.1.as_str());
+                self.saw("delegation", &scope, pair);
             }
         }
-        Ok(())
     }
+}
+
+/// The relationship facts one decision about `client` read (see
+/// [`FactsView::fetch_relationships`]); `client` is `None` when the
+/// principal has no business that could act for it.
+#[derive(Debug, Default)]
+struct Relationships {
+    client: Option<Bn9>,
+    providers: Vec<Bn9>,
+    assignments: Option<Arc<AssignmentFacts>>,
+    pairs: Vec<((Bn9, Bn9), Arc<PairFacts>)>,
 }
