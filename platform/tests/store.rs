@@ -710,11 +710,13 @@ async fn facts_queries_are_prepared_once_per_connection_on_postgres() {
     );
 }
 
-/// Prepared statements are planned with their values every time, never with a generic plan:
-/// tenants are skewed (a broker with 50k clients among providers with a handful), and a plan
-/// costed for the average provider read every row of the big one (`db::PLAN_CACHE_MODE`).
-/// PostgreSQL switches a statement to its generic plan after five runs unless told not to, so
-/// eight runs of one statement must all be custom plans. Nor are they planned in parallel.
+/// Where a service asks for it (`DatabaseSettings::plan_with_values`: delegation), prepared
+/// statements are planned with their values every time, never with a generic plan: tenants are
+/// skewed (a broker with 50k clients among providers with a handful), and a plan costed for the
+/// average provider read every row of the big one (`db::PLAN_CACHE_MODE`). PostgreSQL switches a
+/// statement to its generic plan after five runs unless told not to, so eight runs of one
+/// statement must all be custom plans. Other services leave the choice to PostgreSQL (a point
+/// read re-planned on every run costs 2.4 × the CPU). Nothing is planned in parallel.
 #[tokio::test]
 async fn prepared_statements_are_planned_with_their_values_on_postgres() {
     use sea_orm::FromQueryResult;
@@ -732,7 +734,36 @@ async fn prepared_statements_are_planned_with_their_values_on_postgres() {
     };
     let mut settings = backend.settings("custom_plans");
     settings.max_connections = 1;
-    let db = connect(&settings).await.unwrap();
+    #[derive(Debug, FromQueryResult)]
+    struct Setting {
+        value: String,
+    }
+    let setting = |db: sea_orm::DatabaseConnection, name: &'static str| async move {
+        ccp_platform::db::one::<Setting, _>(
+            &db,
+            &format!("SELECT current_setting('{name}') AS value"),
+            vec![],
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+    };
+    let chosen = connect(&settings).await.unwrap();
+    assert_eq!(
+        setting(chosen.clone(), "plan_cache_mode").await,
+        "auto",
+        "without the ask, PostgreSQL chooses"
+    );
+    assert_eq!(
+        setting(chosen, "max_parallel_workers_per_gather").await,
+        "0"
+    );
+    let db = connect(&settings.planned_with_values()).await.unwrap();
+    assert_eq!(
+        setting(db.clone(), "plan_cache_mode").await,
+        ccp_platform::db::PLAN_CACHE_MODE
+    );
     create_infrastructure_tables(&db).await.unwrap();
     const QUERY: &str = "SELECT COALESCE(MAX(counter), 0)::bigint AS n FROM revisions \
                          WHERE scope = $1 /* custom plans */";
@@ -758,20 +789,9 @@ async fn prepared_statements_are_planned_with_their_values_on_postgres() {
         (0, 8),
         "every run is planned with its value"
     );
-    #[derive(Debug, FromQueryResult)]
-    struct Setting {
-        value: String,
-    }
-    let parallel = ccp_platform::db::one::<Setting, _>(
-        &db,
-        "SELECT current_setting('max_parallel_workers_per_gather') AS value",
-        vec![],
-    )
-    .await
-    .unwrap()
-    .unwrap();
     assert_eq!(
-        parallel.value, "0",
+        setting(db, "max_parallel_workers_per_gather").await,
+        "0",
         "no parallel plans for short index reads"
     );
 }

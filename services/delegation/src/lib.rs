@@ -92,8 +92,13 @@ impl Application {
         settings: &DelegationSettings,
         keys: Arc<dyn KeySource>,
     ) -> anyhow::Result<Self> {
+        // Its listing statements read data skewed by provider (a broker's
+        // 50k clients among providers with a handful): planned with their values.
         let db = ccp_platform::db::connect_for_service::<store::Migrator>(
-            &settings.database.for_service("delegation"),
+            &settings
+                .database
+                .for_service("delegation")
+                .planned_with_values(),
         )
         .await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());
