@@ -60,13 +60,18 @@ pub(super) struct Caller {
 
 impl Caller {
     pub(super) fn request<T>(&self, body: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(body);
-        request
-            .metadata_mut()
-            .insert(INTERNAL_TOKEN_HEADER, self.token.clone());
-        request.set_timeout(CALL_TIMEOUT);
-        request
+        internal_request(&self.token, body)
     }
+}
+
+/// Returns a request carrying the internal `token`, bounded by [`CALL_TIMEOUT`].
+pub(super) fn internal_request<T>(token: &MetadataValue<Ascii>, body: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(body);
+    request
+        .metadata_mut()
+        .insert(INTERNAL_TOKEN_HEADER, token.clone());
+    request.set_timeout(CALL_TIMEOUT);
+    request
 }
 
 /// How many times the warm pass asks each question (the cold pass can ask

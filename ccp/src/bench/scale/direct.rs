@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use ccp_platform::auth::INTERNAL_TOKEN_HEADER;
 use ccp_proto::accounts::v1::GetRoleFactsRequest;
 use ccp_proto::accounts::v1::account_facts_client::AccountFactsClient;
 use ccp_proto::delegation::v1::relationship_facts_client::RelationshipFactsClient;
@@ -18,7 +17,7 @@ use tokio::sync::Mutex;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
-use super::calls::CALL_TIMEOUT;
+use super::calls::internal_request;
 use super::data::{Block, principal};
 
 /// One facts RPC's latency over a pass.
@@ -57,12 +56,7 @@ pub(super) struct FactsEndpoints {
 
 impl FactsEndpoints {
     fn request<T>(&self, body: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(body);
-        request
-            .metadata_mut()
-            .insert(INTERNAL_TOKEN_HEADER, self.token.clone());
-        request.set_timeout(CALL_TIMEOUT);
-        request
+        internal_request(&self.token, body)
     }
 }
 
