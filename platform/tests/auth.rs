@@ -108,8 +108,11 @@ fn internal_token_expires_exactly_at_exp() {
     let token = tokens.mint("service:gateway");
     clock.set(start() + ChronoDuration::seconds(299));
     assert!(tokens.verify(&token).is_ok());
+    assert!(tokens.accepts(&token));
+    // Verified tokens are kept: the check at `exp` is a cache hit and still refuses.
     clock.set(start() + ChronoDuration::seconds(300));
     assert_eq!(tokens.verify(&token), Err(AuthError::Expired));
+    assert!(!tokens.accepts(&token));
 }
 
 #[test]

@@ -221,21 +221,7 @@ pub async fn newcomer(world: &World, user: &str, legal_name: &str) -> String {
     let principal = text(&session, "/principal");
     assert!(principal.starts_with("person:"), "{session}");
     let email = format!("{user}@example.ca");
-    let created = world
-        .ok(
-            user,
-            &[
-                "profile",
-                "create",
-                "--legal-name",
-                legal_name,
-                "--email",
-                &email,
-                "--language",
-                "en",
-            ],
-        )
-        .await;
+    let created = create_profile(world, user, legal_name, &email, "en", false).await;
     assert_eq!(
         text(&created, "/profile/legalName"),
         legal_name,
@@ -255,23 +241,34 @@ pub async fn opted_in(
     lang: &str,
 ) -> String {
     let session = world.login(user).await;
-    world
-        .ok(
-            user,
-            &[
-                "profile",
-                "create",
-                "--legal-name",
-                legal_name,
-                "--email",
-                email,
-                "--language",
-                lang,
-                "--email-notifications",
-            ],
-        )
-        .await;
+    create_profile(world, user, legal_name, email, lang, true).await;
     text(&session, "/principal")
+}
+
+/// Creates the signed-in `user`'s profile (`ccp profile create`), opted in to
+/// e-mail notices when `opt_in`; returns the command's JSON.
+async fn create_profile(
+    world: &World,
+    user: &str,
+    legal_name: &str,
+    email: &str,
+    lang: &str,
+    opt_in: bool,
+) -> Value {
+    let mut args = vec![
+        "profile",
+        "create",
+        "--legal-name",
+        legal_name,
+        "--email",
+        email,
+        "--language",
+        lang,
+    ];
+    if opt_in {
+        args.push("--email-notifications");
+    }
+    world.ok(user, &args).await
 }
 
 /// Waits (bounded: 60 s) until every address has received the number of messages given;

@@ -65,7 +65,7 @@ impl FactsEndpoints {
 /// RPC after the other, `workers` calls at a time as the cold Check pass
 /// does, and returns each RPC's latency.
 pub(super) async fn direct_facts(
-    endpoints: &FactsEndpoints,
+    endpoints: &Arc<FactsEndpoints>,
     block: &Block,
     businesses: &[u64],
     workers: usize,
@@ -101,7 +101,7 @@ pub(super) async fn direct_facts(
 
 /// Makes every call of `calls` with `workers` callers and records each latency.
 async fn timed(
-    endpoints: &FactsEndpoints,
+    endpoints: &Arc<FactsEndpoints>,
     rpc: &'static str,
     calls: Arc<Vec<Call>>,
     workers: usize,
@@ -112,11 +112,6 @@ async fn timed(
     let hist = Arc::new(Mutex::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
     ));
-    let endpoints = Arc::new(FactsEndpoints {
-        accounts: endpoints.accounts.clone(),
-        delegation: endpoints.delegation.clone(),
-        token: endpoints.token.clone(),
-    });
     let mut tasks = Vec::new();
     for _ in 0..workers.max(1) {
         let (endpoints, calls, next) = (endpoints.clone(), calls.clone(), next.clone());

@@ -298,11 +298,11 @@ async fn measure(
     .take(args.checks().div_ceil(4))
     .collect();
     let endpoints = embedded.suite.endpoints();
-    let facts_endpoints = direct::FactsEndpoints {
+    let facts_endpoints = Arc::new(direct::FactsEndpoints {
         accounts: channels(endpoints.accounts_facts, 1).await?.remove(0),
         delegation: channels(endpoints.delegation, 1).await?.remove(0),
         token: seeder.internal().mint("service:bench").parse()?,
-    };
+    });
     let direct = direct::direct_facts(&facts_endpoints, &large, &fresh_businesses, workers).await;
     let slowest_direct_p50 = direct.iter().map(|d| d.p50_ms).fold(0.0_f64, f64::max);
 

@@ -168,7 +168,7 @@ impl FactsView {
                 self.fetch_program_accounts(facts, business),
             )
             .await;
-            self.keep_relationships(relationships?);
+            self.keep_relationships(business, relationships?);
             self.keep_program_accounts(business, programs?);
         } else {
             self.load_relationships(facts, business).await?;
@@ -237,7 +237,7 @@ impl FactsView {
         client: &Bn9,
     ) -> Result<(), FactsError> {
         let fetched = self.fetch_relationships(facts, client).await?;
-        self.keep_relationships(fetched);
+        self.keep_relationships(client, fetched);
         Ok(())
     }
 
@@ -285,7 +285,6 @@ impl FactsView {
         );
         let (assignments, pairs) = futures::future::try_join(assignments, pairs).await?;
         Ok(Relationships {
-            client: Some(client.clone()),
             providers,
             assignments,
             pairs,
@@ -294,16 +293,12 @@ impl FactsView {
 
     /// Keeps what [`Self::fetch_relationships`] read, and records the
     /// revisions a decision reads from them.
-    fn keep_relationships(&mut self, fetched: Relationships) {
+    fn keep_relationships(&mut self, client: &Bn9, fetched: Relationships) {
         let Relationships {
-            client,
             providers,
             assignments,
             pairs,
         } = fetched;
-        let Some(client) = client else {
-            return;
-        };
         if let Some(assignments) = assignments {
             self.assignments = Some(assignments);
         }
@@ -332,12 +327,11 @@ impl FactsView {
     }
 }
 
-/// The relationship facts one decision about `client` read (see
-/// [`FactsView::fetch_relationships`]); `client` is `None` when the
-/// principal has no business that could act for it.
+/// The relationship facts one decision about a client read (see
+/// [`FactsView::fetch_relationships`]): none when the principal has no
+/// business that could act for it.
 #[derive(Debug, Default)]
 struct Relationships {
-    client: Option<Bn9>,
     providers: Vec<Bn9>,
     assignments: Option<Arc<AssignmentFacts>>,
     pairs: Vec<((Bn9, Bn9), Arc<PairFacts>)>,
