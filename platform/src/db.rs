@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    FromQueryResult, Statement, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, FromQueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    Value,
 };
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
@@ -74,6 +75,20 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         ensure_schema(&db, schema).await?;
     }
     Ok(db)
+}
+
+/// Opens a transaction that will write. On SQLite it takes the write lock at
+/// BEGIN (IMMEDIATE), waiting the busy timeout for another writer: a deferred
+/// transaction that reads first holds a snapshot, and when another connection
+/// (a replica, the outbox relay) commits before its first write, that write
+/// fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting. PostgreSQL
+/// begins as usual (its row locks order the writers).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Creates the PostgreSQL schema when it is missing. An existing schema is

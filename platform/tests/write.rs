@@ -66,6 +66,11 @@ async fn fresh(writer: &Writer, request_id: &str) -> UnitOfWork<SignOutResponse>
 
 async fn make_thing(w: &mut UnitOfWork<SignOutResponse>, id: &str) -> String {
     let revision = w.bump_revision("123456782").await.expect("bump");
+    add_thing(w, id).await;
+    revision
+}
+
+async fn add_thing(w: &mut UnitOfWork<SignOutResponse>, id: &str) {
     exec(
         w.txn(),
         "INSERT INTO things (id) VALUES ($1)",
@@ -84,7 +89,6 @@ async fn make_thing(w: &mut UnitOfWork<SignOutResponse>, id: &str) -> String {
     )
     .await
     .expect("record");
-    revision
 }
 
 #[tokio::test]
@@ -193,34 +197,84 @@ async fn r_au_1_a_replayed_request_id_returns_the_first_answer_without_a_second_
 async fn r_au_1_of_two_concurrent_writes_with_one_request_id_the_second_gets_the_first_answer() {
     for backend in TestBackend::all().await {
         let (db, writer) = open(&backend).await;
-        // Both start before either commits, so neither sees a stored answer.
+        // The first has begun and bumped its scope: on SQLite it holds the write
+        // lock, on PostgreSQL the scope's revision row.
         let mut first = fresh(&writer, "req-1").await;
-        let mut second = fresh(&writer, "req-1").await;
-        let revision = make_thing(&mut first, "a").await;
+        let revision = first.bump_revision("123456782").await.expect("bump");
+        // The second starts before the first commits. Whether it finds the stored
+        // answer at once or begins, waits for the first and meets the stored
+        // record at commit, it answers with the first's answer and writes nothing.
+        let second = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                let mut second = match writer.begin::<SignOutResponse>(by("req-1")).await {
+                    Ok(Begun::Replayed(answer)) => return answer,
+                    Ok(Begun::Fresh(w)) => *w,
+                    Err(err) => panic!("second begin: {err}"),
+                };
+                second.bump_revision("123456782").await.expect("bump");
+                add_thing(&mut second, "b").await;
+                match second.commit(SignOutResponse::default()).await {
+                    Ok(Written::Replayed(answer)) => answer,
+                    other => panic!("the second did the work: {other:?}"),
+                }
+            }
+        });
+        add_thing(&mut first, "a").await;
         let answer = SignOutResponse { revision };
-        first.commit(answer.clone()).await.expect("first commit");
-        // On SQLite the second writer waits for the first (one writer at a
-        // time); on PostgreSQL the revision row is locked until the first
-        // commits. Either way its insert of `b` then meets the stored record.
-        second.bump_revision("other-scope").await.expect("bump");
-        exec(second.txn(), "INSERT INTO things (id) VALUES ('b')", vec![])
+        let written = first.commit(answer.clone()).await.expect("first commit");
+        assert!(!written.is_replay(), "{}", backend.name());
+        let second = tokio::time::timeout(std::time::Duration::from_secs(20), second)
             .await
-            .expect("insert");
-        second
-            .record(Change::new(
-                EventType::Unspecified,
-                "test.thing.create",
-                "things/b",
-            ))
-            .await
-            .expect("record");
-        let written = second
-            .commit(SignOutResponse::default())
-            .await
-            .expect("second commit");
-        assert_eq!(written, Written::Replayed(answer), "{}", backend.name());
+            .expect("the second finishes")
+            .expect("the second does not panic");
+        assert_eq!(second, answer, "{}", backend.name());
         assert_eq!(count(&db, "things").await, 1, "{}", backend.name());
         assert_eq!(count(&db, "audit_events").await, 1, "{}", backend.name());
+    }
+}
+
+/// A unit of work that reads before it writes still writes when another
+/// connection commits in between. On SQLite a deferred transaction would hold
+/// a stale snapshot and its first write would fail at once (SQLITE_BUSY_SNAPSHOT,
+/// UNAVAILABLE to the caller): a sign-in racing the outbox relay of another
+/// replica failed so. The unit of work takes SQLite's write lock when it
+/// begins, so the other writer waits for it instead.
+#[tokio::test]
+async fn a_unit_of_work_that_reads_first_still_writes_when_another_connection_commits_meanwhile() {
+    for backend in TestBackend::all().await {
+        let (db, writer) = open(&backend).await;
+        let mut w = fresh(&writer, "req-1").await;
+        let before = one::<Count, _>(w.txn(), "SELECT COUNT(*) AS n FROM things", vec![])
+            .await
+            .expect("read")
+            .expect("a row")
+            .n;
+        assert_eq!(before, 0);
+        let mut other = tokio::spawn({
+            let db = db.clone();
+            async move { exec(&db, "INSERT INTO things (id) VALUES ('other')", vec![]).await }
+        });
+        // Time for the other write to land if nothing holds it back (on
+        // PostgreSQL it does land: it touches no row this unit holds).
+        let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut other).await;
+        if backend.name() == "sqlite" {
+            assert!(
+                early.is_err(),
+                "the other writer waits for the unit of work"
+            );
+        }
+        make_thing(&mut w, "a").await;
+        w.commit(SignOutResponse::default()).await.expect("commit");
+        match early {
+            Ok(landed) => landed.expect("join").expect("other insert"),
+            Err(_) => tokio::time::timeout(std::time::Duration::from_secs(20), other)
+                .await
+                .expect("the other writer finishes")
+                .expect("join")
+                .expect("other insert"),
+        };
+        assert_eq!(count(&db, "things").await, 2, "{}", backend.name());
     }
 }
 

@@ -34,7 +34,7 @@ use ccp_proto::common::v1::{BusinessPair, DomainEvent, EventType};
 use ccp_types::RequestId;
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use super::{
     AuditRecord, OutboxRelay, append_audit, bump_revision, enqueue_event, idempotent_response,
@@ -120,7 +120,7 @@ impl Writer {
         {
             return Ok(Begun::Replayed(stored));
         }
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         Ok(Begun::Fresh(Box::new(UnitOfWork {
             txn,
             writer: self.clone(),

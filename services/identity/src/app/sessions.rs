@@ -101,9 +101,8 @@ impl Core {
     /// (refresh tokens are kept only as hashes), and a session start is not
     /// audited (as at sign-in, the audit record is of the sign-in).
     pub(crate) async fn fresh_session(&self, person: Uuid, issuer: &str) -> Result<pb::Session> {
-        use sea_orm::TransactionTrait as _;
         let now = self.now();
-        let txn = self.db.begin().await?;
+        let txn = ccp_platform::db::begin_write(&self.db).await?;
         let family = self.start_family(&txn, person, issuer, now).await?;
         txn.commit().await?;
         self.session(person, &family, Some(person), now).await
@@ -225,8 +224,8 @@ pub async fn sign_in(core: &Core, id_token: &str) -> Result<pb::Session> {
     let mut attempt = 0;
     let (w, person, first, family, profile) = loop {
         attempt += 1;
-        // Read first outside the transaction, so that the transaction
-        // starts with a write (SQLite takes its write lock at once).
+        // Read first outside the transaction, so that SQLite's write lock
+        // (taken when the unit of work begins) is held for the writes only.
         let known = profiles::find_person(&core.db, &identity.issuer, &identity.subject).await?;
         let (person, first) = match known {
             Some(p) => (p, false),
