@@ -206,6 +206,7 @@ cache_suite!(
     rewrite_takes_the_new_value_and_expiry,
     delete_is_seen_by_get_and_get_many,
     values_are_binary_safe,
+    get_or_set_keeps_the_first_live_value,
 );
 
 bus_suite!(
@@ -365,6 +366,51 @@ async fn values_are_binary_safe(cache: Arc<dyn Cache>) {
         get_many(&cache, &["bin\u{e9}:key with spaces"]).await,
         vec![Some(value)]
     );
+}
+
+async fn get_or_set_keeps_the_first_live_value(cache: Arc<dyn Cache>) {
+    let or_set = |value: &'static [u8], expires_at| {
+        let cache = cache.clone();
+        async move {
+            timeout(WAIT, cache.get_or_set("gen", value, expires_at))
+                .await
+                .expect("get_or_set timed out")
+                .expect("get_or_set failed")
+        }
+    };
+    // Absent: stored and returned. Present: the first is kept, whatever the second asks.
+    assert_eq!(
+        or_set(b"first", in_ms(60_000)).await,
+        Some(b"first".to_vec())
+    );
+    assert_eq!(
+        or_set(b"second", in_ms(60_000)).await,
+        Some(b"first".to_vec())
+    );
+    assert_eq!(get(&cache, "gen").await, Some(b"first".to_vec()));
+    // Racing callers all get one value.
+    cache.delete(&keys(&["gen"])).await.expect("delete");
+    let racing = futures::future::join_all(
+        [b"a" as &'static [u8], b"b", b"c", b"d"].map(|v| or_set(v, in_ms(60_000))),
+    )
+    .await;
+    assert!(racing.windows(2).all(|w| w[0] == w[1]), "{racing:?}");
+    assert_eq!(get(&cache, "gen").await, racing[0]);
+    // A past instant stores nothing and answers what is there.
+    cache.delete(&keys(&["gen"])).await.expect("delete");
+    assert_eq!(or_set(b"late", in_ms(-1_000)).await, None);
+    assert_eq!(get(&cache, "gen").await, None);
+    // An expired value is replaced.
+    let soon = in_ms(100);
+    assert_eq!(or_set(b"short", soon).await, Some(b"short".to_vec()));
+    timeout(WAIT, async {
+        while Utc::now() < soon {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("clock reached the instant");
+    assert_eq!(or_set(b"next", in_ms(60_000)).await, Some(b"next".to_vec()));
 }
 
 // ---------------------------------------------------------------------------------------------

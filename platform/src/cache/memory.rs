@@ -135,6 +135,30 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn get_or_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        let now = Utc::now();
+        if expires_at <= now {
+            return Ok(self.lookup(key, now));
+        }
+        let entry = self
+            .entries
+            .entry(key.to_owned())
+            .or_insert_with_if(
+                || Entry {
+                    value: Arc::from(value),
+                    expires_at,
+                },
+                |old| !old.is_live(now),
+            )
+            .into_value();
+        Ok(Some(entry.value.to_vec()))
+    }
+
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError> {
         for key in keys {
             self.entries.invalidate(key);

@@ -81,6 +81,17 @@ pub trait Cache: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
     ) -> Result<(), CacheError>;
 
+    /// Stores `value` until `expires_at` unless `key` holds a live value already, in one
+    /// atomic step for every process sharing this cache; returns what `key` holds afterwards
+    /// (the value found, else `value`). With an instant already past it stores nothing and
+    /// returns what is there.
+    async fn get_or_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, CacheError>;
+
     /// Removes the keys; a later get sees nothing.
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError>;
 

@@ -140,6 +140,31 @@ impl Cache for RedisCache {
         .await
     }
 
+    async fn get_or_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        if expires_at <= Utc::now() {
+            return self.get(key).await;
+        }
+        // SET … NX GET (Redis 7.0): the value found, or nil when ours was stored. A retry
+        // after a lost reply finds ours, which is the same answer.
+        let found: Option<Vec<u8>> = self
+            .run(
+                redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PXAT")
+                    .arg(last_visible_millisecond(expires_at))
+                    .arg("GET"),
+            )
+            .await?;
+        Ok(Some(found.unwrap_or_else(|| value.to_vec())))
+    }
+
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError> {
         if keys.is_empty() {
             return Ok(());

@@ -322,10 +322,12 @@ impl Authorization for AuthorizationApi {
         let q = question(body.item.as_ref(), "item").map_err(invalid)?;
         let facts_cache = &self.gate.facts;
         // Bypasses the caches: every fact read now from its owner.
-        let role_proto = facts_cache.fetch_role_facts(&principal).await?;
-        let assignment_proto = facts_cache.fetch_assignment_facts(&principal).await?;
-        let roles = role_facts_from_proto(&role_proto);
         let target = q.resource.bn9().clone();
+        let role_proto = facts_cache.fetch_role_facts(&principal).await?;
+        let assignment_proto = facts_cache
+            .fetch_assignment_facts(&principal, &target)
+            .await?;
+        let roles = role_facts_from_proto(&role_proto);
         let mut facts = Facts {
             roles,
             assignments: assignment_facts_from_proto(&assignment_proto),

@@ -43,7 +43,8 @@ impl RpcLatency {
 #[derive(Debug, Clone)]
 enum Call {
     Roles(String),
-    Assignments(String),
+    /// A principal's assignments to one client.
+    Assignments(String, String),
     Pair(String, String),
 }
 
@@ -79,7 +80,10 @@ pub(super) async fn direct_facts(
         .collect();
     let assignments: Vec<Call> = businesses
         .iter()
-        .flat_map(|&p| (1..3).map(move |kind| Call::Assignments(principal(kind, g(p)))))
+        .filter_map(|&p| Some((p, block.client(p, 0)?)))
+        .flat_map(|(p, client)| {
+            (1..3).map(move |kind| Call::Assignments(principal(kind, g(p)), block.bn(client)))
+        })
         .collect();
     let pairs: Vec<Call> = businesses
         .iter()
@@ -134,9 +138,10 @@ async fn timed(
                         }))
                         .await
                         .map(drop),
-                    Call::Assignments(principal) => delegation
+                    Call::Assignments(principal, client) => delegation
                         .get_assignment_facts(endpoints.request(GetAssignmentFactsRequest {
                             principal: principal.clone(),
+                            client: client.clone(),
                         }))
                         .await
                         .map(drop),

@@ -79,14 +79,16 @@ impl Core {
         })
     }
 
-    /// GetAssignmentFacts.
-    #[tracing::instrument(skip_all, fields(principal = %req.principal))]
+    /// GetAssignmentFacts: a principal's assignments to one client.
+    #[tracing::instrument(skip_all, fields(principal = %req.principal, client = %req.client))]
     pub async fn assignment_facts(
         &self,
         req: pb::GetAssignmentFactsRequest,
     ) -> Result<pb::AssignmentFacts> {
         let principal = principal_of(&req.principal)?;
-        let rows = store::assignment_facts(self.db(), &principal.to_string()).await?;
+        let client = bn("client", &req.client)?;
+        let rows =
+            store::assignment_facts(self.db(), &principal.to_string(), client.as_str()).await?;
         let (assignments, revisions) = fold_assignments(rows);
         Ok(pb::AssignmentFacts {
             principal: principal.to_string(),

@@ -126,31 +126,32 @@ fn decode_assignments(rows: Vec<AssignmentFactRow>) -> Result<Vec<AssignmentFact
         .collect()
 }
 
-/// Returns what a principal is assigned to, directly and through live
-/// groups, with each provider's revision.
+/// Returns a principal's assignments to `client`, directly and through live
+/// groups, with each provider's revision: what one Check needs, however many
+/// clients the principal's groups hold.
 pub async fn assignment_facts<C: ConnectionTrait>(
     db: &C,
     principal: &str,
+    client: &str,
 ) -> Result<Vec<AssignmentFact>, DbErr> {
-    // SQL: direct assignments, then group assignments with their live groups' clients, each
-    // with its provider's revision, in one query of two indexed branches. Apart, a direct
-    // assignment never touches client_group_clients: joined as one, PostgreSQL with a single big
-    // group in its statistics scanned all of that group's rows for every lookup.
+    // SQL: the direct assignments to the client (one range of (assignee, client)), then the
+    // principal's group assignments (the range (assignee, NULL): a few groups) whose live group
+    // holds the client (a point of client_group_clients' key), each with its provider's revision.
     let rows: Vec<AssignmentFactRow> = all(
         db,
         "SELECT a.provider, a.client, a.role, a.group_id, rv.counter AS rev \
          FROM assignments a \
          LEFT JOIN revisions rv ON rv.scope = a.provider \
-         WHERE a.assignee = $1 AND a.group_id IS NULL \
+         WHERE a.assignee = $1 AND a.client = $2 \
          UNION ALL \
          SELECT a.provider, gc.client, a.role, a.group_id, rv.counter AS rev \
          FROM assignments a \
-         LEFT JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
-         LEFT JOIN client_group_clients gc ON gc.group_id = g.id \
+         JOIN client_groups g ON g.id = a.group_id AND g.delete_us IS NULL \
+         JOIN client_group_clients gc ON gc.group_id = g.id AND gc.client = $2 \
          LEFT JOIN revisions rv ON rv.scope = a.provider \
-         WHERE a.assignee = $1 AND a.group_id IS NOT NULL \
-         ORDER BY provider, client",
-        vec![principal.into()],
+         WHERE a.assignee = $1 AND a.client IS NULL \
+         ORDER BY provider",
+        vec![principal.into(), client.into()],
     )
     .await?;
     decode_assignments(rows)
@@ -158,7 +159,7 @@ pub async fn assignment_facts<C: ConnectionTrait>(
 
 /// Returns a principal's assignments through `provider` for its next `limit`
 /// clients after `after` (directly or through a live group), by client: a
-/// page of what [`assignment_facts`] returns for the whole principal.
+/// page of the principal's clients, each as [`assignment_facts`] answers it.
 ///
 /// Each source is read as one index range of at most `limit` clients after
 /// the cursor — the direct assignments, then each live group the principal

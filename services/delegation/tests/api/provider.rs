@@ -60,16 +60,41 @@ async fn assign(
         .map(|r| r.into_inner().assignment.unwrap())
 }
 
-async fn assignment_facts(app: &TestApp, who: &Principal) -> pb::AssignmentFacts {
+async fn assignment_facts_for(
+    app: &TestApp,
+    who: &Principal,
+    client: &str,
+) -> Result<pb::AssignmentFacts, tonic::Status> {
     app.facts()
         .get_assignment_facts(
             app.internal(tonic::Request::new(pb::GetAssignmentFactsRequest {
                 principal: who.to_string(),
+                client: client.to_owned(),
             })),
         )
         .await
-        .unwrap()
-        .into_inner()
+        .map(tonic::Response::into_inner)
+}
+
+/// The principal's assignment facts for IMPORTER and OTHER, asked one client
+/// at a time as the gateway does, in one answer.
+async fn assignment_facts(app: &TestApp, who: &Principal) -> pb::AssignmentFacts {
+    let mut all = pb::AssignmentFacts::default();
+    for client in [IMPORTER, OTHER] {
+        let one = assignment_facts_for(app, who, client).await.unwrap();
+        assert!(
+            one.assignments.iter().all(|a| a.client == client),
+            "only the client asked about: {one:?}"
+        );
+        all.principal = one.principal;
+        all.assignments.extend(one.assignments);
+        for r in one.revisions {
+            if !all.revisions.contains(&r) {
+                all.revisions.push(r);
+            }
+        }
+    }
+    all
 }
 
 #[tokio::test]
@@ -216,6 +241,13 @@ async fn r_de_5_members_are_assigned_to_clients_and_groups_with_the_highest_role
         assert!(!other.direct);
         assert_eq!(facts.revisions[0].provider, BROKER);
         let rev = facts.revisions[0].revision;
+        // Asked one client at a time: a client of none of the clerk's assignments
+        // has none, and the client is required (never the whole list, R-GW-2).
+        let none = assignment_facts_for(&app, &clerk, FOURTH).await.unwrap();
+        assert!(none.assignments.is_empty(), "{none:?}");
+        let err = assignment_facts_for(&app, &clerk, "").await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(field_violations(&err)[0].field, "client");
         // Re-assigning the same target replaces the role.
         let replaced = assign(
             &app,

@@ -89,6 +89,10 @@ pub(super) struct Inner {
     /// predate the change (another replica may still write one it fetched
     /// before the change, until its own consumer sees the event).
     floors: moka::sync::Cache<String, DateTime<Utc>>,
+    /// Per principal whose assignments were evicted, the epoch of that
+    /// eviction: an in-process assignment entry of the principal whose load
+    /// started at or before it is not served. Kept longer than any entry lives.
+    principal_floors: moka::sync::Cache<Principal, u64>,
     ttl: chrono::Duration,
     /// Reads answered from the in-process level (counted for benchmarks).
     hits: AtomicU64,
@@ -172,6 +176,10 @@ impl FactsCache {
                     // slow fetch that could write it.
                     .time_to_live(settings.ttl * 2 + Duration::from_secs(10))
                     .build(),
+                principal_floors: moka::sync::Cache::builder()
+                    .max_capacity(settings.local_entries)
+                    .time_to_live(settings.ttl + Duration::from_secs(10))
+                    .build(),
                 ttl: chrono::Duration::from_std(settings.ttl)
                     .unwrap_or_else(|_| chrono::Duration::seconds(60)),
                 hits: AtomicU64::new(0),
@@ -205,14 +213,15 @@ impl FactsCache {
         }
     }
 
-    /// Returns a principal's assignment facts.
+    /// Returns a principal's assignment facts for one client.
     pub async fn assignment_facts(
         &self,
         principal: &Principal,
+        client: &Bn9,
         revision: Option<&Revision>,
     ) -> Result<Arc<AssignmentFacts>, FactsError> {
         match self
-            .get(FactsKey::Assignments(*principal), revision)
+            .get(FactsKey::Assignment(*principal, client.clone()), revision)
             .await?
         {
             FactsValue::Assignments(v) => Ok(v),
@@ -259,11 +268,15 @@ impl FactsCache {
         }
         let inner = &self.inner;
         crate::metrics::get().evicted(keys.len());
-        inner.epoch.fetch_add(1, Ordering::AcqRel);
+        let evicted_at = inner.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         let texts: Vec<String> = keys.iter().map(FactsKey::text).collect();
         let floor = inner.clock.now() + CLOCK_SKEW_MARGIN;
         for (key, text) in keys.iter().zip(&texts) {
             inner.floors.insert(text.clone(), floor);
+            if let FactsKey::Assignments(p) = key {
+                // Its per-client entries: checked on each hit (one lookup), not enumerated.
+                inner.principal_floors.insert(*p, evicted_at);
+            }
             inner.local.invalidate(key).await;
         }
         let deleted = match &inner.shared {
@@ -305,7 +318,10 @@ impl FactsCache {
         }
         let now = inner.clock.now();
         if let Some(entry) = inner.local.get(&key).await {
-            if entry.usable(now) && fresh_enough(&entry.value, revision) {
+            if entry.usable(now)
+                && self.not_evicted(&key, &entry)
+                && fresh_enough(&entry.value, revision)
+            {
                 inner.hits.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::get().cache_hit();
                 return Ok(entry.value.clone());
@@ -343,6 +359,44 @@ impl FactsCache {
         Ok(entry.value.clone())
     }
 
+    /// Returns false for an assignment entry loaded before an eviction of
+    /// its principal's assignments (which did not enumerate it).
+    fn not_evicted(&self, key: &FactsKey, entry: &Entry) -> bool {
+        match key {
+            FactsKey::Assignment(p, _) => self
+                .inner
+                .principal_floors
+                .get(p)
+                .is_none_or(|evicted_at| entry.started_epoch > evicted_at),
+            _ => true,
+        }
+    }
+
+    /// Returns the text of `key` in the shared level: for an assignment, under
+    /// its principal's generation, read (or made, when there is none) in one
+    /// round trip. None when the generation cannot be had: the shared level
+    /// is then neither read nor written for this load.
+    async fn shared_text(&self, shared: &dyn Cache, key: &FactsKey) -> Option<String> {
+        let FactsKey::Assignment(p, _) = key else {
+            return Some(key.text());
+        };
+        let generation_key = FactsKey::Assignments(*p).text();
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        // Outliving its entries is harmless; expiring first only orphans them.
+        let until = Utc::now() + self.inner.ttl * 2;
+        match shared
+            .get_or_set(&generation_key, fresh.as_bytes(), until)
+            .await
+        {
+            Ok(Some(generation)) => Some(key.shared_text(&String::from_utf8_lossy(&generation))),
+            Ok(None) => None,
+            Err(err) => {
+                tracing::debug!(error = %err, "shared facts cache generation read failed");
+                None
+            }
+        }
+    }
+
     /// Loads one entry on a miss: the shared level, then the facts service.
     async fn load(
         &self,
@@ -352,11 +406,16 @@ impl FactsCache {
         let inner = &self.inner;
         let epoch = inner.epoch.load(Ordering::Acquire);
         let started = std::time::Instant::now();
-        if let Some(shared) = &inner.shared {
-            let text = key.text();
-            match shared.get(&text).await {
+        // Read before the facts service is asked: a value written under it was
+        // fetched after it was read, so an eviction that removes it orphans them.
+        let shared_text = match &inner.shared {
+            Some(shared) => self.shared_text(shared.as_ref(), key).await,
+            None => None,
+        };
+        if let (Some(shared), Some(text)) = (&inner.shared, &shared_text) {
+            match shared.get(text).await {
                 Ok(Some(bytes)) => {
-                    let floor = inner.floors.get(&text);
+                    let floor = inner.floors.get(&key.floor_text());
                     if let Some((value, expires_at, fetched_at)) = decode(key, &bytes)
                         && inner.clock.now() < expires_at
                         && floor.is_none_or(|floor| fetched_at > floor)
@@ -378,15 +437,18 @@ impl FactsCache {
         let fetched_at = inner.clock.now();
         let (value, bytes) = self.fetch(key).await?;
         crate::metrics::get().loaded(LoadSource::Service, started.elapsed());
-        Ok(self.fetched(key, value, || bytes, epoch, fetched_at).await)
+        Ok(self
+            .fetched(shared_text, value, || bytes, epoch, fetched_at)
+            .await)
     }
 
     /// Makes the entry of a value fetched from its service (the fetch started
     /// at `fetched_at`, in eviction epoch `epoch`) and writes it to the shared
-    /// level unless an eviction happened meanwhile.
+    /// level under `shared_text` (None: not written) unless an eviction
+    /// happened meanwhile.
     async fn fetched(
         &self,
-        key: &FactsKey,
+        shared_text: Option<String>,
         value: FactsValue,
         bytes: impl FnOnce() -> Vec<u8>,
         epoch: u64,
@@ -396,13 +458,12 @@ impl FactsCache {
         let now = inner.clock.now();
         let expires_at = clamp_expiry(&value, now, now + inner.ttl);
         let evicted_meanwhile = inner.epoch.load(Ordering::Acquire) != epoch;
-        if let Some(shared) = &inner.shared
+        if let (Some(shared), Some(text)) = (&inner.shared, shared_text)
             && !evicted_meanwhile
             && expires_at > now
         {
             let wall = Utc::now() + (expires_at - now);
             let stored = encode(expires_at, fetched_at, &bytes());
-            let text = key.text();
             if let Err(err) = shared.set(&text, &stored, wall).await {
                 tracing::debug!(error = %err, "shared facts cache write failed");
             } else if inner.epoch.load(Ordering::Acquire) != epoch {
@@ -476,7 +537,13 @@ impl FactsCache {
                 let key = FactsKey::Programs(businesses[i].clone());
                 let value = FactsValue::Programs(listed);
                 let entry = self
-                    .fetched(&key, value, || proto.encode_to_vec(), epoch, fetched_at)
+                    .fetched(
+                        Some(key.text()),
+                        value,
+                        || proto.encode_to_vec(),
+                        epoch,
+                        fetched_at,
+                    )
                     .await;
                 if !entry.discarded.load(Ordering::Acquire) {
                     inner.local.insert(key, entry).await;
@@ -497,14 +564,17 @@ impl FactsCache {
                     bytes,
                 ))
             }
-            FactsKey::Assignments(p) => {
-                let proto = self.fetch_assignment_facts(p).await?;
+            FactsKey::Assignment(p, client) => {
+                let proto = self.fetch_assignment_facts(p, client).await?;
                 let bytes = proto.encode_to_vec();
                 Ok((
                     FactsValue::Assignments(Arc::new(assignment_facts_from_proto(&proto))),
                     bytes,
                 ))
             }
+            FactsKey::Assignments(_) => Err(FactsError::Unavailable(
+                "a principal's assignments are read one client at a time".into(),
+            )),
             FactsKey::Pair(provider, client) => {
                 let proto = self.fetch_pair_facts(provider, client).await?;
                 let bytes = proto.encode_to_vec();

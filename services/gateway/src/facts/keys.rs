@@ -24,8 +24,15 @@ const KEY_VERSION: &str = "gw:f1:";
 pub enum FactsKey {
     /// A principal's role facts (accounts).
     Role(Principal),
-    /// A principal's assignment facts (delegation).
+    /// All of a principal's assignment facts, as one eviction: nothing is
+    /// cached under it; evicting it drops every [`FactsKey::Assignment`] of
+    /// the principal (in process, those loaded before; in the shared level,
+    /// the principal's generation, which their keys carry). Events naming
+    /// the principal evict it.
     Assignments(Principal),
+    /// A principal's assignments to one client (delegation): a bounded fact
+    /// however many clients the principal's groups hold.
+    Assignment(Principal, Bn9),
     /// A (provider, client) pair's facts (delegation).
     Pair(Bn9, Bn9),
     /// A business's program accounts (accounts).
@@ -38,8 +45,30 @@ impl FactsKey {
         match self {
             Self::Role(p) => format!("{KEY_VERSION}role:{p}"),
             Self::Assignments(p) => format!("{KEY_VERSION}asg:{p}"),
+            Self::Assignment(p, client) => format!("{KEY_VERSION}asg:{p}:{client}"),
             Self::Pair(provider, client) => format!("{KEY_VERSION}pair:{provider}:{client}"),
             Self::Programs(bn) => format!("{KEY_VERSION}prog:{bn}"),
+        }
+    }
+
+    /// Returns the text of the key whose eviction covers this one (its floor,
+    /// see `FactsCache::evict`): the principal's for an assignment.
+    pub(super) fn floor_text(&self) -> String {
+        match self {
+            Self::Assignment(p, _) => Self::Assignments(*p).text(),
+            _ => self.text(),
+        }
+    }
+
+    /// Returns the key's text in the shared level: the principal's generation
+    /// (`generation`, read from the shared level) is part of an assignment's,
+    /// so that evicting the principal's generation key drops them all.
+    pub(super) fn shared_text(&self, generation: &str) -> String {
+        match self {
+            Self::Assignment(p, client) => {
+                format!("{KEY_VERSION}asg:{p}:{generation}:{client}")
+            }
+            _ => self.text(),
         }
     }
 }
@@ -146,9 +175,10 @@ pub(super) fn decode(
         FactsKey::Role(_) => FactsValue::Role(Arc::new(role_facts_from_proto(
             &acc::RoleFacts::decode(body).ok()?,
         ))),
-        FactsKey::Assignments(_) => FactsValue::Assignments(Arc::new(assignment_facts_from_proto(
+        FactsKey::Assignment(..) => FactsValue::Assignments(Arc::new(assignment_facts_from_proto(
             &del::AssignmentFacts::decode(body).ok()?,
         ))),
+        FactsKey::Assignments(_) => return None,
         FactsKey::Pair(..) => FactsValue::Pair(Arc::new(pair_facts_from_proto(
             &del::PairFacts::decode(body).ok()?,
         ))),

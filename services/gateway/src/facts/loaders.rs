@@ -21,15 +21,18 @@ impl FactsCache {
             .map_err(upstream("accounts"))
     }
 
-    /// Reads assignment facts from delegation, bypassing the caches.
+    /// Reads a principal's assignment facts for one client from delegation,
+    /// bypassing the caches.
     pub async fn fetch_assignment_facts(
         &self,
         p: &Principal,
+        client: &Bn9,
     ) -> Result<del::AssignmentFacts, FactsError> {
-        let mut client = self.inner.delegation.clone();
-        client
+        let mut delegation = self.inner.delegation.clone();
+        delegation
             .get_assignment_facts(del::GetAssignmentFactsRequest {
                 principal: p.to_string(),
+                client: client.to_string(),
             })
             .await
             .map(tonic::Response::into_inner)

@@ -1,11 +1,14 @@
 //! The facts cache (R-GW-2): role facts per principal, assignment facts per
-//! principal, pair facts per (provider, client) and program accounts per
-//! business — facts, never decisions —
+//! (principal, client), pair facts per (provider, client) and program accounts
+//! per business — facts, never decisions —
 //! in two levels: in-process (moka) and the shared [`Cache`] (Redis in the
 //! distributed mode, memory in the embedded one).
 //!
-//! - Keys hold every input (`role:<principal>`, `asg:<principal>`,
-//!   `pair:<provider>:<client>`, `prog:<bn9>`, under a format version).
+//! - Keys hold every input (`role:<principal>`, `asg:<principal>:<client>`,
+//!   `pair:<provider>:<client>`, `prog:<bn9>`, under a format version). In the
+//!   shared level an assignment's key also carries its principal's generation
+//!   (`asg:<principal>:<generation>:<client>`, the generation kept under
+//!   `asg:<principal>`), so one delete evicts every client's.
 //! - Expiry is absolute: an entry lives until `read time + ttl`, clamped to
 //!   the earliest end of a relationship it holds, measured by the configured
 //!   clock and checked on every hit (reads never extend it).

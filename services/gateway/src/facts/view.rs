@@ -21,7 +21,10 @@ pub struct FactsView {
     principal: Principal,
     revision: Option<Revision>,
     roles: Arc<RoleFacts>,
-    assignments: Option<Arc<AssignmentFacts>>,
+    /// The principal's assignments to each client in `assigned_for`, merged.
+    assignments: AssignmentFacts,
+    /// The clients whose assignment facts were read.
+    assigned_for: BTreeSet<Bn9>,
     pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
     programs: BTreeMap<Bn9, Arc<ProgramAccounts>>,
     /// Forwarding: a program account whose business's list is unread counts as existing.
@@ -31,16 +34,13 @@ pub struct FactsView {
     decided: Option<BTreeMap<(&'static str, String), i64>>,
 }
 
-static NO_ASSIGNMENTS: std::sync::LazyLock<AssignmentFacts> =
-    std::sync::LazyLock::new(AssignmentFacts::default);
-
 impl FactSet for FactsView {
     fn roles(&self) -> &RoleFacts {
         &self.roles
     }
 
     fn assignments(&self) -> &AssignmentFacts {
-        self.assignments.as_deref().unwrap_or(&NO_ASSIGNMENTS)
+        &self.assignments
     }
 
     fn pair(&self, provider: &Bn9, client: &Bn9) -> Option<&PairFacts> {
@@ -69,7 +69,8 @@ impl FactsView {
             principal,
             revision,
             roles,
-            assignments: None,
+            assignments: AssignmentFacts::default(),
+            assigned_for: BTreeSet::new(),
             pairs: BTreeMap::new(),
             programs: BTreeMap::new(),
             unread_programs_exist: false,
@@ -229,8 +230,8 @@ impl FactsView {
         }
     }
 
-    /// Reads the assignment facts and the pair facts of each of the
-    /// principal's businesses with `client`.
+    /// Reads the principal's assignment facts for `client` and the pair facts
+    /// of each of the principal's businesses with `client`.
     pub async fn load_relationships(
         &mut self,
         facts: &FactsCache,
@@ -262,13 +263,13 @@ impl FactsView {
         }
         let revision = self.revision.as_ref();
         let assignments = async {
-            match &self.assignments {
-                Some(_) => Ok(None),
-                None => facts
-                    .assignment_facts(&self.principal, revision)
-                    .await
-                    .map(Some),
+            if self.assigned_for.contains(client) {
+                return Ok(None);
             }
+            facts
+                .assignment_facts(&self.principal, client, revision)
+                .await
+                .map(Some)
         };
         let pairs = futures::future::try_join_all(
             providers
@@ -299,8 +300,21 @@ impl FactsView {
             assignments,
             pairs,
         } = fetched;
-        if let Some(assignments) = assignments {
-            self.assignments = Some(assignments);
+        if let Some(assignments) = assignments
+            && self.assigned_for.insert(client.clone())
+        {
+            // Only this client's assignments: the merged list stays as small as
+            // the clients this request asked about.
+            self.assignments
+                .assignments
+                .extend(assignments.assignments.iter().cloned());
+            for (provider, revision) in &assignments.revisions {
+                self.assignments
+                    .revisions
+                    .entry(provider.clone())
+                    .and_modify(|r| *r = (*r).min(*revision))
+                    .or_insert(*revision);
+            }
         }
         self.pairs.extend(pairs);
         if self.decided.is_none() {
@@ -312,10 +326,7 @@ impl FactsView {
         }
         for provider in providers {
             let key = (provider, client.clone());
-            let assigned = self
-                .assignments
-                .as_ref()
-                .and_then(|a| a.revisions.get(&key.0).copied());
+            let assigned = self.assignments.revisions.get(&key.0).copied();
             if let Some(counter) = assigned {
                 self.saw("delegation", key.0.as_str(), counter);
             }
@@ -333,6 +344,7 @@ impl FactsView {
 #[derive(Debug, Default)]
 struct Relationships {
     providers: Vec<Bn9>,
+    /// The principal's assignments to the client, unless this request has them.
     assignments: Option<Arc<AssignmentFacts>>,
     pairs: Vec<((Bn9, Bn9), Arc<PairFacts>)>,
 }

@@ -186,6 +186,124 @@ async fn r_gw_2_an_event_evicts_exactly_the_named_facts_on_every_replica() {
     }
 }
 
+/// A principal's assignment facts are kept per client (bounded however many
+/// clients its groups hold), and an event naming the principal evicts all of
+/// them on every replica: in process, and in the shared level, where a replica
+/// that never cached them (started after the event) does not read the old ones.
+#[tokio::test]
+async fn r_gw_2_assignment_facts_are_kept_per_client_and_an_event_naming_the_principal_evicts_them_all()
+ {
+    for (name, ctx) in contexts(Clock::settable(t0())).await {
+        let upstream = Upstream::with_internal(ctx.internal.clone());
+        let (p, q) = (person(), person());
+        let reader = ccp_proto::common::v1::Role::Reader as i32;
+        let editor = ccp_proto::common::v1::Role::Editor as i32;
+        // A third client, read before the event and by no replica after it.
+        const THIRD: &str = "888316171";
+        upstream.set_assignments(
+            &p.to_string(),
+            vec![
+                (PROVIDER, CLIENT, reader),
+                (PROVIDER, OTHER, reader),
+                (PROVIDER, THIRD, reader),
+            ],
+        );
+        upstream.set_assignments(&q.to_string(), vec![(PROVIDER, CLIENT, reader)]);
+        let server = spawn_upstream(upstream.clone()).await;
+        let replica = || {
+            let trust = Arc::new(Trust::default());
+            let cache = facts_cache(&ctx, &server, trust.clone(), Duration::from_secs(3600));
+            let tokens = authenticator(&ctx);
+            let consumer = tokio::spawn(ccp_gateway::events::run(
+                ctx.bus.clone(),
+                cache.clone(),
+                tokens.clone(),
+                revocations(tokens),
+            ));
+            (cache, trust, consumer)
+        };
+        let replicas = [replica(), replica()];
+        for (_, trust, _) in &replicas {
+            wait_for("the consumer is live", || trust.is_trusted()).await;
+        }
+        let (provider, client, other, third) = (
+            Bn9::try_new(PROVIDER).unwrap(),
+            Bn9::try_new(CLIENT).unwrap(),
+            Bn9::try_new(OTHER).unwrap(),
+            Bn9::try_new(THIRD).unwrap(),
+        );
+        let role = |facts: &ccp_gateway::decide::AssignmentFacts, c: &Bn9| {
+            facts.role(&provider, c).map(|r| match r {
+                ccp_gateway::decide::Role::Reader => reader,
+                ccp_gateway::decide::Role::Editor => editor,
+                other => panic!("an assignment of {other:?}"),
+            })
+        };
+        for (cache, _, _) in &replicas {
+            for c in [&client, &other, &third] {
+                let facts = cache.assignment_facts(&p, c, None).await.unwrap();
+                assert_eq!(role(&facts, c), Some(reader), "{name}");
+                assert_eq!(facts.assignments.len(), 1, "{name}: only {c}");
+            }
+            cache.assignment_facts(&q, &client, None).await.unwrap();
+        }
+        assert_eq!(
+            upstream.assignment_calls.load(Ordering::SeqCst),
+            4,
+            "{name}: one read per (principal, client); the second replica's from the shared level"
+        );
+        // p loses CLIENT and becomes Editor of OTHER; the event names p only.
+        upstream.set_assignments(&p.to_string(), vec![(PROVIDER, OTHER, editor)]);
+        let ev = event(EventType::AssignmentChanged, &[p.to_string()], &[]);
+        ctx.bus
+            .publish("ccp.events.delegation", &prost::Message::encode_to_vec(&ev))
+            .await
+            .unwrap();
+        for (cache, _, _) in &replicas {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let facts = cache.assignment_facts(&p, &client, None).await.unwrap();
+                if role(&facts, &client).is_none() {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{name}: eviction not seen"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let facts = cache.assignment_facts(&p, &other, None).await.unwrap();
+            assert_eq!(
+                role(&facts, &other),
+                Some(editor),
+                "{name}: every client of p"
+            );
+        }
+        // A replica started after the event, trusted at once, reads p's new facts,
+        // also of the client no replica read since: the old ones stay in the shared
+        // level only under a generation that is gone.
+        let late = facts_cache(&ctx, &server, trusted(), Duration::from_secs(3600));
+        let facts = late.assignment_facts(&p, &third, None).await.unwrap();
+        assert_eq!(role(&facts, &third), None, "{name}: late replica");
+        let before = upstream.assignment_calls.load(Ordering::SeqCst);
+        let facts = late.assignment_facts(&p, &other, None).await.unwrap();
+        assert_eq!(role(&facts, &other), Some(editor), "{name}: late replica");
+        // q was not named: still cached, in process and in the shared level.
+        for (cache, _, _) in &replicas {
+            cache.assignment_facts(&q, &client, None).await.unwrap();
+        }
+        late.assignment_facts(&q, &client, None).await.unwrap();
+        assert_eq!(
+            upstream.assignment_calls.load(Ordering::SeqCst),
+            before,
+            "{name}: the late replica's reads came from the shared level"
+        );
+        for (_, _, consumer) in replicas {
+            consumer.abort();
+        }
+    }
+}
+
 #[tokio::test]
 async fn r_gw_4_a_revision_newer_than_the_cached_facts_is_read_again() {
     for (name, ctx) in contexts(Clock::settable(t0())).await {

@@ -300,12 +300,27 @@ impl RelationshipFacts for Upstream {
     ) -> Result<Response<del::AssignmentFacts>, Status> {
         self.check_internal(&request)?;
         self.assignment_calls.fetch_add(1, Ordering::SeqCst);
-        let p = request.into_inner().principal;
-        let facts = self.state.lock().unwrap().assignments.get(&p).cloned();
-        Ok(Response::new(facts.unwrap_or(del::AssignmentFacts {
-            principal: p,
-            ..Default::default()
-        })))
+        let r = request.into_inner();
+        // As delegation answers: the principal's assignments to the client asked about.
+        let mut facts = self
+            .state
+            .lock()
+            .unwrap()
+            .assignments
+            .get(&r.principal)
+            .cloned()
+            .unwrap_or_else(|| del::AssignmentFacts {
+                principal: r.principal.clone(),
+                ..Default::default()
+            });
+        facts.assignments.retain(|a| a.client == r.client);
+        let named: Vec<String> = facts
+            .assignments
+            .iter()
+            .map(|a| a.provider.clone())
+            .collect();
+        facts.revisions.retain(|rv| named.contains(&rv.provider));
+        Ok(Response::new(facts))
     }
 
     async fn list_clients(

@@ -6,6 +6,7 @@ mod m0001_infrastructure;
 mod m0002_delegation;
 mod m0003_sweep_lease;
 mod m0004_reminder_indexes;
+mod m0005_assignee_client_index;
 
 /// The delegation schema's migrator.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_delegation::Migration),
             Box::new(m0003_sweep_lease::Migration),
             Box::new(m0004_reminder_indexes::Migration),
+            Box::new(m0005_assignee_client_index::Migration),
         ]
     }
 
