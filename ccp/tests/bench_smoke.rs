@@ -230,6 +230,14 @@ async fn scale_reports_sane_fields_when_postgres_is_configured() {
         num(&json, "cold_p50_over_slowest_facts_p50") > 0.0,
         "{json}"
     );
+    // The group employee's cold Checks were asked and answered as expected
+    // (a wrong answer counts in unexpected_decisions above).
+    assert!(num(&json, "employee_first_check_ms") > 0.0, "{json}");
+    assert_eq!(num(&json, "employee_checks"), 8.0, "{json}");
+    assert!(
+        num(&json, "employee_check_p50_ms") <= num(&json, "employee_check_p99_ms"),
+        "{json}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

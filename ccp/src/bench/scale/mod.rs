@@ -306,6 +306,33 @@ async fn measure(
     let direct = direct::direct_facts(&facts_endpoints, &large, &fresh_businesses, workers).await;
     let slowest_direct_p50 = direct.iter().map(|d| d.p50_ms).fold(0.0_f64, f64::max);
 
+    // The broker's employee, assigned through a group of every broker client,
+    // asks about clients of the group, cold (its facts never read before), one
+    // at a time: its first Check, then one per client spread over the group.
+    let employee_asks = |c: u64| {
+        let mut q = data::q(
+            seeded.employee.principal.clone(),
+            Action::View,
+            large.program(c, 1),
+            String::new(),
+            true,
+        );
+        q.kind = "employee view group client".to_owned();
+        q
+    };
+    let samples = (args.checks().div_ceil(4) as u64).clamp(1, broker_clients.max(1));
+    let employee_first = pass(&caller, &Arc::new(vec![employee_asks(0)]), 1).await;
+    let employee_checks = pass(
+        &caller,
+        &Arc::new(
+            (1..=samples)
+                .map(|i| employee_asks(i * broker_clients.saturating_sub(1) / samples))
+                .collect(),
+        ),
+        1,
+    )
+    .await;
+
     // ListAccessible, paged to the end. The broker's BAM acts for every
     // client (through ListClients, paged): its own business (BN9 + 2
     // programs), then each client's BN9 and its 2 program accounts. The
@@ -352,6 +379,8 @@ async fn measure(
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let unexpected = opened.unexpected
+        + employee_first.unexpected
+        + employee_checks.unexpected
         + small_cold.unexpected
         + small_warm.unexpected
         + large_cold.unexpected
@@ -359,6 +388,8 @@ async fn measure(
         + u64::from(bam.complete && !bam.ok(expected_bam))
         + u64::from(employee.complete && !employee.ok(expected_employee));
     let errors = opened.errors
+        + employee_first.errors
+        + employee_checks.errors
         + small_cold.errors
         + small_warm.errors
         + large_cold.errors
@@ -408,6 +439,10 @@ async fn measure(
         "facts_direct_slowest_p50_ms": slowest_direct_p50,
         "cold_p50_over_slowest_facts_p50": ratio(large_cold.p50_ms, slowest_direct_p50),
         "facts_direct_errors": direct.iter().map(|d| d.errors).sum::<u64>(),
+        "employee_first_check_ms": employee_first.max_ms,
+        "employee_checks": employee_checks.answered,
+        "employee_check_p50_ms": employee_checks.p50_ms,
+        "employee_check_p99_ms": employee_checks.p99_ms,
         "max_ms_small": small_cold.max_ms,
         "max_ms_large": large_cold.max_ms,
     });
@@ -539,6 +574,14 @@ async fn measure(
                     .collect::<Vec<_>>()
                     .join(", "),
                 ratio(large_cold.p50_ms, slowest_direct_p50)
+            ),
+            format!(
+                "the broker's employee, cold, about clients of its {}-client group: first Check {:.2} ms, then {} Checks p50 {:.3} ms, p99 {:.3} ms",
+                broker_clients + 1,
+                employee_first.max_ms,
+                employee_checks.answered,
+                employee_checks.p50_ms,
+                employee_checks.p99_ms
             ),
             listing_note("the broker's BAM", &bam, expected_bam),
             listing_note(
