@@ -422,12 +422,6 @@ pub struct DatabaseSettings {
     /// Apply pending migrations at start (embedded mode); production runs
     /// `ccp migrate` as an explicit step and sets this to false.
     pub migrate_on_start: bool,
-    /// PostgreSQL: plan every run of a prepared statement with its values
-    /// (`plan_cache_mode = force_custom_plan`). Set in code by a service whose
-    /// statements read data skewed by tenant (delegation), not configured: a
-    /// point read re-planned on every run costs about 2.4 × the CPU.
-    #[serde(skip)]
-    pub plan_with_values: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -438,7 +432,6 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             connect_timeout_ms: 5_000,
             migrate_on_start: true,
-            plan_with_values: false,
         }
     }
 }
@@ -472,15 +465,6 @@ impl DatabaseSettings {
             settings.schema = Some(service.to_owned());
         }
         settings
-    }
-
-    /// Returns these settings with every PostgreSQL statement planned with
-    /// its values (see [`DatabaseSettings::plan_with_values`]).
-    pub fn planned_with_values(&self) -> Self {
-        Self {
-            plan_with_values: true,
-            ..self.clone()
-        }
     }
 
     /// Returns true when the URL names PostgreSQL.

@@ -21,15 +21,14 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
-/// PostgreSQL's `plan_cache_mode` on the connections of a service whose
-/// settings ask for it ([`DatabaseSettings::plan_with_values`]): see [`connect`].
+/// PostgreSQL's `plan_cache_mode` inside [`begin_planned_with_values`].
 pub const PLAN_CACHE_MODE: &str = "force_custom_plan";
 
 /// Connects to the database the settings name. For PostgreSQL with a schema,
 /// the schema is created if missing and becomes the search path of every
-/// pooled connection; statements are never planned in parallel, and are
-/// planned with their values ([`PLAN_CACHE_MODE`]) when the settings ask. SQLite files are created if missing and use WAL with a
-/// busy timeout, foreign keys on.
+/// pooled connection, and statements are never planned in parallel. SQLite
+/// files are created if missing and use WAL with a busy timeout, foreign
+/// keys on.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.url.expose_secret().to_owned();
     let mut options = ConnectOptions::new(url);
@@ -42,24 +41,14 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         if let Some(schema) = &settings.schema {
             options.set_schema_search_path(schema.clone());
         }
-        // Where the settings ask (delegation), statements stay prepared (parsed once per
-        // connection) but are planned with their values: its data is skewed by tenant (a
-        // broker with 50k clients among providers with a handful), and a generic plan, costed
-        // for the average provider, picked the (provider, id) index for "this provider's pairs
-        // with these 1000 clients" and read all 50k of the broker's rows per ListAccessible
-        // page (0.4–0.6 s at 20k clients). Elsewhere PostgreSQL chooses (`auto`): re-planning
-        // every run of a point read cost 2.4 × its throughput (pgbench, GetBusiness' query).
-        // And no parallel plans: a service's queries are short index reads, and PostgreSQL
+        // No parallel plans: a service's queries are short index reads, and PostgreSQL
         // planned accounts' BatchGetBusinessFacts (≈333 BN9s) as a Gather Merge whose workers'
-        // start-up made it 33–66 ms against 5 ms serial at 1M businesses.
-        let plan_with_values = settings.plan_with_values;
-        options.map_sqlx_postgres_opts(move |opts| {
-            let opts = opts.options([("max_parallel_workers_per_gather", "0")]);
-            if plan_with_values {
-                opts.options([("plan_cache_mode", PLAN_CACHE_MODE)])
-            } else {
-                opts
-            }
+        // start-up made it 33–66 ms against 5 ms serial at 1M businesses. Statements stay
+        // prepared, and PostgreSQL chooses their plans (`auto`): a point read re-planned on
+        // every run spends most of its time planning. Statements over data skewed by tenant
+        // run in [`begin_planned_with_values`].
+        options.map_sqlx_postgres_opts(|opts| {
+            opts.options([("max_parallel_workers_per_gather", "0")])
         });
     } else {
         options.map_sqlx_sqlite_opts(|opts| {
@@ -89,6 +78,26 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// Opens a read transaction whose statements PostgreSQL plans with their
+/// values on every run (`SET LOCAL plan_cache_mode = force_custom_plan`), for
+/// statements over data skewed by tenant: a broker with 50k clients among
+/// providers with a handful. After five runs PostgreSQL may switch a prepared
+/// statement to a generic plan costed for the average tenant, which for
+/// delegation's "this provider's pairs with these 1 000 clients" read all 50k
+/// of the broker's rows per page (0.4–0.6 s at 20k clients). Only there:
+/// planning a point read costs several times its execution (0.3 ms against
+/// 0.05 ms for delegation's assignment lookup). SQLite: a plain transaction.
+pub async fn begin_planned_with_values(
+    db: &DatabaseConnection,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SET LOCAL plan_cache_mode = {PLAN_CACHE_MODE}"))
+            .await?;
+    }
+    Ok(txn)
 }
 
 /// Creates the PostgreSQL schema when it is missing. An existing schema is

@@ -710,13 +710,13 @@ async fn facts_queries_are_prepared_once_per_connection_on_postgres() {
     );
 }
 
-/// Where a service asks for it (`DatabaseSettings::plan_with_values`: delegation), prepared
-/// statements are planned with their values every time, never with a generic plan: tenants are
-/// skewed (a broker with 50k clients among providers with a handful), and a plan costed for the
-/// average provider read every row of the big one (`db::PLAN_CACHE_MODE`). PostgreSQL switches a
-/// statement to its generic plan after five runs unless told not to, so eight runs of one
-/// statement must all be custom plans. Other services leave the choice to PostgreSQL (a point
-/// read re-planned on every run costs 2.4 × the CPU). Nothing is planned in parallel.
+/// Statements over data skewed by tenant (delegation's listings) run in
+/// `db::begin_planned_with_values`: planned with their values every time, never with a generic
+/// plan — a plan costed for the average provider read every row of a broker with 50k clients.
+/// PostgreSQL switches a statement to its generic plan after five runs unless told not to, so
+/// eight runs of one statement there must all be custom plans, and the connection goes back to
+/// letting PostgreSQL choose after the transaction (a point read re-planned on every run spends
+/// most of its time planning). Nothing is planned in parallel.
 #[tokio::test]
 async fn prepared_statements_are_planned_with_their_values_on_postgres() {
     use sea_orm::FromQueryResult;
@@ -759,16 +759,15 @@ async fn prepared_statements_are_planned_with_their_values_on_postgres() {
         setting(chosen, "max_parallel_workers_per_gather").await,
         "0"
     );
-    let db = connect(&settings.planned_with_values()).await.unwrap();
-    assert_eq!(
-        setting(db.clone(), "plan_cache_mode").await,
-        ccp_platform::db::PLAN_CACHE_MODE
-    );
+    let db = connect(&settings).await.unwrap();
     create_infrastructure_tables(&db).await.unwrap();
     const QUERY: &str = "SELECT COALESCE(MAX(counter), 0)::bigint AS n FROM revisions \
                          WHERE scope = $1 /* custom plans */";
+    let txn = ccp_platform::db::begin_planned_with_values(&db)
+        .await
+        .unwrap();
     for scope in [BN_A, BN_B, BN_C, BN_A, BN_B, BN_C, BN_A, BN_B] {
-        let n = ccp_platform::db::one::<Count, _>(&db, QUERY, vec![scope.into()])
+        let n = ccp_platform::db::one::<Count, _>(&txn, QUERY, vec![scope.into()])
             .await
             .unwrap()
             .unwrap()
@@ -776,7 +775,7 @@ async fn prepared_statements_are_planned_with_their_values_on_postgres() {
         assert_eq!(n, 0);
     }
     let plans = ccp_platform::db::one::<Plans, _>(
-        &db,
+        &txn,
         "SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements \
          WHERE statement LIKE '%/* custom plans */%' AND statement NOT LIKE '%pg_prepared%'",
         vec![],
@@ -789,6 +788,19 @@ async fn prepared_statements_are_planned_with_their_values_on_postgres() {
         (0, 8),
         "every run is planned with its value"
     );
+    let inside = ccp_platform::db::one::<Setting, _>(
+        &txn,
+        "SELECT current_setting('plan_cache_mode') AS value",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .value;
+    assert_eq!(inside, ccp_platform::db::PLAN_CACHE_MODE);
+    txn.commit().await.unwrap();
+    // The one pooled connection is back to PostgreSQL's choice.
+    assert_eq!(setting(db.clone(), "plan_cache_mode").await, "auto");
     assert_eq!(
         setting(db, "max_parallel_workers_per_gather").await,
         "0",

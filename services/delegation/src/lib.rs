@@ -92,13 +92,11 @@ impl Application {
         settings: &DelegationSettings,
         keys: Arc<dyn KeySource>,
     ) -> anyhow::Result<Self> {
-        // Its listing statements read data skewed by provider (a broker's
-        // 50k clients among providers with a handful): planned with their values.
+        // Its listing statements read data skewed by provider (a broker's 50k
+        // clients among providers with a handful): they run planned with their
+        // values (`app::facts`, `db::begin_planned_with_values`).
         let db = ccp_platform::db::connect_for_service::<store::Migrator>(
-            &settings
-                .database
-                .for_service("delegation")
-                .planned_with_values(),
+            &settings.database.for_service("delegation"),
         )
         .await?;
         let relay = OutboxRelay::new(db.clone(), ctx.bus.clone());

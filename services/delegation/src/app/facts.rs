@@ -118,8 +118,11 @@ impl Core {
             caller,
         );
         let after = pages.decode(&req.page_token)?.unwrap_or_default();
+        // Both reads are over one provider's rows (skewed: planned with their values),
+        // and see one snapshot.
+        let txn = ccp_platform::db::begin_planned_with_values(self.db()).await?;
         let rows = store::assigned_clients(
-            self.db(),
+            &txn,
             &principal.to_string(),
             provider.as_str(),
             &after,
@@ -137,8 +140,8 @@ impl Core {
             String::new()
         };
         let clients: Vec<String> = assignments.iter().map(|a| a.client.clone()).collect();
-        let (revision, facts) =
-            store::clients_facts(self.db(), provider.as_str(), &clients).await?;
+        let (revision, facts) = store::clients_facts(&txn, provider.as_str(), &clients).await?;
+        txn.commit().await?;
         let now = self.now();
         let mut relationships: BTreeMap<&str, Vec<pb::RelationshipFact>> = BTreeMap::new();
         for f in &facts {
@@ -176,8 +179,11 @@ impl Core {
             caller,
         );
         let after = pages.decode(&req.page_token)?.unwrap_or_default();
+        // Over one provider's rows (skewed): planned with their values.
+        let txn = ccp_platform::db::begin_planned_with_values(self.db()).await?;
         let (revision, facts) =
-            store::client_facts(self.db(), provider.as_str(), &after, size as u64 + 1).await?;
+            store::client_facts(&txn, provider.as_str(), &after, size as u64 + 1).await?;
+        txn.commit().await?;
         let now = self.now();
         let mut clients: Vec<pb::ClientSummary> = Vec::new();
         for f in &facts {
