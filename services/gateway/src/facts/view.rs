@@ -21,10 +21,11 @@ pub struct FactsView {
     principal: Principal,
     revision: Option<Revision>,
     roles: Arc<RoleFacts>,
-    /// The principal's assignments to each client in `assigned_for`, merged.
-    assignments: AssignmentFacts,
-    /// The clients whose assignment facts were read.
-    assigned_for: BTreeSet<Bn9>,
+    /// The principal's assignments to each client in `assigned_for`: the
+    /// cached facts themselves for the first client, merged from the second on.
+    assignments: Arc<AssignmentFacts>,
+    /// The clients whose assignment facts were read (one for a Check).
+    assigned_for: Vec<Bn9>,
     pairs: BTreeMap<(Bn9, Bn9), Arc<PairFacts>>,
     programs: BTreeMap<Bn9, Arc<ProgramAccounts>>,
     /// Forwarding: a program account whose business's list is unread counts as existing.
@@ -69,8 +70,8 @@ impl FactsView {
             principal,
             revision,
             roles,
-            assignments: AssignmentFacts::default(),
-            assigned_for: BTreeSet::new(),
+            assignments: Arc::default(),
+            assigned_for: Vec::new(),
             pairs: BTreeMap::new(),
             programs: BTreeMap::new(),
             unread_programs_exist: false,
@@ -301,20 +302,26 @@ impl FactsView {
             pairs,
         } = fetched;
         if let Some(assignments) = assignments
-            && self.assigned_for.insert(client.clone())
+            && !self.assigned_for.contains(client)
         {
-            // Only this client's assignments: the merged list stays as small as
-            // the clients this request asked about.
-            self.assignments
-                .assignments
-                .extend(assignments.assignments.iter().cloned());
-            for (provider, revision) in &assignments.revisions {
-                self.assignments
-                    .revisions
-                    .entry(provider.clone())
-                    .and_modify(|r| *r = (*r).min(*revision))
-                    .or_insert(*revision);
+            if self.assigned_for.is_empty() {
+                self.assignments = assignments;
+            } else {
+                // Only this client's assignments: the merged list stays as small as
+                // the clients this request asked about.
+                let merged = Arc::make_mut(&mut self.assignments);
+                merged
+                    .assignments
+                    .extend(assignments.assignments.iter().cloned());
+                for (provider, revision) in &assignments.revisions {
+                    merged
+                        .revisions
+                        .entry(provider.clone())
+                        .and_modify(|r| *r = (*r).min(*revision))
+                        .or_insert(*revision);
+                }
             }
+            self.assigned_for.push(client.clone());
         }
         self.pairs.extend(pairs);
         if self.decided.is_none() {
