@@ -129,15 +129,7 @@ async fn r_gw_2_an_event_evicts_exactly_the_named_facts_on_every_replica() {
         let server = spawn_upstream(upstream.clone()).await;
         let replicas: Vec<_> = (0..2)
             .map(|_| {
-                let trust = Arc::new(Trust::default());
-                let cache = facts_cache(&ctx, &server, trust.clone(), Duration::from_secs(3600));
-                let tokens = authenticator(&ctx);
-                tokio::spawn(ccp_gateway::events::run(
-                    ctx.bus.clone(),
-                    cache.clone(),
-                    tokens.clone(),
-                    revocations(tokens),
-                ));
+                let (cache, trust, _consumer) = consuming_replica(&ctx, &server);
                 (cache, trust)
             })
             .collect();
@@ -210,19 +202,10 @@ async fn r_gw_2_assignment_facts_are_kept_per_client_and_an_event_naming_the_pri
         );
         upstream.set_assignments(&q.to_string(), vec![(PROVIDER, CLIENT, reader)]);
         let server = spawn_upstream(upstream.clone()).await;
-        let replica = || {
-            let trust = Arc::new(Trust::default());
-            let cache = facts_cache(&ctx, &server, trust.clone(), Duration::from_secs(3600));
-            let tokens = authenticator(&ctx);
-            let consumer = tokio::spawn(ccp_gateway::events::run(
-                ctx.bus.clone(),
-                cache.clone(),
-                tokens.clone(),
-                revocations(tokens),
-            ));
-            (cache, trust, consumer)
-        };
-        let replicas = [replica(), replica()];
+        let replicas = [
+            consuming_replica(&ctx, &server),
+            consuming_replica(&ctx, &server),
+        ];
         for (_, trust, _) in &replicas {
             wait_for("the consumer is live", || trust.is_trusted()).await;
         }
@@ -404,15 +387,7 @@ async fn r_gw_2_cached_facts_are_not_trusted_while_the_bus_is_broken() {
     let p = person();
     upstream.set_roles(&p.to_string(), vec![membership(CLIENT, true, &[], 1)]);
     let server = spawn_upstream(upstream.clone()).await;
-    let trust = Arc::new(Trust::default());
-    let cache = facts_cache(&ctx, &server, trust.clone(), Duration::from_secs(3600));
-    let tokens = authenticator(&ctx);
-    let consumer = tokio::spawn(ccp_gateway::events::run(
-        ctx.bus.clone(),
-        cache.clone(),
-        tokens.clone(),
-        revocations(tokens),
-    ));
+    let (cache, trust, consumer) = consuming_replica(&ctx, &server);
     wait_for("the consumer is live", || trust.is_trusted()).await;
     cache.role_facts(&p, None).await.unwrap();
     cache.role_facts(&p, None).await.unwrap();
@@ -454,6 +429,28 @@ pub fn revocations(
         tokens,
         ccp_gateway::revocations::RevocationTiming::default(),
     )
+}
+
+/// A gateway replica's facts cache with its own event consumer (the trust
+/// it grants, and the consumer's task): not trusted until the consumer is live.
+fn consuming_replica(
+    ctx: &ServiceContext,
+    upstream: &UpstreamServer,
+) -> (
+    ccp_gateway::facts::FactsCache,
+    Arc<Trust>,
+    tokio::task::JoinHandle<()>,
+) {
+    let trust = Arc::new(Trust::default());
+    let cache = facts_cache(ctx, upstream, trust.clone(), Duration::from_secs(3600));
+    let tokens = authenticator(ctx);
+    let consumer = tokio::spawn(ccp_gateway::events::run(
+        ctx.bus.clone(),
+        cache.clone(),
+        tokens.clone(),
+        revocations(tokens),
+    ));
+    (cache, trust, consumer)
 }
 
 pub fn authenticator(ctx: &ServiceContext) -> ccp_gateway::tokens::Authenticator {
