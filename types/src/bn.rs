@@ -38,9 +38,16 @@ pub fn luhn_check_digit(body: &[u8]) -> Option<u8> {
 }
 
 /// A valid 9-digit CRA business number: nine ASCII digits, the last one the
-/// Luhn check digit of the other eight.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Bn9(String);
+/// Luhn check digit of the other eight. Kept inline (nine bytes, no heap):
+/// the gateway clones BN9s into cache keys and facts maps on every call.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bn9([u8; 9]);
+
+impl fmt::Debug for Bn9 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Bn9").field(&self.as_str()).finish()
+    }
+}
 
 impl Bn9 {
     /// Parses a BN9, naming `field` in the violation.
@@ -61,7 +68,9 @@ impl Bn9 {
                 "is not a valid business number: its last digit is not the check digit of the other eight",
             ));
         }
-        Ok(Self(text.to_owned()))
+        let mut digits = [0u8; 9];
+        digits.copy_from_slice(bytes);
+        Ok(Self(digits))
     }
 
     /// Parses a BN9, returning None when it is not valid.
@@ -76,9 +85,10 @@ impl Bn9 {
         }
         let body = format!("{base:08}");
         let check = luhn_check_digit(body.as_bytes())?;
-        let mut text = body;
-        text.push(char::from(check));
-        Some(Self(text))
+        let mut digits = [0u8; 9];
+        digits[..8].copy_from_slice(body.as_bytes());
+        digits[8] = check;
+        Some(Self(digits))
     }
 
     /// Parses a business's resource name `businesses/{bn9}`, naming `field`.
@@ -88,24 +98,25 @@ impl Bn9 {
 
     /// Returns the digits.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Nine ASCII digits by construction (`parse`, `from_base`): always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// Returns the resource name `businesses/{bn9}`.
     pub fn resource_name(&self) -> String {
-        format!("businesses/{}", self.0)
+        format!("businesses/{}", self.as_str())
     }
 }
 
 impl fmt::Display for Bn9 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl AsRef<str> for Bn9 {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -263,6 +274,19 @@ mod tests {
     }
 
     proptest! {
+        /// The inline form reads, shows and orders as the digits do.
+        #[test]
+        fn a_bn9_reads_shows_and_orders_as_its_digits(a in 0u32..100_000_000, b in 0u32..100_000_000) {
+            let (x, y) = (Bn9::from_base(a).expect("in range"), Bn9::from_base(b).expect("in range"));
+            let parsed = Bn9::parse(x.as_str(), "bn").expect("valid");
+            prop_assert_eq!(&parsed, &x);
+            prop_assert_eq!(x.as_str(), format!("{a:08}{}", &x.as_str()[8..]));
+            prop_assert_eq!(x.to_string(), x.as_str());
+            prop_assert_eq!(format!("{x:?}"), format!("Bn9({:?})", x.as_str()));
+            prop_assert_eq!(x.resource_name(), format!("businesses/{}", x.as_str()));
+            prop_assert_eq!(x.cmp(&y), x.as_str().cmp(y.as_str()));
+        }
+
         #[test]
         fn every_base_has_exactly_one_check_digit(base in 0u32..100_000_000) {
             let bn = Bn9::from_base(base).expect("in range");
