@@ -512,7 +512,7 @@ pub fn client_span<B>(request: &mut http::Request<B>) -> tracing::Span {
     } else {
         tracing::info_span!(
             "grpc.client",
-            otel.name = path,
+            otel.name = tracing::field::display(path),
             trace_id = tracing::field::Empty,
             span_id = tracing::field::Empty,
         )

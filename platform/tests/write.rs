@@ -241,7 +241,8 @@ async fn r_au_1_of_two_concurrent_writes_with_one_request_id_the_second_gets_the
 /// replica failed so. The unit of work takes SQLite's write lock when it
 /// begins, so the other writer waits for it instead.
 #[tokio::test]
-async fn a_unit_of_work_that_reads_first_still_writes_when_another_connection_commits_meanwhile() {
+async fn r_gw_5_a_unit_of_work_that_reads_first_still_writes_when_another_connection_commits_meanwhile()
+ {
     for backend in TestBackend::all().await {
         let (db, writer) = open(&backend).await;
         let mut w = fresh(&writer, "req-1").await;

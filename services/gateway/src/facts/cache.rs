@@ -176,8 +176,10 @@ impl FactsCache {
                     // slow fetch that could write it.
                     .time_to_live(settings.ttl * 2 + Duration::from_secs(10))
                     .build(),
+                // Bounded by time only: a floor dropped for room would let an
+                // entry loaded before its eviction be served again. One small
+                // entry per principal an event named in the last TTL.
                 principal_floors: moka::sync::Cache::builder()
-                    .max_capacity(settings.local_entries)
                     .time_to_live(settings.ttl + Duration::from_secs(10))
                     .build(),
                 ttl: chrono::Duration::from_std(settings.ttl)
